@@ -1,0 +1,169 @@
+# aysfs — one Makefile.
+#
+#   make            release build into build/release/
+#   make check      install missing packages, build release + ASan/UBSan + fuzzers, run every test under prove
+#   make demo       build, publish a real tree into a local store and mount it (see tools/demo.sh)
+#   make fuzz       run every fuzz harness for FUZZ_SECONDS each (default 120)
+#   make install    install into $(DESTDIR)$(PREFIX); as root also creates the workers' system users
+#
+# V selects the variant: release (default), asan (AddressSanitizer + UBSan), fuzz (clang, libFuzzer).
+
+V        ?= release
+O        := build/$(V)
+PREFIX   ?= /usr/local
+SBINDIR  := $(PREFIX)/sbin
+BINDIR   := $(PREFIX)/bin
+LIBEXEC  := $(PREFIX)/libexec/aysfs
+VERSION  := 0.1.0
+
+CC_release := gcc
+CC_asan    := gcc
+CC_fuzz    := clang
+CC         := $(CC_$(V))
+
+WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wvla -Wno-unused-parameter
+BASE     := -std=c17 -D_GNU_SOURCE -g -fPIE -I. -DAYSFS_VERSION='"$(VERSION)"' \
+            -DAYSFS_LIBEXEC='"$(LIBEXEC)"' -MMD -MP
+HARDEN   := -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fstack-clash-protection -fcf-protection
+CFLAGS_release := -O2 $(HARDEN)
+CFLAGS_asan    := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+                  -fstack-protector-strong -DAYSFS_SANITIZE=1
+CFLAGS_fuzz    := -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -DAYSFS_SANITIZE=1
+CFLAGS   += $(BASE) $(WARN) $(CFLAGS_$(V))
+
+LDFLAGS_release := -pie -Wl,-z,relro,-z,now -Wl,--as-needed
+LDFLAGS_asan    := -pie -fsanitize=address,undefined -Wl,-z,relro,-z,now
+LDFLAGS_fuzz    := -fsanitize=address,undefined
+LDFLAGS  += $(LDFLAGS_$(V))
+
+pc        = $(shell pkg-config --libs $(1) 2>/dev/null)
+LIB_FUSE := $(call pc,fuse3)
+LIB_CURL := $(call pc,libcurl)
+LIB_CARES:= $(call pc,libcares)
+LIB_CRYPTO := $(call pc,libcrypto)
+LIB_BROTLI := $(call pc,libbrotlidec)
+LIB_POLICY := $(call pc,libcap-ng) $(call pc,libseccomp)
+
+# ---- sources --------------------------------------------------------------------------------------
+# Every module is its folder's *.c except main.c; a binary is its main.c plus the modules it names.
+mod      = $(filter-out $(1)/main.c,$(wildcard $(1)/*.c))
+IPC      := $(call mod,ipc)
+POLICY   := $(call mod,policy)
+SUP      := $(call mod,supervisor)
+FUSER    := $(call mod,fuser)
+INDEXER  := $(call mod,indexer)
+FETCHER  := $(call mod,fetcher)
+obj      = $(patsubst %.c,$(O)/obj/%.o,$(1))
+
+BIN_supervisor := supervisor/main.c $(SUP) $(IPC) $(POLICY)
+BIN_fuser      := fuser/main.c $(FUSER) $(IPC) $(POLICY)
+BIN_indexer    := indexer/main.c $(INDEXER) $(IPC) $(POLICY)
+BIN_fetcher    := fetcher/main.c $(FETCHER) $(IPC) $(POLICY)
+BIN_pack       := tools/pack.c indexer/flist.c indexer/hash.c $(IPC)
+BIN_ctl        := tools/ctl.c $(IPC)
+
+LIBS_supervisor := $(LIB_POLICY)
+LIBS_fuser      := $(LIB_FUSE) $(LIB_POLICY)
+LIBS_indexer    := $(LIB_CRYPTO) $(LIB_BROTLI) $(LIB_POLICY)
+LIBS_fetcher    := $(LIB_CURL) $(LIB_CARES) $(LIB_POLICY)
+LIBS_pack       := $(LIB_CRYPTO) -lpthread
+LIBS_ctl        :=
+
+BINS := aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-pack aysfs-ctl
+
+# Unit tests (tests/unit/test_X.c) and fuzz harnesses (tests/fuzz/fuzz_X.c) name what they link.
+UNIT_config := supervisor/config.c supervisor/toml.c $(IPC)
+UNIT_flist  := indexer/flist.c $(IPC)
+UNIT_ipc    := $(IPC)
+UNIT_index  := indexer/tree.c indexer/flist.c $(IPC)
+FUZZ_config := $(UNIT_config)
+FUZZ_flist  := $(UNIT_flist)
+FUZZ_ipc    := $(IPC)
+FUZZ_index  := $(IPC)
+
+UNITS    := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
+FUZZERS  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+
+.PHONY: all bins tests check fuzz fuzzers demo install users deps clean tcb
+.DEFAULT_GOAL := all
+
+ifeq ($(V),fuzz)
+all: fuzzers
+else
+all: bins
+endif
+
+bins: $(addprefix $(O)/,$(BINS)) $(O)/aysfs
+tests: $(patsubst %,$(O)/tests/test_%.t,$(UNITS)) $(patsubst %,$(O)/tests/replay_%,$(FUZZERS))
+fuzzers: $(patsubst %,$(O)/tests/fuzz_%,$(FUZZERS))
+
+# Prerequisites below name per-target lists, expanded a second time.
+.SECONDEXPANSION:
+
+$(O)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(O)/aysfs-%: $$(call obj,$$(BIN_$$*))
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_$*)
+
+# `aysfs` is the supervisor under the original tool's name.
+$(O)/aysfs: $(O)/aysfs-supervisor
+	ln -sf aysfs-supervisor $@
+
+$(O)/tests/test_%.t: $(O)/obj/tests/unit/test_%.o $$(call obj,$$(UNIT_$$*))
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_FUSE) $(LIB_CRYPTO) $(LIB_BROTLI) $(LIB_POLICY)
+
+# A harness built with gcc and tests/fuzz/replay.c is a plain program that replays a corpus.
+$(O)/tests/replay_%: $(O)/obj/tests/fuzz/fuzz_%.o $(O)/obj/tests/fuzz/replay.o $$(call obj,$$(FUZZ_$$*))
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_CRYPTO) $(LIB_BROTLI) $(LIB_POLICY)
+
+$(O)/tests/fuzz_%: $(O)/obj/tests/fuzz/fuzz_%.o $$(call obj,$$(FUZZ_$$*))
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIB_CRYPTO) $(LIB_BROTLI) $(LIB_POLICY)
+
+# ---- the README's commands ------------------------------------------------------------------------
+deps:
+	@tools/deps.sh
+
+check: deps users
+	$(MAKE) V=release bins tests
+	$(MAKE) V=asan bins tests
+	$(MAKE) V=fuzz fuzzers
+	tools/check.sh
+
+fuzz: deps
+	$(MAKE) V=fuzz fuzzers
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-120} tools/fuzz.sh
+
+demo: deps users
+	$(MAKE) V=release bins
+	tools/demo.sh
+
+# The privileged core: what runs as root or answers the kernel (comments and blank lines aside).
+tcb:
+	@find supervisor fuser ipc policy -name '*.[ch]' -print0 | xargs -0 cat | \
+	  grep -cvE '^\s*($$|//|/\*|\*)'
+
+users:
+	@if [ "$$(id -u)" = 0 ]; then \
+	  for u in aysfs aysfs-fetch; do \
+	    getent passwd $$u >/dev/null || useradd --system --no-create-home --home-dir /nonexistent \
+	      --shell /usr/sbin/nologin $$u; \
+	  done; \
+	fi
+
+install: bins
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXEC)
+	install -m 0755 $(O)/aysfs-supervisor $(DESTDIR)$(SBINDIR)/
+	ln -sf aysfs-supervisor $(DESTDIR)$(SBINDIR)/aysfs
+	install -m 0755 $(O)/aysfs-fuser $(O)/aysfs-indexer $(O)/aysfs-fetcher $(DESTDIR)$(LIBEXEC)/
+	install -m 0755 $(O)/aysfs-pack $(O)/aysfs-ctl $(DESTDIR)$(BINDIR)/
+	@if [ -z "$(DESTDIR)" ]; then $(MAKE) --no-print-directory users; fi
+
+clean:
+	rm -rf build
+
+-include $(shell find build/$(V)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,25 @@
+/* log.h — one line per event on stderr: "LEVEL component: message" (journald reads stderr). */
+#ifndef AYSFS_LOG_H
+#define AYSFS_LOG_H
+
+#include <stdarg.h>
+
+/* The original tool's scale: 0 critical only … 4 info (default) … 5 debug. */
+enum log_level { LOG_CRIT = 0, LOG_ERROR = 1, LOG_WARN = 2, LOG_NOTICE = 3, LOG_INFO = 4, LOG_DEBUG = 5 };
+
+void log_init(const char *component, int level);
+int log_level(void);
+void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_vmsg(enum log_level lvl, const char *fmt, va_list ap);
+
+/* Log at CRIT and exit with `status`. */
+void die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+
+#define log_crit(...)   log_msg(LOG_CRIT, __VA_ARGS__)
+#define log_err(...)    log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_warn(...)   log_msg(LOG_WARN, __VA_ARGS__)
+#define log_notice(...) log_msg(LOG_NOTICE, __VA_ARGS__)
+#define log_info(...)   log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...)  log_msg(LOG_DEBUG, __VA_ARGS__)
+
+#endif
