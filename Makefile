@@ -29,7 +29,7 @@ CFLAGS_release := -O2 $(HARDEN)
 CFLAGS_asan    := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
                   -fstack-protector-strong -DAYSFS_SANITIZE=1
 CFLAGS_fuzz    := -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -DAYSFS_SANITIZE=1
-CFLAGS   += $(BASE) $(WARN) $(CFLAGS_$(V))
+CFLAGS   += $(BASE) $(WARN) $(CFLAGS_$(V)) $(shell pkg-config --cflags fuse3 2>/dev/null)
 
 LDFLAGS_release := -pie -Wl,-z,relro,-z,now -Wl,--as-needed
 LDFLAGS_asan    := -pie -fsanitize=address,undefined -Wl,-z,relro,-z,now
@@ -69,7 +69,7 @@ LIBS_fetcher    := $(LIB_CURL) $(LIB_CARES) $(LIB_POLICY)
 LIBS_pack       := $(LIB_CRYPTO) -lpthread
 LIBS_ctl        :=
 
-BINS := aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-pack aysfs-ctl
+BINS := aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher
 
 # Unit tests (tests/unit/test_X.c) and fuzz harnesses (tests/fuzz/fuzz_X.c) name what they link.
 UNIT_config := supervisor/config.c supervisor/toml.c $(IPC)
@@ -160,7 +160,6 @@ install: bins
 	install -m 0755 $(O)/aysfs-supervisor $(DESTDIR)$(SBINDIR)/
 	ln -sf aysfs-supervisor $(DESTDIR)$(SBINDIR)/aysfs
 	install -m 0755 $(O)/aysfs-fuser $(O)/aysfs-indexer $(O)/aysfs-fetcher $(DESTDIR)$(LIBEXEC)/
-	install -m 0755 $(O)/aysfs-pack $(O)/aysfs-ctl $(DESTDIR)$(BINDIR)/
 	@if [ -z "$(DESTDIR)" ]; then $(MAKE) --no-print-directory users; fi
 
 clean:

@@ -3,7 +3,22 @@
  * flist_parse() validates a whole flist and hands each entry to a callback. A malformed line
  * rejects the flist: the function returns -EINVAL with "NAME:LINE: reason" in err. Callers that
  * must not act on a flist that is later rejected call it twice: once with fn == NULL to validate,
- * then with their callback (parsing is fast; the second pass cannot fail on input). */
+ * then with their callback (parsing is fast; the second pass cannot fail on input).
+ *
+ * Where SPEC is silent:
+ *  - LINE counts every line from 1, blank and comment lines included. A line of only spaces and
+ *    tabs is blank; '#' starts a comment only as the line's first byte. One '\r' before the end
+ *    of a line is stripped (also on a last line without '\n'); a leading UTF-8 BOM is skipped.
+ *  - HASH, SIZE and keys are taken as written; values of known keys are percent-decoded; values
+ *    of unknown keys are not looked at. Keys are case-sensitive; an empty key is malformed, and
+ *    so is an empty field (a trailing '|').
+ *  - SIZE and mtime accept leading zeros; mode is 1 to 4 octal digits.
+ *  - For d and l, HASH and SIZE must still be well-formed; the entry carries hash_len 0, size 0.
+ *  - link= on a file or directory must be well-formed and is then ignored (link NULL).
+ *  - The path "/" may only be a directory. Duplicate paths are not the parser's business.
+ *  - When fn returns non-zero, parsing stops and flist_parse returns it (a positive value becomes
+ *    -ECANCELED) with "NAME:LINE: strerror" in err.
+ *  - st (zeroed first) and err may be NULL; name NULL reads "flist". */
 #ifndef AYSFS_FLIST_H
 #define AYSFS_FLIST_H
 
@@ -18,11 +33,12 @@
 enum flist_type { FLIST_FILE = 'f', FLIST_DIR = 'd', FLIST_LINK = 'l' };
 
 struct flist_entry {
-	const char *path;       /* decoded, absolute, normalised; valid only during the callback */
+	const char *path;       /* decoded, absolute, normalised, NUL-terminated; valid only during
+				 * the callback */
 	size_t path_len;
-	const char *link;       /* decoded symlink target (type l), else NULL */
+	const char *link;       /* decoded symlink target (type l), NUL-terminated, else NULL */
 	size_t link_len;
-	uint64_t size;          /* < 2^63 */
+	uint64_t size;          /* < 2^63; 0 for d and l */
 	int64_t mtime;          /* valid when has_mtime */
 	uint32_t mode;          /* permission bits (& 07777), valid when has_mode */
 	bool has_mtime, has_mode;
@@ -39,7 +55,7 @@ struct flist_stats {
 	unsigned long entries;          /* valid entries */
 	unsigned long unknown_keys;     /* fields with an unknown key (ignored) */
 	unsigned first_unknown_line;    /* line of the first one, for the one warning per flist */
-	char first_unknown_key[32];     /* its key, truncated */
+	char first_unknown_key[32];     /* its key, truncated, non-printable bytes as '?' */
 };
 
 int flist_parse(const char *name, const char *buf, size_t len, flist_entry_fn fn, void *ctx,
@@ -47,12 +63,14 @@ int flist_parse(const char *name, const char *buf, size_t len, flist_entry_fn fn
 
 /* Is `path` (absolute, normalised) at or below `prefix` by whole components? "/" holds every
  * path; "/opt" holds "/opt" and "/opt/x" but not "/optx". On true, *rest points at the part below
- * the prefix ("" for the prefix itself, else starting with '/') and *rest_len is its length. */
+ * the prefix ("" for the prefix itself, else starting with '/') and *rest_len is its length.
+ * Trailing slashes of the prefix are ignored ("/opt/" is "/opt"; "" is "/"). */
 bool flist_under_prefix(const char *prefix, size_t prefix_len, const char *path, size_t path_len,
 			const char **rest, size_t *rest_len);
 
 /* Percent-encode `in` for a flist field ('%', '|', newline and carriage return → %XX).
- * Writes at most outsz bytes including the NUL; returns the length needed (like snprintf). */
+ * Writes at most outsz bytes including the NUL; returns the length needed (like snprintf).
+ * On truncation no escape is cut in half. */
 size_t flist_encode(const char *in, size_t len, char *out, size_t outsz);
 
 /* Lowercase hex of a binary hash into out (2*len+1 bytes). */

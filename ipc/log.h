@@ -10,7 +10,7 @@ enum log_level { LOG_CRIT = 0, LOG_ERROR = 1, LOG_WARN = 2, LOG_NOTICE = 3, LOG_
 void log_init(const char *component, int level);
 int log_level(void);
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void log_vmsg(enum log_level lvl, const char *fmt, va_list ap);
+void log_vmsg(enum log_level lvl, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 /* Log at CRIT and exit with `status`. */
 void die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));

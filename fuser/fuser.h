@@ -1,0 +1,59 @@
+/* fuser.h — state shared by the fuser's loop (main.c) and its request handlers (ops.c). */
+#ifndef AYSFS_FUSER_H
+#define AYSFS_FUSER_H
+
+#define FUSE_USE_VERSION 314
+
+#include "ipc/index.h"
+
+#include <fuse_lowlevel.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define BLOB_BUCKETS 4096
+
+/* An open request waiting for its blob. */
+struct waiter {
+	fuse_req_t req;
+	struct fuse_file_info fi;
+	struct waiter *next;
+};
+
+/* One blob the fuser holds an fd of, shared by every open handle of that content. */
+struct blob {
+	uint8_t hash[32];
+	uint8_t hash_len;
+	uint64_t size;
+	int fd;                 /* -1 while the indexer is still looking for it */
+	unsigned refs;          /* open handles, plus one per waiter */
+	uint64_t req_id;        /* the MSG_OPEN that asked for it, while fd == -1 */
+	struct waiter *waiters;
+	char *layer;            /* where it came from (xattr user.aysfs.layer) */
+	struct blob *next;      /* hash bucket chain */
+};
+
+struct fuser {
+	struct fuse_session *se;
+	int idx_fd;
+
+	struct ix ix;           /* the tree being served */
+	void *map;
+	size_t map_size;
+	uint64_t blocks;        /* statfs: 4 KiB blocks of all files */
+
+	double entry_ttl, attr_ttl, negative_ttl;
+
+	struct blob *buckets[BLOB_BUCKETS];
+	uint64_t next_req_id;
+};
+
+extern const struct fuse_lowlevel_ops fuser_ops;
+
+/* Replies from the indexer to a MSG_OPEN (main.c reads them, ops.c answers the parked opens). */
+void blob_ready(struct fuser *f, uint64_t req_id, int fd, const char *layer, size_t layer_len);
+void blob_failed(struct fuser *f, uint64_t req_id, int err);
+
+/* Install a validated index (main.c), computing what statfs reports. */
+void fuser_set_index(struct fuser *f, void *map, size_t size, const struct ix *ix);
+
+#endif

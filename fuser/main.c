@@ -1,0 +1,206 @@
+/* aysfs-fuser — answers the kernel for the mount.
+ *
+ * Started by the supervisor as an unprivileged user with fd 3 (supervisor), fd 4 (indexer) and
+ * fd 5 (/dev/fuse, already mounted). It takes its configuration from the supervisor, waits for
+ * the first index from the indexer, then serves: one poll loop over /dev/fuse and both channels,
+ * so that opens parked for a blob never hold up other requests. It opens no path.
+ */
+#include "fuser/fuser.h"
+
+#include "ipc/log.h"
+#include "ipc/proto.h"
+#include "policy/policy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define START_DEADLINE_MS 30000  /* the first index of a large tree may take a while to build */
+
+static struct ipc_msg msg;
+
+/* Wait up to ms for one message on fd. Returns what ipc_recv returns, or -ETIMEDOUT. */
+static int recv_within(int fd, const struct ipc_type *accept, size_t n, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int rc = poll(&p, 1, ms);
+
+	if (rc == 0)
+		return -ETIMEDOUT;
+	if (rc < 0)
+		return -errno;
+	return ipc_recv(fd, accept, n, &msg);
+}
+
+/* Check the seals and the image, then map it; the fd is closed either way. */
+static int take_index(struct fuser *f, int fd, uint64_t size)
+{
+	const int need = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+	int seals = fcntl(fd, F_GET_SEALS);
+	char err[256];
+	struct stat st;
+	struct ix ix;
+	void *map;
+	int rc;
+
+	if (seals < 0 || (seals & need) != need) {
+		close(fd);
+		log_err("index memfd is not sealed");
+		return -EPROTO;
+	}
+	if (fstat(fd, &st) || (uint64_t)st.st_size != size || size == 0 || size > SIZE_MAX / 2) {
+		close(fd);
+		log_err("index memfd size differs from the message");
+		return -EPROTO;
+	}
+	map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED)
+		return -errno;
+	rc = ix_open(&ix, map, size, err, sizeof err);
+	if (rc) {
+		munmap(map, size);
+		log_err("index rejected: %s", err);
+		return -EPROTO;
+	}
+	if (f->map)
+		munmap(f->map, f->map_size);
+	fuser_set_index(f, map, size, &ix);
+	log_info("serving %u entries (generation %llu)", ix.ninodes,
+		 (unsigned long long)ix.hdr->generation);
+	return 0;
+}
+
+static int on_indexer_msg(struct fuser *f)
+{
+	struct ipc_rd r;
+	int rc = ipc_recv(f->idx_fd, proto_fuser_from_indexer, proto_fuser_from_indexer_n, &msg);
+
+	if (rc <= 0)
+		return rc == -EAGAIN ? 1 : rc;
+	ipc_rd_init(&r, msg.payload, msg.hdr.len);
+	switch (msg.hdr.type) {
+	case MSG_INDEX: {
+		uint64_t gen = ipc_rd_u64(&r), size = ipc_rd_u64(&r);
+
+		(void)gen;
+		if (!ipc_rd_done(&r))
+			return -EPROTO;
+		rc = take_index(f, msg.fds[0], size);
+		return rc == -EPROTO ? rc : 1;
+	}
+	case MSG_BLOB: {
+		size_t len;
+		const char *layer = ipc_rd_str(&r, WCONF_MAX_STR, &len);
+
+		if (!ipc_rd_done(&r)) {
+			close(msg.fds[0]);
+			return -EPROTO;
+		}
+		blob_ready(f, msg.hdr.id, msg.fds[0], layer, len);
+		return 1;
+	}
+	case MSG_BLOB_ERR: {
+		uint32_t err = ipc_rd_u32(&r);
+
+		if (!ipc_rd_done(&r) || err == 0 || err > 4095)
+			return -EPROTO;
+		blob_failed(f, msg.hdr.id, (int)err);
+		return 1;
+	}
+	}
+	return -EPROTO;
+}
+
+static struct fuser fuser;
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(1, argv);
+	struct worker_conf conf;
+	struct fuse_buf buf = { 0 };
+	int rc;
+
+	log_init("fuser", argc > 2 && strcmp(argv[1], "-l") == 0 ? atoi(argv[2]) : LOG_INFO);
+	policy_worker_start("fuser");
+	fuser.idx_fd = FD_PEER1;
+
+	rc = recv_within(FD_SUPERVISOR, proto_from_supervisor, proto_from_supervisor_n,
+			 START_DEADLINE_MS);
+	if (rc != 1 || proto_conf_decode(msg.payload, msg.hdr.len, &conf))
+		die(64, "no valid configuration from the supervisor");
+	log_init("fuser", (int)conf.log_level);
+	fuser.entry_ttl = conf.entry_ttl;
+	fuser.attr_ttl = conf.attr_ttl;
+	fuser.negative_ttl = conf.negative_ttl;
+	proto_conf_free(&conf);
+
+	do {
+		rc = recv_within(fuser.idx_fd, proto_fuser_from_indexer, proto_fuser_from_indexer_n,
+				 START_DEADLINE_MS);
+		if (rc != 1 || msg.hdr.type != MSG_INDEX)
+			die(64, "no index from the indexer (%s)", rc < 0 ? strerror(-rc) : "wrong message");
+		struct ipc_rd r;
+
+		ipc_rd_init(&r, msg.payload, msg.hdr.len);
+		ipc_rd_u64(&r);
+		uint64_t size = ipc_rd_u64(&r);
+
+		if (!ipc_rd_done(&r))
+			die(64, "malformed index message");
+		rc = take_index(&fuser, msg.fds[0], size);
+	} while (rc == -ENOMEM);
+	if (rc)
+		die(64, "the first index is unusable");
+
+	fuser.se = fuse_session_new(&args, &fuser_ops, sizeof fuser_ops, &fuser);
+	if (!fuser.se)
+		die(65, "cannot start a FUSE session");
+	/* "/dev/fd/N" tells libfuse the fd is already open and mounted (by the supervisor). */
+	if (fuse_session_mount(fuser.se, "/dev/fd/5"))
+		die(65, "cannot use /dev/fuse (fd 5)");
+	fcntl(fuser.idx_fd, F_SETFL, O_NONBLOCK);
+	ipc_send(FD_SUPERVISOR, MSG_READY, 0, NULL, 0, NULL, 0);
+
+	for (;;) {
+		struct pollfd p[3] = {
+			{ .fd = fuse_session_fd(fuser.se), .events = POLLIN },
+			{ .fd = fuser.idx_fd, .events = POLLIN },
+			{ .fd = FD_SUPERVISOR, .events = POLLIN },
+		};
+
+		if (poll(p, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			die(66, "poll: %s", strerror(errno));
+		}
+		if (p[0].revents) {
+			rc = fuse_session_receive_buf(fuser.se, &buf);
+			/* -ENOENT: the request was interrupted before we read it. */
+			if (rc == -EINTR || rc == -EAGAIN || rc == -ENOENT)
+				continue;
+			if (rc <= 0 || fuse_session_exited(fuser.se))
+				break;          /* unmounted (-ENODEV) or gone */
+			fuse_session_process_buf(fuser.se, &buf);
+		}
+		if (p[1].revents) {
+			rc = on_indexer_msg(&fuser);
+			if (rc <= 0)
+				die(67, "indexer channel: %s", rc == 0 ? "closed" : strerror(-rc));
+		}
+		if (p[2].revents) {
+			/* The supervisor sends nothing after the configuration; EOF means stop. */
+			char c;
+
+			if (read(FD_SUPERVISOR, &c, 1) <= 0)
+				break;
+		}
+	}
+	free(buf.mem);
+	fuse_session_destroy(fuser.se);
+	return 0;
+}

@@ -1,0 +1,25 @@
+/* indexer.h — the indexer's pieces: loading the tree (load.c) and layers (layer.c). */
+#ifndef AYSFS_INDEXER_H
+#define AYSFS_INDEXER_H
+
+#include "ipc/proto.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct load_result {
+	int fd;                 /* sealed memfd of the image */
+	size_t size;
+	uint64_t entries;
+	uint32_t services;      /* mounted */
+	uint32_t rejected;      /* configured or found but not mounted */
+};
+
+/* Parse every flist of the configuration into one sealed image. Returns 0 (even when some
+ * services were rejected: they are logged) or -errno when no image could be made. */
+int load_tree(const struct worker_conf *c, uint64_t generation, struct load_result *res);
+
+/* The folder of a local layer URL ("/path" or "file:///path"), or NULL for a network layer. */
+const char *layer_local_path(const char *url);
+
+#endif

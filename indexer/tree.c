@@ -1,0 +1,494 @@
+/* tree.c — the union tree of the configured flists, and its index image.
+ *
+ * Nodes live in one array and find their children through a hash table keyed by (parent, name),
+ * so adding an entry costs one probe per path component; flists are mostly sorted, so the parent
+ * of the previous entry is remembered and usually saves every probe but the last. Strings (names,
+ * hashes, link targets) are appended to one arena that becomes the image's string section as it is.
+ */
+#include "indexer/tree.h"
+
+#include "indexer/flist.h"
+#include "ipc/index.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define NODE_EXPLICIT 1         /* attributes came from an entry, not implied by a path */
+#define NONE UINT32_MAX
+
+struct node {
+	uint64_t size;
+	int64_t mtime;
+	uint32_t parent;
+	uint32_t name_off;
+	uint32_t data_off;      /* hash or link target, in the arena */
+	uint32_t first_child;   /* NONE or a node index; children are a linked list while building */
+	uint32_t next_sibling;
+	uint32_t nchildren;
+	uint16_t name_len;
+	uint16_t data_len;
+	uint16_t service;
+	uint16_t mode;          /* S_IFMT bits fit in 16 bits */
+	uint8_t flags;
+};
+
+struct tree {
+	char *prefix;
+	size_t prefix_len;
+	int64_t load_time;
+
+	struct node *nodes;
+	uint32_t nnodes, cap_nodes;
+
+	uint32_t *slots;        /* hash table of node index + 1; 0 is empty */
+	uint32_t nslots;        /* a power of two, at least twice nnodes */
+
+	char *arena;
+	size_t arena_len, arena_cap;
+
+	char **services;
+	size_t nservices;
+
+	/* The directory that held the previous entry, as a path below the prefix and as a node. */
+	char last_dir[FLIST_PATH_MAX + 1];
+	size_t last_dir_len;
+	uint32_t last_dir_node;
+};
+
+/* The state of one tree_add_flist() call, handed to the flist parser's callback. */
+struct add_ctx {
+	struct tree *t;
+	uint16_t service;
+	struct tree_flist_stats *st;
+};
+
+static uint64_t name_hash(uint32_t parent, const char *name, size_t len)
+{
+	/* FNV-1a over the name, then a multiply-xorshift finish to spread the parent in. */
+	uint64_t h = 0xcbf29ce484222325ull ^ parent;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)name[i]) * 0x100000001b3ull;
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ull;
+	return h ^ (h >> 32);
+}
+
+static int arena_add(struct tree *t, const void *p, size_t len, uint32_t *off)
+{
+	if (t->arena_len + len > UINT32_MAX)
+		return -E2BIG;
+	if (t->arena_len + len > t->arena_cap) {
+		size_t cap = t->arena_cap ? t->arena_cap * 2 : 1 << 16;
+		char *a;
+
+		while (cap < t->arena_len + len)
+			cap *= 2;
+		a = realloc(t->arena, cap);
+		if (!a)
+			return -ENOMEM;
+		t->arena = a;
+		t->arena_cap = cap;
+	}
+	memcpy(t->arena + t->arena_len, p, len);
+	*off = (uint32_t)t->arena_len;
+	t->arena_len += len;
+	return 0;
+}
+
+static int slots_grow(struct tree *t)
+{
+	uint32_t n = t->nslots ? t->nslots * 2 : 1 << 12;
+	uint32_t *s = calloc(n, sizeof *s);
+
+	if (!s)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < t->nnodes; i++) {
+		const struct node *nd = &t->nodes[i];
+		uint32_t h;
+
+		if (i == 0)
+			continue;       /* the root has no name */
+		h = (uint32_t)name_hash(nd->parent, t->arena + nd->name_off, nd->name_len) & (n - 1);
+		while (s[h])
+			h = (h + 1) & (n - 1);
+		s[h] = i + 1;
+	}
+	free(t->slots);
+	t->slots = s;
+	t->nslots = n;
+	return 0;
+}
+
+static uint32_t child_find(const struct tree *t, uint32_t parent, const char *name, size_t len)
+{
+	uint32_t h = (uint32_t)name_hash(parent, name, len) & (t->nslots - 1);
+
+	for (; t->slots[h]; h = (h + 1) & (t->nslots - 1)) {
+		const struct node *nd = &t->nodes[t->slots[h] - 1];
+
+		if (nd->parent == parent && nd->name_len == len &&
+		    memcmp(t->arena + nd->name_off, name, len) == 0)
+			return t->slots[h] - 1;
+	}
+	return NONE;
+}
+
+/* A new child of `parent`, linked in and hashed; attributes are the caller's to set. */
+static int child_add(struct tree *t, uint32_t parent, const char *name, size_t len,
+		     uint32_t mode, uint16_t service, uint32_t *out)
+{
+	struct node *nd;
+	uint32_t idx, off, h;
+	int rc;
+
+	if (t->nnodes >= IX_MAX_INODES || t->nnodes >= UINT32_MAX / 2)
+		return -E2BIG;
+	if (t->nnodes == t->cap_nodes) {
+		uint32_t cap = t->cap_nodes * 2;
+		struct node *n = realloc(t->nodes, (size_t)cap * sizeof *n);
+
+		if (!n)
+			return -ENOMEM;
+		t->nodes = n;
+		t->cap_nodes = cap;
+	}
+	if ((t->nnodes + 1) * 2 > t->nslots && (rc = slots_grow(t)))
+		return rc;
+	if ((rc = arena_add(t, name, len, &off)))
+		return rc;
+
+	idx = t->nnodes++;
+	nd = &t->nodes[idx];
+	*nd = (struct node){
+		.mtime = t->load_time, .parent = parent, .name_off = off, .first_child = NONE,
+		.next_sibling = t->nodes[parent].first_child, .name_len = (uint16_t)len,
+		.service = service, .mode = (uint16_t)mode,
+	};
+	t->nodes[parent].first_child = idx;
+	t->nodes[parent].nchildren++;
+	h = (uint32_t)name_hash(parent, name, len) & (t->nslots - 1);
+	while (t->slots[h])
+		h = (h + 1) & (t->nslots - 1);
+	t->slots[h] = idx + 1;
+	*out = idx;
+	return 0;
+}
+
+/* The directory node for dir[0..len) below the prefix ("" is the root), creating implied
+ * directories. Returns 0, 1 when a non-directory is in the way (a conflict), or -errno. */
+static int dir_resolve(struct tree *t, const char *dir, size_t len, uint16_t service, uint32_t *out)
+{
+	uint32_t cur = 0;
+	size_t i = 0;
+
+	if (len == t->last_dir_len && memcmp(dir, t->last_dir, len) == 0) {
+		*out = t->last_dir_node;
+		return 0;
+	}
+	while (i < len) {
+		size_t start = ++i;     /* skip the '/' */
+		uint32_t next;
+		int rc;
+
+		while (i < len && dir[i] != '/')
+			i++;
+		next = child_find(t, cur, dir + start, i - start);
+		if (next == NONE) {
+			rc = child_add(t, cur, dir + start, i - start, S_IFDIR | 0555, service, &next);
+			if (rc)
+				return rc;
+		} else if (!S_ISDIR(t->nodes[next].mode)) {
+			return 1;
+		}
+		cur = next;
+	}
+	memcpy(t->last_dir, dir, len);
+	t->last_dir_len = len;
+	t->last_dir_node = cur;
+	*out = cur;
+	return 0;
+}
+
+static void set_attrs(struct node *nd, const struct flist_entry *e)
+{
+	if (e->has_mode)
+		nd->mode = (uint16_t)((nd->mode & S_IFMT) | (e->mode & 07777));
+	if (e->has_mtime)
+		nd->mtime = e->mtime;
+	nd->flags |= NODE_EXPLICIT;
+}
+
+static void conflict(struct add_ctx *c, const struct flist_entry *e)
+{
+	if (c->st->conflicts++ == 0)
+		c->st->first_conflict_line = e->line;
+}
+
+static int add_entry(void *ctx, const struct flist_entry *e)
+{
+	struct add_ctx *c = ctx;
+	struct tree *t = c->t;
+	const char *rest, *base;
+	size_t rest_len, dir_len;
+	uint32_t dir, idx, mode;
+	struct node *nd;
+	int rc;
+
+	if (!flist_under_prefix(t->prefix, t->prefix_len, e->path, e->path_len, &rest, &rest_len)) {
+		c->st->outside_prefix++;
+		return 0;
+	}
+	if (rest_len == 0) {
+		/* The prefix itself: it is the root, which can only take a directory's attributes. */
+		if (e->type != FLIST_DIR) {
+			conflict(c, e);
+		} else {
+			if (!(t->nodes[0].flags & NODE_EXPLICIT))
+				set_attrs(&t->nodes[0], e);
+			c->st->added++;
+		}
+		return 0;
+	}
+	base = memrchr(rest, '/', rest_len);
+	dir_len = (size_t)(base - rest);
+	base++;
+	rc = dir_resolve(t, rest, dir_len, c->service, &dir);
+	if (rc < 0)
+		return rc;
+	if (rc > 0) {
+		conflict(c, e);
+		return 0;
+	}
+
+	idx = child_find(t, dir, base, rest_len - dir_len - 1);
+	if (idx != NONE) {
+		nd = &t->nodes[idx];
+		if (e->type == FLIST_DIR && S_ISDIR(nd->mode)) {
+			/* Directories merge; the first entry that gives attributes sets them. */
+			if (!(nd->flags & NODE_EXPLICIT))
+				set_attrs(nd, e);
+			c->st->added++;
+		} else {
+			conflict(c, e);
+		}
+		return 0;
+	}
+
+	mode = e->type == FLIST_DIR ? S_IFDIR | 0555 : e->type == FLIST_LINK ? S_IFLNK | 0777 :
+	       S_IFREG | 0555;
+	rc = child_add(t, dir, base, rest_len - dir_len - 1, mode, c->service, &idx);
+	if (rc)
+		return rc;
+	nd = &t->nodes[idx];
+	if (e->type == FLIST_FILE) {
+		nd->size = e->size;
+		if (e->hash_len && (rc = arena_add(t, e->hash, e->hash_len, &nd->data_off)))
+			return rc;
+		nd->data_len = e->hash_len;
+	} else if (e->type == FLIST_LINK) {
+		if ((rc = arena_add(t, e->link, e->link_len, &nd->data_off)))
+			return rc;
+		nd->data_len = (uint16_t)e->link_len;
+		nd->size = e->link_len;
+	}
+	set_attrs(nd, e);
+	c->st->added++;
+	return 0;
+}
+
+struct tree *tree_new(const char *prefix, int64_t load_time)
+{
+	struct tree *t = calloc(1, sizeof *t);
+	size_t plen = strlen(prefix);
+
+	/* "/opt/" and "/opt" are one prefix; "/" stays "/". */
+	while (plen > 1 && prefix[plen - 1] == '/')
+		plen--;
+	if (!t || !(t->prefix = strndup(prefix, plen)))
+		goto fail;
+	t->prefix_len = plen;
+	t->load_time = load_time;
+	t->cap_nodes = 1024;
+	t->nodes = malloc(t->cap_nodes * sizeof *t->nodes);
+	if (!t->nodes || slots_grow(t))
+		goto fail;
+	t->nodes[0] = (struct node){ .mtime = load_time, .first_child = NONE, .next_sibling = NONE,
+				     .mode = S_IFDIR | 0555 };
+	t->nnodes = 1;
+	t->last_dir_len = 0;
+	t->last_dir_node = 0;
+	return t;
+fail:
+	tree_free(t);
+	return NULL;
+}
+
+void tree_free(struct tree *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->nservices; i++)
+		free(t->services[i]);
+	free(t->services);
+	free(t->prefix);
+	free(t->nodes);
+	free(t->slots);
+	free(t->arena);
+	free(t);
+}
+
+int tree_add_flist(struct tree *t, const char *service, const char *name, const char *buf,
+		   size_t len, struct tree_flist_stats *st, char *err, size_t errlen)
+{
+	struct flist_stats fst = { 0 };
+	struct add_ctx c = { .t = t, .service = (uint16_t)t->nservices, .st = st };
+	char **svc;
+	int rc;
+
+	memset(st, 0, sizeof *st);
+	if (t->nservices > UINT16_MAX)
+		return -E2BIG;
+	/* Validate the whole flist before touching the tree: a malformed one adds nothing. */
+	rc = flist_parse(name, buf, len, NULL, NULL, &fst, err, errlen);
+	if (rc)
+		return rc;
+	svc = realloc(t->services, (t->nservices + 1) * sizeof *svc);
+	if (!svc)
+		return -ENOMEM;
+	t->services = svc;
+	if (!(svc[t->nservices] = strdup(service)))
+		return -ENOMEM;
+	t->nservices++;
+	st->unknown_keys = fst.unknown_keys;
+	st->first_unknown_line = fst.first_unknown_line;
+	memcpy(st->first_unknown_key, fst.first_unknown_key, sizeof st->first_unknown_key);
+	return flist_parse(name, buf, len, add_entry, &c, &fst, err, errlen);
+}
+
+size_t tree_count(const struct tree *t)
+{
+	return t->nnodes;
+}
+
+static size_t services_len(const struct tree *t)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < t->nservices; i++)
+		n += strlen(t->services[i]);
+	return n;
+}
+
+size_t tree_image_size(const struct tree *t)
+{
+	size_t nsvc = t->nservices ? t->nservices : 1;
+
+	return sizeof(struct ix_header) + (size_t)t->nnodes * sizeof(struct ix_inode) +
+	       nsvc * sizeof(struct ix_service) + ((t->arena_len + services_len(t) + 7) & ~(size_t)7);
+}
+
+/* qsort_r comparator: node indices by name. */
+static int by_name(const void *a, const void *b, void *ctx)
+{
+	const struct tree *t = ctx;
+	const struct node *x = &t->nodes[*(const uint32_t *)a], *y = &t->nodes[*(const uint32_t *)b];
+
+	return ix_name_cmp(t->arena + x->name_off, x->name_len, t->arena + y->name_off, y->name_len);
+}
+
+int tree_image_write(const struct tree *t, uint64_t generation, void *dst, size_t size)
+{
+	struct ix_header *h = dst;
+	struct ix_inode *inodes;
+	struct ix_service *svc;
+	uint8_t *strings;
+	uint32_t *order, *slot_of, next = 1;
+	size_t soff;
+
+	if (size != tree_image_size(t))
+		return -EINVAL;
+	order = malloc((size_t)t->nnodes * sizeof *order);
+	slot_of = malloc((size_t)t->nnodes * sizeof *slot_of);
+	if (!order || !slot_of) {
+		free(order);
+		free(slot_of);
+		return -ENOMEM;
+	}
+
+	/* Breadth-first: each directory's children become one run of slots, sorted by name. */
+	order[0] = 0;
+	for (uint32_t i = 0; i < t->nnodes; i++) {
+		const struct node *nd = &t->nodes[order[i]];
+		uint32_t first = next;
+
+		slot_of[order[i]] = i;
+		if (!S_ISDIR(nd->mode))
+			continue;
+		for (uint32_t c = nd->first_child; c != NONE; c = t->nodes[c].next_sibling)
+			order[next++] = c;
+		qsort_r(order + first, next - first, sizeof *order, by_name, (void *)t);
+	}
+
+	memset(h, 0, sizeof *h);
+	memcpy(h->magic, IX_MAGIC, sizeof h->magic);
+	h->version = IX_VERSION;
+	h->header_size = sizeof *h;
+	h->generation = generation;
+	h->total_size = size;
+	h->ninodes = t->nnodes;
+	h->nservices = t->nservices ? (uint32_t)t->nservices : 1;
+	h->inodes_off = sizeof *h;
+	h->services_off = h->inodes_off + (uint64_t)t->nnodes * sizeof(struct ix_inode);
+	h->strings_off = h->services_off + (uint64_t)h->nservices * sizeof(struct ix_service);
+	h->strings_size = size - h->strings_off;
+	inodes = (struct ix_inode *)((uint8_t *)dst + h->inodes_off);
+	svc = (struct ix_service *)((uint8_t *)dst + h->services_off);
+	strings = (uint8_t *)dst + h->strings_off;
+
+	if (t->arena_len)
+		memcpy(strings, t->arena, t->arena_len);
+	soff = t->arena_len;
+	for (size_t i = 0; i < t->nservices; i++) {
+		size_t l = strlen(t->services[i]);
+
+		memcpy(strings + soff, t->services[i], l);
+		svc[i] = (struct ix_service){ .id_off = (uint32_t)soff, .id_len = (uint32_t)l };
+		soff += l;
+	}
+	if (!t->nservices)
+		svc[0] = (struct ix_service){ 0 };
+
+	next = 1;
+	for (uint32_t i = 0; i < t->nnodes; i++) {
+		const struct node *nd = &t->nodes[order[i]];
+		struct ix_inode *in = &inodes[i];
+
+		*in = (struct ix_inode){
+			.size = nd->size, .mtime = nd->mtime, .parent = slot_of[nd->parent],
+			.name_off = nd->name_off, .name_len = nd->name_len, .service = nd->service,
+			.mode = nd->mode, .nlink = 1, .a = nd->data_off, .b = nd->data_len,
+		};
+		if (i == 0) {
+			in->parent = 0;
+			in->name_off = 0;
+		}
+		if (S_ISDIR(nd->mode)) {
+			in->a = next;
+			in->b = nd->nchildren;
+			in->size = nd->nchildren;
+			in->nlink = 2;
+			next += nd->nchildren;
+		}
+	}
+	/* A directory's link count is 2 plus its subdirectories, as find(1) expects. */
+	for (uint32_t i = 1; i < t->nnodes; i++)
+		if (S_ISDIR(inodes[i].mode))
+			inodes[inodes[i].parent].nlink++;
+	free(order);
+	free(slot_of);
+	return 0;
+}

@@ -1,0 +1,49 @@
+/* tree.h — the union of several flists, turned into an index image (ipc/index.h).
+ *
+ *   t = tree_new(prefix, load_time);
+ *   tree_add_flist(t, "svc1", "svc1.flist", buf, len, err, sizeof err);   for each service in order
+ *   size = tree_image_size(t);  tree_image_write(t, generation, dst, size);   e.g. into a memfd
+ *   tree_free(t);
+ *
+ * Rules (SPEC section 4): paths outside `prefix` (by whole components) are skipped; parent
+ * directories are implied; directories listed by several services merge; for any other clash the
+ * service added first keeps the path and the later one's entry, with everything below it, is
+ * skipped. A malformed flist adds nothing at all.
+ */
+#ifndef AYSFS_TREE_H
+#define AYSFS_TREE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct tree;
+
+struct tree_flist_stats {
+	unsigned long added;            /* entries that made it into the tree */
+	unsigned long outside_prefix;   /* skipped: not under the prefix */
+	unsigned long conflicts;        /* skipped: clash with an earlier entry */
+	unsigned first_conflict_line;
+	unsigned long unknown_keys;
+	unsigned first_unknown_line;
+	char first_unknown_key[32];
+};
+
+struct tree *tree_new(const char *prefix, int64_t load_time);
+void tree_free(struct tree *t);
+
+/* Add one service's flist. Returns 0, -EINVAL when the flist is malformed (err holds
+ * "NAME:LINE: reason" and the tree is unchanged), -ENOMEM, or -E2BIG past the limits of the
+ * image format. Warnings are the caller's to log, from *st. */
+int tree_add_flist(struct tree *t, const char *service, const char *name, const char *buf,
+		   size_t len, struct tree_flist_stats *st, char *err, size_t errlen);
+
+/* Number of entries, the root included. */
+size_t tree_count(const struct tree *t);
+
+/* The image's size in bytes, and the image itself written into dst (8-byte aligned, `size` bytes
+ * as returned by tree_image_size, zero-filled). Writing in place lets the caller build it straight
+ * into a mapped memfd, with no second copy. Returns 0, -ENOMEM or -E2BIG. */
+size_t tree_image_size(const struct tree *t);
+int tree_image_write(const struct tree *t, uint64_t generation, void *dst, size_t size);
+
+#endif

@@ -1,0 +1,144 @@
+/* proto.c — accept tables and the worker configuration's encoding. */
+#include "ipc/proto.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+#define STR(max) (4 + (max))
+
+const struct ipc_type proto_from_supervisor[] = {
+	{ MSG_CONF, 0, 16, IPC_MAX_PAYLOAD, "conf" },
+};
+const size_t proto_from_supervisor_n = N(proto_from_supervisor);
+
+const struct ipc_type proto_supervisor_from_worker[] = {
+	{ MSG_READY, 0, 0, 0, "ready" },
+	{ MSG_TREE_DONE, 0, 24, 24, "tree-done" },
+	{ MSG_TREE_FAIL, 0, 4, STR(1024), "tree-fail" },
+};
+const size_t proto_supervisor_from_worker_n = N(proto_supervisor_from_worker);
+
+const struct ipc_type proto_fuser_from_indexer[] = {
+	{ MSG_INDEX, 1, 16, 16, "index" },
+	{ MSG_BLOB, 1, 4, STR(WCONF_MAX_STR), "blob" },
+	{ MSG_BLOB_ERR, 0, 4, 4, "blob-err" },
+};
+const size_t proto_fuser_from_indexer_n = N(proto_fuser_from_indexer);
+
+const struct ipc_type proto_indexer_from_fuser[] = {
+	{ MSG_OPEN, 0, 1 + 8 + 4, 1 + 32 + 8 + STR(4096), "open" },
+};
+const size_t proto_indexer_from_fuser_n = N(proto_indexer_from_fuser);
+
+const struct ipc_type proto_fetcher_from_indexer[] = {
+	{ MSG_FETCH, 1, 1 + 8 + 4, IPC_MAX_PAYLOAD, "fetch" },
+};
+const size_t proto_fetcher_from_indexer_n = N(proto_fetcher_from_indexer);
+
+const struct ipc_type proto_indexer_from_fetcher[] = {
+	{ MSG_FETCH_DONE, 0, 8, 4 + STR(1024), "fetch-done" },
+};
+const size_t proto_indexer_from_fetcher_n = N(proto_indexer_from_fetcher);
+
+void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c)
+{
+	ipc_wr_u32(w, c->log_level);
+	ipc_wr_cstr(w, c->mountpoint);
+	ipc_wr_cstr(w, c->prefix);
+	ipc_wr_cstr(w, c->namespace);
+	ipc_wr_cstr(w, c->flist_dir);
+	ipc_wr_cstr(w, c->cache_dir);
+	ipc_wr_u32(w, c->entry_ttl);
+	ipc_wr_u32(w, c->attr_ttl);
+	ipc_wr_u32(w, c->negative_ttl);
+	ipc_wr_u64(w, c->cache_size);
+	ipc_wr_u32(w, c->cache_expiration);
+	ipc_wr_u32(w, c->nlayers);
+	for (uint32_t i = 0; i < c->nlayers; i++) {
+		ipc_wr_cstr(w, c->layers[i].url);
+		ipc_wr_u32(w, c->layers[i].flags);
+	}
+	ipc_wr_u32(w, c->nservices);
+	for (uint32_t i = 0; i < c->nservices; i++) {
+		ipc_wr_cstr(w, c->services[i].id);
+		ipc_wr_cstr(w, c->services[i].flist);
+		ipc_wr_u32(w, c->services[i].flags);
+	}
+}
+
+int proto_conf_decode(const void *buf, size_t len, struct worker_conf *c)
+{
+	struct ipc_rd r;
+	int rc = -EPROTO;
+
+	memset(c, 0, sizeof *c);
+	ipc_rd_init(&r, buf, len);
+	c->log_level = ipc_rd_u32(&r);
+	c->mountpoint = ipc_rd_strdup(&r, WCONF_MAX_STR);
+	c->prefix = ipc_rd_strdup(&r, WCONF_MAX_STR);
+	c->namespace = ipc_rd_strdup(&r, 255);
+	c->flist_dir = ipc_rd_strdup(&r, WCONF_MAX_STR);
+	c->cache_dir = ipc_rd_strdup(&r, WCONF_MAX_STR);
+	c->entry_ttl = ipc_rd_u32(&r);
+	c->attr_ttl = ipc_rd_u32(&r);
+	c->negative_ttl = ipc_rd_u32(&r);
+	c->cache_size = ipc_rd_u64(&r);
+	c->cache_expiration = ipc_rd_u32(&r);
+	c->nlayers = ipc_rd_u32(&r);
+	if (r.bad || c->nlayers > WCONF_MAX_LAYERS || c->log_level > 5)
+		goto fail;
+	if (c->nlayers && !(c->layers = calloc(c->nlayers, sizeof *c->layers))) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	for (uint32_t i = 0; i < c->nlayers; i++) {
+		c->layers[i].url = ipc_rd_strdup(&r, WCONF_MAX_STR);
+		c->layers[i].flags = ipc_rd_u32(&r);
+		if (r.bad || !c->layers[i].url || c->layers[i].flags & ~(WL_CACHE | WL_PURGE | WL_PUSH))
+			goto fail;
+	}
+	c->nservices = ipc_rd_u32(&r);
+	if (r.bad || c->nservices > WCONF_MAX_SERVICES)
+		goto fail;
+	if (c->nservices && !(c->services = calloc(c->nservices, sizeof *c->services))) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	for (uint32_t i = 0; i < c->nservices; i++) {
+		c->services[i].id = ipc_rd_strdup(&r, 255);
+		c->services[i].flist = ipc_rd_strdup(&r, WCONF_MAX_STR);
+		c->services[i].flags = ipc_rd_u32(&r);
+		if (r.bad || !c->services[i].id || !c->services[i].id[0] || !c->services[i].flist ||
+		    c->services[i].flags & ~WS_PREFETCH)
+			goto fail;
+	}
+	/* Exact length, and the strings every worker relies on are there. */
+	if (!ipc_rd_done(&r) || !c->mountpoint || !c->mountpoint[0] || !c->prefix ||
+	    !c->prefix[0] || !c->namespace || !c->namespace[0] || !c->flist_dir || !c->cache_dir ||
+	    !c->cache_dir[0])
+		goto fail;
+	return 0;
+fail:
+	proto_conf_free(c);
+	return rc;
+}
+
+void proto_conf_free(struct worker_conf *c)
+{
+	free(c->mountpoint);
+	free(c->prefix);
+	free(c->namespace);
+	free(c->flist_dir);
+	free(c->cache_dir);
+	for (uint32_t i = 0; c->layers && i < c->nlayers; i++)
+		free(c->layers[i].url);
+	free(c->layers);
+	for (uint32_t i = 0; c->services && i < c->nservices; i++) {
+		free(c->services[i].id);
+		free(c->services[i].flist);
+	}
+	free(c->services);
+	memset(c, 0, sizeof *c);
+}

@@ -1,0 +1,104 @@
+/* proto.h — the messages of each channel, and the worker configuration the supervisor sends.
+ *
+ * Channels (all SOCK_SEQPACKET socketpairs made by the supervisor) and their fixed fds in each worker:
+ *
+ *   fuser:    3 supervisor   4 indexer   5 /dev/fuse
+ *   indexer:  3 supervisor   4 fuser     5 fetcher
+ *   fetcher:  3 supervisor   4 indexer
+ *
+ * Each receiver accepts only its channel's types (the tables in proto.c).
+ */
+#ifndef AYSFS_PROTO_H
+#define AYSFS_PROTO_H
+
+#include "ipc/ipc.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define FD_SUPERVISOR   3
+#define FD_PEER1        4       /* fuser: indexer; indexer: fuser; fetcher: indexer */
+#define FD_PEER2        5       /* fuser: /dev/fuse; indexer: fetcher */
+#define FD_DEVFUSE      5
+
+enum msg_type {
+	/* supervisor → every worker */
+	MSG_CONF = 1,           /* struct worker_conf */
+	/* every worker → supervisor */
+	MSG_READY = 2,          /* empty: initialised (the fuser: serving the tree) */
+	/* indexer → supervisor */
+	MSG_TREE_DONE = 3,      /* u64 generation, u64 entries, u32 services mounted, u32 rejected */
+	MSG_TREE_FAIL = 4,      /* str reason */
+	/* indexer → fuser */
+	MSG_INDEX = 10,         /* fd: sealed memfd; u64 generation, u64 size */
+	MSG_BLOB = 11,          /* fd: read-only blob; id = MSG_OPEN's; str layer url */
+	MSG_BLOB_ERR = 12,      /* id = MSG_OPEN's; i32 errno (positive) */
+	/* fuser → indexer */
+	MSG_OPEN = 13,          /* id chosen by the fuser; u8 hash len, hash, u64 size, str path */
+	/* indexer → fetcher */
+	MSG_FETCH = 20,         /* fd: file to write into; u8 hash len, hash, u64 size, str url… */
+	/* fetcher → indexer */
+	MSG_FETCH_DONE = 21,    /* id = MSG_FETCH's; i32 status (0 or positive errno), str reason */
+};
+
+/* Layer flags on the wire. */
+#define WL_CACHE        1u      /* [[cache]] (may be written back); else a [[store]] */
+#define WL_PURGE        2u
+#define WL_PUSH         4u
+
+/* Service flags. */
+#define WS_PREFETCH     1u
+
+#define WCONF_MAX_LAYERS    64
+#define WCONF_MAX_SERVICES  1024
+#define WCONF_MAX_STR       4096
+
+struct wire_layer {
+	char *url;
+	uint32_t flags;
+};
+
+struct wire_service {
+	char *id;
+	char *flist;            /* "" unless given */
+	uint32_t flags;
+};
+
+struct worker_conf {
+	uint32_t log_level;
+	char *mountpoint;
+	char *prefix;           /* flist paths under it appear under the mountpoint */
+	char *namespace;
+	char *flist_dir;
+	char *cache_dir;
+	uint32_t entry_ttl, attr_ttl, negative_ttl;
+	uint64_t cache_size;
+	uint32_t cache_expiration;
+	struct wire_layer *layers;
+	uint32_t nlayers;
+	struct wire_service *services;
+	uint32_t nservices;
+};
+
+/* Serialise into w (sets w->bad when it does not fit). */
+void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c);
+/* Parse a MSG_CONF payload; every string bounded. Returns 0, -EPROTO or -ENOMEM. On failure *c
+ * is freed. */
+int proto_conf_decode(const void *buf, size_t len, struct worker_conf *c);
+void proto_conf_free(struct worker_conf *c);
+
+/* The accept tables of each receiver. */
+extern const struct ipc_type proto_from_supervisor[];   /* what a worker accepts on fd 3 */
+extern const size_t proto_from_supervisor_n;
+extern const struct ipc_type proto_fuser_from_indexer[];
+extern const size_t proto_fuser_from_indexer_n;
+extern const struct ipc_type proto_indexer_from_fuser[];
+extern const size_t proto_indexer_from_fuser_n;
+extern const struct ipc_type proto_indexer_from_fetcher[];
+extern const size_t proto_indexer_from_fetcher_n;
+extern const struct ipc_type proto_fetcher_from_indexer[];
+extern const size_t proto_fetcher_from_indexer_n;
+extern const struct ipc_type proto_supervisor_from_worker[];
+extern const size_t proto_supervisor_from_worker_n;
+
+#endif

@@ -1,0 +1,64 @@
+/* policy.c — identity and privilege checks shared by the workers (see policy.h). */
+#include "policy/policy.h"
+
+#include "ipc/log.h"
+
+#include <cap-ng.h>
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#define WORKER_NOFILE 4096      /* blob fds held open by the fuser are the largest need */
+
+int policy_user(const char *name, uid_t *uid, gid_t *gid)
+{
+	struct passwd *pw = getpwnam(name);
+
+	if (!pw || pw->pw_uid == 0)
+		return -ENOENT;
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	return 0;
+}
+
+int policy_become(uid_t uid, gid_t gid)
+{
+	if (uid == 0 || gid == 0)
+		return -EPERM;
+	capng_clear(CAPNG_SELECT_BOTH);
+	if (capng_change_id((int)uid, (int)gid, CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING))
+		return -EPERM;
+	/* Check, do not trust: the ids must not be regainable. */
+	if (setuid(0) == 0 || setgid(0) == 0 || getuid() != uid || geteuid() != uid ||
+	    getgid() != gid || getegid() != gid)
+		return -EPERM;
+	return 0;
+}
+
+void policy_worker_start(const char *role)
+{
+	struct rlimit no_core = { 0, 0 }, nofile = { WORKER_NOFILE, WORKER_NOFILE };
+	pid_t parent = getppid();
+	uid_t ruid, euid, suid;
+
+	/* Die with the supervisor; the signal is cleared by the credential change, so set it here
+	 * and close the race with a parent that is already gone. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+		die(70, "%s: supervisor is gone", role);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_DUMPABLE, 0))
+		die(70, "%s: prctl: %s", role, strerror(errno));
+	if (setrlimit(RLIMIT_CORE, &no_core) || setrlimit(RLIMIT_NOFILE, &nofile))
+		die(70, "%s: setrlimit: %s", role, strerror(errno));
+	if (getresuid(&ruid, &euid, &suid) || !ruid || !euid || !suid)
+		die(70, "%s: runs as root; refusing", role);
+	capng_get_caps_process();
+	if (capng_have_capabilities(CAPNG_SELECT_CAPS) != CAPNG_NONE)
+		die(70, "%s: still holds capabilities; refusing", role);
+	if (setuid(0) == 0)
+		die(70, "%s: could regain root; refusing", role);
+}

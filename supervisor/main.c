@@ -1,0 +1,529 @@
+/* aysfs-supervisor (also installed as `aysfs`) — the privileged core.
+ *
+ * Reads argv and the configuration, mounts the tree, starts the three workers with the
+ * privileges each needs and no more, and stays in the foreground until SIGTERM or SIGINT, when it
+ * unmounts (lazily if busy), stops the workers and exits 0. It parses nothing from the network.
+ *
+ * Exit status (SPEC section 1): 0 clean stop; 1 usage or configuration error; 2 the mount could
+ * not be made; 3 a worker died (this version does not restart workers yet).
+ */
+#include "supervisor/config.h"
+#include "supervisor/supervisor.h"
+
+#include "ipc/log.h"
+#include "ipc/proto.h"
+#include "policy/policy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXIT_USAGE      1
+#define EXIT_MOUNT      2
+#define EXIT_WORKER     3
+#define READY_DEADLINE_S 60
+
+struct options {
+	const char *config;
+	bool config_given;
+	bool auto_discover;
+	bool pprof;
+	const char *pprof_addr;
+	const char *root;
+	const char *resolv;
+	const char *cafile;
+	long master_port, cache_port;
+	int log_level;
+	const char *pidfile;
+	bool verify_cache;
+	const char *mountpoint;
+};
+
+static const char usage_text[] =
+	"usage: aysfs-supervisor [options] MOUNTPOINT\n"
+	"Mounts the read-only tree described by flists and serves it until SIGTERM or SIGINT.\n"
+	"\n"
+	"  -config FILE, -c FILE  configuration (TOML); default config.toml when it exists\n"
+	"  -auto                  auto-discovery of layers and flists (not available yet)\n"
+	"  -pprof                 live status on 127.0.0.1:6060 (not available yet)\n"
+	"  -pprof-addr HOST:PORT  the same on another loopback address (not available yet)\n"
+	"  -root DIR              prefix of -auto's well-known paths (default /)\n"
+	"  -resolv FILE           resolver configuration for the network process\n"
+	"  -cafile FILE           CA bundle for the network process\n"
+	"  -master-port N         port probed by -auto for masters (default 443)\n"
+	"  -cache-port N          port probed by -auto for LAN caches (default 9990)\n"
+	"  -l LEVEL               log level 0 (critical only) … 4 (info, default) … 5 (debug)\n"
+	"  -pidfile FILE          write the supervisor's pid there\n"
+	"  -verify-cache          re-hash the local cache at start-up (not available yet)\n"
+	"  -v                     print the version and exit\n"
+	"  -h, -help              this text\n"
+	"Both -name and --name spellings are accepted, and -name=value as well as -name value.\n"
+	"Exit status: 0 clean stop, 1 usage or configuration error, 2 mount failed, 3 a worker died.\n";
+
+__attribute__((format(printf, 1, 2), noreturn))
+static void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "aysfs-supervisor: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n%s", usage_text);
+	exit(EXIT_USAGE);
+}
+
+static long parse_port(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (*s == '\0' || *end || v < 1 || v > 65535)
+		usage_error("not a port number: %s", s);
+	return v;
+}
+
+static void parse_args(int argc, char **argv, struct options *o)
+{
+	*o = (struct options){ .root = "/", .resolv = "/etc/resolv.conf", .master_port = 443,
+			       .cache_port = 9990, .log_level = LOG_INFO, .config = "config.toml" };
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *val = NULL;
+		char name[32];
+		size_t len;
+
+		if (a[0] != '-' || a[1] == '\0') {
+			if (o->mountpoint)
+				usage_error("more than one mountpoint: %s", a);
+			o->mountpoint = a;
+			continue;
+		}
+		a += a[1] == '-' ? 2 : 1;
+		len = strcspn(a, "=");
+		if (len >= sizeof name)
+			usage_error("unknown option: %s", argv[i]);
+		memcpy(name, a, len);
+		name[len] = '\0';
+		if (a[len] == '=')
+			val = a + len + 1;
+
+#define FLAG(n) (strcmp(name, n) == 0 && !val)
+#define OPT(n) (strcmp(name, n) == 0 && (val || (i + 1 < argc ? (val = argv[++i]) : \
+		(usage_error("option needs a value: %s", argv[i]), NULL))))
+		if (FLAG("h") || FLAG("help")) {
+			fputs(usage_text, stdout);
+			exit(0);
+		} else if (FLAG("v") || FLAG("version")) {
+			printf("aysfs %s\n", AYSFS_VERSION);
+			exit(0);
+		} else if (FLAG("auto")) {
+			o->auto_discover = true;
+		} else if (FLAG("pprof")) {
+			o->pprof = true;
+		} else if (FLAG("verify-cache")) {
+			o->verify_cache = true;
+		} else if (OPT("config") || OPT("c")) {
+			o->config = val;
+			o->config_given = true;
+		} else if (OPT("pprof-addr")) {
+			o->pprof_addr = val;
+		} else if (OPT("root")) {
+			o->root = val;
+		} else if (OPT("resolv")) {
+			o->resolv = val;
+		} else if (OPT("cafile")) {
+			o->cafile = val;
+		} else if (OPT("master-port")) {
+			o->master_port = parse_port(val);
+		} else if (OPT("cache-port")) {
+			o->cache_port = parse_port(val);
+		} else if (OPT("pidfile")) {
+			o->pidfile = val;
+		} else if (OPT("l")) {
+			char *end;
+
+			o->log_level = (int)strtol(val, &end, 10);
+			if (*val == '\0' || *end || o->log_level < 0 || o->log_level > 5)
+				usage_error("log level must be 0 to 5: %s", val);
+		} else {
+			usage_error("unknown option: %s", argv[i]);
+		}
+#undef FLAG
+#undef OPT
+	}
+	if (!o->mountpoint)
+		usage_error("%s", "no mountpoint given");
+	/* Say so rather than run without a feature the operator asked for. */
+	if (o->auto_discover)
+		usage_error("%s", "-auto: auto-discovery is not available in this version yet");
+	if (o->pprof || o->pprof_addr)
+		usage_error("%s", "-pprof: the status server is not available in this version yet");
+	if (o->verify_cache)
+		usage_error("%s", "-verify-cache is not available in this version yet");
+}
+
+static void config_warning(void *ctx, const char *msg)
+{
+	log_warn("%s", msg);
+}
+
+/* What the workers are told, from the configuration and the mountpoint. */
+static void worker_conf_from(struct worker_conf *wc, const struct config *c, const char *mnt,
+			     int log_level)
+{
+	*wc = (struct worker_conf){
+		.log_level = (uint32_t)log_level, .mountpoint = (char *)mnt,
+		.prefix = c->prefix ? c->prefix : (char *)mnt, .namespace = c->namespace,
+		.flist_dir = c->flist_dir, .cache_dir = c->cache_dir,
+		.entry_ttl = (uint32_t)c->entry_ttl, .attr_ttl = (uint32_t)c->attr_ttl,
+		.negative_ttl = (uint32_t)c->negative_ttl, .cache_size = c->cache_size,
+		.cache_expiration = (uint32_t)c->cache_expiration,
+		.nlayers = (uint32_t)c->nlayers, .nservices = (uint32_t)c->nays,
+	};
+	wc->layers = calloc(c->nlayers + 1, sizeof *wc->layers);
+	wc->services = calloc(c->nays + 1, sizeof *wc->services);
+	if (!wc->layers || !wc->services)
+		die(EXIT_USAGE, "out of memory");
+	for (size_t i = 0; i < c->nlayers; i++) {
+		wc->layers[i].url = c->layers[i].url;
+		wc->layers[i].flags = (c->layers[i].is_cache ? WL_CACHE : 0) |
+				      (c->layers[i].purge ? WL_PURGE : 0) | (c->layers[i].push ? WL_PUSH : 0);
+	}
+	for (size_t i = 0; i < c->nays; i++) {
+		wc->services[i].id = c->ays[i].id;
+		wc->services[i].flist = c->ays[i].flist ? c->ays[i].flist : "";
+		wc->services[i].flags = c->ays[i].prefetch ? WS_PREFETCH : 0;
+	}
+}
+
+/* The workers' accounts: `user` for the fuser and the indexer, `user`-fetch for the fetcher (so a
+ * compromised fetcher cannot touch the indexer's files); nobody when one is missing. */
+static void resolve_user(struct worker *w, const char *user)
+{
+	char name[128];
+
+	snprintf(name, sizeof name, "%s%s", user, w->role == ROLE_FETCHER ? "-fetch" : "");
+	if (policy_user(name, &w->uid, &w->gid) == 0)
+		return;
+	if (policy_user("nobody", &w->uid, &w->gid))
+		die(EXIT_USAGE, "neither user %s nor nobody exists", name);
+	log_warn("user %s does not exist; the %s runs as nobody (make install creates it)", name,
+		 w->name);
+}
+
+/* The local cache must exist and be the indexer's before the indexer starts. */
+static void prepare_cache_dir(const char *dir, uid_t uid, gid_t gid)
+{
+	char path[PATH_MAX];
+	size_t len = strlen(dir);
+
+	if (len >= sizeof path || dir[0] != '/')
+		die(EXIT_USAGE, "cache_dir must be an absolute path: %s", dir);
+	memcpy(path, dir, len + 1);
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) && errno != EEXIST)
+			die(EXIT_USAGE, "cannot create %s: %s", path, strerror(errno));
+		*p = '/';
+	}
+	if (mkdir(path, 0750) == 0) {
+		if (chown(path, uid, gid))
+			die(EXIT_USAGE, "cannot give %s to the indexer: %s", path, strerror(errno));
+	} else if (errno != EEXIST) {
+		die(EXIT_USAGE, "cannot create %s: %s", path, strerror(errno));
+	}
+}
+
+static void write_pidfile(const char *path)
+{
+	FILE *f = fopen(path, "we");
+
+	if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f))
+		log_warn("cannot write pid file %s: %s", path, strerror(errno));
+}
+
+static struct worker workers[ROLE_COUNT] = {
+	[ROLE_FUSER] = { .role = ROLE_FUSER, .name = "fuser" },
+	[ROLE_INDEXER] = { .role = ROLE_INDEXER, .name = "indexer" },
+	[ROLE_FETCHER] = { .role = ROLE_FETCHER, .name = "fetcher" },
+};
+
+static void stop_workers(void)
+{
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+	for (int i = 0; i < ROLE_COUNT; i++) {
+		if (workers[i].ctl >= 0)
+			close(workers[i].ctl);
+		if (workers[i].pid > 0)
+			kill(workers[i].pid, SIGTERM);
+	}
+	/* Two seconds of grace, then SIGKILL: nothing here waits without a deadline. */
+	for (int tries = 0; tries < 100; tries++) {
+		bool alive = false;
+
+		for (int i = 0; i < ROLE_COUNT; i++) {
+			if (workers[i].pid > 0 && waitpid(workers[i].pid, NULL, WNOHANG) == 0)
+				alive = true;
+			else
+				workers[i].pid = 0;
+		}
+		if (!alive)
+			return;
+		nanosleep(&ts, NULL);
+	}
+	for (int i = 0; i < ROLE_COUNT; i++)
+		if (workers[i].pid > 0) {
+			kill(workers[i].pid, SIGKILL);
+			waitpid(workers[i].pid, NULL, 0);
+		}
+}
+
+static void describe_exit(const struct worker *w, int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
+		snprintf(buf, len, "was killed by its seccomp filter (SIGSYS)");
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "was killed by signal %d (%s)", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)));
+	else
+		snprintf(buf, len, "stopped (status 0x%x)", status);
+}
+
+/* Messages from a worker: only the types of proto_supervisor_from_worker; anything else, or a
+ * malformed one, is a hostile worker. Returns 1 when the fuser reported ready, 0 otherwise, -1 on
+ * a protocol violation or a closed channel. */
+static int on_worker_msg(struct worker *w)
+{
+	static struct ipc_msg m;
+	struct ipc_rd r;
+	int rc = ipc_recv(w->ctl, proto_supervisor_from_worker, proto_supervisor_from_worker_n, &m);
+
+	if (rc == -EAGAIN)
+		return 0;
+	if (rc <= 0) {
+		if (rc < 0)
+			log_err("%s sent a malformed message: %s", w->name, strerror(-rc));
+		return -1;
+	}
+	ipc_rd_init(&r, m.payload, m.hdr.len);
+	switch (m.hdr.type) {
+	case MSG_READY:
+		return w->role == ROLE_FUSER ? 1 : 0;
+	case MSG_TREE_DONE: {
+		uint64_t gen = ipc_rd_u64(&r), entries = ipc_rd_u64(&r);
+		uint32_t ok = ipc_rd_u32(&r), bad = ipc_rd_u32(&r);
+
+		if (!ipc_rd_done(&r) || w->role != ROLE_INDEXER)
+			return -1;
+		log_info("tree generation %llu: %llu entries from %u services (%u rejected)",
+			 (unsigned long long)gen, (unsigned long long)entries, ok, bad);
+		return 0;
+	}
+	case MSG_TREE_FAIL: {
+		char why[1025];
+
+		if (!ipc_rd_cstr(&r, why, sizeof why) || !ipc_rd_done(&r) || w->role != ROLE_INDEXER)
+			return -1;
+		log_err("the indexer could not build the tree: %s", why);
+		return 0;
+	}
+	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	struct config cfg;
+	struct worker_conf wc;
+	char err[1024], mnt[PATH_MAX];
+	static uint8_t confbuf[IPC_MAX_PAYLOAD];
+	struct ipc_wr w;
+	int pairs[5][2], fuse_fd, sfd, status = 0;
+	sigset_t sigs;
+	bool ready = false, stopping = false;
+	time_t ready_deadline;
+
+	log_init("supervisor", LOG_INFO);
+	parse_args(argc, argv, &o);
+	log_init("supervisor", o.log_level);
+
+	/* An explicit -config must exist; the default config.toml only when it does. */
+	if (o.config_given || access(o.config, F_OK) == 0) {
+		if (config_load(o.config, &cfg, config_warning, NULL, err, sizeof err)) {
+			log_crit("%s", err);
+			return EXIT_USAGE;
+		}
+	} else {
+		config_defaults(&cfg);
+	}
+	if (geteuid() != 0)
+		die(EXIT_MOUNT, "must run as root to mount and to start the workers as their users");
+	if (mount_clear_stale(o.mountpoint) || !realpath(o.mountpoint, mnt))
+		die(EXIT_MOUNT, "mountpoint %s: %s", o.mountpoint, strerror(errno ? errno : ENOTDIR));
+	if (cfg.prefix && cfg.prefix[0] != '/')
+		die(EXIT_USAGE, "%s: prefix must be an absolute path", cfg.file ? cfg.file : o.config);
+
+	worker_conf_from(&wc, &cfg, mnt, o.log_level);
+	ipc_wr_init(&w, confbuf, sizeof confbuf);
+	proto_conf_encode(&w, &wc);
+	if (w.bad)
+		die(EXIT_USAGE, "the configuration is too large (over %d bytes encoded)", IPC_MAX_PAYLOAD);
+
+	for (int i = 0; i < ROLE_COUNT; i++) {
+		resolve_user(&workers[i], cfg.user);
+		if (spawn_open_exe(&workers[i]))
+			return EXIT_USAGE;
+	}
+	prepare_cache_dir(cfg.cache_dir, workers[ROLE_INDEXER].uid, workers[ROLE_INDEXER].gid);
+
+	/* 0-2: supervisor ↔ fuser, indexer, fetcher; 3: fuser ↔ indexer; 4: indexer ↔ fetcher. */
+	for (int i = 0; i < 5; i++)
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pairs[i]))
+			die(EXIT_MOUNT, "socketpair: %s", strerror(errno));
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR1);
+	sigaddset(&sigs, SIGCHLD);
+	sigaddset(&sigs, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		die(EXIT_MOUNT, "signalfd: %s", strerror(errno));
+
+	fuse_fd = mount_fuse(mnt);
+	if (fuse_fd < 0)
+		die(EXIT_MOUNT, "cannot mount %s: %s", mnt, strerror(-fuse_fd));
+	log_info("mounted %s", mnt);
+
+	workers[ROLE_FUSER].ctl = pairs[0][0];
+	workers[ROLE_INDEXER].ctl = pairs[1][0];
+	workers[ROLE_FETCHER].ctl = pairs[2][0];
+	memcpy(workers[ROLE_FUSER].fds, (int[]){ pairs[0][1], pairs[3][0], fuse_fd }, sizeof(int[3]));
+	memcpy(workers[ROLE_INDEXER].fds, (int[]){ pairs[1][1], pairs[3][1], pairs[4][0] },
+	       sizeof(int[3]));
+	memcpy(workers[ROLE_FETCHER].fds, (int[]){ pairs[2][1], pairs[4][1], -1 }, sizeof(int[3]));
+
+	/* Start the workers with the signals they expect, then restore our own mask. */
+	sigset_t none;
+
+	sigemptyset(&none);
+	for (int i = 0; i < ROLE_COUNT; i++) {
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		int rc = spawn_worker(&workers[i], o.log_level);
+
+		sigprocmask(SIG_BLOCK, &sigs, NULL);
+		if (rc) {
+			log_crit("cannot start the %s: %s", workers[i].name, strerror(-rc));
+			stopping = true;
+			status = EXIT_MOUNT;
+			break;
+		}
+		if (ipc_send(workers[i].ctl, MSG_CONF, 0, confbuf, w.len, NULL, 0))
+			log_err("cannot send the configuration to the %s", workers[i].name);
+	}
+	/* The workers hold their ends now; ours would keep channels open after a worker died. */
+	close(fuse_fd);
+	for (int i = 0; i < 5; i++)
+		close(pairs[i][1]);
+	close(pairs[3][0]);
+	close(pairs[4][0]);
+	for (int i = 0; i < ROLE_COUNT; i++)
+		close(workers[i].exe_fd);
+	free(wc.layers);
+	free(wc.services);
+
+	ready_deadline = time(NULL) + READY_DEADLINE_S;
+	while (!stopping) {
+		struct pollfd p[1 + ROLE_COUNT];
+		int n = 0, timeout = ready ? -1 : 1000;
+
+		p[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+		for (int i = 0; i < ROLE_COUNT; i++)
+			p[n++] = (struct pollfd){ .fd = workers[i].ctl, .events = POLLIN };
+		if (poll(p, n, timeout) < 0 && errno != EINTR)
+			die(EXIT_MOUNT, "poll: %s", strerror(errno));
+		if (!ready && time(NULL) > ready_deadline) {
+			log_crit("the tree was not served within %d s", READY_DEADLINE_S);
+			status = EXIT_MOUNT;
+			break;
+		}
+		for (int i = 0; i < ROLE_COUNT; i++) {
+			int rc;
+
+			if (!p[1 + i].revents)
+				continue;
+			rc = on_worker_msg(&workers[i]);
+			if (rc == 1 && !ready) {
+				ready = true;
+				log_notice("serving %s", mnt);
+				if (o.pidfile)
+					write_pidfile(o.pidfile);
+			} else if (rc < 0) {
+				/* A closed or hostile channel: the worker is of no more use. */
+				kill(workers[i].pid, SIGKILL);
+				p[1 + i].fd = -1;
+				workers[i].ctl = -1;
+			}
+		}
+		if (p[0].revents) {
+			struct signalfd_siginfo si;
+
+			while (read(sfd, &si, sizeof si) == sizeof si) {
+				switch (si.ssi_signo) {
+				case SIGTERM:
+				case SIGINT:
+					log_notice("stopping on %s", strsignal((int)si.ssi_signo));
+					stopping = true;
+					break;
+				case SIGHUP:
+				case SIGUSR1:
+					log_warn("reload is not available in this version yet; %s ignored",
+						 strsignal((int)si.ssi_signo));
+					break;
+				}
+			}
+		}
+		for (int i = 0; i < ROLE_COUNT; i++) {
+			int ws;
+			char why[128];
+
+			if (workers[i].pid <= 0 || waitpid(workers[i].pid, &ws, WNOHANG) <= 0)
+				continue;
+			describe_exit(&workers[i], ws, why, sizeof why);
+			log_crit("the %s (pid %d) %s; stopping (restarts are not available yet)",
+				 workers[i].name, (int)workers[i].pid, why);
+			workers[i].pid = 0;
+			stopping = true;
+			status = EXIT_WORKER;
+		}
+	}
+
+	if (mount_remove(mnt))
+		log_err("cannot unmount %s: %s", mnt, strerror(errno));
+	stop_workers();
+	if (o.pidfile)
+		unlink(o.pidfile);
+	config_free(&cfg);
+	log_info("stopped");
+	return status;
+}

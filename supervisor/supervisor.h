@@ -1,0 +1,42 @@
+/* supervisor.h — the privileged core's pieces: mounting (mount.c) and starting workers (spawn.c). */
+#ifndef AYSFS_SUPERVISOR_H
+#define AYSFS_SUPERVISOR_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* ---- mount.c ---- */
+
+/* If `mnt` is a dead FUSE mount left by a crash ("Transport endpoint is not connected"), detach
+ * it. Returns 0, or -errno when the mountpoint is unusable. */
+int mount_clear_stale(const char *mnt);
+
+/* Open /dev/fuse and mount it read-only at mnt. Returns the fd, or -errno. */
+int mount_fuse(const char *mnt);
+
+/* Unmount; lazily when busy. Returns 0 or -errno. */
+int mount_remove(const char *mnt);
+
+/* ---- spawn.c ---- */
+
+enum worker_role { ROLE_FUSER, ROLE_INDEXER, ROLE_FETCHER, ROLE_COUNT };
+
+struct worker {
+	enum worker_role role;
+	const char *name;       /* "fuser", … */
+	int exe_fd;             /* O_PATH fd of the binary, opened as root at start-up */
+	uid_t uid;
+	gid_t gid;
+	int ctl;                /* the supervisor's end of the worker's channel */
+	pid_t pid;
+	int fds[3];             /* what the worker gets as fds 3, 4, 5 (-1: none) */
+};
+
+/* Find and open the worker binary: beside our own executable, else in AYSFS_LIBEXEC. */
+int spawn_open_exe(struct worker *w);
+
+/* fork + exec the worker as its user, with fds 0-2 (stdin /dev/null, stderr shared), 3.. from
+ * w->fds and nothing else, and an empty environment. Returns 0 or -errno. */
+int spawn_worker(struct worker *w, int log_level);
+
+#endif

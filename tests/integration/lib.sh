@@ -1,0 +1,142 @@
+# lib.sh — sourced by every integration test (TAP on stdout, run by prove as root).
+#
+#   AYSFS_BUILD   folder of the binaries under test (default build/release)
+#
+#   t_setup                 a fresh world-readable folder $T (removed at exit), mounts undone
+#   write_config FILE ...   a config file from here-doc lines
+#   mount_start MNT ARGS…   start the supervisor in the background; waits until the tree is served
+#   mount_stop              SIGTERM, wait; $STOP_STATUS holds the exit status
+#   ok COND NAME / is GOT WANT NAME / like TEXT REGEX NAME / done_testing
+
+set -u
+export LC_ALL=C
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+AYSFS_BUILD=${AYSFS_BUILD:-$TOP/build/release}
+case $AYSFS_BUILD in /*) ;; *) AYSFS_BUILD=$TOP/$AYSFS_BUILD ;; esac
+SUPERVISOR=$AYSFS_BUILD/aysfs-supervisor
+
+_tap_n=0
+_tap_failed=0
+
+ok() {
+	_tap_n=$((_tap_n + 1))
+	if [ "$1" = 0 ]; then
+		echo "ok $_tap_n - $2"
+	else
+		_tap_failed=$((_tap_failed + 1))
+		echo "not ok $_tap_n - $2"
+	fi
+}
+
+# ok_cmd NAME CMD…: passes when the command succeeds.
+ok_cmd() {
+	local name=$1
+	shift
+	"$@" >/dev/null 2>&1
+	ok $? "$name"
+}
+
+is() {
+	if [ "$1" = "$2" ]; then
+		ok 0 "$3"
+	else
+		ok 1 "$3"
+		echo "#   got:  '$1'"
+		echo "#   want: '$2'"
+	fi
+}
+
+like() {
+	if printf '%s' "$1" | grep -Eq -- "$2"; then
+		ok 0 "$3"
+	else
+		ok 1 "$3"
+		printf '%s\n' "$1" | head -20 | sed 's/^/#   /'
+		echo "#   does not match: $2"
+	fi
+}
+
+diag() { echo "# $*"; }
+
+done_testing() {
+	echo "1..$_tap_n"
+	[ "$_tap_failed" = 0 ]
+	exit $?
+}
+
+bail() {
+	echo "Bail out! $*"
+	exit 255
+}
+
+SUP_PID=
+MNT=
+_mounts=()
+
+_cleanup() {
+	local m
+	if [ -n "$SUP_PID" ] && kill -0 "$SUP_PID" 2>/dev/null; then
+		kill -TERM "$SUP_PID" 2>/dev/null
+		for _ in $(seq 50); do kill -0 "$SUP_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$SUP_PID" 2>/dev/null
+	fi
+	for m in "${_mounts[@]}"; do
+		mountpoint -q "$m" 2>/dev/null && umount -l "$m"
+	done
+	[ -n "${T:-}" ] && rm -rf "$T"
+}
+
+t_setup() {
+	[ "$(id -u)" = 0 ] || bail "integration tests mount filesystems: run them as root"
+	[ -x "$SUPERVISOR" ] || bail "no $SUPERVISOR: build first"
+	T=$(mktemp -d /tmp/aysfs-test.XXXXXX)
+	# The workers run as unprivileged users: the flists and stores must be readable by them.
+	chmod 755 "$T"
+	trap _cleanup EXIT
+}
+
+# write_flist FILE: stdin becomes the flist.
+write_flist() {
+	mkdir -p "$(dirname "$1")"
+	cat >"$1"
+	chmod 644 "$1"
+}
+
+# mount_start MNT ARGS…: the log is $T/log; fails the test file when the tree is not served in 20 s.
+mount_start() {
+	MNT=$1
+	shift
+	mkdir -p "$MNT"
+	_mounts+=("$MNT")
+	: >"$T/log"
+	"$SUPERVISOR" "$@" "$MNT" 2>>"$T/log" &
+	SUP_PID=$!
+	for _ in $(seq 200); do
+		grep -q "serving $MNT" "$T/log" && return 0
+		kill -0 "$SUP_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "# supervisor log:"; sed 's/^/#   /' "$T/log"
+	return 1
+}
+
+mount_stop() {
+	kill -TERM "$SUP_PID"
+	wait "$SUP_PID"
+	STOP_STATUS=$?
+	SUP_PID=
+}
+
+is_mounted() {
+	findmnt -n -t fuse.aysfs --mountpoint "$1" >/dev/null 2>&1
+}
+
+# The pid of a worker of the running supervisor: worker_pid fuser|indexer|fetcher
+worker_pid() {
+	pgrep -P "$SUP_PID" -f "aysfs-$1" | head -1
+}
+
+# random_file PATH BYTES: reproducible pseudo-random content.
+random_file() {
+	head -c "$2" /dev/urandom >"$1"
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Start and stop: exit statuses of SPEC section 1, errors naming file:line:column, and no mount
+# left behind by SIGTERM or SIGINT, busy or not.
+. "$(dirname "$0")/lib.sh"
+t_setup
+
+mkdir -p "$T/mnt"
+printf '[main]\nid = "n1"\nprefix = 5\n' >"$T/badtype.toml"
+printf '[main]\nid = "n1\n' >"$T/syntax.toml"
+out=$("$SUPERVISOR" -config "$T/syntax.toml" "$T/mnt" 2>&1); st=$?
+is "$st" 1 "a config syntax error exits 1"
+like "$out" "$T/syntax.toml:2:[0-9]+: " "and names file:line:column"
+out=$("$SUPERVISOR" --config "$T/badtype.toml" "$T/mnt" 2>&1); st=$?
+is "$st" 1 "a wrong type exits 1 (--config spelling)"
+like "$out" "$T/badtype.toml:3:10: " "and names file:line:column"
+out=$("$SUPERVISOR" -config "$T/none.toml" "$T/mnt" 2>&1); st=$?
+is "$st" 1 "a missing config file exits 1"
+out=$("$SUPERVISOR" -bogus "$T/mnt" 2>&1); st=$?
+is "$st" 1 "an unknown option exits 1"
+like "$out" "unknown option: -bogus" "and says which"
+out=$("$SUPERVISOR" -l 9 "$T/mnt" 2>&1); st=$?
+is "$st" 1 "a bad log level exits 1"
+like "$("$SUPERVISOR" -v)" '^aysfs [0-9]' "-v prints the version"
+like "$("$SUPERVISOR" --help)" 'usage: aysfs-supervisor' "--help prints usage"
+like "$("$AYSFS_BUILD/aysfs" -v)" '^aysfs [0-9]' "aysfs is the supervisor's second name"
+
+printf '/x|8a3e5e03a10ecc3601a1f14fbc371019|1\n' | write_flist "$T/flists/s.flist"
+printf '[main]\nprefix = "/"\nflist_dir = "%s"\ncache_dir = "%s"\n' "$T/flists" "$T/cache" >"$T/config.toml"
+out=$("$SUPERVISOR" -config "$T/config.toml" "$T/no-such-dir" 2>&1); st=$?
+is "$st" 2 "a missing mountpoint exits 2"
+like "$out" "no-such-dir" "and names it"
+
+mount_start "$T/mnt" -c "$T/config.toml" -pidfile "$T/pid" || bail "mount failed"
+is "$(cat "$T/pid" 2>/dev/null)" "$SUP_PID" "-pidfile holds the supervisor's pid"
+for role in fuser indexer fetcher; do
+	pid=$(worker_pid $role)
+	ok $([ -n "$pid" ] && [ "$(stat -c %u /proc/$pid)" != 0 ]; echo $?) "the $role runs, not as root"
+done
+is "$(tr '\0' '\n' </proc/$(worker_pid indexer)/environ | wc -l)" 0 "a worker's environment is empty"
+mount_stop
+is "$STOP_STATUS" 0 "SIGTERM: exit 0"
+is_mounted "$T/mnt"; ok $((! $?)) "SIGTERM: unmounted"
+ok_cmd "the pid file is removed" test ! -e "$T/pid"
+ok_cmd "no worker is left" sh -c "! pgrep -f 'aysfs-(fuser|indexer|fetcher)' | grep -q ."
+
+# Busy: a process has its cwd in the mount and a file open; the stop is lazy and still clean.
+mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
+( cd "$T/mnt" && exec sleep 30 ) &
+busy=$!
+sleep 0.3
+kill -INT "$SUP_PID"
+wait "$SUP_PID"; st=$?
+SUP_PID=
+is "$st" 0 "SIGINT while busy: exit 0"
+is_mounted "$T/mnt"; ok $((! $?)) "the busy mount is detached"
+like "$(cat "$T/log")" "busy; detaching" "the log says it was detached lazily"
+kill "$busy" 2>/dev/null; wait "$busy" 2>/dev/null
+
+# A stale mount left by a crash is cleared before mounting.
+mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
+kill -KILL "$SUP_PID" $(pgrep -P "$SUP_PID"); wait "$SUP_PID" 2>/dev/null; SUP_PID=
+sleep 0.2
+ls "$T/mnt" >/dev/null 2>&1; ok $((! $?)) "after kill -9 the mount is dead"
+mount_start "$T/mnt" -config "$T/config.toml" || bail "remount failed"
+ok_cmd "a new supervisor clears the stale mount and serves" test -f "$T/mnt/x"
+like "$(cat "$T/log")" "clearing a stale mount" "and says so"
+mount_stop
+done_testing

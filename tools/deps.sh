@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# deps.sh — install what building and testing aysfs needs, when it is missing (Debian 12, as root).
+set -eu
+pkgs=(
+	gcc make pkg-config              # the build
+	clang libclang-rt-14-dev         # fuzz harnesses (libFuzzer) and the sanitizer runtimes
+	libfuse3-dev fuse3               # the fuser speaks to the kernel through libfuse 3
+	libseccomp-dev libcap-ng-dev     # the workers' allow-lists and privilege drop
+	libcurl4-openssl-dev libc-ares-dev  # the fetcher: transfers and name resolution
+	libssl-dev libbrotli-dev         # the indexer: hashes, and brotli blobs
+	perl attr python3 util-linux procps  # tests: prove, getfattr, errno checks, findmnt, pgrep
+)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} = 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: missing packages (run as root to install them): ${missing[*]}" >&2
+	exit 1
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
