@@ -64,12 +64,12 @@ BIN_ctl        := tools/ctl.c $(IPC)
 
 LIBS_supervisor := $(LIB_POLICY)
 LIBS_fuser      := $(LIB_FUSE) $(LIB_POLICY)
-LIBS_indexer    := $(LIB_CRYPTO) $(LIB_BROTLI) $(LIB_POLICY)
+LIBS_indexer    := $(LIB_CRYPTO) $(LIB_BROTLI) $(LIB_POLICY) -lpthread
 LIBS_fetcher    := $(LIB_CURL) $(LIB_CARES) $(LIB_POLICY)
-LIBS_pack       := $(LIB_CRYPTO) -lpthread
+LIBS_pack       := $(LIB_CRYPTO) $(call pc,libbrotlienc) -lpthread
 LIBS_ctl        :=
 
-BINS := aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher
+BINS := aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-pack
 
 # Unit tests (tests/unit/test_X.c) and fuzz harnesses (tests/fuzz/fuzz_X.c) name what they link.
 UNIT_config := supervisor/config.c supervisor/toml.c $(IPC)
@@ -160,6 +160,7 @@ install: bins
 	install -m 0755 $(O)/aysfs-supervisor $(DESTDIR)$(SBINDIR)/
 	ln -sf aysfs-supervisor $(DESTDIR)$(SBINDIR)/aysfs
 	install -m 0755 $(O)/aysfs-fuser $(O)/aysfs-indexer $(O)/aysfs-fetcher $(DESTDIR)$(LIBEXEC)/
+	install -m 0755 $(O)/aysfs-pack $(DESTDIR)$(BINDIR)/
 	@if [ -z "$(DESTDIR)" ]; then $(MAKE) --no-print-directory users; fi
 
 clean:

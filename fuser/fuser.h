@@ -19,14 +19,21 @@ struct waiter {
 	struct waiter *next;
 };
 
-/* One blob the fuser holds an fd of, shared by every open handle of that content. */
+enum blob_state {
+	BLOB_PENDING,           /* asked the indexer; opens wait */
+	BLOB_OPEN,              /* fd held, shared by every open handle of that content */
+	BLOB_IDLE,              /* no handle: fd closed, only where it came from is remembered */
+};
+
+/* One blob the fuser has served. */
 struct blob {
 	uint8_t hash[32];
 	uint8_t hash_len;
+	enum blob_state state;
 	uint64_t size;
-	int fd;                 /* -1 while the indexer is still looking for it */
+	int fd;                 /* BLOB_OPEN only */
 	unsigned refs;          /* open handles, plus one per waiter */
-	uint64_t req_id;        /* the MSG_OPEN that asked for it, while fd == -1 */
+	uint64_t req_id;        /* the MSG_OPEN that asked for it, while pending */
 	struct waiter *waiters;
 	char *layer;            /* where it came from (xattr user.aysfs.layer) */
 	struct blob *next;      /* hash bucket chain */

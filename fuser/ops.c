@@ -219,18 +219,24 @@ static struct blob *blob_find(struct fuser *f, const uint8_t *hash, uint8_t len)
 	return NULL;
 }
 
+/* Drop one reference. The last one closes the fd; a blob that was served stays as an idle record
+ * (user.aysfs.layer keeps answering), one that never was is forgotten. */
 static void blob_put(struct fuser *f, struct blob *b)
 {
 	struct blob **pp;
 
 	if (--b->refs)
 		return;
+	if (b->fd >= 0)
+		close(b->fd);
+	b->fd = -1;
+	if (b->layer) {
+		b->state = BLOB_IDLE;
+		return;
+	}
 	for (pp = &f->buckets[bucket_of(b->hash)]; *pp != b; pp = &(*pp)->next)
 		;
 	*pp = b->next;
-	if (b->fd >= 0)
-		close(b->fd);
-	free(b->layer);
 	free(b);
 }
 
@@ -238,7 +244,7 @@ static struct blob *blob_by_req(struct fuser *f, uint64_t req_id)
 {
 	for (unsigned i = 0; i < BLOB_BUCKETS; i++)
 		for (struct blob *b = f->buckets[i]; b; b = b->next)
-			if (b->fd < 0 && b->req_id == req_id)
+			if (b->state == BLOB_PENDING && b->req_id == req_id)
 				return b;
 	return NULL;
 }
@@ -283,7 +289,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	b = blob_find(f, ix_bytes(&f->ix, in->a), (uint8_t)in->b);
-	if (b && b->fd >= 0) {
+	if (b && b->state == BLOB_OPEN) {
 		b->refs++;
 		fi->fh = (uint64_t)(uintptr_t)b;
 		fuse_reply_open(req, fi);
@@ -304,12 +310,17 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		b->hash_len = (uint8_t)in->b;
 		b->size = in->size;
 		b->fd = -1;
+		b->state = BLOB_IDLE;
 		b->next = f->buckets[bucket_of(b->hash)];
 		f->buckets[bucket_of(b->hash)] = b;
+	}
+	if (b->state == BLOB_IDLE) {
+		b->state = BLOB_PENDING;
 		rc = ask_indexer(f, b, ino);
 		if (rc) {
 			log_err("cannot ask the indexer for a blob: %s", strerror(-rc));
-			b->refs = 1;
+			b->state = BLOB_IDLE;
+			b->refs++;
 			blob_put(f, b);
 			free(w);
 			fuse_reply_err(req, EIO);
@@ -353,6 +364,8 @@ void blob_ready(struct fuser *f, uint64_t req_id, int fd, const char *layer, siz
 		return;
 	}
 	b->fd = fd;
+	b->state = BLOB_OPEN;
+	free(b->layer);
 	b->layer = strndup(layer, layer_len);
 	while ((w = b->waiters)) {
 		b->waiters = w->next;
@@ -371,7 +384,8 @@ void blob_failed(struct fuser *f, uint64_t req_id, int err)
 
 	if (!b)
 		return;
-	/* Take the blob out of the table first, so that the next open asks again. */
+	/* The next open asks again. */
+	b->state = BLOB_IDLE;
 	b->refs++;
 	while ((w = b->waiters)) {
 		b->waiters = w->next;

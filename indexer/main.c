@@ -5,6 +5,7 @@
  * flists (untrusted input, parsed defensively), hands the sealed image to the fuser, and then
  * answers the fuser's requests for blobs.
  */
+#include "indexer/blob.h"
 #include "indexer/indexer.h"
 
 #include "ipc/log.h"
@@ -13,15 +14,74 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define CONF_DEADLINE_MS 10000
+#define OPEN_THREADS 4          /* opens served at once; the fuser sends one request per blob */
 
 static struct ipc_msg msg;
 static struct worker_conf conf;
+static struct blobs *blobs;
+
+/* A request for a blob, queued for the pool. */
+struct open_job {
+	struct open_job *next;
+	uint64_t id;
+	uint64_t size;
+	uint8_t hash[32];
+	uint8_t hash_len;
+	char path[4097];
+};
+
+static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t jobs_cond = PTHREAD_COND_INITIALIZER;
+static struct open_job *jobs_head, **jobs_tail = &jobs_head;
+
+static void answer(struct open_job *j)
+{
+	const char *layer = NULL;
+	uint8_t buf[4 + WCONF_MAX_STR];
+	struct ipc_wr w;
+	int fd, rc = blob_get(blobs, j->hash, j->hash_len, j->size, j->path, &fd, &layer);
+
+	if (rc == 0) {
+		ipc_wr_init(&w, buf, sizeof buf);
+		ipc_wr_cstr(&w, layer);
+		rc = ipc_send(FD_PEER1, MSG_BLOB, j->id, buf, w.len, &fd, 1);
+		close(fd);
+	} else {
+		uint32_t err = EIO;
+
+		ipc_wr_init(&w, buf, sizeof buf);
+		ipc_wr_u32(&w, err);
+		rc = ipc_send(FD_PEER1, MSG_BLOB_ERR, j->id, buf, w.len, NULL, 0);
+	}
+	if (rc)
+		log_err("cannot answer the fuser: %s", strerror(-rc));
+}
+
+static void *open_thread(void *arg)
+{
+	for (;;) {
+		struct open_job *j;
+
+		pthread_mutex_lock(&jobs_lock);
+		while (!jobs_head)
+			pthread_cond_wait(&jobs_cond, &jobs_lock);
+		j = jobs_head;
+		jobs_head = j->next;
+		if (!jobs_head)
+			jobs_tail = &jobs_head;
+		pthread_mutex_unlock(&jobs_lock);
+		answer(j);
+		free(j);
+	}
+	return NULL;
+}
 
 static void send_tree(uint64_t generation)
 {
@@ -56,27 +116,32 @@ static void send_tree(uint64_t generation)
 	ipc_send(FD_SUPERVISOR, MSG_TREE_DONE, 0, buf, w.len, NULL, 0);
 }
 
-/* A request for a blob from the fuser. */
+/* A request for a blob from the fuser: checked here, served by the pool. */
 static int on_open(void)
 {
+	struct open_job *j = calloc(1, sizeof *j);
 	struct ipc_rd r;
-	uint8_t hash_len;
-	size_t path_len;
-	const char *path;
-	uint32_t err = EIO;
+	const void *hash;
 
+	if (!j)
+		return -ENOMEM;
 	ipc_rd_init(&r, msg.payload, msg.hdr.len);
-	hash_len = ipc_rd_u8(&r);
-	if (hash_len != 16 && hash_len != 32)
+	j->id = msg.hdr.id;
+	j->hash_len = ipc_rd_u8(&r);
+	hash = ipc_rd_bytes(&r, j->hash_len);
+	j->size = ipc_rd_u64(&r);
+	if ((j->hash_len != 16 && j->hash_len != 32) || !hash || !ipc_rd_cstr(&r, j->path, sizeof j->path) ||
+	    !ipc_rd_done(&r) || j->size == 0 || j->size > INT64_MAX) {
+		free(j);
 		return -EPROTO;
-	ipc_rd_bytes(&r, hash_len);
-	ipc_rd_u64(&r);
-	path = ipc_rd_str(&r, 4096, &path_len);
-	if (!ipc_rd_done(&r))
-		return -EPROTO;
-	log_err("%.*s: cannot open: reading file contents is not available in this version yet",
-		(int)path_len, path);
-	return ipc_send(FD_PEER1, MSG_BLOB_ERR, msg.hdr.id, &err, sizeof err, NULL, 0);
+	}
+	memcpy(j->hash, hash, j->hash_len);
+	pthread_mutex_lock(&jobs_lock);
+	*jobs_tail = j;
+	jobs_tail = &j->next;
+	pthread_cond_signal(&jobs_cond);
+	pthread_mutex_unlock(&jobs_lock);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -92,7 +157,16 @@ int main(int argc, char **argv)
 		die(64, "no valid configuration from the supervisor");
 	log_init("indexer", (int)conf.log_level);
 
+	blobs = blobs_new(&conf);
+	if (!blobs)
+		die(70, "out of memory");
 	send_tree(1);
+	for (int i = 0; i < OPEN_THREADS; i++) {
+		pthread_t t;
+
+		if (pthread_create(&t, NULL, open_thread, NULL))
+			die(70, "cannot start a thread");
+	}
 
 	for (;;) {
 		struct pollfd fds[2] = {
@@ -109,8 +183,8 @@ int main(int argc, char **argv)
 			rc = ipc_recv(FD_PEER1, proto_indexer_from_fuser, proto_indexer_from_fuser_n, &msg);
 			if (rc == 0)
 				break;          /* the fuser is gone: so is the mount */
-			if (rc < 0 || (rc = on_open()) == -EPROTO)
-				die(67, "fuser channel: %s", strerror(rc < 0 ? -rc : EPROTO));
+			if (rc < 0 || (rc = on_open()) < 0)
+				die(67, "fuser channel: %s", strerror(-rc));
 		}
 		if (fds[1].revents) {
 			char c;
@@ -119,6 +193,6 @@ int main(int argc, char **argv)
 				break;
 		}
 	}
-	proto_conf_free(&conf);
+	/* The pool threads may be mid-request; exiting ends them with the process. */
 	return 0;
 }

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,140 +70,16 @@ static int no_memory(struct loader *l)
 
 static void unknown(struct loader *l, const char *sec, const struct toml_entry *e)
 {
+	/* A key that is not bare is quoted, as it would have to be written. */
+	const char *q = e->key[0] && !e->key[strspn(e->key, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		"abcdefghijklmnopqrstuvwxyz0123456789_-")] ? "" : "\"";
 	char msg[256];
 
 	if (!l->warn)
 		return;
-	snprintf(msg, sizeof msg, "%s:%u: unknown key %s%s%s", l->file, e->line, sec ? sec : "",
-		 sec ? "." : "", e->key);
+	snprintf(msg, sizeof msg, "%s:%u: unknown key %s%s%s%.100s%s", l->file, e->line,
+		 sec ? sec : "", sec ? "." : "", q, e->key, q);
 	l->warn(l->warn_ctx, msg);
-}
-
-/* ---- typed getters: `sec.key` names the key in messages ---------------------------------------- */
-
-static int want(struct loader *l, const char *sec, const struct toml_entry *e, enum toml_type type)
-{
-	if (e->value->type == type)
-		return 0;
-	return bad(l, e->value, "%s.%s: expected %s", sec, e->key, toml_type_name(type));
-}
-
-static int set_str(struct loader *l, const char *s, char **out)
-{
-	char *copy = strdup(s);
-
-	if (!copy)
-		return no_memory(l);
-	free(*out);
-	*out = copy;
-	return 0;
-}
-
-static int get_str(struct loader *l, const char *sec, const struct toml_entry *e, char **out)
-{
-	int rc = want(l, sec, e, TOML_STRING);
-
-	if (rc)
-		return rc;
-	if (!e->value->str.s[0])
-		return bad(l, e->value, "%s.%s: must not be empty", sec, e->key);
-	return set_str(l, e->value->str.s, out);
-}
-
-static int get_path(struct loader *l, const char *sec, const struct toml_entry *e, char **out)
-{
-	int rc = want(l, sec, e, TOML_STRING);
-
-	if (rc)
-		return rc;
-	if (e->value->str.s[0] != '/')
-		return bad(l, e->value, "%s.%s: must be an absolute path", sec, e->key);
-	return set_str(l, e->value->str.s, out);
-}
-
-/* An empty password is no password. */
-static int get_passwd(struct loader *l, const char *sec, const struct toml_entry *e, char **out)
-{
-	int rc = want(l, sec, e, TOML_STRING);
-
-	if (rc || !e->value->str.s[0])
-		return rc;
-	return set_str(l, e->value->str.s, out);
-}
-
-static int get_int(struct loader *l, const char *sec, const struct toml_entry *e, int64_t min,
-		   int64_t max, int64_t *out)
-{
-	int rc = want(l, sec, e, TOML_INTEGER);
-
-	if (rc)
-		return rc;
-	if (e->value->i < min || e->value->i > max)
-		return bad(l, e->value, "%s.%s: must be between %lld and %lld", sec, e->key,
-			   (long long)min, (long long)max);
-	*out = e->value->i;
-	return 0;
-}
-
-static int get_bool(struct loader *l, const char *sec, const struct toml_entry *e, bool *out)
-{
-	int rc = want(l, sec, e, TOML_BOOLEAN);
-
-	if (rc == 0)
-		*out = e->value->b;
-	return rc;
-}
-
-/* The older layout wrote switches as numbers: 0 is off, anything else on. */
-static int get_flag(struct loader *l, const char *sec, const struct toml_entry *e, bool *out)
-{
-	if (e->value->type == TOML_INTEGER) {
-		*out = e->value->i != 0;
-		return 0;
-	}
-	if (e->value->type != TOML_BOOLEAN)
-		return bad(l, e->value, "%s.%s: expected a boolean", sec, e->key);
-	*out = e->value->b;
-	return 0;
-}
-
-static void free_strs(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-/* An array of non-empty strings, each passing `check` (which returns a reason, or NULL). */
-static int get_strs(struct loader *l, const char *sec, const struct toml_entry *e,
-		    const char *(*check)(const char *), char ***out, size_t *n)
-{
-	const struct toml_value *a = e->value;
-	char **v;
-
-	if (a->type != TOML_ARRAY)
-		return bad(l, a, "%s.%s: expected an array of strings", sec, e->key);
-	for (size_t i = 0; i < a->arr.n; i++) {
-		const struct toml_value *s = a->arr.v[i];
-		const char *why;
-
-		if (s->type != TOML_STRING)
-			return bad(l, s, "%s.%s: expected an array of strings", sec, e->key);
-		if (!s->str.s[0])
-			return bad(l, s, "%s.%s: an empty string", sec, e->key);
-		if (check && (why = check(s->str.s)))
-			return bad(l, s, "%s.%s: \"%.80s\" %s", sec, e->key, s->str.s, why);
-	}
-	v = calloc(a->arr.n ? a->arr.n : 1, sizeof *v);
-	if (!v)
-		return no_memory(l);
-	free_strs(*out, *n);
-	*out = v;
-	*n = 0;
-	for (; *n < a->arr.n; ++*n)
-		if (!(v[*n] = strdup(a->arr.v[*n]->str.s)))
-			return no_memory(l);
-	return 0;
 }
 
 /* ---- checks on strings ----------------------------------------------------------------------- */
@@ -273,19 +150,133 @@ static bool is_service_id(const char *s)
 	return *s && strcmp(s, ".") && strcmp(s, "..") && !strchr(s, '/') && !has_control(s);
 }
 
+/* ---- typed getters: `sec.key` names the key in messages ---------------------------------------- */
+
+static int want(struct loader *l, const char *sec, const struct toml_entry *e, enum toml_type type)
+{
+	if (e->value->type == type)
+		return 0;
+	return bad(l, e->value, "%s.%s: expected %s", sec, e->key, toml_type_name(type));
+}
+
+static int set_str(struct loader *l, const char *s, char **out)
+{
+	char *copy = strdup(s);
+
+	if (!copy)
+		return no_memory(l);
+	free(*out);
+	*out = copy;
+	return 0;
+}
+
+/* What a value must look like: a string of some sort, or (K_SECONDS) an integer. */
+enum kind { K_TEXT, K_PATH, K_PASSWD, K_NAMESPACE, K_SERVICE, K_SECONDS };
+
+static int get_str(struct loader *l, const char *sec, const struct toml_entry *e, enum kind kind,
+		   char **out)
+{
+	const char *s, *why = NULL;
+	int rc = want(l, sec, e, TOML_STRING);
+
+	if (rc)
+		return rc;
+	s = e->value->str.s;
+	if (!*s && kind == K_PASSWD)
+		return 0;       /* an empty password is no password */
+	if (!*s)
+		return bad(l, e->value, "%s.%s: must not be empty", sec, e->key);
+	if (kind == K_PATH && s[0] != '/')
+		why = "must be an absolute path";
+	else if (kind == K_NAMESPACE && !is_folder_name(s))
+		why = "is not one folder name (letters, digits, '.', '_', '-')";
+	else if (kind == K_SERVICE && !is_service_id(s))
+		why = "cannot be a file name";
+	if (why)
+		return bad(l, e->value, "%s.%s: \"%.80s\" %s", sec, e->key, s, why);
+	return set_str(l, s, out);
+}
+
+static int get_int(struct loader *l, const char *sec, const struct toml_entry *e, int64_t min,
+		   int64_t max, int64_t *out)
+{
+	int rc = want(l, sec, e, TOML_INTEGER);
+
+	if (rc)
+		return rc;
+	if (e->value->i < min || e->value->i > max)
+		return bad(l, e->value, "%s.%s: must be between %lld and %lld", sec, e->key,
+			   (long long)min, (long long)max);
+	*out = e->value->i;
+	return 0;
+}
+
+/* The older layout also wrote switches as numbers, 0 being off: `numbers` accepts those. */
+static int get_bool(struct loader *l, const char *sec, const struct toml_entry *e, bool numbers,
+		    bool *out)
+{
+	if (numbers && e->value->type == TOML_INTEGER) {
+		*out = e->value->i != 0;
+		return 0;
+	}
+	if (e->value->type != TOML_BOOLEAN)
+		return bad(l, e->value, "%s.%s: expected a boolean", sec, e->key);
+	*out = e->value->b;
+	return 0;
+}
+
+static void free_strs(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* An array of non-empty strings, each passing `check` (which returns a reason, or NULL). */
+static int get_strs(struct loader *l, const char *sec, const struct toml_entry *e,
+		    const char *(*check)(const char *), char ***out, size_t *n)
+{
+	const struct toml_value *a = e->value;
+	char **v;
+
+	if (a->type != TOML_ARRAY)
+		return bad(l, a, "%s.%s: expected an array of strings", sec, e->key);
+	for (size_t i = 0; i < a->arr.n; i++) {
+		const struct toml_value *s = a->arr.v[i];
+		const char *why;
+
+		if (s->type != TOML_STRING)
+			return bad(l, s, "%s.%s: expected an array of strings", sec, e->key);
+		if (!s->str.s[0])
+			return bad(l, s, "%s.%s: an empty string", sec, e->key);
+		if (check && (why = check(s->str.s)))
+			return bad(l, s, "%s.%s: \"%.80s\" %s", sec, e->key, s->str.s, why);
+	}
+	v = calloc(a->arr.n ? a->arr.n : 1, sizeof *v);
+	if (!v)
+		return no_memory(l);
+	free_strs(*out, *n);
+	*out = v;
+	*n = 0;
+	for (; *n < a->arr.n; ++*n)
+		if (!(v[*n] = strdup(a->arr.v[*n]->str.s)))
+			return no_memory(l);
+	return 0;
+}
+
 /* ---- layers ---------------------------------------------------------------------------------- */
 
 static int get_url(struct loader *l, const char *sec, const struct toml_entry *e, char **out)
 {
-	static const char *const remote[] = { "http://", "https://", "sftp://" };
+	/* ssh:// is what the older layout wrote for sftp://, and is read as such. */
+	static const char *const remote[] = { "http://", "https://", "sftp://", "ssh://" };
 	const char *u;
-	char *mapped;
 	int rc = want(l, sec, e, TOML_STRING);
 
 	if (rc)
 		return rc;
 	u = e->value->str.s;
-	if (u[0] == '/' || (strncmp(u, "file://", 7) == 0 && u[7] == '/')) {
+	if (u[0] == '/' || strncmp(u, "file:///", 8) == 0) {
 		if (has_control(u))
 			return bad(l, e->value, "%s.%s: a control character in a path", sec, e->key);
 		return set_str(l, u, out);
@@ -293,17 +284,6 @@ static int get_url(struct loader *l, const char *sec, const struct toml_entry *e
 	if (strncmp(u, "file://", 7) == 0)
 		return bad(l, e->value, "%s.%s: write a local folder as file:///absolute/path",
 			   sec, e->key);
-	/* ssh:// is what the older layout wrote for what is sftp:// */
-	if (strncmp(u, "ssh://", 6) == 0) {
-		if (!url_tail_ok(u + 6))
-			return bad(l, e->value, "%s.%s: \"%.80s\" has no host, or holds spaces",
-				   sec, e->key, u);
-		if (asprintf(&mapped, "sftp://%s", u + 6) < 0)
-			return no_memory(l);
-		free(*out);
-		*out = mapped;
-		return 0;
-	}
 	for (size_t i = 0; i < sizeof remote / sizeof *remote; i++) {
 		size_t n = strlen(remote[i]);
 
@@ -312,7 +292,13 @@ static int get_url(struct loader *l, const char *sec, const struct toml_entry *e
 		if (!url_tail_ok(u + n))
 			return bad(l, e->value, "%s.%s: \"%.80s\" has no host, or holds spaces",
 				   sec, e->key, u);
-		return set_str(l, u, out);
+		if (strcmp(remote[i], "ssh://"))
+			return set_str(l, u, out);
+		free(*out);
+		if (asprintf(out, "sftp://%s", u + n) >= 0)
+			return 0;
+		*out = NULL;
+		return no_memory(l);
 	}
 	return bad(l, e->value, "%s.%s: \"%.80s\" is not an absolute path or a file://, http://, "
 		   "https:// or sftp:// URL", sec, e->key, u);
@@ -322,7 +308,7 @@ static int get_url(struct loader *l, const char *sec, const struct toml_entry *e
  * every store: given several times, the values must agree. */
 static int set_expiration(struct loader *l, const char *sec, const struct toml_entry *e)
 {
-	int64_t hours;
+	int64_t hours = 0;
 	int rc = get_int(l, sec, e, 0, MAX_HOURS, &hours);
 
 	if (rc)
@@ -351,7 +337,7 @@ static int map_cache_keys(struct loader *l, const char *sec, const struct toml_e
 		if (!strcmp(e->key, "expiration"))
 			rc = set_expiration(l, name, e);
 		else if (in_service && (!strcmp(e->key, "grid") || !strcmp(e->key, "local")))
-			rc = get_flag(l, name, e, &unused);
+			rc = get_bool(l, name, e, true, &unused);
 		else
 			unknown(l, name, e);
 	}
@@ -409,9 +395,9 @@ static int map_layer(struct loader *l, const struct layer_src *s, struct cfg_lay
 		else if (!s->is_cache && (!strcmp(k, "purge") || !strcmp(k, "push")))
 			rc = bad(l, e->value, "%s.%s: a store is never written", s->name, k);
 		else if (!strcmp(k, "purge"))
-			rc = get_bool(l, s->name, e, &ly->purge);
+			rc = get_bool(l, s->name, e, false, &ly->purge);
 		else if (!strcmp(k, "push"))
-			rc = get_bool(l, s->name, e, &ly->push);
+			rc = get_bool(l, s->name, e, false, &ly->push);
 		else if (!strcmp(k, "proxy"))
 			rc = get_strs(l, s->name, e, check_proxy, &ly->proxy, &ly->nproxy);
 		else if (!strcmp(k, "cache"))
@@ -460,9 +446,9 @@ static int map_prefetch(struct loader *l, const struct toml_value *t, struct cfg
 			const struct toml_entry *e = &pe->value->tab.e[j];
 
 			if (!strcmp(e->key, "local"))
-				rc = get_flag(l, "ays.prefetch.cache", e, &a->prefetch);
+				rc = get_bool(l, "ays.prefetch.cache", e, true, &a->prefetch);
 			else if (!strcmp(e->key, "grid"))
-				rc = get_flag(l, "ays.prefetch.cache", e, &unused);
+				rc = get_bool(l, "ays.prefetch.cache", e, true, &unused);
 			else
 				unknown(l, "ays.prefetch.cache", e);
 		}
@@ -490,25 +476,23 @@ static int map_service(struct loader *l, const struct toml_value *t)
 		const struct toml_entry *e = &t->tab.e[i];
 		const struct toml_value *v = e->value;
 
-		if (!strcmp(e->key, "id")) {
-			rc = want(l, "ays", e, TOML_STRING);
-			if (rc == 0 && !is_service_id(v->str.s))
-				rc = bad(l, v, "ays.id: \"%.80s\" cannot be a file name", v->str.s);
-			if (rc == 0)
-				rc = set_str(l, v->str.s, &a->id);
-		} else if (!strcmp(e->key, "flist")) {
-			rc = get_path(l, "ays", e, &a->flist);
-		} else if (!strcmp(e->key, "prefetch")) {
-			rc = v->type == TOML_TABLE ? map_prefetch(l, v, a) : get_flag(l, "ays", e, &a->prefetch);
-		} else if (!strcmp(e->key, "cache")) {
-			/* cache.grid = 1 makes a table, [[ays.cache]] after this [[ays]] an array */
-			rc = v->type == TOML_TABLE ? map_cache_keys(l, "ays", e, true)
-						   : add_layers(l, "ays.cache", v, true);
-		} else if (!strcmp(e->key, "stor")) {
+		if (!strcmp(e->key, "id"))
+			rc = get_str(l, "ays", e, K_SERVICE, &a->id);
+		else if (!strcmp(e->key, "flist"))
+			rc = get_str(l, "ays", e, K_PATH, &a->flist);
+		else if (!strcmp(e->key, "prefetch") && v->type == TOML_TABLE)
+			rc = map_prefetch(l, v, a);
+		else if (!strcmp(e->key, "prefetch"))
+			rc = get_bool(l, "ays", e, true, &a->prefetch);
+		/* cache.grid = 1 makes a table, [[ays.cache]] after this [[ays]] an array */
+		else if (!strcmp(e->key, "cache") && v->type == TOML_TABLE)
+			rc = map_cache_keys(l, "ays", e, true);
+		else if (!strcmp(e->key, "cache"))
+			rc = add_layers(l, "ays.cache", v, true);
+		else if (!strcmp(e->key, "stor"))
 			rc = add_layers(l, "ays.stor", v, false);
-		} else {
+		else
 			unknown(l, "ays", e);
-		}
 	}
 	if (rc == 0 && !a->id)
 		rc = bad(l, t, "ays: id is missing");
@@ -564,12 +548,12 @@ static int map_redis(struct loader *l, const struct toml_entry *re)
 
 		if (!strcmp(e->key, "addr")) {
 			rc = want(l, "debug.redis", e, TOML_STRING);
-			addr = e->value->str.s;
+			addr = rc ? NULL : e->value->str.s;
 			at = e->value;
 		} else if (!strcmp(e->key, "port")) {
 			rc = get_int(l, "debug.redis", e, 1, 65535, &port);
 		} else if (!strcmp(e->key, "passwd")) {
-			rc = get_passwd(l, "debug.redis", e, &d->redis_passwd);
+			rc = get_str(l, "debug.redis", e, K_PASSWD, &d->redis_passwd);
 		} else {
 			unknown(l, "debug.redis", e);
 		}
@@ -616,21 +600,11 @@ static int map_debug(struct loader *l, const struct toml_value *t)
 		else if (!strcmp(e->key, "redis_passwd") && toml_get(toml_get(t, "redis"), "passwd"))
 			rc = bad(l, e->value, "debug.redis_passwd: redis.passwd is given too");
 		else if (!strcmp(e->key, "redis_passwd"))
-			rc = get_passwd(l, "debug", e, &d->redis_passwd);
+			rc = get_str(l, "debug", e, K_PASSWD, &d->redis_passwd);
 		else
 			unknown(l, "debug", e);
 	}
 	return rc;
-}
-
-static int get_namespace(struct loader *l, const struct toml_entry *e)
-{
-	int rc = want(l, "main", e, TOML_STRING);
-
-	if (rc == 0 && !is_folder_name(e->value->str.s))
-		rc = bad(l, e->value, "main.namespace: \"%.80s\" is not one folder name "
-			 "(letters, digits, '.', '_', '-')", e->value->str.s);
-	return rc ? rc : set_str(l, e->value->str.s, &l->c->namespace);
 }
 
 static int get_size(struct loader *l, const struct toml_entry *e)
@@ -654,6 +628,28 @@ static int get_size(struct loader *l, const struct toml_entry *e)
 	return 0;
 }
 
+/* The [main] keys that are one string or a number of seconds. */
+static const struct main_key {
+	const char *key;
+	enum kind kind;
+	size_t off;
+} main_keys[] = {
+	{ "id", K_TEXT, offsetof(struct config, id) },
+	{ "namespace", K_NAMESPACE, offsetof(struct config, namespace) },
+	{ "prefix", K_PATH, offsetof(struct config, prefix) },
+	{ "cache_dir", K_PATH, offsetof(struct config, cache_dir) },
+	{ "cafile", K_PATH, offsetof(struct config, cafile) },
+	{ "ssh_key", K_PATH, offsetof(struct config, ssh_key) },
+	{ "ssh_known_hosts", K_PATH, offsetof(struct config, ssh_known_hosts) },
+	{ "flist_dir", K_PATH, offsetof(struct config, flist_dir) },
+	{ "metadata", K_PATH, offsetof(struct config, flist_dir) },     /* its older name */
+	{ "user", K_TEXT, offsetof(struct config, user) },
+	{ "rediscover", K_SECONDS, offsetof(struct config, rediscover) },
+	{ "entry_ttl", K_SECONDS, offsetof(struct config, entry_ttl) },
+	{ "attr_ttl", K_SECONDS, offsetof(struct config, attr_ttl) },
+	{ "negative_ttl", K_SECONDS, offsetof(struct config, negative_ttl) },
+};
+
 static int map_main(struct loader *l, const struct toml_value *t)
 {
 	struct config *c = l->c;
@@ -661,45 +657,27 @@ static int map_main(struct loader *l, const struct toml_value *t)
 
 	for (size_t i = 0; rc == 0 && i < t->tab.n; i++) {
 		const struct toml_entry *e = &t->tab.e[i];
+		const struct main_key *mk = NULL;
 		const char *k = e->key;
 
-		if (!strcmp(k, "id"))
-			rc = get_str(l, "main", e, &c->id);
-		else if (!strcmp(k, "namespace"))
-			rc = get_namespace(l, e);
-		else if (!strcmp(k, "prefix"))
-			rc = get_path(l, "main", e, &c->prefix);
-		else if (!strcmp(k, "cache_dir"))
-			rc = get_path(l, "main", e, &c->cache_dir);
+		for (size_t j = 0; j < sizeof main_keys / sizeof *main_keys; j++)
+			if (!strcmp(k, main_keys[j].key))
+				mk = &main_keys[j];
+		if (!strcmp(k, "metadata") && toml_get(t, "flist_dir"))
+			rc = bad(l, e->value, "main.metadata: flist_dir is given too "
+				 "(metadata is its older name)");
+		else if (mk && mk->kind == K_SECONDS)
+			rc = get_int(l, "main", e, 0, MAX_SECONDS, (int64_t *)((char *)c + mk->off));
+		else if (mk)
+			rc = get_str(l, "main", e, mk->kind, (char **)((char *)c + mk->off));
 		else if (!strcmp(k, "cache_size"))
 			rc = get_size(l, e);
 		else if (!strcmp(k, "cache_expiration"))
 			rc = set_expiration(l, "main", e);
 		else if (!strcmp(k, "cache"))
 			rc = map_cache_keys(l, "main", e, false);
-		else if (!strcmp(k, "rediscover"))
-			rc = get_int(l, "main", e, 0, MAX_SECONDS, &c->rediscover);
-		else if (!strcmp(k, "cafile"))
-			rc = get_path(l, "main", e, &c->cafile);
 		else if (!strcmp(k, "proxy"))
 			rc = get_strs(l, "main", e, check_proxy, &c->proxy, &c->nproxy);
-		else if (!strcmp(k, "ssh_key"))
-			rc = get_path(l, "main", e, &c->ssh_key);
-		else if (!strcmp(k, "ssh_known_hosts"))
-			rc = get_path(l, "main", e, &c->ssh_known_hosts);
-		else if (!strcmp(k, "metadata") && toml_get(t, "flist_dir"))
-			rc = bad(l, e->value, "main.metadata: flist_dir is given too "
-				 "(metadata is its older name)");
-		else if (!strcmp(k, "flist_dir") || !strcmp(k, "metadata"))
-			rc = get_path(l, "main", e, &c->flist_dir);
-		else if (!strcmp(k, "user"))
-			rc = get_str(l, "main", e, &c->user);
-		else if (!strcmp(k, "entry_ttl"))
-			rc = get_int(l, "main", e, 0, MAX_SECONDS, &c->entry_ttl);
-		else if (!strcmp(k, "attr_ttl"))
-			rc = get_int(l, "main", e, 0, MAX_SECONDS, &c->attr_ttl);
-		else if (!strcmp(k, "negative_ttl"))
-			rc = get_int(l, "main", e, 0, MAX_SECONDS, &c->negative_ttl);
 		else
 			unknown(l, "main", e);
 	}
@@ -788,56 +766,39 @@ int config_parse(const char *file, const char *text, size_t len, struct config *
 int config_load(const char *file, struct config *c, config_warn_fn warn, void *ctx, char *err,
 		size_t errlen)
 {
+	const char *why = NULL;
 	struct stat st;
+	char *buf = NULL;
+	FILE *f = NULL;
 	size_t got = 0;
-	char *buf;
-	int fd, rc;
+	int rc = 0, fd;
 
 	memset(c, 0, sizeof *c);
 	/* O_NONBLOCK: a FIFO put in the file's place must not hang the supervisor. */
 	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0 || fstat(fd, &st) < 0) {
+	if (fd < 0 || fstat(fd, &st) < 0)
 		rc = -errno;
-		snprintf(err, errlen, "%s: %s", file, strerror(-rc));
-		if (fd >= 0)
-			close(fd);
-		return rc;
+	else if (!S_ISREG(st.st_mode))
+		rc = -EINVAL, why = "not a regular file";
+	else if (!(buf = malloc(TOML_MAX_SIZE + 1)) || !(f = fdopen(fd, "r")))
+		rc = -ENOMEM;
+	if (rc == 0) {
+		fd = -1;        /* f owns it now */
+		/* One byte past the limit shows a file that is too large (or grew since fstat). */
+		got = fread(buf, 1, TOML_MAX_SIZE + 1, f);
+		if (ferror(f))
+			rc = -EIO;
+		else if (got > TOML_MAX_SIZE)
+			rc = -EFBIG, why = "larger than 1048576 bytes";
 	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		snprintf(err, errlen, "%s: not a regular file", file);
-		return -EINVAL;
-	}
-	/* One byte past the limit, to notice a file that is too large (or grew since fstat). */
-	buf = malloc(TOML_MAX_SIZE + 1);
-	if (!buf) {
-		close(fd);
-		snprintf(err, errlen, "%s: out of memory", file);
-		return -ENOMEM;
-	}
-	while (got <= TOML_MAX_SIZE) {
-		ssize_t n = read(fd, buf + got, TOML_MAX_SIZE + 1 - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = -errno;
-			snprintf(err, errlen, "%s: %s", file, strerror(-rc));
-			close(fd);
-			free(buf);
-			return rc;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	if (got > TOML_MAX_SIZE) {
-		snprintf(err, errlen, "%s: larger than %u bytes", file, TOML_MAX_SIZE);
-		rc = -EFBIG;
-	} else {
+	if (rc)
+		snprintf(err, errlen, "%s: %s", file, why ? why : strerror(-rc));
+	else
 		rc = config_parse(file, buf, got, c, warn, ctx, err, errlen);
-	}
+	if (f)
+		fclose(f);
+	if (fd >= 0)
+		close(fd);
 	free(buf);
 	return rc;
 }

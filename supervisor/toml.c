@@ -56,10 +56,7 @@ static int peek_at(const struct parser *p, size_t off)
 	return off < p->len - p->pos ? (unsigned char)p->s[p->pos + off] : -1;
 }
 
-static int peek(const struct parser *p)
-{
-	return peek_at(p, 0);
-}
+#define peek(p) peek_at((p), 0)
 
 static void advance(struct parser *p)
 {
@@ -148,28 +145,19 @@ static int unexpected(struct parser *p, const char *what)
 /* Length of the valid UTF-8 sequence at s (overlong forms and surrogates are invalid), or 0. */
 static size_t utf8_len(const unsigned char *s, size_t avail)
 {
-	uint32_t cp, min;
-	size_t n;
+	static const uint32_t min[] = { 0, 0, 0x80, 0x800, 0x10000 };   /* by length */
+	size_t n = s[0] < 0x80 ? 1 : s[0] < 0xc2 ? 0 : s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 :
+		   s[0] < 0xf5 ? 4 : 0;
+	uint32_t cp = s[0] & (0x7f >> n);
 
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		n = 2, cp = s[0] & 0x1f, min = 0x80;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		n = 3, cp = s[0] & 0x0f, min = 0x800;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4, cp = s[0] & 0x07, min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (avail < n)
-		return 0;
+	if (n <= 1 || avail < n)
+		return n == 1;
 	for (size_t i = 1; i < n; i++) {
 		if ((s[i] & 0xc0) != 0x80)
 			return 0;
 		cp = cp << 6 | (s[i] & 0x3f);
 	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+	if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
 	return n;
 }
@@ -237,22 +225,32 @@ static int new_value(struct parser *p, enum toml_type type, unsigned depth, unsi
 	return 0;
 }
 
+/* Room for one more item in *items (n used of *cap); frees `v` if there is none. */
+static int grow(struct parser *p, void *items, size_t n, size_t *cap, size_t size,
+		struct toml_value *v)
+{
+	void *more;
+
+	if (n < *cap)
+		return 0;
+	more = reallocarray(*(void **)items, *cap ? 2 * *cap : 8, size);
+	if (!more) {
+		toml_free(v);
+		return no_memory(p);
+	}
+	*(void **)items = more;
+	*cap = *cap ? 2 * *cap : 8;
+	return 0;
+}
+
 /* Appends v to array a; frees v if it cannot. */
 static int array_push(struct parser *p, struct toml_value *a, struct toml_value *v)
 {
-	if (a->arr.n == a->arr.cap) {
-		size_t cap = a->arr.cap ? 2 * a->arr.cap : 4;
-		struct toml_value **items = reallocarray(a->arr.v, cap, sizeof *items);
+	int rc = grow(p, &a->arr.v, a->arr.n, &a->arr.cap, sizeof *a->arr.v, v);
 
-		if (!items) {
-			toml_free(v);
-			return no_memory(p);
-		}
-		a->arr.v = items;
-		a->arr.cap = cap;
-	}
-	a->arr.v[a->arr.n++] = v;
-	return 0;
+	if (rc == 0)
+		a->arr.v[a->arr.n++] = v;
+	return rc;
 }
 
 static struct toml_entry *find(const struct toml_value *t, const char *key)
@@ -268,37 +266,27 @@ static struct toml_entry *find(const struct toml_value *t, const char *key)
 static int table_put(struct parser *p, struct toml_value *t, struct key_part *part,
 		     struct toml_value *v)
 {
-	struct toml_entry *e;
+	int rc;
 
 	if (t->tab.n == TOML_MAX_KEYS) {
 		toml_free(v);
 		return fail_at(p, part->line, part->col, "more than %d keys in one table", TOML_MAX_KEYS);
 	}
-	if (t->tab.n == t->tab.cap) {
-		size_t cap = t->tab.cap ? 2 * t->tab.cap : 8;
-
-		e = reallocarray(t->tab.e, cap, sizeof *e);
-		if (!e) {
-			toml_free(v);
-			return no_memory(p);
-		}
-		t->tab.e = e;
-		t->tab.cap = cap;
-	}
-	e = &t->tab.e[t->tab.n++];
-	e->key = part->s;
-	e->value = v;
-	e->line = part->line;
-	e->col = part->col;
-	part->s = NULL;
-	return 0;
+	rc = grow(p, &t->tab.e, t->tab.n, &t->tab.cap, sizeof *t->tab.e, v);
+	if (rc == 0)
+		t->tab.e[t->tab.n++] = (struct toml_entry){ part->s, v, part->line, part->col };
+	if (rc == 0)
+		part->s = NULL;
+	return rc;
 }
 
-static int add_table(struct parser *p, struct toml_value *t, struct key_part *part, unsigned flags,
-		     unsigned line, unsigned col, struct toml_value **out)
+/* A new table or array under `part` in t, or an error if it would be nested too deep. */
+static int add_value(struct parser *p, struct toml_value *t, struct key_part *part,
+		     enum toml_type type, unsigned flags, unsigned line, unsigned col,
+		     struct toml_value **out)
 {
 	struct toml_value *v = NULL;
-	int rc = new_value(p, TOML_TABLE, t->depth + 1, line, col, &v);
+	int rc = new_value(p, type, t->depth + 1u, line, col, &v);
 
 	if (rc)
 		return rc;
@@ -311,18 +299,16 @@ static int add_table(struct parser *p, struct toml_value *t, struct key_part *pa
 
 static int hex_digit(int c)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	static const char digits[] = "0123456789abcdef";
+	const char *d = c > 0 ? strchr(digits, c | 0x20) : NULL;   /* c | 0x20: lower case */
+
+	return d ? (int)(d - digits) : -1;
 }
 
 /* \uXXXX or \UXXXXXXXX; the backslash was at line:col. */
 static int parse_unicode(struct parser *p, struct buf *b, int ndigits, unsigned line, unsigned col)
 {
+	static const unsigned char lead[] = { 0, 0, 0xc0, 0xe0, 0xf0 };   /* by length */
 	char utf8[4];
 	uint32_t cp = 0;
 	size_t n;
@@ -341,17 +327,10 @@ static int parse_unicode(struct parser *p, struct buf *b, int ndigits, unsigned 
 		return fail_at(p, line, col, "NUL characters are not supported");
 	if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 		return fail_at(p, line, col, "U+%04X is not a Unicode scalar value", cp);
-	if (cp < 0x80) {
-		utf8[0] = cp, n = 1;
-	} else if (cp < 0x800) {
-		utf8[0] = 0xc0 | cp >> 6, utf8[1] = 0x80 | (cp & 0x3f), n = 2;
-	} else if (cp < 0x10000) {
-		utf8[0] = 0xe0 | cp >> 12, utf8[1] = 0x80 | (cp >> 6 & 0x3f);
-		utf8[2] = 0x80 | (cp & 0x3f), n = 3;
-	} else {
-		utf8[0] = 0xf0 | cp >> 18, utf8[1] = 0x80 | (cp >> 12 & 0x3f);
-		utf8[2] = 0x80 | (cp >> 6 & 0x3f), utf8[3] = 0x80 | (cp & 0x3f), n = 4;
-	}
+	n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+	for (size_t i = n - 1; i > 0; i--, cp >>= 6)
+		utf8[i] = (char)(0x80 | (cp & 0x3f));
+	utf8[0] = (char)(lead[n] | cp);
 	return buf_add(p, b, utf8, n);
 }
 
@@ -447,8 +426,10 @@ static int parse_number(struct parser *p, unsigned depth, struct toml_value **ou
 
 	while (n < avail && (is_bare(t[n]) || t[n] == '+' || t[n] == '.' || t[n] == ':'))
 		n++;
-	if (n && (t[0] == '+' || t[0] == '-'))
-		neg = t[0] == '-', i = 1;
+	if (n && (t[0] == '+' || t[0] == '-')) {
+		neg = t[0] == '-';
+		i = 1;
+	}
 	if (n - i == 3 && (!memcmp(t + i, "inf", 3) || !memcmp(t + i, "nan", 3)))
 		return fail(p, "floats are not supported");
 	if (i == n || t[i] < '0' || t[i] > '9')
@@ -499,30 +480,23 @@ static int parse_array(struct parser *p, unsigned depth, struct toml_value **out
 		return rc;
 	a->flags = F_FROZEN;
 	advance(p);
-	for (;;) {
-		skip_blank(p);
-		if (peek(p) == ']')
-			break;
+	for (skip_blank(p); rc == 0 && peek(p) != ']'; skip_blank(p)) {
 		rc = parse_value(p, depth + 1, &v);
 		if (rc == 0)
 			rc = array_push(p, a, v);
-		if (rc)
-			goto fail;
 		skip_blank(p);
-		if (peek(p) == ']')
-			break;
-		if (peek(p) != ',') {
+		if (rc == 0 && peek(p) == ',')
+			advance(p);
+		else if (rc == 0 && peek(p) != ']')
 			rc = unexpected(p, "',' or ']'");
-			goto fail;
-		}
-		advance(p);
+	}
+	if (rc) {
+		toml_free(a);
+		return rc;
 	}
 	advance(p);
 	*out = a;
 	return 0;
-fail:
-	toml_free(a);
-	return rc;
 }
 
 /* { a = 1, b.c = 2 }: on one line, no trailing comma, complete once closed. */
@@ -534,32 +508,26 @@ static int parse_inline(struct parser *p, unsigned depth, struct toml_value **ou
 	if (rc)
 		return rc;
 	advance(p);
-	skip_ws(p);
-	while (peek(p) != '}') {
+	for (skip_ws(p); rc == 0 && peek(p) != '}'; skip_ws(p)) {
 		rc = parse_keyval(p, t);
-		if (rc)
-			goto fail;
 		skip_ws(p);
-		if (peek(p) == '}')
-			break;
-		if (peek(p) != ',') {
+		if (rc == 0 && peek(p) == ',') {
+			advance(p);
+			skip_ws(p);
+			if (peek(p) == '}')
+				rc = fail(p, "no trailing comma in an inline table");
+		} else if (rc == 0 && peek(p) != '}') {
 			rc = unexpected(p, "',' or '}' (an inline table ends on its own line)");
-			goto fail;
 		}
-		advance(p);
-		skip_ws(p);
-		if (peek(p) == '}') {
-			rc = fail(p, "no trailing comma in an inline table");
-			goto fail;
-		}
+	}
+	if (rc) {
+		toml_free(t);
+		return rc;
 	}
 	advance(p);
 	t->flags = F_FROZEN;
 	*out = t;
 	return 0;
-fail:
-	toml_free(t);
-	return rc;
 }
 
 static bool match_word(const struct parser *p, const char *word)
@@ -653,20 +621,47 @@ static int parse_key(struct parser *p, struct key *k)
 	}
 }
 
-/* "a.b.c" for messages (truncated if long). */
+/* "a.b.c", the first n parts of k, for messages (truncated if long). */
 static const char *key_name(const struct key *k, size_t n, char *out, size_t size)
 {
 	size_t used = 0;
 
 	out[0] = '\0';
-	for (size_t i = 0; i < n && used < size; i++) {
-		int w = snprintf(out + used, size - used, "%s%s", i ? "." : "", k->part[i].s);
-
-		if (w < 0)
-			break;
-		used += (size_t)w;
-	}
+	for (size_t i = 0; i < n && used < size; i++)
+		used += (size_t)snprintf(out + used, size - used, "%s%s", i ? "." : "", k->part[i].s);
 	return out;
+}
+
+/* Walks from *t down the tables named by every part of k but the last, making missing ones.
+ * A [header] may pass through any table but an inline one (and into the last table of an
+ * array of tables); a dotted key only through tables that dotted keys of its block made. */
+static int walk(struct parser *p, struct key *k, bool header, struct toml_value **t)
+{
+	char name[80];
+	int rc;
+
+	for (size_t i = 0; i + 1 < k->n; i++) {
+		struct key_part *part = &k->part[i];
+		struct toml_entry *e = find(*t, part->s);
+		struct toml_value *v;
+
+		if (!e) {
+			rc = add_value(p, *t, part, TOML_TABLE, header ? F_IMPLICIT : F_DOTTED,
+				       part->line, part->col, t);
+			if (rc)
+				return rc;
+			continue;
+		}
+		v = e->value;
+		if (header && v->type == TOML_ARRAY && (v->flags & F_AOT))
+			v = v->arr.v[v->arr.n - 1];
+		if (v->type != TOML_TABLE || (v->flags & F_FROZEN) || (!header && !(v->flags & F_DOTTED)))
+			return fail_at(p, part->line, part->col, "%s was defined at line %u; %s cannot "
+				       "add to it", key_name(k, i + 1, name, sizeof name), v->line,
+				       header ? "a [header]" : "a dotted key");
+		*t = v;
+	}
+	return 0;
 }
 
 static int parse_keyval(struct parser *p, struct toml_value *t)
@@ -678,40 +673,22 @@ static int parse_keyval(struct parser *p, struct toml_value *t)
 	char name[80];
 	int rc = parse_key(p, &k);
 
+	if (rc == 0 && peek(p) != '=')
+		rc = unexpected(p, "'=' after the key");
 	if (rc)
 		goto out;
-	if (peek(p) != '=') {
-		rc = unexpected(p, "'=' after the key");
-		goto out;
-	}
 	advance(p);
 	skip_ws(p);
-	for (size_t i = 0; i + 1 < k.n; i++) {
-		struct key_part *part = &k.part[i];
-
-		e = find(t, part->s);
-		if (!e) {
-			rc = add_table(p, t, part, F_DOTTED, part->line, part->col, &t);
-			if (rc)
-				goto out;
-			continue;
-		}
-		if (e->value->type != TOML_TABLE || (e->value->flags & (F_DOTTED | F_FROZEN)) != F_DOTTED) {
-			rc = fail_at(p, part->line, part->col,
-				     "%s was defined at line %u; a dotted key cannot add to it",
-				     key_name(&k, i + 1, name, sizeof name), e->value->line);
-			goto out;
-		}
-		t = e->value;
-	}
+	rc = walk(p, &k, false, &t);
+	if (rc)
+		goto out;
 	last = &k.part[k.n - 1];
 	e = find(t, last->s);
-	if (e) {
+	if (e)
 		rc = fail_at(p, last->line, last->col, "duplicate key %s (first defined at line %u)",
 			     key_name(&k, k.n, name, sizeof name), e->line);
-		goto out;
-	}
-	rc = parse_value(p, t->depth + 1u, &v);
+	if (rc == 0)
+		rc = parse_value(p, t->depth + 1u, &v);
 	if (rc == 0)
 		rc = table_put(p, t, last, v);
 out:
@@ -724,7 +701,7 @@ static int parse_header(struct parser *p)
 {
 	unsigned line = p->line, col = p->col;
 	bool aot = peek_at(p, 1) == '[';
-	struct toml_value *t = p->root, *v = NULL, *arr;
+	struct toml_value *t = p->root, *v = NULL, *arr = NULL;
 	struct key k = { 0 };
 	struct key_part *last;
 	struct toml_entry *e;
@@ -736,72 +713,41 @@ static int parse_header(struct parser *p)
 		advance(p);
 	skip_ws(p);
 	rc = parse_key(p, &k);
+	if (rc == 0 && (peek(p) != ']' || (aot && peek_at(p, 1) != ']')))
+		rc = unexpected(p, aot ? "']]'" : "']'");
+	if (rc == 0)
+		rc = walk(p, &k, true, &t);
 	if (rc)
 		goto out;
-	if (peek(p) != ']' || (aot && peek_at(p, 1) != ']')) {
-		rc = unexpected(p, aot ? "']]'" : "']'");
-		goto out;
-	}
 	advance(p);
 	if (aot)
 		advance(p);
-	for (size_t i = 0; i + 1 < k.n; i++) {
-		struct key_part *part = &k.part[i];
-
-		e = find(t, part->s);
-		if (!e) {
-			rc = add_table(p, t, part, F_IMPLICIT, part->line, part->col, &t);
-			if (rc)
-				goto out;
-			continue;
-		}
-		v = e->value;
-		if (v->type == TOML_ARRAY && (v->flags & F_AOT))
-			v = v->arr.v[v->arr.n - 1];     /* [[a]] then [a.b]: b goes into the last a */
-		if (v->type != TOML_TABLE || (v->flags & F_FROZEN)) {
-			rc = fail_at(p, part->line, part->col, "%s was defined at line %u as %s; "
-				     "a [header] cannot add to it", key_name(&k, i + 1, name, sizeof name),
-				     v->line, v->type == TOML_TABLE ? "an inline table" : toml_type_name(v->type));
-			goto out;
-		}
-		t = v;
-	}
 	last = &k.part[k.n - 1];
 	key_name(&k, k.n, name, sizeof name);
 	e = find(t, last->s);
 	if (aot) {
-		if (e && (e->value->type != TOML_ARRAY || !(e->value->flags & F_AOT))) {
+		if (!e)
+			rc = add_value(p, t, last, TOML_ARRAY, F_AOT, line, col, &arr);
+		else if (e->value->type == TOML_ARRAY && (e->value->flags & F_AOT))
+			arr = e->value;
+		else
 			rc = fail_at(p, last->line, last->col, "[[%s]]: %s was defined at line %u as %s, "
 				     "not as an array of tables", name, name, e->value->line,
 				     toml_type_name(e->value->type));
-			goto out;
-		}
-		if (e) {
-			arr = e->value;
-		} else {
-			rc = new_value(p, TOML_ARRAY, t->depth + 1u, line, col, &arr);
-			if (rc == 0) {
-				arr->flags = F_AOT;
-				rc = table_put(p, t, last, arr);
-			}
-			if (rc)
-				goto out;
-		}
-		rc = new_value(p, TOML_TABLE, arr->depth + 1u, line, col, &v);
+		if (rc == 0)
+			rc = new_value(p, TOML_TABLE, arr->depth + 1u, line, col, &v);
 		if (rc == 0)
 			rc = array_push(p, arr, v);
-	} else if (e) {
-		v = e->value;
-		if (v->type != TOML_TABLE || (v->flags & (F_IMPLICIT | F_DOTTED | F_FROZEN)) != F_IMPLICIT) {
-			rc = fail_at(p, last->line, last->col, "table [%s] defined twice (first at line %u)",
-				     name, v->line);
-			goto out;
-		}
-		v->flags &= ~F_IMPLICIT;
+	} else if (!e) {
+		rc = add_value(p, t, last, TOML_TABLE, 0, line, col, &v);
+	} else if (e->value->type == TOML_TABLE && e->value->flags == F_IMPLICIT) {
+		v = e->value;   /* [a.b] then [a]: a is defined now */
+		v->flags = 0;
 		v->line = line;
 		v->col = col;
 	} else {
-		rc = add_table(p, t, last, 0, line, col, &v);
+		rc = fail_at(p, last->line, last->col, "table [%s] defined twice (first at line %u)",
+			     name, e->value->line);
 	}
 	if (rc == 0)
 		p->cur = v;
@@ -895,17 +841,10 @@ const struct toml_value *toml_get(const struct toml_value *t, const char *key)
 
 const char *toml_type_name(enum toml_type type)
 {
-	switch (type) {
-	case TOML_TABLE:
-		return "a table";
-	case TOML_ARRAY:
-		return "an array";
-	case TOML_STRING:
-		return "a string";
-	case TOML_INTEGER:
-		return "an integer";
-	case TOML_BOOLEAN:
-		return "a boolean";
-	}
-	return "a value";
+	static const char *const names[] = {
+		[TOML_TABLE] = "a table", [TOML_ARRAY] = "an array", [TOML_STRING] = "a string",
+		[TOML_INTEGER] = "an integer", [TOML_BOOLEAN] = "a boolean",
+	};
+
+	return (unsigned)type < sizeof names / sizeof *names ? names[type] : "a value";
 }

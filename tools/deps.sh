@@ -8,7 +8,7 @@ pkgs=(
 	libseccomp-dev libcap-ng-dev     # the workers' allow-lists and privilege drop
 	libcurl4-openssl-dev libc-ares-dev  # the fetcher: transfers and name resolution
 	libssl-dev libbrotli-dev         # the indexer: hashes, and brotli blobs
-	perl attr python3 util-linux procps  # tests: prove, getfattr, errno checks, findmnt, pgrep
+	perl attr python3 util-linux procps brotli  # tests: prove, getfattr, errno checks, findmnt, pgrep, .bro blobs
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -106,7 +106,7 @@ write_flist() {
 mount_start() {
 	MNT=$1
 	shift
-	mkdir -p "$MNT"
+	mkdir -p "$MNT" 2>/dev/null
 	_mounts+=("$MNT")
 	: >"$T/log"
 	"$SUPERVISOR" "$@" "$MNT" 2>>"$T/log" &

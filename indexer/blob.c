@@ -1,0 +1,588 @@
+/* blob.c — finding a blob, proving it, caching it, and writing it back.
+ *
+ * A blob is looked up in the local cache, then in each layer in order. A copy from a layer is
+ * streamed into an unnamed temporary file in the cache folder while it is hashed (and decompressed
+ * when it is a HASH.bro); only a copy whose size and hash match the flist gets a name, by linkat,
+ * so no partial or unverified file ever stands under a blob's name, whatever crashes. The fd the
+ * fuser receives is a fresh read-only open of that verified file.
+ *
+ * Write-back to writable folder caches before the layer that had the blob happens on a background
+ * thread, off the path of the open.
+ */
+#include "indexer/blob.h"
+
+#include "indexer/hash.h"
+#include "indexer/indexer.h"
+#include "indexer/flist.h"
+#include "ipc/log.h"
+
+#include <brotli/decode.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define COPY_BUF (256 * 1024)
+#define BLOB_MODE 0444
+
+struct blobs {
+	const struct worker_conf *conf;
+	char cache_root[PATH_MAX];      /* CACHE/NAMESPACE */
+	const char *cache_url;          /* how logs and xattrs name the local cache */
+	int cache_layer;                /* the layer that is the local cache, or -1 (cache_dir) */
+	bool writable[WCONF_MAX_LAYERS];
+
+	/* Write-back queue, served by one background thread. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct writeback *wb_head, **wb_tail;
+	bool wb_stop;
+	pthread_t wb_thread;
+	bool wb_running;
+};
+
+struct writeback {
+	struct writeback *next;
+	char src[PATH_MAX];             /* the verified copy in the local cache */
+	char rel[8 + 2 * FLIST_HASH_MAX]; /* H0/H1/HASH */
+	int upto;                       /* layers [0, upto) that are writable caches get it */
+};
+
+/* snprintf for paths: -ENAMETOOLONG instead of a silently cut path. */
+__attribute__((format(printf, 3, 4)))
+static int pathf(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* The path of a blob below a store's namespace folder: "H0/H1/HASH". */
+static void blob_rel(const uint8_t *hash, size_t len, char *out)
+{
+	char hex[2 * FLIST_HASH_MAX + 1];
+
+	flist_hash_hex(hash, len, hex);
+	sprintf(out, "%c/%c/%s", hex[0], hex[1], hex);
+}
+
+static int mkdirs(char *path, size_t from)
+{
+	for (char *p = path + from; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) && errno != EEXIST) {
+			*p = '/';
+			return -errno;
+		}
+		*p = '/';
+	}
+	return 0;
+}
+
+/* Can the workers create files in dir (creating it if needed)? */
+static bool dir_writable(const char *dir)
+{
+	char path[PATH_MAX];
+
+	if (snprintf(path, sizeof path, "%s/", dir) >= (int)sizeof path)
+		return false;
+	if (mkdirs(path, 1))
+		return false;
+	return access(dir, W_OK | X_OK) == 0;
+}
+
+/* Remove everything below the folder fd (then closed), never following a symlink. */
+static int remove_below(int dfd)
+{
+	DIR *d = fdopendir(dfd);
+	struct dirent *de;
+	int rc = 0;
+
+	if (!d) {
+		close(dfd);
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		int sub;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			continue;
+		if (errno != EISDIR && errno != EPERM) {
+			rc = -errno;
+			continue;
+		}
+		sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0) {
+			rc = -errno;
+			continue;
+		}
+		if (remove_below(sub) || unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR))
+			rc = -EIO;
+	}
+	closedir(d);
+	return rc;
+}
+
+static void purge(const char *url, const char *dir, const char *ns)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof path, "%s/%s", dir, ns);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			log_warn("%s: cannot purge %s: %s", url, path, strerror(errno));
+		return;
+	}
+	if (remove_below(fd))
+		log_warn("%s: purge of %s was incomplete", url, path);
+	else
+		log_info("%s: purged %s", url, path);
+}
+
+/* ---- copying a candidate into the cache ------------------------------------------------------- */
+
+/* Copy src into dst (both fds), hashing what is written. When `bro`, src is brotli and is
+ * decompressed. Fails when the content is longer than `size`. */
+static int copy_hashing(int src, int dst, bool bro, uint64_t size, struct hasher *h,
+			uint64_t *written, char *why, size_t whylen)
+{
+	static __thread uint8_t *in, *out;
+	BrotliDecoderState *st = NULL;
+	int rc = 0;
+
+	if ((!in && !(in = malloc(COPY_BUF))) || (!out && !(out = malloc(COPY_BUF))))
+		return -ENOMEM;
+	if (bro && !(st = BrotliDecoderCreateInstance(NULL, NULL, NULL)))
+		return -ENOMEM;
+	*written = 0;
+	for (;;) {
+		ssize_t n = read(src, in, COPY_BUF);
+		const uint8_t *next_in = in;
+		size_t avail_in = n > 0 ? (size_t)n : 0;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			snprintf(why, whylen, "read: %s", strerror(errno));
+			rc = -EIO;
+			break;
+		}
+		if (n == 0 && !bro)
+			break;
+		do {
+			const uint8_t *chunk = next_in;
+			size_t len = avail_in;
+
+			if (bro) {
+				uint8_t *next_out = out;
+				size_t avail_out = COPY_BUF;
+				BrotliDecoderResult r = BrotliDecoderDecompressStream(st, &avail_in, &next_in,
+					&avail_out, &next_out, NULL);
+
+				if (r == BROTLI_DECODER_RESULT_ERROR) {
+					snprintf(why, whylen, "corrupt brotli data");
+					rc = -EIO;
+					goto out;
+				}
+				chunk = out;
+				len = COPY_BUF - avail_out;
+				if (r == BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT && n == 0) {
+					snprintf(why, whylen, "truncated brotli data");
+					rc = -EIO;
+					goto out;
+				}
+				if (r == BROTLI_DECODER_RESULT_SUCCESS && avail_in == 0 && len == 0)
+					n = 0;  /* finished: stop after this chunk */
+			} else {
+				avail_in = 0;
+			}
+			/* A copy longer than the flist says is wrong, and a bomb must not fill the disk. */
+			if (len > size - *written) {
+				snprintf(why, whylen, "larger than the listed %llu bytes",
+					 (unsigned long long)size);
+				rc = -EIO;
+				goto out;
+			}
+			for (size_t off = 0; off < len;) {
+				ssize_t w = write(dst, chunk + off, len - off);
+
+				if (w < 0) {
+					if (errno == EINTR)
+						continue;
+					snprintf(why, whylen, "cache write: %s", strerror(errno));
+					rc = -errno;
+					goto out;
+				}
+				off += (size_t)w;
+			}
+			hasher_update(h, chunk, len);
+			*written += len;
+		} while (bro && (avail_in > 0 || BrotliDecoderHasMoreOutput(st)));
+		if (n == 0)
+			break;
+	}
+out:
+	if (st)
+		BrotliDecoderDestroyInstance(st);
+	return rc;
+}
+
+/* A temporary file in the blob's cache folder: unnamed when the filesystem allows it. */
+static int tmp_open(const char *dir, char *named, size_t namedsz)
+{
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, BLOB_MODE);
+
+	named[0] = '\0';
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR))
+		return fd < 0 ? -errno : fd;
+	snprintf(named, namedsz, "%s/.tmp-XXXXXX", dir);
+	fd = mkostemp(named, O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	fchmod(fd, BLOB_MODE);
+	return fd;
+}
+
+/* Give the verified temporary file its blob name (an existing blob of that name is as good). */
+static int tmp_publish(int fd, const char *named, const char *final)
+{
+	char proc[64];
+
+	if (named[0]) {
+		if (rename(named, final))
+			return -errno;
+		return 0;
+	}
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, final, AT_SYMLINK_FOLLOW) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static void tmp_discard(int fd, const char *named)
+{
+	if (named[0])
+		unlink(named);
+	close(fd);
+}
+
+/* Try one local folder layer. Returns 0 with the blob verified in the cache, 1 when the layer
+ * does not have it, or -errno with the reason in why. */
+static int try_folder(struct blobs *b, const char *dir, const char *rel, const uint8_t *hash,
+		      size_t hash_len, uint64_t size, const char *final, char *why, size_t whylen)
+{
+	char src[PATH_MAX], tmpdir[PATH_MAX], named[PATH_MAX];
+	uint8_t got[FLIST_HASH_MAX];
+	struct hasher h;
+	struct stat st;
+	uint64_t written;
+	bool bro = false;
+	int in, out, rc;
+
+	if (pathf(src, sizeof src - 4, "%s/%s/%s", dir, b->conf->namespace, rel)) {
+		snprintf(why, whylen, "path too long");
+		return -ENAMETOOLONG;
+	}
+	/* O_NONBLOCK: a FIFO planted in a store must not hang the open. */
+	in = open(src, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (in < 0 && errno == ENOENT) {
+		strcat(src, ".bro");
+		bro = true;
+		in = open(src, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	}
+	if (in < 0) {
+		if (errno == ENOENT)
+			return 1;
+		snprintf(why, whylen, "%s", strerror(errno));
+		return -errno;
+	}
+	if (fstat(in, &st) || !S_ISREG(st.st_mode)) {
+		close(in);
+		snprintf(why, whylen, "not a regular file");
+		return -EIO;
+	}
+	if (!bro && (uint64_t)st.st_size != size) {
+		close(in);
+		snprintf(why, whylen, "size %lld, listed %llu", (long long)st.st_size,
+			 (unsigned long long)size);
+		return -EIO;
+	}
+	fcntl(in, F_SETFL, 0);
+	posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
+
+	snprintf(tmpdir, sizeof tmpdir, "%s", final);
+	*strrchr(tmpdir, '/') = '\0';
+	out = tmp_open(tmpdir, named, sizeof named);
+	if (out < 0) {
+		close(in);
+		snprintf(why, whylen, "cache: %s", strerror(-out));
+		return out;
+	}
+	if ((rc = hasher_init(&h, hash_len))) {
+		close(in);
+		tmp_discard(out, named);
+		return rc;
+	}
+	rc = copy_hashing(in, out, bro, size, &h, &written, why, whylen);
+	close(in);
+	if (rc) {
+		hasher_abort(&h);
+		tmp_discard(out, named);
+		return rc;
+	}
+	hasher_final(&h, got);
+	if (written != size) {
+		snprintf(why, whylen, "%llu bytes, listed %llu", (unsigned long long)written,
+			 (unsigned long long)size);
+		tmp_discard(out, named);
+		return -EIO;
+	}
+	if (memcmp(got, hash, hash_len)) {
+		char hex[2 * FLIST_HASH_MAX + 1];
+
+		flist_hash_hex(got, hash_len, hex);
+		snprintf(why, whylen, "hash mismatch (content hashes to %s)", hex);
+		tmp_discard(out, named);
+		return -EIO;
+	}
+	rc = tmp_publish(out, named, final);
+	tmp_discard(out, "");
+	if (rc) {
+		if (named[0])
+			unlink(named);
+		snprintf(why, whylen, "cache: %s", strerror(-rc));
+	}
+	return rc;
+}
+
+/* ---- write-back ------------------------------------------------------------------------------- */
+
+static void copy_into(const char *src, const char *dir, const char *ns, const char *rel)
+{
+	char final[PATH_MAX], tmpdir[PATH_MAX], named[PATH_MAX];
+	int in, out;
+	off_t len;
+	struct stat st;
+
+	if (pathf(final, sizeof final, "%s/%s/%s", dir, ns, rel) || access(final, F_OK) == 0)
+		return;
+	snprintf(tmpdir, sizeof tmpdir, "%s", final);
+	*strrchr(tmpdir, '/') = '\0';
+	strcat(tmpdir, "/");
+	if (mkdirs(tmpdir, strlen(dir)))
+		return;
+	tmpdir[strlen(tmpdir) - 1] = '\0';
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return;
+	out = tmp_open(tmpdir, named, sizeof named);
+	if (out < 0 || fstat(in, &st)) {
+		close(in);
+		if (out >= 0)
+			tmp_discard(out, named);
+		return;
+	}
+	for (len = st.st_size; len > 0;) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)len, 0);
+
+		if (n <= 0)
+			break;
+		len -= n;
+	}
+	if (len == 0 && tmp_publish(out, named, final) == 0)
+		log_debug("%s: written back %s", dir, rel);
+	else if (named[0])
+		unlink(named);
+	close(in);
+	close(out);
+}
+
+static void *writeback_main(void *arg)
+{
+	struct blobs *b = arg;
+
+	pthread_mutex_lock(&b->lock);
+	for (;;) {
+		struct writeback *w;
+
+		while (!b->wb_head && !b->wb_stop)
+			pthread_cond_wait(&b->cond, &b->lock);
+		if (!b->wb_head)
+			break;
+		w = b->wb_head;
+		b->wb_head = w->next;
+		if (!b->wb_head)
+			b->wb_tail = &b->wb_head;
+		pthread_mutex_unlock(&b->lock);
+		for (int i = 0; i < w->upto; i++) {
+			const char *dir = layer_local_path(b->conf->layers[i].url);
+
+			if (dir && b->writable[i] && i != b->cache_layer)
+				copy_into(w->src, dir, b->conf->namespace, w->rel);
+		}
+		free(w);
+		pthread_mutex_lock(&b->lock);
+	}
+	pthread_mutex_unlock(&b->lock);
+	return NULL;
+}
+
+static void writeback_queue(struct blobs *b, const char *src, const char *rel, int upto)
+{
+	struct writeback *w;
+	bool any = false;
+
+	for (int i = 0; i < upto; i++)
+		any |= b->writable[i] && i != b->cache_layer;
+	if (!any || !(w = calloc(1, sizeof *w)))
+		return;
+	snprintf(w->src, sizeof w->src, "%s", src);
+	snprintf(w->rel, sizeof w->rel, "%s", rel);
+	w->upto = upto;
+	pthread_mutex_lock(&b->lock);
+	*b->wb_tail = w;
+	b->wb_tail = &w->next;
+	pthread_cond_signal(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* ---- the interface ---------------------------------------------------------------------------- */
+
+struct blobs *blobs_new(const struct worker_conf *c)
+{
+	struct blobs *b = calloc(1, sizeof *b);
+
+	if (!b)
+		return NULL;
+	b->conf = c;
+	b->cache_layer = -1;
+	b->wb_tail = &b->wb_head;
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->cond, NULL);
+
+	/* Writable folder caches; the first is the local cache. Stores are never written. */
+	for (uint32_t i = 0; i < c->nlayers && i < WCONF_MAX_LAYERS; i++) {
+		const char *dir = layer_local_path(c->layers[i].url);
+		char ns[PATH_MAX];
+
+		if (!dir || !(c->layers[i].flags & WL_CACHE))
+			continue;
+		snprintf(ns, sizeof ns, "%s/%s", dir, c->namespace);
+		b->writable[i] = access(dir, F_OK) == 0 && dir_writable(ns);
+		if (b->writable[i] && c->layers[i].flags & WL_PURGE)
+			purge(c->layers[i].url, dir, c->namespace);
+		if (b->writable[i] && b->cache_layer < 0) {
+			b->cache_layer = (int)i;
+			b->cache_url = c->layers[i].url;
+			snprintf(b->cache_root, sizeof b->cache_root, "%s", ns);
+		}
+		if (!b->writable[i])
+			log_info("%s: not writable by the workers; used read-only", c->layers[i].url);
+	}
+	if (b->cache_layer < 0) {
+		snprintf(b->cache_root, sizeof b->cache_root, "%s/%s", c->cache_dir, c->namespace);
+		b->cache_url = c->cache_dir;
+		if (!dir_writable(b->cache_root))
+			log_warn("local cache %s is not writable: blobs cannot be cached", b->cache_root);
+	}
+	log_info("local cache: %s", b->cache_root);
+	if (pthread_create(&b->wb_thread, NULL, writeback_main, b) == 0)
+		b->wb_running = true;
+	return b;
+}
+
+void blobs_free(struct blobs *b)
+{
+	if (!b)
+		return;
+	if (b->wb_running) {
+		pthread_mutex_lock(&b->lock);
+		b->wb_stop = true;
+		pthread_cond_signal(&b->cond);
+		pthread_mutex_unlock(&b->lock);
+		pthread_join(b->wb_thread, NULL);
+	}
+	pthread_mutex_destroy(&b->lock);
+	pthread_cond_destroy(&b->cond);
+	free(b);
+}
+
+int blob_get(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t size,
+	     const char *path, int *fd, const char **layer)
+{
+	char rel[8 + 2 * FLIST_HASH_MAX], final[PATH_MAX], tried[1024], why[256];
+	size_t tlen = 0;
+	struct stat st;
+	int rc;
+
+	blob_rel(hash, hash_len, rel);
+	if (pathf(final, sizeof final, "%s/%s", b->cache_root, rel))
+		return -ENAMETOOLONG;
+
+	/* The local cache holds only verified blobs; a wrong size means damage: drop it. */
+	*fd = open(final, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (*fd >= 0) {
+		if (fstat(*fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == size) {
+			fcntl(*fd, F_SETFL, 0);
+			*layer = b->cache_url;
+			return 0;
+		}
+		close(*fd);
+		log_warn("%s: cached blob %s has the wrong size; dropped", path, rel);
+		unlink(final);
+	}
+	{
+		char dir[PATH_MAX];
+
+		snprintf(dir, sizeof dir, "%s", final);
+		*strrchr(dir, '/') = '\0';
+		strcat(dir, "/");
+		mkdirs(dir, strlen(b->cache_root));
+	}
+	tlen = (size_t)snprintf(tried, sizeof tried, "local cache: not there");
+	for (uint32_t i = 0; i < b->conf->nlayers; i++) {
+		const char *url = b->conf->layers[i].url, *dir = layer_local_path(url);
+
+		if ((int)i == b->cache_layer)
+			continue;
+		if (!dir) {
+			rc = -ENOSYS;
+			snprintf(why, sizeof why, "network layers are not available in this version");
+		} else {
+			rc = try_folder(b, dir, rel, hash, hash_len, size, final, why, sizeof why);
+		}
+		if (rc == 0) {
+			*fd = open(final, O_RDONLY | O_CLOEXEC);
+			if (*fd < 0)
+				return -errno;
+			*layer = url;
+			writeback_queue(b, final, rel, (int)i);
+			return 0;
+		}
+		if (rc == 1)
+			snprintf(why, sizeof why, "not there");
+		else
+			log_warn("%s: %s: blob %s: %s", path, url, rel, why);
+		if (tlen < sizeof tried)
+			tlen += (size_t)snprintf(tried + tlen, sizeof tried - tlen, "; %s: %s", url, why);
+	}
+	log_err("%s: no valid copy of %s in any layer (%s)", path, strrchr(rel, '/') + 1, tried);
+	return -EIO;
+}

@@ -1,0 +1,23 @@
+/* blob.h — the indexer's blob store: local cache, folder layers, verification, write-back. */
+#ifndef AYSFS_BLOB_H
+#define AYSFS_BLOB_H
+
+#include "ipc/proto.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct blobs;
+
+/* Choose the local cache (the first writable folder [[cache]], else cache_dir), purge the caches
+ * that ask for it, and start the write-back thread. `c` must outlive the result. */
+struct blobs *blobs_new(const struct worker_conf *c);
+void blobs_free(struct blobs *b);
+
+/* Find the blob, verified, in the local cache. Blocks on I/O: call it from a pool thread.
+ * Returns 0 with a read-only fd in *fd and the layer it came from in *layer, or -EIO when no
+ * layer has a valid copy (one log line names `path`, the hash and each layer tried). */
+int blob_get(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t size,
+	     const char *path, int *fd, const char **layer);
+
+#endif
