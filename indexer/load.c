@@ -178,10 +178,9 @@ static int add_one(struct tree *t, const char *id, const char *path, struct load
 }
 
 /* Write the image into a memfd sealed against any change. Returns the fd or -errno. */
-static int seal_image(const struct tree *t, uint64_t generation, size_t *size)
+static int seal_image(struct tree *t, uint64_t generation, size_t *size)
 {
 	int fd = memfd_create("aysfs-index", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	void *map;
 	int rc;
 
 	*size = tree_image_size(t);
@@ -191,13 +190,7 @@ static int seal_image(const struct tree *t, uint64_t generation, size_t *size)
 		rc = -errno;
 		goto fail;
 	}
-	map = mmap(NULL, *size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (map == MAP_FAILED) {
-		rc = -errno;
-		goto fail;
-	}
-	rc = tree_image_write(t, generation, map, *size);
-	munmap(map, *size);     /* F_SEAL_WRITE needs every writable mapping gone */
+	rc = tree_image_write(t, generation, fd);
 	if (rc)
 		goto fail;
 	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL)) {

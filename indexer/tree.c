@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define NODE_EXPLICIT 1         /* attributes came from an entry, not implied by a path */
 #define NONE UINT32_MAX
@@ -28,6 +29,7 @@ struct node {
 	uint32_t first_child;   /* NONE or a node index; children are a linked list while building */
 	uint32_t next_sibling;
 	uint32_t nchildren;
+	uint32_t nsubdirs;
 	uint16_t name_len;
 	uint16_t data_len;
 	uint16_t service;
@@ -170,6 +172,8 @@ static int child_add(struct tree *t, uint32_t parent, const char *name, size_t l
 	};
 	t->nodes[parent].first_child = idx;
 	t->nodes[parent].nchildren++;
+	if (S_ISDIR(mode))
+		t->nodes[parent].nsubdirs++;
 	h = (uint32_t)name_hash(parent, name, len) & (t->nslots - 1);
 	while (t->slots[h])
 		h = (h + 1) & (t->nslots - 1);
@@ -400,24 +404,76 @@ static int by_name(const void *a, const void *b, void *ctx)
 	return ix_name_cmp(t->arena + x->name_off, x->name_len, t->arena + y->name_off, y->name_len);
 }
 
-int tree_image_write(const struct tree *t, uint64_t generation, void *dst, size_t size)
-{
-	struct ix_header *h = dst;
-	struct ix_inode *inodes;
-	struct ix_service *svc;
-	uint8_t *strings;
-	uint32_t *order, *slot_of, next = 1;
-	size_t soff;
+/* Buffered writes into the image fd. */
+struct sink {
+	int fd;
+	off_t off;
+	size_t len;
+	int err;
+	uint8_t buf[1 << 16];
+};
 
-	if (size != tree_image_size(t))
-		return -EINVAL;
+static void sink_flush(struct sink *k)
+{
+	for (size_t done = 0; done < k->len && !k->err;) {
+		ssize_t n = pwrite(k->fd, k->buf + done, k->len - done, k->off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			k->err = n < 0 ? -errno : -EIO;
+			break;
+		}
+		done += (size_t)n;
+		k->off += n;
+	}
+	k->len = 0;
+}
+
+static void sink_put(struct sink *k, const void *p, size_t n)
+{
+	if (n > sizeof k->buf - k->len)
+		sink_flush(k);
+	if (n > sizeof k->buf) {
+		/* Large runs (the string arena) go straight to the fd. */
+		for (size_t done = 0; done < n && !k->err;) {
+			ssize_t w = pwrite(k->fd, (const uint8_t *)p + done, n - done, k->off);
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0) {
+				k->err = w < 0 ? -errno : -EIO;
+				break;
+			}
+			done += (size_t)w;
+			k->off += w;
+		}
+		return;
+	}
+	memcpy(k->buf + k->len, p, n);
+	k->len += n;
+}
+
+int tree_image_write(struct tree *t, uint64_t generation, int fd)
+{
+	struct ix_header h = { 0 };
+	struct sink *k;
+	uint32_t *order, *slot_of, next = 1;
+	size_t size = tree_image_size(t), soff;
+	int rc;
+
+	/* Adding is over: the lookup table is the largest thing the image does not need. */
+	free(t->slots);
+	t->slots = NULL;
+	t->nslots = 0;
 	order = malloc((size_t)t->nnodes * sizeof *order);
 	slot_of = malloc((size_t)t->nnodes * sizeof *slot_of);
-	if (!order || !slot_of) {
-		free(order);
-		free(slot_of);
-		return -ENOMEM;
+	k = malloc(sizeof *k);
+	if (!order || !slot_of || !k) {
+		rc = -ENOMEM;
+		goto out;
 	}
+	*k = (struct sink){ .fd = fd };
 
 	/* Breadth-first: each directory's children become one run of slots, sorted by name. */
 	order[0] = 0;
@@ -433,62 +489,63 @@ int tree_image_write(const struct tree *t, uint64_t generation, void *dst, size_
 		qsort_r(order + first, next - first, sizeof *order, by_name, (void *)t);
 	}
 
-	memset(h, 0, sizeof *h);
-	memcpy(h->magic, IX_MAGIC, sizeof h->magic);
-	h->version = IX_VERSION;
-	h->header_size = sizeof *h;
-	h->generation = generation;
-	h->total_size = size;
-	h->ninodes = t->nnodes;
-	h->nservices = t->nservices ? (uint32_t)t->nservices : 1;
-	h->inodes_off = sizeof *h;
-	h->services_off = h->inodes_off + (uint64_t)t->nnodes * sizeof(struct ix_inode);
-	h->strings_off = h->services_off + (uint64_t)h->nservices * sizeof(struct ix_service);
-	h->strings_size = size - h->strings_off;
-	inodes = (struct ix_inode *)((uint8_t *)dst + h->inodes_off);
-	svc = (struct ix_service *)((uint8_t *)dst + h->services_off);
-	strings = (uint8_t *)dst + h->strings_off;
-
-	if (t->arena_len)
-		memcpy(strings, t->arena, t->arena_len);
-	soff = t->arena_len;
-	for (size_t i = 0; i < t->nservices; i++) {
-		size_t l = strlen(t->services[i]);
-
-		memcpy(strings + soff, t->services[i], l);
-		svc[i] = (struct ix_service){ .id_off = (uint32_t)soff, .id_len = (uint32_t)l };
-		soff += l;
-	}
-	if (!t->nservices)
-		svc[0] = (struct ix_service){ 0 };
+	memcpy(h.magic, IX_MAGIC, sizeof h.magic);
+	h.version = IX_VERSION;
+	h.header_size = sizeof h;
+	h.generation = generation;
+	h.total_size = size;
+	h.ninodes = t->nnodes;
+	h.nservices = t->nservices ? (uint32_t)t->nservices : 1;
+	h.inodes_off = sizeof h;
+	h.services_off = h.inodes_off + (uint64_t)t->nnodes * sizeof(struct ix_inode);
+	h.strings_off = h.services_off + (uint64_t)h.nservices * sizeof(struct ix_service);
+	h.strings_size = size - h.strings_off;
+	sink_put(k, &h, sizeof h);
 
 	next = 1;
 	for (uint32_t i = 0; i < t->nnodes; i++) {
 		const struct node *nd = &t->nodes[order[i]];
-		struct ix_inode *in = &inodes[i];
-
-		*in = (struct ix_inode){
+		struct ix_inode in = {
 			.size = nd->size, .mtime = nd->mtime, .parent = slot_of[nd->parent],
 			.name_off = nd->name_off, .name_len = nd->name_len, .service = nd->service,
 			.mode = nd->mode, .nlink = 1, .a = nd->data_off, .b = nd->data_len,
 		};
+
 		if (i == 0) {
-			in->parent = 0;
-			in->name_off = 0;
+			in.parent = 0;
+			in.name_off = 0;
 		}
 		if (S_ISDIR(nd->mode)) {
-			in->a = next;
-			in->b = nd->nchildren;
-			in->size = nd->nchildren;
-			in->nlink = 2;
+			in.a = next;
+			in.b = nd->nchildren;
+			in.size = nd->nchildren;
+			/* A directory's link count is 2 plus its subdirectories, as find(1) expects. */
+			in.nlink = 2 + nd->nsubdirs;
 			next += nd->nchildren;
 		}
+		sink_put(k, &in, sizeof in);
 	}
-	/* A directory's link count is 2 plus its subdirectories, as find(1) expects. */
-	for (uint32_t i = 1; i < t->nnodes; i++)
-		if (S_ISDIR(inodes[i].mode))
-			inodes[inodes[i].parent].nlink++;
+
+	soff = t->arena_len;
+	for (size_t i = 0; i < t->nservices; i++) {
+		struct ix_service sv = { .id_off = (uint32_t)soff,
+					 .id_len = (uint32_t)strlen(t->services[i]) };
+
+		sink_put(k, &sv, sizeof sv);
+		soff += sv.id_len;
+	}
+	if (!t->nservices)
+		sink_put(k, &(struct ix_service){ 0 }, sizeof(struct ix_service));
+	sink_put(k, t->arena, t->arena_len);
+	for (size_t i = 0; i < t->nservices; i++)
+		sink_put(k, t->services[i], strlen(t->services[i]));
+	sink_flush(k);
+	rc = k->err;
+	if (!rc && k->off > (off_t)size)
+		rc = -EIO;
+out:
+	free(k);
 	free(order);
 	free(slot_of);
-	return 0;
+	return rc;
 }

@@ -2,7 +2,7 @@
  *
  *   t = tree_new(prefix, load_time);
  *   tree_add_flist(t, "svc1", "svc1.flist", buf, len, err, sizeof err);   for each service in order
- *   size = tree_image_size(t);  tree_image_write(t, generation, dst, size);   e.g. into a memfd
+ *   size = tree_image_size(t);  ftruncate(fd, size);  tree_image_write(t, generation, fd);
  *   tree_free(t);
  *
  * Rules (SPEC section 4): paths outside `prefix` (by whole components) are skipped; parent
@@ -40,10 +40,11 @@ int tree_add_flist(struct tree *t, const char *service, const char *name, const 
 /* Number of entries, the root included. */
 size_t tree_count(const struct tree *t);
 
-/* The image's size in bytes, and the image itself written into dst (8-byte aligned, `size` bytes
- * as returned by tree_image_size, zero-filled). Writing in place lets the caller build it straight
- * into a mapped memfd, with no second copy. Returns 0, -ENOMEM or -E2BIG. */
+/* The image's size in bytes, and the image itself written into fd (a memfd of that size) with
+ * pwrite through a small buffer: the indexer never maps the image, so its pages are counted once,
+ * in the fuser that serves them. Adding is over once this is called (the lookup table is freed).
+ * Returns 0, -ENOMEM or -errno of the writes. */
 size_t tree_image_size(const struct tree *t);
-int tree_image_write(const struct tree *t, uint64_t generation, void *dst, size_t size);
+int tree_image_write(struct tree *t, uint64_t generation, int fd);
 
 #endif

@@ -6,7 +6,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define LOAD_TIME 1700000000
 
@@ -18,13 +20,17 @@ struct img {
 	char err[256];
 };
 
+/* Write the image into a memfd, as the indexer does, and read it back. */
 static void build(struct tree *t, struct img *im)
 {
+	int fd = memfd_create("test-index", MFD_CLOEXEC);
+
 	im->size = tree_image_size(t);
 	im->base = aligned_alloc(8, (im->size + 7) & ~(size_t)7);
-	memset(im->base, 0, im->size);
-	if (tree_image_write(t, 1, im->base, im->size))
+	if (fd < 0 || ftruncate(fd, (off_t)im->size) || tree_image_write(t, 1, fd) ||
+	    pread(fd, im->base, im->size, 0) != (ssize_t)im->size)
 		abort();
+	close(fd);
 	im->rc = ix_open(&im->ix, im->base, im->size, im->err, sizeof im->err);
 }
 
