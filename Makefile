@@ -79,6 +79,7 @@ UNIT_index  := indexer/tree.c indexer/flist.c $(IPC)
 FUZZ_config := $(UNIT_config)
 FUZZ_flist  := $(UNIT_flist)
 FUZZ_ipc    := $(IPC)
+FUZZ_conf   := $(IPC)
 FUZZ_index  := $(IPC)
 
 UNITS    := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
