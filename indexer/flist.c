@@ -400,9 +400,15 @@ static bool is_blank(const char *s, size_t n)
 int flist_parse(const char *name, const char *buf, size_t len, flist_entry_fn fn, void *ctx,
 		struct flist_stats *st, char *err, size_t errlen)
 {
+	return flist_parse_at(name, buf, len, 0, fn, ctx, st, err, errlen);
+}
+
+int flist_parse_at(const char *name, const char *buf, size_t len, unsigned first_line,
+		   flist_entry_fn fn, void *ctx, struct flist_stats *st, char *err, size_t errlen)
+{
 	struct flist_bufs b;
 	const char *p = buf, *end;
-	unsigned lineno = 0;
+	unsigned lineno = first_line;
 
 	if (!name)
 		name = "flist";
@@ -413,7 +419,7 @@ int flist_parse(const char *name, const char *buf, size_t len, flist_entry_fn fn
 	if (len == 0)
 		return 0;       /* also spares NULL + 0, which UBSan flags */
 	end = buf + len;
-	if (len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
+	if (first_line == 0 && len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
 		p += 3;
 
 	while (p < end) {

@@ -61,6 +61,12 @@ struct flist_stats {
 int flist_parse(const char *name, const char *buf, size_t len, flist_entry_fn fn, void *ctx,
 		struct flist_stats *st, char *err, size_t errlen);
 
+/* The same over one window of a larger flist: buf holds whole lines that follow line first_line
+ * (0 for the start, where a byte order mark may stand). Line numbers in entries and messages
+ * continue from there; *st covers this window only. */
+int flist_parse_at(const char *name, const char *buf, size_t len, unsigned first_line,
+		   flist_entry_fn fn, void *ctx, struct flist_stats *st, char *err, size_t errlen);
+
 /* Is `path` (absolute, normalised) at or below `prefix` by whole components? "/" holds every
  * path; "/opt" holds "/opt" and "/opt/x" but not "/optx". On true, *rest points at the part below
  * the prefix ("" for the prefix itself, else starting with '/') and *rest_len is its length.

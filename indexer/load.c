@@ -26,36 +26,6 @@ struct found {
 	char *path;
 };
 
-/* Map a whole file read-only. Returns 0 (an empty file gives len 0 and no mapping) or -errno. */
-static int map_file(const char *path, void **buf, size_t *len)
-{
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-
-	*buf = NULL;
-	*len = 0;
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return -EINVAL;
-	}
-	if (st.st_size > 0) {
-		*buf = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (*buf == MAP_FAILED) {
-			int err = errno;
-
-			close(fd);
-			*buf = NULL;
-			return -err;
-		}
-		madvise(*buf, (size_t)st.st_size, MADV_SEQUENTIAL);
-		*len = (size_t)st.st_size;
-	}
-	close(fd);
-	return 0;
-}
-
 static bool is_file(const char *path)
 {
 	struct stat st;
@@ -150,18 +120,19 @@ static int add_one(struct tree *t, const char *id, const char *path, struct load
 {
 	struct tree_flist_stats st;
 	char err[512];
-	void *buf;
-	size_t len;
-	int rc = map_file(path, &buf, &len);
+	struct stat sb;
+	int rc, fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 
-	if (rc) {
-		log_err("service %s: cannot read %s: %s", id, path, strerror(-rc));
+	if (fd < 0 || fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+		log_err("service %s: cannot read %s: %s", id, path, fd < 0 ? strerror(errno) : "not a file");
+		if (fd >= 0)
+			close(fd);
 		res->rejected++;
 		return 0;
 	}
-	rc = tree_add_flist(t, id, path, buf, len, &st, err, sizeof err);
-	if (buf)
-		munmap(buf, len);
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	rc = tree_add_flist_fd(t, id, path, fd, &st, err, sizeof err);
+	close(fd);
 	if (rc == -EINVAL) {
 		log_err("%s; service %s is not mounted", err, id);
 		res->rejected++;

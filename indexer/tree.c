@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -345,10 +346,115 @@ void tree_free(struct tree *t)
 	free(t);
 }
 
-int tree_add_flist(struct tree *t, const char *service, const char *name, const char *buf,
-		   size_t len, struct tree_flist_stats *st, char *err, size_t errlen)
+/* Where a flist's bytes come from: a buffer (one window), or an fd read in windows of whole lines. */
+struct flist_src {
+	const char *mem;
+	size_t mem_len;
+	int fd;
+	char *buf;
+	size_t cap, have;       /* buf holds `have` bytes not yet handed out */
+	off_t pos;
+	unsigned line;          /* lines handed out so far */
+	bool done;
+};
+
+#define WINDOW (4u << 20)
+
+static void src_rewind(struct flist_src *s)
 {
-	struct flist_stats fst = { 0 };
+	s->have = 0;
+	s->pos = 0;
+	s->line = 0;
+	s->done = false;
+}
+
+/* The next window of whole lines: 1 with *w and *wlen set, 0 at the end, or -errno. A line longer
+ * than the window is -E2BIG (no valid line comes near: paths are at most 4095 bytes). */
+static int src_next(struct flist_src *s, const char **w, size_t *wlen, size_t *consumed)
+{
+	const char *nl;
+	size_t n;
+
+	if (s->done)
+		return 0;
+	if (s->fd < 0) {
+		s->done = true;
+		*w = s->mem;
+		*wlen = *consumed = s->mem_len;
+		return s->mem_len > 0;
+	}
+	while (s->have < s->cap) {
+		ssize_t r = pread(s->fd, s->buf + s->have, s->cap - s->have, s->pos);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			break;
+		s->have += (size_t)r;
+		s->pos += r;
+	}
+	if (s->have < s->cap) {         /* end of file: the rest is the last window */
+		s->done = true;
+		*w = s->buf;
+		*wlen = *consumed = s->have;
+		return s->have > 0;
+	}
+	nl = memrchr(s->buf, '\n', s->have);
+	if (!nl)
+		return -E2BIG;
+	n = (size_t)(nl - s->buf) + 1;
+	*w = s->buf;
+	*wlen = *consumed = n;
+	return 1;
+}
+
+/* After a window is parsed: count its lines and keep the bytes that followed it. */
+static void src_advance(struct flist_src *s, const char *w, size_t consumed)
+{
+	for (const char *p = w, *end = w + consumed; (p = memchr(p, '\n', (size_t)(end - p))); p++)
+		s->line++;
+	if (s->fd >= 0) {
+		memmove(s->buf, s->buf + consumed, s->have - consumed);
+		s->have -= consumed;
+	}
+}
+
+static int parse_src(struct flist_src *s, const char *name, flist_entry_fn fn, void *ctx,
+		     struct flist_stats *total, char *err, size_t errlen)
+{
+	const char *w = NULL;
+	size_t wlen = 0, consumed = 0;
+	int rc;
+
+	memset(total, 0, sizeof *total);
+	src_rewind(s);
+	while ((rc = src_next(s, &w, &wlen, &consumed)) > 0) {
+		struct flist_stats st;
+
+		rc = flist_parse_at(name, w, wlen, s->line, fn, ctx, &st, err, errlen);
+		if (rc)
+			return rc;
+		total->entries += st.entries;
+		total->unknown_keys += st.unknown_keys;
+		if (!total->first_unknown_line && st.first_unknown_line) {
+			total->first_unknown_line = st.first_unknown_line;
+			memcpy(total->first_unknown_key, st.first_unknown_key, sizeof st.first_unknown_key);
+		}
+		src_advance(s, w, consumed);
+	}
+	if (rc == -E2BIG)
+		snprintf(err, errlen, "%s:%u: line longer than %u bytes", name, s->line + 1, WINDOW);
+	else if (rc < 0)
+		snprintf(err, errlen, "%s: %s", name, strerror(-rc));
+	return rc == -E2BIG ? -EINVAL : rc;
+}
+
+static int add_src(struct tree *t, const char *service, const char *name, struct flist_src *s,
+		   struct tree_flist_stats *st, char *err, size_t errlen)
+{
+	struct flist_stats fst;
 	struct add_ctx c = { .t = t, .service = (uint16_t)t->nservices, .st = st };
 	char **svc;
 	int rc;
@@ -357,7 +463,7 @@ int tree_add_flist(struct tree *t, const char *service, const char *name, const 
 	if (t->nservices > UINT16_MAX)
 		return -E2BIG;
 	/* Validate the whole flist before touching the tree: a malformed one adds nothing. */
-	rc = flist_parse(name, buf, len, NULL, NULL, &fst, err, errlen);
+	rc = parse_src(s, name, NULL, NULL, &fst, err, errlen);
 	if (rc)
 		return rc;
 	svc = realloc(t->services, (t->nservices + 1) * sizeof *svc);
@@ -370,7 +476,28 @@ int tree_add_flist(struct tree *t, const char *service, const char *name, const 
 	st->unknown_keys = fst.unknown_keys;
 	st->first_unknown_line = fst.first_unknown_line;
 	memcpy(st->first_unknown_key, fst.first_unknown_key, sizeof st->first_unknown_key);
-	return flist_parse(name, buf, len, add_entry, &c, &fst, err, errlen);
+	return parse_src(s, name, add_entry, &c, &fst, err, errlen);
+}
+
+int tree_add_flist(struct tree *t, const char *service, const char *name, const char *buf,
+		   size_t len, struct tree_flist_stats *st, char *err, size_t errlen)
+{
+	struct flist_src s = { .mem = buf, .mem_len = len, .fd = -1 };
+
+	return add_src(t, service, name, &s, st, err, errlen);
+}
+
+int tree_add_flist_fd(struct tree *t, const char *service, const char *name, int fd,
+		      struct tree_flist_stats *st, char *err, size_t errlen)
+{
+	struct flist_src s = { .fd = fd, .cap = WINDOW };
+	int rc;
+
+	if (!(s.buf = malloc(WINDOW)))
+		return -ENOMEM;
+	rc = add_src(t, service, name, &s, st, err, errlen);
+	free(s.buf);
+	return rc;
 }
 
 size_t tree_count(const struct tree *t)
@@ -432,6 +559,8 @@ static void sink_flush(struct sink *k)
 
 static void sink_put(struct sink *k, const void *p, size_t n)
 {
+	if (n == 0)
+		return;
 	if (n > sizeof k->buf - k->len)
 		sink_flush(k);
 	if (n > sizeof k->buf) {

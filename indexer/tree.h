@@ -37,6 +37,11 @@ void tree_free(struct tree *t);
 int tree_add_flist(struct tree *t, const char *service, const char *name, const char *buf,
 		   size_t len, struct tree_flist_stats *st, char *err, size_t errlen);
 
+/* The same, reading the flist from fd in windows of a few MiB (twice: validate, then add), so
+ * that a large flist never has to be held in memory whole. */
+int tree_add_flist_fd(struct tree *t, const char *service, const char *name, int fd,
+		      struct tree_flist_stats *st, char *err, size_t errlen);
+
 /* Number of entries, the root included. */
 size_t tree_count(const struct tree *t);
 

@@ -230,8 +230,55 @@ static void test_empty(void)
 	tree_free(t);
 }
 
+/* A flist larger than the 4 MiB read window: every entry arrives, line numbers run on across
+ * windows, and a bad line far down still rejects the whole flist, naming its line. */
+static void test_windows(void)
+{
+	const unsigned n = 120000, bad = 101234;
+	struct tree_flist_stats st;
+	struct tree *t = tree_new("/", LOAD_TIME);
+	char line[128], err[256];
+	struct img im;
+	int fd = memfd_create("test-flist", MFD_CLOEXEC);
+	FILE *f = fdopen(dup(fd), "w");
+
+	for (unsigned i = 1; i <= n; i++)
+		fprintf(f, "/dir%03u/file-with-a-longish-name-%06u|8a3e5e03a10ecc3601a1f14fbc371019|%u%s\n",
+			i % 500, i, i, i % 1000 == 0 ? "|color=red" : "");
+	fclose(f);
+	ok(lseek(fd, 0, SEEK_END) > 4 << 20, "the flist is larger than one window");
+	is_int(tree_add_flist_fd(t, "big", "big.flist", fd, &st, err, sizeof err), 0, "a large flist is added");
+	is_int(st.added, n, "every entry added");
+	is_int(st.unknown_keys, n / 1000, "unknown keys counted across windows");
+	is_int(st.first_unknown_line, 1000, "first unknown key's line");
+	build(t, &im);
+	snprintf(line, sizeof line, "/dir%03u/file-with-a-longish-name-%06u", n % 500, n);
+	ok(im.rc == 0 && at(&im, line) && at(&im, line)->size == n, "the last entry is in the tree");
+	free(im.base);
+	tree_free(t);
+
+	/* The same with one malformed line far down. */
+	t = tree_new("/", LOAD_TIME);
+	f = fdopen(dup(fd), "w");
+	fseek(f, 0, SEEK_SET);
+	for (unsigned i = 1; i <= n; i++)
+		fprintf(f, "/dir%03u/file-with-a-longish-name-%06u|8a3e5e03a10ecc3601a1f14fbc371019|%s\n",
+			i % 500, i, i == bad ? "12x456" : "123456");
+	fclose(f);
+	is_int(tree_add_flist_fd(t, "big", "big.flist", fd, &st, err, sizeof err), -EINVAL,
+	       "a malformed line in a later window rejects the flist");
+	snprintf(line, sizeof line, "big.flist:%u: ", bad);
+	ok(strncmp(err, line, strlen(line)) == 0, "and names its line (%s)", err);
+	build(t, &im);
+	ok(im.rc == 0 && im.ix.ninodes == 1, "nothing of it was added");
+	free(im.base);
+	tree_free(t);
+	close(fd);
+}
+
 int main(void)
 {
+	test_windows();
 	test_shape();
 	test_union();
 	test_reject();
