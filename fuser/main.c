@@ -129,10 +129,8 @@ int main(int argc, char **argv)
 	policy_worker_start("fuser");
 	fuser.idx_fd = FD_PEER1;
 
-	rc = recv_within(FD_SUPERVISOR, proto_from_supervisor, proto_from_supervisor_n,
-			 START_DEADLINE_MS);
-	if (rc != 1 || proto_conf_decode(msg.payload, msg.hdr.len, &conf))
-		die(64, "no valid configuration from the supervisor");
+	if ((rc = proto_recv_conf(FD_SUPERVISOR, START_DEADLINE_MS, &conf)))
+		die(64, "no valid configuration from the supervisor: %s", strerror(-rc));
 	log_init("fuser", (int)conf.log_level);
 	fuser.entry_ttl = conf.entry_ttl;
 	fuser.attr_ttl = conf.attr_ttl;

@@ -146,15 +146,12 @@ static int on_open(void)
 
 int main(int argc, char **argv)
 {
-	struct pollfd p = { .fd = FD_SUPERVISOR, .events = POLLIN };
 	int rc;
 
 	log_init("indexer", argc > 2 && strcmp(argv[1], "-l") == 0 ? atoi(argv[2]) : LOG_INFO);
 	policy_worker_start("indexer");
-	if (poll(&p, 1, CONF_DEADLINE_MS) != 1 ||
-	    ipc_recv(FD_SUPERVISOR, proto_from_supervisor, proto_from_supervisor_n, &msg) != 1 ||
-	    proto_conf_decode(msg.payload, msg.hdr.len, &conf))
-		die(64, "no valid configuration from the supervisor");
+	if ((rc = proto_recv_conf(FD_SUPERVISOR, CONF_DEADLINE_MS, &conf)))
+		die(64, "no valid configuration from the supervisor: %s", strerror(-rc));
 	log_init("indexer", (int)conf.log_level);
 
 	blobs = blobs_new(&conf);

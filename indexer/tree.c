@@ -540,20 +540,26 @@ struct sink {
 	uint8_t buf[1 << 16];
 };
 
-static void sink_flush(struct sink *k)
+/* Write n bytes at the sink's offset; the first failure sticks in k->err. */
+static void sink_pwrite(struct sink *k, const void *p, size_t n)
 {
-	for (size_t done = 0; done < k->len && !k->err;) {
-		ssize_t n = pwrite(k->fd, k->buf + done, k->len - done, k->off);
+	for (size_t done = 0; done < n && !k->err;) {
+		ssize_t w = pwrite(k->fd, (const uint8_t *)p + done, n - done, k->off);
 
-		if (n < 0 && errno == EINTR)
+		if (w < 0 && errno == EINTR)
 			continue;
-		if (n <= 0) {
-			k->err = n < 0 ? -errno : -EIO;
+		if (w <= 0) {
+			k->err = w < 0 ? -errno : -EIO;
 			break;
 		}
-		done += (size_t)n;
-		k->off += n;
+		done += (size_t)w;
+		k->off += w;
 	}
+}
+
+static void sink_flush(struct sink *k)
+{
+	sink_pwrite(k, k->buf, k->len);
 	k->len = 0;
 }
 
@@ -564,19 +570,7 @@ static void sink_put(struct sink *k, const void *p, size_t n)
 	if (n > sizeof k->buf - k->len)
 		sink_flush(k);
 	if (n > sizeof k->buf) {
-		/* Large runs (the string arena) go straight to the fd. */
-		for (size_t done = 0; done < n && !k->err;) {
-			ssize_t w = pwrite(k->fd, (const uint8_t *)p + done, n - done, k->off);
-
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0) {
-				k->err = w < 0 ? -errno : -EIO;
-				break;
-			}
-			done += (size_t)w;
-			k->off += w;
-		}
+		sink_pwrite(k, p, n);   /* large runs (the string arena) go straight to the fd */
 		return;
 	}
 	memcpy(k->buf + k->len, p, n);

@@ -2,6 +2,7 @@
 #include "ipc/proto.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,4 +142,18 @@ void proto_conf_free(struct worker_conf *c)
 	}
 	free(c->services);
 	memset(c, 0, sizeof *c);
+}
+
+int proto_recv_conf(int fd, int ms, struct worker_conf *c)
+{
+	static struct ipc_msg m;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int rc = poll(&p, 1, ms);
+
+	if (rc <= 0)
+		return rc == 0 ? -ETIMEDOUT : -errno;
+	rc = ipc_recv(fd, proto_from_supervisor, proto_from_supervisor_n, &m);
+	if (rc <= 0)
+		return rc == 0 ? -EPROTO : rc;
+	return proto_conf_decode(m.payload, m.hdr.len, c);
 }

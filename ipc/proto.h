@@ -87,6 +87,10 @@ void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c);
 int proto_conf_decode(const void *buf, size_t len, struct worker_conf *c);
 void proto_conf_free(struct worker_conf *c);
 
+/* A worker's first step: wait up to ms for MSG_CONF on fd and decode it. Returns 0 or -errno
+ * (-ETIMEDOUT, -EPROTO for anything but a valid MSG_CONF). */
+int proto_recv_conf(int fd, int ms, struct worker_conf *c);
+
 /* The accept tables of each receiver. */
 extern const struct ipc_type proto_from_supervisor[];   /* what a worker accepts on fd 3 */
 extern const size_t proto_from_supervisor_n;

@@ -356,7 +356,7 @@ int main(int argc, char **argv)
 	char err[1024], mnt[PATH_MAX];
 	static uint8_t confbuf[IPC_MAX_PAYLOAD];
 	struct ipc_wr w;
-	int pairs[5][2], fuse_fd, sfd, status = 0;
+	int pairs[5][2], fuse_fd, sfd, rc, status = 0;
 	sigset_t sigs;
 	bool ready = false, stopping = false;
 	time_t ready_deadline;
@@ -429,7 +429,7 @@ int main(int argc, char **argv)
 	sigemptyset(&none);
 	for (int i = 0; i < ROLE_COUNT; i++) {
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		int rc = spawn_worker(&workers[i], o.log_level);
+		rc = spawn_worker(&workers[i], o.log_level);
 
 		sigprocmask(SIG_BLOCK, &sigs, NULL);
 		if (rc) {
@@ -468,8 +468,6 @@ int main(int argc, char **argv)
 			break;
 		}
 		for (int i = 0; i < ROLE_COUNT; i++) {
-			int rc;
-
 			if (!p[1 + i].revents)
 				continue;
 			rc = on_worker_msg(&workers[i]);
@@ -518,8 +516,8 @@ int main(int argc, char **argv)
 		}
 	}
 
-	if (mount_remove(mnt))
-		log_err("cannot unmount %s: %s", mnt, strerror(errno));
+	if ((rc = mount_remove(mnt)))
+		log_err("cannot unmount %s: %s", mnt, strerror(-rc));
 	stop_workers();
 	if (o.pidfile)
 		unlink(o.pidfile);
