@@ -21,12 +21,14 @@ static struct ipc_msg msg;
 static int on_fetch(void)
 {
 	static const char why[] = "network layers are not available in this version";
-	uint8_t buf[8 + sizeof why];
+	uint8_t buf[32 + sizeof why];
 	struct ipc_wr w;
 
 	close(msg.fds[0]);
 	ipc_wr_init(&w, buf, sizeof buf);
 	ipc_wr_u32(&w, ENOSYS);
+	ipc_wr_u32(&w, FETCH_MAX_URLS);
+	ipc_wr_u64(&w, 0);
 	ipc_wr_str(&w, why, sizeof why - 1);
 	return ipc_send(FD_PEER1, MSG_FETCH_DONE, msg.hdr.id, buf, w.len, NULL, 0);
 }

@@ -34,12 +34,12 @@ const struct ipc_type proto_indexer_from_fuser[] = {
 const size_t proto_indexer_from_fuser_n = N(proto_indexer_from_fuser);
 
 const struct ipc_type proto_fetcher_from_indexer[] = {
-	{ MSG_FETCH, 1, 1 + 8 + 4, IPC_MAX_PAYLOAD, "fetch" },
+	{ MSG_FETCH, 1, 1 + 8 + 4 + 4, IPC_MAX_PAYLOAD, "fetch" },
 };
 const size_t proto_fetcher_from_indexer_n = N(proto_fetcher_from_indexer);
 
 const struct ipc_type proto_indexer_from_fetcher[] = {
-	{ MSG_FETCH_DONE, 0, 8, 4 + STR(1024), "fetch-done" },
+	{ MSG_FETCH_DONE, 0, 4 + 4 + 8 + 4, 4 + 4 + 8 + STR(1024), "fetch-done" },
 };
 const size_t proto_indexer_from_fetcher_n = N(proto_indexer_from_fetcher);
 

@@ -35,11 +35,29 @@ enum msg_type {
 	MSG_BLOB_ERR = 12,      /* id = MSG_OPEN's; i32 errno (positive) */
 	/* fuser → indexer */
 	MSG_OPEN = 13,          /* id chosen by the fuser; u8 hash len, hash, u64 size, str path */
-	/* indexer → fetcher */
-	MSG_FETCH = 20,         /* fd: file to write into; u8 hash len, hash, u64 size, str url… */
+	/* indexer → fetcher: download the first URL that answers into the fd (see below) */
+	MSG_FETCH = 20,
 	/* fetcher → indexer */
-	MSG_FETCH_DONE = 21,    /* id = MSG_FETCH's; i32 status (0 or positive errno), str reason */
+	MSG_FETCH_DONE = 21,
 };
+
+/* MSG_FETCH — fd: an empty regular file opened O_RDWR by the indexer (the fetcher writes the body
+ * from offset 0 and never opens a path). Payload:
+ *   u8  kind          FETCH_BLOB or FETCH_FLIST
+ *   u64 max_size      a body longer than this fails ("too long"): a blob's listed size, a flist's cap
+ *   u32 n             1 … FETCH_MAX_URLS
+ *   n × str url       tried in order; a 404 (or 410) is "not here", go on; a layer that is down (in
+ *                     backoff) is skipped; http://, https://, sftp:// only
+ * MSG_FETCH_DONE — id: the MSG_FETCH's. Payload:
+ *   u32 status        0, or a positive errno: ENOENT (no URL had it), ETIMEDOUT, EIO, ENOSYS …
+ *   u32 url_index     which URL the body came from (n when none)
+ *   u64 bytes         bytes written into the fd
+ *   str reason        for the log: each URL tried with what happened, "; "-separated (≤ 1024)
+ * The fd holds unverified bytes: the indexer checks size and hash before anything is served; a
+ * body that fails is reported by the indexer, which asks again with the URLs after url_index. */
+#define FETCH_BLOB      1
+#define FETCH_FLIST     2
+#define FETCH_MAX_URLS  64
 
 /* Layer flags on the wire. */
 #define WL_CACHE        1u      /* [[cache]] (may be written back); else a [[store]] */
