@@ -11,6 +11,7 @@
  */
 #include "indexer/blob.h"
 
+#include "indexer/fetch.h"
 #include "indexer/hash.h"
 #include "indexer/indexer.h"
 #include "indexer/flist.h"
@@ -372,6 +373,184 @@ static int try_folder(struct blobs *b, const char *dir, const char *rel, const u
 	return rc;
 }
 
+/* Hash what fd holds, from the start: its length in *n. */
+static int hash_fd(int fd, size_t hash_len, uint8_t *out, uint64_t *n)
+{
+	static __thread uint8_t *buf;
+	struct hasher h;
+	off_t off = 0;
+	int rc;
+
+	if ((!buf && !(buf = malloc(COPY_BUF))) || (rc = hasher_init(&h, hash_len)))
+		return buf ? rc : -ENOMEM;
+	for (;;) {
+		ssize_t r = pread(fd, buf, COPY_BUF, off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			hasher_abort(&h);
+			return -errno;
+		}
+		if (r == 0)
+			break;
+		hasher_update(&h, buf, (size_t)r);
+		off += r;
+	}
+	hasher_final(&h, out);
+	*n = (uint64_t)off;
+	return 0;
+}
+
+/* Check what the fetcher wrote into `in` (a .bro body when bro) and give it the blob's name.
+ * Returns 0, or -EIO with the reason in why. */
+static int verify_fetched(int in, const char *in_named, bool bro, const uint8_t *hash,
+			  size_t hash_len, uint64_t size, const char *final, char *why, size_t whylen)
+{
+	char tmpdir[PATH_MAX], named[PATH_MAX];
+	uint8_t got[FLIST_HASH_MAX];
+	uint64_t n = 0;
+	struct hasher h;
+	int rc, out = in;
+
+	named[0] = '\0';
+
+	if (!bro) {
+		rc = hash_fd(in, hash_len, got, &n);
+	} else {
+		/* Decompress into a second temporary file, hashing as it goes. */
+		snprintf(tmpdir, sizeof tmpdir, "%s", final);
+		*strrchr(tmpdir, '/') = '\0';
+		out = tmp_open(tmpdir, named, sizeof named);
+		if (out < 0) {
+			snprintf(why, whylen, "cache: %s", strerror(-out));
+			return out;
+		}
+		if (lseek(in, 0, SEEK_SET) || (rc = hasher_init(&h, hash_len))) {
+			tmp_discard(out, named);
+			return -EIO;
+		}
+		rc = copy_hashing(in, out, true, size, &h, &n, why, whylen);
+		if (rc)
+			hasher_abort(&h);
+		else
+			hasher_final(&h, got);
+	}
+	if (!rc && n != size) {
+		snprintf(why, whylen, "%llu bytes, listed %llu", (unsigned long long)n,
+			 (unsigned long long)size);
+		rc = -EIO;
+	} else if (!rc && memcmp(got, hash, hash_len)) {
+		char hex[2 * FLIST_HASH_MAX + 1];
+
+		flist_hash_hex(got, hash_len, hex);
+		snprintf(why, whylen, "hash mismatch (content hashes to %s)", hex);
+		rc = -EIO;
+	} else if (!rc) {
+		rc = tmp_publish(out, out == in ? in_named : named, final);
+		if (rc)
+			snprintf(why, whylen, "cache: %s", strerror(-rc));
+	}
+	if (out != in) {
+		if (rc && named[0])
+			unlink(named);
+		close(out);
+	}
+	return rc ? -EIO : 0;
+}
+
+static int try_fetch(struct blobs *b, uint32_t first, const char *const *urls, unsigned n,
+		     const char *rel, const uint8_t *hash, size_t hash_len, uint64_t size,
+		     const char *final, const char *path, uint32_t *found, char *tried, size_t *tlen,
+		     size_t tsize);
+
+/* Try the network layers [first, last] in one request to the fetcher (each layer as HASH, then
+ * HASH.bro). Returns 0 with the blob verified in the cache and *found set to its layer, 1 when
+ * none had it, or -errno; every layer tried is appended to `tried`. */
+static int try_network(struct blobs *b, uint32_t first, uint32_t last, const char *rel,
+		       const uint8_t *hash, size_t hash_len, uint64_t size, const char *final,
+		       const char *path, uint32_t *found, char *tried, size_t *tlen, size_t tsize)
+{
+	const char *urls[2 * WCONF_MAX_LAYERS];
+	char (*urls_buf)[PATH_MAX] = calloc(2 * (last - first + 1), PATH_MAX);
+	unsigned n = 0;
+	int rc;
+
+	if (!urls_buf)
+		return -ENOMEM;
+	for (uint32_t i = first; i <= last && n + 2 <= 2 * WCONF_MAX_LAYERS; i++) {
+		const char *url = b->conf->layers[i].url;
+		size_t ul = strlen(url);
+
+		/* "http://host/store/" and "http://host/store" name one store. */
+		while (ul > 0 && url[ul - 1] == '/')
+			ul--;
+		if (pathf(urls_buf[n], PATH_MAX, "%.*s/%s/%s", (int)ul, url, b->conf->namespace, rel) ||
+		    pathf(urls_buf[n + 1], PATH_MAX, "%s.bro", urls_buf[n])) {
+			free(urls_buf);
+			return -ENAMETOOLONG;   /* URL i must stay layer first + i / 2 */
+		}
+		urls[n] = urls_buf[n];
+		urls[n + 1] = urls_buf[n + 1];
+		n += 2;
+	}
+	rc = try_fetch(b, first, urls, n, rel, hash, hash_len, size, final, path, found, tried,
+		       tlen, tsize);
+	free(urls_buf);
+	return rc;
+}
+
+static int try_fetch(struct blobs *b, uint32_t first, const char *const *urls, unsigned n,
+		     const char *rel, const uint8_t *hash, size_t hash_len, uint64_t size,
+		     const char *final, const char *path, uint32_t *found, char *tried, size_t *tlen,
+		     size_t tsize)
+{
+	unsigned start = 0;
+	char tmpdir[PATH_MAX], named[PATH_MAX], why[256];
+	struct fetch_result res;
+	int rc = 1;
+
+	snprintf(tmpdir, sizeof tmpdir, "%s", final);
+	*strrchr(tmpdir, '/') = '\0';
+	while (start < n) {
+		/* A bound on the whole request; the fetcher has tighter ones per transfer. */
+		unsigned deadline = 60 + (n - start) / 2 * (30 + (unsigned)(size >> 20));
+		uint32_t layer;
+		int fd = tmp_open(tmpdir, named, sizeof named);
+
+		if (fd < 0) {
+			if (*tlen < tsize)
+				*tlen += (size_t)snprintf(tried + *tlen, tsize - *tlen, "; cache: %s",
+							  strerror(-fd));
+			return fd;
+		}
+		/* A .bro body may be a little larger than the content in the worst case. */
+		rc = fetch_urls(fd, FETCH_BLOB, size + size / 8 + 4096, urls + start, n - start,
+				deadline, &res);
+		if (*tlen < tsize)
+			*tlen += (size_t)snprintf(tried + *tlen, tsize - *tlen, "; %s", res.reason);
+		if (rc || res.url_index >= n - start) {
+			tmp_discard(fd, named);
+			return rc == -ENOENT ? 1 : rc ? rc : -EIO;
+		}
+		start += res.url_index;
+		layer = first + start / 2;
+		rc = verify_fetched(fd, named, start % 2, hash, hash_len, size, final, why, sizeof why);
+		tmp_discard(fd, rc ? named : "");
+		if (rc == 0) {
+			*found = layer;
+			return 0;
+		}
+		log_warn("%s: %s: blob %s: %s", path, b->conf->layers[layer].url, rel, why);
+		if (*tlen < tsize)
+			*tlen += (size_t)snprintf(tried + *tlen, tsize - *tlen, " (%s: %s)",
+						  b->conf->layers[layer].url, why);
+		start = (start / 2 + 1) * 2;    /* that layer's copy is bad: the next layer */
+		rc = 1;
+	}
+	return rc;
+}
+
 /* ---- write-back ------------------------------------------------------------------------------- */
 
 static void copy_into(const char *src, const char *dir, const char *ns, const char *rel)
@@ -508,6 +687,11 @@ struct blobs *blobs_new(const struct worker_conf *c)
 	return b;
 }
 
+const char *blobs_cache_root(const struct blobs *b)
+{
+	return b->cache_root;
+}
+
 void blobs_free(struct blobs *b)
 {
 	if (!b)
@@ -563,11 +747,24 @@ int blob_get(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t siz
 		if ((int)i == b->cache_layer)
 			continue;
 		if (!dir) {
-			rc = -ENOSYS;
-			snprintf(why, sizeof why, "network layers are not available in this version");
-		} else {
-			rc = try_folder(b, dir, rel, hash, hash_len, size, final, why, sizeof why);
+			uint32_t last = i, found;
+
+			while (last + 1 < b->conf->nlayers && !layer_local_path(b->conf->layers[last + 1].url))
+				last++;
+			rc = try_network(b, i, last, rel, hash, hash_len, size, final, path, &found,
+					 tried, &tlen, sizeof tried);
+			if (rc == 0) {
+				*fd = open(final, O_RDONLY | O_CLOEXEC);
+				if (*fd < 0)
+					return -errno;
+				*layer = b->conf->layers[found].url;
+				writeback_queue(b, final, rel, (int)found);
+				return 0;
+			}
+			i = last;
+			continue;
 		}
+		rc = try_folder(b, dir, rel, hash, hash_len, size, final, why, sizeof why);
 		if (rc == 0) {
 			*fd = open(final, O_RDONLY | O_CLOEXEC);
 			if (*fd < 0)

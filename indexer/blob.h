@@ -14,6 +14,9 @@ struct blobs;
 struct blobs *blobs_new(const struct worker_conf *c);
 void blobs_free(struct blobs *b);
 
+/* The local cache's namespace folder (CACHE/NAMESPACE). */
+const char *blobs_cache_root(const struct blobs *b);
+
 /* Find the blob, verified, in the local cache. Blocks on I/O: call it from a pool thread.
  * Returns 0 with a read-only fd in *fd and the layer it came from in *layer, or -EIO when no
  * layer has a valid copy (one log line names `path`, the hash and each layer tried). */

@@ -17,7 +17,8 @@ struct load_result {
 
 /* Parse every flist of the configuration into one sealed image. Returns 0 (even when some
  * services were rejected: they are logged) or -errno when no image could be made. */
-int load_tree(const struct worker_conf *c, uint64_t generation, struct load_result *res);
+int load_tree(const struct worker_conf *c, const char *cache_root, uint64_t generation,
+	      struct load_result *res);
 
 /* The folder of a local layer URL ("/path" or "file:///path"), or NULL for a network layer. */
 const char *layer_local_path(const char *url);

@@ -6,6 +6,7 @@
  */
 #include "indexer/indexer.h"
 
+#include "indexer/fetch.h"
 #include "indexer/tree.h"
 #include "ipc/log.h"
 
@@ -20,6 +21,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#define FLIST_FETCH_MAX (1ull << 30)    /* a bigger flist is not a flist */
 
 struct found {
 	char *id;
@@ -116,36 +119,113 @@ static void warn_stats(const char *name, const struct tree_flist_stats *st)
 			 name, st->unknown_keys, st->first_unknown_key, st->first_unknown_line);
 }
 
-static int add_one(struct tree *t, const char *id, const char *path, struct load_result *res)
+/* Add the flist on fd as service `id`; `name` is how messages call it. Returns 0 when it was added,
+ * 1 when it was rejected (logged), or -errno when the tree itself failed. */
+static int add_fd(struct tree *t, const char *id, const char *name, int fd, struct load_result *res)
 {
 	struct tree_flist_stats st;
 	char err[512];
-	struct stat sb;
-	int rc, fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	int rc;
 
-	if (fd < 0 || fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
-		log_err("service %s: cannot read %s: %s", id, path, fd < 0 ? strerror(errno) : "not a file");
-		if (fd >= 0)
-			close(fd);
-		res->rejected++;
-		return 0;
-	}
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	rc = tree_add_flist_fd(t, id, path, fd, &st, err, sizeof err);
-	close(fd);
+	rc = tree_add_flist_fd(t, id, name, fd, &st, err, sizeof err);
 	if (rc == -EINVAL) {
 		log_err("%s; service %s is not mounted", err, id);
 		res->rejected++;
-		return 0;
+		return 1;
 	}
 	if (rc) {
 		log_err("service %s: %s", id, strerror(-rc));
 		return rc;
 	}
-	warn_stats(path, &st);
-	log_info("service %s: %lu entries from %s", id, st.added, path);
+	warn_stats(name, &st);
+	log_info("service %s: %lu entries from %s", id, st.added, name);
 	res->services++;
 	return 0;
+}
+
+static int open_flist(const char *path)
+{
+	struct stat sb;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+	if (fd >= 0 && (fstat(fd, &sb) || !S_ISREG(sb.st_mode))) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	return fd;
+}
+
+static int add_one(struct tree *t, const char *id, const char *path, struct load_result *res)
+{
+	int rc, fd = open_flist(path);
+
+	if (fd < 0) {
+		log_err("service %s: cannot read %s: %s", id, path, strerror(errno));
+		res->rejected++;
+		return 0;
+	}
+	rc = add_fd(t, id, path, fd, res);
+	close(fd);
+	return rc < 0 ? rc : 0;
+}
+
+/* A service found in no local place: URL/NAMESPACE/md/ID.flist from each network layer in order.
+ * A copy that parses becomes the last good copy in the local cache (CACHE/md/ID.flist); when every
+ * layer fails, that copy is used, with a warning. Returns 0 when added, 1 when not found, -errno. */
+static int add_remote(struct tree *t, const struct worker_conf *c, const char *cache_root,
+		      const char *id, struct load_result *res)
+{
+	char md[PATH_MAX], keep[PATH_MAX], tmp[PATH_MAX], url[PATH_MAX], tried[1024] = "";
+	size_t tlen = 0;
+	int rc;
+
+	snprintf(md, sizeof md, "%s/md", cache_root);
+	mkdir(md, 0755);
+	if (snprintf(keep, sizeof keep, "%s/%s.flist", md, id) >= (int)sizeof keep)
+		return 1;
+	for (uint32_t i = 0; i < c->nlayers; i++) {
+		const char *u = c->layers[i].url;
+		const char *const urls[1] = { url };
+		struct fetch_result fr;
+		size_t ul = strlen(u);
+		int fd;
+
+		if (layer_local_path(u))
+			continue;
+		while (ul > 0 && u[ul - 1] == '/')
+			ul--;
+		if (snprintf(url, sizeof url, "%.*s/%s/md/%s.flist", (int)ul, u, c->namespace, id) >=
+		    (int)sizeof url)
+			continue;
+		if (snprintf(tmp, sizeof tmp, "%s/.tmp-%s-XXXXXX", md, id) >= (int)sizeof tmp)
+			break;
+		fd = mkostemp(tmp, O_CLOEXEC);
+		if (fd < 0)
+			break;
+		rc = fetch_urls(fd, FETCH_FLIST, FLIST_FETCH_MAX, urls, 1, 120, &fr);
+		if (rc == 0) {
+			rc = add_fd(t, id, url, fd, res);
+			close(fd);
+			if (rc != 0 || rename(tmp, keep) != 0)
+				unlink(tmp);
+			return rc < 0 ? rc : 0;
+		}
+		close(fd);
+		unlink(tmp);
+		if (tlen < sizeof tried)
+			tlen += (size_t)snprintf(tried + tlen, sizeof tried - tlen, "%s%s", tlen ? "; " : "",
+						 fr.reason);
+	}
+	if (access(keep, R_OK) == 0) {
+		log_warn("service %s: no layer answered (%s); using the last good copy %s", id,
+			 tlen ? tried : "no network layer", keep);
+		return add_one(t, id, keep, res) < 0 ? -EIO : 0;
+	}
+	if (tlen)
+		log_err("service %s: flist not found in any layer (%s)", id, tried);
+	return 1;
 }
 
 /* Write the image into a memfd sealed against any change. Returns the fd or -errno. */
@@ -174,7 +254,8 @@ fail:
 	return rc;
 }
 
-int load_tree(const struct worker_conf *c, uint64_t generation, struct load_result *res)
+int load_tree(const struct worker_conf *c, const char *cache_root, uint64_t generation,
+	      struct load_result *res)
 {
 	struct tree *t = tree_new(c->prefix, (int64_t)time(NULL));
 	struct found *v = NULL;
@@ -189,9 +270,13 @@ int load_tree(const struct worker_conf *c, uint64_t generation, struct load_resu
 			char *path = locate(c, &c->services[i]);
 
 			if (!path) {
-				log_err("service %s: no flist in %s nor in any local layer; not mounted",
-					c->services[i].id, c->flist_dir);
-				res->rejected++;
+				rc = add_remote(t, c, cache_root, c->services[i].id, res);
+				if (rc == 1) {
+					log_err("service %s: no flist in %s nor in any layer; not mounted",
+						c->services[i].id, c->flist_dir);
+					res->rejected++;
+					rc = 0;
+				}
 				continue;
 			}
 			rc = add_one(t, c->services[i].id, path, res);

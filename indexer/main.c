@@ -6,6 +6,7 @@
  * answers the fuser's requests for blobs.
  */
 #include "indexer/blob.h"
+#include "indexer/fetch.h"
 #include "indexer/indexer.h"
 
 #include "ipc/log.h"
@@ -88,7 +89,7 @@ static void send_tree(uint64_t generation)
 	struct load_result res;
 	uint8_t buf[24];
 	struct ipc_wr w;
-	int rc = load_tree(&conf, generation, &res);
+	int rc = load_tree(&conf, blobs_cache_root(blobs), generation, &res);
 
 	if (rc) {
 		char why[256];
@@ -154,6 +155,8 @@ int main(int argc, char **argv)
 		die(64, "no valid configuration from the supervisor: %s", strerror(-rc));
 	log_init("indexer", (int)conf.log_level);
 
+	if (fetch_start(FD_PEER2))
+		die(70, "cannot start a thread");
 	blobs = blobs_new(&conf);
 	if (!blobs)
 		die(70, "out of memory");
