@@ -67,6 +67,11 @@ void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c)
 		ipc_wr_cstr(w, c->services[i].flist);
 		ipc_wr_u32(w, c->services[i].flags);
 	}
+	ipc_wr_cstr(w, c->cafile);
+	ipc_wr_cstr(w, c->resolv);
+	ipc_wr_u32(w, c->nproxy);
+	for (uint32_t i = 0; i < c->nproxy; i++)
+		ipc_wr_cstr(w, c->proxy[i]);
 }
 
 int proto_conf_decode(const void *buf, size_t len, struct worker_conf *c)
@@ -115,6 +120,18 @@ int proto_conf_decode(const void *buf, size_t len, struct worker_conf *c)
 		    c->services[i].flags & ~WS_PREFETCH)
 			goto fail;
 	}
+	c->cafile = ipc_rd_strdup(&r, WCONF_MAX_STR);
+	c->resolv = ipc_rd_strdup(&r, WCONF_MAX_STR);
+	c->nproxy = ipc_rd_u32(&r);
+	if (r.bad || !c->cafile || !c->resolv || c->nproxy > WCONF_MAX_PROXIES)
+		goto fail;
+	if (c->nproxy && !(c->proxy = calloc(c->nproxy, sizeof *c->proxy))) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	for (uint32_t i = 0; i < c->nproxy; i++)
+		if (!(c->proxy[i] = ipc_rd_strdup(&r, WCONF_MAX_STR)))
+			goto fail;
 	/* Exact length, and the strings every worker relies on are there. */
 	if (!ipc_rd_done(&r) || !c->mountpoint || !c->mountpoint[0] || !c->prefix ||
 	    !c->prefix[0] || !c->namespace || !c->namespace[0] || !c->flist_dir || !c->cache_dir ||
@@ -141,6 +158,11 @@ void proto_conf_free(struct worker_conf *c)
 		free(c->services[i].flist);
 	}
 	free(c->services);
+	free(c->cafile);
+	free(c->resolv);
+	for (uint32_t i = 0; c->proxy && i < c->nproxy; i++)
+		free(c->proxy[i]);
+	free(c->proxy);
 	memset(c, 0, sizeof *c);
 }
 

@@ -96,7 +96,14 @@ struct worker_conf {
 	uint32_t nlayers;
 	struct wire_service *services;
 	uint32_t nservices;
+	/* For the fetcher, read at its start-up: */
+	char *cafile;           /* CA bundle: -cafile, else config cafile, else "" (the system's) */
+	char *resolv;           /* resolver configuration (-resolv, default /etc/resolv.conf) */
+	char **proxy;           /* [main] proxy: HTTP proxies tried in order */
+	uint32_t nproxy;
 };
+
+#define WCONF_MAX_PROXIES 16
 
 /* Serialise into w (sets w->bad when it does not fit). */
 void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c);

@@ -181,8 +181,10 @@ static void config_warning(void *ctx, const char *msg)
 
 /* What the workers are told, from the configuration and the mountpoint. */
 static void worker_conf_from(struct worker_conf *wc, const struct config *c, const char *mnt,
-			     int log_level)
+			     const struct options *o)
 {
+	int log_level = o->log_level;
+
 	*wc = (struct worker_conf){
 		.log_level = (uint32_t)log_level, .mountpoint = (char *)mnt,
 		.prefix = c->prefix ? c->prefix : (char *)mnt, .namespace = c->namespace,
@@ -191,6 +193,8 @@ static void worker_conf_from(struct worker_conf *wc, const struct config *c, con
 		.negative_ttl = (uint32_t)c->negative_ttl, .cache_size = c->cache_size,
 		.cache_expiration = (uint32_t)c->cache_expiration,
 		.nlayers = (uint32_t)c->nlayers, .nservices = (uint32_t)c->nays,
+		.cafile = (char *)(o->cafile ? o->cafile : c->cafile ? c->cafile : ""),
+		.resolv = (char *)o->resolv, .proxy = c->proxy, .nproxy = (uint32_t)c->nproxy,
 	};
 	wc->layers = calloc(c->nlayers + 1, sizeof *wc->layers);
 	wc->services = calloc(c->nays + 1, sizeof *wc->services);
@@ -381,7 +385,7 @@ int main(int argc, char **argv)
 	if (cfg.prefix && cfg.prefix[0] != '/')
 		die(EXIT_USAGE, "%s: prefix must be an absolute path", cfg.file ? cfg.file : o.config);
 
-	worker_conf_from(&wc, &cfg, mnt, o.log_level);
+	worker_conf_from(&wc, &cfg, mnt, &o);
 	ipc_wr_init(&w, confbuf, sizeof confbuf);
 	proto_conf_encode(&w, &wc);
 	if (w.bad)
