@@ -24,7 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -260,6 +262,28 @@ static void write_pidfile(const char *path)
 		log_warn("cannot write pid file %s: %s", path, strerror(errno));
 }
 
+/* Readiness and status the systemd way: one datagram to $NOTIFY_SOCKET ("@name" is abstract). */
+static void sd_notify_text(const char *text)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t len;
+	int fd;
+
+	if (!path || (path[0] != '/' && path[0] != '@') || (len = strlen(path)) >= sizeof sa.sun_path)
+		return;
+	memcpy(sa.sun_path, path, len);
+	if (path[0] == '@')
+		sa.sun_path[0] = '\0';
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, text, strlen(text), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+		log_warn("cannot notify %s: %s", path, strerror(errno));
+	close(fd);
+}
+
 static struct worker workers[ROLE_COUNT] = {
 	[ROLE_FUSER] = { .role = ROLE_FUSER, .name = "fuser" },
 	[ROLE_INDEXER] = { .role = ROLE_INDEXER, .name = "indexer" },
@@ -480,6 +504,11 @@ int main(int argc, char **argv)
 				log_notice("serving %s", mnt);
 				if (o.pidfile)
 					write_pidfile(o.pidfile);
+				char note[PATH_MAX + 64];
+
+				if (snprintf(note, sizeof note, "READY=1\nSTATUS=serving %s\nMAINPID=%d", mnt,
+					     (int)getpid()) < (int)sizeof note)
+					sd_notify_text(note);
 			} else if (rc < 0) {
 				/* A closed or hostile channel: the worker is of no more use. */
 				kill(workers[i].pid, SIGKILL);
@@ -520,6 +549,7 @@ int main(int argc, char **argv)
 		}
 	}
 
+	sd_notify_text("STOPPING=1\nSTATUS=stopping");
 	if ((rc = mount_remove(mnt)))
 		log_err("cannot unmount %s: %s", mnt, strerror(-rc));
 	stop_workers();

@@ -30,7 +30,20 @@ out=$("$SUPERVISOR" -config "$T/config.toml" "$T/no-such-dir" 2>&1); st=$?
 is "$st" 2 "a missing mountpoint exits 2"
 like "$out" "no-such-dir" "and names it"
 
+# systemd readiness: a datagram socket stands in for systemd's.
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1]); s.settimeout(20)
+print(s.recv(4096).decode().replace("\n", " "), flush=True)
+' "$T/notify" >"$T/notified" &
+notifier=$!
+for _ in $(seq 50); do [ -S "$T/notify" ] && break; sleep 0.1; done
+export NOTIFY_SOCKET=$T/notify
 mount_start "$T/mnt" -c "$T/config.toml" -pidfile "$T/pid" || bail "mount failed"
+unset NOTIFY_SOCKET
+wait "$notifier"
+like "$(cat "$T/notified")" "^READY=1 STATUS=serving $T/mnt MAINPID=$SUP_PID" "readiness is reported to NOTIFY_SOCKET once the tree is served"
 is "$(cat "$T/pid" 2>/dev/null)" "$SUP_PID" "-pidfile holds the supervisor's pid"
 for role in fuser indexer fetcher; do
 	pid=$(worker_pid $role)
