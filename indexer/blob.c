@@ -47,6 +47,11 @@ struct blobs {
 	bool wb_stop;
 	pthread_t wb_thread;
 	bool wb_running;
+
+	/* Blobs already pushed to HTTP caches in this mount (first 8 bytes of the hash; a collision
+	 * only costs a skipped upload). Touched by the write-back thread alone. */
+	uint64_t *pushed;
+	size_t npushed, cap_pushed;
 };
 
 struct writeback {
@@ -593,6 +598,69 @@ static void copy_into(const char *src, const char *dir, const char *ns, const ch
 	close(out);
 }
 
+/* Record that a blob is pushed; false when it already was. An open-addressing set of 64-bit keys. */
+static bool pushed_add(struct blobs *b, const char *rel)
+{
+	char hex[17];
+	uint64_t key;
+	size_t i;
+
+	/* 16 hex digits from the middle of the name: enough to tell blobs apart, never 0. */
+	memcpy(hex, strrchr(rel, '/') + 1 + 8, 16);
+	hex[16] = '\0';
+	key = strtoull(hex, NULL, 16) | 1;
+
+	if (b->npushed * 2 >= b->cap_pushed) {
+		size_t cap = b->cap_pushed ? b->cap_pushed * 2 : 1024;
+		uint64_t *n = calloc(cap, sizeof *n);
+
+		if (!n)
+			return true;
+		for (size_t j = 0; j < b->cap_pushed; j++) {
+			if (!b->pushed[j])
+				continue;
+			for (i = b->pushed[j] & (cap - 1); n[i]; i = (i + 1) & (cap - 1))
+				;
+			n[i] = b->pushed[j];
+		}
+		free(b->pushed);
+		b->pushed = n;
+		b->cap_pushed = cap;
+	}
+	for (i = key & (b->cap_pushed - 1); b->pushed[i]; i = (i + 1) & (b->cap_pushed - 1))
+		if (b->pushed[i] == key)
+			return false;
+	b->pushed[i] = key;
+	b->npushed++;
+	return true;
+}
+
+static bool is_push_cache(const struct blobs *b, int i)
+{
+	const struct wire_layer *l = &b->conf->layers[i];
+
+	return (l->flags & (WL_CACHE | WL_PUSH)) == (WL_CACHE | WL_PUSH) && !layer_local_path(l->url);
+}
+
+static void push(struct blobs *b, const char *src, const char *url_base, const char *rel)
+{
+	char url[PATH_MAX];
+	size_t ul = strlen(url_base);
+	struct stat st;
+	int fd, rc;
+
+	while (ul > 0 && url_base[ul - 1] == '/')
+		ul--;
+	if (pathf(url, sizeof url, "%.*s/%s/%s", (int)ul, url_base, b->conf->namespace, rel))
+		return;
+	fd = open(src, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && (rc = fetch_push(fd, (uint64_t)st.st_size, url)))
+		log_warn("%s: cannot hand the blob to the fetcher: %s", url, strerror(-rc));
+	close(fd);
+}
+
 static void *writeback_main(void *arg)
 {
 	struct blobs *b = arg;
@@ -610,11 +678,20 @@ static void *writeback_main(void *arg)
 		if (!b->wb_head)
 			b->wb_tail = &b->wb_head;
 		pthread_mutex_unlock(&b->lock);
+		bool first_push = true, fresh = false;
+
 		for (int i = 0; i < w->upto; i++) {
 			const char *dir = layer_local_path(b->conf->layers[i].url);
 
 			if (dir && b->writable[i] && i != b->cache_layer)
 				copy_into(w->src, dir, b->conf->namespace, w->rel);
+			if (is_push_cache(b, i)) {
+				if (first_push)
+					fresh = pushed_add(b, w->rel);
+				first_push = false;
+				if (fresh)
+					push(b, w->src, b->conf->layers[i].url, w->rel);
+			}
 		}
 		free(w);
 		pthread_mutex_lock(&b->lock);
@@ -629,7 +706,7 @@ static void writeback_queue(struct blobs *b, const char *src, const char *rel, i
 	bool any = false;
 
 	for (int i = 0; i < upto; i++)
-		any |= b->writable[i] && i != b->cache_layer;
+		any |= (b->writable[i] && i != b->cache_layer) || is_push_cache(b, i);
 	if (!any || !(w = calloc(1, sizeof *w)))
 		return;
 	snprintf(w->src, sizeof w->src, "%s", src);
@@ -705,6 +782,7 @@ void blobs_free(struct blobs *b)
 	}
 	pthread_mutex_destroy(&b->lock);
 	pthread_cond_destroy(&b->cond);
+	free(b->pushed);
 	free(b);
 }
 

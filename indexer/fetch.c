@@ -149,3 +149,16 @@ int fetch_urls(int fd, int kind, uint64_t max_size, const char *const *urls, uns
 	pthread_cond_destroy(&w.cond);
 	return res->status ? -res->status : 0;
 }
+
+int fetch_push(int fd, uint64_t size, const char *url)
+{
+	uint8_t buf[8 + 4 + WCONF_MAX_STR];
+	struct ipc_wr w;
+
+	if (gone || chan < 0)
+		return -EIO;
+	ipc_wr_init(&w, buf, sizeof buf);
+	ipc_wr_u64(&w, size);
+	ipc_wr_cstr(&w, url);
+	return w.bad ? -EMSGSIZE : ipc_send(chan, MSG_PUSH, 0, buf, w.len, &fd, 1);
+}

@@ -20,4 +20,7 @@ int fetch_start(int fd);
 int fetch_urls(int fd, int kind, uint64_t max_size, const char *const *urls, unsigned n,
 	       unsigned deadline_s, struct fetch_result *res);
 
+/* Hand the fetcher a verified blob to upload to url with HTTP PUT, in the background. */
+int fetch_push(int fd, uint64_t size, const char *url);
+
 #endif

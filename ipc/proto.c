@@ -35,6 +35,7 @@ const size_t proto_indexer_from_fuser_n = N(proto_indexer_from_fuser);
 
 const struct ipc_type proto_fetcher_from_indexer[] = {
 	{ MSG_FETCH, 1, 1 + 8 + 4 + 4, IPC_MAX_PAYLOAD, "fetch" },
+	{ MSG_PUSH, 1, 8 + 4 + 1, 8 + STR(WCONF_MAX_STR), "push" },
 };
 const size_t proto_fetcher_from_indexer_n = N(proto_fetcher_from_indexer);
 

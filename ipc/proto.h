@@ -39,6 +39,9 @@ enum msg_type {
 	MSG_FETCH = 20,
 	/* fetcher → indexer */
 	MSG_FETCH_DONE = 21,
+	/* indexer → fetcher: upload a verified blob to a push cache (no reply; failures are logged)
+	 * fd: the blob, read-only; u64 size, str url (URL/NAMESPACE/H0/H1/HASH, sent with HTTP PUT) */
+	MSG_PUSH = 22,
 };
 
 /* MSG_FETCH — fd: an empty regular file opened O_RDWR by the indexer (the fetcher writes the body
