@@ -61,6 +61,9 @@ void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c)
 	for (uint32_t i = 0; i < c->nlayers; i++) {
 		ipc_wr_cstr(w, c->layers[i].url);
 		ipc_wr_u32(w, c->layers[i].flags);
+		ipc_wr_u32(w, c->layers[i].nproxy);
+		for (uint32_t j = 0; j < c->layers[i].nproxy; j++)
+			ipc_wr_cstr(w, c->layers[i].proxy[j]);
 	}
 	ipc_wr_u32(w, c->nservices);
 	for (uint32_t i = 0; i < c->nservices; i++) {
@@ -73,6 +76,31 @@ void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c)
 	ipc_wr_u32(w, c->nproxy);
 	for (uint32_t i = 0; i < c->nproxy; i++)
 		ipc_wr_cstr(w, c->proxy[i]);
+}
+
+/* A u32 count (at most WCONF_MAX_PROXIES) then that many strings. Returns 0, -EPROTO, -ENOMEM. */
+static int read_strings(struct ipc_rd *r, char ***v, uint32_t *n)
+{
+	*n = ipc_rd_u32(r);
+	if (r->bad || *n > WCONF_MAX_PROXIES) {
+		*n = 0;
+		return -EPROTO;
+	}
+	if (*n && !(*v = calloc(*n, sizeof **v))) {
+		*n = 0;
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < *n; i++)
+		if (!((*v)[i] = ipc_rd_strdup(r, WCONF_MAX_STR)))
+			return -EPROTO;
+	return 0;
+}
+
+static void free_strings(char **v, uint32_t n)
+{
+	for (uint32_t i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
 }
 
 int proto_conf_decode(const void *buf, size_t len, struct worker_conf *c)
@@ -105,6 +133,8 @@ int proto_conf_decode(const void *buf, size_t len, struct worker_conf *c)
 		c->layers[i].flags = ipc_rd_u32(&r);
 		if (r.bad || !c->layers[i].url || c->layers[i].flags & ~(WL_CACHE | WL_PURGE | WL_PUSH))
 			goto fail;
+		if ((rc = read_strings(&r, &c->layers[i].proxy, &c->layers[i].nproxy)))
+			goto fail;
 	}
 	c->nservices = ipc_rd_u32(&r);
 	if (r.bad || c->nservices > WCONF_MAX_SERVICES)
@@ -123,16 +153,8 @@ int proto_conf_decode(const void *buf, size_t len, struct worker_conf *c)
 	}
 	c->cafile = ipc_rd_strdup(&r, WCONF_MAX_STR);
 	c->resolv = ipc_rd_strdup(&r, WCONF_MAX_STR);
-	c->nproxy = ipc_rd_u32(&r);
-	if (r.bad || !c->cafile || !c->resolv || c->nproxy > WCONF_MAX_PROXIES)
+	if (r.bad || !c->cafile || !c->resolv || (rc = read_strings(&r, &c->proxy, &c->nproxy)))
 		goto fail;
-	if (c->nproxy && !(c->proxy = calloc(c->nproxy, sizeof *c->proxy))) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	for (uint32_t i = 0; i < c->nproxy; i++)
-		if (!(c->proxy[i] = ipc_rd_strdup(&r, WCONF_MAX_STR)))
-			goto fail;
 	/* Exact length, and the strings every worker relies on are there. */
 	if (!ipc_rd_done(&r) || !c->mountpoint || !c->mountpoint[0] || !c->prefix ||
 	    !c->prefix[0] || !c->namespace || !c->namespace[0] || !c->flist_dir || !c->cache_dir ||
@@ -141,7 +163,7 @@ int proto_conf_decode(const void *buf, size_t len, struct worker_conf *c)
 	return 0;
 fail:
 	proto_conf_free(c);
-	return rc;
+	return rc < 0 ? rc : -EPROTO;   /* rc may hold an earlier success */
 }
 
 void proto_conf_free(struct worker_conf *c)
@@ -151,8 +173,10 @@ void proto_conf_free(struct worker_conf *c)
 	free(c->namespace);
 	free(c->flist_dir);
 	free(c->cache_dir);
-	for (uint32_t i = 0; c->layers && i < c->nlayers; i++)
+	for (uint32_t i = 0; c->layers && i < c->nlayers; i++) {
 		free(c->layers[i].url);
+		free_strings(c->layers[i].proxy, c->layers[i].nproxy);
+	}
 	free(c->layers);
 	for (uint32_t i = 0; c->services && i < c->nservices; i++) {
 		free(c->services[i].id);
@@ -161,9 +185,7 @@ void proto_conf_free(struct worker_conf *c)
 	free(c->services);
 	free(c->cafile);
 	free(c->resolv);
-	for (uint32_t i = 0; c->proxy && i < c->nproxy; i++)
-		free(c->proxy[i]);
-	free(c->proxy);
+	free_strings(c->proxy, c->nproxy);
 	memset(c, 0, sizeof *c);
 }
 

@@ -77,6 +77,8 @@ enum msg_type {
 struct wire_layer {
 	char *url;
 	uint32_t flags;
+	char **proxy;           /* this layer's own proxies (else the [main] ones), tried in order */
+	uint32_t nproxy;
 };
 
 struct wire_service {

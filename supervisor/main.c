@@ -206,6 +206,8 @@ static void worker_conf_from(struct worker_conf *wc, const struct config *c, con
 		wc->layers[i].url = c->layers[i].url;
 		wc->layers[i].flags = (c->layers[i].is_cache ? WL_CACHE : 0) |
 				      (c->layers[i].purge ? WL_PURGE : 0) | (c->layers[i].push ? WL_PUSH : 0);
+		wc->layers[i].proxy = c->layers[i].proxy;
+		wc->layers[i].nproxy = (uint32_t)c->layers[i].nproxy;
 	}
 	for (size_t i = 0; i < c->nays; i++) {
 		wc->services[i].id = c->ays[i].id;
