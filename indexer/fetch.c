@@ -2,8 +2,9 @@
  *
  * A request is one MSG_FETCH carrying the fd to fill; the caller then sleeps on its own condition
  * until the reader thread, the only one that reads the fetcher's channel, hands it the matching
- * MSG_FETCH_DONE. Every wait has a deadline, and when the fetcher goes away every waiter is woken
- * with an error at once.
+ * MSG_FETCH_DONE. When the fetcher dies, the supervisor starts another and hands us its channel
+ * (fetch_reconnect): every request still waiting is sent again, so a caller sees a delay, never
+ * an error. Every wait has a deadline.
  */
 #include "indexer/fetch.h"
 
@@ -14,6 +15,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,13 +26,16 @@ struct waiting {
 	bool done;
 	struct fetch_result *res;
 	pthread_cond_t cond;
+	int fd;                 /* the caller's, open for the whole wait */
+	uint8_t *payload;       /* kept to send again to a new fetcher */
+	size_t len;
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t chan_cond = PTHREAD_COND_INITIALIZER;
 static struct waiting *waiting;
 static uint64_t next_id;
-static bool gone;               /* the fetcher's channel is closed or broke the protocol */
-static int chan = -1;
+static int chan = -1;           /* -1 while no fetcher is connected */
 
 static void finish(struct waiting *w, int status, const char *why)
 {
@@ -42,7 +47,8 @@ static void finish(struct waiting *w, int status, const char *why)
 	pthread_cond_signal(&w->cond);
 }
 
-static void *reader(void *arg)
+/* Read replies until the channel closes or misbehaves. */
+static void read_replies(int fd)
 {
 	static struct ipc_msg m;
 
@@ -52,13 +58,13 @@ static void *reader(void *arg)
 		uint32_t status, idx;
 		uint64_t bytes;
 		char why[1025];
-		int rc = ipc_recv(chan, proto_indexer_from_fetcher, proto_indexer_from_fetcher_n, &m);
+		int rc = ipc_recv(fd, proto_indexer_from_fetcher, proto_indexer_from_fetcher_n, &m);
 
 		if (rc == -EINTR)
 			continue;
 		if (rc <= 0) {
-			log_err("fetcher channel: %s", rc == 0 ? "closed" : strerror(-rc));
-			break;
+			log_warn("fetcher channel: %s", rc == 0 ? "closed" : strerror(-rc));
+			return;
 		}
 		ipc_rd_init(&r, m.payload, m.hdr.len);
 		status = ipc_rd_u32(&r);
@@ -66,7 +72,7 @@ static void *reader(void *arg)
 		bytes = ipc_rd_u64(&r);
 		if (!ipc_rd_cstr(&r, why, sizeof why) || !ipc_rd_done(&r) || status > 4095) {
 			log_err("fetcher sent a malformed reply");
-			break;
+			return;
 		}
 		pthread_mutex_lock(&lock);
 		for (w = waiting; w && w->id != m.hdr.id; w = w->next)
@@ -81,12 +87,26 @@ static void *reader(void *arg)
 		}
 		pthread_mutex_unlock(&lock);
 	}
-	pthread_mutex_lock(&lock);
-	gone = true;
-	for (struct waiting *w = waiting; w; w = w->next)
-		if (!w->done)
-			finish(w, EIO, "the fetcher is not running");
-	pthread_mutex_unlock(&lock);
+}
+
+static void *reader(void *arg)
+{
+	for (;;) {
+		int fd;
+
+		pthread_mutex_lock(&lock);
+		while (chan < 0)
+			pthread_cond_wait(&chan_cond, &lock);
+		fd = chan;
+		pthread_mutex_unlock(&lock);
+		read_replies(fd);
+		/* The fetcher is gone: requests wait (each with its own deadline) for the next one. */
+		pthread_mutex_lock(&lock);
+		if (chan == fd)
+			chan = -1;
+		close(fd);
+		pthread_mutex_unlock(&lock);
+	}
 	return NULL;
 }
 
@@ -98,11 +118,24 @@ int fetch_start(int fd)
 	return pthread_create(&t, NULL, reader, NULL) ? -EAGAIN : 0;
 }
 
+void fetch_reconnect(int fd)
+{
+	pthread_mutex_lock(&lock);
+	if (chan >= 0)
+		shutdown(chan, SHUT_RDWR);      /* the reader leaves the old channel, then takes fd */
+	chan = fd;
+	for (struct waiting *w = waiting; w; w = w->next)
+		if (!w->done && ipc_send(fd, MSG_FETCH, w->id, w->payload, w->len, &w->fd, 1))
+			finish(w, EIO, "cannot ask the new fetcher");
+	pthread_cond_signal(&chan_cond);
+	pthread_mutex_unlock(&lock);
+	log_info("a new fetcher is connected");
+}
+
 int fetch_urls(int fd, int kind, uint64_t max_size, const char *const *urls, unsigned n,
 	       unsigned deadline_s, struct fetch_result *res)
 {
-	static uint8_t buf[IPC_MAX_PAYLOAD];    /* used under the lock only: no 64 KiB stack frame */
-	struct waiting w = { .res = res };
+	struct waiting w = { .res = res, .fd = fd };
 	struct ipc_wr wr;
 	struct timespec until;
 	int rc = 0;
@@ -111,35 +144,38 @@ int fetch_urls(int fd, int kind, uint64_t max_size, const char *const *urls, uns
 	res->url_index = UINT32_MAX;
 	if (n == 0 || n > FETCH_MAX_URLS)
 		return -EINVAL;
-	pthread_cond_init(&w.cond, NULL);
-	pthread_mutex_lock(&lock);
-	if (gone || chan < 0) {
-		pthread_mutex_unlock(&lock);
-		snprintf(res->reason, sizeof res->reason, "the fetcher is not running");
-		res->status = EIO;
-		return -EIO;
-	}
-	w.id = ++next_id;
-	w.next = waiting;
-	waiting = &w;
-	ipc_wr_init(&wr, buf, IPC_MAX_PAYLOAD);
+	w.payload = malloc(IPC_MAX_PAYLOAD);
+	if (!w.payload)
+		return -ENOMEM;
+	ipc_wr_init(&wr, w.payload, IPC_MAX_PAYLOAD);
 	ipc_wr_u8(&wr, (uint8_t)kind);
 	ipc_wr_u64(&wr, max_size);
 	ipc_wr_u32(&wr, n);
 	for (unsigned i = 0; i < n; i++)
 		ipc_wr_cstr(&wr, urls[i]);
-	rc = wr.bad ? -EMSGSIZE : ipc_send(chan, MSG_FETCH, w.id, buf, wr.len, &fd, 1);
-	if (rc) {
-		finish(&w, EIO, "cannot ask the fetcher");
-	} else {
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += deadline_s;
-		while (!w.done)
-			if (pthread_cond_timedwait(&w.cond, &lock, &until) == ETIMEDOUT) {
-				finish(&w, ETIMEDOUT, "no answer from the fetcher in time");
-				break;
-			}
+	w.len = wr.len;
+	if (wr.bad) {
+		free(w.payload);
+		return -EMSGSIZE;
 	}
+	pthread_cond_init(&w.cond, NULL);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += deadline_s;
+
+	pthread_mutex_lock(&lock);
+	w.id = ++next_id;
+	w.next = waiting;
+	waiting = &w;
+	/* With no fetcher connected, the request goes out when the next one connects. */
+	if (chan >= 0 && (rc = ipc_send(chan, MSG_FETCH, w.id, w.payload, w.len, &fd, 1)) &&
+	    rc != -EPIPE && rc != -ECONNRESET)
+		finish(&w, EIO, "cannot ask the fetcher");
+	while (!w.done)
+		if (pthread_cond_timedwait(&w.cond, &lock, &until) == ETIMEDOUT) {
+			finish(&w, ETIMEDOUT, chan < 0 ? "the fetcher is not running" :
+			       "no answer from the fetcher in time");
+			break;
+		}
 	for (struct waiting **pp = &waiting; *pp; pp = &(*pp)->next)
 		if (*pp == &w) {
 			*pp = w.next;
@@ -147,6 +183,7 @@ int fetch_urls(int fd, int kind, uint64_t max_size, const char *const *urls, uns
 		}
 	pthread_mutex_unlock(&lock);
 	pthread_cond_destroy(&w.cond);
+	free(w.payload);
 	return res->status ? -res->status : 0;
 }
 
@@ -154,11 +191,16 @@ int fetch_push(int fd, uint64_t size, const char *url)
 {
 	uint8_t buf[8 + 4 + WCONF_MAX_STR];
 	struct ipc_wr w;
+	int c, rc;
 
-	if (gone || chan < 0)
-		return -EIO;
 	ipc_wr_init(&w, buf, sizeof buf);
 	ipc_wr_u64(&w, size);
 	ipc_wr_cstr(&w, url);
-	return w.bad ? -EMSGSIZE : ipc_send(chan, MSG_PUSH, 0, buf, w.len, &fd, 1);
+	if (w.bad)
+		return -EMSGSIZE;
+	pthread_mutex_lock(&lock);
+	c = chan;
+	rc = c < 0 ? -EIO : ipc_send(c, MSG_PUSH, 0, buf, w.len, &fd, 1);
+	pthread_mutex_unlock(&lock);
+	return rc;
 }

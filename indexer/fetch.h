@@ -14,6 +14,9 @@ struct fetch_result {
 /* Start the thread that reads the fetcher's replies on fd. Returns 0 or -errno. */
 int fetch_start(int fd);
 
+/* A restarted fetcher's channel: every request still waiting is sent to it again. */
+void fetch_reconnect(int fd);
+
 /* Have the fetcher write the first of urls[0..n) that answers into fd (an empty file opened
  * O_RDWR), no more than max_size bytes. Blocks for at most deadline_s seconds; any thread may call
  * it. Returns 0 with *res filled, or -errno (res->reason says why). The bytes are unverified. */

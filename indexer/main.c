@@ -187,10 +187,19 @@ int main(int argc, char **argv)
 				die(67, "fuser channel: %s", strerror(-rc));
 		}
 		if (fds[1].revents) {
-			char c;
+			/* The supervisor: a new channel to a restarted peer; EOF means stop. */
+			struct ipc_rd r;
 
-			if (read(FD_SUPERVISOR, &c, 1) <= 0)
+			rc = ipc_recv(FD_SUPERVISOR, proto_from_supervisor, proto_from_supervisor_n, &msg);
+			if (rc == 0)
 				break;
+			if (rc < 0)
+				die(67, "supervisor channel: %s", strerror(-rc));
+			ipc_rd_init(&r, msg.payload, msg.hdr.len);
+			if (msg.hdr.type == MSG_PEER && ipc_rd_u32(&r) == PEER_FETCHER && ipc_rd_done(&r))
+				fetch_reconnect(msg.fds[0]);
+			else
+				ipc_msg_close_fds(&msg);
 		}
 	}
 	/* The pool threads may be mid-request; exiting ends them with the process. */

@@ -11,6 +11,7 @@
 
 const struct ipc_type proto_from_supervisor[] = {
 	{ MSG_CONF, 0, 16, IPC_MAX_PAYLOAD, "conf" },
+	{ MSG_PEER, 1, 4, 4, "peer" },
 };
 const size_t proto_from_supervisor_n = N(proto_from_supervisor);
 
@@ -200,5 +201,9 @@ int proto_recv_conf(int fd, int ms, struct worker_conf *c)
 	rc = ipc_recv(fd, proto_from_supervisor, proto_from_supervisor_n, &m);
 	if (rc <= 0)
 		return rc == 0 ? -EPROTO : rc;
+	if (m.hdr.type != MSG_CONF) {
+		ipc_msg_close_fds(&m);
+		return -EPROTO;
+	}
 	return proto_conf_decode(m.payload, m.hdr.len, c);
 }

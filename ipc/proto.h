@@ -24,6 +24,8 @@
 enum msg_type {
 	/* supervisor → every worker */
 	MSG_CONF = 1,           /* struct worker_conf */
+	/* supervisor → a worker: a new channel to a restarted peer; fd: the socket; u32 PEER_* */
+	MSG_PEER = 5,
 	/* every worker → supervisor */
 	MSG_READY = 2,          /* empty: initialised (the fuser: serving the tree) */
 	/* indexer → supervisor */
@@ -61,6 +63,8 @@ enum msg_type {
 #define FETCH_BLOB      1
 #define FETCH_FLIST     2
 #define FETCH_MAX_URLS  64
+
+#define PEER_FETCHER    1
 
 /* Layer flags on the wire. */
 #define WL_CACHE        1u      /* [[cache]] (may be written back); else a [[store]] */

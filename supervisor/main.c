@@ -5,7 +5,8 @@
  * unmounts (lazily if busy), stops the workers and exits 0. It parses nothing from the network.
  *
  * Exit status (SPEC section 1): 0 clean stop; 1 usage or configuration error; 2 the mount could
- * not be made; 3 a worker died (this version does not restart workers yet).
+ * not be made; 3 a worker kept crashing (the fetcher is restarted; the fuser and the indexer are not
+ * yet, so their death stops the mount cleanly with 3 too).
  */
 #include "supervisor/config.h"
 #include "supervisor/supervisor.h"
@@ -36,6 +37,8 @@
 #define EXIT_MOUNT      2
 #define EXIT_WORKER     3
 #define READY_DEADLINE_S 60
+#define CRASH_LOOP_DEATHS 5     /* deaths of one worker … */
+#define CRASH_LOOP_SECONDS 60   /* … within this many seconds: exit 3 */
 
 struct options {
 	const char *config;
@@ -72,7 +75,8 @@ static const char usage_text[] =
 	"  -v                     print the version and exit\n"
 	"  -h, -help              this text\n"
 	"Both -name and --name spellings are accepted, and -name=value as well as -name value.\n"
-	"Exit status: 0 clean stop, 1 usage or configuration error, 2 mount failed, 3 a worker died.\n";
+	"Exit status: 0 clean stop, 1 usage or configuration error, 2 mount failed, 3 a worker kept\n"
+	"crashing (5 deaths within 60 s).\n";
 
 __attribute__((format(printf, 1, 2), noreturn))
 static void usage_error(const char *fmt, ...)
@@ -336,6 +340,83 @@ static void describe_exit(const struct worker *w, int status, char *buf, size_t 
 		snprintf(buf, len, "stopped (status 0x%x)", status);
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Record a death; true when it makes a crash loop (CRASH_LOOP_DEATHS within CRASH_LOOP_SECONDS). */
+static bool note_death(struct worker *w, time_t now)
+{
+	int recent = 0;
+
+	w->deaths[w->ndeaths++ % CRASH_LOOP_DEATHS] = now;
+	for (int i = 0; i < CRASH_LOOP_DEATHS && i < w->ndeaths; i++)
+		recent += now - w->deaths[i] < CRASH_LOOP_SECONDS;
+	w->recent_deaths = recent;
+	return recent >= CRASH_LOOP_DEATHS;
+}
+
+/* 100 ms after a first death, doubling with each recent one, never over a second. */
+static int restart_delay_ms(const struct worker *w)
+{
+	int d = 100 << (w->recent_deaths > 1 ? w->recent_deaths - 1 : 0);
+
+	return d > 1000 ? 1000 : d;
+}
+
+/* Start a worker with the signals it expects (ours stay blocked, for the signalfd). */
+static int start_worker(struct worker *w, int log_level)
+{
+	sigset_t none, old;
+	int rc;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, &old);
+	rc = spawn_worker(w, log_level);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
+/* A new fetcher with new channels; the indexer is handed its end and sends again what waited. */
+static int restart_fetcher(struct worker *f, struct worker *idx, const uint8_t *conf,
+			   size_t conf_len, int log_level)
+{
+	int sp[2], ip[2], rc;
+	uint8_t peer[4];
+	struct ipc_wr w;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp))
+		return -errno;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ip)) {
+		close(sp[0]);
+		close(sp[1]);
+		return -errno;
+	}
+	f->ctl = sp[0];
+	f->fds[0] = sp[1];
+	f->fds[1] = ip[1];
+	f->fds[2] = -1;
+	rc = start_worker(f, log_level);
+	close(sp[1]);
+	close(ip[1]);
+	if (!rc)
+		rc = ipc_send(f->ctl, MSG_CONF, 0, conf, conf_len, NULL, 0);
+	ipc_wr_init(&w, peer, sizeof peer);
+	ipc_wr_u32(&w, PEER_FETCHER);
+	if (!rc && idx->ctl >= 0)
+		rc = ipc_send(idx->ctl, MSG_PEER, 0, peer, w.len, &ip[0], 1);
+	close(ip[0]);
+	if (rc)
+		log_crit("cannot restart the %s: %s", f->name, strerror(-rc));
+	else
+		log_notice("the %s is restarted (pid %d)", f->name, (int)f->pid);
+	return rc;
+}
+
 /* Messages from a worker: only the types of proto_supervisor_from_worker; anything else, or a
  * malformed one, is a hostile worker. Returns 1 when the fuser reported ready, 0 otherwise, -1 on
  * a protocol violation or a closed channel. */
@@ -453,15 +534,8 @@ int main(int argc, char **argv)
 	       sizeof(int[3]));
 	memcpy(workers[ROLE_FETCHER].fds, (int[]){ pairs[2][1], pairs[4][1], -1 }, sizeof(int[3]));
 
-	/* Start the workers with the signals they expect, then restore our own mask. */
-	sigset_t none;
-
-	sigemptyset(&none);
 	for (int i = 0; i < ROLE_COUNT; i++) {
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		rc = spawn_worker(&workers[i], o.log_level);
-
-		sigprocmask(SIG_BLOCK, &sigs, NULL);
+		rc = start_worker(&workers[i], o.log_level);
 		if (rc) {
 			log_crit("cannot start the %s: %s", workers[i].name, strerror(-rc));
 			stopping = true;
@@ -477,8 +551,6 @@ int main(int argc, char **argv)
 		close(pairs[i][1]);
 	close(pairs[3][0]);
 	close(pairs[4][0]);
-	for (int i = 0; i < ROLE_COUNT; i++)
-		close(workers[i].exe_fd);
 	free(wc.layers);
 	free(wc.services);
 
@@ -487,6 +559,12 @@ int main(int argc, char **argv)
 		struct pollfd p[1 + ROLE_COUNT];
 		int n = 0, timeout = ready ? -1 : 1000;
 
+		/* Wake for a restart that is due. */
+		if (workers[ROLE_FETCHER].restart_at) {
+			int64_t left = workers[ROLE_FETCHER].restart_at - now_ms();
+
+			timeout = left < 0 ? 0 : left < timeout || timeout < 0 ? (int)left : timeout;
+		}
 		p[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		for (int i = 0; i < ROLE_COUNT; i++)
 			p[n++] = (struct pollfd){ .fd = workers[i].ctl, .events = POLLIN };
@@ -512,9 +590,11 @@ int main(int argc, char **argv)
 					     (int)getpid()) < (int)sizeof note)
 					sd_notify_text(note);
 			} else if (rc < 0) {
-				/* A closed or hostile channel: the worker is of no more use. */
-				kill(workers[i].pid, SIGKILL);
-				p[1 + i].fd = -1;
+				/* A closed or hostile channel: the worker is of no more use. Its death is
+				 * handled below, when it is reaped. */
+				if (workers[i].pid > 0)
+					kill(workers[i].pid, SIGKILL);
+				close(workers[i].ctl);
 				workers[i].ctl = -1;
 			}
 		}
@@ -536,18 +616,41 @@ int main(int argc, char **argv)
 				}
 			}
 		}
-		for (int i = 0; i < ROLE_COUNT; i++) {
+		for (int i = 0; i < ROLE_COUNT && !stopping; i++) {
+			struct worker *wk = &workers[i];
 			int ws;
 			char why[128];
 
-			if (workers[i].pid <= 0 || waitpid(workers[i].pid, &ws, WNOHANG) <= 0)
-				continue;
-			describe_exit(&workers[i], ws, why, sizeof why);
-			log_crit("the %s (pid %d) %s; stopping (restarts are not available yet)",
-				 workers[i].name, (int)workers[i].pid, why);
-			workers[i].pid = 0;
-			stopping = true;
-			status = EXIT_WORKER;
+			if (wk->pid > 0 && waitpid(wk->pid, &ws, WNOHANG) > 0) {
+				describe_exit(wk, ws, why, sizeof why);
+				wk->pid = 0;
+				if (wk->ctl >= 0) {
+					close(wk->ctl);
+					wk->ctl = -1;
+				}
+				if (wk->role != ROLE_FETCHER) {
+					/* Only the fetcher is restarted in this version. */
+					log_crit("the %s %s; stopping", wk->name, why);
+					stopping = true;
+					status = EXIT_WORKER;
+				} else if (note_death(wk, time(NULL))) {
+					log_crit("the %s %s, its %dth death within %d s: stopping", wk->name,
+						 why, CRASH_LOOP_DEATHS, CRASH_LOOP_SECONDS);
+					stopping = true;
+					status = EXIT_WORKER;
+				} else {
+					log_err("the %s %s; restarting it in %d ms", wk->name, why,
+						restart_delay_ms(wk));
+					wk->restart_at = now_ms() + restart_delay_ms(wk);
+				}
+			}
+			if (!stopping && wk->pid == 0 && wk->restart_at && now_ms() >= wk->restart_at) {
+				wk->restart_at = 0;
+				if (restart_fetcher(wk, &workers[ROLE_INDEXER], confbuf, w.len, o.log_level)) {
+					stopping = true;
+					status = EXIT_WORKER;
+				}
+			}
 		}
 	}
 

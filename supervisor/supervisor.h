@@ -3,7 +3,9 @@
 #define AYSFS_SUPERVISOR_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* ---- mount.c ---- */
 
@@ -30,6 +32,10 @@ struct worker {
 	int ctl;                /* the supervisor's end of the worker's channel */
 	pid_t pid;
 	int fds[3];             /* what the worker gets as fds 3, 4, 5 (-1: none) */
+	time_t deaths[5];       /* when it last died (a ring), for crash-loop detection */
+	int ndeaths;
+	int recent_deaths;      /* of those, within the crash-loop window */
+	int64_t restart_at;     /* monotonic ms; 0: none due */
 };
 
 /* Find and open the worker binary: beside our own executable, else in AYSFS_LIBEXEC. */

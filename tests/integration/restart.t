@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# A dead fetcher is restarted within a second and the mount keeps serving; a worker that keeps
+# dying stops the mount cleanly with exit 3. A dead fuser or indexer (not restarted yet) also
+# stops it cleanly: never a dead mountpoint left behind.
+. "$(dirname "$0")/lib.sh"
+t_setup
+
+mkdir -p "$T/src" "$T/store"
+random_file "$T/src/f" 50000
+h=$(md5sum <"$T/src/f" | cut -c1-32)
+mkdir -p "$T/store/dedupe/${h:0:1}/${h:1:1}" && cp "$T/src/f" "$T/store/dedupe/${h:0:1}/${h:1:1}/$h"
+printf '/f|%s|50000\n/g|%s|50000\n' "$h" "$h" | write_flist "$T/flists/s.flist"
+cat >"$T/config.toml" <<EOF2
+[main]
+prefix = "/"
+flist_dir = "$T/flists"
+cache_dir = "$T/cache"
+[[store]]
+url = "$T/store"
+EOF2
+
+mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
+old=$(worker_pid fetcher)
+kill -KILL "$old"
+new=
+for _ in $(seq 30); do
+	new=$(worker_pid fetcher)
+	[ -n "$new" ] && [ "$new" != "$old" ] && break
+	sleep 0.05
+done
+ok $([ -n "$new" ] && [ "$new" != "$old" ]; echo $?) "a killed fetcher is replaced within 1.5 s"
+like "$(cat "$T/log")" "the fetcher was killed by signal 9 .*restarting it in 100 ms" "the death is logged with its cause"
+like "$(cat "$T/log")" "the fetcher is restarted \(pid $new\)" "and the restart"
+is "$(sha256sum <"$T/mnt/f")" "$(sha256sum <"$T/src/f")" "the mount keeps serving"
+ok_cmd "the new fetcher runs as its own user" test "$(stat -c %U /proc/$new)" != root
+
+# Five deaths within a minute: a crash loop. The supervisor stops, unmounts, exits 3.
+for i in 1 2 3 4; do
+	p=$(worker_pid fetcher)
+	for _ in $(seq 40); do [ -n "$p" ] && break; sleep 0.05; p=$(worker_pid fetcher); done
+	kill -KILL "$p" 2>/dev/null
+	sleep 0.1
+done
+for _ in $(seq 100); do kill -0 "$SUP_PID" 2>/dev/null || break; sleep 0.1; done
+wait "$SUP_PID"; st=$?; SUP_PID=
+is "$st" 3 "a crash loop (5 deaths within 60 s) exits 3"
+like "$(cat "$T/log")" "its 5th death within 60 s: stopping" "and says why"
+is_mounted "$T/mnt"; ok $((! $?)) "no mount is left behind"
+
+# The indexer is not restarted yet: its death stops the mount cleanly.
+mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
+kill -KILL "$(worker_pid indexer)"
+wait "$SUP_PID"; st=$?; SUP_PID=
+is "$st" 3 "a dead indexer stops the mount with exit 3"
+is_mounted "$T/mnt"; ok $((! $?)) "and unmounts"
+done_testing
