@@ -34,6 +34,7 @@ struct blob {
 	int fd;                 /* BLOB_OPEN only */
 	unsigned refs;          /* open handles, plus one per waiter */
 	uint64_t req_id;        /* the MSG_OPEN that asked for it, while pending */
+	uint64_t ino;           /* an inode with this content, to ask again for it */
 	struct waiter *waiters;
 	char *layer;            /* where it came from (xattr user.aysfs.layer) */
 	struct blob *next;      /* hash bucket chain */
@@ -59,6 +60,9 @@ extern const struct fuse_lowlevel_ops fuser_ops;
 /* Replies from the indexer to a MSG_OPEN (main.c reads them, ops.c answers the parked opens). */
 void blob_ready(struct fuser *f, uint64_t req_id, int fd, const char *layer, size_t layer_len);
 void blob_failed(struct fuser *f, uint64_t req_id, int err);
+
+/* A restarted indexer: ask it again for every blob still pending. Returns how many. */
+unsigned blobs_ask_again(struct fuser *f);
 
 /* Install a validated index (main.c), computing what statfs reports. */
 void fuser_set_index(struct fuser *f, void *map, size_t size, const struct ix *ix);

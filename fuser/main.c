@@ -187,15 +187,35 @@ int main(int argc, char **argv)
 		}
 		if (p[1].revents) {
 			rc = on_indexer_msg(&fuser);
-			if (rc <= 0)
-				die(67, "indexer channel: %s", rc == 0 ? "closed" : strerror(-rc));
+			/* A peer that dies with messages unread resets the channel: it is gone all the same. */
+			if (rc < 0 && rc != -ECONNRESET)
+				die(67, "indexer channel: %s", strerror(-rc));
+			if (rc <= 0) {
+				/* The indexer died: opens wait for the one the supervisor starts. */
+				log_warn("the indexer is gone; waiting for a new one");
+				close(fuser.idx_fd);
+				fuser.idx_fd = -1;
+			}
 		}
 		if (p[2].revents) {
-			/* The supervisor sends nothing after the configuration; EOF means stop. */
-			char c;
+			/* The supervisor: a restarted indexer's channel; EOF means stop. */
+			struct ipc_rd r;
 
-			if (read(FD_SUPERVISOR, &c, 1) <= 0)
+			rc = ipc_recv(FD_SUPERVISOR, proto_from_supervisor, proto_from_supervisor_n, &msg);
+			if (rc == 0)
 				break;
+			if (rc < 0)
+				die(67, "supervisor channel: %s", strerror(-rc));
+			ipc_rd_init(&r, msg.payload, msg.hdr.len);
+			if (msg.hdr.type == MSG_PEER && ipc_rd_u32(&r) == PEER_INDEXER && ipc_rd_done(&r)) {
+				close(fuser.idx_fd);
+				fuser.idx_fd = msg.fds[0];
+				fcntl(fuser.idx_fd, F_SETFL, O_NONBLOCK);
+				log_info("a new indexer is connected; %u opens asked again",
+					 blobs_ask_again(&fuser));
+			} else {
+				ipc_msg_close_fds(&msg);
+			}
 		}
 	}
 	free(buf.mem);

@@ -254,15 +254,35 @@ static int ask_indexer(struct fuser *f, struct blob *b, fuse_ino_t ino)
 	uint8_t buf[1 + 32 + 8 + 4 + 4096];
 	char path[4096];
 	struct ipc_wr w;
-	int n = ix_path(&f->ix, ix_inode(&f->ix, ino), path, sizeof path);
+	int rc, n = ix_path(&f->ix, ix_inode(&f->ix, ino), path, sizeof path);
 
+	b->req_id = ++f->next_req_id;
+	b->ino = ino;
+	if (f->idx_fd < 0)
+		return 0;       /* no indexer right now: asked when the new one connects */
 	ipc_wr_init(&w, buf, sizeof buf);
 	ipc_wr_u8(&w, b->hash_len);
 	ipc_wr_bytes(&w, b->hash, b->hash_len);
 	ipc_wr_u64(&w, b->size);
 	ipc_wr_str(&w, path, n < 0 ? 0 : (size_t)n);
-	b->req_id = ++f->next_req_id;
-	return ipc_send(f->idx_fd, MSG_OPEN, b->req_id, buf, w.len, NULL, 0);
+	rc = ipc_send(f->idx_fd, MSG_OPEN, b->req_id, buf, w.len, NULL, 0);
+	/* A dead indexer: its successor is asked when the supervisor hands over its channel. */
+	return rc == -EPIPE || rc == -ECONNRESET ? 0 : rc;
+}
+
+unsigned blobs_ask_again(struct fuser *f)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < BLOB_BUCKETS; i++)
+		for (struct blob *b = f->buckets[i]; b; b = b->next) {
+			if (b->state != BLOB_PENDING)
+				continue;
+			n++;
+			if (ask_indexer(f, b, b->ino))
+				log_err("cannot ask the new indexer for a blob");
+		}
+	return n;
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

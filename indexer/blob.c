@@ -721,7 +721,7 @@ static void writeback_queue(struct blobs *b, const char *src, const char *rel, i
 
 /* ---- the interface ---------------------------------------------------------------------------- */
 
-struct blobs *blobs_new(const struct worker_conf *c)
+struct blobs *blobs_new(const struct worker_conf *c, bool purge_caches)
 {
 	struct blobs *b = calloc(1, sizeof *b);
 
@@ -742,7 +742,7 @@ struct blobs *blobs_new(const struct worker_conf *c)
 			continue;
 		snprintf(ns, sizeof ns, "%s/%s", dir, c->namespace);
 		b->writable[i] = access(dir, F_OK) == 0 && dir_writable(ns);
-		if (b->writable[i] && c->layers[i].flags & WL_PURGE)
+		if (b->writable[i] && c->layers[i].flags & WL_PURGE && purge_caches)
 			purge(c->layers[i].url, dir, c->namespace);
 		if (b->writable[i] && b->cache_layer < 0) {
 			b->cache_layer = (int)i;

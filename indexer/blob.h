@@ -4,6 +4,7 @@
 
 #include "ipc/proto.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -11,7 +12,7 @@ struct blobs;
 
 /* Choose the local cache (the first writable folder [[cache]], else cache_dir), purge the caches
  * that ask for it, and start the write-back thread. `c` must outlive the result. */
-struct blobs *blobs_new(const struct worker_conf *c);
+struct blobs *blobs_new(const struct worker_conf *c, bool purge);
 void blobs_free(struct blobs *b);
 
 /* The local cache's namespace folder (CACHE/NAMESPACE). */

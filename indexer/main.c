@@ -147,6 +147,7 @@ static int on_open(void)
 
 int main(int argc, char **argv)
 {
+	bool restarted = argc > 3 && strcmp(argv[3], "-restarted") == 0;
 	int rc;
 
 	log_init("indexer", argc > 2 && strcmp(argv[1], "-l") == 0 ? atoi(argv[2]) : LOG_INFO);
@@ -157,10 +158,13 @@ int main(int argc, char **argv)
 
 	if (fetch_start(FD_PEER2))
 		die(70, "cannot start a thread");
-	blobs = blobs_new(&conf);
+	/* A restarted indexer serves a mount that is already up: no purge, and the fuser keeps the
+	 * tree it serves (so no inode changes under the kernel's feet). */
+	blobs = blobs_new(&conf, !restarted);
 	if (!blobs)
 		die(70, "out of memory");
-	send_tree(1);
+	if (!restarted)
+		send_tree(1);
 	for (int i = 0; i < OPEN_THREADS; i++) {
 		pthread_t t;
 

@@ -65,6 +65,7 @@ enum msg_type {
 #define FETCH_MAX_URLS  64
 
 #define PEER_FETCHER    1
+#define PEER_INDEXER    2
 
 /* Layer flags on the wire. */
 #define WL_CACHE        1u      /* [[cache]] (may be written back); else a [[store]] */

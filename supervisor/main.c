@@ -5,8 +5,8 @@
  * unmounts (lazily if busy), stops the workers and exits 0. It parses nothing from the network.
  *
  * Exit status (SPEC section 1): 0 clean stop; 1 usage or configuration error; 2 the mount could
- * not be made; 3 a worker kept crashing (the fetcher is restarted; the fuser and the indexer are not
- * yet, so their death stops the mount cleanly with 3 too).
+ * not be made; 3 a worker kept crashing (the fetcher and the indexer are restarted; the fuser is not
+ * yet, so its death stops the mount cleanly with 3 too).
  */
 #include "supervisor/config.h"
 #include "supervisor/supervisor.h"
@@ -369,14 +369,14 @@ static int restart_delay_ms(const struct worker *w)
 }
 
 /* Start a worker with the signals it expects (ours stay blocked, for the signalfd). */
-static int start_worker(struct worker *w, int log_level)
+static int start_worker(struct worker *w, int log_level, bool restarted)
 {
 	sigset_t none, old;
 	int rc;
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, &old);
-	rc = spawn_worker(w, log_level);
+	rc = spawn_worker(w, log_level, restarted);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return rc;
 }
@@ -400,7 +400,7 @@ static int restart_fetcher(struct worker *f, struct worker *idx, const uint8_t *
 	f->fds[0] = sp[1];
 	f->fds[1] = ip[1];
 	f->fds[2] = -1;
-	rc = start_worker(f, log_level);
+	rc = start_worker(f, log_level, true);
 	close(sp[1]);
 	close(ip[1]);
 	if (!rc)
@@ -414,6 +414,57 @@ static int restart_fetcher(struct worker *f, struct worker *idx, const uint8_t *
 		log_crit("cannot restart the %s: %s", f->name, strerror(-rc));
 	else
 		log_notice("the %s is restarted (pid %d)", f->name, (int)f->pid);
+	return rc;
+}
+
+/* A new indexer, and with it a new fetcher (whose only peer it is): fresh channels for both; the
+ * fuser is handed its end and asks again for every blob still pending. */
+static int restart_indexer(struct worker *idx, struct worker *f, struct worker *fuser,
+			   const uint8_t *conf, size_t conf_len, int log_level)
+{
+	int si[2], sf[2], fi[2], xf[2], rc;
+	uint8_t peer[4];
+	struct ipc_wr w;
+
+	if (f->pid > 0) {
+		kill(f->pid, SIGKILL);
+		waitpid(f->pid, NULL, 0);
+		f->pid = 0;
+	}
+	f->restart_at = 0;
+	if (f->ctl >= 0)
+		close(f->ctl);
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, si) ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sf) ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fi) ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, xf))
+		return -errno;   /* fds of a failed start do not matter: the mount stops */
+	idx->ctl = si[0];
+	memcpy(idx->fds, (int[]){ si[1], fi[1], xf[0] }, sizeof idx->fds);
+	f->ctl = sf[0];
+	memcpy(f->fds, (int[]){ sf[1], xf[1], -1 }, sizeof f->fds);
+	rc = start_worker(idx, log_level, true);
+	if (!rc)
+		rc = start_worker(f, log_level, true);
+	close(si[1]);
+	close(fi[1]);
+	close(xf[0]);
+	close(sf[1]);
+	close(xf[1]);
+	if (!rc)
+		rc = ipc_send(idx->ctl, MSG_CONF, 0, conf, conf_len, NULL, 0);
+	if (!rc)
+		rc = ipc_send(f->ctl, MSG_CONF, 0, conf, conf_len, NULL, 0);
+	ipc_wr_init(&w, peer, sizeof peer);
+	ipc_wr_u32(&w, PEER_INDEXER);
+	if (!rc && fuser->ctl >= 0)
+		rc = ipc_send(fuser->ctl, MSG_PEER, 0, peer, w.len, &fi[0], 1);
+	close(fi[0]);
+	if (rc)
+		log_crit("cannot restart the %s: %s", idx->name, strerror(-rc));
+	else
+		log_notice("the %s is restarted (pid %d), with a new %s (pid %d)", idx->name,
+			   (int)idx->pid, f->name, (int)f->pid);
 	return rc;
 }
 
@@ -535,7 +586,7 @@ int main(int argc, char **argv)
 	memcpy(workers[ROLE_FETCHER].fds, (int[]){ pairs[2][1], pairs[4][1], -1 }, sizeof(int[3]));
 
 	for (int i = 0; i < ROLE_COUNT; i++) {
-		rc = start_worker(&workers[i], o.log_level);
+		rc = start_worker(&workers[i], o.log_level, false);
 		if (rc) {
 			log_crit("cannot start the %s: %s", workers[i].name, strerror(-rc));
 			stopping = true;
@@ -560,10 +611,11 @@ int main(int argc, char **argv)
 		int n = 0, timeout = ready ? -1 : 1000;
 
 		/* Wake for a restart that is due. */
-		if (workers[ROLE_FETCHER].restart_at) {
-			int64_t left = workers[ROLE_FETCHER].restart_at - now_ms();
+		for (int i = 0; i < ROLE_COUNT; i++) {
+			int64_t left = workers[i].restart_at - now_ms();
 
-			timeout = left < 0 ? 0 : left < timeout || timeout < 0 ? (int)left : timeout;
+			if (workers[i].restart_at)
+				timeout = left < 0 ? 0 : left < timeout || timeout < 0 ? (int)left : timeout;
 		}
 		p[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		for (int i = 0; i < ROLE_COUNT; i++)
@@ -628,8 +680,11 @@ int main(int argc, char **argv)
 					close(wk->ctl);
 					wk->ctl = -1;
 				}
-				if (wk->role != ROLE_FETCHER) {
-					/* Only the fetcher is restarted in this version. */
+				if (wk->role == ROLE_FETCHER && workers[ROLE_INDEXER].pid == 0) {
+					/* It followed its only peer; the indexer's restart starts a new one. */
+					log_info("the %s stopped with the indexer", wk->name);
+				} else if (wk->role == ROLE_FUSER) {
+					/* The fuser is not restarted in this version: the mount is gone. */
 					log_crit("the %s %s; stopping", wk->name, why);
 					stopping = true;
 					status = EXIT_WORKER;
@@ -644,9 +699,14 @@ int main(int argc, char **argv)
 					wk->restart_at = now_ms() + restart_delay_ms(wk);
 				}
 			}
-			if (!stopping && wk->pid == 0 && wk->restart_at && now_ms() >= wk->restart_at) {
+			if (!stopping && wk->pid == 0 && wk->restart_at && now_ms() >= wk->restart_at &&
+			    !(wk->role == ROLE_FETCHER && workers[ROLE_INDEXER].pid == 0)) {
 				wk->restart_at = 0;
-				if (restart_fetcher(wk, &workers[ROLE_INDEXER], confbuf, w.len, o.log_level)) {
+				rc = wk->role == ROLE_INDEXER ?
+				     restart_indexer(wk, &workers[ROLE_FETCHER], &workers[ROLE_FUSER],
+						     confbuf, w.len, o.log_level) :
+				     restart_fetcher(wk, &workers[ROLE_INDEXER], confbuf, w.len, o.log_level);
+				if (rc) {
 					stopping = true;
 					status = EXIT_WORKER;
 				}

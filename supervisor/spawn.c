@@ -75,11 +75,11 @@ static int child_fds(const struct worker *w)
 	return (int)syscall(SYS_close_range, 7, ~0U, 0);
 }
 
-int spawn_worker(struct worker *w, int log_level)
+int spawn_worker(struct worker *w, int log_level, bool restarted)
 {
 	char level[4];
 	char *const envp[] = { NULL };
-	char *argv[] = { NULL, "-l", level, NULL };
+	char *argv[] = { NULL, "-l", level, restarted ? "-restarted" : NULL, NULL };
 	char name[32];
 	pid_t pid;
 

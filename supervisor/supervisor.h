@@ -42,7 +42,8 @@ struct worker {
 int spawn_open_exe(struct worker *w);
 
 /* fork + exec the worker as its user, with fds 0-2 (stdin /dev/null, stderr shared), 3.. from
- * w->fds and nothing else, and an empty environment. Returns 0 or -errno. */
-int spawn_worker(struct worker *w, int log_level);
+ * w->fds and nothing else, and an empty environment; `restarted` adds "-restarted" to its argv
+ * (a restarted indexer neither purges nor sends a new index). Returns 0 or -errno. */
+int spawn_worker(struct worker *w, int log_level, bool restarted);
 
 #endif

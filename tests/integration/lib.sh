@@ -83,7 +83,8 @@ _cleanup() {
 	for m in "${_mounts[@]}"; do
 		mountpoint -q "$m" 2>/dev/null && umount -l "$m"
 	done
-	[ -n "${T:-}" ] && rm -rf "$T"
+	# AYSFS_KEEP=1 keeps the folder (and its log) for a look after a failure.
+	[ -n "${T:-}" ] && [ -z "${AYSFS_KEEP:-}" ] && rm -rf "$T"
 }
 
 t_setup() {

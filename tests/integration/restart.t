@@ -47,10 +47,35 @@ is "$st" 3 "a crash loop (5 deaths within 60 s) exits 3"
 like "$(cat "$T/log")" "its 5th death within 60 s: stopping" "and says why"
 is_mounted "$T/mnt"; ok $((! $?)) "no mount is left behind"
 
-# The indexer is not restarted yet: its death stops the mount cleanly.
+# A dead indexer is restarted with a new fetcher; the fuser keeps its tree and asks the new
+# indexer for what it needs; a read that starts while it is down waits and then succeeds.
 mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
-kill -KILL "$(worker_pid indexer)"
+ino=$(stat -c %i "$T/mnt/g")
+oldi=$(worker_pid indexer)
+kill -STOP "$oldi"
+(sha256sum <"$T/mnt/g" >"$T/sum.g") &
+reader=$!
+sleep 0.3
+kill -KILL "$oldi"
+newi=
+for _ in $(seq 30); do
+	newi=$(worker_pid indexer)
+	[ -n "$newi" ] && [ "$newi" != "$oldi" ] && break
+	sleep 0.05
+done
+ok $([ -n "$newi" ] && [ "$newi" != "$oldi" ]; echo $?) "a killed indexer is replaced"
+wait "$reader"
+is "$(cat "$T/sum.g")" "$(sha256sum <"$T/src/f")" "an open waiting on the dead indexer is answered by the new one"
+is "$(stat -c %i "$T/mnt/g")" "$ino" "the tree and its inode numbers are unchanged"
+ok_cmd "a new fetcher came with it" test -n "$(worker_pid fetcher)"
+like "$(cat "$T/log")" "the indexer is restarted \(pid $newi\), with a new fetcher" "the restart is logged"
+mount_stop
+is "$STOP_STATUS" 0 "and the mount still stops cleanly"
+
+# The fuser is not restarted yet: its death stops the mount cleanly, with no dead mountpoint.
+mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
+kill -KILL "$(worker_pid fuser)"
 wait "$SUP_PID"; st=$?; SUP_PID=
-is "$st" 3 "a dead indexer stops the mount with exit 3"
+is "$st" 3 "a dead fuser stops the mount with exit 3"
 is_mounted "$T/mnt"; ok $((! $?)) "and unmounts"
 done_testing
