@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define COPY_BUF (256 * 1024)
@@ -60,6 +61,11 @@ struct writeback {
 	char rel[8 + 2 * FLIST_HASH_MAX]; /* H0/H1/HASH */
 	int upto;                       /* layers [0, upto) that are writable caches get it */
 };
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
 
 /* snprintf for paths: -ENAMETOOLONG instead of a silently cut path. */
 __attribute__((format(printf, 3, 4)))
@@ -719,6 +725,72 @@ static void writeback_queue(struct blobs *b, const char *src, const char *rel, i
 	pthread_mutex_unlock(&b->lock);
 }
 
+/* Is name a blob's name: 32 or 64 lowercase hex digits? Returns the hash length, or 0. */
+static size_t blob_name(const char *name, uint8_t *hash)
+{
+	size_t n = strlen(name);
+
+	if (n != 32 && n != 64)
+		return 0;
+	for (size_t i = 0; i < n; i += 2) {
+		int hi = hexval(name[i]), lo = hexval(name[i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return 0;
+		hash[i / 2] = (uint8_t)(hi << 4 | lo);
+	}
+	return n / 2;
+}
+
+/* Visit every entry of CACHE/H0/H1/: verify blobs (when verify), and remove temporary files left by a crash. */
+static void walk_cache(struct blobs *b, bool verify, unsigned long *seen, unsigned long *bad)
+{
+	static const char hex[] = "0123456789abcdef";
+	time_t last = time(NULL);
+
+	for (int i = 0; i < 16; i++)
+		for (int j = 0; j < 16; j++) {
+			char dir[PATH_MAX];
+			struct dirent *de;
+			DIR *d;
+
+			if (pathf(dir, sizeof dir, "%s/%c/%c", b->cache_root, hex[i], hex[j]) ||
+			    !(d = opendir(dir)))
+				continue;
+			while ((de = readdir(d))) {
+				uint8_t want[FLIST_HASH_MAX], got[FLIST_HASH_MAX];
+				uint64_t n;
+				size_t len;
+				int fd;
+
+				if (de->d_name[0] == '.') {
+					if (!strncmp(de->d_name, ".tmp-", 5))
+						unlinkat(dirfd(d), de->d_name, 0);
+					continue;
+				}
+				if (!verify || !(len = blob_name(de->d_name, want)))
+					continue;
+				fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+				if (fd < 0)
+					continue;
+				(*seen)++;
+				if (hash_fd(fd, len, got, &n) == 0 && memcmp(got, want, len)) {
+					log_warn("cache: %c/%c/%s does not match its name; removed", hex[i],
+						 hex[j], de->d_name);
+					unlinkat(dirfd(d), de->d_name, 0);
+					(*bad)++;
+				}
+				close(fd);
+				if (time(NULL) - last >= 5) {
+					last = time(NULL);
+					log_info("verifying the cache: %lu blobs checked (%d%% of folders)",
+						 *seen, (i * 16 + j) * 100 / 256);
+				}
+			}
+			closedir(d);
+		}
+}
+
 /* ---- the interface ---------------------------------------------------------------------------- */
 
 struct blobs *blobs_new(const struct worker_conf *c, bool purge_caches)
@@ -759,9 +831,25 @@ struct blobs *blobs_new(const struct worker_conf *c, bool purge_caches)
 			log_warn("local cache %s is not writable: blobs cannot be cached", b->cache_root);
 	}
 	log_info("local cache: %s", b->cache_root);
+	{
+		/* Temporary files of a crash (only where O_TMPFILE was not available) go. */
+		unsigned long seen = 0, bad = 0;
+
+		walk_cache(b, false, &seen, &bad);
+	}
 	if (pthread_create(&b->wb_thread, NULL, writeback_main, b) == 0)
 		b->wb_running = true;
 	return b;
+}
+
+unsigned long blobs_verify(struct blobs *b)
+{
+	unsigned long seen = 0, bad = 0;
+
+	log_info("verifying the local cache %s", b->cache_root);
+	walk_cache(b, true, &seen, &bad);
+	log_info("cache verified: %lu blobs, %lu removed", seen, bad);
+	return bad;
 }
 
 const char *blobs_cache_root(const struct blobs *b)

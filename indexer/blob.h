@@ -15,6 +15,10 @@ struct blobs;
 struct blobs *blobs_new(const struct worker_conf *c, bool purge);
 void blobs_free(struct blobs *b);
 
+/* Re-hash every blob of the local cache and remove those whose content does not match their
+ * name, logging progress. Returns the number removed. */
+unsigned long blobs_verify(struct blobs *b);
+
 /* The local cache's namespace folder (CACHE/NAMESPACE). */
 const char *blobs_cache_root(const struct blobs *b);
 

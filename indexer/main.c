@@ -163,6 +163,8 @@ int main(int argc, char **argv)
 	blobs = blobs_new(&conf, !restarted);
 	if (!blobs)
 		die(70, "out of memory");
+	if (!restarted && conf.flags & WC_VERIFY_CACHE)
+		blobs_verify(blobs);
 	if (!restarted)
 		send_tree(1);
 	for (int i = 0; i < OPEN_THREADS; i++) {

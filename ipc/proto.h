@@ -111,7 +111,10 @@ struct worker_conf {
 	char *resolv;           /* resolver configuration (-resolv, default /etc/resolv.conf) */
 	char **proxy;           /* [main] proxy: HTTP proxies tried in order */
 	uint32_t nproxy;
+	uint32_t flags;         /* WC_* */
 };
+
+#define WC_VERIFY_CACHE 1u      /* -verify-cache: re-hash the local cache before serving */
 
 #define WCONF_MAX_PROXIES 16
 

@@ -71,7 +71,7 @@ static const char usage_text[] =
 	"  -cache-port N          port probed by -auto for LAN caches (default 9990)\n"
 	"  -l LEVEL               log level 0 (critical only) … 4 (info, default) … 5 (debug)\n"
 	"  -pidfile FILE          write the supervisor's pid there\n"
-	"  -verify-cache          re-hash the local cache at start-up (not available yet)\n"
+	"  -verify-cache          re-hash the local cache at start-up and drop blobs that do not match\n"
 	"  -v                     print the version and exit\n"
 	"  -h, -help              this text\n"
 	"Both -name and --name spellings are accepted, and -name=value as well as -name value.\n"
@@ -176,8 +176,6 @@ static void parse_args(int argc, char **argv, struct options *o)
 		usage_error("%s", "-auto: auto-discovery is not available in this version yet");
 	if (o->pprof || o->pprof_addr)
 		usage_error("%s", "-pprof: the status server is not available in this version yet");
-	if (o->verify_cache)
-		usage_error("%s", "-verify-cache is not available in this version yet");
 }
 
 static void config_warning(void *ctx, const char *msg)
@@ -201,6 +199,7 @@ static void worker_conf_from(struct worker_conf *wc, const struct config *c, con
 		.nlayers = (uint32_t)c->nlayers, .nservices = (uint32_t)c->nays,
 		.cafile = (char *)(o->cafile ? o->cafile : c->cafile ? c->cafile : ""),
 		.resolv = (char *)o->resolv, .proxy = c->proxy, .nproxy = (uint32_t)c->nproxy,
+		.flags = o->verify_cache ? WC_VERIFY_CACHE : 0,
 	};
 	wc->layers = calloc(c->nlayers + 1, sizeof *wc->layers);
 	wc->services = calloc(c->nays + 1, sizeof *wc->services);
