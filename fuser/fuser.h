@@ -47,6 +47,7 @@ struct fuser {
 	struct ix ix;           /* the tree being served */
 	void *map;
 	size_t map_size;
+	int index_fd;           /* its sealed memfd, handed to a restarted indexer */
 	uint64_t blocks;        /* statfs: 4 KiB blocks of all files */
 
 	double entry_ttl, attr_ttl, negative_ttl;
@@ -63,6 +64,11 @@ void blob_failed(struct fuser *f, uint64_t req_id, int err);
 
 /* A restarted indexer: ask it again for every blob still pending. Returns how many. */
 unsigned blobs_ask_again(struct fuser *f);
+
+/* reload.c: start the thread that sends invalidations; queue those that a change from `old` to
+ * `new` needs (returns how many). */
+int reload_start(struct fuse_session *se);
+unsigned reload_invalidate(const struct ix *old, const struct ix *new);
 
 /* Install a validated index (main.c), computing what statfs reports. */
 void fuser_set_index(struct fuser *f, void *map, size_t size, const struct ix *ix);

@@ -58,17 +58,34 @@ static int take_index(struct fuser *f, int fd, uint64_t size)
 		return -EPROTO;
 	}
 	map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (map == MAP_FAILED)
+	if (map == MAP_FAILED) {
+		close(fd);
 		return -errno;
+	}
 	rc = ix_open(&ix, map, size, err, sizeof err);
 	if (rc) {
+		close(fd);
 		munmap(map, size);
 		log_err("index rejected: %s", err);
 		return -EPROTO;
 	}
-	if (f->map)
+	if (f->map) {
+		unsigned n;
+
+		if (ix.hdr->generation <= f->ix.hdr->generation) {
+			close(fd);
+			munmap(map, size);
+			log_err("index of generation %llu is not newer than %llu; ignored",
+				(unsigned long long)ix.hdr->generation,
+				(unsigned long long)f->ix.hdr->generation);
+			return 0;
+		}
+		n = reload_invalidate(&f->ix, &ix);
 		munmap(f->map, f->map_size);
+		close(f->index_fd);
+		log_info("reloaded: %u kernel cache entries to invalidate", n);
+	}
+	f->index_fd = fd;
 	fuser_set_index(f, map, size, &ix);
 	log_info("serving %u entries (generation %llu)", ix.ninodes,
 		 (unsigned long long)ix.hdr->generation);
@@ -161,6 +178,8 @@ int main(int argc, char **argv)
 	/* "/dev/fd/N" tells libfuse the fd is already open and mounted (by the supervisor). */
 	if (fuse_session_mount(fuser.se, "/dev/fd/5"))
 		die(65, "cannot use /dev/fuse (fd 5)");
+	if (reload_start(fuser.se))
+		die(65, "cannot start a thread");
 	fcntl(fuser.idx_fd, F_SETFL, O_NONBLOCK);
 	ipc_send(FD_SUPERVISOR, MSG_READY, 0, NULL, 0, NULL, 0);
 
@@ -211,6 +230,14 @@ int main(int argc, char **argv)
 				close(fuser.idx_fd);
 				fuser.idx_fd = msg.fds[0];
 				fcntl(fuser.idx_fd, F_SETFL, O_NONBLOCK);
+				uint8_t cur[16];
+				struct ipc_wr w;
+
+				/* Its base for the next reload: the tree being served. */
+				ipc_wr_init(&w, cur, sizeof cur);
+				ipc_wr_u64(&w, fuser.ix.hdr->generation);
+				ipc_wr_u64(&w, fuser.map_size);
+				ipc_send(fuser.idx_fd, MSG_INDEX, 0, cur, w.len, &fuser.index_fd, 1);
 				log_info("a new indexer is connected; %u opens asked again",
 					 blobs_ask_again(&fuser));
 			} else {

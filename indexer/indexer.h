@@ -15,10 +15,12 @@ struct load_result {
 	uint32_t rejected;      /* configured or found but not mounted */
 };
 
-/* Parse every flist of the configuration into one sealed image. Returns 0 (even when some
- * services were rejected: they are logged) or -errno when no image could be made. */
+/* Parse every flist of the configuration into one sealed image, numbered against `prev` (the
+ * image being served, or NULL). Returns 0 (even when some services were rejected: they are logged)
+ * or -errno when no image could be made. */
+struct ix;
 int load_tree(const struct worker_conf *c, const char *cache_root, uint64_t generation,
-	      struct load_result *res);
+	      const struct ix *prev, struct load_result *res);
 
 /* The folder of a local layer URL ("/path" or "file:///path"), or NULL for a network layer. */
 const char *layer_local_path(const char *url);

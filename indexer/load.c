@@ -255,7 +255,7 @@ fail:
 }
 
 int load_tree(const struct worker_conf *c, const char *cache_root, uint64_t generation,
-	      struct load_result *res)
+	      const struct ix *prev, struct load_result *res)
 {
 	struct tree *t = tree_new(c->prefix, (int64_t)time(NULL));
 	struct found *v = NULL;
@@ -300,8 +300,17 @@ int load_tree(const struct worker_conf *c, const char *cache_root, uint64_t gene
 	}
 	free(v);
 	if (!rc) {
+		long kept = tree_number(t, prev);
+
 		res->entries = tree_count(t);
-		rc = seal_image(t, generation, &res->size);
+		if (kept < 0)
+			rc = (int)kept;
+		else if (prev)
+			log_info("generation %llu: %lu of %llu entries keep their inode numbers",
+				 (unsigned long long)generation, (unsigned long)kept + 1,
+				 (unsigned long long)res->entries);
+		if (!rc)
+			rc = seal_image(t, generation, &res->size);
 		if (rc >= 0) {
 			res->fd = rc;
 			rc = 0;

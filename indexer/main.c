@@ -9,6 +9,7 @@
 #include "indexer/fetch.h"
 #include "indexer/indexer.h"
 
+#include "ipc/index.h"
 #include "ipc/log.h"
 #include "ipc/proto.h"
 #include "policy/policy.h"
@@ -17,6 +18,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -84,37 +86,129 @@ static void *open_thread(void *arg)
 	return NULL;
 }
 
-static void send_tree(uint64_t generation)
+/* The image the fuser serves: the base that the next reload numbers against. */
+static struct {
+	int fd;
+	void *map;
+	size_t size;
+	struct ix ix;
+	uint64_t generation;
+} cur = { .fd = -1 };
+
+/* Take fd (a sealed image) as the current tree; fd is kept. Returns 0 or -errno. */
+static int set_current(int fd, size_t size, uint64_t generation)
 {
+	char err[256];
+	struct ix ix;
+	void *map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+
+	if (map == MAP_FAILED)
+		return -errno;
+	if (ix_open(&ix, map, size, err, sizeof err)) {
+		log_err("index: %s", err);
+		munmap(map, size);
+		return -EINVAL;
+	}
+	if (cur.map)
+		munmap(cur.map, cur.size);
+	if (cur.fd >= 0)
+		close(cur.fd);
+	cur.fd = fd;
+	cur.map = map;
+	cur.size = size;
+	cur.ix = ix;
+	cur.generation = generation;
+	return 0;
+}
+
+static void tree_fail(const char *why)
+{
+	uint8_t fail[4 + 1024];
+	struct ipc_wr w;
+
+	ipc_wr_init(&w, fail, sizeof fail);
+	ipc_wr_str(&w, why, strnlen(why, 1024));
+	ipc_send(FD_SUPERVISOR, MSG_TREE_FAIL, 0, fail, w.len, NULL, 0);
+}
+
+/* Build the tree of `c` and hand it to the fuser. A first tree that cannot be built is fatal; a
+ * reload that fails, or that would drop a service (a malformed or missing flist), keeps the tree
+ * being served. */
+static void send_tree(const struct worker_conf *c)
+{
+	uint64_t generation = cur.generation + 1;
 	struct load_result res;
 	uint8_t buf[24];
+	char why[512];
 	struct ipc_wr w;
-	int rc = load_tree(&conf, blobs_cache_root(blobs), generation, &res);
+	int rc = load_tree(c, blobs_cache_root(blobs), generation, cur.map ? &cur.ix : NULL, &res);
 
-	if (rc) {
-		char why[256];
-
-		uint8_t fail[4 + sizeof why];
-
-		snprintf(why, sizeof why, "%s", strerror(-rc));
-		ipc_wr_init(&w, fail, sizeof fail);
-		ipc_wr_cstr(&w, why);
-		ipc_send(FD_SUPERVISOR, MSG_TREE_FAIL, 0, fail, w.len, NULL, 0);
-		die(70, "cannot build the tree: %s", why);
+	if (rc || (cur.map && res.rejected)) {
+		if (rc)
+			snprintf(why, sizeof why, "%s", strerror(-rc));
+		else
+			snprintf(why, sizeof why, "%u services rejected (see above)", res.rejected);
+		if (!rc)
+			close(res.fd);
+		if (!cur.map) {
+			tree_fail(why);
+			die(70, "cannot build the tree: %s", why);
+		}
+		snprintf(why + strlen(why), sizeof why - strlen(why), "; reload failed, still serving generation %llu",
+			 (unsigned long long)cur.generation);
+		log_err("%s", why);
+		tree_fail(why);
+		return;
 	}
 	ipc_wr_init(&w, buf, sizeof buf);
 	ipc_wr_u64(&w, generation);
 	ipc_wr_u64(&w, res.size);
 	rc = ipc_send(FD_PEER1, MSG_INDEX, generation, buf, w.len, &res.fd, 1);
-	close(res.fd);
-	if (rc)
+	if (rc && !cur.map)
 		die(71, "cannot send the index to the fuser: %s", strerror(-rc));
+	if (rc || set_current(res.fd, res.size, generation)) {
+		close(res.fd);
+		return;
+	}
 	ipc_wr_init(&w, buf, sizeof buf);
 	ipc_wr_u64(&w, generation);
 	ipc_wr_u64(&w, res.entries);
 	ipc_wr_u32(&w, res.services);
 	ipc_wr_u32(&w, res.rejected);
 	ipc_send(FD_SUPERVISOR, MSG_TREE_DONE, 0, buf, w.len, NULL, 0);
+}
+
+/* A restarted indexer learns from the fuser which tree is served: the base of the next reload. */
+static int on_base_index(void)
+{
+	struct ipc_rd r;
+	uint64_t gen, size;
+
+	ipc_rd_init(&r, msg.payload, msg.hdr.len);
+	gen = ipc_rd_u64(&r);
+	size = ipc_rd_u64(&r);
+	if (!ipc_rd_done(&r) || size == 0 || size > SIZE_MAX / 2 || set_current(msg.fds[0], size, gen)) {
+		close(msg.fds[0]);
+		log_warn("the fuser's tree could not be taken as a base; the next reload renumbers");
+	}
+	return 0;
+}
+
+/* A new configuration: a new tree from its services and flists. The layers and the cache stay
+ * those the indexer started with (the blob threads use them); a change there needs a restart. */
+static void reload(const void *payload, size_t len)
+{
+	struct worker_conf c;
+
+	if (proto_conf_decode(payload, len, &c)) {
+		log_err("reload: malformed configuration from the supervisor");
+		return;
+	}
+	log_init("indexer", (int)c.log_level);
+	if (c.nlayers != conf.nlayers || strcmp(c.cache_dir, conf.cache_dir))
+		log_warn("reload: layer and cache changes take effect at the next start");
+	send_tree(&c);
+	proto_conf_free(&c);
 }
 
 /* A request for a blob from the fuser: checked here, served by the pool. */
@@ -166,7 +260,7 @@ int main(int argc, char **argv)
 	if (!restarted && conf.flags & WC_VERIFY_CACHE)
 		blobs_verify(blobs);
 	if (!restarted)
-		send_tree(1);
+		send_tree(&conf);
 	for (int i = 0; i < OPEN_THREADS; i++) {
 		pthread_t t;
 
@@ -189,7 +283,11 @@ int main(int argc, char **argv)
 			rc = ipc_recv(FD_PEER1, proto_indexer_from_fuser, proto_indexer_from_fuser_n, &msg);
 			if (rc == 0)
 				break;          /* the fuser is gone: so is the mount */
-			if (rc < 0 || (rc = on_open()) < 0)
+			if (rc > 0 && msg.hdr.type == MSG_INDEX)
+				rc = on_base_index();
+			else if (rc > 0)
+				rc = on_open();
+			if (rc < 0)
 				die(67, "fuser channel: %s", strerror(-rc));
 		}
 		if (fds[1].revents) {
@@ -202,10 +300,13 @@ int main(int argc, char **argv)
 			if (rc < 0)
 				die(67, "supervisor channel: %s", strerror(-rc));
 			ipc_rd_init(&r, msg.payload, msg.hdr.len);
-			if (msg.hdr.type == MSG_PEER && ipc_rd_u32(&r) == PEER_FETCHER && ipc_rd_done(&r))
+			if (msg.hdr.type == MSG_PEER && ipc_rd_u32(&r) == PEER_FETCHER && ipc_rd_done(&r)) {
 				fetch_reconnect(msg.fds[0]);
-			else
+			} else if (msg.hdr.type == MSG_CONF) {
+				reload(msg.payload, msg.hdr.len);
+			} else {
 				ipc_msg_close_fds(&msg);
+			}
 		}
 	}
 	/* The pool threads may be mid-request; exiting ends them with the process. */

@@ -55,6 +55,9 @@ struct tree {
 	char **services;
 	size_t nservices;
 
+	uint32_t *ino;          /* per node, set by tree_number() */
+	uint32_t max_ino;
+
 	/* The directory that held the previous entry, as a path below the prefix and as a node. */
 	char last_dir[FLIST_PATH_MAX + 1];
 	size_t last_dir_len;
@@ -343,6 +346,7 @@ void tree_free(struct tree *t)
 	free(t->nodes);
 	free(t->slots);
 	free(t->arena);
+	free(t->ino);
 	free(t);
 }
 
@@ -505,6 +509,62 @@ size_t tree_count(const struct tree *t)
 	return t->nnodes;
 }
 
+/* Does the old inode stand for the same thing as node nd: same type and, for files and links, the
+ * same content? (Attributes may differ: the kernel is told to drop what it cached of them.) */
+static bool same_thing(const struct tree *t, const struct node *nd, const struct ix *prev,
+		       const struct ix_inode *old)
+{
+	if ((old->mode & S_IFMT) != (nd->mode & S_IFMT))
+		return false;
+	if (S_ISDIR(nd->mode))
+		return true;
+	if (S_ISREG(nd->mode) && old->size != nd->size)
+		return false;
+	return old->b == nd->data_len &&
+	       memcmp(ix_bytes(prev, old->a), t->arena + nd->data_off, nd->data_len) == 0;
+}
+
+long tree_number(struct tree *t, const struct ix *prev)
+{
+	const struct ix_inode **match;
+	uint32_t next;
+	long kept = 0;
+
+	free(t->ino);
+	t->ino = malloc((size_t)t->nnodes * sizeof *t->ino);
+	match = prev ? calloc(t->nnodes, sizeof *match) : NULL;
+	if (!t->ino || (prev && !match)) {
+		free(match);
+		return -ENOMEM;
+	}
+	next = prev ? prev->max_ino + 1 : 2;
+	t->ino[0] = 1;
+	if (prev)
+		match[0] = ix_inode(prev, 1);
+	/* Nodes are created after their parent, so one pass in node order walks both trees. */
+	for (uint32_t i = 1; i < t->nnodes; i++) {
+		const struct node *nd = &t->nodes[i];
+		const struct ix_inode *par = prev ? match[nd->parent] : NULL, *old = NULL;
+
+		if (par && S_ISDIR(par->mode))
+			old = ix_lookup(prev, par, t->arena + nd->name_off, nd->name_len);
+		if (old && same_thing(t, nd, prev, old)) {
+			t->ino[i] = old->ino;
+			match[i] = old;
+			kept++;
+		} else {
+			if (next >= IX_MAX_INO) {
+				free(match);
+				return -E2BIG;
+			}
+			t->ino[i] = next++;
+		}
+	}
+	t->max_ino = next - 1;
+	free(match);
+	return kept;
+}
+
 static size_t services_len(const struct tree *t)
 {
 	size_t n = 0;
@@ -514,11 +574,14 @@ static size_t services_len(const struct tree *t)
 	return n;
 }
 
-size_t tree_image_size(const struct tree *t)
+size_t tree_image_size(struct tree *t)
 {
+	if (!t->ino && tree_number(t, NULL) < 0)
+		return 0;
 	size_t nsvc = t->nservices ? t->nservices : 1;
 
 	return sizeof(struct ix_header) + (size_t)t->nnodes * sizeof(struct ix_inode) +
+	       ((size_t)t->max_ino * sizeof(uint32_t) + 7) / 8 * 8 +
 	       nsvc * sizeof(struct ix_service) + ((t->arena_len + services_len(t) + 7) & ~(size_t)7);
 }
 
@@ -581,9 +644,13 @@ int tree_image_write(struct tree *t, uint64_t generation, int fd)
 {
 	struct ix_header h = { 0 };
 	struct sink *k;
-	uint32_t *order, *slot_of, next = 1;
-	size_t size = tree_image_size(t), soff;
+	uint32_t *order, *slot_of, *inomap = NULL, next = 1;
+	size_t size, soff;
 	int rc;
+
+	if (!t->ino && tree_number(t, NULL) < 0)
+		return -ENOMEM;
+	size = tree_image_size(t);
 
 	/* Adding is over: the lookup table is the largest thing the image does not need. */
 	free(t->slots);
@@ -591,8 +658,9 @@ int tree_image_write(struct tree *t, uint64_t generation, int fd)
 	t->nslots = 0;
 	order = malloc((size_t)t->nnodes * sizeof *order);
 	slot_of = malloc((size_t)t->nnodes * sizeof *slot_of);
+	inomap = calloc((size_t)t->max_ino + 2, sizeof *inomap);
 	k = malloc(sizeof *k);
-	if (!order || !slot_of || !k) {
+	if (!order || !slot_of || !inomap || !k) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -620,7 +688,9 @@ int tree_image_write(struct tree *t, uint64_t generation, int fd)
 	h.ninodes = t->nnodes;
 	h.nservices = t->nservices ? (uint32_t)t->nservices : 1;
 	h.inodes_off = sizeof h;
-	h.services_off = h.inodes_off + (uint64_t)t->nnodes * sizeof(struct ix_inode);
+	h.inomap_off = h.inodes_off + (uint64_t)t->nnodes * sizeof(struct ix_inode);
+	h.max_ino = t->max_ino;
+	h.services_off = h.inomap_off + ((uint64_t)t->max_ino * sizeof(uint32_t) + 7) / 8 * 8;
 	h.strings_off = h.services_off + (uint64_t)h.nservices * sizeof(struct ix_service);
 	h.strings_size = size - h.strings_off;
 	sink_put(k, &h, sizeof h);
@@ -632,8 +702,10 @@ int tree_image_write(struct tree *t, uint64_t generation, int fd)
 			.size = nd->size, .mtime = nd->mtime, .parent = slot_of[nd->parent],
 			.name_off = nd->name_off, .name_len = nd->name_len, .service = nd->service,
 			.mode = nd->mode, .nlink = 1, .a = nd->data_off, .b = nd->data_len,
+			.ino = t->ino[order[i]],
 		};
 
+		inomap[in.ino - 1] = i + 1;
 		if (i == 0) {
 			in.parent = 0;
 			in.name_off = 0;
@@ -648,6 +720,7 @@ int tree_image_write(struct tree *t, uint64_t generation, int fd)
 		}
 		sink_put(k, &in, sizeof in);
 	}
+	sink_put(k, inomap, ((size_t)t->max_ino * sizeof *inomap + 7) / 8 * 8);
 
 	soff = t->arena_len;
 	for (size_t i = 0; i < t->nservices; i++) {
@@ -670,5 +743,6 @@ out:
 	free(k);
 	free(order);
 	free(slot_of);
+	free(inomap);
 	return rc;
 }

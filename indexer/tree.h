@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct ix;
+
 struct tree;
 
 struct tree_flist_stats {
@@ -45,11 +47,18 @@ int tree_add_flist_fd(struct tree *t, const char *service, const char *name, int
 /* Number of entries, the root included. */
 size_t tree_count(const struct tree *t);
 
+/* Give every entry its inode number: the number it had in `prev` (the image being served, or NULL
+ * for the first) when the path still has the same type and content there, else a number never
+ * used before. Call it after the last tree_add_flist and before tree_image_size (which numbers the
+ * tree as a first image when this was not called). Returns the
+ * number of entries that kept their number, or -ENOMEM / -E2BIG. */
+long tree_number(struct tree *t, const struct ix *prev);
+
 /* The image's size in bytes, and the image itself written into fd (a memfd of that size) with
  * pwrite through a small buffer: the indexer never maps the image, so its pages are counted once,
  * in the fuser that serves them. Adding is over once this is called (the lookup table is freed).
  * Returns 0, -ENOMEM or -errno of the writes. */
-size_t tree_image_size(const struct tree *t);
+size_t tree_image_size(struct tree *t);
 int tree_image_write(struct tree *t, uint64_t generation, int fd);
 
 #endif

@@ -53,8 +53,10 @@ static int check_inode(const struct ix *ix, uint32_t slot, uint32_t *next_child,
 	const struct ix_inode *in = &ix->inodes[slot];
 	uint64_t ssize = ix->hdr->strings_size;
 
-	if (in->reserved)
-		return ix_fail(err, errlen, "inode %u: reserved field set", slot);
+	/* Inode numbers and the map agree both ways: a bijection between slots and numbers. */
+	if (in->ino == 0 || in->ino > ix->max_ino || ix->inomap[in->ino - 1] != slot + 1 ||
+	    (slot == IX_ROOT) != (in->ino == 1))
+		return ix_fail(err, errlen, "inode %u: bad inode number", slot);
 	if (in->service >= ix->hdr->nservices)
 		return ix_fail(err, errlen, "inode %u: service out of range", slot);
 	if (in->mode & ~(uint32_t)(S_IFMT | 07777))
@@ -132,7 +134,10 @@ int ix_open(struct ix *ix, const void *base, size_t size, char *err, size_t errl
 	if (h->ninodes == 0 || h->ninodes > IX_MAX_INODES || h->nservices == 0 ||
 	    h->nservices > UINT16_MAX + 1u)
 		return ix_fail(err, errlen, "bad counts");
-	if ((h->inodes_off | h->services_off) & 7 ||
+	if ((h->inodes_off | h->services_off | h->inomap_off) & 3 || (h->inodes_off | h->services_off) & 7 ||
+	    h->reserved || h->max_ino < h->ninodes || h->max_ino > IX_MAX_INO ||
+	    !in_range(h->inomap_off, (uint64_t)h->max_ino * sizeof(uint32_t), size) ||
+	    h->inomap_off < sizeof *h ||
 	    !in_range(h->inodes_off, (uint64_t)h->ninodes * sizeof(struct ix_inode), size) ||
 	    !in_range(h->services_off, (uint64_t)h->nservices * sizeof(struct ix_service), size) ||
 	    !in_range(h->strings_off, h->strings_size, size) || h->strings_size > UINT32_MAX ||
@@ -145,7 +150,15 @@ int ix_open(struct ix *ix, const void *base, size_t size, char *err, size_t errl
 	ix->inodes = (const void *)((const uint8_t *)base + h->inodes_off);
 	ix->services = (const void *)((const uint8_t *)base + h->services_off);
 	ix->strings = (const uint8_t *)base + h->strings_off;
+	ix->inomap = (const void *)((const uint8_t *)base + h->inomap_off);
 	ix->ninodes = h->ninodes;
+	ix->max_ino = h->max_ino;
+	/* Every map entry names a slot whose number is that entry's (the other direction is checked
+	 * per inode below). */
+	for (uint32_t i = 0; i < h->max_ino; i++)
+		if (ix->inomap[i] && (ix->inomap[i] > h->ninodes ||
+				      ix->inodes[ix->inomap[i] - 1].ino != i + 1))
+			return ix_fail(err, errlen, "inode map entry %u is wrong", i + 1);
 
 	for (uint32_t s = 0; s < h->nservices; s++)
 		if (!in_range(ix->services[s].id_off, ix->services[s].id_len, h->strings_size))

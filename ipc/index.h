@@ -5,9 +5,14 @@
  * it read-only and from then on trusts it. Layout, all little-endian host integers:
  *
  *   header   struct ix_header
- *   inodes   struct ix_inode[ninodes]      slot 0 is the root; FUSE inode number = slot + 1
+ *   inodes   struct ix_inode[ninodes]      slot 0 is the root (inode number 1)
+ *   inomap   uint32_t[max_ino]             inode number - 1 → slot + 1 (0: no such inode)
  *   services struct ix_service[nservices]  one per flist, in configuration order
  *   strings  bytes: names, symlink targets, binary hashes and service ids, addressed by (off, len)
+ *
+ * Inode numbers are stable across reloads: a path whose type and content did not change keeps its
+ * number; a new or changed one gets a number never used before in this mount (the indexer matches
+ * the new tree against the previous image). So the kernel never sees one number name two things.
  *
  * The inodes are in breadth-first order and the children of a directory are one contiguous run
  * of slots [first, first + count), sorted by name (bytes, memcmp order). So there is no separate
@@ -23,8 +28,9 @@
 #include <stdint.h>
 
 #define IX_MAGIC        "AYSFSIX\x01"
-#define IX_VERSION      1
+#define IX_VERSION      2
 #define IX_MAX_INODES   (UINT32_MAX / 2)
+#define IX_MAX_INO      (UINT32_MAX / 2)
 #define IX_ROOT         0               /* slot of the root directory */
 
 struct ix_header {
@@ -39,6 +45,9 @@ struct ix_header {
 	uint64_t services_off;
 	uint64_t strings_off;
 	uint64_t strings_size;
+	uint64_t inomap_off;
+	uint32_t max_ino;       /* the highest inode number in use; inomap has this many entries */
+	uint32_t reserved;      /* zero */
 };
 
 /* Kinds, stored in `mode` with the permission bits (the S_IFMT values of <sys/stat.h>). */
@@ -53,7 +62,7 @@ struct ix_inode {
 	uint16_t name_len;      /* 0 only for the root */
 	uint16_t service;       /* index into services: the flist this entry came from */
 	uint32_t mode;          /* S_IFDIR, S_IFREG or S_IFLNK | permission bits */
-	uint32_t reserved;      /* zero */
+	uint32_t ino;           /* the inode number the kernel sees */
 };
 
 struct ix_service {
@@ -69,7 +78,9 @@ struct ix {
 	const struct ix_inode *inodes;
 	const struct ix_service *services;
 	const uint8_t *strings;
+	const uint32_t *inomap;
 	uint32_t ninodes;
+	uint32_t max_ino;
 };
 
 /* Validate the image at base (size bytes). Returns 0 and fills *ix, or -EINVAL with the reason in
@@ -77,15 +88,17 @@ struct ix {
  * inode number range. */
 int ix_open(struct ix *ix, const void *base, size_t size, char *err, size_t errlen);
 
-/* The inode of a FUSE inode number, or NULL when out of range. */
+/* The inode of a FUSE inode number, or NULL when this tree has no such number. */
 static inline const struct ix_inode *ix_inode(const struct ix *ix, uint64_t ino)
 {
-	return ino >= 1 && ino <= ix->ninodes ? &ix->inodes[ino - 1] : NULL;
+	uint32_t s = ino >= 1 && ino <= ix->max_ino ? ix->inomap[ino - 1] : 0;
+
+	return s ? &ix->inodes[s - 1] : NULL;
 }
 
 static inline uint64_t ix_ino(const struct ix *ix, const struct ix_inode *in)
 {
-	return (uint64_t)(in - ix->inodes) + 1;
+	return in->ino;
 }
 
 static inline const char *ix_name(const struct ix *ix, const struct ix_inode *in)

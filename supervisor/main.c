@@ -467,6 +467,49 @@ static int restart_indexer(struct worker *idx, struct worker *f, struct worker *
 	return rc;
 }
 
+/* Read the configuration again and hand it to the indexer, which builds the new tree (and keeps
+ * the old one when that fails). A configuration that does not load changes nothing. The encoded
+ * configuration becomes what restarted workers get. */
+static void reload(const struct options *o, struct config *cfg, const char *mnt, uint8_t *confbuf,
+		   size_t *conflen)
+{
+	static uint8_t buf[IPC_MAX_PAYLOAD];
+	struct config next;
+	struct worker_conf wc;
+	char err[1024];
+	struct ipc_wr w;
+	int rc;
+
+	if (o->config_given || access(o->config, F_OK) == 0) {
+		if (config_load(o->config, &next, config_warning, NULL, err, sizeof err)) {
+			log_err("reload: %s; the tree being served is kept", err);
+			return;
+		}
+	} else {
+		config_defaults(&next);
+	}
+	worker_conf_from(&wc, &next, mnt, o);
+	ipc_wr_init(&w, buf, sizeof buf);
+	proto_conf_encode(&w, &wc);
+	free(wc.layers);
+	free(wc.services);
+	if (w.bad) {
+		log_err("reload: the configuration is too large; the tree being served is kept");
+		config_free(&next);
+		return;
+	}
+	if (workers[ROLE_INDEXER].ctl < 0 ||
+	    (rc = ipc_send(workers[ROLE_INDEXER].ctl, MSG_CONF, 0, buf, w.len, NULL, 0))) {
+		log_err("reload: the indexer is not there; try again");
+		config_free(&next);
+		return;
+	}
+	memcpy(confbuf, buf, w.len);
+	*conflen = w.len;
+	config_free(cfg);
+	*cfg = next;
+}
+
 /* Messages from a worker: only the types of proto_supervisor_from_worker; anything else, or a
  * malformed one, is a hostile worker. Returns 1 when the fuser reported ready, 0 otherwise, -1 on
  * a protocol violation or a closed channel. */
@@ -661,8 +704,8 @@ int main(int argc, char **argv)
 					break;
 				case SIGHUP:
 				case SIGUSR1:
-					log_warn("reload is not available in this version yet; %s ignored",
-						 strsignal((int)si.ssi_signo));
+					log_notice("reloading on %s", strsignal((int)si.ssi_signo));
+					reload(&o, &cfg, mnt, confbuf, &w.len);
 					break;
 				}
 			}

@@ -69,6 +69,13 @@ is "$(cat "$T/sum.g")" "$(sha256sum <"$T/src/f")" "an open waiting on the dead i
 is "$(stat -c %i "$T/mnt/g")" "$ino" "the tree and its inode numbers are unchanged"
 ok_cmd "a new fetcher came with it" test -n "$(worker_pid fetcher)"
 like "$(cat "$T/log")" "the indexer is restarted \(pid $newi\), with a new fetcher" "the restart is logged"
+# The new indexer took the fuser's tree as its base: a reload still keeps inode numbers (/h comes
+# first, so numbering from scratch would move /g).
+printf '/h|%s|50000\n/f|%s|50000\n/g|%s|50000\n' "$h" "$h" "$h" | write_flist "$T/flists/s.flist"
+kill -HUP "$SUP_PID"
+for _ in $(seq 100); do grep -q "fuser: serving 4 entries" "$T/log" && break; sleep 0.05; done
+ok_cmd "a reload after the restart serves the new tree" test -e "$T/mnt/h"
+is "$(stat -c %i "$T/mnt/g")" "$ino" "and unchanged paths keep their inode numbers"
 mount_stop
 is "$STOP_STATUS" 0 "and the mount still stops cleanly"
 

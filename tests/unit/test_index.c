@@ -213,6 +213,11 @@ static void test_validator(void)
 	MUTATE("link target out of range", { for (int i = 0; i < 5; i++) if (S_ISLNK(inodes[i].mode)) inodes[i].b = 0; });
 	MUTATE("service out of range", inodes[1].service = 9);
 	MUTATE("zero nlink", inodes[1].nlink = 0);
+	MUTATE("inode number out of the map", inodes[1].ino = 999);
+	MUTATE("two inodes with one number", inodes[2].ino = inodes[1].ino);
+	MUTATE("root not number 1", { uint32_t x = inodes[0].ino; inodes[0].ino = inodes[1].ino; inodes[1].ino = x; });
+	MUTATE("map entry names another slot", { uint32_t *m = (uint32_t *)(copy + h->inomap_off); uint32_t x = m[0]; m[0] = m[1]; m[1] = x; });
+	MUTATE("map past the end", h->max_ino = 1u << 30);
 	ok(ix_open(&(struct ix){ 0 }, im.base, im.size - 8, err, sizeof err) == -EINVAL, "short image refused");
 	free(copy);
 	free(im.base);
@@ -276,8 +281,55 @@ static void test_windows(void)
 	close(fd);
 }
 
+/* Reload: numbers stay with paths whose type and content did not change. */
+static void test_numbering(void)
+{
+	struct tree *t = tree_new("/", LOAD_TIME);
+	struct img a, b;
+	char err[256];
+	const struct ix_inode *x;
+	uint64_t same, changed, gone, dir, link;
+
+	add(t, "s", "/d/same|8a3e5e03a10ecc3601a1f14fbc371019|1\n"
+		    "/d/changed|8a3e5e03a10ecc3601a1f14fbc371019|1\n"
+		    "/d/gone|8a3e5e03a10ecc3601a1f14fbc371019|1\n"
+		    "/d/mode|8a3e5e03a10ecc3601a1f14fbc371019|1|mode=0644\n"
+		    "/l||0|type=l|link=d\n", NULL, err, sizeof err);
+	build(t, &a);
+	tree_free(t);
+	same = at(&a, "/d/same")->ino;
+	changed = at(&a, "/d/changed")->ino;
+	gone = at(&a, "/d/gone")->ino;
+	dir = at(&a, "/d")->ino;
+	link = at(&a, "/l")->ino;
+
+	t = tree_new("/", LOAD_TIME);
+	add(t, "s", "/d/same|8a3e5e03a10ecc3601a1f14fbc371019|1\n"
+		    "/d/changed|76f87551c60336da45c379f38625144b|1\n"
+		    "/d/mode|8a3e5e03a10ecc3601a1f14fbc371019|1|mode=0600\n"
+		    "/d/new|8a3e5e03a10ecc3601a1f14fbc371019|1\n"
+		    "/l||0|type=l|link=elsewhere\n", NULL, err, sizeof err);
+	is_int(tree_number(t, &a.ix), 3, "/d, /d/same and /d/mode keep their numbers (the root is always 1)");
+	build(t, &b);
+	is_int(b.rc, 0, "the reloaded image validates (%s)", b.err);
+	is_int(at(&b, "/d/same")->ino, same, "an unchanged file keeps its number");
+	is_int(at(&b, "/d")->ino, dir, "a directory keeps its number");
+	ok(at(&b, "/d/mode")->ino == at(&a, "/d/mode")->ino && (at(&b, "/d/mode")->mode & 07777) == 0600,
+	   "a change of mode alone keeps the number");
+	ok(at(&b, "/d/changed")->ino > a.ix.max_ino, "changed content gets a number never used");
+	ok(at(&b, "/l")->ino != link, "a changed link target gets a new number");
+	ok(at(&b, "/d/new")->ino > a.ix.max_ino, "a new path gets a number never used");
+	ok(!ix_inode(&b.ix, gone) && !ix_inode(&b.ix, changed), "numbers of what is gone answer nothing");
+	x = ix_inode(&b.ix, same);
+	ok(x && x == at(&b, "/d/same"), "lookup by number finds the entry");
+	free(a.base);
+	free(b.base);
+	tree_free(t);
+}
+
 int main(void)
 {
+	test_numbering();
 	test_windows();
 	test_shape();
 	test_union();
