@@ -1,36 +1,68 @@
 /* aysfs-fetcher — the only process that touches the network.
  *
  * Started by the supervisor as its own unprivileged user with fd 3 (supervisor) and fd 4
- * (indexer). This version has no network layer yet: it answers every fetch with a clear error, so
- * that the indexer moves on to the next layer at once.
+ * (indexer), in an empty environment. It reads what it will ever read from files at start-up —
+ * the CA bundle, the resolver configuration, the hosts file — and from then on opens no path: the
+ * indexer sends each download as MSG_FETCH with the fd to write into (http.c), and names are
+ * resolved with c-ares (dns.c). One thread and one poll loop drive the indexer's channel,
+ * c-ares' sockets and libcurl's sockets; every wait has a deadline.
+ *
+ * sftp:// layers answer ENOSYS for now: libcurl reads SSH keys and known hosts from paths at the
+ * time of each connection, which this process must not do.
  */
+#include "fetcher/fetcher.h"
+
 #include "ipc/log.h"
 #include "ipc/proto.h"
 #include "policy/policy.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CONF_DEADLINE_MS 10000
+#define DNS_FDS          16
+#define POLL_MAX         (2 + DNS_FDS + 64)
 
 static struct ipc_msg msg;
 
-static int on_fetch(void)
+/* The supervisor's channel: end of file means stop; a new configuration only changes the log
+ * level (nothing else in it concerns this process yet). */
+static bool on_supervisor(void)
 {
-	static const char why[] = "network layers are not available in this version";
-	uint8_t buf[32 + sizeof why];
-	struct ipc_wr w;
+	struct worker_conf conf;
+	int rc = ipc_recv(FD_SUPERVISOR, proto_from_supervisor, proto_from_supervisor_n, &msg);
 
-	close(msg.fds[0]);
-	ipc_wr_init(&w, buf, sizeof buf);
-	ipc_wr_u32(&w, ENOSYS);
-	ipc_wr_u32(&w, FETCH_MAX_URLS);
-	ipc_wr_u64(&w, 0);
-	ipc_wr_str(&w, why, sizeof why - 1);
-	return ipc_send(FD_PEER1, MSG_FETCH_DONE, msg.hdr.id, buf, w.len, NULL, 0);
+	if (rc == -EAGAIN)
+		return true;
+	if (rc == 0)
+		return false;
+	if (rc < 0 || proto_conf_decode(msg.payload, msg.hdr.len, &conf))
+		die(68, "supervisor channel: %s", strerror(rc < 0 ? -rc : EPROTO));
+	log_init("fetcher", (int)conf.log_level);
+	proto_conf_free(&conf);
+	return true;
+}
+
+/* The indexer's channel: one MSG_FETCH or MSG_PUSH per wake-up. Returns false at end of file. */
+static bool on_indexer(void)
+{
+	int rc = ipc_recv(FD_PEER1, proto_fetcher_from_indexer, proto_fetcher_from_indexer_n, &msg);
+	struct fetch_req q;
+
+	if (rc == -EAGAIN)
+		return true;
+	if (rc == 0)
+		return false;
+	if (rc < 0 || (rc = request_take(&msg, &q)) < 0)
+		die(67, "indexer channel: %s", strerror(-rc));
+	if (rc == 0)
+		http_submit(&q);
+	return true;
 }
 
 int main(int argc, char **argv)
@@ -40,35 +72,46 @@ int main(int argc, char **argv)
 
 	log_init("fetcher", argc > 2 && strcmp(argv[1], "-l") == 0 ? atoi(argv[2]) : LOG_INFO);
 	policy_worker_start("fetcher");
+	/* A peer that closed is an error of the call that wrote to it (c-ares' TCP writes too). */
+	signal(SIGPIPE, SIG_IGN);
 	if ((rc = proto_recv_conf(FD_SUPERVISOR, CONF_DEADLINE_MS, &conf)))
 		die(64, "no valid configuration from the supervisor: %s", strerror(-rc));
 	log_init("fetcher", (int)conf.log_level);
+
+	/* Every file this process reads, read now; OpenSSL's certificate checks read the time zone
+	 * on first use (glibc's localtime): load it now too. */
+	tzset();
+	if ((rc = http_init(&conf)))
+		die(65, "cannot set up libcurl: %s", strerror(-rc));
+	if ((rc = dns_init(conf.resolv[0] ? conf.resolv : FETCH_RESOLV_CONF, FETCH_HOSTS)))
+		die(65, "cannot set up the resolver: %s", strerror(-rc));
 	proto_conf_free(&conf);
+	/* From here on nothing opens a path: the lock-down (policy/) belongs here. */
 
 	for (;;) {
-		struct pollfd fds[2] = {
-			{ .fd = FD_PEER1, .events = POLLIN },
-			{ .fd = FD_SUPERVISOR, .events = POLLIN },
-		};
+		struct pollfd p[POLL_MAX];
+		int n = 2, nd, nh, timeout = -1;
 
-		if (poll(fds, 2, -1) < 0) {
+		p[0] = (struct pollfd){ .fd = FD_SUPERVISOR, .events = POLLIN };
+		/* With FETCH_MAX_HELD requests held, the indexer waits (back-pressure). */
+		p[1] = (struct pollfd){ .fd = http_full() ? -1 : FD_PEER1, .events = POLLIN };
+		nd = dns_pollfds(p + n, DNS_FDS, &timeout);
+		n += nd;
+		nh = http_pollfds(p + n, POLL_MAX - n, &timeout);
+		n += nh;
+		if (poll(p, (nfds_t)n, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			die(66, "poll: %s", strerror(errno));
 		}
-		if (fds[0].revents) {
-			rc = ipc_recv(FD_PEER1, proto_fetcher_from_indexer, proto_fetcher_from_indexer_n, &msg);
-			if (rc == 0)
-				break;
-			if (rc < 0 || on_fetch())
-				die(67, "indexer channel: %s", strerror(rc < 0 ? -rc : EPROTO));
-		}
-		if (fds[1].revents) {
-			char c;
-
-			if (read(FD_SUPERVISOR, &c, 1) <= 0)
-				break;
-		}
+		if (p[0].revents && !on_supervisor())
+			break;
+		dns_process(p + 2, nd);
+		http_process(p + 2 + nd, nh);
+		if (p[1].revents && !on_indexer())
+			break;
 	}
+	http_free();
+	dns_free();
 	return 0;
 }

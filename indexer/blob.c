@@ -524,8 +524,8 @@ static int try_fetch(struct blobs *b, uint32_t first, const char *const *urls, u
 	snprintf(tmpdir, sizeof tmpdir, "%s", final);
 	*strrchr(tmpdir, '/') = '\0';
 	while (start < n) {
-		/* A bound on the whole request; the fetcher has tighter ones per transfer. */
-		unsigned deadline = 60 + (n - start) / 2 * (30 + (unsigned)(size >> 20));
+		/* The fetcher bounds a request by 30 s + max_size at 1 MiB/s; wait a margin longer. */
+		unsigned deadline = 90 + (unsigned)((size + size / 8 + 4096) >> 20);
 		uint32_t layer;
 		int fd = tmp_open(tmpdir, named, sizeof named);
 

@@ -12,6 +12,7 @@
 #include "ipc/proto.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,7 +139,7 @@ int fetch_urls(int fd, int kind, uint64_t max_size, const char *const *urls, uns
 	struct waiting w = { .res = res, .fd = fd };
 	struct ipc_wr wr;
 	struct timespec until;
-	int rc = 0;
+	int c, rc = 0;
 
 	memset(res, 0, sizeof *res);
 	res->url_index = UINT32_MAX;
@@ -166,9 +167,17 @@ int fetch_urls(int fd, int kind, uint64_t max_size, const char *const *urls, uns
 	w.id = ++next_id;
 	w.next = waiting;
 	waiting = &w;
-	/* With no fetcher connected, the request goes out when the next one connects. */
-	if (chan >= 0 && (rc = ipc_send(chan, MSG_FETCH, w.id, w.payload, w.len, &fd, 1)) &&
-	    rc != -EPIPE && rc != -ECONNRESET)
+	/* Send on a duplicate, outside the lock: a full channel must not stop the reader from
+	 * delivering replies, and the reader may close the channel meanwhile. With no fetcher
+	 * connected, the request goes out when the next one connects. */
+	c = chan >= 0 ? fcntl(chan, F_DUPFD_CLOEXEC, 0) : -1;
+	pthread_mutex_unlock(&lock);
+	if (c >= 0) {
+		rc = ipc_send(c, MSG_FETCH, w.id, w.payload, w.len, &fd, 1);
+		close(c);
+	}
+	pthread_mutex_lock(&lock);
+	if (rc && rc != -EPIPE && rc != -ECONNRESET && !w.done)
 		finish(&w, EIO, "cannot ask the fetcher");
 	while (!w.done)
 		if (pthread_cond_timedwait(&w.cond, &lock, &until) == ETIMEDOUT) {
@@ -199,8 +208,11 @@ int fetch_push(int fd, uint64_t size, const char *url)
 	if (w.bad)
 		return -EMSGSIZE;
 	pthread_mutex_lock(&lock);
-	c = chan;
-	rc = c < 0 ? -EIO : ipc_send(c, MSG_PUSH, 0, buf, w.len, &fd, 1);
+	c = chan >= 0 ? fcntl(chan, F_DUPFD_CLOEXEC, 0) : -1;
 	pthread_mutex_unlock(&lock);
+	if (c < 0)
+		return -EIO;
+	rc = ipc_send(c, MSG_PUSH, 0, buf, w.len, &fd, 1);
+	close(c);
 	return rc;
 }

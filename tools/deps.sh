@@ -9,6 +9,7 @@ pkgs=(
 	libcurl4-openssl-dev libc-ares-dev  # the fetcher: transfers and name resolution
 	libssl-dev libbrotli-dev         # the indexer: hashes, and brotli blobs
 	perl attr python3 util-linux procps brotli  # tests: prove, getfattr, errno checks, findmnt, pgrep, .bro blobs
+	nginx-light openssl              # tests: a real HTTP(S) store on 127.0.0.1, a throwaway CA
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,138 @@
+/* fetcher.h — the network process: the indexer's requests (request.c), the transfer engine
+ * (http.c), layer and proxy health (layer.c) and the resolver (dns.c).
+ *
+ * One thread, one poll loop (main.c). Each module adds its fds to the loop's pollfd array, says
+ * how long the loop may sleep, and handles what poll reported. Nothing here opens a path after
+ * start-up: the CA bundle, /etc/resolv.conf and /etc/hosts are read by the *_init functions.
+ */
+#ifndef AYSFS_FETCHER_H
+#define AYSFS_FETCHER_H
+
+#include "ipc/ipc.h"
+#include "ipc/proto.h"
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FETCH_CAFILE      "/etc/ssl/certs/ca-certificates.crt"
+#define FETCH_RESOLV_CONF "/etc/resolv.conf"
+#define FETCH_HOSTS       "/etc/hosts"
+
+/* Limits of the engine. A request holds one transfer at a time; requests beyond FETCH_MAX_ACTIVE
+ * wait in a queue; beyond FETCH_MAX_HELD the indexer's channel is not read (back-pressure). */
+#define FETCH_MAX_ACTIVE  8
+#define FETCH_MAX_HELD    64
+
+/* Deadlines. A request (all its URLs, name lookups and queueing included) ends by
+ * FETCH_DEADLINE_MS + max_size / FETCH_DEADLINE_RATE bytes-per-ms after it arrived; a transfer
+ * slower than FETCH_LOW_SPEED bytes/s for FETCH_LOW_SPEED_S seconds fails. */
+#define FETCH_CONNECT_MS    5000
+#define FETCH_LOW_SPEED     1024
+#define FETCH_LOW_SPEED_S   10
+#define FETCH_DEADLINE_MS   30000
+#define FETCH_DEADLINE_RATE 1024        /* bytes per ms: about 1 MiB/s */
+
+/* A failing layer (scheme://host:port) is skipped for 2 s, 4 s … up to 5 min, minus jitter. */
+#define BACKOFF_MIN_S 2
+#define BACKOFF_MAX_S 300
+
+/* Milliseconds of CLOCK_MONOTONIC. */
+uint64_t now_ms(void);
+
+/* ---- layer.c: URLs, health of layers and proxies, proxy choice --------------------------------- */
+
+#define HOST_MAX        255
+#define PLACE_KEY_MAX   300     /* "proxy " + "socks5h://" + host + ":65535" */
+
+struct url_parts {
+	char scheme[16];        /* lower case */
+	char host[HOST_MAX + 1];        /* lower case; an IPv6 literal keeps its brackets */
+	long port;              /* the scheme's default when the URL has none */
+	bool v4_literal, v6_literal;
+	char key[PLACE_KEY_MAX];        /* "scheme://host:port" ("proxy …" for a proxy) */
+};
+
+/* Split a layer URL (proxy false) or a proxy URL. Returns 0 or -EINVAL; the scheme is filled
+ * whenever the URL has one. */
+int url_split(const char *url, struct url_parts *u, bool proxy);
+
+/* Health, by key: a success clears the back-off; a failure starts or lengthens it (logged once
+ * per failure); layer_down_s says how many seconds are left (0: may be tried). */
+void layer_ok(const char *key);
+void layer_fail(const char *key, const char *why);
+unsigned layer_down_s(const char *key);
+
+/* The proxies of the configuration (a layer's own list, else [main]'s). */
+int proxies_init(const struct worker_conf *c);
+void proxies_free(void);
+/* The proxy for url: 0 with *proxy NULL (direct) or the first of its list that is not down (its
+ * parts in *u); -EHOSTUNREACH when every proxy of the list is down (*down_s: the shortest wait). */
+int proxy_pick(const char *url, const char **proxy, struct url_parts *u, unsigned *down_s);
+
+/* ---- request.c: the indexer's messages --------------------------------------------------------- */
+
+#define REASON_MAX      1024    /* MSG_FETCH_DONE's reason */
+
+/* One MSG_FETCH, or one MSG_PUSH (an upload of fd, max_size bytes, to url[0]; nothing answers). */
+struct fetch_req {
+	uint64_t id;
+	int fd;
+	bool push;
+	uint64_t max_size;
+	uint32_t n;
+	const char *url[FETCH_MAX_URLS];
+	char *urlbuf;           /* holds the URLs */
+};
+
+/* Parse m (its fd included) into q. Returns 0; 1 when the request was well-formed but is already
+ * dealt with (answered or dropped: its fd is unusable); or -EPROTO when it is malformed (the fd is
+ * closed; the caller treats the indexer as hostile). */
+int request_take(const struct ipc_msg *m, struct fetch_req *q);
+/* MSG_FETCH_DONE (proto.h); dies when the indexer's channel is broken. */
+void request_reply(uint64_t id, int status, uint32_t url_index, uint64_t bytes,
+		   const char *reason, size_t len);
+/* Answer a fetch that will not be tried (a push is only logged), then request_free. */
+void request_refuse(struct fetch_req *q, int err, const char *why);
+/* Close the fd, free the URLs. */
+void request_free(struct fetch_req *q);
+
+/* ---- http.c: requests and transfers ---------------------------------------------------------- */
+
+/* Read the CA bundle (c->cafile, else FETCH_CAFILE; a missing one is logged: every https transfer
+ * then fails verification) and set up libcurl. Returns 0 or -errno. */
+int http_init(const struct worker_conf *c);
+void http_free(void);
+
+/* Start (or queue) a parsed request; it owns q's fd and URLs from now on. */
+void http_submit(struct fetch_req *q);
+
+/* True when FETCH_MAX_HELD requests are held: stop reading the indexer's channel. */
+bool http_full(void);
+
+/* The loop's share: fill up to max pollfds (returns how many), lower *timeout_ms to the next
+ * deadline, then handle what poll returned in the same entries. */
+int http_pollfds(struct pollfd *pfd, int max, int *timeout_ms);
+void http_process(const struct pollfd *pfd, int n);
+
+/* ---- dns.c: names to addresses ----------------------------------------------------------------- */
+
+#define DNS_TTL_MIN_S   60
+#define DNS_TTL_MAX_S   86400
+#define DNS_ADDRS_MAX   512     /* room for the CURLOPT_RESOLVE address list */
+
+/* Read the resolver configuration and the hosts file (kept in memory) and start c-ares.
+ * Returns 0 or -errno. */
+int dns_init(const char *resolv_conf, const char *hosts);
+void dns_free(void);
+
+/* Addresses of host as a CURLOPT_RESOLVE list ("192.0.2.1,[2001:db8::1]") in out.
+ * Returns 0; -EINPROGRESS while a query is in flight (ask again after dns_process); or -errno
+ * with the reason in out. From /etc/hosts, then the cache, then DNS. */
+int dns_lookup(const char *host, char *out, size_t size);
+
+int dns_pollfds(struct pollfd *pfd, int max, int *timeout_ms);
+void dns_process(const struct pollfd *pfd, int n);
+
+#endif

@@ -1,0 +1,760 @@
+/* http.c — the indexer's fetch requests and their transfers on the libcurl multi interface.
+ *
+ * A request (MSG_FETCH) walks its URL list in order, one transfer at a time, into the fd the
+ * indexer gave; a push (MSG_PUSH) is one HTTP PUT of its fd. Up to FETCH_MAX_ACTIVE requests run
+ * in parallel, the rest wait in a FIFO. All
+ * transfers share one multi handle, hence one connection cache: keep-alive and HTTP/2
+ * multiplexing come with it. libcurl's sockets and timer are driven by the fetcher's poll loop
+ * (CURLMOPT_SOCKETFUNCTION / CURLMOPT_TIMERFUNCTION and curl_multi_socket_action).
+ *
+ * What libcurl may do is pinned per transfer: http and https only, no redirect, no proxy but
+ * the configured ones (layer.c), TLS verified against the CA bundle read at start-up, and no name
+ * resolution of its own (dns.c answers through CURLOPT_RESOLVE; a resolver-start callback refuses
+ * anything else).
+ *
+ * Layer health (layer.c): a layer that fails — 5xx, timeout, refused or reset connection, short
+ * body, name that does not resolve — is skipped for a back-off period; a 404 or 410 is "not here"
+ * and costs nothing. A proxy that cannot be reached is skipped the same way, and the URL is tried
+ * through the next proxy of its list.
+ */
+#include "fetcher/fetcher.h"
+
+#include "ipc/log.h"
+#include "ipc/proto.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CA_MAX          (8 << 20)   /* bytes of CA bundle read */
+#define SOCKS_MAX       64          /* curl sockets watched: 8 transfers, 2 each while connecting */
+#define CONN_CACHE      16          /* idle connections kept for reuse */
+#define DISCARD_MAX     (64 << 10)  /* body bytes of an error answer read before giving up */
+#define DEADLINE_EXTRA_MAX (24ull * 3600 * 1000)
+
+enum req_state { R_QUEUED, R_RESOLVING, R_TRANSFER };
+
+struct req {
+	struct req *next;               /* in the queue */
+	enum req_state state;
+	struct fetch_req q;             /* what the indexer asked */
+	uint64_t deadline;
+	uint32_t cur;                   /* the URL being tried */
+	/* the current URL, and the proxy it goes through (NULL: none) */
+	struct url_parts target, px;
+	const char *proxy;
+	/* the current transfer */
+	CURL *easy;
+	struct curl_slist *resolve;
+	uint64_t written, sent, discarded;
+	bool length_checked, too_long, discard_abort;
+	int werr;
+	char errbuf[CURL_ERROR_SIZE];
+	/* the outcome so far */
+	bool all_404;                   /* every URL tried answered 404/410 */
+	int last_err;                   /* errno of the last other failure */
+	char reason[REASON_MAX + 1];
+	size_t rlen;
+};
+
+struct csock {
+	curl_socket_t fd;
+	short events;
+};
+
+static CURLM *multi;
+static struct curl_blob ca_blob;
+static bool ca_loaded;
+static struct req *active[FETCH_MAX_ACTIVE];
+static struct req *queue_head, *queue_tail;
+static unsigned held;                   /* queued + active */
+static struct csock socks[SOCKS_MAX];
+static int nsocks;
+static uint64_t timer_at;               /* 0: no curl timeout pending */
+
+uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- requests ---------------------------------------------------------------------------------- */
+
+/* Append "URL: what" to the request's reason, "; "-separated, cut with "..." when full. */
+static void __attribute__((format(printf, 2, 3))) note(struct req *r, const char *fmt, ...)
+{
+	size_t room = sizeof r->reason - r->rlen, start = r->rlen;
+	va_list ap;
+	int n;
+
+	if (room <= 1)
+		return;
+	n = snprintf(r->reason + r->rlen, room, "%s%s: ", r->rlen ? "; " : "", r->q.url[r->cur]);
+	if (n > 0 && (size_t)n < room) {
+		va_start(ap, fmt);
+		n += vsnprintf(r->reason + r->rlen + n, room - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	if (n < 0 || (size_t)n >= room) {
+		r->rlen = sizeof r->reason - 1;
+		memcpy(r->reason + r->rlen - 3, "...", 3);
+	} else {
+		r->rlen += (size_t)n;
+	}
+	log_debug("%s %llu: %s", r->q.push ? "push" : "fetch", (unsigned long long)r->q.id,
+		  r->reason + start + (start ? 2 : 0));
+}
+
+/* A failure of the current URL; `down` marks its layer. */
+static void failed(struct req *r, int err, bool down, const char *why)
+{
+	note(r, "%s", why);
+	r->all_404 = false;
+	r->last_err = err;
+	if (down && r->target.key[0])
+		layer_fail(r->target.key, why);
+}
+
+/* The proxy could not be reached: mark it down; the caller tries the URL again (next proxy). */
+static void proxy_failed(struct req *r, const char *why)
+{
+	note(r, "proxy %s: %s", r->proxy, why);
+	r->all_404 = false;
+	r->last_err = EIO;
+	layer_fail(r->px.key, why);
+}
+
+static void transfer_end(struct req *r)
+{
+	if (r->easy) {
+		curl_multi_remove_handle(multi, r->easy);
+		curl_easy_cleanup(r->easy);
+		r->easy = NULL;
+	}
+	curl_slist_free_all(r->resolve);
+	r->resolve = NULL;
+}
+
+static void req_free(struct req *r)
+{
+	request_free(&r->q);
+	free(r);
+}
+
+/* Answer the indexer and forget the request. status 0 means the current URL's body is in the fd. */
+static void finish(struct req *r, int status)
+{
+	uint64_t bytes = status == 0 ? r->written : 0;
+
+	transfer_end(r);
+	if (status)
+		status = r->all_404 ? ENOENT : r->last_err ? r->last_err : EIO;
+	if (r->q.push) {
+		if (status)
+			log_warn("push failed: %s", r->reason);
+		else
+			log_debug("pushed %s", r->reason);
+		goto out;
+	}
+	/* No unverified leftovers of a failed attempt. */
+	if (status && ftruncate(r->q.fd, 0))
+		log_debug("fetch %llu: ftruncate: %s", (unsigned long long)r->q.id, strerror(errno));
+	log_debug("fetch %llu: %s, %llu bytes", (unsigned long long)r->q.id,
+		  status ? strerror(status) : "done", (unsigned long long)bytes);
+	request_reply(r->q.id, status, status == 0 ? r->cur : r->q.n, bytes, r->reason, r->rlen);
+out:
+	for (int i = 0; i < FETCH_MAX_ACTIVE; i++)
+		if (active[i] == r)
+			active[i] = NULL;
+	held--;
+	req_free(r);
+}
+
+/* ---- one transfer ------------------------------------------------------------------------------ */
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct req *r = arg;
+	size_t len = size * nmemb, done = 0;
+	long code = 0;
+
+	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+	if (code != 200 || r->q.push) {
+		/* An error page: read it (the connection stays usable) unless it is large. */
+		r->discarded += len;
+		if (r->discarded > DISCARD_MAX) {
+			r->discard_abort = true;
+			return 0;
+		}
+		return len;
+	}
+	if (!r->length_checked) {
+		curl_off_t cl = -1;
+
+		r->length_checked = true;
+		curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+		if (cl > 0 && (uint64_t)cl > r->q.max_size) {
+			r->too_long = true;
+			return 0;
+		}
+	}
+	if (len > r->q.max_size - r->written) {
+		r->too_long = true;
+		return 0;
+	}
+	while (done < len) {
+		ssize_t n = pwrite(r->q.fd, p + done, len - done, (off_t)(r->written + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r->werr = n < 0 ? errno : EIO;
+			return 0;
+		}
+		done += (size_t)n;
+	}
+	r->written += len;
+	return len;
+}
+
+/* A push's body: the blob, read with pread so that libcurl may rewind. */
+static size_t on_upload(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct req *r = arg;
+	size_t len = size * nmemb;
+	ssize_t n;
+
+	if (len > r->q.max_size - r->sent)
+		len = (size_t)(r->q.max_size - r->sent);
+	if (len == 0)
+		return 0;
+	do
+		n = pread(r->q.fd, p, len, (off_t)r->sent);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		r->werr = n < 0 ? errno : EIO;     /* the blob shrank or cannot be read */
+		return CURL_READFUNC_ABORT;
+	}
+	r->sent += (uint64_t)n;
+	return (size_t)n;
+}
+
+static int on_seek(void *arg, curl_off_t offset, int origin)
+{
+	struct req *r = arg;
+
+	if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > r->q.max_size)
+		return CURL_SEEKFUNC_CANTSEEK;
+	r->sent = (uint64_t)offset;
+	return CURL_SEEKFUNC_OK;
+}
+
+/* libcurl found no CURLOPT_RESOLVE entry and wants to resolve: only an IPv6 literal (which
+ * libcurl converts without a lookup) may go on. */
+static int on_resolver_start(void *state, void *reserved, void *arg)
+{
+	struct req *r = arg;
+
+	if (r->target.v6_literal || (r->proxy && r->px.v6_literal))
+		return 0;
+	log_err("libcurl was about to resolve a name itself (%s); refused", r->target.host);
+	return 1;
+}
+
+/* One CURLOPT_RESOLVE entry, "host:port:addresses". */
+static int resolve_add(struct req *r, const struct url_parts *u, const char *addrs)
+{
+	char entry[HOST_MAX + 16 + DNS_ADDRS_MAX];
+	struct curl_slist *l;
+
+	snprintf(entry, sizeof entry, "%s:%ld:%s", u->host, u->port, addrs);
+	l = curl_slist_append(r->resolve, entry);
+	if (!l)
+		return -ENOMEM;
+	r->resolve = l;
+	return 0;
+}
+
+/* Start the transfer of the current URL; taddrs and paddrs are the addresses of the target and of
+ * the proxy, for the names libcurl will connect to (NULL: a literal, or not needed). */
+static int transfer_start(struct req *r, const char *taddrs, const char *paddrs)
+{
+	const char *url = r->q.url[r->cur];
+	uint64_t now = now_ms(), left = r->deadline > now ? r->deadline - now : 1;
+	CURLcode bad = CURLE_OK;
+	CURL *e;
+
+	if (!r->q.push && ftruncate(r->q.fd, 0)) {
+		r->werr = errno;
+		return -r->werr;
+	}
+	r->written = r->sent = r->discarded = 0;
+	r->length_checked = r->too_long = r->discard_abort = false;
+	r->errbuf[0] = '\0';
+	if ((taddrs && resolve_add(r, &r->target, taddrs)) ||
+	    (paddrs && resolve_add(r, &r->px, paddrs)))
+		return -ENOMEM;
+	e = r->easy = curl_easy_init();
+	if (!e)
+		return -ENOMEM;
+	bad |= curl_easy_setopt(e, CURLOPT_URL, url);
+	bad |= curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+	bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	bad |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	bad |= curl_easy_setopt(e, CURLOPT_PROXY, r->proxy ? r->proxy : "");
+	bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	bad |= curl_easy_setopt(e, CURLOPT_RESOLVE, r->resolve);
+	bad |= curl_easy_setopt(e, CURLOPT_RESOLVER_START_FUNCTION, on_resolver_start);
+	bad |= curl_easy_setopt(e, CURLOPT_RESOLVER_START_DATA, r);
+	bad |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)FETCH_CONNECT_MS);
+	bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)left);
+	bad |= curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, (long)FETCH_LOW_SPEED);
+	bad |= curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)FETCH_LOW_SPEED_S);
+	bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+	bad |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+	/* Only the bundle in memory: no file or folder of CAs is opened during a handshake. */
+	bad |= curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
+	bad |= curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+	if (ca_loaded)
+		bad |= curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &ca_blob);
+	bad |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	bad |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (r->proxy) {
+		bad |= curl_easy_setopt(e, CURLOPT_PROXY_CAINFO, NULL);
+		bad |= curl_easy_setopt(e, CURLOPT_PROXY_CAPATH, NULL);
+		if (ca_loaded)
+			bad |= curl_easy_setopt(e, CURLOPT_PROXY_CAINFO_BLOB, &ca_blob);
+		bad |= curl_easy_setopt(e, CURLOPT_PROXY_SSL_VERIFYPEER, 1L);
+		bad |= curl_easy_setopt(e, CURLOPT_PROXY_SSL_VERIFYHOST, 2L);
+	}
+	bad |= curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	bad |= curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	bad |= curl_easy_setopt(e, CURLOPT_USERAGENT, "aysfs/" AYSFS_VERSION);
+	if (r->q.push) {
+		bad |= curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+		bad |= curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->q.max_size);
+		bad |= curl_easy_setopt(e, CURLOPT_READFUNCTION, on_upload);
+		bad |= curl_easy_setopt(e, CURLOPT_READDATA, r);
+		bad |= curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
+		bad |= curl_easy_setopt(e, CURLOPT_SEEKDATA, r);
+	}
+	if (bad != CURLE_OK)
+		return -EINVAL;
+	if (curl_multi_add_handle(multi, e) != CURLM_OK)
+		return -ENOMEM;
+	r->state = R_TRANSFER;
+	return 0;
+}
+
+/* Look up the names libcurl will connect to — the target, unless a proxy resolves it (http,
+ * https, socks4a, socks5h), and the proxy — then start the transfer. Returns 0, -EINPROGRESS
+ * (a lookup is under way), -EAGAIN (the proxy failed: try again), or another -errno (noted). */
+static int resolve_start(struct req *r)
+{
+	char taddrs[DNS_ADDRS_MAX], paddrs[DNS_ADDRS_MAX];
+	const char *t = NULL, *p = NULL;
+	bool local = !r->proxy || !strcmp(r->px.scheme, "socks4") || !strcmp(r->px.scheme, "socks5");
+	int rt = 0, rp = 0;
+
+	if (local && !r->target.v6_literal) {
+		t = r->target.v4_literal ? r->target.host : taddrs;
+		if (!r->target.v4_literal)
+			rt = dns_lookup(r->target.host, taddrs, sizeof taddrs);
+	}
+	if (r->proxy && !r->px.v6_literal) {
+		p = r->px.v4_literal ? r->px.host : paddrs;
+		if (!r->px.v4_literal)
+			rp = dns_lookup(r->px.host, paddrs, sizeof paddrs);
+	}
+	if (rt == -EINPROGRESS || rp == -EINPROGRESS)
+		return -EINPROGRESS;
+	if (rp) {
+		proxy_failed(r, paddrs);
+		return -EAGAIN;
+	}
+	if (rt) {
+		failed(r, EIO, true, taddrs);
+		return -EHOSTUNREACH;
+	}
+	return transfer_start(r, t, p);
+}
+
+/* Walk the request's URLs from the current one until a transfer runs, a lookup is awaited, or the
+ * list (or the deadline) ends. */
+static void walk(struct req *r)
+{
+	const char *scheme = r->target.scheme;
+	char why[64];
+	unsigned down;
+	int rc;
+
+	while (r->cur < r->q.n) {
+		if (now_ms() >= r->deadline) {
+			failed(r, ETIMEDOUT, false, r->state == R_RESOLVING ?
+			       "name lookup did not end before the request's deadline" :
+			       "not tried: the request's deadline passed");
+			break;
+		}
+		if (r->state != R_RESOLVING) {
+			rc = url_split(r->q.url[r->cur], &r->target, false);
+			if (strcmp(scheme, "sftp") == 0) {
+				failed(r, ENOSYS, false, "sftp layers are not available yet");
+				goto next;
+			}
+			if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+				failed(r, EIO, false, scheme[0] ? "not an http, https or sftp URL" :
+				       "not a valid URL");
+				goto next;
+			}
+			if (rc) {
+				failed(r, EIO, false, "not a valid URL");
+				goto next;
+			}
+			if ((down = layer_down_s(r->target.key))) {
+				snprintf(why, sizeof why, "down for %u s", down);
+				failed(r, EIO, false, why);
+				goto next;
+			}
+			if (proxy_pick(r->q.url[r->cur], &r->proxy, &r->px, &down)) {
+				snprintf(why, sizeof why, "every proxy is down (for %u s)", down);
+				failed(r, EIO, false, why);
+				goto next;
+			}
+		}
+		r->state = R_QUEUED;
+		rc = resolve_start(r);
+		if (rc == -EINPROGRESS) {
+			r->state = R_RESOLVING;
+			return;
+		}
+		if (rc == 0)
+			return;
+		transfer_end(r);
+		if (rc == -EAGAIN)
+			continue;               /* the same URL through the next proxy */
+		if (r->werr) {
+			char werr[128];
+
+			/* The fd cannot take the body: no other URL would do better. */
+			snprintf(werr, sizeof werr, "cannot write the blob fd: %s", strerror(r->werr));
+			failed(r, EIO, false, werr);
+			break;
+		}
+		if (rc != -EHOSTUNREACH)
+			failed(r, EIO, false, "cannot set up the transfer");
+next:
+		r->cur++;
+	}
+	finish(r, -1);
+}
+
+/* A transfer ended: judge it, then go on with the next URL or answer. */
+static void transfer_done(struct req *r, CURLcode res)
+{
+	bool answered = res == CURLE_OK || r->discard_abort;
+	curl_off_t cl = -1, connected = 0;
+	long code = 0;
+	char why[CURL_ERROR_SIZE + 64];
+
+	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+	curl_easy_getinfo(r->easy, CURLINFO_CONNECT_TIME_T, &connected);
+	transfer_end(r);
+	r->state = R_QUEUED;
+	snprintf(why, sizeof why, "%s%s", res == CURLE_PARTIAL_FILE ? "short body: " : "",
+		 r->errbuf[0] ? r->errbuf : curl_easy_strerror(res));
+	/* Never connected through a proxy: the proxy failed, not the layer; try the next proxy. */
+	if (r->proxy && !answered && !connected && (res == CURLE_COULDNT_CONNECT ||
+	    res == CURLE_COULDNT_RESOLVE_PROXY || res == CURLE_OPERATION_TIMEDOUT)) {
+		proxy_failed(r, why);
+		walk(r);
+		return;
+	}
+	if (r->werr) {
+		snprintf(why, sizeof why, "cannot %s the blob fd: %s", r->q.push ? "read" : "write",
+			 strerror(r->werr));
+		failed(r, EIO, false, why);
+		finish(r, -1);
+		return;
+	}
+	if (r->q.push && answered && code >= 200 && code < 300) {
+		layer_ok(r->target.key);
+		note(r, "%ld, %llu bytes", code, (unsigned long long)r->q.max_size);
+		finish(r, 0);
+		return;
+	}
+	if (r->too_long) {
+		snprintf(why, sizeof why, "too long (over %llu bytes)",
+			 (unsigned long long)r->q.max_size);
+		failed(r, EIO, false, why);
+	} else if (answered && code == 200 && !r->q.push) {
+		if (cl >= 0 && (uint64_t)cl != r->written) {
+			snprintf(why, sizeof why, "short body (%llu of %lld bytes)",
+				 (unsigned long long)r->written, (long long)cl);
+			failed(r, EIO, true, why);
+		} else {
+			layer_ok(r->target.key);
+			note(r, "200, %llu bytes", (unsigned long long)r->written);
+			finish(r, 0);
+			return;
+		}
+	} else if (answered && (code == 404 || code == 410) && !r->q.push) {
+		layer_ok(r->target.key);
+		note(r, "%ld", code);
+	} else if (answered) {
+		snprintf(why, sizeof why, "HTTP %ld", code);
+		failed(r, EIO, code >= 500, why);
+	} else {
+		failed(r, res == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT : EIO, true, why);
+	}
+	r->cur++;
+	walk(r);
+}
+
+/* Give free slots to queued requests (a request may end at once and free its slot again). */
+static void schedule(void)
+{
+	while (queue_head) {
+		struct req *r;
+		int i;
+
+		for (i = 0; i < FETCH_MAX_ACTIVE && active[i]; i++)
+			;
+		if (i == FETCH_MAX_ACTIVE)
+			return;
+		r = queue_head;
+		queue_head = r->next;
+		if (!queue_head)
+			queue_tail = NULL;
+		r->next = NULL;
+		active[i] = r;
+		walk(r);
+	}
+}
+
+/* ---- requests in ---------------------------------------------------------------------------- */
+
+void http_submit(struct fetch_req *q)
+{
+	struct req *r = calloc(1, sizeof *r);
+	uint64_t extra = q->max_size / FETCH_DEADLINE_RATE;
+
+	if (!r) {
+		request_refuse(q, ENOMEM, "out of memory");
+		return;
+	}
+	r->q = *q;
+	r->deadline = now_ms() + FETCH_DEADLINE_MS +
+		      (extra < DEADLINE_EXTRA_MAX ? extra : DEADLINE_EXTRA_MAX);
+	r->all_404 = true;
+	r->state = R_QUEUED;
+	if (queue_tail)
+		queue_tail->next = r;
+	else
+		queue_head = r;
+	queue_tail = r;
+	held++;
+	schedule();
+}
+
+bool http_full(void)
+{
+	return held >= FETCH_MAX_HELD;
+}
+
+/* ---- libcurl's sockets and timer --------------------------------------------------------------- */
+
+static int on_socket(CURL *e, curl_socket_t s, int what, void *clientp, void *socketp)
+{
+	int i;
+
+	for (i = 0; i < nsocks && socks[i].fd != s; i++)
+		;
+	if (what == CURL_POLL_REMOVE) {
+		if (i < nsocks)
+			socks[i] = socks[--nsocks];
+		return 0;
+	}
+	if (i == nsocks) {
+		if (nsocks == SOCKS_MAX) {
+			log_err("more than %d sockets in use; a transfer fails", SOCKS_MAX);
+			return -1;
+		}
+		nsocks++;
+	}
+	socks[i].fd = s;
+	socks[i].events = (short)((what & CURL_POLL_IN ? POLLIN : 0) |
+				  (what & CURL_POLL_OUT ? POLLOUT : 0));
+	return 0;
+}
+
+static int on_timer(CURLM *m, long timeout_ms, void *clientp)
+{
+	timer_at = timeout_ms < 0 ? 0 : now_ms() + (uint64_t)timeout_ms;
+	return 0;
+}
+
+int http_pollfds(struct pollfd *pfd, int max, int *timeout_ms)
+{
+	uint64_t now = now_ms(), next = timer_at;
+	int n = 0;
+
+	for (int i = 0; i < nsocks && n < max; i++)
+		pfd[n++] = (struct pollfd){ .fd = socks[i].fd, .events = socks[i].events };
+	/* Requests waiting on a lookup end at their deadline (a transfer's own timeout is libcurl's). */
+	for (int i = 0; i < FETCH_MAX_ACTIVE; i++)
+		if (active[i] && active[i]->state == R_RESOLVING &&
+		    (!next || active[i]->deadline < next))
+			next = active[i]->deadline;
+	if (next) {
+		uint64_t ms = next > now ? next - now : 0;
+
+		if (*timeout_ms < 0 || ms < (uint64_t)*timeout_ms)
+			*timeout_ms = (int)(ms > 60000 ? 60000 : ms);
+	}
+	return n;
+}
+
+void http_process(const struct pollfd *pfd, int n)
+{
+	int running, left;
+	CURLMsg *msg;
+
+	for (int i = 0; i < n; i++) {
+		int ev = 0;
+
+		if (!pfd[i].revents)
+			continue;
+		if (pfd[i].revents & (POLLIN | POLLHUP))
+			ev |= CURL_CSELECT_IN;
+		if (pfd[i].revents & POLLOUT)
+			ev |= CURL_CSELECT_OUT;
+		if (pfd[i].revents & (POLLERR | POLLNVAL))
+			ev |= CURL_CSELECT_ERR;
+		curl_multi_socket_action(multi, pfd[i].fd, ev, &running);
+	}
+	if (timer_at && now_ms() >= timer_at) {
+		timer_at = 0;
+		curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
+	while ((msg = curl_multi_info_read(multi, &left))) {
+		CURLcode res = msg->data.result;
+		char *priv = NULL;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+		if (priv)
+			transfer_done((struct req *)(void *)priv, res);
+	}
+	/* Lookups that ended (or passed the deadline) let their requests go on. */
+	for (int i = 0; i < FETCH_MAX_ACTIVE; i++)
+		if (active[i] && active[i]->state == R_RESOLVING)
+			walk(active[i]);
+	schedule();
+}
+
+/* ---- start and end ----------------------------------------------------------------------------- */
+
+static int ca_load(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	struct stat st;
+	size_t len = 0;
+	char *buf;
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > CA_MAX) {
+		close(fd);
+		return -EINVAL;
+	}
+	buf = malloc((size_t)st.st_size);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (len < (size_t)st.st_size && (n = read(fd, buf + len, (size_t)st.st_size - len))) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (len != (size_t)st.st_size) {
+		free(buf);
+		return -EIO;
+	}
+	ca_blob = (struct curl_blob){ .data = buf, .len = len, .flags = CURL_BLOB_NOCOPY };
+	ca_loaded = true;
+	return 0;
+}
+
+int http_init(const struct worker_conf *c)
+{
+	const char *cafile = c->cafile && c->cafile[0] ? c->cafile : FETCH_CAFILE;
+	const curl_version_info_data *v;
+	int rc = ca_load(cafile);
+
+	if (rc)
+		log_err("CA bundle %s: %s: https layers will fail verification", cafile,
+			strerror(-rc));
+	/* Loads OpenSSL and its configuration now, while files may still be opened. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return -EIO;
+	rc = proxies_init(c);
+	if (rc)
+		return rc;
+	multi = curl_multi_init();
+	if (!multi)
+		return -ENOMEM;
+	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)CONN_CACHE);
+	curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+	v = curl_version_info(CURLVERSION_NOW);
+	log_info("libcurl %s, %s%s; CA bundle %s (%zu bytes)", v->version,
+		 v->ssl_version ? v->ssl_version : "no TLS",
+		 v->features & CURL_VERSION_HTTP2 ? ", HTTP/2" : "", cafile, ca_blob.len);
+	return 0;
+}
+
+void http_free(void)
+{
+	for (int i = 0; i < FETCH_MAX_ACTIVE; i++) {
+		if (!active[i])
+			continue;
+		transfer_end(active[i]);
+		req_free(active[i]);
+		active[i] = NULL;
+	}
+	while (queue_head) {
+		struct req *r = queue_head;
+
+		queue_head = r->next;
+		req_free(r);
+	}
+	queue_tail = NULL;
+	held = 0;
+	if (multi)
+		curl_multi_cleanup(multi);
+	multi = NULL;
+	curl_global_cleanup();
+	proxies_free();
+	free(ca_blob.data);
+	ca_blob = (struct curl_blob){ 0 };
+	ca_loaded = false;
+}
