@@ -218,17 +218,16 @@ int main(int argc, char **argv)
 		}
 		if (p[2].revents) {
 			/* The supervisor: a restarted indexer's channel; EOF means stop. */
-			struct ipc_rd r;
+			int peer;
 
-			rc = ipc_recv(FD_SUPERVISOR, proto_from_supervisor, proto_from_supervisor_n, &msg);
+			rc = proto_recv_supervisor(FD_SUPERVISOR, PEER_INDEXER, &msg, &peer);
 			if (rc == 0)
 				break;
 			if (rc < 0)
 				die(67, "supervisor channel: %s", strerror(-rc));
-			ipc_rd_init(&r, msg.payload, msg.hdr.len);
-			if (msg.hdr.type == MSG_PEER && ipc_rd_u32(&r) == PEER_INDEXER && ipc_rd_done(&r)) {
+			if (rc == 1) {
 				close(fuser.idx_fd);
-				fuser.idx_fd = msg.fds[0];
+				fuser.idx_fd = peer;
 				fcntl(fuser.idx_fd, F_SETFL, O_NONBLOCK);
 				uint8_t cur[16];
 				struct ipc_wr w;
@@ -240,8 +239,6 @@ int main(int argc, char **argv)
 				ipc_send(fuser.idx_fd, MSG_INDEX, 0, cur, w.len, &fuser.index_fd, 1);
 				log_info("a new indexer is connected; %u opens asked again",
 					 blobs_ask_again(&fuser));
-			} else {
-				ipc_msg_close_fds(&msg);
 			}
 		}
 	}

@@ -291,21 +291,18 @@ int main(int argc, char **argv)
 				die(67, "fuser channel: %s", strerror(-rc));
 		}
 		if (fds[1].revents) {
-			/* The supervisor: a new channel to a restarted peer; EOF means stop. */
-			struct ipc_rd r;
+			/* The supervisor: a restarted fetcher's channel, or a reload; EOF means stop. */
+			int peer;
 
-			rc = ipc_recv(FD_SUPERVISOR, proto_from_supervisor, proto_from_supervisor_n, &msg);
+			rc = proto_recv_supervisor(FD_SUPERVISOR, PEER_FETCHER, &msg, &peer);
 			if (rc == 0)
 				break;
 			if (rc < 0)
 				die(67, "supervisor channel: %s", strerror(-rc));
-			ipc_rd_init(&r, msg.payload, msg.hdr.len);
-			if (msg.hdr.type == MSG_PEER && ipc_rd_u32(&r) == PEER_FETCHER && ipc_rd_done(&r)) {
-				fetch_reconnect(msg.fds[0]);
-			} else if (msg.hdr.type == MSG_CONF) {
-				reload(msg.payload, msg.hdr.len);
+			if (rc == 1) {
+				fetch_reconnect(peer);
 			} else {
-				ipc_msg_close_fds(&msg);
+				reload(msg.payload, msg.hdr.len);
 			}
 		}
 	}

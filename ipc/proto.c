@@ -212,3 +212,22 @@ int proto_recv_conf(int fd, int ms, struct worker_conf *c)
 	}
 	return proto_conf_decode(m.payload, m.hdr.len, c);
 }
+
+int proto_recv_supervisor(int fd, uint32_t want, struct ipc_msg *m, int *peer)
+{
+	struct ipc_rd r;
+	int rc = ipc_recv(fd, proto_from_supervisor, proto_from_supervisor_n, m);
+
+	*peer = -1;
+	if (rc <= 0)
+		return rc;
+	ipc_rd_init(&r, m->payload, m->hdr.len);
+	if (m->hdr.type == MSG_CONF)
+		return 2;
+	if (m->hdr.type == MSG_PEER && ipc_rd_u32(&r) == want && ipc_rd_done(&r)) {
+		*peer = m->fds[0];
+		return 1;
+	}
+	ipc_msg_close_fds(m);
+	return -EPROTO;
+}

@@ -125,6 +125,11 @@ void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c);
 int proto_conf_decode(const void *buf, size_t len, struct worker_conf *c);
 void proto_conf_free(struct worker_conf *c);
 
+/* A worker's supervisor channel once it runs: receive one message into *m. Returns 1 with *peer
+ * set to the fd of a MSG_PEER of kind `want` (the caller owns it), 2 for a MSG_CONF (a reload; the
+ * payload is in *m), 0 when the supervisor is gone, -EPROTO for anything else (fds closed). */
+int proto_recv_supervisor(int fd, uint32_t want, struct ipc_msg *m, int *peer);
+
 /* A worker's first step: wait up to ms for MSG_CONF on fd and decode it. Returns 0 or -errno
  * (-ETIMEDOUT, -EPROTO for anything but a valid MSG_CONF). */
 int proto_recv_conf(int fd, int ms, struct worker_conf *c);

@@ -137,7 +137,24 @@ worker_pid() {
 	pgrep -P "$SUP_PID" -f "aysfs-$1" | head -1
 }
 
-# random_file PATH BYTES: reproducible pseudo-random content.
+# put_blob STORE FILE [bro]: store FILE's content as a blob (md5) in STORE/dedupe (brotli-compressed
+# as HASH.bro with "bro"); prints the hash.
+put_blob() {
+	local h
+	h=$(md5sum <"$2" | cut -c1-32)
+	mkdir -p "$1/dedupe/${h:0:1}/${h:1:1}"
+	if [ "${3:-}" = bro ]; then
+		brotli -c "$2" >"$1/dedupe/${h:0:1}/${h:1:1}/$h.bro"
+	else
+		cp "$2" "$1/dedupe/${h:0:1}/${h:1:1}/$h"
+	fi
+	echo "$h"
+}
+
+# blob_path STORE HASH: where that blob lives in STORE's default namespace.
+blob_path() { echo "$1/dedupe/${2:0:1}/${2:1:1}/$2"; }
+
+# random_file PATH BYTES: pseudo-random content.
 random_file() {
 	head -c "$2" /dev/urandom >"$1"
 }

@@ -3,19 +3,6 @@
 . "$(dirname "$0")/lib.sh"
 t_setup
 
-# put_blob STORE FILE [bro]: store FILE's content as a blob (md5) in STORE/dedupe; prints the hash.
-put_blob() {
-	local h
-	h=$(md5sum <"$2" | cut -c1-32)
-	mkdir -p "$1/dedupe/${h:0:1}/${h:1:1}"
-	if [ "${3:-}" = bro ]; then
-		brotli -c "$2" >"$1/dedupe/${h:0:1}/${h:1:1}/$h.bro"
-	else
-		cp "$2" "$1/dedupe/${h:0:1}/${h:1:1}/$h"
-	fi
-	echo "$h"
-}
-blob_path() { echo "$1/dedupe/${2:0:1}/${2:1:1}/$2"; }
 
 mkdir -p "$T/src" "$T/cache1" "$T/ro" "$T/store1" "$T/store2"
 random_file "$T/src/a" 100000

@@ -6,12 +6,7 @@
 t_setup
 
 mkdir -p "$T/src" "$T/store"
-blob() {   # blob NAME: store $T/src/NAME, print "hash|size"
-	local h
-	h=$(md5sum <"$T/src/$1" | cut -c1-32)
-	mkdir -p "$T/store/dedupe/${h:0:1}/${h:1:1}" && cp "$T/src/$1" "$T/store/dedupe/${h:0:1}/${h:1:1}/$h"
-	echo "$h|$(stat -c %s "$T/src/$1")"
-}
+blob() { echo "$(put_blob "$T/store" "$T/src/$1")|$(stat -c %s "$T/src/$1")"; }   # "hash|size"
 random_file "$T/src/a1" 200000; random_file "$T/src/a2" 300000
 random_file "$T/src/b" 1000; random_file "$T/src/c" 2000; random_file "$T/src/x" 3000
 a1=$(blob a1); a2=$(blob a2); b=$(blob b); c=$(blob c); x=$(blob x)

@@ -7,8 +7,7 @@ t_setup
 
 mkdir -p "$T/src" "$T/store"
 random_file "$T/src/f" 50000
-h=$(md5sum <"$T/src/f" | cut -c1-32)
-mkdir -p "$T/store/dedupe/${h:0:1}/${h:1:1}" && cp "$T/src/f" "$T/store/dedupe/${h:0:1}/${h:1:1}/$h"
+h=$(put_blob "$T/store" "$T/src/f")
 printf '/f|%s|50000\n/g|%s|50000\n' "$h" "$h" | write_flist "$T/flists/s.flist"
 cat >"$T/config.toml" <<EOF2
 [main]

@@ -8,8 +8,7 @@ mkdir -p "$T/src" "$T/store"
 for f in a b c; do random_file "$T/src/$f" 30000; done
 : >"$T/flist"
 for f in a b c; do
-	h=$(md5sum <"$T/src/$f" | cut -c1-32)
-	mkdir -p "$T/store/dedupe/${h:0:1}/${h:1:1}" && cp "$T/src/$f" "$T/store/dedupe/${h:0:1}/${h:1:1}/$h"
+	h=$(put_blob "$T/store" "$T/src/$f")
 	printf '/%s|%s|30000\n' "$f" "$h" >>"$T/flist"
 done
 write_flist "$T/flists/s.flist" <"$T/flist"
@@ -26,7 +25,7 @@ mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
 cat "$T/mnt/a" "$T/mnt/b" "$T/mnt/c" >/dev/null
 mount_stop
 hb=$(md5sum <"$T/src/b" | cut -c1-32)
-cached=$T/cache/dedupe/${hb:0:1}/${hb:1:1}/$hb
+cached=$(blob_path "$T/cache" "$hb")
 ok_cmd "the blob is cached" test -f "$cached"
 # Damage it behind aysfs' back (same size, other bytes), and leave a crash's temporary file.
 chmod u+w "$cached"; head -c 30000 /dev/zero >"$cached"
