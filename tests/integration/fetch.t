@@ -25,16 +25,6 @@ free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# put_blob STORE FILE: FILE's content as a blob (md5) in STORE/dedupe; prints the hash.
-put_blob() {
-	local h
-	h=$(md5sum <"$2" | cut -c1-32)
-	mkdir -p "$1/dedupe/${h:0:1}/${h:1:1}"
-	cp "$2" "$1/dedupe/${h:0:1}/${h:1:1}/$h"
-	echo "$h"
-}
-blob_path() { echo "$1/dedupe/${2:0:1}/${2:1:1}/$2"; }
-
 # ---- content: a good store, an empty one, one with a corrupt copy ----------------------------------
 W=$T/www
 mkdir -p "$T/src" "$W/good" "$W/empty" "$W/bad" "$W/push"
@@ -46,6 +36,8 @@ random_file "$T/src/d" 30000
 random_file "$T/src/e" 40000
 random_file "$T/src/corrupt" 5000
 random_file "$T/src/missing" 777
+random_file "$T/src/big" 50000000
+h_big=$(put_blob "$W/good" "$T/src/big")
 for f in small a b c d e corrupt; do
 	eval "h_$f=$(put_blob "$W/good" "$T/src/$f")"
 done
@@ -67,6 +59,9 @@ write_flist "$T/flists/svc.flist" <<FL
 /missing|$h_missing|777
 /empty||0
 FL
+# A flist that only the store has (for offline mode: its last good copy is kept in the cache).
+mkdir -p "$W/good/dedupe/md"
+printf '/a|%s|100000\n/c|%s|20000\n/big|%s|50000000\n' "$h_a" "$h_c" "$h_big" >"$W/good/dedupe/md/remote.flist"
 
 # ---- a throwaway CA and a server certificate for 127.0.0.1 -------------------------------------------
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/ca.key" -out "$T/ca.crt" -days 2 \
@@ -270,6 +265,47 @@ is "$(grep -c "^WARN fetcher: proxy http://127.0.0.1:$P_DEAD is down" "$T/log")"
 via=$(awk -v p="$P_PROXY" '$1 == p && $4 == 200' "$T/access.log" | wc -l)
 ok $((via < 3)) "the blobs came through the proxy ($via requests)"
 is "$(grep -c 'resolve store.invalid' "$T/log")" 0 "the store's name is left to the proxy"
+mount_stop
+
+# ---- 6. one download per blob, and offline mode ------------------------------------------------------
+cat >"$T/c6.toml" <<EOF
+[main]
+prefix = "/"
+flist_dir = "$T/none"
+cache_dir = "$T/cache-c6"
+[[ays]]
+id = "remote"
+[[store]]
+url = "http://127.0.0.1:$P_GOOD"
+EOF
+: >"$T/access.log"
+mount_start "$T/mnt" -config "$T/c6.toml" || bail "mount failed"
+like "$(cat "$T/log")" "service remote: 3 entries from http://127.0.0.1:$P_GOOD/dedupe/md/remote.flist" \
+	"a flist found in no local place comes from the store"
+want=$(sha256sum <"$T/src/big")
+readers=()
+for i in $(seq 16); do (sha256sum <"$T/mnt/big" >"$T/sum6.$i") & readers+=($!); done
+wait "${readers[@]}"
+same=0
+for i in $(seq 16); do [ "$(cat "$T/sum6.$i")" = "$want" ] && same=$((same + 1)); done
+is "$same" 16 "16 concurrent opens of one uncached 50 MB blob all read the right bytes"
+is "$(grep -c "GET /dedupe/${h_big:0:1}/${h_big:1:1}/$h_big " "$T/access.log")" 1 \
+	"... with exactly one GET"
+cat "$T/mnt/a" >/dev/null
+mount_stop
+
+# Offline: the store is gone. Cached files and the cached flist keep working; the rest fails fast.
+kill "$(cat "$T/nginx.pid")"
+for _ in $(seq 30); do kill -0 "$(cat "$T/nginx.pid" 2>/dev/null)" 2>/dev/null || break; sleep 0.1; done
+mount_start "$T/mnt" -config "$T/c6.toml" || bail "offline mount failed"
+like "$(cat "$T/log")" "service remote: no layer answered .*using the last good copy" \
+	"offline: the last good copy of the flist is used, with a warning"
+is "$(sha256sum <"$T/mnt/a")" "$(sha256sum <"$T/src/a")" "offline: a cached file reads right"
+start=$(date +%s%N)
+cat "$T/mnt/c" >/dev/null 2>&1; st=$?
+took=$(( ($(date +%s%N) - start) / 1000000 ))
+ok $((st == 0)) "offline: a file never cached fails"
+ok $((took > 5000)) "... within 5 s (${took} ms)"
 mount_stop
 
 done_testing
