@@ -13,6 +13,8 @@ like "$out" "$T/syntax.toml:2:[0-9]+: " "and names file:line:column"
 out=$("$SUPERVISOR" --config "$T/badtype.toml" "$T/mnt" 2>&1); st=$?
 is "$st" 1 "a wrong type exits 1 (--config spelling)"
 like "$out" "$T/badtype.toml:3:10: " "and names file:line:column"
+out=$("$SUPERVISOR" -config "$TOP/examples/config.toml" "$T/no-such-dir" 2>&1); st=$?
+is "$st" 2 "examples/config.toml loads (only the missing mountpoint stops it)"
 out=$("$SUPERVISOR" -config "$T/none.toml" "$T/mnt" 2>&1); st=$?
 is "$st" 1 "a missing config file exits 1"
 out=$("$SUPERVISOR" -bogus "$T/mnt" 2>&1); st=$?
