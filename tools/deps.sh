@@ -10,6 +10,7 @@ pkgs=(
 	libssl-dev libbrotli-dev         # the indexer: hashes, and brotli blobs
 	perl attr python3 util-linux procps brotli  # tests: prove, getfattr, errno checks, findmnt, pgrep, .bro blobs
 	nginx-light openssl              # tests: a real HTTP(S) store on 127.0.0.1, a throwaway CA
+	dnsmasq-base                     # tests: a real DNS server on a loopback address for -resolv and -auto
 )
 missing=()
 for p in "${pkgs[@]}"; do
