@@ -11,6 +11,10 @@
 #include <stdint.h>
 
 #define BLOB_BUCKETS 4096
+#define PENDING_BUCKETS 256     /* blobs asked of the indexer, by request id */
+#define IDLE_FDS_MAX 65536      /* fds of blobs no handle uses, kept for the next open */
+#define IDLE_BYTES_MAX (4ull << 30)  /* and the most content they may keep alive */
+#define PREFETCH_SIBLINGS 32    /* on a miss, the next files of the folder asked for too */
 
 /* An open request waiting for its blob. */
 struct waiter {
@@ -21,7 +25,8 @@ struct waiter {
 
 enum blob_state {
 	BLOB_PENDING,           /* asked the indexer; opens wait */
-	BLOB_OPEN,              /* fd held, shared by every open handle of that content */
+	BLOB_OPEN,              /* fd held, shared by every open handle of that content; with no
+				 * handle (refs 0) it waits on the idle list for the next open */
 	BLOB_IDLE,              /* no handle: fd closed, only where it came from is remembered */
 };
 
@@ -29,6 +34,7 @@ enum blob_state {
 struct blob {
 	uint8_t hash[32];
 	uint8_t hash_len;
+	bool speculative;       /* asked with MSG_PREFETCH (from the cache only) */
 	enum blob_state state;
 	uint64_t size;
 	int fd;                 /* BLOB_OPEN only */
@@ -38,6 +44,8 @@ struct blob {
 	struct waiter *waiters;
 	char *layer;            /* where it came from (xattr user.aysfs.layer) */
 	struct blob *next;      /* hash bucket chain */
+	struct blob *pnext;     /* pending chain, while BLOB_PENDING */
+	struct blob *older, *newer;  /* idle list, while BLOB_OPEN with no handle */
 };
 
 struct fuser {
@@ -51,8 +59,13 @@ struct fuser {
 	uint64_t blocks;        /* statfs: 4 KiB blocks of all files */
 
 	double entry_ttl, attr_ttl, negative_ttl;
+	bool no_opendir;        /* the kernel opens directories by itself when opendir says ENOSYS */
 
 	struct blob *buckets[BLOB_BUCKETS];
+	struct blob *pending[PENDING_BUCKETS];
+	struct blob *idle_newest, *idle_oldest;
+	unsigned nidle, idle_max;
+	uint64_t idle_bytes;
 	uint64_t next_req_id;
 };
 

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -135,6 +136,19 @@ static int on_indexer_msg(struct fuser *f)
 
 static struct fuser fuser;
 
+/* Idle blob fds may use half of the fd table, up to IDLE_FDS_MAX: the rest is for the handles
+ * that programs hold open and the blobs being asked for. */
+static unsigned idle_max(void)
+{
+	struct rlimit r;
+	rlim_t half;
+
+	if (getrlimit(RLIMIT_NOFILE, &r) || r.rlim_cur < 256)
+		return 0;
+	half = (r.rlim_cur - 128) / 2;
+	return half < IDLE_FDS_MAX ? (unsigned)half : IDLE_FDS_MAX;
+}
+
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(1, argv);
@@ -145,6 +159,7 @@ int main(int argc, char **argv)
 	log_init("fuser", argc > 2 && strcmp(argv[1], "-l") == 0 ? atoi(argv[2]) : LOG_INFO);
 	policy_worker_start("fuser");
 	fuser.idx_fd = FD_PEER1;
+	fuser.idle_max = idle_max();
 
 	if ((rc = proto_recv_conf(FD_SUPERVISOR, START_DEADLINE_MS, &conf)))
 		die(64, "no valid configuration from the supervisor: %s", strerror(-rc));

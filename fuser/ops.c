@@ -65,6 +65,8 @@ void fuser_set_index(struct fuser *f, void *map, size_t size, const struct ix *i
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
+	struct fuser *f = userdata;
+
 	/* Content never changes under a name: splice reads straight from blob fds, and never let an
 	 * mtime comparison drop the page cache. */
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
@@ -75,6 +77,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	conn->want &= ~(unsigned)(FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_READDIRPLUS_AUTO);
 	conn->time_gran = 1000000000;
+	/* Nothing to open for a directory: where the kernel can do without OPENDIR and RELEASEDIR, it
+	 * keeps listings cached itself (FOPEN_KEEP_CACHE | FOPEN_CACHE_DIR), two round trips less
+	 * for every directory a program walks. */
+	f->no_opendir = conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -139,6 +145,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 	if (!in || !S_ISDIR(in->mode)) {
 		fuse_reply_err(req, in ? ENOTDIR : ESTALE);
+		return;
+	}
+	if (f->no_opendir) {
+		fuse_reply_err(req, ENOSYS);    /* once: the kernel stops asking */
 		return;
 	}
 	/* Listings never change between reloads: let the kernel keep them. */
@@ -219,14 +229,52 @@ static struct blob *blob_find(struct fuser *f, const uint8_t *hash, uint8_t len)
 	return NULL;
 }
 
-/* Drop one reference. The last one closes the fd; a blob that was served stays as an idle record
- * (user.aysfs.layer keeps answering), one that never was is forgotten. */
+/* ---- the idle list: blob fds that no handle uses, most recently used first ---- */
+
+static void idle_remove(struct fuser *f, struct blob *b)
+{
+	*(b->newer ? &b->newer->older : &f->idle_newest) = b->older;
+	*(b->older ? &b->older->newer : &f->idle_oldest) = b->newer;
+	b->older = b->newer = NULL;
+	f->nidle--;
+	f->idle_bytes -= b->size;
+}
+
+/* Close an fd nobody uses: the record stays (user.aysfs.layer keeps answering); the next open
+ * asks the indexer again. */
+static void idle_close(struct fuser *f, struct blob *b)
+{
+	idle_remove(f, b);
+	close(b->fd);
+	b->fd = -1;
+	b->state = BLOB_IDLE;
+}
+
+static void idle_add(struct fuser *f, struct blob *b)
+{
+	b->older = f->idle_newest;
+	b->newer = NULL;
+	*(f->idle_newest ? &f->idle_newest->newer : &f->idle_oldest) = b;
+	f->idle_newest = b;
+	f->nidle++;
+	f->idle_bytes += b->size;
+	while (f->nidle && (f->nidle > f->idle_max || f->idle_bytes > IDLE_BYTES_MAX))
+		idle_close(f, f->idle_oldest);
+}
+
+/* Drop one reference. With the last one, a blob that has its fd keeps it on the idle list (a
+ * warm open of the same content then needs no round trip to the indexer); one that never got an
+ * fd is forgotten unless it was served once (user.aysfs.layer keeps answering). */
 static void blob_put(struct fuser *f, struct blob *b)
 {
 	struct blob **pp;
 
 	if (--b->refs)
 		return;
+	if (b->state == BLOB_OPEN) {
+		idle_add(f, b);
+		return;
+	}
 	if (b->fd >= 0)
 		close(b->fd);
 	b->fd = -1;
@@ -240,16 +288,38 @@ static void blob_put(struct fuser *f, struct blob *b)
 	free(b);
 }
 
-static struct blob *blob_by_req(struct fuser *f, uint64_t req_id)
+/* Pending blobs are found by the request id of their MSG_OPEN, which the indexer echoes: ids are
+ * sequential, so the low bits spread them over the buckets. */
+static struct blob **pending_slot(struct fuser *f, uint64_t req_id)
 {
-	for (unsigned i = 0; i < BLOB_BUCKETS; i++)
-		for (struct blob *b = f->buckets[i]; b; b = b->next)
-			if (b->state == BLOB_PENDING && b->req_id == req_id)
-				return b;
+	return &f->pending[req_id % PENDING_BUCKETS];
+}
+
+static void pending_add(struct fuser *f, struct blob *b)
+{
+	struct blob **slot = pending_slot(f, b->req_id);
+
+	b->pnext = *slot;
+	*slot = b;
+}
+
+/* The pending blob asked with req_id, unlinked from the pending table; NULL for an id that is not
+ * pending (a reply to a request the fuser no longer waits for, or a lying indexer). */
+static struct blob *pending_take(struct fuser *f, uint64_t req_id)
+{
+	for (struct blob **pp = pending_slot(f, req_id); *pp; pp = &(*pp)->pnext) {
+		struct blob *b = *pp;
+
+		if (b->req_id == req_id) {
+			*pp = b->pnext;
+			b->pnext = NULL;
+			return b;
+		}
+	}
 	return NULL;
 }
 
-static int ask_indexer(struct fuser *f, struct blob *b, fuse_ino_t ino)
+static int ask_indexer(struct fuser *f, struct blob *b, fuse_ino_t ino, uint32_t type)
 {
 	uint8_t buf[1 + 32 + 8 + 4 + 4096];
 	char path[4096];
@@ -258,6 +328,7 @@ static int ask_indexer(struct fuser *f, struct blob *b, fuse_ino_t ino)
 
 	b->req_id = ++f->next_req_id;
 	b->ino = ino;
+	pending_add(f, b);
 	if (f->idx_fd < 0)
 		return 0;       /* no indexer right now: asked when the new one connects */
 	ipc_wr_init(&w, buf, sizeof buf);
@@ -265,24 +336,88 @@ static int ask_indexer(struct fuser *f, struct blob *b, fuse_ino_t ino)
 	ipc_wr_bytes(&w, b->hash, b->hash_len);
 	ipc_wr_u64(&w, b->size);
 	ipc_wr_str(&w, path, n < 0 ? 0 : (size_t)n);
-	rc = ipc_send(f->idx_fd, MSG_OPEN, b->req_id, buf, w.len, NULL, 0);
+	rc = ipc_send(f->idx_fd, type, b->req_id, buf, w.len, NULL, 0);
 	/* A dead indexer: its successor is asked when the supervisor hands over its channel. */
 	return rc == -EPIPE || rc == -ECONNRESET ? 0 : rc;
 }
 
 unsigned blobs_ask_again(struct fuser *f)
 {
+	struct blob *all = NULL;
 	unsigned n = 0;
 
-	for (unsigned i = 0; i < BLOB_BUCKETS; i++)
-		for (struct blob *b = f->buckets[i]; b; b = b->next) {
-			if (b->state != BLOB_PENDING)
-				continue;
-			n++;
-			if (ask_indexer(f, b, b->ino))
-				log_err("cannot ask the new indexer for a blob");
+	/* Take every pending blob out first: asking again gives each a new id, hence a new bucket. */
+	for (unsigned i = 0; i < PENDING_BUCKETS; i++)
+		while (f->pending[i]) {
+			struct blob *b = f->pending[i];
+
+			f->pending[i] = b->pnext;
+			b->pnext = all;
+			all = b;
 		}
+	while (all) {
+		struct blob *b = all;
+
+		all = b->pnext;
+		b->pnext = NULL;
+		n++;
+		if (b->waiters)
+			b->speculative = false;
+		if (ask_indexer(f, b, b->ino, b->speculative ? MSG_PREFETCH : MSG_OPEN))
+			log_err("cannot ask the new indexer for a blob");
+	}
 	return n;
+}
+
+/* The record of in's content, made (idle, without fd) when there is none. NULL: out of memory. */
+static struct blob *blob_of(struct fuser *f, const struct ix_inode *in)
+{
+	const uint8_t *hash = ix_bytes(&f->ix, in->a);
+	struct blob *b = blob_find(f, hash, (uint8_t)in->b);
+
+	if (b || !(b = calloc(1, sizeof *b)))
+		return b;
+	memcpy(b->hash, hash, in->b);
+	b->hash_len = (uint8_t)in->b;
+	b->size = in->size;
+	b->fd = -1;
+	b->state = BLOB_IDLE;
+	b->next = f->buckets[bucket_of(b->hash)];
+	f->buckets[bucket_of(b->hash)] = b;
+	return b;
+}
+
+/* A program that opens one file of a folder usually opens the next ones (name order, which is the
+ * order of readdir): ask the indexer for their fds too, from its cache only. They wait on the
+ * idle list, so those opens are answered at once. */
+static void prefetch_siblings(struct fuser *f, const struct ix_inode *in)
+{
+	const struct ix_inode *dir = &f->ix.inodes[in->parent];
+	uint32_t slot = (uint32_t)(in - f->ix.inodes), end = dir->a + dir->b, asked = 0;
+
+	for (uint32_t i = slot + 1; i < end && asked < PREFETCH_SIBLINGS; i++) {
+		const struct ix_inode *s = &f->ix.inodes[i];
+		struct blob *b;
+
+		if (f->nidle + PREFETCH_SIBLINGS >= f->idle_max || f->idx_fd < 0)
+			return;
+		if (!S_ISREG(s->mode) || s->size == 0)
+			continue;
+		if (!(b = blob_of(f, s)))
+			return;
+		if (b->state != BLOB_IDLE)
+			continue;
+		b->state = BLOB_PENDING;
+		b->speculative = true;
+		asked++;
+		if (ask_indexer(f, b, ix_ino(&f->ix, s), MSG_PREFETCH)) {
+			pending_take(f, b->req_id);
+			b->state = BLOB_IDLE;
+			b->refs++;
+			blob_put(f, b);
+			return;
+		}
+	}
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -308,37 +443,27 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_open(req, fi);
 		return;
 	}
-	b = blob_find(f, ix_bytes(&f->ix, in->a), (uint8_t)in->b);
+	b = blob_of(f, in);
 	if (b && b->state == BLOB_OPEN) {
-		b->refs++;
+		if (b->refs++ == 0)
+			idle_remove(f, b);
 		fi->fh = (uint64_t)(uintptr_t)b;
 		fuse_reply_open(req, fi);
 		return;
 	}
 	w = calloc(1, sizeof *w);
-	if (!w) {
+	if (!w || !b) {
+		free(w);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if (!b) {
-		if (!(b = calloc(1, sizeof *b))) {
-			free(w);
-			fuse_reply_err(req, ENOMEM);
-			return;
-		}
-		memcpy(b->hash, ix_bytes(&f->ix, in->a), in->b);
-		b->hash_len = (uint8_t)in->b;
-		b->size = in->size;
-		b->fd = -1;
-		b->state = BLOB_IDLE;
-		b->next = f->buckets[bucket_of(b->hash)];
-		f->buckets[bucket_of(b->hash)] = b;
-	}
 	if (b->state == BLOB_IDLE) {
 		b->state = BLOB_PENDING;
-		rc = ask_indexer(f, b, ino);
+		b->speculative = false;
+		rc = ask_indexer(f, b, ino, MSG_OPEN);
 		if (rc) {
 			log_err("cannot ask the indexer for a blob: %s", strerror(-rc));
+			pending_take(f, b->req_id);
 			b->state = BLOB_IDLE;
 			b->refs++;
 			blob_put(f, b);
@@ -346,6 +471,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			fuse_reply_err(req, EIO);
 			return;
 		}
+		prefetch_siblings(f, in);
 	}
 	w->req = req;
 	w->fi = *fi;
@@ -367,9 +493,25 @@ static int check_blob_fd(int fd, uint64_t size)
 	return 0;
 }
 
+/* Every open waiting for b fails with err; the next open asks again. */
+static void fail_waiters(struct fuser *f, struct blob *b, int err)
+{
+	struct waiter *w;
+
+	b->state = BLOB_IDLE;
+	b->refs++;
+	while ((w = b->waiters)) {
+		b->waiters = w->next;
+		fuse_reply_err(w->req, err);
+		free(w);
+		b->refs--;
+	}
+	blob_put(f, b);
+}
+
 void blob_ready(struct fuser *f, uint64_t req_id, int fd, const char *layer, size_t layer_len)
 {
-	struct blob *b = blob_by_req(f, req_id);
+	struct blob *b = pending_take(f, req_id);
 	struct waiter *w;
 
 	if (!b) {
@@ -380,7 +522,7 @@ void blob_ready(struct fuser *f, uint64_t req_id, int fd, const char *layer, siz
 		log_err("indexer sent an fd that is not a read-only file of %llu bytes",
 			(unsigned long long)b->size);
 		close(fd);
-		blob_failed(f, req_id, EIO);
+		fail_waiters(f, b, EIO);
 		return;
 	}
 	b->fd = fd;
@@ -395,25 +537,25 @@ void blob_ready(struct fuser *f, uint64_t req_id, int fd, const char *layer, siz
 			blob_put(f, b);         /* interrupted: the handle will never be released */
 		free(w);
 	}
+	if (b->refs == 0)
+		idle_add(f, b);         /* prefetched: kept for the open that comes next */
 }
 
 void blob_failed(struct fuser *f, uint64_t req_id, int err)
 {
-	struct blob *b = blob_by_req(f, req_id);
-	struct waiter *w;
+	struct blob *b = pending_take(f, req_id);
 
 	if (!b)
 		return;
-	/* The next open asks again. */
-	b->state = BLOB_IDLE;
-	b->refs++;
-	while ((w = b->waiters)) {
-		b->waiters = w->next;
-		fuse_reply_err(w->req, err);
-		free(w);
-		b->refs--;
+	/* Not in the cache, but an open came meanwhile: now ask for it for real. */
+	if (b->speculative && b->waiters) {
+		b->speculative = false;
+		if (ask_indexer(f, b, b->ino, MSG_OPEN) == 0)
+			return;
+		pending_take(f, b->req_id);
+		err = EIO;
 	}
-	blob_put(f, b);
+	fail_waiters(f, b, err);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

@@ -18,6 +18,7 @@
 #include "ipc/log.h"
 
 #include <brotli/decode.h>
+#include <linux/openat2.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -874,12 +876,50 @@ void blobs_free(struct blobs *b)
 	free(b);
 }
 
+/* Open a blob of the local cache, read-only, checking its size. resolve: openat2 RESOLVE_* flags.
+ * Returns 0 with *fd, -EBADMSG for a file of the wrong size (left in place), or -errno. */
+static int cache_open(const char *final, uint64_t size, uint64_t resolve, int *fd)
+{
+	struct open_how how = {
+		.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+		.resolve = resolve,
+	};
+	struct stat st;
+
+	*fd = (int)syscall(SYS_openat2, AT_FDCWD, final, &how, sizeof how);
+	if (*fd < 0)
+		return -errno;
+	if (fstat(*fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == size) {
+		fcntl(*fd, F_SETFL, 0);
+		return 0;
+	}
+	close(*fd);
+	*fd = -1;
+	return -EBADMSG;
+}
+
+int blob_cached(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t size, bool may_block,
+		int *fd, const char **layer)
+{
+	char rel[8 + 2 * FLIST_HASH_MAX], final[PATH_MAX];
+	int rc;
+
+	blob_rel(hash, hash_len, rel);
+	if (pathf(final, sizeof final, "%s/%s", b->cache_root, rel))
+		return -ENAMETOOLONG;
+	/* RESOLVE_CACHED: only when every component is in the dentry cache, so no disk I/O. A blob of
+	 * the wrong size is left to blob_get, which logs and drops it. */
+	rc = cache_open(final, size, may_block ? 0 : RESOLVE_CACHED, fd);
+	if (rc == 0)
+		*layer = b->cache_url;
+	return rc == -EBADMSG ? -ENOENT : rc;
+}
+
 int blob_get(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t size,
 	     const char *path, int *fd, const char **layer)
 {
 	char rel[8 + 2 * FLIST_HASH_MAX], final[PATH_MAX], tried[1024], why[256];
 	size_t tlen = 0;
-	struct stat st;
 	int rc;
 
 	blob_rel(hash, hash_len, rel);
@@ -887,14 +927,12 @@ int blob_get(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t siz
 		return -ENAMETOOLONG;
 
 	/* The local cache holds only verified blobs; a wrong size means damage: drop it. */
-	*fd = open(final, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (*fd >= 0) {
-		if (fstat(*fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == size) {
-			fcntl(*fd, F_SETFL, 0);
-			*layer = b->cache_url;
-			return 0;
-		}
-		close(*fd);
+	rc = cache_open(final, size, 0, fd);
+	if (rc == 0) {
+		*layer = b->cache_url;
+		return 0;
+	}
+	if (rc == -EBADMSG) {
 		log_warn("%s: cached blob %s has the wrong size; dropped", path, rel);
 		unlink(final);
 	}

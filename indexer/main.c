@@ -33,6 +33,7 @@ static struct blobs *blobs;
 /* A request for a blob, queued for the pool. */
 struct open_job {
 	struct open_job *next;
+	bool prefetch;          /* MSG_PREFETCH: from the local cache only, after every open */
 	uint64_t id;
 	uint64_t size;
 	uint8_t hash[32];
@@ -43,28 +44,37 @@ struct open_job {
 static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t jobs_cond = PTHREAD_COND_INITIALIZER;
 static struct open_job *jobs_head, **jobs_tail = &jobs_head;
+static struct open_job *prefetch_head, **prefetch_tail = &prefetch_head;
+
+/* Send the fuser the blob (rc 0, fd) or the failure of request id. */
+static void answer_with(uint64_t id, int rc, int fd, const char *layer)
+{
+	uint8_t buf[4 + WCONF_MAX_STR];
+	struct ipc_wr w;
+
+	ipc_wr_init(&w, buf, sizeof buf);
+	if (rc == 0) {
+		ipc_wr_cstr(&w, layer);
+		rc = ipc_send(FD_PEER1, MSG_BLOB, id, buf, w.len, &fd, 1);
+		close(fd);
+	} else {
+		ipc_wr_u32(&w, rc == -ENOENT ? ENOENT : EIO);
+		rc = ipc_send(FD_PEER1, MSG_BLOB_ERR, id, buf, w.len, NULL, 0);
+	}
+	if (rc)
+		log_err("cannot answer the fuser: %s", strerror(-rc));
+}
 
 static void answer(struct open_job *j)
 {
 	const char *layer = NULL;
-	uint8_t buf[4 + WCONF_MAX_STR];
-	struct ipc_wr w;
-	int fd, rc = blob_get(blobs, j->hash, j->hash_len, j->size, j->path, &fd, &layer);
+	int fd = -1, rc;
 
-	if (rc == 0) {
-		ipc_wr_init(&w, buf, sizeof buf);
-		ipc_wr_cstr(&w, layer);
-		rc = ipc_send(FD_PEER1, MSG_BLOB, j->id, buf, w.len, &fd, 1);
-		close(fd);
-	} else {
-		uint32_t err = EIO;
-
-		ipc_wr_init(&w, buf, sizeof buf);
-		ipc_wr_u32(&w, err);
-		rc = ipc_send(FD_PEER1, MSG_BLOB_ERR, j->id, buf, w.len, NULL, 0);
-	}
-	if (rc)
-		log_err("cannot answer the fuser: %s", strerror(-rc));
+	if (j->prefetch)
+		rc = blob_cached(blobs, j->hash, j->hash_len, j->size, true, &fd, &layer);
+	else
+		rc = blob_get(blobs, j->hash, j->hash_len, j->size, j->path, &fd, &layer);
+	answer_with(j->id, rc, fd, layer);
 }
 
 static void *open_thread(void *arg)
@@ -73,12 +83,17 @@ static void *open_thread(void *arg)
 		struct open_job *j;
 
 		pthread_mutex_lock(&jobs_lock);
-		while (!jobs_head)
+		while (!jobs_head && !prefetch_head)
 			pthread_cond_wait(&jobs_cond, &jobs_lock);
-		j = jobs_head;
-		jobs_head = j->next;
-		if (!jobs_head)
-			jobs_tail = &jobs_head;
+		if (jobs_head) {
+			j = jobs_head;
+			if (!(jobs_head = j->next))
+				jobs_tail = &jobs_head;
+		} else {
+			j = prefetch_head;
+			if (!(prefetch_head = j->next))
+				prefetch_tail = &prefetch_head;
+		}
 		pthread_mutex_unlock(&jobs_lock);
 		answer(j);
 		free(j);
@@ -211,17 +226,21 @@ static void reload(const void *payload, size_t len)
 	proto_conf_free(&c);
 }
 
-/* A request for a blob from the fuser: checked here, served by the pool. */
-static int on_open(void)
+/* A request for a blob from the fuser: checked here; answered here when the local cache has it
+ * and the kernel has its path cached, else by the pool (a prefetch after every open). */
+static int on_open(bool prefetch)
 {
 	struct open_job *j = calloc(1, sizeof *j);
+	const char *layer = NULL;
 	struct ipc_rd r;
 	const void *hash;
+	int fd, rc;
 
 	if (!j)
 		return -ENOMEM;
 	ipc_rd_init(&r, msg.payload, msg.hdr.len);
 	j->id = msg.hdr.id;
+	j->prefetch = prefetch;
 	j->hash_len = ipc_rd_u8(&r);
 	hash = ipc_rd_bytes(&r, j->hash_len);
 	j->size = ipc_rd_u64(&r);
@@ -231,9 +250,21 @@ static int on_open(void)
 		return -EPROTO;
 	}
 	memcpy(j->hash, hash, j->hash_len);
+	/* No thread hand-off on the path of a warm open. */
+	rc = blob_cached(blobs, j->hash, j->hash_len, j->size, false, &fd, &layer);
+	if (rc == 0 || (prefetch && rc != -EAGAIN)) {
+		answer_with(j->id, rc, fd, layer);
+		free(j);
+		return 0;
+	}
 	pthread_mutex_lock(&jobs_lock);
-	*jobs_tail = j;
-	jobs_tail = &j->next;
+	if (prefetch) {
+		*prefetch_tail = j;
+		prefetch_tail = &j->next;
+	} else {
+		*jobs_tail = j;
+		jobs_tail = &j->next;
+	}
 	pthread_cond_signal(&jobs_cond);
 	pthread_mutex_unlock(&jobs_lock);
 	return 0;
@@ -286,7 +317,7 @@ int main(int argc, char **argv)
 			if (rc > 0 && msg.hdr.type == MSG_INDEX)
 				rc = on_base_index();
 			else if (rc > 0)
-				rc = on_open();
+				rc = on_open(msg.hdr.type == MSG_PREFETCH);
 			if (rc < 0)
 				die(67, "fuser channel: %s", strerror(-rc));
 		}

@@ -37,6 +37,10 @@ enum msg_type {
 	MSG_BLOB_ERR = 12,      /* id = MSG_OPEN's; i32 errno (positive) */
 	/* fuser → indexer */
 	MSG_OPEN = 13,          /* id chosen by the fuser; u8 hash len, hash, u64 size, str path */
+	/* fuser → indexer: as MSG_OPEN, for a blob no one waits for yet (the next files of a folder
+	 * being read): answered from the local cache only, after every MSG_OPEN, and with
+	 * MSG_BLOB_ERR ENOENT, silently, when the cache does not have it */
+	MSG_PREFETCH = 14,
 	/* indexer → fetcher: download the first URL that answers into the fd (see below) */
 	MSG_FETCH = 20,
 	/* fetcher → indexer */

@@ -13,7 +13,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#define WORKER_NOFILE 4096      /* blob fds held open by the fuser are the largest need */
+#define WORKER_NOFILE 4096
+#define FUSER_NOFILE 131072     /* blob fds: those open, and up to IDLE_FDS_MAX (fuser.h) idle */
 
 int policy_user(const char *name, uid_t *uid, gid_t *gid)
 {
@@ -28,8 +29,13 @@ int policy_user(const char *name, uid_t *uid, gid_t *gid)
 
 int policy_become(uid_t uid, gid_t gid)
 {
+	struct rlimit nofile = { FUSER_NOFILE, FUSER_NOFILE };
+
 	if (uid == 0 || gid == 0)
 		return -EPERM;
+	/* Still root: room for the largest need (the fuser's), where the supervisor's own limits allow
+	 * it (a container may not); each worker then lowers it to its own. */
+	(void)setrlimit(RLIMIT_NOFILE, &nofile);
 	capng_clear(CAPNG_SELECT_BOTH);
 	if (capng_change_id((int)uid, (int)gid, CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING))
 		return -EPERM;
@@ -42,7 +48,8 @@ int policy_become(uid_t uid, gid_t gid)
 
 void policy_worker_start(const char *role)
 {
-	struct rlimit no_core = { 0, 0 }, nofile = { WORKER_NOFILE, WORKER_NOFILE };
+	rlim_t n = strcmp(role, "fuser") == 0 ? FUSER_NOFILE : WORKER_NOFILE;
+	struct rlimit no_core = { 0, 0 }, nofile;
 	pid_t parent = getppid();
 	uid_t ruid, euid, suid;
 
@@ -52,6 +59,9 @@ void policy_worker_start(const char *role)
 		die(70, "%s: supervisor is gone", role);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_DUMPABLE, 0))
 		die(70, "%s: prctl: %s", role, strerror(errno));
+	if (getrlimit(RLIMIT_NOFILE, &nofile))
+		die(70, "%s: getrlimit: %s", role, strerror(errno));
+	nofile.rlim_cur = nofile.rlim_max = n < nofile.rlim_max ? n : nofile.rlim_max;
 	if (setrlimit(RLIMIT_CORE, &no_core) || setrlimit(RLIMIT_NOFILE, &nofile))
 		die(70, "%s: setrlimit: %s", role, strerror(errno));
 	if (getresuid(&ruid, &euid, &suid) || !ruid || !euid || !suid)

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Opens: the fuser keeps the fds of blobs no handle uses for the next open, and asks the indexer for
+# the next files of a folder from the local cache when one of them is opened.
+. "$(dirname "$0")/lib.sh"
+t_setup
+
+N=120
+mkdir -p "$T/src/d" "$T/store"
+: >"$T/flist.in"
+for i in $(seq -w 1 $N); do
+	random_file "$T/src/d/f$i" $((1000 + 10#$i * 37))
+	h=$(put_blob "$T/store" "$T/src/d/f$i")
+	echo "/d/f$i|$h|$(stat -c %s "$T/src/d/f$i")" >>"$T/flist.in"
+	H[10#$i]=$h
+done
+write_flist "$T/flists/svc.flist" <"$T/flist.in"
+cat >"$T/config.toml" <<EOF2
+[main]
+prefix = "/"
+flist_dir = "$T/flists"
+cache_dir = "$T/cache"
+[[store]]
+url = "$T/store"
+EOF2
+cache_blob() { blob_path "$T/cache" "${H[10#$1]}"; }
+
+same_all() {
+	local i bad=0
+	for i in $(seq -w 1 $N); do
+		cmp -s "$T/src/d/f$i" "$T/mnt/d/f$i" || bad=$((bad + 1))
+	done
+	echo $bad
+}
+
+mount_start "$T/mnt" -config "$T/config.toml" || bail "no mount"
+
+# An empty cache, files opened one after another: the prefetches of the next files miss the cache
+# (and say nothing), opens that arrive meanwhile are asked for for real.
+is "$(same_all)" 0 "every file read in name order from an empty cache is byte-identical"
+is "$(grep -cE 'ERROR|WARN' "$T/log")" 0 "prefetches that miss the cache log nothing"
+is "$(same_all)" 0 "read again (warm), every file is byte-identical"
+is "$(find "$T/cache/dedupe" -type f | wc -l)" $N "every blob is in the local cache"
+
+# The fuser kept the fds: with the blob gone from the cache and the store, an open still works.
+rm -f "$(cache_blob 007)" "$(blob_path "$T/store" "${H[7]}")"
+ok_cmd "an open of content the fuser holds needs no indexer" cmp "$T/src/d/f007" "$T/mnt/d/f007"
+mount_stop
+
+# A new mount (no fd held): opening f010 brings the fds of the next files from the cache; those
+# blobs then vanish from the cache, and their opens still succeed from the fds prefetched.
+put_blob "$T/store" "$T/src/d/f007" >/dev/null
+mount_start "$T/mnt" -config "$T/config.toml" || bail "no mount"
+ok_cmd "f010 opens" cmp "$T/src/d/f010" "$T/mnt/d/f010"
+sleep 0.5
+for i in 011 012 020; do rm -f "$(cache_blob $i)" "$(blob_path "$T/store" "${H[10#$i]}")"; done
+for i in 011 012 020; do
+	ok_cmd "f$i, prefetched when f010 was opened, opens without its blob on disk" \
+		cmp "$T/src/d/f$i" "$T/mnt/d/f$i"
+done
+rm -f "$(cache_blob 009)" "$(blob_path "$T/store" "${H[9]}")"
+ok_cmd "f009 comes before f010: not prefetched, so it fails without its blob" \
+	bash -c "! cat '$T/mnt/d/f009' >/dev/null 2>&1"
+like "$(grep 'f009' "$T/log")" "no valid copy" "and the log says why"
+mount_stop
+is "$STOP_STATUS" 0 "the supervisor stops cleanly"
+done_testing
