@@ -15,6 +15,7 @@
 #define IDLE_FDS_MAX 65536      /* fds of blobs no handle uses, kept for the next open */
 #define IDLE_BYTES_MAX (4ull << 30)  /* and the most content they may keep alive */
 #define PREFETCH_SIBLINGS 32    /* on a miss, the next files of the folder asked for too */
+#define PREFETCH_MAX_SIZE (4u << 20)  /* if that small: latency, not bandwidth, is their cost */
 
 /* An open request waiting for its blob. */
 struct waiter {

@@ -388,8 +388,9 @@ static struct blob *blob_of(struct fuser *f, const struct ix_inode *in)
 }
 
 /* A program that opens one file of a folder usually opens the next ones (name order, which is the
- * order of readdir): ask the indexer for their fds too, from its cache only. They wait on the
- * idle list, so those opens are answered at once. */
+ * order of readdir): ask the indexer for the small ones too, as prefetches (from its cache and
+ * folder layers only, at low priority). Their fds wait on the idle list, so those opens are
+ * answered at once. */
 static void prefetch_siblings(struct fuser *f, const struct ix_inode *in)
 {
 	const struct ix_inode *dir = &f->ix.inodes[in->parent];
@@ -399,9 +400,10 @@ static void prefetch_siblings(struct fuser *f, const struct ix_inode *in)
 		const struct ix_inode *s = &f->ix.inodes[i];
 		struct blob *b;
 
-		if (f->nidle + PREFETCH_SIBLINGS >= f->idle_max || f->idx_fd < 0)
+		/* The idle list makes room by closing its oldest fds; a tiny one has none to give. */
+		if (f->idle_max < 4 * PREFETCH_SIBLINGS || f->idx_fd < 0)
 			return;
-		if (!S_ISREG(s->mode) || s->size == 0)
+		if (!S_ISREG(s->mode) || s->size == 0 || s->size > PREFETCH_MAX_SIZE)
 			continue;
 		if (!(b = blob_of(f, s)))
 			return;

@@ -898,8 +898,8 @@ static int cache_open(const char *final, uint64_t size, uint64_t resolve, int *f
 	return -EBADMSG;
 }
 
-int blob_cached(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t size, bool may_block,
-		int *fd, const char **layer)
+int blob_cached(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t size, int *fd,
+		const char **layer)
 {
 	char rel[8 + 2 * FLIST_HASH_MAX], final[PATH_MAX];
 	int rc;
@@ -909,14 +909,14 @@ int blob_cached(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t 
 		return -ENAMETOOLONG;
 	/* RESOLVE_CACHED: only when every component is in the dentry cache, so no disk I/O. A blob of
 	 * the wrong size is left to blob_get, which logs and drops it. */
-	rc = cache_open(final, size, may_block ? 0 : RESOLVE_CACHED, fd);
+	rc = cache_open(final, size, RESOLVE_CACHED, fd);
 	if (rc == 0)
 		*layer = b->cache_url;
 	return rc == -EBADMSG ? -ENOENT : rc;
 }
 
 int blob_get(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t size,
-	     const char *path, int *fd, const char **layer)
+	     const char *path, bool prefetch, int *fd, const char **layer)
 {
 	char rel[8 + 2 * FLIST_HASH_MAX], final[PATH_MAX], tried[1024], why[256];
 	size_t tlen = 0;
@@ -955,6 +955,10 @@ int blob_get(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t siz
 
 			while (last + 1 < b->conf->nlayers && !layer_local_path(b->conf->layers[last + 1].url))
 				last++;
+			if (prefetch) {         /* no download that no one has asked for */
+				i = last;
+				continue;
+			}
 			rc = try_network(b, i, last, rel, hash, hash_len, size, final, path, &found,
 					 tried, &tlen, sizeof tried);
 			if (rc == 0) {
@@ -984,6 +988,9 @@ int blob_get(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t siz
 		if (tlen < sizeof tried)
 			tlen += (size_t)snprintf(tried + tlen, sizeof tried - tlen, "; %s: %s", url, why);
 	}
-	log_err("%s: no valid copy of %s in any layer (%s)", path, strrchr(rel, '/') + 1, tried);
+	if (prefetch)    /* no one has opened it yet: an open that comes will say it */
+		log_debug("%s: prefetch: no valid copy of %s (%s)", path, strrchr(rel, '/') + 1, tried);
+	else
+		log_err("%s: no valid copy of %s in any layer (%s)", path, strrchr(rel, '/') + 1, tried);
 	return -EIO;
 }

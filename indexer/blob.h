@@ -22,17 +22,18 @@ unsigned long blobs_verify(struct blobs *b);
 /* The local cache's namespace folder (CACHE/NAMESPACE). */
 const char *blobs_cache_root(const struct blobs *b);
 
-/* The blob if the local cache has it. Unless may_block, only when finding it needs no disk I/O
- * (every path component in the kernel's dentry cache; else -EAGAIN): for the main thread.
- * Returns 0 with a read-only fd in *fd and the cache's URL in *layer, -ENOENT when the cache does
- * not have it (or has a copy of the wrong size, left for blob_get to log and drop), or -errno. */
-int blob_cached(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t size, bool may_block,
-		int *fd, const char **layer);
+/* The blob if the local cache has it and finding it needs no disk I/O (every path component in the
+ * kernel's dentry cache; else -EAGAIN): for the main thread. Returns 0 with a read-only fd in *fd
+ * and the cache's URL in *layer; otherwise -errno, and blob_get has the answer. */
+int blob_cached(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t size, int *fd,
+		const char **layer);
 
 /* Find the blob, verified, in the local cache. Blocks on I/O: call it from a pool thread.
  * Returns 0 with a read-only fd in *fd and the layer it came from in *layer, or -EIO when no
- * layer has a valid copy (one log line names `path`, the hash and each layer tried). */
+ * layer has a valid copy (one log line names `path`, the hash and each layer tried). A prefetch
+ * (no one has opened the file yet) tries only the local cache and folder layers, and logs its
+ * failure at debug level only. */
 int blob_get(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t size,
-	     const char *path, int *fd, const char **layer);
+	     const char *path, bool prefetch, int *fd, const char **layer);
 
 #endif

@@ -33,7 +33,7 @@ static struct blobs *blobs;
 /* A request for a blob, queued for the pool. */
 struct open_job {
 	struct open_job *next;
-	bool prefetch;          /* MSG_PREFETCH: from the local cache only, after every open */
+	bool prefetch;          /* MSG_PREFETCH: after every open, on half the pool at most */
 	uint64_t id;
 	uint64_t size;
 	uint8_t hash[32];
@@ -45,6 +45,7 @@ static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t jobs_cond = PTHREAD_COND_INITIALIZER;
 static struct open_job *jobs_head, **jobs_tail = &jobs_head;
 static struct open_job *prefetch_head, **prefetch_tail = &prefetch_head;
+static unsigned prefetching;    /* prefetches being served */
 
 /* Send the fuser the blob (rc 0, fd) or the failure of request id. */
 static void answer_with(uint64_t id, int rc, int fd, const char *layer)
@@ -58,7 +59,7 @@ static void answer_with(uint64_t id, int rc, int fd, const char *layer)
 		rc = ipc_send(FD_PEER1, MSG_BLOB, id, buf, w.len, &fd, 1);
 		close(fd);
 	} else {
-		ipc_wr_u32(&w, rc == -ENOENT ? ENOENT : EIO);
+		ipc_wr_u32(&w, EIO);
 		rc = ipc_send(FD_PEER1, MSG_BLOB_ERR, id, buf, w.len, NULL, 0);
 	}
 	if (rc)
@@ -70,10 +71,7 @@ static void answer(struct open_job *j)
 	const char *layer = NULL;
 	int fd = -1, rc;
 
-	if (j->prefetch)
-		rc = blob_cached(blobs, j->hash, j->hash_len, j->size, true, &fd, &layer);
-	else
-		rc = blob_get(blobs, j->hash, j->hash_len, j->size, j->path, &fd, &layer);
+	rc = blob_get(blobs, j->hash, j->hash_len, j->size, j->path, j->prefetch, &fd, &layer);
 	answer_with(j->id, rc, fd, layer);
 }
 
@@ -83,7 +81,9 @@ static void *open_thread(void *arg)
 		struct open_job *j;
 
 		pthread_mutex_lock(&jobs_lock);
-		while (!jobs_head && !prefetch_head)
+		/* Opens first; prefetches never take more than half the threads, so an open that
+		 * comes always finds one free soon. */
+		while (!jobs_head && !(prefetch_head && prefetching < OPEN_THREADS / 2))
 			pthread_cond_wait(&jobs_cond, &jobs_lock);
 		if (jobs_head) {
 			j = jobs_head;
@@ -93,9 +93,16 @@ static void *open_thread(void *arg)
 			j = prefetch_head;
 			if (!(prefetch_head = j->next))
 				prefetch_tail = &prefetch_head;
+			prefetching++;
 		}
 		pthread_mutex_unlock(&jobs_lock);
 		answer(j);
+		if (j->prefetch) {
+			pthread_mutex_lock(&jobs_lock);
+			prefetching--;
+			pthread_cond_signal(&jobs_cond);
+			pthread_mutex_unlock(&jobs_lock);
+		}
 		free(j);
 	}
 	return NULL;
@@ -251,8 +258,8 @@ static int on_open(bool prefetch)
 	}
 	memcpy(j->hash, hash, j->hash_len);
 	/* No thread hand-off on the path of a warm open. */
-	rc = blob_cached(blobs, j->hash, j->hash_len, j->size, false, &fd, &layer);
-	if (rc == 0 || (prefetch && rc != -EAGAIN)) {
+	rc = blob_cached(blobs, j->hash, j->hash_len, j->size, &fd, &layer);
+	if (rc == 0) {
 		answer_with(j->id, rc, fd, layer);
 		free(j);
 		return 0;

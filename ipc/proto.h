@@ -38,8 +38,9 @@ enum msg_type {
 	/* fuser → indexer */
 	MSG_OPEN = 13,          /* id chosen by the fuser; u8 hash len, hash, u64 size, str path */
 	/* fuser → indexer: as MSG_OPEN, for a blob no one waits for yet (the next files of a folder
-	 * being read): answered from the local cache only, after every MSG_OPEN, and with
-	 * MSG_BLOB_ERR ENOENT, silently, when the cache does not have it */
+	 * being read): served after every MSG_OPEN, on half the pool at most, from the local cache
+	 * and folder layers only (never a download); a failure is not logged (an open of that file
+	 * will ask again) */
 	MSG_PREFETCH = 14,
 	/* indexer → fetcher: download the first URL that answers into the fd (see below) */
 	MSG_FETCH = 20,

@@ -34,10 +34,11 @@ same_all() {
 
 mount_start "$T/mnt" -config "$T/config.toml" || bail "no mount"
 
-# An empty cache, files opened one after another: the prefetches of the next files miss the cache
-# (and say nothing), opens that arrive meanwhile are asked for for real.
+# An empty cache, files opened one after another: the next files are prefetched from the store (a
+# folder layer) while the first ones are read; an open that arrives while its prefetch is pending
+# joins it.
 is "$(same_all)" 0 "every file read in name order from an empty cache is byte-identical"
-is "$(grep -cE 'ERROR|WARN' "$T/log")" 0 "prefetches that miss the cache log nothing"
+is "$(grep -cE 'ERROR|WARN' "$T/log")" 0 "no warning"
 is "$(same_all)" 0 "read again (warm), every file is byte-identical"
 is "$(find "$T/cache/dedupe" -type f | wc -l)" $N "every blob is in the local cache"
 
@@ -61,6 +62,17 @@ rm -f "$(cache_blob 009)" "$(blob_path "$T/store" "${H[9]}")"
 ok_cmd "f009 comes before f010: not prefetched, so it fails without its blob" \
 	bash -c "! cat '$T/mnt/d/f009' >/dev/null 2>&1"
 like "$(grep 'f009' "$T/log")" "no valid copy" "and the log says why"
+mount_stop
+
+# A prefetch that finds no copy says nothing; the open that comes later fails and says why.
+mount_start "$T/mnt" -l 5 -config "$T/config.toml" || bail "no mount"
+rm -f "$(cache_blob 100)" "$(blob_path "$T/store" "${H[100]}")"
+ok_cmd "f099 opens" cmp "$T/src/d/f099" "$T/mnt/d/f099"
+sleep 0.5
+like "$(grep 'f100' "$T/log")" "^DEBUG indexer: /d/f100: prefetch: no valid copy" \
+	"the prefetch of f100, which no layer has, logs at debug level only"
+ok_cmd "f100 then fails to open" bash -c "! cat '$T/mnt/d/f100' >/dev/null 2>&1"
+is "$(grep -c '^ERROR indexer: /d/f100: no valid copy' "$T/log")" 1 "and the log says why, once"
 mount_stop
 is "$STOP_STATUS" 0 "the supervisor stops cleanly"
 done_testing
