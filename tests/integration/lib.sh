@@ -158,3 +158,16 @@ blob_path() { echo "$1/dedupe/${2:0:1}/${2:1:1}/$2"; }
 random_file() {
 	head -c "$2" /dev/urandom >"$1"
 }
+
+# store_config: $T/config.toml for the simplest mount: flists from $T/flists, the local cache in
+# $T/cache, one folder store at $T/store, the tree at the mountpoint's root.
+store_config() {
+	cat >"$T/config.toml" <<EOF2
+[main]
+prefix = "/"
+flist_dir = "$T/flists"
+cache_dir = "$T/cache"
+[[store]]
+url = "$T/store"
+EOF2
+}

@@ -14,14 +14,7 @@ for i in $(seq -w 1 $N); do
 	H[10#$i]=$h
 done
 write_flist "$T/flists/svc.flist" <"$T/flist.in"
-cat >"$T/config.toml" <<EOF2
-[main]
-prefix = "/"
-flist_dir = "$T/flists"
-cache_dir = "$T/cache"
-[[store]]
-url = "$T/store"
-EOF2
+store_config
 cache_blob() { blob_path "$T/cache" "${H[10#$1]}"; }
 
 same_all() {

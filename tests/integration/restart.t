@@ -9,14 +9,7 @@ mkdir -p "$T/src" "$T/store"
 random_file "$T/src/f" 50000
 h=$(put_blob "$T/store" "$T/src/f")
 printf '/f|%s|50000\n/g|%s|50000\n' "$h" "$h" | write_flist "$T/flists/s.flist"
-cat >"$T/config.toml" <<EOF2
-[main]
-prefix = "/"
-flist_dir = "$T/flists"
-cache_dir = "$T/cache"
-[[store]]
-url = "$T/store"
-EOF2
+store_config
 
 mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
 old=$(worker_pid fetcher)

@@ -12,14 +12,7 @@ for f in a b c; do
 	printf '/%s|%s|30000\n' "$f" "$h" >>"$T/flist"
 done
 write_flist "$T/flists/s.flist" <"$T/flist"
-cat >"$T/config.toml" <<EOF2
-[main]
-prefix = "/"
-flist_dir = "$T/flists"
-cache_dir = "$T/cache"
-[[store]]
-url = "$T/store"
-EOF2
+store_config
 
 mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
 cat "$T/mnt/a" "$T/mnt/b" "$T/mnt/c" >/dev/null
