@@ -53,12 +53,14 @@ SUP      := $(call mod,supervisor)
 FUSER    := $(call mod,fuser)
 INDEXER  := $(call mod,indexer)
 FETCHER  := $(call mod,fetcher)
+CONFIG   := $(call mod,config) supervisor/confwire.c
 obj      = $(patsubst %.c,$(O)/obj/%.o,$(1))
 
 BIN_supervisor := supervisor/main.c $(SUP) $(IPC) $(POLICY)
 BIN_fuser      := fuser/main.c $(FUSER) $(IPC) $(POLICY)
 BIN_indexer    := indexer/main.c $(INDEXER) $(IPC) $(POLICY)
 BIN_fetcher    := fetcher/main.c $(FETCHER) $(IPC) $(POLICY)
+BIN_config     := config/main.c $(CONFIG) $(IPC) $(POLICY)
 BIN_pack       := tools/pack.c indexer/flist.c indexer/hash.c $(IPC)
 BIN_ctl        := tools/ctl.c $(IPC)
 
@@ -66,13 +68,14 @@ LIBS_supervisor := $(LIB_POLICY)
 LIBS_fuser      := $(LIB_FUSE) $(LIB_POLICY)
 LIBS_indexer    := $(LIB_CRYPTO) $(LIB_BROTLI) $(LIB_POLICY) -lpthread
 LIBS_fetcher    := $(LIB_CURL) $(LIB_CARES) $(LIB_POLICY)
+LIBS_config     := $(LIB_POLICY)
 LIBS_pack       := $(LIB_CRYPTO) $(call pc,libbrotlienc) -lpthread
 LIBS_ctl        :=
 
-BINS := aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-pack
+BINS := aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-config aysfs-pack
 
 # Unit tests (tests/unit/test_X.c) and fuzz harnesses (tests/fuzz/fuzz_X.c) name what they link.
-UNIT_config := supervisor/config.c supervisor/toml.c $(IPC)
+UNIT_config := $(CONFIG) $(IPC)
 UNIT_flist  := indexer/flist.c $(IPC)
 UNIT_ipc    := $(IPC)
 UNIT_index  := indexer/tree.c indexer/flist.c $(IPC)
@@ -80,6 +83,7 @@ FUZZ_config := $(UNIT_config)
 FUZZ_flist  := $(UNIT_flist)
 FUZZ_ipc    := $(IPC)
 FUZZ_conf   := $(IPC)
+FUZZ_confwire := supervisor/confwire.c $(IPC)
 FUZZ_index  := $(IPC)
 
 UNITS    := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
@@ -143,9 +147,11 @@ demo: deps users
 	$(MAKE) V=release bins
 	tools/demo.sh
 
-# The privileged core: what runs as root or answers the kernel (comments and blank lines aside).
+# The privileged core: what runs as root or answers the kernel (comments and blank lines aside):
+# config/config.h is in it for the struct the supervisor decodes into; the parser is not.
 tcb:
-	@find supervisor fuser ipc policy -name '*.[ch]' -print0 | xargs -0 cat | \
+	@{ find supervisor fuser ipc policy -name '*.[ch]' -print0; printf 'config/config.h\0'; } | \
+	  xargs -0 cat | \
 	  grep -cvE '^\s*($$|//|/\*|\*)'
 
 users:
@@ -160,7 +166,8 @@ install: bins
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXEC)
 	install -m 0755 $(O)/aysfs-supervisor $(DESTDIR)$(SBINDIR)/
 	ln -sf aysfs-supervisor $(DESTDIR)$(SBINDIR)/aysfs
-	install -m 0755 $(O)/aysfs-fuser $(O)/aysfs-indexer $(O)/aysfs-fetcher $(DESTDIR)$(LIBEXEC)/
+	install -m 0755 $(O)/aysfs-fuser $(O)/aysfs-indexer $(O)/aysfs-fetcher $(O)/aysfs-config \
+	  $(DESTDIR)$(LIBEXEC)/
 	install -m 0755 $(O)/aysfs-pack $(DESTDIR)$(BINDIR)/
 	@if [ -z "$(DESTDIR)" ]; then $(MAKE) --no-print-directory users; fi
 

@@ -8,6 +8,7 @@
 #include "ipc/ipc.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -462,4 +463,16 @@ void ipc_wr_cstr(struct ipc_wr *w, const char *s)
 	if (!s)
 		s = "";
 	ipc_wr_str(w, s, strlen(s));
+}
+
+int ipc_recv_wait(int sock, const struct ipc_type *accept, size_t n, struct ipc_msg *m, int ms)
+{
+	struct pollfd p = { .fd = sock, .events = POLLIN };
+	int rc;
+
+	while ((rc = poll(&p, 1, ms)) < 0 && errno == EINTR)
+		;
+	if (rc <= 0)
+		return rc == 0 ? -ETIMEDOUT : -errno;
+	return ipc_recv(sock, accept, n, m);
 }

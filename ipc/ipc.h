@@ -60,6 +60,9 @@ int ipc_send(int sock, uint16_t type, uint64_t id, const void *payload, size_t l
  * caller is closed. Other errors: -errno of recvmsg. Received fds have O_CLOEXEC set. */
 int ipc_recv(int sock, const struct ipc_type *accept, size_t n, struct ipc_msg *m);
 
+/* As ipc_recv, waiting at most ms milliseconds for the message (-ETIMEDOUT). */
+int ipc_recv_wait(int sock, const struct ipc_type *accept, size_t n, struct ipc_msg *m, int ms);
+
 /* Check a received datagram held in memory (the part of ipc_recv that needs no socket; the
  * fuzz harness drives it). `nfds` is how many fds arrived. Returns 0 or -EPROTO. */
 int ipc_check(const void *buf, size_t len, unsigned nfds, const struct ipc_type *accept,

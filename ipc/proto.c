@@ -2,7 +2,6 @@
 #include "ipc/proto.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +20,18 @@ const struct ipc_type proto_supervisor_from_worker[] = {
 	{ MSG_TREE_FAIL, 0, 4, STR(1024), "tree-fail" },
 };
 const size_t proto_supervisor_from_worker_n = N(proto_supervisor_from_worker);
+
+const struct ipc_type proto_config_from_supervisor[] = {
+	{ MSG_CONFIG_READ, 1, 4, STR(WCONF_MAX_STR), "config-read" },
+	{ MSG_CONFIG_DEFAULTS, 0, 0, 0, "config-defaults" },
+};
+const size_t proto_config_from_supervisor_n = N(proto_config_from_supervisor);
+
+const struct ipc_type proto_supervisor_from_config[] = {
+	{ MSG_CONFIG_DONE, 0, 1, IPC_MAX_PAYLOAD, "config-done" },
+	{ MSG_CONFIG_FAIL, 0, 4, STR(1024), "config-fail" },
+};
+const size_t proto_supervisor_from_config_n = N(proto_supervisor_from_config);
 
 const struct ipc_type proto_fuser_from_indexer[] = {
 	{ MSG_INDEX, 1, 16, 16, "index" },
@@ -100,9 +111,9 @@ static int read_strings(struct ipc_rd *r, char ***v, uint32_t *n)
 	return 0;
 }
 
-static void free_strings(char **v, uint32_t n)
+void strv_free(char **v, size_t n)
 {
-	for (uint32_t i = 0; v && i < n; i++)
+	for (size_t i = 0; v && i < n; i++)
 		free(v[i]);
 	free(v);
 }
@@ -182,7 +193,7 @@ void proto_conf_free(struct worker_conf *c)
 	free(c->cache_dir);
 	for (uint32_t i = 0; c->layers && i < c->nlayers; i++) {
 		free(c->layers[i].url);
-		free_strings(c->layers[i].proxy, c->layers[i].nproxy);
+		strv_free(c->layers[i].proxy, c->layers[i].nproxy);
 	}
 	free(c->layers);
 	for (uint32_t i = 0; c->services && i < c->nservices; i++) {
@@ -192,19 +203,15 @@ void proto_conf_free(struct worker_conf *c)
 	free(c->services);
 	free(c->cafile);
 	free(c->resolv);
-	free_strings(c->proxy, c->nproxy);
+	strv_free(c->proxy, c->nproxy);
 	memset(c, 0, sizeof *c);
 }
 
 int proto_recv_conf(int fd, int ms, struct worker_conf *c)
 {
 	static struct ipc_msg m;
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	int rc = poll(&p, 1, ms);
+	int rc = ipc_recv_wait(fd, proto_from_supervisor, proto_from_supervisor_n, &m, ms);
 
-	if (rc <= 0)
-		return rc == 0 ? -ETIMEDOUT : -errno;
-	rc = ipc_recv(fd, proto_from_supervisor, proto_from_supervisor_n, &m);
 	if (rc <= 0)
 		return rc == 0 ? -EPROTO : rc;
 	if (m.hdr.type != MSG_CONF) {

@@ -49,6 +49,13 @@ enum msg_type {
 	/* indexer → fetcher: upload a verified blob to a push cache (no reply; failures are logged)
 	 * fd: the blob, read-only; u64 size, str url (URL/NAMESPACE/H0/H1/HASH, sent with HTTP PUT) */
 	MSG_PUSH = 22,
+	/* supervisor → aysfs-config (its fd 3): read this configuration file. fd: the file, opened by
+	 * root; str the file's name, for messages. Or, without a file, give the defaults (empty). */
+	MSG_CONFIG_READ = 60,
+	MSG_CONFIG_DEFAULTS = 63,
+	/* aysfs-config → supervisor: the configuration (supervisor/confwire.c), or why not */
+	MSG_CONFIG_DONE = 61,
+	MSG_CONFIG_FAIL = 62,   /* str "FILE:LINE:COLUMN: reason" */
 };
 
 /* MSG_FETCH — fd: an empty regular file opened O_RDWR by the indexer (the fetcher writes the body
@@ -130,6 +137,9 @@ void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c);
 int proto_conf_decode(const void *buf, size_t len, struct worker_conf *c);
 void proto_conf_free(struct worker_conf *c);
 
+/* Free n strings and the array that holds them (NULL is fine). */
+void strv_free(char **v, size_t n);
+
 /* A worker's supervisor channel once it runs: receive one message into *m. Returns 1 with *peer
  * set to the fd of a MSG_PEER of kind `want` (the caller owns it), 2 for a MSG_CONF (a reload; the
  * payload is in *m), 0 when the supervisor is gone, -EPROTO for anything else (fds closed). */
@@ -150,6 +160,10 @@ extern const struct ipc_type proto_indexer_from_fetcher[];
 extern const size_t proto_indexer_from_fetcher_n;
 extern const struct ipc_type proto_fetcher_from_indexer[];
 extern const size_t proto_fetcher_from_indexer_n;
+extern const struct ipc_type proto_config_from_supervisor[];
+extern const size_t proto_config_from_supervisor_n;
+extern const struct ipc_type proto_supervisor_from_config[];
+extern const size_t proto_supervisor_from_config_n;
 extern const struct ipc_type proto_supervisor_from_worker[];
 extern const size_t proto_supervisor_from_worker_n;
 

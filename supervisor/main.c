@@ -8,7 +8,7 @@
  * not be made; 3 a worker kept crashing (the fetcher and the indexer are restarted; the fuser is not
  * yet, so its death stops the mount cleanly with 3 too).
  */
-#include "supervisor/config.h"
+#include "config/config.h"
 #include "supervisor/supervisor.h"
 
 #include "ipc/log.h"
@@ -176,11 +176,6 @@ static void parse_args(int argc, char **argv, struct options *o)
 		usage_error("%s", "-auto: auto-discovery is not available in this version yet");
 	if (o->pprof || o->pprof_addr)
 		usage_error("%s", "-pprof: the status server is not available in this version yet");
-}
-
-static void config_warning(void *ctx, const char *msg)
-{
-	log_warn("%s", msg);
 }
 
 /* What the workers are told, from the configuration and the mountpoint. */
@@ -480,13 +475,9 @@ static void reload(const struct options *o, struct config *cfg, const char *mnt,
 	struct ipc_wr w;
 	int rc;
 
-	if (o->config_given || access(o->config, F_OK) == 0) {
-		if (config_load(o->config, &next, config_warning, NULL, err, sizeof err)) {
-			log_err("reload: %s; the tree being served is kept", err);
-			return;
-		}
-	} else {
-		config_defaults(&next);
+	if (config_read(o->config, o->config_given, cfg->user, o->log_level, &next, err, sizeof err)) {
+		log_err("reload: %s; the tree being served is kept", err);
+		return;
 	}
 	worker_conf_from(&wc, &next, mnt, o);
 	ipc_wr_init(&w, buf, sizeof buf);
@@ -569,17 +560,14 @@ int main(int argc, char **argv)
 	parse_args(argc, argv, &o);
 	log_init("supervisor", o.log_level);
 
-	/* An explicit -config must exist; the default config.toml only when it does. */
-	if (o.config_given || access(o.config, F_OK) == 0) {
-		if (config_load(o.config, &cfg, config_warning, NULL, err, sizeof err)) {
-			log_crit("%s", err);
-			return EXIT_USAGE;
-		}
-	} else {
-		config_defaults(&cfg);
-	}
 	if (geteuid() != 0)
 		die(EXIT_MOUNT, "must run as root to mount and to start the workers as their users");
+	/* An explicit -config must exist; the default config.toml only when it does. It is parsed
+	 * by aysfs-config, as the default workers' user: root parses no TOML. */
+	if (config_read(o.config, o.config_given, "aysfs", o.log_level, &cfg, err, sizeof err)) {
+		log_crit("%s", err);
+		return EXIT_USAGE;
+	}
 	if (mount_clear_stale(o.mountpoint) || !realpath(o.mountpoint, mnt))
 		die(EXIT_MOUNT, "mountpoint %s: %s", o.mountpoint, strerror(errno ? errno : ENOTDIR));
 	if (cfg.prefix && cfg.prefix[0] != '/')

@@ -46,4 +46,14 @@ int spawn_open_exe(struct worker *w);
  * (a restarted indexer neither purges nor sends a new index). Returns 0 or -errno. */
 int spawn_worker(struct worker *w, int log_level, bool restarted);
 
+/* ---- confread.c ---- */
+
+struct config;
+
+/* Read the configuration file at path through aysfs-config, run as `user` (else nobody). A
+ * missing file gives the defaults unless must_exist. Returns 0, or -errno with `err` saying why
+ * ("FILE:LINE:COLUMN: reason" for a syntax error). */
+int config_read(const char *path, bool must_exist, const char *user, int log_level,
+		struct config *c, char *err, size_t errlen);
+
 #endif

@@ -2,7 +2,7 @@
  * either load or be refused with a FILE:LINE:COLUMN message, leave nothing behind (ASan checks
  * leaks) and never break the invariants the rest of the supervisor relies on. */
 #include "tests/fuzz/fuzz.h"
-#include "supervisor/config.h"
+#include "config/config.h"
 
 #include <stdlib.h>
 #include <string.h>

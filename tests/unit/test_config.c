@@ -3,8 +3,9 @@
  * Each error case names the exact FILE:LINE:COLUMN an operator would be sent to. The example
  * texts are copies of SPEC.md and of the original tool's documents, so the test needs no files.
  */
-#include "supervisor/config.h"
-#include "supervisor/toml.h"
+#include "config/config.h"
+#include "config/toml.h"
+#include "supervisor/confwire.h"
 #include "tests/tap.h"
 
 #include <errno.h>
@@ -783,6 +784,78 @@ static void test_parse_size(void)
 	}
 }
 
+/* Encode, decode, encode again: the same bytes, and the fields the supervisor reads are there. */
+static void roundtrip(const char *name, const struct config *c)
+{
+	static uint8_t a[IPC_MAX_PAYLOAD], b[IPC_MAX_PAYLOAD];
+	struct ipc_wr w1, w2;
+	struct config d;
+
+	ipc_wr_init(&w1, a, sizeof a);
+	config_encode(&w1, c);
+	ok(!w1.bad, "%s: encodes", name);
+	is_int(config_decode(a, w1.len, &d), 0, "%s: decodes", name);
+	ipc_wr_init(&w2, b, sizeof b);
+	config_encode(&w2, &d);
+	ok(w2.len == w1.len && !memcmp(a, b, w1.len), "%s: the same bytes again", name);
+	ok(d.nlayers == c->nlayers && d.nays == c->nays && !strcmp(d.cache_dir, c->cache_dir) &&
+	   !strcmp(d.user, c->user) && d.entry_ttl == c->entry_ttl && d.cache_size == c->cache_size &&
+	   (d.prefix == NULL) == (c->prefix == NULL), "%s: fields", name);
+	for (size_t i = 0; i < c->nlayers && i < d.nlayers; i++)
+		ok(!strcmp(d.layers[i].url, c->layers[i].url) && d.layers[i].is_cache == c->layers[i].is_cache &&
+		   d.layers[i].push == c->layers[i].push && d.layers[i].purge == c->layers[i].purge,
+		   "%s: layer %zu", name, i);
+	config_free(&d);
+	/* Every proper prefix and one byte more are refused. */
+	for (size_t n = 0; n < w1.len; n++)
+		if (config_decode(a, n, &d) != -EPROTO || !is_zeroed(&d)) {
+			ok(0, "%s: a prefix of %zu bytes is refused", name, n);
+			return;
+		}
+	a[w1.len] = 0;
+	is_int(config_decode(a, w1.len + 1, &d), -EPROTO, "%s: a byte too many is refused", name);
+}
+
+static void test_wire(void)
+{
+	static uint8_t buf[IPC_MAX_PAYLOAD];
+	struct config c;
+	struct ipc_wr w;
+
+	config_defaults(&c);
+	roundtrip("defaults", &c);
+	config_free(&c);
+	if (load(spec_example, &c, NULL) == 0)
+		roundtrip("SPEC example", &c);
+	config_free(&c);
+	if (load(original_000, &c, NULL) == 0)
+		roundtrip("original 000", &c);
+	config_free(&c);
+
+	/* Out of range: a TTL the parser would refuse, a negative expiration; no user. */
+	for (int i = 0; i < 3; i++) {
+		static const char *const what[] = {
+			"a TTL over a year is refused", "a negative expiration is refused",
+			"no user is refused",
+		};
+		struct config d;
+
+		config_defaults(&c);
+		if (i == 0)
+			c.entry_ttl = 365LL * 24 * 3600 + 1;
+		if (i == 1)
+			c.cache_expiration = -1;
+		if (i == 2) {
+			free(c.user);
+			c.user = NULL;
+		}
+		ipc_wr_init(&w, buf, sizeof buf);
+		config_encode(&w, &c);
+		is_int(config_decode(buf, w.len, &d), -EPROTO, "%s", what[i]);
+		config_free(&c);
+	}
+}
+
 int main(void)
 {
 	test_spec_example();
@@ -795,5 +868,6 @@ int main(void)
 	test_warnings();
 	test_defaults_and_load();
 	test_parse_size();
+	test_wire();
 	return done_testing();
 }

@@ -6,7 +6,7 @@
  * every scanner below simple. Every error names the line and column of the character at fault;
  * for an unterminated string that is its opening quote, which is where a reader wants to look.
  */
-#include "supervisor/toml.h"
+#include "config/toml.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* config.h — the configuration of SPEC section 3, read from TOML (supervisor/toml.c). */
+/* config.h — the configuration of SPEC section 3, read from TOML (config/toml.c). */
 #ifndef AYSFS_CONFIG_H
 #define AYSFS_CONFIG_H
 
@@ -68,10 +68,15 @@ void config_defaults(struct config *c);
 int config_parse(const char *file, const char *text, size_t len, struct config *c,
 		 config_warn_fn warn, void *ctx, char *err, size_t errlen);
 
+/* Read and parse an open file (named `file` in messages); an unreadable one is "FILE: strerror". */
+int config_load_fd(const char *file, int fd, struct config *c, config_warn_fn warn, void *ctx,
+		   char *err, size_t errlen);
+
 /* Read and parse a file; an unreadable file is "FILE: strerror". */
 int config_load(const char *file, struct config *c, config_warn_fn warn, void *ctx,
 		char *err, size_t errlen);
 
+/* (supervisor/confwire.c, which the supervisor links without the parser) */
 void config_free(struct config *c);
 
 /* "10G" → bytes (K, M, G, T powers of 1024; a bare number is bytes). -EINVAL if malformed. */

@@ -1,4 +1,5 @@
-/* config.c — the configuration file of SPEC section 3, read with supervisor/toml.c.
+/* config.c — the configuration file of SPEC section 3, read with config/toml.c. It runs in
+ * aysfs-config, unprivileged (config/main.c): the supervisor, root, parses no TOML.
  *
  * Maps the TOML tree onto struct config: defaults, type and range checks, and the keys of the
  * original tool's older layouts, read as their equivalents wherever TOML lets them stand. Errors
@@ -9,8 +10,9 @@
  * which TOML may even nest under an [[ays]]); they are gathered first and then mapped in the order
  * written: every cache, then every store.
  */
-#include "supervisor/config.h"
-#include "supervisor/toml.h"
+#include "config/config.h"
+#include "config/toml.h"
+#include "ipc/proto.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -225,13 +227,6 @@ static int get_bool(struct loader *l, const char *sec, const struct toml_entry *
 	return 0;
 }
 
-static void free_strs(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 /* An array of non-empty strings, each passing `check` (which returns a reason, or NULL). */
 static int get_strs(struct loader *l, const char *sec, const struct toml_entry *e,
 		    const char *(*check)(const char *), char ***out, size_t *n)
@@ -255,7 +250,7 @@ static int get_strs(struct loader *l, const char *sec, const struct toml_entry *
 	v = calloc(a->arr.n ? a->arr.n : 1, sizeof *v);
 	if (!v)
 		return no_memory(l);
-	free_strs(*out, *n);
+	strv_free(*out, *n);
 	*out = v;
 	*n = 0;
 	for (; *n < a->arr.n; ++*n)
@@ -763,73 +758,56 @@ int config_parse(const char *file, const char *text, size_t len, struct config *
 	return rc;
 }
 
-int config_load(const char *file, struct config *c, config_warn_fn warn, void *ctx, char *err,
-		size_t errlen)
+int config_load_fd(const char *file, int fd, struct config *c, config_warn_fn warn, void *ctx,
+		   char *err, size_t errlen)
 {
 	const char *why = NULL;
 	struct stat st;
 	char *buf = NULL;
-	FILE *f = NULL;
 	size_t got = 0;
-	int rc = 0, fd;
+	ssize_t n;
+	int rc = 0;
 
 	memset(c, 0, sizeof *c);
-	/* O_NONBLOCK: a FIFO put in the file's place must not hang the supervisor. */
-	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0 || fstat(fd, &st) < 0)
+	if (fstat(fd, &st) < 0)
 		rc = -errno;
 	else if (!S_ISREG(st.st_mode))
 		rc = -EINVAL, why = "not a regular file";
-	else if (!(buf = malloc(TOML_MAX_SIZE + 1)) || !(f = fdopen(fd, "r")))
+	else if (!(buf = malloc(TOML_MAX_SIZE + 1)))
 		rc = -ENOMEM;
-	if (rc == 0) {
-		fd = -1;        /* f owns it now */
-		/* One byte past the limit shows a file that is too large (or grew since fstat). */
-		got = fread(buf, 1, TOML_MAX_SIZE + 1, f);
-		if (ferror(f))
-			rc = -EIO;
-		else if (got > TOML_MAX_SIZE)
-			rc = -EFBIG, why = "larger than 1048576 bytes";
+	/* One byte past the limit shows a file that is too large (or grew since fstat). */
+	while (rc == 0 && got <= TOML_MAX_SIZE &&
+	       (n = pread(fd, buf + got, TOML_MAX_SIZE + 1 - got, (off_t)got)) != 0) {
+		if (n < 0 && errno != EINTR)
+			rc = -errno;
+		else if (n > 0)
+			got += (size_t)n;
 	}
+	if (rc == 0 && got > TOML_MAX_SIZE)
+		rc = -EFBIG, why = "larger than 1048576 bytes";
 	if (rc)
 		snprintf(err, errlen, "%s: %s", file, why ? why : strerror(-rc));
 	else
 		rc = config_parse(file, buf, got, c, warn, ctx, err, errlen);
-	if (f)
-		fclose(f);
-	if (fd >= 0)
-		close(fd);
 	free(buf);
 	return rc;
 }
 
-void config_free(struct config *c)
+int config_load(const char *file, struct config *c, config_warn_fn warn, void *ctx, char *err,
+		size_t errlen)
 {
-	free(c->file);
-	free(c->id);
-	free(c->namespace);
-	free(c->prefix);
-	free(c->cache_dir);
-	free(c->cafile);
-	free_strs(c->proxy, c->nproxy);
-	free(c->ssh_key);
-	free(c->ssh_known_hosts);
-	free(c->flist_dir);
-	free(c->user);
-	for (size_t i = 0; i < c->nlayers; i++) {
-		free(c->layers[i].url);
-		free_strs(c->layers[i].proxy, c->layers[i].nproxy);
+	/* O_NONBLOCK: a FIFO put in the file's place must not hang the reader. */
+	int rc, fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+	if (fd < 0) {
+		rc = -errno;
+		memset(c, 0, sizeof *c);
+		snprintf(err, errlen, "%s: %s", file, strerror(-rc));
+		return rc;
 	}
-	free(c->layers);
-	for (size_t i = 0; i < c->nays; i++) {
-		free(c->ays[i].id);
-		free(c->ays[i].flist);
-	}
-	free(c->ays);
-	free_strs(c->debug.filter, c->debug.nfilter);
-	free(c->debug.redis);
-	free(c->debug.redis_passwd);
-	memset(c, 0, sizeof *c);
+	rc = config_load_fd(file, fd, c, warn, ctx, err, errlen);
+	close(fd);
+	return rc;
 }
 
 int config_parse_size(const char *s, uint64_t *out)

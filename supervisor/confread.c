@@ -1,0 +1,117 @@
+/* confread.c — the configuration, read by aysfs-config rather than by the supervisor itself.
+ *
+ * The TOML parser and the mapping of SPEC section 3 are the largest code aysfs has that reads a
+ * file; root need not run them. The supervisor opens the file (it may be readable by root only),
+ * starts aysfs-config as the workers' user with the file on its fd 3 and a socket on fd 4
+ * (spawn_worker: no capabilities, empty environment), and decodes the answer with the bounded
+ * decoder of confwire.c. Every wait has a deadline.
+ */
+#include "supervisor/confwire.h"
+#include "supervisor/supervisor.h"
+
+#include "ipc/log.h"
+#include "policy/policy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CONFIG_DEADLINE_MS 10000
+
+/* Reap the reader: it exits once it has answered; one that does not is killed. */
+static void reap(pid_t pid)
+{
+	for (int i = 0; i < 100; i++) {
+		if (waitpid(pid, NULL, WNOHANG) != 0)
+			return;
+		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+/* Ask the reader started on sock; fd: the open file, or -1 for the defaults. */
+static int ask(int sock, const char *path, int fd, struct config *c, char *err, size_t errlen)
+{
+	static struct ipc_msg m;
+	uint8_t buf[4 + 4096];
+	struct ipc_wr w;
+	struct ipc_rd r;
+	char why[1025];
+	int rc;
+
+	ipc_wr_init(&w, buf, sizeof buf);
+	ipc_wr_cstr(&w, path);
+	if (w.bad)
+		rc = -ENAMETOOLONG;
+	else if (fd >= 0)
+		rc = ipc_send(sock, MSG_CONFIG_READ, 0, buf, w.len, &fd, 1);
+	else
+		rc = ipc_send(sock, MSG_CONFIG_DEFAULTS, 0, NULL, 0, NULL, 0);
+	if (rc == 0)
+		rc = ipc_recv_wait(sock, proto_supervisor_from_config, proto_supervisor_from_config_n,
+				   &m, CONFIG_DEADLINE_MS);
+	if (rc <= 0) {
+		snprintf(err, errlen, "%s: aysfs-config did not answer: %s", path,
+			 rc ? strerror(-rc) : "it exited");
+		return rc ? rc : -EIO;
+	}
+	if (m.hdr.type == MSG_CONFIG_DONE) {
+		if (config_decode(m.payload, m.hdr.len, c) == 0)
+			return 0;
+		snprintf(err, errlen, "%s: aysfs-config sent a malformed configuration", path);
+		return -EPROTO;
+	}
+	ipc_rd_init(&r, m.payload, m.hdr.len);
+	if (!ipc_rd_cstr(&r, why, sizeof why) || !ipc_rd_done(&r))
+		snprintf(why, sizeof why, "%s: aysfs-config sent a malformed answer", path);
+	snprintf(err, errlen, "%s", why);
+	return -EINVAL;
+}
+
+int config_read(const char *path, bool must_exist, const char *user, int log_level,
+		struct config *c, char *err, size_t errlen)
+{
+	struct worker w = { .role = ROLE_COUNT, .name = "config", .exe_fd = -1, .fds = { -1, -1, -1 } };
+	int sv[2], rc, fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+	memset(c, 0, sizeof *c);
+	if (fd < 0 && (errno != ENOENT || must_exist)) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+		return rc;
+	}
+	if (policy_user(user, &w.uid, &w.gid) && policy_user("nobody", &w.uid, &w.gid)) {
+		snprintf(err, errlen, "%s: neither user %s nor nobody exists to read it", path, user);
+		rc = -ENOENT;
+	} else if ((rc = spawn_open_exe(&w)) == 0) {
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) {
+			rc = -errno;
+			snprintf(err, errlen, "%s: socketpair: %s", path, strerror(-rc));
+		} else {
+			w.fds[0] = sv[1];
+			rc = spawn_worker(&w, log_level, false);
+			close(sv[1]);
+			if (rc)
+				snprintf(err, errlen, "%s: cannot start aysfs-config: %s", path,
+					 strerror(-rc));
+			else
+				rc = ask(sv[0], path, fd, c, err, errlen);
+			close(sv[0]);
+			if (w.pid > 0)
+				reap(w.pid);
+		}
+		close(w.exe_fd);
+	} else {
+		snprintf(err, errlen, "%s: aysfs-config is missing", path);
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
