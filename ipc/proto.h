@@ -44,6 +44,9 @@ enum msg_type {
 	/* indexer → fetcher: upload a verified blob to a push cache (no reply; failures are logged)
 	 * fd: the blob, read-only; u64 size, str url (URL/NAMESPACE/H0/H1/HASH, sent with HTTP PUT) */
 	MSG_PUSH = 22,
+	/* -auto (ipc/probe.h): indexer → fetcher, which hosts resolve and accept a TCP connection */
+	MSG_PROBE = 40,
+	MSG_PROBE_DONE = 41,    /* fetcher → indexer; id = MSG_PROBE's */
 };
 
 /* MSG_FETCH — fd: an empty regular file opened O_RDWR by the indexer (the fetcher writes the body
@@ -112,6 +115,10 @@ struct worker_conf {
 	char **proxy;           /* [main] proxy: HTTP proxies tried in order */
 	uint32_t nproxy;
 	uint32_t flags;         /* WC_* */
+	/* -auto (SPEC section 5): the root of the well-known paths ("" without -auto), the ports
+	 * probed, and the seconds between re-discoveries. */
+	char *auto_root;
+	uint32_t cache_port, master_port, rediscover_s;
 };
 
 #define WC_VERIFY_CACHE 1u      /* -verify-cache: re-hash the local cache before serving */
