@@ -173,7 +173,7 @@ int proto_conf_decode(const void *buf, size_t len, struct worker_conf *c)
 	c->master_port = ipc_rd_u32(&r);
 	c->rediscover_s = ipc_rd_u32(&r);
 	if (!c->auto_root || (c->auto_root[0] && (c->auto_root[0] != '/' || c->cache_port - 1 > 65534 ||
-	    c->master_port - 1 > 65534 || c->rediscover_s == 0)))
+	    c->master_port - 1 > 65534)))
 		goto fail;
 	/* Exact length, and the strings every worker relies on are there. */
 	if (!ipc_rd_done(&r) || !c->mountpoint || !c->mountpoint[0] || !c->prefix ||

@@ -116,7 +116,7 @@ struct worker_conf {
 	uint32_t nproxy;
 	uint32_t flags;         /* WC_* */
 	/* -auto (SPEC section 5): the root of the well-known paths ("" without -auto), the ports
-	 * probed, and the seconds between re-discoveries. */
+	 * probed, and the seconds between re-discoveries (0: at start-up and reload only). */
 	char *auto_root;
 	uint32_t cache_port, master_port, rediscover_s;
 };
