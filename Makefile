@@ -81,6 +81,7 @@ FUZZ_flist  := $(UNIT_flist)
 FUZZ_ipc    := $(IPC)
 FUZZ_conf   := $(IPC)
 FUZZ_index  := $(IPC)
+FUZZ_probe  := $(IPC)
 
 UNITS    := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 FUZZERS  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
