@@ -229,7 +229,18 @@ ok $? "... and its file is the one served"
 ok $([ -f "$MNT/a/local" ] && [ -f "$MNT/b/extra" ]; echo $?) "the discovered flists are mounted too"
 cmp -s "$MNT/c/svc" "$T/src/svc_c"
 ok $? "the configured store (a host name) serves what only it has"
+# rediscover is 60 s here: only a reload can find the new folder and flist this soon.
+mkdir "$A/cachelan9"
+printf '/d/late|%s|%s\n' "$(h master)" "$(stat -c %s "$T/src/master")" | write_flist "$R/etc/ays/local/late.flist"
+kill -HUP "$SUP_PID"
+wait_log "auto: LAN cache folder $A/cachelan9 appeared" 5
+ok $? "a reload discovers again"
+wait_log "tree generation 2" 5
+cmp -s "$MNT/d/late" "$T/src/master"
+ok $? "a flist added to etc/ays/local is mounted at the reload"
 mount_stop
+rmdir "$A/cachelan9"
+rm "$R/etc/ays/local/late.flist"
 
 # ---- 6. a [[store]] named by a host name, resolved through -resolv (no -auto) -------------------------------
 cat >"$T/c3.toml" <<EOF
