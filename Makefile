@@ -57,7 +57,7 @@ obj      = $(patsubst %.c,$(O)/obj/%.o,$(1))
 
 BIN_supervisor := supervisor/main.c $(SUP) $(IPC) $(POLICY)
 BIN_fuser      := fuser/main.c $(FUSER) $(IPC) $(POLICY)
-BIN_indexer    := indexer/main.c $(INDEXER) $(IPC) $(POLICY)
+BIN_indexer    := indexer/main.c $(INDEXER) $(IPC) $(POLICY) fetcher/probe_wire.c
 BIN_fetcher    := fetcher/main.c $(FETCHER) $(IPC) $(POLICY)
 BIN_pack       := tools/pack.c indexer/flist.c indexer/hash.c $(IPC)
 BIN_ctl        := tools/ctl.c $(IPC)
@@ -81,7 +81,7 @@ FUZZ_flist  := $(UNIT_flist)
 FUZZ_ipc    := $(IPC)
 FUZZ_conf   := $(IPC)
 FUZZ_index  := $(IPC)
-FUZZ_probe  := $(IPC)
+FUZZ_probe  := fetcher/probe_wire.c $(IPC)
 
 UNITS    := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 FUZZERS  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))

@@ -1,6 +1,6 @@
 /* probe.c — -auto's host probes: which of a list of names resolve and accept a TCP connection.
  *
- * The indexer asks with one MSG_PROBE (ipc/probe.h); every host is looked up (dns.c: the hosts
+ * The indexer asks with one MSG_PROBE (fetcher/probe_wire.h); every host is looked up (dns.c: the hosts
  * file, then DNS) and connected to with non-blocking sockets, all at once, in the fetcher's poll
  * loop; whatever has not answered by the request's deadline counts as "no answer". A connection
  * that completes is closed at once: nothing is sent. One MSG_PROBE_DONE answers, with one result
@@ -10,7 +10,7 @@
 #include "fetcher/fetcher.h"
 
 #include "ipc/log.h"
-#include "ipc/probe.h"
+#include "fetcher/probe_wire.h"
 #include "ipc/proto.h"
 
 #include <arpa/inet.h>

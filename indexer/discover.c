@@ -16,7 +16,7 @@
 #include "indexer/blob.h"
 #include "indexer/fetch.h"
 #include "ipc/log.h"
-#include "ipc/probe.h"
+#include "fetcher/probe_wire.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -403,20 +403,21 @@ size_t discover_list(struct discovered *out, size_t max)
 
 size_t discover_format(char *buf, size_t size)
 {
-	static struct discovered d[DISC_MAX];
+	struct discovered *d = malloc(DISC_MAX * sizeof *d);
 	size_t n, len = 0;
 
 	if (size)
 		buf[0] = '\0';
-	pthread_mutex_lock(&run_lock);
+	if (!d)
+		return 0;
 	n = discover_list(d, DISC_MAX);
-	for (size_t i = 0; i < n && len < size; i++) {
+	for (size_t i = 0; i < n && i < DISC_MAX && len < size; i++) {
 		int w = snprintf(buf + len, size - len, "%s %s\n", d[i].kind, d[i].url);
 
 		if (w < 0)
 			break;
 		len += (size_t)w;
 	}
-	pthread_mutex_unlock(&run_lock);
+	free(d);
 	return len < size ? len : size ? size - 1 : 0;
 }

@@ -9,7 +9,7 @@
 #include "indexer/fetch.h"
 
 #include "ipc/log.h"
-#include "ipc/probe.h"
+#include "fetcher/probe_wire.h"
 #include "ipc/proto.h"
 
 #include <errno.h>

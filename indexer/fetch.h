@@ -23,7 +23,7 @@ void fetch_reconnect(int fd);
 int fetch_urls(int fd, int kind, uint64_t max_size, const char *const *urls, unsigned n,
 	       unsigned deadline_s, struct fetch_result *res);
 
-/* -auto: ask the fetcher which of r's hosts resolve and accept a TCP connection (ipc/probe.h);
+/* -auto: ask the fetcher which of r's hosts resolve and accept a TCP connection (fetcher/probe_wire.h);
  * waits at most wait_ms. Returns 0 with one result per host in *d, or -errno (no answer). */
 struct probe_req;
 struct probe_done;

@@ -1,6 +1,6 @@
 /* proto.c — accept tables and the worker configuration's encoding. */
 #include "ipc/proto.h"
-#include "ipc/probe.h"
+#include "fetcher/probe_wire.h"
 
 #include <errno.h>
 #include <poll.h>

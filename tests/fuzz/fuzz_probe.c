@@ -1,10 +1,10 @@
-/* fuzz_probe.c — -auto's probe messages (ipc/probe.h): MSG_PROBE, which the fetcher decodes from
+/* fuzz_probe.c — -auto's probe messages (fetcher/probe_wire.h): MSG_PROBE, which the fetcher decodes from
  * the indexer, and MSG_PROBE_DONE, which the indexer decodes from the fetcher. Input: one byte
  * choosing the message (even: MSG_PROBE, odd: MSG_PROBE_DONE), then the payload.
  *
  * Beyond "no crash": a payload that decodes re-encodes to the same bytes, and is accepted by the
  * receiver's accept table (so the table never refuses a message the decoder would take). */
-#include "ipc/probe.h"
+#include "fetcher/probe_wire.h"
 #include "ipc/proto.h"
 #include "tests/fuzz/fuzz.h"
 

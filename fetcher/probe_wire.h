@@ -1,4 +1,4 @@
-/* probe.h — the -auto host probes: the indexer asks the fetcher which of a list of host names
+/* probe_wire.h — the -auto host probes: the indexer asks the fetcher which of a list of host names
  * resolve and accept a TCP connection on a port (MSG_PROBE), and the fetcher answers with one
  * result per host, in the same order (MSG_PROBE_DONE, same id).
  *
@@ -9,8 +9,8 @@
  *
  * Both sides decode with these functions (the fuzz harness tests/fuzz/fuzz_probe.c too).
  */
-#ifndef AYSFS_PROBE_H
-#define AYSFS_PROBE_H
+#ifndef AYSFS_PROBE_WIRE_H
+#define AYSFS_PROBE_WIRE_H
 
 #include "ipc/ipc.h"
 

@@ -1,5 +1,6 @@
-/* probe.c — MSG_PROBE and MSG_PROBE_DONE on the wire (see probe.h). */
-#include "ipc/probe.h"
+/* probe_wire.c — MSG_PROBE and MSG_PROBE_DONE on the wire (see probe_wire.h); linked by the
+ * fetcher and the indexer, not by the privileged core. */
+#include "fetcher/probe_wire.h"
 
 #include <errno.h>
 #include <string.h>
