@@ -42,7 +42,7 @@ A=$R/mnt/ays
 W=$T/www
 mkdir -p "$A/cachelocal" "$A/cachelan2" "$A/master" "$A/master5" "$R/etc/ays/local/sub" "$T/src" \
 	"$W/c1/cache" "$W/c4/cache" "$W/m2/master" "$W/s9/store" "$T/flists"
-for f in local lanf master master5 lanh msth mf_vs_mh h_vs_mf new both4 gone4 extra conf_c conf_d svc_c; do
+for f in local lanf master master5 lanh msth mf_vs_mh h_vs_mf new both4 gone4 rst extra conf_c conf_d svc_c; do
 	random_file "$T/src/$f" $((1000 + RANDOM))
 done
 random_file "$T/src/big" 6000000
@@ -52,7 +52,7 @@ put "$A/cachelocal" local
 put "$A/cachelan2" lanf
 put "$A/master" master lanf h_vs_mf
 put "$A/master5" master5 mf_vs_mh
-put "$W/c1/cache" lanh h_vs_mf big
+put "$W/c1/cache" lanh h_vs_mf big rst
 put "$W/m2/master" lanh msth mf_vs_mh both4 gone4
 put "$W/c4/cache" new both4 gone4
 put "$W/s9/store" svc_c conf_d
@@ -60,7 +60,7 @@ chmod -R a+rX "$R" "$W"
 chown -R aysfs "$A/cachelocal"          # the local cache: the workers write it
 
 {
-	for f in local lanf master master5 lanh msth mf_vs_mh h_vs_mf new both4 gone4 big; do
+	for f in local lanf master master5 lanh msth mf_vs_mh h_vs_mf new both4 gone4 rst big; do
 		printf '/a/%s|%s|%s\n' "$f" "$(h $f)" "$(stat -c %s "$T/src/$f")"
 	done
 	printf '/conflict|%s|%s\n' "$(h conf_d)" "$(stat -c %s "$T/src/conf_d")"
@@ -150,6 +150,11 @@ is "$(grep 'auto: layer' "$T/log" | grep -Ev "ayscache1:|aysmaster2:|$A/")" "" "
 ok $(grep -q 'auto: layer.*aysmaster7' "$T/log"; echo $((! $?))) "a master whose port is closed is not used"
 like "$(grep 'hosts answered the probe' "$T/log")" "auto: 2 of 22 hosts answered" "the probe found exactly the two open hosts"
 
+# A -root that does not exist is a usage error.
+"$SUPERVISOR" -auto -root "$T/no-such-root" "$T/mnt-other" 2>"$T/noroot.err"
+is "$?" 1 "-auto with a missing -root exits 1"
+like "$(cat "$T/noroot.err")" "no-such-root" "... naming it"
+
 # ---- 2. reads follow that order ------------------------------------------------------------------------
 same=0
 for f in local lanf master master5 lanh msth mf_vs_mh h_vs_mf; do
@@ -203,6 +208,16 @@ wait $CAT
 ok $? "the read in progress completes"
 cmp -s "$T/big.out" "$T/src/big"
 ok $? "... with the right bytes"
+
+# The fetcher dies: re-discoveries while it is restarted keep the hosts found last.
+kill -KILL "$(worker_pid fetcher)"
+wait_log "the fetcher is restarted" 5
+sleep 4
+ok $(grep -Eq "ayscache1:$CP/cache is gone|aysmaster2:$MP/master is gone" "$T/log"; echo $((! $?))) \
+	"a fetcher restart does not drop the discovered hosts"
+cmp -s "$MNT/a/rst" "$T/src/rst"
+ok $? "after the restart, a LAN cache host still serves"
+is "$(layer_of a/rst)" "http://ayscache1:$CP/cache" "... the discovered one"
 mount_stop
 is "$STOP_STATUS" 0 "the -auto mount stops cleanly"
 
