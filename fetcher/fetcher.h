@@ -1,5 +1,6 @@
 /* fetcher.h — the network process: the indexer's requests (request.c), the transfer engine
- * (http.c), layer and proxy health (layer.c) and the resolver (dns.c).
+ * (http.c), layer and proxy health (layer.c), the resolver (dns.c) and -auto's host probes
+ * (probe.c).
  *
  * One thread, one poll loop (main.c). Each module adds its fds to the loop's pollfd array, says
  * how long the loop may sleep, and handles what poll reported. Nothing here opens a path after

@@ -4,8 +4,9 @@
  * (indexer), in an empty environment. It reads what it will ever read from files at start-up —
  * the CA bundle, the resolver configuration, the hosts file — and from then on opens no path: the
  * indexer sends each download as MSG_FETCH with the fd to write into (http.c), and names are
- * resolved with c-ares (dns.c). One thread and one poll loop drive the indexer's channel,
- * c-ares' sockets and libcurl's sockets; every wait has a deadline.
+ * resolved with c-ares (dns.c); -auto's host probes arrive as MSG_PROBE (probe.c). One thread and
+ * one poll loop drive the indexer's channel, c-ares' sockets, libcurl's sockets and the probes'
+ * sockets; every wait has a deadline.
  *
  * sftp:// layers answer ENOSYS for now: libcurl reads SSH keys and known hosts from paths at the
  * time of each connection, which this process must not do.
