@@ -44,7 +44,8 @@ enum msg_type {
 	/* indexer → fetcher: upload a verified blob to a push cache (no reply; failures are logged)
 	 * fd: the blob, read-only; u64 size, str url (URL/NAMESPACE/H0/H1/HASH, sent with HTTP PUT) */
 	MSG_PUSH = 22,
-	/* -auto (fetcher/probe_wire.h): indexer → fetcher, which hosts resolve and accept a TCP connection */
+	/* -auto (fetcher/probe_wire.h): indexer → fetcher, which hosts resolve and accept a TCP
+	 * connection */
 	MSG_PROBE = 40,
 	MSG_PROBE_DONE = 41,    /* fetcher → indexer; id = MSG_PROBE's */
 };
