@@ -302,6 +302,15 @@ int discover_first(struct worker_conf *c)
 	pthread_mutex_unlock(&run_lock);
 	if (rc)
 		return rc;
+	{
+		char dir[PATH_MAX];
+		struct stat st;
+
+		/* A folder the workers cannot search hides every layer in it: say so once. */
+		if (snprintf(dir, sizeof dir, "%s/mnt/ays", root) < (int)sizeof dir && stat(dir, &st) &&
+		    errno != ENOENT)
+			log_warn("auto: %s: %s; its folders cannot be used", dir, strerror(errno));
+	}
 	if (n == 0)
 		log_notice("auto: nothing found under %s/mnt/ays nor on the network", root);
 	for (uint32_t i = 0; i < c->nlayers; i++)

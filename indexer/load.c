@@ -242,7 +242,8 @@ static int add_auto(struct tree *t, const struct worker_conf *c, const struct fo
 	if (snprintf(dir, sizeof dir, "%s/etc/ays/local",
 		     strcmp(c->auto_root, "/") ? c->auto_root : "") >= (int)sizeof dir)
 		return 0;
-	if ((rc = scan(dir, 0, &v, &n, &cap)))
+	/* Its error is said once when it is the flist_dir just scanned. */
+	if ((rc = scan(dir, 0, &v, &n, &cap)) && (c->nservices || strcmp(dir, c->flist_dir)))
 		log_err("auto: %s: %s", dir, strerror(-rc));
 	rc = 0;
 	qsort(v, n, sizeof *v, by_path);
