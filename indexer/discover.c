@@ -185,8 +185,26 @@ static void free_layers(struct wire_layer *l, uint32_t n)
 	free(l);
 }
 
-/* Discovered layers first, then the configured ones (one that was discovered too is not listed
- * twice), at most WCONF_MAX_LAYERS. Returns 0 or -ENOMEM. */
+/* A deep copy of one layer into *to (zeroed). Returns 0 or -ENOMEM (what was copied stays in
+ * *to, for free_layers). */
+static int copy_layer(struct wire_layer *to, const struct wire_layer *from)
+{
+	to->flags = from->flags;
+	if (!(to->url = strdup(from->url)))
+		return -ENOMEM;
+	if (from->nproxy == 0)
+		return 0;
+	if (!(to->proxy = calloc(from->nproxy, sizeof *to->proxy)))
+		return -ENOMEM;
+	to->nproxy = from->nproxy;
+	for (uint32_t j = 0; j < from->nproxy; j++)
+		if (!(to->proxy[j] = strdup(from->proxy[j])))
+			return -ENOMEM;
+	return 0;
+}
+
+/* Discovered layers first, then the configured ones (one that was discovered too is listed once,
+ * at its discovered place), at most WCONF_MAX_LAYERS. Returns 0 or -ENOMEM. */
 static int merge(const struct discovered *d, size_t nd, struct wire_layer **out, uint32_t *nout)
 {
 	struct wire_layer *l = calloc(WCONF_MAX_LAYERS, sizeof *l);
@@ -196,10 +214,15 @@ static int merge(const struct discovered *d, size_t nd, struct wire_layer **out,
 	*nout = 0;
 	if (!l)
 		return -ENOMEM;
-	for (size_t i = 0; i < nd && n < WCONF_MAX_LAYERS; i++, n++) {
-		l[n].url = strdup(d[i].url);
-		l[n].flags = d[i].flags;
-		if (!l[n].url)
+	for (size_t i = 0; i < nd && n < WCONF_MAX_LAYERS; i++) {
+		const struct wire_layer *same = NULL;
+
+		/* A layer that is configured too keeps its configured flags (push) and proxies. */
+		for (uint32_t j = 0; j < nconfigured && !same; j++)
+			if (strcmp(d[i].url, configured[j].url) == 0)
+				same = &configured[j];
+		if (copy_layer(&l[n++], same ? same : &(struct wire_layer){ .url = (char *)d[i].url,
+								    .flags = d[i].flags }))
 			goto nomem;
 	}
 	for (uint32_t i = 0; i < nconfigured; i++) {
@@ -214,22 +237,8 @@ static int merge(const struct discovered *d, size_t nd, struct wire_layer **out,
 				 "not used", WCONF_MAX_LAYERS, configured[i].url);
 			break;
 		}
-		l[n].url = strdup(configured[i].url);
-		l[n].flags = configured[i].flags;
-		l[n].nproxy = configured[i].nproxy;
-		if (!l[n].url)
+		if (copy_layer(&l[n++], &configured[i]))
 			goto nomem;
-		n++;
-		if (configured[i].nproxy) {
-			l[n - 1].proxy = calloc(configured[i].nproxy, sizeof *l[n - 1].proxy);
-			if (!l[n - 1].proxy) {
-				l[n - 1].nproxy = 0;
-				goto nomem;
-			}
-			for (uint32_t j = 0; j < configured[i].nproxy; j++)
-				if (!(l[n - 1].proxy[j] = strdup(configured[i].proxy[j])))
-					goto nomem;
-		}
 	}
 	*out = l;
 	*nout = n;

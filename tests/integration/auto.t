@@ -230,10 +230,13 @@ cache_dir = "$T/cache2"
 flist_dir = "$T/flists"
 [[ays]]
 id = "svc"
+[[cache]]
+url = "http://ayscache1:$CP/cache"
 [[store]]
 url = "http://storehost:$SP/store"
 EOF
 mount_start "$T/mnt" -config "$T/c2.toml" "${AUTO[@]}" || bail "mount with -auto and -config failed"
+is "$(grep -c "auto: layer .*ayscache1:$CP" "$T/log")" 1 "a configured layer that is discovered too is listed once"
 got=$(sed -n 's/^.* indexer: auto: layer \([0-9]*\): \(.*\)$/\1 \2/p' "$T/log" | tail -2)
 is "$got" "6 https://aysmaster2:$MP/master (discovered master)
 7 http://storehost:$SP/store (configured)" "configured layers come after the discovered ones"
