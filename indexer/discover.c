@@ -139,7 +139,7 @@ static size_t discover_run(struct discovered *d, const struct discovered *prev, 
 	t0 = now_ms();
 	rc = probe_hosts(cport, mport, answered, names);
 	probed = rc == 0;
-	{
+	if (probed) {
 		unsigned up = 0;
 
 		for (int i = 0; i < 22; i++)
@@ -147,10 +147,10 @@ static size_t discover_run(struct discovered *d, const struct discovered *prev, 
 		/* At info level once; each re-discovery at debug level. */
 		log_msg(prev ? LOG_DEBUG : LOG_INFO, "auto: %u of 22 hosts answered the probe, in %llu ms",
 			up, (unsigned long long)(now_ms() - t0));
-	}
-	if (!probed)
+	} else {
 		log_warn("auto: no probe answer from the fetcher (%s); the hosts found last are kept",
 			 strerror(-rc));
+	}
 
 	add_folder(d, &n, "cachelocal", WL_CACHE, "local cache");
 	for (size_t i = 0; i < 11; i++)
