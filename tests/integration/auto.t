@@ -149,6 +149,7 @@ ok $(grep -q 'auto: layer.*ayscache3' "$T/log"; echo $((! $?))) "a name that res
 is "$(grep 'auto: layer' "$T/log" | grep -Ev "ayscache1:|aysmaster2:|$A/")" "" "names that do not resolve are not used"
 ok $(grep -q 'auto: layer.*aysmaster7' "$T/log"; echo $((! $?))) "a master whose port is closed is not used"
 like "$(grep 'hosts answered the probe' "$T/log")" "auto: 2 of 22 hosts answered" "the probe found exactly the two open hosts"
+diag "$(grep -o 'auto: 2 of 22 hosts answered.*' "$T/log")"
 
 # A -root that does not exist is a usage error.
 "$SUPERVISOR" -auto -root "$T/no-such-root" "$T/mnt-other" 2>"$T/noroot.err"
