@@ -58,7 +58,7 @@ obj      = $(patsubst %.c,$(O)/obj/%.o,$(1))
 
 BIN_supervisor := supervisor/main.c $(SUP) $(IPC) $(POLICY)
 BIN_fuser      := fuser/main.c $(FUSER) $(IPC) $(POLICY)
-BIN_indexer    := indexer/main.c $(INDEXER) $(IPC) $(POLICY)
+BIN_indexer    := indexer/main.c $(INDEXER) $(IPC) $(POLICY) fetcher/probe_wire.c
 BIN_fetcher    := fetcher/main.c $(FETCHER) $(IPC) $(POLICY)
 BIN_config     := config/main.c $(CONFIG) $(IPC) $(POLICY)
 BIN_pack       := tools/pack.c indexer/flist.c indexer/hash.c $(IPC)
@@ -85,6 +85,7 @@ FUZZ_ipc    := $(IPC)
 FUZZ_conf   := $(IPC)
 FUZZ_confwire := supervisor/confwire.c $(IPC)
 FUZZ_index  := $(IPC)
+FUZZ_probe  := fetcher/probe_wire.c $(IPC)
 
 UNITS    := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 FUZZERS  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))

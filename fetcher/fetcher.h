@@ -1,5 +1,6 @@
 /* fetcher.h — the network process: the indexer's requests (request.c), the transfer engine
- * (http.c), layer and proxy health (layer.c) and the resolver (dns.c).
+ * (http.c), layer and proxy health (layer.c), the resolver (dns.c) and -auto's host probes
+ * (probe.c).
  *
  * One thread, one poll loop (main.c). Each module adds its fds to the loop's pollfd array, says
  * how long the loop may sleep, and handles what poll reported. Nothing here opens a path after
@@ -134,5 +135,15 @@ int dns_lookup(const char *host, char *out, size_t size);
 
 int dns_pollfds(struct pollfd *pfd, int max, int *timeout_ms);
 void dns_process(const struct pollfd *pfd, int n);
+
+/* ---- probe.c: -auto's host probes (MSG_PROBE) ---------------------------------------------- */
+
+#define PROBE_FDS       64      /* sockets of one probe: PROBE_MAX_HOSTS × 2 addresses */
+
+/* Start the probe m asks for (answered when done or at its deadline). Returns 0, or -EPROTO
+ * when the message is malformed (the caller treats the indexer as hostile). */
+int probe_take(const struct ipc_msg *m);
+int probe_pollfds(struct pollfd *pfd, int max, int *timeout_ms);
+void probe_process(const struct pollfd *pfd, int n);
 
 #endif

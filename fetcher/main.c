@@ -4,8 +4,9 @@
  * (indexer), in an empty environment. It reads what it will ever read from files at start-up —
  * the CA bundle, the resolver configuration, the hosts file — and from then on opens no path: the
  * indexer sends each download as MSG_FETCH with the fd to write into (http.c), and names are
- * resolved with c-ares (dns.c). One thread and one poll loop drive the indexer's channel,
- * c-ares' sockets and libcurl's sockets; every wait has a deadline.
+ * resolved with c-ares (dns.c); -auto's host probes arrive as MSG_PROBE (probe.c). One thread and
+ * one poll loop drive the indexer's channel, c-ares' sockets, libcurl's sockets and the probes'
+ * sockets; every wait has a deadline.
  *
  * sftp:// layers answer ENOSYS for now: libcurl reads SSH keys and known hosts from paths at the
  * time of each connection, which this process must not do.
@@ -26,7 +27,7 @@
 
 #define CONF_DEADLINE_MS 10000
 #define DNS_FDS          16
-#define POLL_MAX         (2 + DNS_FDS + 64)
+#define POLL_MAX         (2 + DNS_FDS + 64 + PROBE_FDS)
 
 static struct ipc_msg msg;
 
@@ -58,6 +59,11 @@ static bool on_indexer(void)
 		return true;
 	if (rc == 0)
 		return false;
+	if (rc > 0 && msg.hdr.type == MSG_PROBE) {
+		if ((rc = probe_take(&msg)))
+			die(67, "indexer channel: %s", strerror(-rc));
+		return true;
+	}
 	if (rc < 0 || (rc = request_take(&msg, &q)) < 0)
 		die(67, "indexer channel: %s", strerror(-rc));
 	if (rc == 0)
@@ -90,15 +96,17 @@ int main(int argc, char **argv)
 
 	for (;;) {
 		struct pollfd p[POLL_MAX];
-		int n = 2, nd, nh, timeout = -1;
+		int n = 2, nd, nh, np, timeout = -1;
 
 		p[0] = (struct pollfd){ .fd = FD_SUPERVISOR, .events = POLLIN };
 		/* With FETCH_MAX_HELD requests held, the indexer waits (back-pressure). */
 		p[1] = (struct pollfd){ .fd = http_full() ? -1 : FD_PEER1, .events = POLLIN };
 		nd = dns_pollfds(p + n, DNS_FDS, &timeout);
 		n += nd;
-		nh = http_pollfds(p + n, POLL_MAX - n, &timeout);
+		nh = http_pollfds(p + n, POLL_MAX - PROBE_FDS - n, &timeout);
 		n += nh;
+		np = probe_pollfds(p + n, PROBE_FDS, &timeout);
+		n += np;
 		if (poll(p, (nfds_t)n, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -108,6 +116,7 @@ int main(int argc, char **argv)
 			break;
 		dns_process(p + 2, nd);
 		http_process(p + 2 + nd, nh);
+		probe_process(p + 2 + nd + nh, np);
 		if (p[1].revents && !on_indexer())
 			break;
 	}

@@ -8,6 +8,11 @@
  *
  * Write-back to writable folder caches before the layer that had the blob happens on a background
  * thread, off the path of the open.
+ *
+ * The layer list may change while the mount runs (-auto's re-discovery): each open and each
+ * write-back works on the list it started with (a reference-counted `struct layer_set`), so a
+ * layer that goes away never pulls the ground from under a read in progress. Layer URLs are
+ * interned and never freed: the fuser is handed the name of the layer a blob came from.
  */
 #include "indexer/blob.h"
 
@@ -36,12 +41,23 @@
 #define COPY_BUF (256 * 1024)
 #define BLOB_MODE 0444
 
-struct blobs {
-	const struct worker_conf *conf;
-	char cache_root[PATH_MAX];      /* CACHE/NAMESPACE */
-	const char *cache_url;          /* how logs and xattrs name the local cache */
-	int cache_layer;                /* the layer that is the local cache, or -1 (cache_dir) */
+/* One version of the layer list. */
+struct layer_set {
+	unsigned refs;                  /* under blobs.lock */
+	uint32_t n;
+	struct set_layer {
+		const char *url;        /* interned */
+		uint32_t flags;         /* WL_* */
+	} layer[WCONF_MAX_LAYERS];
 	bool writable[WCONF_MAX_LAYERS];
+	int cache_layer;                /* the layer that is the local cache, or -1 (cache_dir) */
+};
+
+struct blobs {
+	const struct worker_conf *conf; /* namespace and cache_dir; its layers are the first set's */
+	char cache_root[PATH_MAX];      /* CACHE/NAMESPACE */
+	const char *cache_url;          /* how logs and xattrs name the local cache (interned) */
+	struct layer_set *set;          /* the current layers, under lock */
 
 	/* Write-back queue, served by one background thread. */
 	pthread_mutex_t lock;
@@ -62,7 +78,56 @@ struct writeback {
 	char src[PATH_MAX];             /* the verified copy in the local cache */
 	char rel[8 + 2 * FLIST_HASH_MAX]; /* H0/H1/HASH */
 	int upto;                       /* layers [0, upto) that are writable caches get it */
+	struct layer_set *set;          /* held */
 };
+
+/* ---- layer sets ------------------------------------------------------------------------------- */
+
+static pthread_mutex_t intern_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct interned {
+	struct interned *next;
+	char url[];
+} *interned;
+
+/* A copy of url that lives as long as the process (one per distinct URL: the layers of the
+ * configuration and of discovery are few). NULL when out of memory. */
+static const char *url_intern(const char *url)
+{
+	struct interned *i;
+
+	pthread_mutex_lock(&intern_lock);
+	for (i = interned; i && strcmp(i->url, url); i = i->next)
+		;
+	if (!i && (i = malloc(sizeof *i + strlen(url) + 1))) {
+		strcpy(i->url, url);
+		i->next = interned;
+		interned = i;
+	}
+	pthread_mutex_unlock(&intern_lock);
+	return i ? i->url : NULL;
+}
+
+static struct layer_set *set_hold(struct blobs *b)
+{
+	struct layer_set *s;
+
+	pthread_mutex_lock(&b->lock);
+	s = b->set;
+	s->refs++;
+	pthread_mutex_unlock(&b->lock);
+	return s;
+}
+
+static void set_drop(struct blobs *b, struct layer_set *s)
+{
+	bool last;
+
+	pthread_mutex_lock(&b->lock);
+	last = --s->refs == 0;
+	pthread_mutex_unlock(&b->lock);
+	if (last)
+		free(s);
+}
 
 static int hexval(char c)
 {
@@ -472,15 +537,16 @@ static int verify_fetched(int in, const char *in_named, bool bro, const uint8_t 
 	return rc ? -EIO : 0;
 }
 
-static int try_fetch(struct blobs *b, uint32_t first, const char *const *urls, unsigned n,
-		     const char *rel, const uint8_t *hash, size_t hash_len, uint64_t size,
-		     const char *final, const char *path, uint32_t *found, char *tried, size_t *tlen,
-		     size_t tsize);
+static int try_fetch(struct blobs *b, const struct layer_set *s, uint32_t first,
+		     const char *const *urls, unsigned n, const char *rel, const uint8_t *hash,
+		     size_t hash_len, uint64_t size, const char *final, const char *path,
+		     uint32_t *found, char *tried, size_t *tlen, size_t tsize);
 
 /* Try the network layers [first, last] in one request to the fetcher (each layer as HASH, then
  * HASH.bro). Returns 0 with the blob verified in the cache and *found set to its layer, 1 when
  * none had it, or -errno; every layer tried is appended to `tried`. */
-static int try_network(struct blobs *b, uint32_t first, uint32_t last, const char *rel,
+static int try_network(struct blobs *b, const struct layer_set *s, uint32_t first, uint32_t last,
+		       const char *rel,
 		       const uint8_t *hash, size_t hash_len, uint64_t size, const char *final,
 		       const char *path, uint32_t *found, char *tried, size_t *tlen, size_t tsize)
 {
@@ -492,7 +558,7 @@ static int try_network(struct blobs *b, uint32_t first, uint32_t last, const cha
 	if (!urls_buf)
 		return -ENOMEM;
 	for (uint32_t i = first; i <= last && n + 2 <= 2 * WCONF_MAX_LAYERS; i++) {
-		const char *url = b->conf->layers[i].url;
+		const char *url = s->layer[i].url;
 		size_t ul = strlen(url);
 
 		/* "http://host/store/" and "http://host/store" name one store. */
@@ -507,16 +573,16 @@ static int try_network(struct blobs *b, uint32_t first, uint32_t last, const cha
 		urls[n + 1] = urls_buf[n + 1];
 		n += 2;
 	}
-	rc = try_fetch(b, first, urls, n, rel, hash, hash_len, size, final, path, found, tried,
+	rc = try_fetch(b, s, first, urls, n, rel, hash, hash_len, size, final, path, found, tried,
 		       tlen, tsize);
 	free(urls_buf);
 	return rc;
 }
 
-static int try_fetch(struct blobs *b, uint32_t first, const char *const *urls, unsigned n,
-		     const char *rel, const uint8_t *hash, size_t hash_len, uint64_t size,
-		     const char *final, const char *path, uint32_t *found, char *tried, size_t *tlen,
-		     size_t tsize)
+static int try_fetch(struct blobs *b, const struct layer_set *s, uint32_t first,
+		     const char *const *urls, unsigned n, const char *rel, const uint8_t *hash,
+		     size_t hash_len, uint64_t size, const char *final, const char *path,
+		     uint32_t *found, char *tried, size_t *tlen, size_t tsize)
 {
 	unsigned start = 0;
 	char tmpdir[PATH_MAX], named[PATH_MAX], why[256];
@@ -554,10 +620,10 @@ static int try_fetch(struct blobs *b, uint32_t first, const char *const *urls, u
 			*found = layer;
 			return 0;
 		}
-		log_warn("%s: %s: blob %s: %s", path, b->conf->layers[layer].url, rel, why);
+		log_warn("%s: %s: blob %s: %s", path, s->layer[layer].url, rel, why);
 		if (*tlen < tsize)
 			*tlen += (size_t)snprintf(tried + *tlen, tsize - *tlen, " (%s: %s)",
-						  b->conf->layers[layer].url, why);
+						  s->layer[layer].url, why);
 		start = (start / 2 + 1) * 2;    /* that layer's copy is bad: the next layer */
 		rc = 1;
 	}
@@ -643,9 +709,9 @@ static bool pushed_add(struct blobs *b, const char *rel)
 	return true;
 }
 
-static bool is_push_cache(const struct blobs *b, int i)
+static bool is_push_cache(const struct layer_set *s, int i)
 {
-	const struct wire_layer *l = &b->conf->layers[i];
+	const struct set_layer *l = &s->layer[i];
 
 	return (l->flags & (WL_CACHE | WL_PUSH)) == (WL_CACHE | WL_PUSH) && !layer_local_path(l->url);
 }
@@ -687,20 +753,22 @@ static void *writeback_main(void *arg)
 			b->wb_tail = &b->wb_head;
 		pthread_mutex_unlock(&b->lock);
 		bool first_push = true, fresh = false;
+		const struct layer_set *s = w->set;
 
 		for (int i = 0; i < w->upto; i++) {
-			const char *dir = layer_local_path(b->conf->layers[i].url);
+			const char *dir = layer_local_path(s->layer[i].url);
 
-			if (dir && b->writable[i] && i != b->cache_layer)
+			if (dir && s->writable[i] && i != s->cache_layer)
 				copy_into(w->src, dir, b->conf->namespace, w->rel);
-			if (is_push_cache(b, i)) {
+			if (is_push_cache(s, i)) {
 				if (first_push)
 					fresh = pushed_add(b, w->rel);
 				first_push = false;
 				if (fresh)
-					push(b, w->src, b->conf->layers[i].url, w->rel);
+					push(b, w->src, s->layer[i].url, w->rel);
 			}
 		}
+		set_drop(b, w->set);
 		free(w);
 		pthread_mutex_lock(&b->lock);
 	}
@@ -708,19 +776,22 @@ static void *writeback_main(void *arg)
 	return NULL;
 }
 
-static void writeback_queue(struct blobs *b, const char *src, const char *rel, int upto)
+static void writeback_queue(struct blobs *b, struct layer_set *s, const char *src, const char *rel,
+			    int upto)
 {
 	struct writeback *w;
 	bool any = false;
 
 	for (int i = 0; i < upto; i++)
-		any |= (b->writable[i] && i != b->cache_layer) || is_push_cache(b, i);
+		any |= (s->writable[i] && i != s->cache_layer) || is_push_cache(s, i);
 	if (!any || !(w = calloc(1, sizeof *w)))
 		return;
 	snprintf(w->src, sizeof w->src, "%s", src);
 	snprintf(w->rel, sizeof w->rel, "%s", rel);
 	w->upto = upto;
+	w->set = s;
 	pthread_mutex_lock(&b->lock);
+	s->refs++;
 	*b->wb_tail = w;
 	b->wb_tail = &w->next;
 	pthread_cond_signal(&b->cond);
@@ -795,40 +866,80 @@ static void walk_cache(struct blobs *b, bool verify, unsigned long *seen, unsign
 
 /* ---- the interface ---------------------------------------------------------------------------- */
 
+/* A layer set from a layer list: which folder caches the workers can write (purged first when
+ * `purge`). Layers that `old` had already are not logged again. NULL when out of memory. */
+static struct layer_set *set_build(const struct worker_conf *c, const struct wire_layer *layers,
+				   uint32_t n, bool purge_caches, const struct layer_set *old)
+{
+	struct layer_set *s = calloc(1, sizeof *s);
+
+	if (!s)
+		return NULL;
+	s->refs = 1;
+	s->cache_layer = -1;
+	for (uint32_t i = 0; i < n && i < WCONF_MAX_LAYERS; i++) {
+		const char *dir = layer_local_path(layers[i].url);
+		bool known = false;
+		char ns[PATH_MAX];
+
+		s->layer[i].url = url_intern(layers[i].url);
+		s->layer[i].flags = layers[i].flags;
+		if (!s->layer[i].url) {
+			free(s);
+			return NULL;
+		}
+		s->n = i + 1;
+		for (uint32_t j = 0; old && j < old->n; j++)
+			known |= old->layer[j].url == s->layer[i].url;
+		/* Writable folder caches; stores are never written. */
+		if (!dir || !(layers[i].flags & WL_CACHE))
+			continue;
+		snprintf(ns, sizeof ns, "%s/%s", dir, c->namespace);
+		s->writable[i] = access(dir, F_OK) == 0 && dir_writable(ns);
+		if (s->writable[i] && layers[i].flags & WL_PURGE && purge_caches)
+			purge(layers[i].url, dir, c->namespace);
+		if (!s->writable[i] && !known)
+			log_info("%s: not writable by the workers; used read-only", layers[i].url);
+	}
+	return s;
+}
+
 struct blobs *blobs_new(const struct worker_conf *c, bool purge_caches)
 {
 	struct blobs *b = calloc(1, sizeof *b);
+	struct layer_set *s;
 
 	if (!b)
 		return NULL;
 	b->conf = c;
-	b->cache_layer = -1;
 	b->wb_tail = &b->wb_head;
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_cond_init(&b->cond, NULL);
 
-	/* Writable folder caches; the first is the local cache. Stores are never written. */
-	for (uint32_t i = 0; i < c->nlayers && i < WCONF_MAX_LAYERS; i++) {
-		const char *dir = layer_local_path(c->layers[i].url);
-		char ns[PATH_MAX];
-
-		if (!dir || !(c->layers[i].flags & WL_CACHE))
-			continue;
-		snprintf(ns, sizeof ns, "%s/%s", dir, c->namespace);
-		b->writable[i] = access(dir, F_OK) == 0 && dir_writable(ns);
-		if (b->writable[i] && c->layers[i].flags & WL_PURGE && purge_caches)
-			purge(c->layers[i].url, dir, c->namespace);
-		if (b->writable[i] && b->cache_layer < 0) {
-			b->cache_layer = (int)i;
-			b->cache_url = c->layers[i].url;
-			snprintf(b->cache_root, sizeof b->cache_root, "%s", ns);
-		}
-		if (!b->writable[i])
-			log_info("%s: not writable by the workers; used read-only", c->layers[i].url);
+	s = set_build(c, c->layers, c->nlayers, purge_caches, NULL);
+	if (!s) {
+		free(b);
+		return NULL;
 	}
-	if (b->cache_layer < 0) {
+	b->set = s;
+	/* The local cache: the first writable folder cache, else cache_dir. It stays for the life
+	 * of the process, whatever later layer lists say. */
+	for (uint32_t i = 0; i < s->n; i++)
+		if (s->writable[i]) {
+			s->cache_layer = (int)i;
+			b->cache_url = s->layer[i].url;
+			snprintf(b->cache_root, sizeof b->cache_root, "%s/%s",
+				 layer_local_path(s->layer[i].url), c->namespace);
+			break;
+		}
+	if (s->cache_layer < 0) {
 		snprintf(b->cache_root, sizeof b->cache_root, "%s/%s", c->cache_dir, c->namespace);
-		b->cache_url = c->cache_dir;
+		b->cache_url = url_intern(c->cache_dir);
+		if (!b->cache_url) {
+			free(s);
+			free(b);
+			return NULL;
+		}
 		if (!dir_writable(b->cache_root))
 			log_warn("local cache %s is not writable: blobs cannot be cached", b->cache_root);
 	}
@@ -842,6 +953,25 @@ struct blobs *blobs_new(const struct worker_conf *c, bool purge_caches)
 	if (pthread_create(&b->wb_thread, NULL, writeback_main, b) == 0)
 		b->wb_running = true;
 	return b;
+}
+
+int blobs_set_layers(struct blobs *b, const struct wire_layer *layers, uint32_t n)
+{
+	struct layer_set *old = set_hold(b), *s = set_build(b->conf, layers, n, false, old);
+
+	if (!s) {
+		set_drop(b, old);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < s->n; i++)
+		if (s->layer[i].url == b->cache_url)
+			s->cache_layer = (int)i;
+	pthread_mutex_lock(&b->lock);
+	b->set = s;
+	pthread_mutex_unlock(&b->lock);
+	set_drop(b, old);       /* ours */
+	set_drop(b, old);       /* the blobs' own: in-flight opens and write-backs keep theirs */
+	return 0;
 }
 
 unsigned long blobs_verify(struct blobs *b)
@@ -872,6 +1002,7 @@ void blobs_free(struct blobs *b)
 	}
 	pthread_mutex_destroy(&b->lock);
 	pthread_cond_destroy(&b->cond);
+	free(b->set);
 	free(b->pushed);
 	free(b);
 }
@@ -915,8 +1046,21 @@ int blob_cached(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t 
 	return rc == -EBADMSG ? -ENOENT : rc;
 }
 
+static int get_in(struct blobs *b, struct layer_set *s, const uint8_t *hash, size_t hash_len,
+		  uint64_t size, const char *path, bool prefetch, int *fd, const char **layer);
+
 int blob_get(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t size,
 	     const char *path, bool prefetch, int *fd, const char **layer)
+{
+	struct layer_set *s = set_hold(b);
+	int rc = get_in(b, s, hash, hash_len, size, path, prefetch, fd, layer);
+
+	set_drop(b, s);
+	return rc;
+}
+
+static int get_in(struct blobs *b, struct layer_set *s, const uint8_t *hash, size_t hash_len,
+		  uint64_t size, const char *path, bool prefetch, int *fd, const char **layer)
 {
 	char rel[8 + 2 * FLIST_HASH_MAX], final[PATH_MAX], tried[1024], why[256];
 	size_t tlen = 0;
@@ -945,28 +1089,28 @@ int blob_get(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t siz
 		mkdirs(dir, strlen(b->cache_root));
 	}
 	tlen = (size_t)snprintf(tried, sizeof tried, "local cache: not there");
-	for (uint32_t i = 0; i < b->conf->nlayers; i++) {
-		const char *url = b->conf->layers[i].url, *dir = layer_local_path(url);
+	for (uint32_t i = 0; i < s->n; i++) {
+		const char *url = s->layer[i].url, *dir = layer_local_path(url);
 
-		if ((int)i == b->cache_layer)
+		if ((int)i == s->cache_layer)
 			continue;
 		if (!dir) {
 			uint32_t last = i, found;
 
-			while (last + 1 < b->conf->nlayers && !layer_local_path(b->conf->layers[last + 1].url))
+			while (last + 1 < s->n && !layer_local_path(s->layer[last + 1].url))
 				last++;
 			if (prefetch) {         /* no download that no one has asked for */
 				i = last;
 				continue;
 			}
-			rc = try_network(b, i, last, rel, hash, hash_len, size, final, path, &found,
+			rc = try_network(b, s, i, last, rel, hash, hash_len, size, final, path, &found,
 					 tried, &tlen, sizeof tried);
 			if (rc == 0) {
 				*fd = open(final, O_RDONLY | O_CLOEXEC);
 				if (*fd < 0)
 					return -errno;
-				*layer = b->conf->layers[found].url;
-				writeback_queue(b, final, rel, (int)found);
+				*layer = s->layer[found].url;
+				writeback_queue(b, s, final, rel, (int)found);
 				return 0;
 			}
 			i = last;
@@ -978,7 +1122,7 @@ int blob_get(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t siz
 			if (*fd < 0)
 				return -errno;
 			*layer = url;
-			writeback_queue(b, final, rel, (int)i);
+			writeback_queue(b, s, final, rel, (int)i);
 			return 0;
 		}
 		if (rc == 1)

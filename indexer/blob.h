@@ -15,6 +15,11 @@ struct blobs;
 struct blobs *blobs_new(const struct worker_conf *c, bool purge);
 void blobs_free(struct blobs *b);
 
+/* Replace the layer list (-auto's re-discovery): opens and write-backs already running finish
+ * with the list they started with. The local cache stays the one chosen at start. Returns 0 or
+ * -ENOMEM (the old list stays). */
+int blobs_set_layers(struct blobs *b, const struct wire_layer *layers, uint32_t n);
+
 /* Re-hash every blob of the local cache and remove those whose content does not match their
  * name, logging progress. Returns the number removed. */
 unsigned long blobs_verify(struct blobs *b);

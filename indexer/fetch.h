@@ -23,6 +23,12 @@ void fetch_reconnect(int fd);
 int fetch_urls(int fd, int kind, uint64_t max_size, const char *const *urls, unsigned n,
 	       unsigned deadline_s, struct fetch_result *res);
 
+/* -auto: ask the fetcher which of r's hosts resolve and accept a TCP connection (fetcher/probe_wire.h);
+ * waits at most wait_ms. Returns 0 with one result per host in *d, or -errno (no answer). */
+struct probe_req;
+struct probe_done;
+int fetch_probe(const struct probe_req *r, struct probe_done *d, unsigned wait_ms);
+
 /* Hand the fetcher a verified blob to upload to url with HTTP PUT, in the background. */
 int fetch_push(int fd, uint64_t size, const char *url);
 

@@ -228,6 +228,47 @@ static int add_remote(struct tree *t, const struct worker_conf *c, const char *c
 	return 1;
 }
 
+/* -auto: every *.flist under ROOT/etc/ays/local (recursively, in byte order of paths) after what
+ * the configuration mounts (SPEC section 5). A flist whose id is a configured service's, or whose
+ * id or path was mounted already (`done`: the flist_dir scan), is not added again. */
+static int add_auto(struct tree *t, const struct worker_conf *c, const struct found *done,
+		    size_t ndone, struct load_result *res)
+{
+	char dir[PATH_MAX];
+	struct found *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	if (snprintf(dir, sizeof dir, "%s/etc/ays/local",
+		     strcmp(c->auto_root, "/") ? c->auto_root : "") >= (int)sizeof dir)
+		return 0;
+	/* Its error is said once when it is the flist_dir just scanned. */
+	if ((rc = scan(dir, 0, &v, &n, &cap)) && (c->nservices || strcmp(dir, c->flist_dir)))
+		log_err("auto: %s: %s", dir, strerror(-rc));
+	rc = 0;
+	qsort(v, n, sizeof *v, by_path);
+	for (size_t i = 0; i < n && !rc; i++) {
+		bool seen = false;
+
+		for (uint32_t j = 0; j < c->nservices && !seen; j++)
+			seen = strcmp(c->services[j].id, v[i].id) == 0;
+		for (size_t j = 0; j < ndone && !seen; j++)
+			seen = strcmp(done[j].id, v[i].id) == 0 || strcmp(done[j].path, v[i].path) == 0;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = strcmp(v[j].id, v[i].id) == 0;
+		if (seen)
+			log_debug("auto: %s: service %s is mounted already", v[i].path, v[i].id);
+		else
+			rc = add_one(t, v[i].id, v[i].path, res);
+	}
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].id);
+		free(v[i].path);
+	}
+	free(v);
+	return rc;
+}
+
 /* Write the image into a memfd sealed against any change. Returns the fd or -errno. */
 static int seal_image(struct tree *t, uint64_t generation, size_t *size)
 {
@@ -290,10 +331,12 @@ int load_tree(const struct worker_conf *c, const char *cache_root, uint64_t gene
 		qsort(v, n, sizeof *v, by_path);
 		for (size_t i = 0; i < n && !rc; i++)
 			rc = add_one(t, v[i].id, v[i].path, res);
-		if (n == 0)
+		if (n == 0 && !c->auto_root[0])
 			log_warn("no service configured and no *.flist in %s: the tree is empty",
 				 c->flist_dir);
 	}
+	if (!rc && c->auto_root[0])
+		rc = add_auto(t, c, v, n, res);
 	for (size_t i = 0; i < n; i++) {
 		free(v[i].id);
 		free(v[i].path);

@@ -6,6 +6,7 @@
  * answers the fuser's requests for blobs.
  */
 #include "indexer/blob.h"
+#include "indexer/discover.h"
 #include "indexer/fetch.h"
 #include "indexer/indexer.h"
 
@@ -227,8 +228,17 @@ static void reload(const void *payload, size_t len)
 		return;
 	}
 	log_init("indexer", (int)c.log_level);
-	if (c.nlayers != conf.nlayers || strcmp(c.cache_dir, conf.cache_dir))
+	/* -auto: discover again; the new layer list (discovered + configured) is used at once. */
+	if (c.auto_root[0]) {
+		int rc = discover_reload(&c, blobs);
+
+		if (rc)
+			log_err("reload: auto-discovery: %s", strerror(-rc));
+		if (strcmp(c.cache_dir, conf.cache_dir))
+			log_warn("reload: a cache change takes effect at the next start");
+	} else if (c.nlayers != conf.nlayers || strcmp(c.cache_dir, conf.cache_dir)) {
 		log_warn("reload: layer and cache changes take effect at the next start");
+	}
 	send_tree(&c);
 	proto_conf_free(&c);
 }
@@ -290,6 +300,9 @@ int main(int argc, char **argv)
 
 	if (fetch_start(FD_PEER2))
 		die(70, "cannot start a thread");
+	/* -auto: the layers found on this node and its network come before the configured ones. */
+	if ((rc = discover_first(&conf)))
+		die(70, "auto-discovery: %s", strerror(-rc));
 	/* A restarted indexer serves a mount that is already up: no purge, and the fuser keeps the
 	 * tree it serves (so no inode changes under the kernel's feet). */
 	blobs = blobs_new(&conf, !restarted);
@@ -305,6 +318,8 @@ int main(int argc, char **argv)
 		if (pthread_create(&t, NULL, open_thread, NULL))
 			die(70, "cannot start a thread");
 	}
+	if (discover_start(blobs))
+		die(70, "cannot start a thread");
 
 	for (;;) {
 		struct pollfd fds[2] = {

@@ -1,5 +1,6 @@
 /* proto.c — accept tables and the worker configuration's encoding. */
 #include "ipc/proto.h"
+#include "fetcher/probe_wire.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -50,11 +51,13 @@ const size_t proto_indexer_from_fuser_n = N(proto_indexer_from_fuser);
 const struct ipc_type proto_fetcher_from_indexer[] = {
 	{ MSG_FETCH, 1, 1 + 8 + 4 + 4, IPC_MAX_PAYLOAD, "fetch" },
 	{ MSG_PUSH, 1, 8 + 4 + 1, 8 + STR(WCONF_MAX_STR), "push" },
+	{ MSG_PROBE, 0, 4 + 4 + 5 + 4, 8 + PROBE_MAX_HOSTS * (STR(PROBE_HOST_MAX) + 4), "probe" },
 };
 const size_t proto_fetcher_from_indexer_n = N(proto_fetcher_from_indexer);
 
 const struct ipc_type proto_indexer_from_fetcher[] = {
 	{ MSG_FETCH_DONE, 0, 4 + 4 + 8 + 4, 4 + 4 + 8 + STR(1024), "fetch-done" },
+	{ MSG_PROBE_DONE, 0, 4 + 8, 4 + PROBE_MAX_HOSTS * (4 + STR(PROBE_DETAIL_MAX)), "probe-done" },
 };
 const size_t proto_indexer_from_fetcher_n = N(proto_indexer_from_fetcher);
 
@@ -91,6 +94,10 @@ void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c)
 	for (uint32_t i = 0; i < c->nproxy; i++)
 		ipc_wr_cstr(w, c->proxy[i]);
 	ipc_wr_u32(w, c->flags);
+	ipc_wr_cstr(w, c->auto_root);
+	ipc_wr_u32(w, c->cache_port);
+	ipc_wr_u32(w, c->master_port);
+	ipc_wr_u32(w, c->rediscover_s);
 }
 
 /* A u32 count (at most WCONF_MAX_PROXIES) then that many strings. Returns 0, -EPROTO, -ENOMEM. */
@@ -173,6 +180,13 @@ int proto_conf_decode(const void *buf, size_t len, struct worker_conf *c)
 	c->flags = ipc_rd_u32(&r);
 	if (c->flags & ~WC_VERIFY_CACHE)
 		goto fail;
+	c->auto_root = ipc_rd_strdup(&r, WCONF_MAX_STR);
+	c->cache_port = ipc_rd_u32(&r);
+	c->master_port = ipc_rd_u32(&r);
+	c->rediscover_s = ipc_rd_u32(&r);
+	if (!c->auto_root || (c->auto_root[0] && (c->auto_root[0] != '/' || c->cache_port - 1 > 65534 ||
+	    c->master_port - 1 > 65534)))
+		goto fail;
 	/* Exact length, and the strings every worker relies on are there. */
 	if (!ipc_rd_done(&r) || !c->mountpoint || !c->mountpoint[0] || !c->prefix ||
 	    !c->prefix[0] || !c->namespace || !c->namespace[0] || !c->flist_dir || !c->cache_dir ||
@@ -204,6 +218,7 @@ void proto_conf_free(struct worker_conf *c)
 	free(c->cafile);
 	free(c->resolv);
 	strv_free(c->proxy, c->nproxy);
+	free(c->auto_root);
 	memset(c, 0, sizeof *c);
 }
 

@@ -56,6 +56,10 @@ enum msg_type {
 	/* aysfs-config → supervisor: the configuration (supervisor/confwire.c), or why not */
 	MSG_CONFIG_DONE = 61,
 	MSG_CONFIG_FAIL = 62,   /* str "FILE:LINE:COLUMN: reason" */
+	/* -auto (fetcher/probe_wire.h): indexer → fetcher, which hosts resolve and accept a TCP
+	 * connection */
+	MSG_PROBE = 40,
+	MSG_PROBE_DONE = 41,    /* fetcher → indexer; id = MSG_PROBE's */
 };
 
 /* MSG_FETCH — fd: an empty regular file opened O_RDWR by the indexer (the fetcher writes the body
@@ -124,6 +128,10 @@ struct worker_conf {
 	char **proxy;           /* [main] proxy: HTTP proxies tried in order */
 	uint32_t nproxy;
 	uint32_t flags;         /* WC_* */
+	/* -auto (SPEC section 5): the root of the well-known paths ("" without -auto), the ports
+	 * probed, and the seconds between re-discoveries (0: at start-up and reload only). */
+	char *auto_root;
+	uint32_t cache_port, master_port, rediscover_s;
 };
 
 #define WC_VERIFY_CACHE 1u      /* -verify-cache: re-hash the local cache before serving */

@@ -61,7 +61,8 @@ static const char usage_text[] =
 	"Mounts the read-only tree described by flists and serves it until SIGTERM or SIGINT.\n"
 	"\n"
 	"  -config FILE, -c FILE  configuration (TOML); default config.toml when it exists\n"
-	"  -auto                  auto-discovery of layers and flists (not available yet)\n"
+	"  -auto                  auto-discovery of layers (ROOT/mnt/ays/..., hosts ayscache*, aysmaster*)\n"
+	"                         and flists (ROOT/etc/ays/local); may be combined with -config\n"
 	"  -pprof                 live status on 127.0.0.1:6060 (not available yet)\n"
 	"  -pprof-addr HOST:PORT  the same on another loopback address (not available yet)\n"
 	"  -root DIR              prefix of -auto's well-known paths (default /)\n"
@@ -172,8 +173,6 @@ static void parse_args(int argc, char **argv, struct options *o)
 	if (!o->mountpoint)
 		usage_error("%s", "no mountpoint given");
 	/* Say so rather than run without a feature the operator asked for. */
-	if (o->auto_discover)
-		usage_error("%s", "-auto: auto-discovery is not available in this version yet");
 	if (o->pprof || o->pprof_addr)
 		usage_error("%s", "-pprof: the status server is not available in this version yet");
 }
@@ -206,6 +205,19 @@ static void worker_conf_from(struct worker_conf *wc, const struct config *c, con
 				      (c->layers[i].purge ? WL_PURGE : 0) | (c->layers[i].push ? WL_PUSH : 0);
 		wc->layers[i].proxy = c->layers[i].proxy;
 		wc->layers[i].nproxy = (uint32_t)c->layers[i].nproxy;
+	}
+	/* -auto (SPEC section 5): the indexer discovers; -root prefixes the well-known paths, and
+	 * flist_dir when the configuration leaves it at its default. */
+	if (o->auto_discover) {
+		static char flist_dir[PATH_MAX];
+
+		wc->auto_root = (char *)o->root;
+		wc->cache_port = (uint32_t)o->cache_port;
+		wc->master_port = (uint32_t)o->master_port;
+		wc->rediscover_s = (uint32_t)c->rediscover;
+		if (strcmp(c->flist_dir, "/etc/ays/local") == 0 && strcmp(o->root, "/") &&
+		    snprintf(flist_dir, sizeof flist_dir, "%s/etc/ays/local", o->root) < (int)sizeof flist_dir)
+			wc->flist_dir = flist_dir;
 	}
 	for (size_t i = 0; i < c->nays; i++) {
 		wc->services[i].id = c->ays[i].id;
@@ -559,6 +571,13 @@ int main(int argc, char **argv)
 	log_init("supervisor", LOG_INFO);
 	parse_args(argc, argv, &o);
 	log_init("supervisor", o.log_level);
+	if (o.auto_discover) {
+		static char root[PATH_MAX];
+
+		if (!realpath(o.root, root))
+			die(EXIT_USAGE, "-root %s: %s", o.root, strerror(errno));
+		o.root = root;
+	}
 
 	if (geteuid() != 0)
 		die(EXIT_MOUNT, "must run as root to mount and to start the workers as their users");

@@ -171,3 +171,54 @@ cache_dir = "$T/cache"
 url = "$T/store"
 EOF2
 }
+
+# ---- a real DNS server on a loopback address (dnsmasq) --------------------------------------------
+# dns_start NAME=ADDR…: dnsmasq on port 53 of a free 127.53.X.Y address, answering only these names
+# (A or AAAA records, by the address's form; every other name is refused). Sets DNS_ADDR, DNS_PID
+# and DNS_RESOLV (a resolv.conf naming the server, for -resolv). Stopped at exit, or by dns_stop.
+DNS_PID=
+dns_start() {
+	local a rec args=() i
+	command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || bail "dnsmasq is needed (dnsmasq-base)"
+	for rec in "$@"; do args+=("--host-record=${rec%%=*},${rec#*=}"); done
+	for i in $(seq 20); do
+		a=127.53.$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1))
+		rm -f "$T/dnsmasq.pid"
+		/usr/sbin/dnsmasq --keep-in-foreground --no-resolv --no-hosts --no-poll -C /dev/null \
+			--listen-address="$a" --bind-interfaces --port 53 --pid-file="$T/dnsmasq.pid" \
+			--log-facility="$T/dnsmasq.log" --log-queries --local-ttl=1 "${args[@]}" 2>>"$T/dnsmasq.err" &
+		DNS_PID=$!
+		for _ in $(seq 50); do
+			[ -s "$T/dnsmasq.pid" ] && break
+			kill -0 "$DNS_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$DNS_PID" 2>/dev/null && [ -s "$T/dnsmasq.pid" ]; then
+			DNS_ADDR=$a
+			DNS_RESOLV=$T/resolv.conf
+			printf 'nameserver %s\n' "$a" >"$DNS_RESOLV"
+			chmod 644 "$DNS_RESOLV"
+			_dns_trap
+			return 0
+		fi
+		wait "$DNS_PID" 2>/dev/null
+		DNS_PID=
+	done
+	bail "dnsmasq does not start: $(tail -3 "$T/dnsmasq.err" 2>/dev/null)"
+}
+
+dns_stop() {
+	[ -n "$DNS_PID" ] || return 0
+	kill "$DNS_PID" 2>/dev/null
+	wait "$DNS_PID" 2>/dev/null
+	DNS_PID=
+}
+
+# Stop dnsmasq at exit too, before whatever else the test's own EXIT trap does.
+_dns_trap() {
+	local prev
+	prev=$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT\$//")
+	case $prev in *dns_stop*) return ;; esac
+	# shellcheck disable=SC2064
+	trap "dns_stop; ${prev:-:}" EXIT
+}
