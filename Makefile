@@ -69,7 +69,7 @@ LIBS_fetcher    := $(LIB_CURL) $(LIB_CARES) $(LIB_POLICY)
 LIBS_pack       := $(LIB_CRYPTO) $(call pc,libbrotlienc) -lpthread
 LIBS_ctl        :=
 
-BINS := aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-pack
+BINS := aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-pack aysfs-ctl
 
 # Unit tests (tests/unit/test_X.c) and fuzz harnesses (tests/fuzz/fuzz_X.c) name what they link.
 UNIT_config := supervisor/config.c supervisor/toml.c $(IPC)
@@ -81,6 +81,7 @@ FUZZ_flist  := $(UNIT_flist)
 FUZZ_ipc    := $(IPC)
 FUZZ_conf   := $(IPC)
 FUZZ_index  := $(IPC)
+FUZZ_ctl    := $(IPC)
 
 UNITS    := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 FUZZERS  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -158,7 +159,7 @@ users:
 
 install: bins
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXEC)
-	install -m 0755 $(O)/aysfs-supervisor $(DESTDIR)$(SBINDIR)/
+	install -m 0755 $(O)/aysfs-supervisor $(O)/aysfs-ctl $(DESTDIR)$(SBINDIR)/
 	ln -sf aysfs-supervisor $(DESTDIR)$(SBINDIR)/aysfs
 	install -m 0755 $(O)/aysfs-fuser $(O)/aysfs-indexer $(O)/aysfs-fetcher $(DESTDIR)$(LIBEXEC)/
 	install -m 0755 $(O)/aysfs-pack $(DESTDIR)$(BINDIR)/

@@ -6,6 +6,7 @@
  * answers the fuser's requests for blobs.
  */
 #include "indexer/blob.h"
+#include "indexer/ctl.h"
 #include "indexer/fetch.h"
 #include "indexer/indexer.h"
 
@@ -37,8 +38,15 @@ struct open_job {
 	uint64_t size;
 	uint8_t hash[32];
 	uint8_t hash_len;
+	unsigned fuser_epoch;           /* which fuser asked (see fuser_lock) */
 	char path[4097];
 };
+
+/* The fuser's channel is FD_PEER1; a restarted fuser's channel replaces it (dup2) under this lock,
+ * and each new fuser gets a new epoch, so that an answer meant for a dead fuser never reaches its
+ * successor (whose request ids start again). */
+static pthread_mutex_t fuser_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned fuser_epoch;
 
 static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t jobs_cond = PTHREAD_COND_INITIALIZER;
@@ -51,7 +59,13 @@ static void answer(struct open_job *j)
 	struct ipc_wr w;
 	int fd, rc = blob_get(blobs, j->hash, j->hash_len, j->size, j->path, &fd, &layer);
 
-	if (rc == 0) {
+	pthread_mutex_lock(&fuser_lock);
+	if (j->fuser_epoch != fuser_epoch) {
+		rc = 0;         /* its fuser is gone: nobody waits for this answer */
+		if (fd >= 0)
+			close(fd);
+	} else if (rc == 0) {
+		ictl_note_blob(layer, j->size);
 		ipc_wr_init(&w, buf, sizeof buf);
 		ipc_wr_cstr(&w, layer);
 		rc = ipc_send(FD_PEER1, MSG_BLOB, j->id, buf, w.len, &fd, 1);
@@ -63,6 +77,7 @@ static void answer(struct open_job *j)
 		ipc_wr_u32(&w, err);
 		rc = ipc_send(FD_PEER1, MSG_BLOB_ERR, j->id, buf, w.len, NULL, 0);
 	}
+	pthread_mutex_unlock(&fuser_lock);
 	if (rc)
 		log_err("cannot answer the fuser: %s", strerror(-rc));
 }
@@ -231,12 +246,44 @@ static int on_open(void)
 		return -EPROTO;
 	}
 	memcpy(j->hash, hash, j->hash_len);
+	j->fuser_epoch = fuser_epoch;   /* written by this (the main) thread only */
 	pthread_mutex_lock(&jobs_lock);
 	*jobs_tail = j;
 	jobs_tail = &j->next;
 	pthread_cond_signal(&jobs_cond);
 	pthread_mutex_unlock(&jobs_lock);
 	return 0;
+}
+
+/* A restarted fuser (on a fresh mount): its channel becomes FD_PEER1 and it gets the tree being
+ * served, or a new one when this indexer has none yet. */
+static void on_new_fuser(int peer)
+{
+	uint8_t buf[16];
+	struct ipc_wr w;
+	int rc = 0;
+
+	pthread_mutex_lock(&fuser_lock);
+	if (dup2(peer, FD_PEER1) < 0)
+		rc = -errno;
+	fuser_epoch++;
+	pthread_mutex_unlock(&fuser_lock);
+	close(peer);
+	if (rc)
+		die(70, "cannot take the new fuser's channel: %s", strerror(-rc));
+	if (!cur.map) {
+		send_tree(&conf);
+		return;
+	}
+	ipc_wr_init(&w, buf, sizeof buf);
+	ipc_wr_u64(&w, cur.generation);
+	ipc_wr_u64(&w, cur.size);
+	rc = ipc_send(FD_PEER1, MSG_INDEX, cur.generation, buf, w.len, &cur.fd, 1);
+	if (rc)
+		log_err("cannot send the tree to the new fuser: %s", strerror(-rc));
+	else
+		log_info("a new fuser is connected; it serves generation %llu",
+			 (unsigned long long)cur.generation);
 }
 
 int main(int argc, char **argv)
@@ -257,6 +304,7 @@ int main(int argc, char **argv)
 	blobs = blobs_new(&conf, !restarted);
 	if (!blobs)
 		die(70, "out of memory");
+	ictl_init(&conf, blobs_cache_root(blobs));
 	if (!restarted && conf.flags & WC_VERIFY_CACHE)
 		blobs_verify(blobs);
 	if (!restarted)
@@ -268,9 +316,11 @@ int main(int argc, char **argv)
 			die(70, "cannot start a thread");
 	}
 
+	bool fuser_gone = false;
+
 	for (;;) {
 		struct pollfd fds[2] = {
-			{ .fd = FD_PEER1, .events = POLLIN },
+			{ .fd = fuser_gone ? -1 : FD_PEER1, .events = POLLIN },
 			{ .fd = FD_SUPERVISOR, .events = POLLIN },
 		};
 
@@ -281,9 +331,15 @@ int main(int argc, char **argv)
 		}
 		if (fds[0].revents) {
 			rc = ipc_recv(FD_PEER1, proto_indexer_from_fuser, proto_indexer_from_fuser_n, &msg);
-			if (rc == 0)
-				break;          /* the fuser is gone: so is the mount */
-			if (rc > 0 && msg.hdr.type == MSG_INDEX)
+			if (rc == 0 || rc == -ECONNRESET) {
+				/* The fuser died: the supervisor mounts again and hands us the new one. */
+				log_warn("the fuser is gone; waiting for a new one");
+				fuser_gone = true;
+				continue;
+			}
+			if (rc == -EAGAIN)
+				rc = 0;
+			else if (rc > 0 && msg.hdr.type == MSG_INDEX)
 				rc = on_base_index();
 			else if (rc > 0)
 				rc = on_open();
@@ -291,19 +347,29 @@ int main(int argc, char **argv)
 				die(67, "fuser channel: %s", strerror(-rc));
 		}
 		if (fds[1].revents) {
-			/* The supervisor: a restarted fetcher's channel, or a reload; EOF means stop. */
+			/* The supervisor: a restarted fetcher's or fuser's channel, a reload, or a
+			 * question of aysfs-ctl; EOF means stop. */
+			uint32_t kind;
 			int peer;
 
-			rc = proto_recv_supervisor(FD_SUPERVISOR, PEER_FETCHER, &msg, &peer);
+			rc = proto_recv_supervisor_any(FD_SUPERVISOR, &msg, &peer, &kind);
 			if (rc == 0)
 				break;
-			if (rc < 0)
-				die(67, "supervisor channel: %s", strerror(-rc));
-			if (rc == 1) {
+			if (rc == 3)
+				rc = ictl_request(msg.hdr.id, msg.payload, msg.hdr.len);
+			if (rc == 1 && kind == PEER_FETCHER) {
 				fetch_reconnect(peer);
-			} else {
+			} else if (rc == 1 && kind == PEER_FUSER) {
+				on_new_fuser(peer);
+				fuser_gone = false;
+			} else if (rc == 1) {
+				close(peer);
+				rc = -EPROTO;
+			} else if (rc == 2) {
 				reload(msg.payload, msg.hdr.len);
 			}
+			if (rc < 0)
+				die(67, "supervisor channel: %s", strerror(-rc));
 		}
 	}
 	/* The pool threads may be mid-request; exiting ends them with the process. */

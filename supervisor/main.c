@@ -9,6 +9,7 @@
  * yet, so its death stops the mount cleanly with 3 too).
  */
 #include "supervisor/config.h"
+#include "supervisor/ctl.h"
 #include "supervisor/supervisor.h"
 
 #include "ipc/log.h"
@@ -470,8 +471,8 @@ static int restart_indexer(struct worker *idx, struct worker *f, struct worker *
 /* Read the configuration again and hand it to the indexer, which builds the new tree (and keeps
  * the old one when that fails). A configuration that does not load changes nothing. The encoded
  * configuration becomes what restarted workers get. */
-static void reload(const struct options *o, struct config *cfg, const char *mnt, uint8_t *confbuf,
-		   size_t *conflen)
+static int reload(const struct options *o, struct config *cfg, const char *mnt, uint8_t *confbuf,
+		  size_t *conflen, char *why, size_t whysz)
 {
 	static uint8_t buf[IPC_MAX_PAYLOAD];
 	struct config next;
@@ -483,7 +484,8 @@ static void reload(const struct options *o, struct config *cfg, const char *mnt,
 	if (o->config_given || access(o->config, F_OK) == 0) {
 		if (config_load(o->config, &next, config_warning, NULL, err, sizeof err)) {
 			log_err("reload: %s; the tree being served is kept", err);
-			return;
+			snprintf(why, whysz, "%s; the tree being served is kept", err);
+			return -1;
 		}
 	} else {
 		config_defaults(&next);
@@ -495,19 +497,38 @@ static void reload(const struct options *o, struct config *cfg, const char *mnt,
 	free(wc.services);
 	if (w.bad) {
 		log_err("reload: the configuration is too large; the tree being served is kept");
+		snprintf(why, whysz, "the configuration is too large; the tree being served is kept");
 		config_free(&next);
-		return;
+		return -1;
 	}
 	if (workers[ROLE_INDEXER].ctl < 0 ||
 	    (rc = ipc_send(workers[ROLE_INDEXER].ctl, MSG_CONF, 0, buf, w.len, NULL, 0))) {
 		log_err("reload: the indexer is not there; try again");
+		snprintf(why, whysz, "the indexer is not there right now; try again");
 		config_free(&next);
-		return;
+		return -1;
 	}
 	memcpy(confbuf, buf, w.len);
 	*conflen = w.len;
 	config_free(cfg);
 	*cfg = next;
+	return 0;
+}
+
+/* What a reload needs, for the reloads that do not come from the main loop's own variables
+ * (aysfs-ctl, the file watcher). */
+static struct {
+	const struct options *o;
+	struct config *cfg;
+	const char *mnt;
+	uint8_t *confbuf;
+	size_t *conflen;
+} reload_ctx;
+
+static int reload_now(char *why, size_t whysz)
+{
+	return reload(reload_ctx.o, reload_ctx.cfg, reload_ctx.mnt, reload_ctx.confbuf,
+		      reload_ctx.conflen, why, whysz);
 }
 
 /* Messages from a worker: only the types of proto_supervisor_from_worker; anything else, or a
@@ -538,6 +559,7 @@ static int on_worker_msg(struct worker *w)
 			return -1;
 		log_info("tree generation %llu: %llu entries from %u services (%u rejected)",
 			 (unsigned long long)gen, (unsigned long long)entries, ok, bad);
+		sctl_tree_done(gen, entries, ok, bad);
 		return 0;
 	}
 	case MSG_TREE_FAIL: {
@@ -546,8 +568,11 @@ static int on_worker_msg(struct worker *w)
 		if (!ipc_rd_cstr(&r, why, sizeof why) || !ipc_rd_done(&r) || w->role != ROLE_INDEXER)
 			return -1;
 		log_err("the indexer could not build the tree: %s", why);
+		sctl_tree_fail(why);
 		return 0;
 	}
+	case MSG_CTL_REPLY:
+		return sctl_on_reply(w->role, m.hdr.id, m.payload, m.hdr.len) ? -1 : 0;
 	}
 	return -1;
 }
@@ -584,6 +609,19 @@ int main(int argc, char **argv)
 		die(EXIT_MOUNT, "mountpoint %s: %s", o.mountpoint, strerror(errno ? errno : ENOTDIR));
 	if (cfg.prefix && cfg.prefix[0] != '/')
 		die(EXIT_USAGE, "%s: prefix must be an absolute path", cfg.file ? cfg.file : o.config);
+	{
+		static const struct sctl_ops ctl_ops = { .reload = reload_now, .workers = workers };
+		static struct sctl_ops ops;
+
+		ops = ctl_ops;
+		ops.config = o.config_given || access(o.config, F_OK) == 0 ? o.config : NULL;
+		rc = sctl_open(mnt, &ops);
+		if (rc == -EADDRINUSE)
+			die(EXIT_MOUNT, "%s is already served by another aysfs-supervisor", mnt);
+		if (rc)
+			log_warn("no control socket (aysfs-ctl will not reach this mount): %s",
+				 strerror(-rc));
+	}
 
 	worker_conf_from(&wc, &cfg, mnt, &o);
 	ipc_wr_init(&w, confbuf, sizeof confbuf);
@@ -647,10 +685,15 @@ int main(int argc, char **argv)
 	free(wc.layers);
 	free(wc.services);
 
+	reload_ctx.o = &o;
+	reload_ctx.cfg = &cfg;
+	reload_ctx.mnt = mnt;
+	reload_ctx.confbuf = confbuf;
+	reload_ctx.conflen = &w.len;
 	ready_deadline = time(NULL) + READY_DEADLINE_S;
 	while (!stopping) {
-		struct pollfd p[1 + ROLE_COUNT];
-		int n = 0, timeout = ready ? -1 : 1000;
+		struct pollfd p[1 + ROLE_COUNT + 1 + SCTL_MAX_CLIENTS];
+		int n = 0, nctl, timeout = ready ? -1 : 1000;
 
 		/* Wake for a restart that is due. */
 		for (int i = 0; i < ROLE_COUNT; i++) {
@@ -662,6 +705,8 @@ int main(int argc, char **argv)
 		p[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		for (int i = 0; i < ROLE_COUNT; i++)
 			p[n++] = (struct pollfd){ .fd = workers[i].ctl, .events = POLLIN };
+		nctl = sctl_pollfds(p + n, &timeout);
+		n += nctl;
 		if (poll(p, n, timeout) < 0 && errno != EINTR)
 			die(EXIT_MOUNT, "poll: %s", strerror(errno));
 		if (!ready && time(NULL) > ready_deadline) {
@@ -692,6 +737,7 @@ int main(int argc, char **argv)
 				workers[i].ctl = -1;
 			}
 		}
+		sctl_process(p + 1 + ROLE_COUNT, nctl);
 		if (p[0].revents) {
 			struct signalfd_siginfo si;
 
@@ -705,7 +751,7 @@ int main(int argc, char **argv)
 				case SIGHUP:
 				case SIGUSR1:
 					log_notice("reloading on %s", strsignal((int)si.ssi_signo));
-					reload(&o, &cfg, mnt, confbuf, &w.len);
+					reload(&o, &cfg, mnt, confbuf, &w.len, err, sizeof err);
 					break;
 				}
 			}
@@ -718,6 +764,7 @@ int main(int argc, char **argv)
 			if (wk->pid > 0 && waitpid(wk->pid, &ws, WNOHANG) > 0) {
 				describe_exit(wk, ws, why, sizeof why);
 				wk->pid = 0;
+				sctl_worker_died(wk->role, why);
 				if (wk->ctl >= 0) {
 					close(wk->ctl);
 					wk->ctl = -1;
@@ -751,6 +798,8 @@ int main(int argc, char **argv)
 				if (rc) {
 					stopping = true;
 					status = EXIT_WORKER;
+				} else {
+					sctl_worker_restarted(wk->role);
 				}
 			}
 		}
@@ -760,6 +809,7 @@ int main(int argc, char **argv)
 	if ((rc = mount_remove(mnt)))
 		log_err("cannot unmount %s: %s", mnt, strerror(-rc));
 	stop_workers();
+	sctl_close();
 	if (o.pidfile)
 		unlink(o.pidfile);
 	config_free(&cfg);
