@@ -11,6 +11,7 @@
 #include "supervisor/config.h"
 #include "supervisor/ctl.h"
 #include "supervisor/supervisor.h"
+#include "supervisor/watch.h"
 
 #include "ipc/log.h"
 #include "ipc/proto.h"
@@ -525,10 +526,21 @@ static struct {
 	size_t *conflen;
 } reload_ctx;
 
+static const char *config_path(const struct options *o)
+{
+	return o->config_given || access(o->config, F_OK) == 0 ? o->config : NULL;
+}
+
+/* A reload, then the file watches set again from the configuration now in force. */
 static int reload_now(char *why, size_t whysz)
 {
-	return reload(reload_ctx.o, reload_ctx.cfg, reload_ctx.mnt, reload_ctx.confbuf,
-		      reload_ctx.conflen, why, whysz);
+	int rc = reload(reload_ctx.o, reload_ctx.cfg, reload_ctx.mnt, reload_ctx.confbuf,
+			reload_ctx.conflen, why, whysz);
+
+	if (rc)
+		sctl_tree_fail(why);    /* aysfs-ctl status shows it */
+	watch_set(config_path(reload_ctx.o), reload_ctx.cfg->flist_dir);
+	return rc;
 }
 
 /* Messages from a worker: only the types of proto_supervisor_from_worker; anything else, or a
@@ -614,7 +626,7 @@ int main(int argc, char **argv)
 		static struct sctl_ops ops;
 
 		ops = ctl_ops;
-		ops.config = o.config_given || access(o.config, F_OK) == 0 ? o.config : NULL;
+		ops.config = config_path(&o);
 		rc = sctl_open(mnt, &ops);
 		if (rc == -EADDRINUSE)
 			die(EXIT_MOUNT, "%s is already served by another aysfs-supervisor", mnt);
@@ -690,10 +702,11 @@ int main(int argc, char **argv)
 	reload_ctx.mnt = mnt;
 	reload_ctx.confbuf = confbuf;
 	reload_ctx.conflen = &w.len;
+	watch_set(config_path(&o), cfg.flist_dir);
 	ready_deadline = time(NULL) + READY_DEADLINE_S;
 	while (!stopping) {
-		struct pollfd p[1 + ROLE_COUNT + 1 + SCTL_MAX_CLIENTS];
-		int n = 0, nctl, timeout = ready ? -1 : 1000;
+		struct pollfd p[1 + ROLE_COUNT + 1 + SCTL_MAX_CLIENTS + 1];
+		int n = 0, nctl, nwatch, timeout = ready ? -1 : 1000;
 
 		/* Wake for a restart that is due. */
 		for (int i = 0; i < ROLE_COUNT; i++) {
@@ -707,6 +720,8 @@ int main(int argc, char **argv)
 			p[n++] = (struct pollfd){ .fd = workers[i].ctl, .events = POLLIN };
 		nctl = sctl_pollfds(p + n, &timeout);
 		n += nctl;
+		nwatch = watch_pollfd(&p[n], &timeout);
+		n += nwatch;
 		if (poll(p, n, timeout) < 0 && errno != EINTR)
 			die(EXIT_MOUNT, "poll: %s", strerror(errno));
 		if (!ready && time(NULL) > ready_deadline) {
@@ -738,6 +753,10 @@ int main(int argc, char **argv)
 			}
 		}
 		sctl_process(p + 1 + ROLE_COUNT, nctl);
+		if (watch_process(&p[1 + ROLE_COUNT + nctl], nwatch) && ready) {
+			log_notice("reloading: the configuration or flist_dir changed");
+			reload_now(err, sizeof err);
+		}
 		if (p[0].revents) {
 			struct signalfd_siginfo si;
 
@@ -751,7 +770,7 @@ int main(int argc, char **argv)
 				case SIGHUP:
 				case SIGUSR1:
 					log_notice("reloading on %s", strsignal((int)si.ssi_signo));
-					reload(&o, &cfg, mnt, confbuf, &w.len, err, sizeof err);
+					reload_now(err, sizeof err);
 					break;
 				}
 			}
@@ -810,6 +829,7 @@ int main(int argc, char **argv)
 		log_err("cannot unmount %s: %s", mnt, strerror(-rc));
 	stop_workers();
 	sctl_close();
+	watch_close();
 	if (o.pidfile)
 		unlink(o.pidfile);
 	config_free(&cfg);
