@@ -221,7 +221,7 @@ static struct blob *blob_find(struct fuser *f, const uint8_t *hash, uint8_t len)
 
 /* Drop one reference. The last one closes the fd; a blob that was served stays as an idle record
  * (user.aysfs.layer keeps answering), one that never was is forgotten. */
-static void blob_put(struct fuser *f, struct blob *b)
+void blob_put(struct fuser *f, struct blob *b)
 {
 	struct blob **pp;
 
@@ -249,7 +249,7 @@ static struct blob *blob_by_req(struct fuser *f, uint64_t req_id)
 	return NULL;
 }
 
-static int ask_indexer(struct fuser *f, struct blob *b, fuse_ino_t ino)
+int ask_indexer(struct fuser *f, struct blob *b, fuse_ino_t ino)
 {
 	uint8_t buf[1 + 32 + 8 + 4 + 4096];
 	char path[4096];
@@ -285,6 +285,24 @@ unsigned blobs_ask_again(struct fuser *f)
 	return n;
 }
 
+struct blob *blob_for(struct fuser *f, const struct ix_inode *in)
+{
+	struct blob *b = blob_find(f, ix_bytes(&f->ix, in->a), (uint8_t)in->b);
+
+	if (b)
+		return b;
+	if (!(b = calloc(1, sizeof *b)))
+		return NULL;
+	memcpy(b->hash, ix_bytes(&f->ix, in->a), in->b);
+	b->hash_len = (uint8_t)in->b;
+	b->size = in->size;
+	b->fd = -1;
+	b->state = BLOB_IDLE;
+	b->next = f->buckets[bucket_of(b->hash)];
+	f->buckets[bucket_of(b->hash)] = b;
+	return b;
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fuser *f = fuser_of(req);
@@ -308,31 +326,18 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_open(req, fi);
 		return;
 	}
-	b = blob_find(f, ix_bytes(&f->ix, in->a), (uint8_t)in->b);
+	b = blob_for(f, in);
 	if (b && b->state == BLOB_OPEN) {
 		b->refs++;
-		fi->fh = (uint64_t)(uintptr_t)b;
+		fi->fh = fh_of(b);
 		fuse_reply_open(req, fi);
 		return;
 	}
 	w = calloc(1, sizeof *w);
-	if (!w) {
+	if (!w || !b) {
+		free(w);
 		fuse_reply_err(req, ENOMEM);
 		return;
-	}
-	if (!b) {
-		if (!(b = calloc(1, sizeof *b))) {
-			free(w);
-			fuse_reply_err(req, ENOMEM);
-			return;
-		}
-		memcpy(b->hash, ix_bytes(&f->ix, in->a), in->b);
-		b->hash_len = (uint8_t)in->b;
-		b->size = in->size;
-		b->fd = -1;
-		b->state = BLOB_IDLE;
-		b->next = f->buckets[bucket_of(b->hash)];
-		f->buckets[bucket_of(b->hash)] = b;
 	}
 	if (b->state == BLOB_IDLE) {
 		b->state = BLOB_PENDING;
@@ -389,7 +394,13 @@ void blob_ready(struct fuser *f, uint64_t req_id, int fd, const char *layer, siz
 	b->layer = strndup(layer, layer_len);
 	while ((w = b->waiters)) {
 		b->waiters = w->next;
-		w->fi.fh = (uint64_t)(uintptr_t)b;
+		if (w->read_size) {
+			reply_read(w->req, b, w->read_size, w->read_off);
+			b->refs--;      /* the handle's own reference stays (takeover.c) */
+			free(w);
+			continue;
+		}
+		w->fi.fh = fh_of(b);
 		w->fi.keep_cache = 1;
 		if (fuse_reply_open(w->req, &w->fi))
 			blob_put(f, b);         /* interrupted: the handle will never be released */
@@ -416,10 +427,8 @@ void blob_failed(struct fuser *f, uint64_t req_id, int err)
 	blob_put(f, b);
 }
 
-static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
+void reply_read(fuse_req_t req, const struct blob *b, size_t size, off_t off)
 {
-	struct blob *b = (struct blob *)(uintptr_t)fi->fh;
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
 
 	if (!b) {
@@ -432,11 +441,22 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
 }
 
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	if (fh_foreign(fi->fh))
+		handle_read_foreign(fuser_of(req), req, ino, size, off, fi->fh);
+	else
+		reply_read(req, fh_blob(fi->fh), size, off);
+}
+
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct blob *b = (struct blob *)(uintptr_t)fi->fh;
+	struct blob *b = fh_blob(fi->fh);
 
-	if (b)
+	if (fh_foreign(fi->fh))
+		handle_release_foreign(fuser_of(req), fi->fh);
+	else if (b)
 		blob_put(fuser_of(req), b);
 	fuse_reply_err(req, 0);
 }

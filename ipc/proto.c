@@ -14,6 +14,7 @@ const struct ipc_type proto_from_supervisor[] = {
 	{ MSG_CONF, 0, 16, IPC_MAX_PAYLOAD, "conf" },
 	{ MSG_PEER, 1, 4, 4, "peer" },
 	{ MSG_CTL, 0, 8, STR(CTL_CMD_MAX) + STR(CTL_ARG_MAX), "ctl" },
+	{ MSG_FUSE_INIT, 0, 4 + FUSE_INIT_MIN, 4 + FUSE_INIT_MAX, "fuse-init" },
 };
 const size_t proto_from_supervisor_n = N(proto_from_supervisor);
 
@@ -22,6 +23,7 @@ const struct ipc_type proto_supervisor_from_worker[] = {
 	{ MSG_TREE_DONE, 0, 24, 24, "tree-done" },
 	{ MSG_TREE_FAIL, 0, 4, STR(1024), "tree-fail" },
 	{ MSG_CTL_REPLY, 0, 8, 4 + STR(CTL_TEXT_MAX), "ctl-reply" },
+	{ MSG_FUSE_INIT, 0, FUSE_INIT_MIN, FUSE_INIT_MAX, "fuse-init" },
 };
 const size_t proto_supervisor_from_worker_n = N(proto_supervisor_from_worker);
 

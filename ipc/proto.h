@@ -48,7 +48,15 @@ enum msg_type {
 	MSG_CTL = 30,
 	/* a worker → supervisor: its answer; id = MSG_CTL's */
 	MSG_CTL_REPLY = 31,
+	/* fuser → supervisor: the kernel's FUSE_INIT request as read from /dev/fuse (kept, opaque);
+	 * supervisor → a restarted fuser taking over the same /dev/fuse: u32 instance, then those
+	 * bytes, which the new fuser feeds to its session in place of the INIT the kernel sends only
+	 * once per mount */
+	MSG_FUSE_INIT = 32,
 };
+
+#define FUSE_INIT_MIN   (40 + 16)       /* fuse_in_header + the oldest fuse_init_in */
+#define FUSE_INIT_MAX   512
 
 /* MSG_CTL — payload: str command (≤ CTL_CMD_MAX: "status", "cache", "evict", "verify"), str
  * argument (≤ CTL_ARG_MAX; "" when the command takes none).

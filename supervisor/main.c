@@ -11,6 +11,7 @@
 #include "supervisor/config.h"
 #include "supervisor/ctl.h"
 #include "supervisor/supervisor.h"
+#include "supervisor/takeover.h"
 #include "supervisor/watch.h"
 
 #include "ipc/log.h"
@@ -585,6 +586,11 @@ static int on_worker_msg(struct worker *w)
 	}
 	case MSG_CTL_REPLY:
 		return sctl_on_reply(w->role, m.hdr.id, m.payload, m.hdr.len) ? -1 : 0;
+	case MSG_FUSE_INIT:
+		if (w->role != ROLE_FUSER)
+			return -1;
+		takeover_note_init(m.payload, m.hdr.len);
+		return 0;
 	}
 	return -1;
 }
@@ -688,8 +694,9 @@ int main(int argc, char **argv)
 		if (ipc_send(workers[i].ctl, MSG_CONF, 0, confbuf, w.len, NULL, 0))
 			log_err("cannot send the configuration to the %s", workers[i].name);
 	}
-	/* The workers hold their ends now; ours would keep channels open after a worker died. */
-	close(fuse_fd);
+	/* The workers hold their ends now; ours would keep channels open after a worker died. The
+	 * /dev/fuse fd is kept: the connection outlives a fuser, whose successor takes it over. */
+	takeover_keep_fd(fuse_fd);
 	for (int i = 0; i < 5; i++)
 		close(pairs[i][1]);
 	close(pairs[3][0]);
@@ -791,11 +798,6 @@ int main(int argc, char **argv)
 				if (wk->role == ROLE_FETCHER && workers[ROLE_INDEXER].pid == 0) {
 					/* It followed its only peer; the indexer's restart starts a new one. */
 					log_info("the %s stopped with the indexer", wk->name);
-				} else if (wk->role == ROLE_FUSER) {
-					/* The fuser is not restarted in this version: the mount is gone. */
-					log_crit("the %s %s; stopping", wk->name, why);
-					stopping = true;
-					status = EXIT_WORKER;
 				} else if (note_death(wk, time(NULL))) {
 					log_crit("the %s %s, its %dth death within %d s: stopping", wk->name,
 						 why, CRASH_LOOP_DEATHS, CRASH_LOOP_SECONDS);
@@ -813,6 +815,9 @@ int main(int argc, char **argv)
 				rc = wk->role == ROLE_INDEXER ?
 				     restart_indexer(wk, &workers[ROLE_FETCHER], &workers[ROLE_FUSER],
 						     confbuf, w.len, o.log_level) :
+				     wk->role == ROLE_FUSER ?
+				     takeover_restart_fuser(wk, &workers[ROLE_INDEXER], mnt, confbuf, w.len,
+							    o.log_level, start_worker) :
 				     restart_fetcher(wk, &workers[ROLE_INDEXER], confbuf, w.len, o.log_level);
 				if (rc) {
 					stopping = true;
@@ -828,6 +833,7 @@ int main(int argc, char **argv)
 	if ((rc = mount_remove(mnt)))
 		log_err("cannot unmount %s: %s", mnt, strerror(-rc));
 	stop_workers();
+	takeover_close();
 	sctl_close();
 	watch_close();
 	if (o.pidfile)
