@@ -790,7 +790,9 @@ int main(int argc, char **argv)
 			if (wk->pid > 0 && waitpid(wk->pid, &ws, WNOHANG) > 0) {
 				describe_exit(wk, ws, why, sizeof why);
 				wk->pid = 0;
-				sctl_worker_died(wk->role, why);
+				sctl_worker_died(wk->role, wk->role == ROLE_FETCHER &&
+						 workers[ROLE_INDEXER].pid == 0 ?
+						 "stopped with the indexer" : why);
 				if (wk->ctl >= 0) {
 					close(wk->ctl);
 					wk->ctl = -1;

@@ -140,7 +140,9 @@ int main(int argc, char **argv)
 			fprintf(stderr, "aysfs-ctl: %s: %s\n", sa.sun_path, strerror(e));
 		return 2;
 	}
-	if (send(fd, req, (size_t)len, MSG_NOSIGNAL) != len) {
+	/* A refusal may come before the request is sent (and close the connection): read it all
+	 * the same. */
+	if (send(fd, req, (size_t)len, MSG_NOSIGNAL) != len && errno != EPIPE && errno != ECONNRESET) {
 		fprintf(stderr, "aysfs-ctl: cannot send the request: %s\n", strerror(errno));
 		return 2;
 	}
