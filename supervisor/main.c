@@ -5,8 +5,9 @@
  * unmounts (lazily if busy), stops the workers and exits 0. It parses nothing from the network.
  *
  * Exit status (SPEC section 1): 0 clean stop; 1 usage or configuration error; 2 the mount could
- * not be made; 3 a worker kept crashing (the fetcher and the indexer are restarted; the fuser is not
- * yet, so its death stops the mount cleanly with 3 too).
+ * not be made (or another supervisor serves the mountpoint); 3 a worker kept crashing (every
+ * worker is restarted when it dies; the fuser's successor takes the mount over, takeover.c).
+ * aysfs-ctl is served by ctl.c, reloads on file changes come from watch.c.
  */
 #include "supervisor/config.h"
 #include "supervisor/ctl.h"
@@ -14,6 +15,7 @@
 #include "supervisor/takeover.h"
 #include "supervisor/watch.h"
 
+#include "ipc/ctl.h"
 #include "ipc/log.h"
 #include "ipc/proto.h"
 #include "policy/policy.h"
@@ -78,6 +80,8 @@ static const char usage_text[] =
 	"  -v                     print the version and exit\n"
 	"  -h, -help              this text\n"
 	"Both -name and --name spellings are accepted, and -name=value as well as -name value.\n"
+	"Reload: SIGHUP, SIGUSR1, `aysfs-ctl MOUNTPOINT reload`, or a change of the config file or of\n"
+	"flist_dir. Control socket for aysfs-ctl (root only): " CTL_RUN_DIR "/NAME.sock.\n"
 	"Exit status: 0 clean stop, 1 usage or configuration error, 2 mount failed, 3 a worker kept\n"
 	"crashing (5 deaths within 60 s).\n";
 
