@@ -818,6 +818,8 @@ int main(int argc, char **argv)
 			if (!stopping && wk->pid == 0 && wk->restart_at && now_ms() >= wk->restart_at &&
 			    !(wk->role == ROLE_FETCHER && workers[ROLE_INDEXER].pid == 0)) {
 				wk->restart_at = 0;
+				if (wk->role == ROLE_INDEXER)
+					takeover_indexer_restarted(workers[ROLE_FUSER].pid > 0);
 				rc = wk->role == ROLE_INDEXER ?
 				     restart_indexer(wk, &workers[ROLE_FETCHER], &workers[ROLE_FUSER],
 						     confbuf, w.len, o.log_level) :

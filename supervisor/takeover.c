@@ -20,6 +20,13 @@ static int kept_fd = -1;
 static uint8_t init_copy[FUSE_INIT_MAX];
 static size_t init_len;
 static uint32_t instance = 1;   /* of the fuser running; the first is 1 */
+static bool tree_lost;          /* the indexer restarted while no fuser ran */
+
+void takeover_indexer_restarted(bool fuser_running)
+{
+	if (!fuser_running)
+		tree_lost = true;
+}
 
 void takeover_keep_fd(int fd)
 {
@@ -50,11 +57,15 @@ int takeover_restart_fuser(struct worker *fuser, struct worker *idx, const char 
 			   const uint8_t *conf, size_t conf_len, int log_level, start_fn start)
 {
 	static uint8_t msg[4 + FUSE_INIT_MAX];
-	bool take = kept_fd >= 0 && init_len > 0;
+	bool take = kept_fd >= 0 && init_len > 0 && !tree_lost;
 	int sp[2], fi[2], rc;
 	uint8_t peer[4];
 	struct ipc_wr w;
 
+	if (tree_lost)
+		log_warn("the indexer restarted while no fuser ran: the tree's inode numbers are lost, "
+			 "so the mount is made again");
+	tree_lost = false;
 	if (!take) {
 		/* Fallback: a fresh mount in place of the dead one. */
 		if ((rc = mount_remove(mnt)))

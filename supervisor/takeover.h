@@ -24,6 +24,11 @@ typedef int (*start_fn)(struct worker *w, int log_level, bool restarted);
 int takeover_restart_fuser(struct worker *fuser, struct worker *idx, const char *mnt,
 			   const uint8_t *conf, size_t conf_len, int log_level, start_fn start);
 
+/* The indexer is being restarted. Without a running fuser it gets no base tree, and a tree it
+ * builds numbers inodes afresh, which the kernel's caches of the old mount must never see: the
+ * next fuser then gets a fresh mount instead of taking the old one over. */
+void takeover_indexer_restarted(bool fuser_running);
+
 /* Close the kept fd (after unmounting). */
 void takeover_close(void);
 
