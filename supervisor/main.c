@@ -827,7 +827,9 @@ int main(int argc, char **argv)
 				     takeover_restart_fuser(wk, &workers[ROLE_INDEXER], mnt, confbuf, w.len,
 							    o.log_level, start_worker) :
 				     restart_fetcher(wk, &workers[ROLE_INDEXER], confbuf, w.len, o.log_level);
-				if (rc) {
+				if (rc == -EAGAIN) {
+					wk->restart_at = now_ms() + 50;
+				} else if (rc) {
 					stopping = true;
 					status = EXIT_WORKER;
 				} else {

@@ -57,11 +57,15 @@ int takeover_restart_fuser(struct worker *fuser, struct worker *idx, const char 
 			   const uint8_t *conf, size_t conf_len, int log_level, start_fn start)
 {
 	static uint8_t msg[4 + FUSE_INIT_MAX];
-	bool take = kept_fd >= 0 && init_len > 0 && !tree_lost;
+	bool take;
 	int sp[2], fi[2], rc;
 	uint8_t peer[4];
 	struct ipc_wr w;
 
+	/* The new fuser's tree comes from the indexer: wait for the indexer's own restart. */
+	if (idx->pid <= 0 || idx->ctl < 0)
+		return -EAGAIN;
+	take = kept_fd >= 0 && init_len > 0 && !tree_lost;
 	if (tree_lost)
 		log_warn("the indexer restarted while no fuser ran: the tree's inode numbers are lost, "
 			 "so the mount is made again");

@@ -177,6 +177,16 @@ kill -KILL "$(worker_pid fuser)"
 wait "$bigr"
 is "$(cat "$T/big.rest")" "$(tail -c +1000001 "$T/src/big" | sha256sum | cut -c1-64)" "a handle opened before the fuser's death reads the rest of a 30 MB file right"
 
+# Both the indexer and the fuser at once: the tree being served is lost with them, so the new
+# fuser gets a fresh mount (never renumbered inodes under the old one), and the mount serves.
+t0=$(ms)
+kill -KILL "$(worker_pid indexer)" "$(worker_pid fuser)"
+for _ in $(seq 100); do grep -q "the fuser is restarted (pid [0-9]*), on a fresh mount" "$T/log" && break; sleep 0.02; done
+got=$(sha256sum <"$M/f3" 2>/dev/null | cut -c1-64)
+t1=$(ms)
+is "$got" "${SUM[f3]}" "after the indexer and the fuser die together, the mount is made again and serves ($((t1 - t0)) ms)"
+like "$(cat "$T/log")" "tree's inode numbers are lost, so the mount is made again" "and the log says why"
+
 # ---- reloads without a signal --------------------------------------------------------------------
 mkdir -p "$T/flists2"
 cp "$T/flists/svc.flist" "$T/flists2/svc.flist"
