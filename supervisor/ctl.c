@@ -32,6 +32,7 @@
 
 struct client {
 	int fd;                         /* -1: free slot */
+	bool refused;                   /* not root: refused once its request is read */
 	bool waiting;                   /* request parsed; waiting for workers or the tree */
 	bool reload_wait;
 	int64_t deadline;
@@ -326,6 +327,13 @@ static void on_request(struct client *c, const void *buf, size_t len)
 {
 	char err[256];
 
+	/* Refused only now that its request is read: closing a socket with unread data would reset
+	 * the connection, and the caller would not see why. */
+	if (c->refused) {
+		reply_text(c, EPERM, "refused: only root may control a mount\n");
+		return;
+	}
+
 	if (ctl_parse(buf, len, &c->req, err, sizeof err)) {
 		strcat(err, "\n");
 		reply_text(c, EINVAL, err);
@@ -365,18 +373,16 @@ static void on_accept(void)
 	struct ucred cred;
 	socklen_t clen = sizeof cred;
 	struct client *c = NULL;
+	bool refused;
 	int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 	if (fd < 0)
 		return;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) || clen != sizeof cred ||
-	    cred.uid != 0) {
+	refused = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) || clen != sizeof cred ||
+		  cred.uid != 0;
+	if (refused)
 		log_warn("control: refused a caller with uid %d (pid %d): root only",
 			 clen == sizeof cred ? (int)cred.uid : -1, clen == sizeof cred ? (int)cred.pid : -1);
-		reply_raw(fd, EPERM, "refused: only root may control a mount\n", 39);
-		close(fd);
-		return;
-	}
 	for (int i = 0; i < SCTL_MAX_CLIENTS && !c; i++)
 		if (clients[i].fd < 0)
 			c = &clients[i];
@@ -386,6 +392,7 @@ static void on_accept(void)
 		return;
 	}
 	c->fd = fd;
+	c->refused = refused;
 	c->deadline = mono_ms() + READ_DEADLINE_MS;
 }
 
