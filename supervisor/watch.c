@@ -108,6 +108,8 @@ int watch_set(const char *config, const char *flist_dir)
 			return -err;
 		}
 	}
+	/* Changes seen so far are in the reload that just happened (or in the first tree). */
+	first_at = due_at = 0;
 	/* Start over: removing every watch is simpler than working out which ones changed. */
 	for (int i = 0; i < ndirs; i++)
 		inotify_rm_watch(ifd, dirs[i].wd);

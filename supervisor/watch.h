@@ -6,10 +6,10 @@
 #include <poll.h>
 #include <stdbool.h>
 
-#define WATCH_DEBOUNCE_MS 300   /* quiet time after the last change before reloading */
-#define WATCH_MAX_WAIT_MS 2000  /* … but no longer than this after the first one */
+#define WATCH_DEBOUNCE_MS 1000  /* quiet time after the last change before reloading */
+#define WATCH_MAX_WAIT_MS 3000  /* … but no longer than this after the first one */
 
-/* (Re)arm the watches: the folder of `config` (changes to that file: written, replaced, removed)
+/* (Re)arm the watches, forgetting changes seen so far (a reload has just read everything): the folder of `config` (changes to that file: written, replaced, removed)
  * and `flist_dir` with its subfolders (any *.flist or folder appearing, changing or going).
  * Either may be NULL. Returns 0, or -errno when inotify is not available (logged). */
 int watch_set(const char *config, const char *flist_dir);
