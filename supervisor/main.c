@@ -536,6 +536,18 @@ static const char *config_path(const struct options *o)
 	return o->config_given || access(o->config, F_OK) == 0 ? o->config : NULL;
 }
 
+/* Watch the configuration file, the flists it names by path, and flist_dir. */
+static void watch_config(const struct options *o, const struct config *c)
+{
+	const char *files[1 + WCONF_MAX_SERVICES];
+	size_t n = 0;
+
+	files[n++] = config_path(o);
+	for (size_t i = 0; i < c->nays && n < sizeof files / sizeof files[0]; i++)
+		files[n++] = c->ays[i].flist;
+	watch_set(files, n, c->flist_dir);
+}
+
 /* A reload, then the file watches set again from the configuration now in force. */
 static int reload_now(char *why, size_t whysz)
 {
@@ -544,7 +556,7 @@ static int reload_now(char *why, size_t whysz)
 
 	if (rc)
 		sctl_tree_fail(why);    /* aysfs-ctl status shows it */
-	watch_set(config_path(reload_ctx.o), reload_ctx.cfg->flist_dir);
+	watch_config(reload_ctx.o, reload_ctx.cfg);
 	return rc;
 }
 
@@ -713,7 +725,7 @@ int main(int argc, char **argv)
 	reload_ctx.mnt = mnt;
 	reload_ctx.confbuf = confbuf;
 	reload_ctx.conflen = &w.len;
-	watch_set(config_path(&o), cfg.flist_dir);
+	watch_config(&o, &cfg);
 	ready_deadline = time(NULL) + READY_DEADLINE_S;
 	while (!stopping) {
 		struct pollfd p[1 + ROLE_COUNT + 1 + SCTL_MAX_CLIENTS + 1];

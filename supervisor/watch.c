@@ -1,8 +1,8 @@
 /* watch.c — the configuration file and flist_dir, watched with inotify, so that a change reloads
  * as SIGHUP does (SPEC section 6).
  *
- * The file is watched through its folder, since editors and configuration tools replace a file by
- * renaming a new one over it. flist_dir is searched recursively by the indexer, so each of its
+ * Files (the configuration, and flists given by path in [[ays]]) are watched through their folders,
+ * since editors and configuration tools replace a file by renaming a new one over it. flist_dir is searched recursively by the indexer, so each of its
  * folders is watched (up to WATCH_MAX_DIRS). Changes come in bursts (a copy is a create, writes
  * and a close): a reload starts once WATCH_DEBOUNCE_MS pass without a change, and never later than
  * WATCH_MAX_WAIT_MS after the first. After each reload the watches are set again from the new
@@ -26,8 +26,9 @@
 
 #define WATCH_MAX_DIRS  256
 #define WATCH_MAX_DEPTH 16
+#define WATCH_MAX_FILES 64
 
-enum { W_CONFIG = 1, W_FLISTS = 2 };
+enum { W_FILES = 1, W_FLISTS = 2 };
 
 static int ifd = -1;
 static struct {
@@ -35,7 +36,11 @@ static struct {
 	unsigned kind;
 } dirs[WATCH_MAX_DIRS + 1];
 static int ndirs;
-static char config_name[NAME_MAX + 1];
+static struct {
+	int wd;
+	char name[NAME_MAX + 1];
+} files_watched[WATCH_MAX_FILES];
+static int nfiles_watched;
 static int64_t first_at, due_at;        /* 0: nothing pending */
 static bool warned_full;
 
@@ -47,7 +52,7 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void add(const char *dir, unsigned kind, uint32_t mask)
+static int add(const char *dir, unsigned kind, uint32_t mask)
 {
 	int wd;
 
@@ -56,21 +61,42 @@ static void add(const char *dir, unsigned kind, uint32_t mask)
 			log_warn("%s: over %d folders to watch; changes below the others need a reload "
 				 "(SIGHUP or aysfs-ctl reload)", dir, WATCH_MAX_DIRS);
 		warned_full = true;
-		return;
+		return -1;
 	}
-	wd = inotify_add_watch(ifd, dir, mask | IN_ONLYDIR | IN_DONT_FOLLOW);
+	/* A folder watched for two reasons gets one wd with both masks (IN_MASK_ADD). */
+	wd = inotify_add_watch(ifd, dir, mask | IN_ONLYDIR | IN_DONT_FOLLOW | IN_MASK_ADD);
 	if (wd < 0) {
 		if (errno != ENOENT)
 			log_warn("cannot watch %s: %s", dir, strerror(errno));
-		return;
+		return -1;
 	}
 	for (int i = 0; i < ndirs; i++)
 		if (dirs[i].wd == wd) {
 			dirs[i].kind |= kind;
-			return;
+			return wd;
 		}
 	dirs[ndirs].wd = wd;
 	dirs[ndirs++].kind = kind;
+	return wd;
+}
+
+static void add_file(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
+	int wd;
+
+	if (!*name || strlen(name) > NAME_MAX || nfiles_watched >= WATCH_MAX_FILES)
+		return;
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else
+		snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	wd = add(dir, W_FILES, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE);
+	if (wd < 0)
+		return;
+	files_watched[nfiles_watched].wd = wd;
+	memcpy(files_watched[nfiles_watched++].name, name, strlen(name) + 1);
 }
 
 static void add_tree(const char *dir, int depth)
@@ -96,7 +122,7 @@ static void add_tree(const char *dir, int depth)
 	closedir(d);
 }
 
-int watch_set(const char *config, const char *flist_dir)
+int watch_set(const char *const *files, size_t nfiles, const char *flist_dir)
 {
 	if (ifd < 0) {
 		ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -114,20 +140,11 @@ int watch_set(const char *config, const char *flist_dir)
 	for (int i = 0; i < ndirs; i++)
 		inotify_rm_watch(ifd, dirs[i].wd);
 	ndirs = 0;
+	nfiles_watched = 0;
 	warned_full = false;
-	config_name[0] = '\0';
-	if (config) {
-		char dir[PATH_MAX];
-		const char *slash = strrchr(config, '/');
-
-		if (!slash)
-			snprintf(dir, sizeof dir, ".");
-		else
-			snprintf(dir, sizeof dir, "%.*s", slash == config ? 1 : (int)(slash - config),
-				 config);
-		snprintf(config_name, sizeof config_name, "%s", slash ? slash + 1 : config);
-		add(dir, W_CONFIG, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE);
-	}
+	for (size_t i = 0; i < nfiles; i++)
+		if (files[i] && files[i][0])
+			add_file(files[i]);
 	if (flist_dir && flist_dir[0])
 		add_tree(flist_dir, 0);
 	return 0;
@@ -173,8 +190,10 @@ static bool relevant(const struct inotify_event *ev)
 		return kind & W_FLISTS;
 	if (!ev->len)
 		return false;
-	if (kind & W_CONFIG && strcmp(ev->name, config_name) == 0)
-		return true;
+	if (kind & W_FILES)
+		for (int i = 0; i < nfiles_watched; i++)
+			if (files_watched[i].wd == ev->wd && strcmp(ev->name, files_watched[i].name) == 0)
+				return true;
 	if (!(kind & W_FLISTS))
 		return false;
 	len = strlen(ev->name);

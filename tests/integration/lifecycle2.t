@@ -214,6 +214,21 @@ for _ in $(seq 50); do "$CTL" "$M" status | grep -q "last reload failed" || brea
 out=$("$CTL" "$M" reload 2>&1); st=$?
 is "$st" 0 "a repaired config reloads"
 
+# With [[ays]] configured, a flist given by path is watched too, and new flists in flist_dir are
+# not mounted (SPEC section 6).
+mkdir -p "$T/elsewhere"
+echo "/one|$h|140000" | write_flist "$T/elsewhere/x.flist"
+write_conf "$T/flists2"
+printf '[[ays]]\nid = "x"\nflist = "%s"\n' "$T/elsewhere/x.flist" >>"$T/config.toml"
+for _ in $(seq 50); do [ -e "$M/one" ] && [ ! -e "$M/added" ] && break; sleep 0.1; done
+ok_cmd "with [[ays]], the configured service alone is mounted" test -e "$M/one" -a ! -e "$M/added"
+printf '/one|%s|140000\n/two|%s|140000\n' "$h" "$h" | write_flist "$T/elsewhere/x.flist"
+for _ in $(seq 50); do [ -e "$M/two" ] && break; sleep 0.1; done
+ok_cmd "a change of a flist given by path reloads without a signal" test -e "$M/two"
+echo "/three|$h|140000" | write_flist "$T/flists2/three.flist"
+"$CTL" "$M" reload >/dev/null
+ok_cmd "with [[ays]], a new flist in flist_dir is not mounted" test ! -e "$M/three"
+
 # ---- a stale mount and a stale socket after kill -9 of everything ---------------------------------
 kill -KILL "$SUP_PID" $(pgrep -P "$SUP_PID"); wait "$SUP_PID" 2>/dev/null; SUP_PID=
 sleep 0.2
