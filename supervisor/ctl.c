@@ -137,6 +137,7 @@ int sctl_open(const char *mnt, const struct sctl_ops *o)
 		return rc;
 	}
 	listen_fd = fd;
+	atexit(sctl_close);             /* a stop through die() removes it too */
 	log_info("control socket %s", sock_path);
 	return 0;
 }
