@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #ifndef FUSE_NOTIFY_RESEND
@@ -162,6 +163,7 @@ int takeover_start(struct fuse_session *se, const uint8_t *init, size_t len)
 	struct fuse_out_header resend = {
 		.len = sizeof resend, .error = FUSE_NOTIFY_RESEND, .unique = 0,
 	};
+	struct iovec iov = { .iov_base = &resend, .iov_len = sizeof resend };
 
 	if (len < FUSE_INIT_MIN_LEN || len > sizeof copy)
 		return -EINVAL;
@@ -172,8 +174,9 @@ int takeover_start(struct fuse_session *se, const uint8_t *init, size_t len)
 	fuse_session_process_buf(se, &buf);
 	if (fuse_session_exited(se))
 		return -EPROTO;
-	/* Requests the dead fuser read and never answered: queued again by the kernel. */
-	if (write(fuse_session_fd(se), &resend, sizeof resend) != (ssize_t)sizeof resend) {
+	/* Requests the dead fuser read and never answered: queued again by the kernel. writev, as
+	 * libfuse writes every reply: no system call the fuser did not already make. */
+	if (writev(fuse_session_fd(se), &iov, 1) != (ssize_t)sizeof resend) {
 		int err = errno;
 
 		log_err("the kernel cannot resend the dead fuser's requests (FUSE_NOTIFY_RESEND): %s",

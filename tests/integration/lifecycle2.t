@@ -177,6 +177,22 @@ kill -KILL "$(worker_pid fuser)"
 wait "$bigr"
 is "$(cat "$T/big.rest")" "$(tail -c +1000001 "$T/src/big" | sha256sum | cut -c1-64)" "a handle opened before the fuser's death reads the rest of a 30 MB file right"
 
+# An open parked in the fuser (its indexer is stopped) when the fuser dies: the kernel sends it
+# again to the successor (FUSE_NOTIFY_RESEND), which answers it once the indexer runs again.
+find "$T/cache" -type f -delete
+idx=$(worker_pid indexer)
+kill -STOP "$idx"
+( sha256sum <"$M/f5" | cut -c1-64 >"$T/parked" ) &
+parked=$!
+sleep 0.3
+kill -KILL "$(worker_pid fuser)"
+sleep 0.3
+kill -CONT "$idx"
+for _ in $(seq 100); do kill -0 "$parked" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$parked" 2>/dev/null && { kill "$parked"; echo "# the parked open never returned"; }
+wait "$parked" 2>/dev/null
+is "$(cat "$T/parked" 2>/dev/null)" "${SUM[f5]}" "an open parked in the dead fuser is sent again to its successor and answered"
+
 # Both the indexer and the fuser at once: the tree being served is lost with them, so the new
 # fuser gets a fresh mount (never renumbered inodes under the old one), and the mount serves.
 t0=$(ms)
