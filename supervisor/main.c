@@ -777,7 +777,7 @@ int main(int argc, char **argv)
 		}
 		sctl_process(p + 1 + ROLE_COUNT, nctl);
 		if (watch_process(&p[1 + ROLE_COUNT + nctl], nwatch) && ready) {
-			log_notice("reloading: the configuration or flist_dir changed");
+			log_notice("reloading: the configuration, a flist or flist_dir changed");
 			reload_now(err, sizeof err);
 		}
 		if (p[0].revents) {
