@@ -163,7 +163,9 @@ static void *run(void *arg)
 			status(out);
 		} else if (!strcmp(j->m.cmd, "cache") || !strcmp(j->m.cmd, "evict") ||
 			   !strcmp(j->m.cmd, "verify")) {
-			/* The cache manager answers these; it is not in this build. */
+			/* The cache manager answers these (cache_ctl_report(out),
+			 * cache_ctl_evict(arg, out), cache_ctl_verify(out); status = -rc); it is not
+			 * in this build. */
 			fprintf(out, "%s: not available in this build\n", j->m.cmd);
 			st = ENOSYS;
 		} else {
