@@ -333,7 +333,7 @@ int main(int argc, char **argv)
 			rc = ipc_recv(FD_PEER1, proto_indexer_from_fuser, proto_indexer_from_fuser_n, &msg);
 			if (rc == 0 || rc == -ECONNRESET) {
 				/* The fuser died: the supervisor mounts again and hands us the new one. */
-				log_warn("the fuser is gone; waiting for a new one");
+				log_info("the fuser is gone; waiting for a new one");
 				fuser_gone = true;
 				continue;
 			}
