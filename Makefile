@@ -72,13 +72,14 @@ LIBS_config     := $(LIB_POLICY)
 LIBS_pack       := $(LIB_CRYPTO) $(call pc,libbrotlienc) -lpthread
 LIBS_ctl        :=
 
-BINS := aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-config aysfs-pack
+BINS := aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-config aysfs-pack aysfs-ctl
 
 # Unit tests (tests/unit/test_X.c) and fuzz harnesses (tests/fuzz/fuzz_X.c) name what they link.
 UNIT_config := $(CONFIG) $(IPC)
 UNIT_flist  := indexer/flist.c $(IPC)
 UNIT_ipc    := $(IPC)
 UNIT_index  := indexer/tree.c indexer/flist.c $(IPC)
+UNIT_ctl    := $(IPC)
 FUZZ_config := $(UNIT_config)
 FUZZ_flist  := $(UNIT_flist)
 FUZZ_ipc    := $(IPC)
@@ -86,6 +87,7 @@ FUZZ_conf   := $(IPC)
 FUZZ_confwire := supervisor/confwire.c $(IPC)
 FUZZ_index  := $(IPC)
 FUZZ_probe  := fetcher/probe_wire.c $(IPC)
+FUZZ_ctl    := $(IPC)
 
 UNITS    := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 FUZZERS  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -165,7 +167,7 @@ users:
 
 install: bins
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXEC)
-	install -m 0755 $(O)/aysfs-supervisor $(DESTDIR)$(SBINDIR)/
+	install -m 0755 $(O)/aysfs-supervisor $(O)/aysfs-ctl $(DESTDIR)$(SBINDIR)/
 	ln -sf aysfs-supervisor $(DESTDIR)$(SBINDIR)/aysfs
 	install -m 0755 $(O)/aysfs-fuser $(O)/aysfs-indexer $(O)/aysfs-fetcher $(O)/aysfs-config \
 	  $(DESTDIR)$(LIBEXEC)/

@@ -64,6 +64,8 @@ int url_split(const char *url, struct url_parts *u, bool proxy);
 void layer_ok(const char *key);
 void layer_fail(const char *key, const char *why);
 unsigned layer_down_s(const char *key);
+/* Failures in a row of that place (0: healthy). */
+unsigned layer_fails(const char *key);
 
 /* The proxies of the configuration (a layer's own list, else [main]'s). */
 int proxies_init(const struct worker_conf *c);
@@ -116,6 +118,15 @@ bool http_full(void);
  * deadline, then handle what poll returned in the same entries. */
 int http_pollfds(struct pollfd *pfd, int max, int *timeout_ms);
 void http_process(const struct pollfd *pfd, int n);
+
+/* ---- ctl.c: the fetcher's share of aysfs-ctl status ------------------------------------------- */
+
+/* Remember the configuration's network layers (call before the configuration is freed). */
+void fctl_init(const struct worker_conf *c);
+/* A download of `bytes` from url succeeded (counted for the layer url is under). */
+void fctl_note_fetch(const char *url, uint64_t bytes);
+/* Answer a MSG_CTL at once. Returns 0, or -EPROTO when it is malformed. */
+int fctl_request(const struct ipc_msg *m);
 
 /* ---- dns.c: names to addresses ----------------------------------------------------------------- */
 

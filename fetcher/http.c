@@ -172,6 +172,8 @@ static void finish(struct req *r, int status)
 	log_debug("fetch %llu: %s, %llu bytes", (unsigned long long)r->q.id,
 		  status ? strerror(status) : "done", (unsigned long long)bytes);
 	request_reply(r->q.id, status, status == 0 ? r->cur : r->q.n, bytes, r->reason, r->rlen);
+	if (status == 0)
+		fctl_note_fetch(r->q.url[r->cur], bytes);
 out:
 	for (int i = 0; i < FETCH_MAX_ACTIVE; i++)
 		if (active[i] == r)

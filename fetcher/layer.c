@@ -152,6 +152,11 @@ unsigned layer_down_s(const char *key)
 	return now < l->down_until ? (unsigned)((l->down_until - now + 999) / 1000) : 0;
 }
 
+unsigned layer_fails(const char *key)
+{
+	return place_get(key, now_ms())->fails;
+}
+
 /* ---- proxies ---------------------------------------------------------------------------------- */
 
 static int list_add(const char *layer_url, char **proxy, uint32_t n)

@@ -42,8 +42,14 @@ static bool on_supervisor(void)
 		return true;
 	if (rc == 0)
 		return false;
-	if (rc < 0 || proto_conf_decode(msg.payload, msg.hdr.len, &conf))
+	if (rc > 0 && msg.hdr.type == MSG_CTL) {
+		if (fctl_request(&msg))
+			die(68, "supervisor channel: malformed %s", msg.desc->name);
+		return true;
+	}
+	if (rc < 0 || msg.hdr.type != MSG_CONF || proto_conf_decode(msg.payload, msg.hdr.len, &conf)) {
 		die(68, "supervisor channel: %s", strerror(rc < 0 ? -rc : EPROTO));
+	}
 	log_init("fetcher", (int)conf.log_level);
 	proto_conf_free(&conf);
 	return true;
@@ -91,6 +97,7 @@ int main(int argc, char **argv)
 		die(65, "cannot set up libcurl: %s", strerror(-rc));
 	if ((rc = dns_init(conf.resolv[0] ? conf.resolv : FETCH_RESOLV_CONF, FETCH_HOSTS)))
 		die(65, "cannot set up the resolver: %s", strerror(-rc));
+	fctl_init(&conf);
 	proto_conf_free(&conf);
 	/* From here on nothing opens a path: the lock-down (policy/) belongs here. */
 

@@ -17,10 +17,17 @@
 #define PREFETCH_SIBLINGS 32    /* on a miss, the next files of the folder asked for too */
 #define PREFETCH_MAX_SIZE (4u << 20)  /* if that small: latency, not bandwidth, is their cost */
 
-/* An open request waiting for its blob. */
+/* The kernel's FUSE_INIT request: fuse_in_header (40 bytes) and fuse_init_in (16 … 64 bytes). */
+#define FUSE_INIT_MIN_LEN 56
+#define FUSE_INIT_MAX_LEN 512
+
+/* An open request waiting for its blob; or a read of a handle opened by an earlier fuser
+ * (takeover.c), when read_size is not 0. */
 struct waiter {
 	fuse_req_t req;
 	struct fuse_file_info fi;
+	size_t read_size;
+	off_t read_off;
 	struct waiter *next;
 };
 
@@ -83,6 +90,32 @@ unsigned blobs_ask_again(struct fuser *f);
  * `new` needs (returns how many). */
 int reload_start(struct fuse_session *se);
 unsigned reload_invalidate(const struct ix *old, const struct ix *new);
+
+/* ops.c, for takeover.c: the blob record of a file's content (found, or made idle); ask the
+ * indexer for it (MSG_OPEN or MSG_PREFETCH); take and drop a reference. */
+struct blob *blob_for(struct fuser *f, const struct ix_inode *in);
+int ask_indexer(struct fuser *f, struct blob *b, fuse_ino_t ino, uint32_t type);
+void pending_drop(struct fuser *f, struct blob *b);     /* after ask_indexer failed */
+void blob_hold(struct fuser *f, struct blob *b);        /* one more reference */
+void blob_put(struct fuser *f, struct blob *b);
+
+/* takeover.c: a fuser taking over the mount of one that died.
+ * File handles carry the instance that made them in their top 16 bits (a blob pointer below), so
+ * that a handle made by a dead fuser is recognised and served from its inode's content. */
+void handle_set_instance(uint16_t instance);
+uint64_t fh_of(const struct blob *b);
+bool fh_foreign(uint64_t fh);
+struct blob *fh_blob(uint64_t fh);      /* one of ours (0: none) */
+void handle_read_foreign(struct fuser *f, fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			 uint64_t fh);
+void handle_release_foreign(struct fuser *f, uint64_t fh);
+/* Serve a read of size bytes at off from the blob's fd. */
+void reply_read(fuse_req_t req, const struct blob *b, size_t size, off_t off);
+/* True (and the bytes copied out) when buf is the kernel's FUSE_INIT request. */
+bool takeover_is_init(const struct fuse_buf *buf, size_t len, uint8_t *out, size_t *outlen);
+/* Bring a new session to the state the INIT in `init` gave the old one, then have the kernel send
+ * again every request the dead fuser had read and not answered. Returns 0 or -errno. */
+int takeover_start(struct fuse_session *se, const uint8_t *init, size_t len);
 
 /* Install a validated index (main.c), computing what statfs reports. */
 void fuser_set_index(struct fuser *f, void *map, size_t size, const struct ix *ix);

@@ -149,11 +149,40 @@ static unsigned idle_max(void)
 	return half < IDLE_FDS_MAX ? (unsigned)half : IDLE_FDS_MAX;
 }
 
+/* A restarted fuser takes the mount over: the supervisor sends the instance number (the top of
+ * every file handle) and the kernel's FUSE_INIT as the first fuser saw it. */
+static void recv_takeover(uint8_t *init, size_t *len)
+{
+	struct ipc_rd r;
+	const void *p;
+	uint32_t instance;
+	int rc = recv_within(FD_SUPERVISOR, proto_from_supervisor, proto_from_supervisor_n,
+			     START_DEADLINE_MS);
+
+	if (rc != 1 || msg.hdr.type != MSG_FUSE_INIT) {
+		if (rc == 1)
+			ipc_msg_close_fds(&msg);
+		die(64, "no FUSE_INIT from the supervisor to take the mount over");
+	}
+	ipc_rd_init(&r, msg.payload, msg.hdr.len);
+	instance = ipc_rd_u32(&r);
+	*len = r.left;
+	p = ipc_rd_bytes(&r, *len);
+	if (!p || !ipc_rd_done(&r) || instance == 0 || instance > UINT16_MAX ||
+	    *len < FUSE_INIT_MIN_LEN || *len > FUSE_INIT_MAX_LEN)
+		die(64, "malformed FUSE_INIT from the supervisor");
+	memcpy(init, p, *len);
+	handle_set_instance((uint16_t)instance);
+}
+
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(1, argv);
 	struct worker_conf conf;
 	struct fuse_buf buf = { 0 };
+	bool restarted = argc > 3 && strcmp(argv[3], "-restarted") == 0, init_sent = restarted;
+	uint8_t init[FUSE_INIT_MAX_LEN];
+	size_t init_len = 0;
 	int rc;
 
 	log_init("fuser", argc > 2 && strcmp(argv[1], "-l") == 0 ? atoi(argv[2]) : LOG_INFO);
@@ -168,6 +197,8 @@ int main(int argc, char **argv)
 	fuser.attr_ttl = conf.attr_ttl;
 	fuser.negative_ttl = conf.negative_ttl;
 	proto_conf_free(&conf);
+	if (restarted)
+		recv_takeover(init, &init_len);
 
 	do {
 		rc = recv_within(fuser.idx_fd, proto_fuser_from_indexer, proto_fuser_from_indexer_n,
@@ -193,6 +224,11 @@ int main(int argc, char **argv)
 	/* "/dev/fd/N" tells libfuse the fd is already open and mounted (by the supervisor). */
 	if (fuse_session_mount(fuser.se, "/dev/fd/5"))
 		die(65, "cannot use /dev/fuse (fd 5)");
+	if (restarted) {
+		if ((rc = takeover_start(fuser.se, init, init_len)))
+			die(65, "cannot take the mount over: %s", strerror(-rc));
+		log_notice("took the mount over; the dead fuser's pending requests are sent again");
+	}
 	if (reload_start(fuser.se))
 		die(65, "cannot start a thread");
 	fcntl(fuser.idx_fd, F_SETFL, O_NONBLOCK);
@@ -217,6 +253,12 @@ int main(int argc, char **argv)
 				continue;
 			if (rc <= 0 || fuse_session_exited(fuser.se))
 				break;          /* unmounted (-ENODEV) or gone */
+			/* A copy of the kernel's INIT lets a successor take the mount over. */
+			if (!init_sent && takeover_is_init(&buf, (size_t)rc, init, &init_len)) {
+				init_sent = true;
+				if (ipc_send(FD_SUPERVISOR, MSG_FUSE_INIT, 0, init, init_len, NULL, 0))
+					log_warn("cannot hand FUSE_INIT to the supervisor: a restart will remount");
+			}
 			fuse_session_process_buf(fuser.se, &buf);
 		}
 		if (p[1].revents) {

@@ -262,10 +262,16 @@ static void idle_add(struct fuser *f, struct blob *b)
 		idle_close(f, f->idle_oldest);
 }
 
+void blob_hold(struct fuser *f, struct blob *b)
+{
+	if (b->refs++ == 0 && b->state == BLOB_OPEN)
+		idle_remove(f, b);
+}
+
 /* Drop one reference. With the last one, a blob that has its fd keeps it on the idle list (a
  * warm open of the same content then needs no round trip to the indexer); one that never got an
  * fd is forgotten unless it was served once (user.aysfs.layer keeps answering). */
-static void blob_put(struct fuser *f, struct blob *b)
+void blob_put(struct fuser *f, struct blob *b)
 {
 	struct blob **pp;
 
@@ -319,7 +325,12 @@ static struct blob *pending_take(struct fuser *f, uint64_t req_id)
 	return NULL;
 }
 
-static int ask_indexer(struct fuser *f, struct blob *b, fuse_ino_t ino, uint32_t type)
+void pending_drop(struct fuser *f, struct blob *b)
+{
+	pending_take(f, b->req_id);
+}
+
+int ask_indexer(struct fuser *f, struct blob *b, fuse_ino_t ino, uint32_t type)
 {
 	uint8_t buf[1 + 32 + 8 + 4 + 4096];
 	char path[4096];
@@ -370,7 +381,7 @@ unsigned blobs_ask_again(struct fuser *f)
 }
 
 /* The record of in's content, made (idle, without fd) when there is none. NULL: out of memory. */
-static struct blob *blob_of(struct fuser *f, const struct ix_inode *in)
+struct blob *blob_for(struct fuser *f, const struct ix_inode *in)
 {
 	const uint8_t *hash = ix_bytes(&f->ix, in->a);
 	struct blob *b = blob_find(f, hash, (uint8_t)in->b);
@@ -405,7 +416,7 @@ static void prefetch_siblings(struct fuser *f, const struct ix_inode *in)
 			return;
 		if (!S_ISREG(s->mode) || s->size == 0 || s->size > PREFETCH_MAX_SIZE)
 			continue;
-		if (!(b = blob_of(f, s)))
+		if (!(b = blob_for(f, s)))
 			return;
 		if (b->state != BLOB_IDLE)
 			continue;
@@ -413,7 +424,7 @@ static void prefetch_siblings(struct fuser *f, const struct ix_inode *in)
 		b->speculative = true;
 		asked++;
 		if (ask_indexer(f, b, ix_ino(&f->ix, s), MSG_PREFETCH)) {
-			pending_take(f, b->req_id);
+			pending_drop(f, b);
 			b->state = BLOB_IDLE;
 			b->refs++;
 			blob_put(f, b);
@@ -445,11 +456,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_open(req, fi);
 		return;
 	}
-	b = blob_of(f, in);
+	b = blob_for(f, in);
 	if (b && b->state == BLOB_OPEN) {
-		if (b->refs++ == 0)
-			idle_remove(f, b);
-		fi->fh = (uint64_t)(uintptr_t)b;
+		blob_hold(f, b);
+		fi->fh = fh_of(b);
 		fuse_reply_open(req, fi);
 		return;
 	}
@@ -465,7 +475,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		rc = ask_indexer(f, b, ino, MSG_OPEN);
 		if (rc) {
 			log_err("cannot ask the indexer for a blob: %s", strerror(-rc));
-			pending_take(f, b->req_id);
+			pending_drop(f, b);
 			b->state = BLOB_IDLE;
 			b->refs++;
 			blob_put(f, b);
@@ -533,7 +543,13 @@ void blob_ready(struct fuser *f, uint64_t req_id, int fd, const char *layer, siz
 	b->layer = strndup(layer, layer_len);
 	while ((w = b->waiters)) {
 		b->waiters = w->next;
-		w->fi.fh = (uint64_t)(uintptr_t)b;
+		if (w->read_size) {
+			reply_read(w->req, b, w->read_size, w->read_off);
+			b->refs--;      /* the handle's own reference stays (takeover.c) */
+			free(w);
+			continue;
+		}
+		w->fi.fh = fh_of(b);
 		w->fi.keep_cache = 1;
 		if (fuse_reply_open(w->req, &w->fi))
 			blob_put(f, b);         /* interrupted: the handle will never be released */
@@ -554,16 +570,14 @@ void blob_failed(struct fuser *f, uint64_t req_id, int err)
 		b->speculative = false;
 		if (ask_indexer(f, b, b->ino, MSG_OPEN) == 0)
 			return;
-		pending_take(f, b->req_id);
+		pending_drop(f, b);
 		err = EIO;
 	}
 	fail_waiters(f, b, err);
 }
 
-static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
+void reply_read(fuse_req_t req, const struct blob *b, size_t size, off_t off)
 {
-	struct blob *b = (struct blob *)(uintptr_t)fi->fh;
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
 
 	if (!b) {
@@ -576,11 +590,22 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
 }
 
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	if (fh_foreign(fi->fh))
+		handle_read_foreign(fuser_of(req), req, ino, size, off, fi->fh);
+	else
+		reply_read(req, fh_blob(fi->fh), size, off);
+}
+
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct blob *b = (struct blob *)(uintptr_t)fi->fh;
+	struct blob *b = fh_blob(fi->fh);
 
-	if (b)
+	if (fh_foreign(fi->fh))
+		handle_release_foreign(fuser_of(req), fi->fh);
+	else if (b)
 		blob_put(fuser_of(req), b);
 	fuse_reply_err(req, 0);
 }

@@ -7,6 +7,7 @@
  */
 #include "indexer/blob.h"
 #include "indexer/discover.h"
+#include "indexer/ctl.h"
 #include "indexer/fetch.h"
 #include "indexer/indexer.h"
 
@@ -39,8 +40,15 @@ struct open_job {
 	uint64_t size;
 	uint8_t hash[32];
 	uint8_t hash_len;
+	unsigned fuser_epoch;           /* which fuser asked (see fuser_lock) */
 	char path[4097];
 };
+
+/* The fuser's channel is FD_PEER1; a restarted fuser's channel replaces it (dup2) under this lock,
+ * and each new fuser gets a new epoch, so that an answer meant for a dead fuser never reaches its
+ * successor (whose request ids start again). */
+static pthread_mutex_t fuser_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned fuser_epoch;
 
 static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t jobs_cond = PTHREAD_COND_INITIALIZER;
@@ -48,14 +56,21 @@ static struct open_job *jobs_head, **jobs_tail = &jobs_head;
 static struct open_job *prefetch_head, **prefetch_tail = &prefetch_head;
 static unsigned prefetching;    /* prefetches being served */
 
-/* Send the fuser the blob (rc 0, fd) or the failure of request id. */
-static void answer_with(uint64_t id, int rc, int fd, const char *layer)
+/* Send the fuser of `epoch` the blob (rc 0, fd, size bytes) or the failure of request id. */
+static void answer_with(uint64_t id, unsigned epoch, int rc, int fd, const char *layer,
+			uint64_t size)
 {
 	uint8_t buf[4 + WCONF_MAX_STR];
 	struct ipc_wr w;
 
 	ipc_wr_init(&w, buf, sizeof buf);
-	if (rc == 0) {
+	pthread_mutex_lock(&fuser_lock);
+	if (epoch != fuser_epoch) {
+		rc = 0;         /* its fuser is gone: nobody waits for this answer */
+		if (fd >= 0)
+			close(fd);
+	} else if (rc == 0) {
+		ictl_note_blob(layer, size);
 		ipc_wr_cstr(&w, layer);
 		rc = ipc_send(FD_PEER1, MSG_BLOB, id, buf, w.len, &fd, 1);
 		close(fd);
@@ -63,6 +78,7 @@ static void answer_with(uint64_t id, int rc, int fd, const char *layer)
 		ipc_wr_u32(&w, EIO);
 		rc = ipc_send(FD_PEER1, MSG_BLOB_ERR, id, buf, w.len, NULL, 0);
 	}
+	pthread_mutex_unlock(&fuser_lock);
 	if (rc)
 		log_err("cannot answer the fuser: %s", strerror(-rc));
 }
@@ -73,7 +89,7 @@ static void answer(struct open_job *j)
 	int fd = -1, rc;
 
 	rc = blob_get(blobs, j->hash, j->hash_len, j->size, j->path, j->prefetch, &fd, &layer);
-	answer_with(j->id, rc, fd, layer);
+	answer_with(j->id, j->fuser_epoch, rc, fd, layer, j->size);
 }
 
 static void *open_thread(void *arg)
@@ -267,10 +283,11 @@ static int on_open(bool prefetch)
 		return -EPROTO;
 	}
 	memcpy(j->hash, hash, j->hash_len);
+	j->fuser_epoch = fuser_epoch;   /* written by this (the main) thread only */
 	/* No thread hand-off on the path of a warm open. */
 	rc = blob_cached(blobs, j->hash, j->hash_len, j->size, &fd, &layer);
 	if (rc == 0) {
-		answer_with(j->id, rc, fd, layer);
+		answer_with(j->id, j->fuser_epoch, rc, fd, layer, j->size);
 		free(j);
 		return 0;
 	}
@@ -285,6 +302,37 @@ static int on_open(bool prefetch)
 	pthread_cond_signal(&jobs_cond);
 	pthread_mutex_unlock(&jobs_lock);
 	return 0;
+}
+
+/* A restarted fuser (on a fresh mount): its channel becomes FD_PEER1 and it gets the tree being
+ * served, or a new one when this indexer has none yet. */
+static void on_new_fuser(int peer)
+{
+	uint8_t buf[16];
+	struct ipc_wr w;
+	int rc = 0;
+
+	pthread_mutex_lock(&fuser_lock);
+	if (dup2(peer, FD_PEER1) < 0)
+		rc = -errno;
+	fuser_epoch++;
+	pthread_mutex_unlock(&fuser_lock);
+	close(peer);
+	if (rc)
+		die(70, "cannot take the new fuser's channel: %s", strerror(-rc));
+	if (!cur.map) {
+		send_tree(&conf);
+		return;
+	}
+	ipc_wr_init(&w, buf, sizeof buf);
+	ipc_wr_u64(&w, cur.generation);
+	ipc_wr_u64(&w, cur.size);
+	rc = ipc_send(FD_PEER1, MSG_INDEX, cur.generation, buf, w.len, &cur.fd, 1);
+	if (rc)
+		log_err("cannot send the tree to the new fuser: %s", strerror(-rc));
+	else
+		log_info("a new fuser is connected; it serves generation %llu",
+			 (unsigned long long)cur.generation);
 }
 
 int main(int argc, char **argv)
@@ -308,6 +356,7 @@ int main(int argc, char **argv)
 	blobs = blobs_new(&conf, !restarted);
 	if (!blobs)
 		die(70, "out of memory");
+	ictl_init(&conf, blobs_cache_root(blobs));
 	if (!restarted && conf.flags & WC_VERIFY_CACHE)
 		blobs_verify(blobs);
 	if (!restarted)
@@ -321,9 +370,11 @@ int main(int argc, char **argv)
 	if (discover_start(blobs))
 		die(70, "cannot start a thread");
 
+	bool fuser_gone = false;
+
 	for (;;) {
 		struct pollfd fds[2] = {
-			{ .fd = FD_PEER1, .events = POLLIN },
+			{ .fd = fuser_gone ? -1 : FD_PEER1, .events = POLLIN },
 			{ .fd = FD_SUPERVISOR, .events = POLLIN },
 		};
 
@@ -334,9 +385,15 @@ int main(int argc, char **argv)
 		}
 		if (fds[0].revents) {
 			rc = ipc_recv(FD_PEER1, proto_indexer_from_fuser, proto_indexer_from_fuser_n, &msg);
-			if (rc == 0)
-				break;          /* the fuser is gone: so is the mount */
-			if (rc > 0 && msg.hdr.type == MSG_INDEX)
+			if (rc == 0 || rc == -ECONNRESET) {
+				/* The fuser died: the supervisor mounts again and hands us the new one. */
+				log_info("the fuser is gone; waiting for a new one");
+				fuser_gone = true;
+				continue;
+			}
+			if (rc == -EAGAIN)
+				rc = 0;
+			else if (rc > 0 && msg.hdr.type == MSG_INDEX)
 				rc = on_base_index();
 			else if (rc > 0)
 				rc = on_open(msg.hdr.type == MSG_PREFETCH);
@@ -344,19 +401,29 @@ int main(int argc, char **argv)
 				die(67, "fuser channel: %s", strerror(-rc));
 		}
 		if (fds[1].revents) {
-			/* The supervisor: a restarted fetcher's channel, or a reload; EOF means stop. */
+			/* The supervisor: a restarted fetcher's or fuser's channel, a reload, or a
+			 * question of aysfs-ctl; EOF means stop. */
+			uint32_t kind;
 			int peer;
 
-			rc = proto_recv_supervisor(FD_SUPERVISOR, PEER_FETCHER, &msg, &peer);
+			rc = proto_recv_supervisor_any(FD_SUPERVISOR, &msg, &peer, &kind);
 			if (rc == 0)
 				break;
-			if (rc < 0)
-				die(67, "supervisor channel: %s", strerror(-rc));
-			if (rc == 1) {
+			if (rc == 3)
+				rc = ictl_request(msg.hdr.id, msg.payload, msg.hdr.len);
+			if (rc == 1 && kind == PEER_FETCHER) {
 				fetch_reconnect(peer);
-			} else {
+			} else if (rc == 1 && kind == PEER_FUSER) {
+				on_new_fuser(peer);
+				fuser_gone = false;
+			} else if (rc == 1) {
+				close(peer);
+				rc = -EPROTO;
+			} else if (rc == 2) {
 				reload(msg.payload, msg.hdr.len);
 			}
+			if (rc < 0)
+				die(67, "supervisor channel: %s", strerror(-rc));
 		}
 	}
 	/* The pool threads may be mid-request; exiting ends them with the process. */

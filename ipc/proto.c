@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define STR(max) (4 + (max))
@@ -12,6 +13,8 @@
 const struct ipc_type proto_from_supervisor[] = {
 	{ MSG_CONF, 0, 16, IPC_MAX_PAYLOAD, "conf" },
 	{ MSG_PEER, 1, 4, 4, "peer" },
+	{ MSG_CTL, 0, 8, STR(CTL_CMD_MAX) + STR(CTL_ARG_MAX), "ctl" },
+	{ MSG_FUSE_INIT, 0, 4 + FUSE_INIT_MIN, 4 + FUSE_INIT_MAX, "fuse-init" },
 };
 const size_t proto_from_supervisor_n = N(proto_from_supervisor);
 
@@ -19,6 +22,8 @@ const struct ipc_type proto_supervisor_from_worker[] = {
 	{ MSG_READY, 0, 0, 0, "ready" },
 	{ MSG_TREE_DONE, 0, 24, 24, "tree-done" },
 	{ MSG_TREE_FAIL, 0, 4, STR(1024), "tree-fail" },
+	{ MSG_CTL_REPLY, 0, 8, 4 + STR(CTL_TEXT_MAX), "ctl-reply" },
+	{ MSG_FUSE_INIT, 0, FUSE_INIT_MIN, FUSE_INIT_MAX, "fuse-init" },
 };
 const size_t proto_supervisor_from_worker_n = N(proto_supervisor_from_worker);
 
@@ -236,21 +241,76 @@ int proto_recv_conf(int fd, int ms, struct worker_conf *c)
 	return proto_conf_decode(m.payload, m.hdr.len, c);
 }
 
-int proto_recv_supervisor(int fd, uint32_t want, struct ipc_msg *m, int *peer)
+int proto_recv_supervisor_any(int fd, struct ipc_msg *m, int *peer, uint32_t *kind)
 {
 	struct ipc_rd r;
 	int rc = ipc_recv(fd, proto_from_supervisor, proto_from_supervisor_n, m);
 
 	*peer = -1;
+	*kind = 0;
 	if (rc <= 0)
 		return rc;
 	ipc_rd_init(&r, m->payload, m->hdr.len);
 	if (m->hdr.type == MSG_CONF)
 		return 2;
-	if (m->hdr.type == MSG_PEER && ipc_rd_u32(&r) == want && ipc_rd_done(&r)) {
-		*peer = m->fds[0];
-		return 1;
+	if (m->hdr.type == MSG_CTL)
+		return 3;
+	if (m->hdr.type == MSG_PEER) {
+		*kind = ipc_rd_u32(&r);
+		if (ipc_rd_done(&r) && *kind >= PEER_FETCHER && *kind <= PEER_FUSER) {
+			*peer = m->fds[0];
+			return 1;
+		}
 	}
 	ipc_msg_close_fds(m);
 	return -EPROTO;
+}
+
+int proto_recv_supervisor(int fd, uint32_t want, struct ipc_msg *m, int *peer)
+{
+	uint32_t kind;
+	int rc = proto_recv_supervisor_any(fd, m, peer, &kind);
+
+	if (rc == 1 && kind != want) {
+		close(*peer);
+		*peer = -1;
+		return -EPROTO;
+	}
+	return rc;
+}
+
+void proto_ctl_encode(struct ipc_wr *w, const char *cmd, const char *arg)
+{
+	ipc_wr_cstr(w, cmd);
+	ipc_wr_cstr(w, arg);
+}
+
+int proto_ctl_decode(const void *buf, size_t len, struct ctl_msg *c)
+{
+	struct ipc_rd r;
+
+	ipc_rd_init(&r, buf, len);
+	if (!ipc_rd_cstr(&r, c->cmd, sizeof c->cmd) || !ipc_rd_cstr(&r, c->arg, sizeof c->arg) ||
+	    !ipc_rd_done(&r) || !c->cmd[0])
+		return -EPROTO;
+	return 0;
+}
+
+void proto_ctl_reply_encode(struct ipc_wr *w, uint32_t status, const char *text, size_t len)
+{
+	ipc_wr_u32(w, status);
+	ipc_wr_str(w, text, len > CTL_TEXT_MAX ? CTL_TEXT_MAX : len);
+}
+
+int proto_ctl_reply_decode(const void *buf, size_t len, uint32_t *status, const char **text,
+			   size_t *text_len)
+{
+	struct ipc_rd r;
+
+	ipc_rd_init(&r, buf, len);
+	*status = ipc_rd_u32(&r);
+	*text = ipc_rd_str(&r, CTL_TEXT_MAX, text_len);
+	if (!*text || !ipc_rd_done(&r) || *status > 4095)
+		return -EPROTO;
+	return 0;
 }

@@ -60,7 +60,40 @@ enum msg_type {
 	 * connection */
 	MSG_PROBE = 40,
 	MSG_PROBE_DONE = 41,    /* fetcher → indexer; id = MSG_PROBE's */
+	/* supervisor → a worker: a command of aysfs-ctl (see below); id chosen by the supervisor */
+	MSG_CTL = 30,
+	/* a worker → supervisor: its answer; id = MSG_CTL's */
+	MSG_CTL_REPLY = 31,
+	/* fuser → supervisor: the kernel's FUSE_INIT request as read from /dev/fuse (kept, opaque);
+	 * supervisor → a restarted fuser taking over the same /dev/fuse: u32 instance, then those
+	 * bytes, which the new fuser feeds to its session in place of the INIT the kernel sends only
+	 * once per mount */
+	MSG_FUSE_INIT = 32,
 };
+
+#define FUSE_INIT_MIN   (40 + 16)       /* fuse_in_header + the oldest fuse_init_in */
+#define FUSE_INIT_MAX   512
+
+/* MSG_CTL — payload: str command (≤ CTL_CMD_MAX: "status", "cache", "evict", "verify"), str
+ * argument (≤ CTL_ARG_MAX; "" when the command takes none).
+ * MSG_CTL_REPLY — payload: u32 status (0, or a positive errno), str text (≤ CTL_TEXT_MAX; lines for
+ * people, shown by aysfs-ctl as they are once the supervisor has replaced control characters). */
+#define CTL_CMD_MAX     16
+#define CTL_ARG_MAX     4095
+#define CTL_TEXT_MAX    (32 * 1024)
+
+struct ctl_msg {
+	char cmd[CTL_CMD_MAX + 1];
+	char arg[CTL_ARG_MAX + 1];
+};
+
+/* Encode / decode a MSG_CTL payload (decode: 0 or -EPROTO; strings NUL-free and bounded). */
+void proto_ctl_encode(struct ipc_wr *w, const char *cmd, const char *arg);
+int proto_ctl_decode(const void *buf, size_t len, struct ctl_msg *c);
+/* Encode / decode a MSG_CTL_REPLY payload; decode points *text into buf (not NUL-terminated). */
+void proto_ctl_reply_encode(struct ipc_wr *w, uint32_t status, const char *text, size_t len);
+int proto_ctl_reply_decode(const void *buf, size_t len, uint32_t *status, const char **text,
+			   size_t *text_len);
 
 /* MSG_FETCH — fd: an empty regular file opened O_RDWR by the indexer (the fetcher writes the body
  * from offset 0 and never opens a path). Payload:
@@ -82,6 +115,7 @@ enum msg_type {
 
 #define PEER_FETCHER    1
 #define PEER_INDEXER    2
+#define PEER_FUSER      3       /* to the indexer: a restarted fuser (send it the tree served) */
 
 /* Layer flags on the wire. */
 #define WL_CACHE        1u      /* [[cache]] (may be written back); else a [[store]] */
@@ -150,8 +184,13 @@ void strv_free(char **v, size_t n);
 
 /* A worker's supervisor channel once it runs: receive one message into *m. Returns 1 with *peer
  * set to the fd of a MSG_PEER of kind `want` (the caller owns it), 2 for a MSG_CONF (a reload; the
- * payload is in *m), 0 when the supervisor is gone, -EPROTO for anything else (fds closed). */
+ * payload is in *m), 3 for a MSG_CTL (payload in *m), 0 when the supervisor is gone, -EPROTO for
+ * anything else (fds closed). */
 int proto_recv_supervisor(int fd, uint32_t want, struct ipc_msg *m, int *peer);
+
+/* The same for a worker that takes more than one kind of peer: 1 for a MSG_PEER of any known kind,
+ * with *kind set. */
+int proto_recv_supervisor_any(int fd, struct ipc_msg *m, int *peer, uint32_t *kind);
 
 /* A worker's first step: wait up to ms for MSG_CONF on fd and decode it. Returns 0 or -errno
  * (-ETIMEDOUT, -EPROTO for anything but a valid MSG_CONF). */

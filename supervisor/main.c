@@ -5,12 +5,17 @@
  * unmounts (lazily if busy), stops the workers and exits 0. It parses nothing from the network.
  *
  * Exit status (SPEC section 1): 0 clean stop; 1 usage or configuration error; 2 the mount could
- * not be made; 3 a worker kept crashing (the fetcher and the indexer are restarted; the fuser is not
- * yet, so its death stops the mount cleanly with 3 too).
+ * not be made (or another supervisor serves the mountpoint); 3 a worker kept crashing (every
+ * worker is restarted when it dies; the fuser's successor takes the mount over, takeover.c).
+ * aysfs-ctl is served by ctl.c, reloads on file changes come from watch.c.
  */
 #include "config/config.h"
+#include "supervisor/ctl.h"
 #include "supervisor/supervisor.h"
+#include "supervisor/takeover.h"
+#include "supervisor/watch.h"
 
+#include "ipc/ctl.h"
 #include "ipc/log.h"
 #include "ipc/proto.h"
 #include "policy/policy.h"
@@ -76,6 +81,8 @@ static const char usage_text[] =
 	"  -v                     print the version and exit\n"
 	"  -h, -help              this text\n"
 	"Both -name and --name spellings are accepted, and -name=value as well as -name value.\n"
+	"Reload: SIGHUP, SIGUSR1, `aysfs-ctl MOUNTPOINT reload`, or a change of the config file or of\n"
+	"flist_dir. Control socket for aysfs-ctl (root only): " CTL_RUN_DIR "/NAME.sock.\n"
 	"Exit status: 0 clean stop, 1 usage or configuration error, 2 mount failed, 3 a worker kept\n"
 	"crashing (5 deaths within 60 s).\n";
 
@@ -477,8 +484,8 @@ static int restart_indexer(struct worker *idx, struct worker *f, struct worker *
 /* Read the configuration again and hand it to the indexer, which builds the new tree (and keeps
  * the old one when that fails). A configuration that does not load changes nothing. The encoded
  * configuration becomes what restarted workers get. */
-static void reload(const struct options *o, struct config *cfg, const char *mnt, uint8_t *confbuf,
-		   size_t *conflen)
+static int reload(const struct options *o, struct config *cfg, const char *mnt, uint8_t *confbuf,
+		  size_t *conflen, char *why, size_t whysz)
 {
 	static uint8_t buf[IPC_MAX_PAYLOAD];
 	struct config next;
@@ -489,7 +496,8 @@ static void reload(const struct options *o, struct config *cfg, const char *mnt,
 
 	if (config_read(o->config, o->config_given, cfg->user, o->log_level, &next, err, sizeof err)) {
 		log_err("reload: %s; the tree being served is kept", err);
-		return;
+		snprintf(why, whysz, "%s; the tree being served is kept", err);
+		return -1;
 	}
 	worker_conf_from(&wc, &next, mnt, o);
 	ipc_wr_init(&w, buf, sizeof buf);
@@ -498,19 +506,61 @@ static void reload(const struct options *o, struct config *cfg, const char *mnt,
 	free(wc.services);
 	if (w.bad) {
 		log_err("reload: the configuration is too large; the tree being served is kept");
+		snprintf(why, whysz, "the configuration is too large; the tree being served is kept");
 		config_free(&next);
-		return;
+		return -1;
 	}
 	if (workers[ROLE_INDEXER].ctl < 0 ||
 	    (rc = ipc_send(workers[ROLE_INDEXER].ctl, MSG_CONF, 0, buf, w.len, NULL, 0))) {
 		log_err("reload: the indexer is not there; try again");
+		snprintf(why, whysz, "the indexer is not there right now; try again");
 		config_free(&next);
-		return;
+		return -1;
 	}
 	memcpy(confbuf, buf, w.len);
 	*conflen = w.len;
 	config_free(cfg);
 	*cfg = next;
+	return 0;
+}
+
+/* What a reload needs, for the reloads that do not come from the main loop's own variables
+ * (aysfs-ctl, the file watcher). */
+static struct {
+	const struct options *o;
+	struct config *cfg;
+	const char *mnt;
+	uint8_t *confbuf;
+	size_t *conflen;
+} reload_ctx;
+
+static const char *config_path(const struct options *o)
+{
+	return o->config_given || access(o->config, F_OK) == 0 ? o->config : NULL;
+}
+
+/* Watch the configuration file, the flists it names by path, and flist_dir. */
+static void watch_config(const struct options *o, const struct config *c)
+{
+	const char *files[1 + WCONF_MAX_SERVICES];
+	size_t n = 0;
+
+	files[n++] = config_path(o);
+	for (size_t i = 0; i < c->nays && n < sizeof files / sizeof files[0]; i++)
+		files[n++] = c->ays[i].flist;
+	watch_set(files, n, c->flist_dir);
+}
+
+/* A reload, then the file watches set again from the configuration now in force. */
+static int reload_now(char *why, size_t whysz)
+{
+	int rc = reload(reload_ctx.o, reload_ctx.cfg, reload_ctx.mnt, reload_ctx.confbuf,
+			reload_ctx.conflen, why, whysz);
+
+	if (rc)
+		sctl_tree_fail(why);    /* aysfs-ctl status shows it */
+	watch_config(reload_ctx.o, reload_ctx.cfg);
+	return rc;
 }
 
 /* Messages from a worker: only the types of proto_supervisor_from_worker; anything else, or a
@@ -541,6 +591,7 @@ static int on_worker_msg(struct worker *w)
 			return -1;
 		log_info("tree generation %llu: %llu entries from %u services (%u rejected)",
 			 (unsigned long long)gen, (unsigned long long)entries, ok, bad);
+		sctl_tree_done(gen, entries, ok, bad);
 		return 0;
 	}
 	case MSG_TREE_FAIL: {
@@ -549,8 +600,16 @@ static int on_worker_msg(struct worker *w)
 		if (!ipc_rd_cstr(&r, why, sizeof why) || !ipc_rd_done(&r) || w->role != ROLE_INDEXER)
 			return -1;
 		log_err("the indexer could not build the tree: %s", why);
+		sctl_tree_fail(why);
 		return 0;
 	}
+	case MSG_CTL_REPLY:
+		return sctl_on_reply(w->role, m.hdr.id, m.payload, m.hdr.len) ? -1 : 0;
+	case MSG_FUSE_INIT:
+		if (w->role != ROLE_FUSER)
+			return -1;
+		takeover_note_init(m.payload, m.hdr.len);
+		return 0;
 	}
 	return -1;
 }
@@ -591,6 +650,19 @@ int main(int argc, char **argv)
 		die(EXIT_MOUNT, "mountpoint %s: %s", o.mountpoint, strerror(errno ? errno : ENOTDIR));
 	if (cfg.prefix && cfg.prefix[0] != '/')
 		die(EXIT_USAGE, "%s: prefix must be an absolute path", cfg.file ? cfg.file : o.config);
+	{
+		static const struct sctl_ops ctl_ops = { .reload = reload_now, .workers = workers };
+		static struct sctl_ops ops;
+
+		ops = ctl_ops;
+		ops.config = config_path(&o);
+		rc = sctl_open(mnt, &ops);
+		if (rc == -EADDRINUSE)
+			die(EXIT_MOUNT, "%s is already served by another aysfs-supervisor", mnt);
+		if (rc)
+			log_warn("no control socket (aysfs-ctl will not reach this mount): %s",
+				 strerror(-rc));
+	}
 
 	worker_conf_from(&wc, &cfg, mnt, &o);
 	ipc_wr_init(&w, confbuf, sizeof confbuf);
@@ -645,8 +717,9 @@ int main(int argc, char **argv)
 		if (ipc_send(workers[i].ctl, MSG_CONF, 0, confbuf, w.len, NULL, 0))
 			log_err("cannot send the configuration to the %s", workers[i].name);
 	}
-	/* The workers hold their ends now; ours would keep channels open after a worker died. */
-	close(fuse_fd);
+	/* The workers hold their ends now; ours would keep channels open after a worker died. The
+	 * /dev/fuse fd is kept: the connection outlives a fuser, whose successor takes it over. */
+	takeover_keep_fd(fuse_fd);
 	for (int i = 0; i < 5; i++)
 		close(pairs[i][1]);
 	close(pairs[3][0]);
@@ -654,10 +727,16 @@ int main(int argc, char **argv)
 	free(wc.layers);
 	free(wc.services);
 
+	reload_ctx.o = &o;
+	reload_ctx.cfg = &cfg;
+	reload_ctx.mnt = mnt;
+	reload_ctx.confbuf = confbuf;
+	reload_ctx.conflen = &w.len;
+	watch_config(&o, &cfg);
 	ready_deadline = time(NULL) + READY_DEADLINE_S;
 	while (!stopping) {
-		struct pollfd p[1 + ROLE_COUNT];
-		int n = 0, timeout = ready ? -1 : 1000;
+		struct pollfd p[1 + ROLE_COUNT + 1 + SCTL_MAX_CLIENTS + 1];
+		int n = 0, nctl, nwatch, timeout = ready ? -1 : 1000;
 
 		/* Wake for a restart that is due. */
 		for (int i = 0; i < ROLE_COUNT; i++) {
@@ -669,6 +748,10 @@ int main(int argc, char **argv)
 		p[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		for (int i = 0; i < ROLE_COUNT; i++)
 			p[n++] = (struct pollfd){ .fd = workers[i].ctl, .events = POLLIN };
+		nctl = sctl_pollfds(p + n, &timeout);
+		n += nctl;
+		nwatch = watch_pollfd(&p[n], &timeout);
+		n += nwatch;
 		if (poll(p, n, timeout) < 0 && errno != EINTR)
 			die(EXIT_MOUNT, "poll: %s", strerror(errno));
 		if (!ready && time(NULL) > ready_deadline) {
@@ -699,6 +782,11 @@ int main(int argc, char **argv)
 				workers[i].ctl = -1;
 			}
 		}
+		sctl_process(p + 1 + ROLE_COUNT, nctl);
+		if (watch_process(&p[1 + ROLE_COUNT + nctl], nwatch) && ready) {
+			log_notice("reloading: the configuration, a flist or flist_dir changed");
+			reload_now(err, sizeof err);
+		}
 		if (p[0].revents) {
 			struct signalfd_siginfo si;
 
@@ -712,7 +800,7 @@ int main(int argc, char **argv)
 				case SIGHUP:
 				case SIGUSR1:
 					log_notice("reloading on %s", strsignal((int)si.ssi_signo));
-					reload(&o, &cfg, mnt, confbuf, &w.len);
+					reload_now(err, sizeof err);
 					break;
 				}
 			}
@@ -725,6 +813,9 @@ int main(int argc, char **argv)
 			if (wk->pid > 0 && waitpid(wk->pid, &ws, WNOHANG) > 0) {
 				describe_exit(wk, ws, why, sizeof why);
 				wk->pid = 0;
+				sctl_worker_died(wk->role, wk->role == ROLE_FETCHER &&
+						 workers[ROLE_INDEXER].pid == 0 ?
+						 "stopped with the indexer" : why);
 				if (wk->ctl >= 0) {
 					close(wk->ctl);
 					wk->ctl = -1;
@@ -732,11 +823,6 @@ int main(int argc, char **argv)
 				if (wk->role == ROLE_FETCHER && workers[ROLE_INDEXER].pid == 0) {
 					/* It followed its only peer; the indexer's restart starts a new one. */
 					log_info("the %s stopped with the indexer", wk->name);
-				} else if (wk->role == ROLE_FUSER) {
-					/* The fuser is not restarted in this version: the mount is gone. */
-					log_crit("the %s %s; stopping", wk->name, why);
-					stopping = true;
-					status = EXIT_WORKER;
 				} else if (note_death(wk, time(NULL))) {
 					log_crit("the %s %s, its %dth death within %d s: stopping", wk->name,
 						 why, CRASH_LOOP_DEATHS, CRASH_LOOP_SECONDS);
@@ -751,13 +837,22 @@ int main(int argc, char **argv)
 			if (!stopping && wk->pid == 0 && wk->restart_at && now_ms() >= wk->restart_at &&
 			    !(wk->role == ROLE_FETCHER && workers[ROLE_INDEXER].pid == 0)) {
 				wk->restart_at = 0;
+				if (wk->role == ROLE_INDEXER)
+					takeover_indexer_restarted(workers[ROLE_FUSER].pid > 0);
 				rc = wk->role == ROLE_INDEXER ?
 				     restart_indexer(wk, &workers[ROLE_FETCHER], &workers[ROLE_FUSER],
 						     confbuf, w.len, o.log_level) :
+				     wk->role == ROLE_FUSER ?
+				     takeover_restart_fuser(wk, &workers[ROLE_INDEXER], mnt, confbuf, w.len,
+							    o.log_level, start_worker) :
 				     restart_fetcher(wk, &workers[ROLE_INDEXER], confbuf, w.len, o.log_level);
-				if (rc) {
+				if (rc == -EAGAIN) {
+					wk->restart_at = now_ms() + 50;
+				} else if (rc) {
 					stopping = true;
 					status = EXIT_WORKER;
+				} else {
+					sctl_worker_restarted(wk->role);
 				}
 			}
 		}
@@ -767,6 +862,9 @@ int main(int argc, char **argv)
 	if ((rc = mount_remove(mnt)))
 		log_err("cannot unmount %s: %s", mnt, strerror(-rc));
 	stop_workers();
+	takeover_close();
+	sctl_close();
+	watch_close();
 	if (o.pidfile)
 		unlink(o.pidfile);
 	config_free(&cfg);

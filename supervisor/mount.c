@@ -9,22 +9,29 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 int mount_clear_stale(const char *mnt)
 {
+	struct statfs sf;
 	struct stat st;
 
-	if (stat(mnt, &st) == 0)
-		return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
-	if (errno != ENOTCONN)
-		return -errno;
-	log_warn("%s: clearing a stale mount left by an earlier run", mnt);
-	if (umount2(mnt, MNT_DETACH) && errno != EINVAL)
-		return -errno;
-	if (stat(mnt, &st))
-		return -errno;
-	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	/* Dead mounts may be stacked (a crash after a mount over a dead one): clear each. statfs
+	 * always reaches a FUSE server; stat may be answered from the kernel's attribute cache even
+	 * when the connection is dead. */
+	for (int i = 0; i < 8; i++) {
+		if (statfs(mnt, &sf) == 0 || (errno != ENOTCONN && errno != ECONNABORTED)) {
+			if (stat(mnt, &st) == 0)
+				return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+			if (errno != ENOTCONN && errno != ECONNABORTED)
+				return -errno;
+		}
+		log_warn("%s: clearing a stale mount left by an earlier run", mnt);
+		if (umount2(mnt, MNT_DETACH))
+			return -errno;
+	}
+	return -ENOTCONN;
 }
 
 int mount_fuse(const char *mnt)

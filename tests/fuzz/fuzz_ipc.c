@@ -1,11 +1,15 @@
 /* fuzz_ipc.c — a hostile peer's datagram through ipc_check, then its payload through the bounded
- * reader. Input: one byte choosing how many fds "arrived" (0..3), then the datagram as recvmsg
- * would have returned it (header in host byte order, then payload).
+ * reader. Input: one byte choosing how many fds "arrived" (its value mod 4) and which accept table
+ * applies (its value / 4: 0 the harness's own table below, 1 what a worker accepts from the
+ * supervisor, 2 what the supervisor accepts from a worker; more wraps), then the datagram as
+ * recvmsg would have returned it (header in host byte order, then payload). With the real tables,
+ * MSG_CTL and MSG_CTL_REPLY payloads go through their decoders.
  *
  * Beyond "no crash", it checks the promises callers rely on: an accepted message matches its row
  * exactly, and a payload the reader fully accepted re-encodes to the same bytes. */
 #include "tests/fuzz/fuzz.h"
 #include "ipc/ipc.h"
+#include "ipc/proto.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -113,20 +117,56 @@ static void parse_pair(const uint8_t *p, size_t len)
 	check(v == (lo | hi << 32) && (uint64_t)sv == v);
 }
 
+/* MSG_CTL and MSG_CTL_REPLY: a payload the decoder accepts is bounded and re-encodes exactly. */
+static void parse_ctl(uint16_t type, const uint8_t *p, size_t len)
+{
+	static uint8_t out[IPC_MAX_PAYLOAD];
+	static struct ctl_msg c;
+	struct ipc_wr w;
+
+	ipc_wr_init(&w, out, sizeof out);
+	if (type == MSG_CTL) {
+		if (proto_ctl_decode(p, len, &c))
+			return;
+		check(c.cmd[0] && strlen(c.cmd) <= CTL_CMD_MAX && strlen(c.arg) <= CTL_ARG_MAX);
+		proto_ctl_encode(&w, c.cmd, c.arg);
+	} else if (type == MSG_CTL_REPLY) {
+		uint32_t status;
+		const char *text;
+		size_t n;
+
+		if (proto_ctl_reply_decode(p, len, &status, &text, &n))
+			return;
+		check(status <= 4095 && n <= CTL_TEXT_MAX);
+		proto_ctl_reply_encode(&w, status, text, n);
+	} else {
+		return;
+	}
+	check(!w.bad && w.len == len && memcmp(out, p, len) == 0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const struct ipc_type *desc = NULL;
+	const struct ipc_type *desc = NULL, *tbl = accept_tbl;
+	size_t ntbl = sizeof accept_tbl / sizeof accept_tbl[0];
 	struct ipc_hdr h;
-	unsigned nfds;
+	unsigned nfds, which;
 	const uint8_t *payload;
 
 	if (size < 1)
 		return 0;
 	nfds = data[0] % 4;
+	which = (data[0] / 4) % 3;
+	if (which == 1) {
+		tbl = proto_from_supervisor;
+		ntbl = proto_from_supervisor_n;
+	} else if (which == 2) {
+		tbl = proto_supervisor_from_worker;
+		ntbl = proto_supervisor_from_worker_n;
+	}
 	data++;
 	size--;
-	if (ipc_check(data, size, nfds, accept_tbl, sizeof accept_tbl / sizeof accept_tbl[0],
-		      &desc) < 0) {
+	if (ipc_check(data, size, nfds, tbl, ntbl, &desc) < 0) {
 		check(desc == NULL);
 		return 0;
 	}
@@ -139,6 +179,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(h.nfds == nfds && desc->nfds == nfds && nfds <= IPC_MAX_FDS);
 
 	payload = data + sizeof h;
+	if (which) {
+		parse_ctl(desc->type, payload, h.len);
+		return 0;
+	}
 	switch (desc->type) {
 	case T_SCRIPT: parse_script(payload, h.len); break;
 	case T_OPEN: parse_open(payload, h.len); break;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A dead fetcher is restarted within a second and the mount keeps serving; a worker that keeps
-# dying stops the mount cleanly with exit 3. A dead fuser or indexer (not restarted yet) also
-# stops it cleanly: never a dead mountpoint left behind.
+# dying stops the mount cleanly with exit 3. A dead indexer is restarted with a new fetcher; a dead
+# fuser's successor takes the mount over (a file open across its death keeps reading); a fuser that
+# keeps dying stops the mount cleanly: never a dead mountpoint left behind.
 . "$(dirname "$0")/lib.sh"
 t_setup
 
@@ -71,10 +72,31 @@ is "$(stat -c %i "$T/mnt/g")" "$ino" "and unchanged paths keep their inode numbe
 mount_stop
 is "$STOP_STATUS" 0 "and the mount still stops cleanly"
 
-# The fuser is not restarted yet: its death stops the mount cleanly, with no dead mountpoint.
+# A dead fuser: its successor takes the same mount over, so a file open across the death keeps
+# reading and a working folder inside the mount stays valid.
 mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
-kill -KILL "$(worker_pid fuser)"
+exec 7<"$T/mnt/f"
+head -c 1000 <&7 >/dev/null
+cd "$T/mnt"
+oldf=$(worker_pid fuser)
+kill -KILL "$oldf"
+ok_cmd "after the fuser's death a relative path in the mount still works" test -f g
+cd /
+is "$(cat <&7 | wc -c)" 49000 "a file open across the fuser's death reads to its end"
+exec 7<&-
+newf=$(worker_pid fuser)
+ok $([ -n "$newf" ] && [ "$newf" != "$oldf" ]; echo $?) "a new fuser serves"
+like "$(cat "$T/log")" "the fuser is restarted \(pid $newf\), taking the mount over" "and took the mount over"
+# Five deaths within a minute: the mount stops with 3 and is removed.
+for i in 1 2 3 4; do
+	p=$(worker_pid fuser)
+	for _ in $(seq 40); do [ -n "$p" ] && [ "$p" != "$oldf" ] && break; sleep 0.05; p=$(worker_pid fuser); done
+	oldf=$p
+	kill -KILL "$p" 2>/dev/null
+	sleep 0.1
+done
+for _ in $(seq 100); do kill -0 "$SUP_PID" 2>/dev/null || break; sleep 0.1; done
 wait "$SUP_PID"; st=$?; SUP_PID=
-is "$st" 3 "a dead fuser stops the mount with exit 3"
+is "$st" 3 "a fuser that keeps dying stops the mount with exit 3"
 is_mounted "$T/mnt"; ok $((! $?)) "and unmounts"
 done_testing

@@ -1,0 +1,109 @@
+/* ctl.c — the fetcher's part of aysfs-ctl `status`: each network layer's health (up, or down with
+ * the seconds left and the failures in a row), and the downloads it served since the fetcher
+ * started (hits and bytes). Answered at once from the poll loop: it is all in memory. */
+#include "fetcher/fetcher.h"
+
+#include "ipc/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct net_layer {
+	char *url;              /* as configured, trailing slashes dropped */
+	size_t len;
+	char key[PLACE_KEY_MAX];        /* its scheme://host:port */
+	uint64_t hits, bytes;
+};
+
+static struct net_layer layers[WCONF_MAX_LAYERS];
+static unsigned nlayers;
+
+void fctl_init(const struct worker_conf *c)
+{
+	for (uint32_t i = 0; i < c->nlayers && nlayers < WCONF_MAX_LAYERS; i++) {
+		struct net_layer *l = &layers[nlayers];
+		struct url_parts u;
+
+		if (url_split(c->layers[i].url, &u, false) || !strcmp(u.scheme, "file"))
+			continue;       /* folders are the indexer's */
+		l->url = strdup(c->layers[i].url);
+		if (!l->url)
+			continue;
+		l->len = strlen(l->url);
+		while (l->len > 0 && l->url[l->len - 1] == '/')
+			l->len--;
+		snprintf(l->key, sizeof l->key, "%s", u.key);
+		nlayers++;
+	}
+}
+
+void fctl_note_fetch(const char *url, uint64_t bytes)
+{
+	for (unsigned i = 0; i < nlayers; i++) {
+		struct net_layer *l = &layers[i];
+
+		if (strncmp(url, l->url, l->len) == 0 && url[l->len] == '/') {
+			l->hits++;
+			l->bytes += bytes;
+			return;
+		}
+	}
+}
+
+static void status(FILE *out)
+{
+	if (!nlayers)
+		fprintf(out, "  no network layers\n");
+	for (unsigned i = 0; i < nlayers; i++) {
+		const struct net_layer *l = &layers[i];
+		unsigned down = layer_down_s(l->key), fails = layer_fails(l->key);
+
+		fprintf(out, "    %.*s  ", (int)l->len, l->url);
+		if (down)
+			fprintf(out, "down for %u s more (%u failures in a row)", down, fails);
+		else if (fails)
+			fprintf(out, "backoff over, to be tried again (%u failures in a row)", fails);
+		else
+			fprintf(out, "up");
+		fprintf(out, ", hits %llu, bytes %llu\n", (unsigned long long)l->hits,
+			(unsigned long long)l->bytes);
+	}
+}
+
+int fctl_request(const struct ipc_msg *m)
+{
+	static uint8_t buf[8 + CTL_TEXT_MAX];
+	struct ctl_msg c;
+	char *text = NULL;
+	size_t len = 0;
+	uint32_t st = 0;
+	struct ipc_wr w;
+	FILE *out;
+	int rc;
+
+	if (proto_ctl_decode(m->payload, m->hdr.len, &c))
+		return -EPROTO;
+	out = open_memstream(&text, &len);
+	if (out) {
+		if (strcmp(c.cmd, "status") == 0) {
+			fprintf(out, "  network layers (downloads since the fetcher started):\n");
+			status(out);
+		} else {
+			fprintf(out, "%s: not a command of the fetcher\n", c.cmd);
+			st = EINVAL;
+		}
+		if (fclose(out))
+			len = 0;
+	}
+	if (!text)
+		st = ENOMEM;
+	ipc_wr_init(&w, buf, sizeof buf);
+	proto_ctl_reply_encode(&w, st, text ? text : "", len);
+	free(text);
+	rc = ipc_send(FD_SUPERVISOR, MSG_CTL_REPLY, m->hdr.id, buf, w.len, NULL, 0);
+	if (rc)
+		log_err("cannot answer the supervisor: %s", strerror(-rc));
+	return 0;
+}

@@ -1,0 +1,217 @@
+/* ctl.c — the indexer's part of aysfs-ctl: its share of `status` (blobs served per layer since it
+ * started, and what the local cache holds) and the cache commands.
+ *
+ * `cache`, `evict PATH` and `verify` belong to the cache manager, which this build does not have:
+ * they answer ENOSYS with "not available in this build", so that nobody mistakes a no-op for a
+ * success.
+ */
+#include "indexer/ctl.h"
+
+#include "ipc/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct hits {
+	const char *layer;      /* the URL pointer blob_get hands out */
+	uint64_t hits, bytes;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hits hits[WCONF_MAX_LAYERS + 2];
+static unsigned nhits;
+static const struct worker_conf *conf;
+static const char *cache_root;
+
+void ictl_init(const struct worker_conf *c, const char *root)
+{
+	conf = c;
+	cache_root = root;
+}
+
+void ictl_note_blob(const char *layer, uint64_t size)
+{
+	unsigned i;
+
+	if (!layer)
+		return;
+	pthread_mutex_lock(&lock);
+	for (i = 0; i < nhits; i++)
+		if (hits[i].layer == layer || strcmp(hits[i].layer, layer) == 0)
+			break;
+	if (i == nhits && nhits < sizeof hits / sizeof hits[0])
+		hits[nhits++].layer = layer;
+	if (i < nhits) {
+		hits[i].hits++;
+		hits[i].bytes += size;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+static bool is_hex_name(const char *s)
+{
+	size_t n = strspn(s, "0123456789abcdef");
+
+	return s[n] == '\0' && (n == 32 || n == 64);
+}
+
+/* Blobs and their bytes in the local cache (CACHE/NAMESPACE/H0/H1/HASH). */
+static int count_cache(uint64_t *blobs, uint64_t *bytes)
+{
+	int root = open(cache_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	*blobs = *bytes = 0;
+	if (root < 0)
+		return -errno;
+	for (int a = 0; a < 16; a++)
+		for (int b = 0; b < 16; b++) {
+			char sub[4] = { "0123456789abcdef"[a], '/', "0123456789abcdef"[b], '\0' };
+			int dfd = openat(root, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+			struct dirent *e;
+			DIR *d;
+
+			if (dfd < 0)
+				continue;
+			d = fdopendir(dfd);
+			if (!d) {
+				close(dfd);
+				continue;
+			}
+			while ((e = readdir(d))) {
+				struct stat st;
+
+				if (!is_hex_name(e->d_name) ||
+				    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
+				    !S_ISREG(st.st_mode))
+					continue;
+				(*blobs)++;
+				*bytes += (uint64_t)st.st_size;
+			}
+			closedir(d);
+		}
+	close(root);
+	return 0;
+}
+
+static void status(FILE *out)
+{
+	uint64_t nblobs, nbytes;
+	struct hits snap[sizeof hits / sizeof hits[0]];
+	unsigned n;
+	int rc;
+
+	pthread_mutex_lock(&lock);
+	n = nhits;
+	memcpy(snap, hits, n * sizeof *snap);
+	pthread_mutex_unlock(&lock);
+
+	fprintf(out, "  layers (blobs served since the indexer started):\n");
+	for (uint32_t i = 0; i < conf->nlayers; i++) {
+		const char *url = conf->layers[i].url;
+		uint64_t h = 0, b = 0;
+
+		for (unsigned k = 0; k < n; k++)
+			if (strcmp(snap[k].layer, url) == 0) {
+				h = snap[k].hits;
+				b = snap[k].bytes;
+			}
+		fprintf(out, "    %s  %s, hits %llu, bytes %llu\n", url,
+			conf->layers[i].flags & WL_CACHE ? "cache" : "store", (unsigned long long)h,
+			(unsigned long long)b);
+	}
+	for (unsigned k = 0; k < n; k++) {
+		bool configured = false;
+
+		for (uint32_t i = 0; i < conf->nlayers; i++)
+			configured |= strcmp(snap[k].layer, conf->layers[i].url) == 0;
+		if (!configured)
+			fprintf(out, "    %s  local cache, hits %llu, bytes %llu\n", snap[k].layer,
+				(unsigned long long)snap[k].hits, (unsigned long long)snap[k].bytes);
+	}
+	rc = count_cache(&nblobs, &nbytes);
+	if (rc)
+		fprintf(out, "  cache %s: cannot be read: %s\n", cache_root, strerror(-rc));
+	else
+		fprintf(out, "  cache %s: blobs %llu, bytes %llu\n", cache_root,
+			(unsigned long long)nblobs, (unsigned long long)nbytes);
+}
+
+struct job {
+	uint64_t id;
+	struct ctl_msg m;
+};
+
+static void *run(void *arg)
+{
+	struct job *j = arg;
+	uint8_t *buf = malloc(8 + CTL_TEXT_MAX);
+	char *text = NULL;
+	size_t len = 0;
+	uint32_t st = 0;
+	struct ipc_wr w;
+	FILE *out = open_memstream(&text, &len);
+
+	if (out) {
+		if (strcmp(j->m.cmd, "status") == 0) {
+			status(out);
+		} else if (!strcmp(j->m.cmd, "cache") || !strcmp(j->m.cmd, "evict") ||
+			   !strcmp(j->m.cmd, "verify")) {
+			/* The cache manager answers these (cache_ctl_report(out),
+			 * cache_ctl_evict(arg, out), cache_ctl_verify(out); status = -rc); it is not
+			 * in this build. */
+			fprintf(out, "%s: not available in this build\n", j->m.cmd);
+			st = ENOSYS;
+		} else {
+			fprintf(out, "%s: unknown command\n", j->m.cmd);
+			st = EINVAL;
+		}
+		if (fclose(out))
+			len = 0;
+	}
+	if (!text || (!len && !st)) {
+		st = ENOMEM;
+		len = 0;
+	}
+	if (buf) {
+		ipc_wr_init(&w, buf, 8 + CTL_TEXT_MAX);
+		proto_ctl_reply_encode(&w, st, text ? text : "", len);
+		if (ipc_send(FD_SUPERVISOR, MSG_CTL_REPLY, j->id, buf, w.len, NULL, 0))
+			log_err("cannot answer the supervisor's %s", j->m.cmd);
+	}
+	free(buf);
+	free(text);
+	free(j);
+	return NULL;
+}
+
+int ictl_request(uint64_t id, const void *payload, size_t len)
+{
+	struct job *j = calloc(1, sizeof *j);
+	pthread_attr_t attr;
+	pthread_t t;
+	int rc;
+
+	if (!j)
+		return 0;       /* the supervisor's deadline answers for us */
+	if (proto_ctl_decode(payload, len, &j->m)) {
+		free(j);
+		return -EPROTO;
+	}
+	j->id = id;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&t, &attr, run, j);
+	pthread_attr_destroy(&attr);
+	if (rc) {
+		log_err("cannot start a thread for %s: %s", j->m.cmd, strerror(rc));
+		free(j);
+	}
+	return 0;
+}
