@@ -219,6 +219,20 @@ static struct blob *blob_find(struct fuser *f, const uint8_t *hash, uint8_t len)
 	return NULL;
 }
 
+/* Tell the indexer that no handle holds the blob any more: it may evict it from now on. */
+static void tell_closed(struct fuser *f, const struct blob *b)
+{
+	uint8_t buf[1 + 32];
+	struct ipc_wr w;
+
+	if (f->idx_fd < 0)
+		return;
+	ipc_wr_init(&w, buf, sizeof buf);
+	ipc_wr_u8(&w, b->hash_len);
+	ipc_wr_bytes(&w, b->hash, b->hash_len);
+	ipc_send(f->idx_fd, MSG_BLOB_CLOSED, 0, buf, w.len, NULL, 0);
+}
+
 /* Drop one reference. The last one closes the fd; a blob that was served stays as an idle record
  * (user.aysfs.layer keeps answering), one that never was is forgotten. */
 static void blob_put(struct fuser *f, struct blob *b)
@@ -227,8 +241,10 @@ static void blob_put(struct fuser *f, struct blob *b)
 
 	if (--b->refs)
 		return;
-	if (b->fd >= 0)
+	if (b->fd >= 0) {
 		close(b->fd);
+		tell_closed(f, b);
+	}
 	b->fd = -1;
 	if (b->layer) {
 		b->state = BLOB_IDLE;

@@ -28,7 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define COPY_BUF (256 * 1024)
@@ -61,11 +60,6 @@ struct writeback {
 	char rel[8 + 2 * FLIST_HASH_MAX]; /* H0/H1/HASH */
 	int upto;                       /* layers [0, upto) that are writable caches get it */
 };
-
-static int hexval(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
 
 /* snprintf for paths: -ENAMETOOLONG instead of a silently cut path. */
 __attribute__((format(printf, 3, 4)))
@@ -384,35 +378,6 @@ static int try_folder(struct blobs *b, const char *dir, const char *rel, const u
 	return rc;
 }
 
-/* Hash what fd holds, from the start: its length in *n. */
-static int hash_fd(int fd, size_t hash_len, uint8_t *out, uint64_t *n)
-{
-	static __thread uint8_t *buf;
-	struct hasher h;
-	off_t off = 0;
-	int rc;
-
-	if ((!buf && !(buf = malloc(COPY_BUF))) || (rc = hasher_init(&h, hash_len)))
-		return buf ? rc : -ENOMEM;
-	for (;;) {
-		ssize_t r = pread(fd, buf, COPY_BUF, off);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			hasher_abort(&h);
-			return -errno;
-		}
-		if (r == 0)
-			break;
-		hasher_update(&h, buf, (size_t)r);
-		off += r;
-	}
-	hasher_final(&h, out);
-	*n = (uint64_t)off;
-	return 0;
-}
-
 /* Check what the fetcher wrote into `in` (a .bro body when bro) and give it the blob's name.
  * Returns 0, or -EIO with the reason in why. */
 static int verify_fetched(int in, const char *in_named, bool bro, const uint8_t *hash,
@@ -427,7 +392,7 @@ static int verify_fetched(int in, const char *in_named, bool bro, const uint8_t 
 	named[0] = '\0';
 
 	if (!bro) {
-		rc = hash_fd(in, hash_len, got, &n);
+		rc = hasher_fd(in, hash_len, got, &n);
 	} else {
 		/* Decompress into a second temporary file, hashing as it goes. */
 		snprintf(tmpdir, sizeof tmpdir, "%s", final);
@@ -725,72 +690,6 @@ static void writeback_queue(struct blobs *b, const char *src, const char *rel, i
 	pthread_mutex_unlock(&b->lock);
 }
 
-/* Is name a blob's name: 32 or 64 lowercase hex digits? Returns the hash length, or 0. */
-static size_t blob_name(const char *name, uint8_t *hash)
-{
-	size_t n = strlen(name);
-
-	if (n != 32 && n != 64)
-		return 0;
-	for (size_t i = 0; i < n; i += 2) {
-		int hi = hexval(name[i]), lo = hexval(name[i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return 0;
-		hash[i / 2] = (uint8_t)(hi << 4 | lo);
-	}
-	return n / 2;
-}
-
-/* Visit every entry of CACHE/H0/H1/: verify blobs (when verify), and remove temporary files left by a crash. */
-static void walk_cache(struct blobs *b, bool verify, unsigned long *seen, unsigned long *bad)
-{
-	static const char hex[] = "0123456789abcdef";
-	time_t last = time(NULL);
-
-	for (int i = 0; i < 16; i++)
-		for (int j = 0; j < 16; j++) {
-			char dir[PATH_MAX];
-			struct dirent *de;
-			DIR *d;
-
-			if (pathf(dir, sizeof dir, "%s/%c/%c", b->cache_root, hex[i], hex[j]) ||
-			    !(d = opendir(dir)))
-				continue;
-			while ((de = readdir(d))) {
-				uint8_t want[FLIST_HASH_MAX], got[FLIST_HASH_MAX];
-				uint64_t n;
-				size_t len;
-				int fd;
-
-				if (de->d_name[0] == '.') {
-					if (!strncmp(de->d_name, ".tmp-", 5))
-						unlinkat(dirfd(d), de->d_name, 0);
-					continue;
-				}
-				if (!verify || !(len = blob_name(de->d_name, want)))
-					continue;
-				fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-				if (fd < 0)
-					continue;
-				(*seen)++;
-				if (hash_fd(fd, len, got, &n) == 0 && memcmp(got, want, len)) {
-					log_warn("cache: %c/%c/%s does not match its name; removed", hex[i],
-						 hex[j], de->d_name);
-					unlinkat(dirfd(d), de->d_name, 0);
-					(*bad)++;
-				}
-				close(fd);
-				if (time(NULL) - last >= 5) {
-					last = time(NULL);
-					log_info("verifying the cache: %lu blobs checked (%d%% of folders)",
-						 *seen, (i * 16 + j) * 100 / 256);
-				}
-			}
-			closedir(d);
-		}
-}
-
 /* ---- the interface ---------------------------------------------------------------------------- */
 
 struct blobs *blobs_new(const struct worker_conf *c, bool purge_caches)
@@ -831,25 +730,9 @@ struct blobs *blobs_new(const struct worker_conf *c, bool purge_caches)
 			log_warn("local cache %s is not writable: blobs cannot be cached", b->cache_root);
 	}
 	log_info("local cache: %s", b->cache_root);
-	{
-		/* Temporary files of a crash (only where O_TMPFILE was not available) go. */
-		unsigned long seen = 0, bad = 0;
-
-		walk_cache(b, false, &seen, &bad);
-	}
 	if (pthread_create(&b->wb_thread, NULL, writeback_main, b) == 0)
 		b->wb_running = true;
 	return b;
-}
-
-unsigned long blobs_verify(struct blobs *b)
-{
-	unsigned long seen = 0, bad = 0;
-
-	log_info("verifying the local cache %s", b->cache_root);
-	walk_cache(b, true, &seen, &bad);
-	log_info("cache verified: %lu blobs, %lu removed", seen, bad);
-	return bad;
 }
 
 const char *blobs_cache_root(const struct blobs *b)
@@ -875,13 +758,14 @@ void blobs_free(struct blobs *b)
 }
 
 int blob_get(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t size,
-	     const char *path, int *fd, const char **layer)
+	     const char *path, int *fd, const char **layer, bool *hit)
 {
 	char rel[8 + 2 * FLIST_HASH_MAX], final[PATH_MAX], tried[1024], why[256];
 	size_t tlen = 0;
 	struct stat st;
 	int rc;
 
+	*hit = false;
 	blob_rel(hash, hash_len, rel);
 	if (pathf(final, sizeof final, "%s/%s", b->cache_root, rel))
 		return -ENAMETOOLONG;
@@ -892,6 +776,7 @@ int blob_get(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t siz
 		if (fstat(*fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == size) {
 			fcntl(*fd, F_SETFL, 0);
 			*layer = b->cache_url;
+			*hit = true;
 			return 0;
 		}
 		close(*fd);

@@ -15,17 +15,14 @@ struct blobs;
 struct blobs *blobs_new(const struct worker_conf *c, bool purge);
 void blobs_free(struct blobs *b);
 
-/* Re-hash every blob of the local cache and remove those whose content does not match their
- * name, logging progress. Returns the number removed. */
-unsigned long blobs_verify(struct blobs *b);
-
 /* The local cache's namespace folder (CACHE/NAMESPACE). */
 const char *blobs_cache_root(const struct blobs *b);
 
 /* Find the blob, verified, in the local cache. Blocks on I/O: call it from a pool thread.
- * Returns 0 with a read-only fd in *fd and the layer it came from in *layer, or -EIO when no
- * layer has a valid copy (one log line names `path`, the hash and each layer tried). */
+ * Returns 0 with a read-only fd in *fd, the layer it came from in *layer and *hit true when the
+ * local cache had it, or -EIO when no layer has a valid copy (one log line names `path`, the
+ * hash and each layer tried). The local cache's accounting (cache.h) is the caller's. */
 int blob_get(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t size,
-	     const char *path, int *fd, const char **layer);
+	     const char *path, int *fd, const char **layer, bool *hit);
 
 #endif

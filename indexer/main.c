@@ -6,6 +6,7 @@
  * answers the fuser's requests for blobs.
  */
 #include "indexer/blob.h"
+#include "indexer/cache.h"
 #include "indexer/fetch.h"
 #include "indexer/indexer.h"
 
@@ -44,19 +45,26 @@ static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t jobs_cond = PTHREAD_COND_INITIALIZER;
 static struct open_job *jobs_head, **jobs_tail = &jobs_head;
 
+/* The blob stays pinned in the cache while the fuser holds its fd (until MSG_BLOB_CLOSED). */
 static void answer(struct open_job *j)
 {
 	const char *layer = NULL;
 	uint8_t buf[4 + WCONF_MAX_STR];
 	struct ipc_wr w;
-	int fd, rc = blob_get(blobs, j->hash, j->hash_len, j->size, j->path, &fd, &layer);
+	bool hit = false, sent = false;
+	int fd, rc;
 
+	cache_acquire(j->hash, j->hash_len, j->size, CACHE_APP);
+	rc = blob_get(blobs, j->hash, j->hash_len, j->size, j->path, &fd, &layer, &hit);
 	if (rc == 0) {
 		ipc_wr_init(&w, buf, sizeof buf);
 		ipc_wr_cstr(&w, layer);
 		rc = ipc_send(FD_PEER1, MSG_BLOB, j->id, buf, w.len, &fd, 1);
+		sent = rc == 0;
 		close(fd);
+		cache_done(j->hash, j->hash_len, j->size, 0, hit, sent, CACHE_APP);
 	} else {
+		cache_done(j->hash, j->hash_len, j->size, rc, false, false, CACHE_APP);
 		uint32_t err = EIO;
 
 		ipc_wr_init(&w, buf, sizeof buf);
@@ -86,6 +94,18 @@ static void *open_thread(void *arg)
 	return NULL;
 }
 
+/* The prefetcher's way into the cache: the same lookup as an open, without an fd to keep. */
+static int prefetch_get(const uint8_t *hash, size_t hash_len, uint64_t size, const char *path,
+			bool *hit)
+{
+	const char *layer;
+	int fd, rc = blob_get(blobs, hash, hash_len, size, path, &fd, &layer, hit);
+
+	if (rc == 0)
+		close(fd);
+	return rc;
+}
+
 /* The image the fuser serves: the base that the next reload numbers against. */
 static struct {
 	int fd;
@@ -96,7 +116,7 @@ static struct {
 } cur = { .fd = -1 };
 
 /* Take fd (a sealed image) as the current tree; fd is kept. Returns 0 or -errno. */
-static int set_current(int fd, size_t size, uint64_t generation)
+static int set_current(int fd, size_t size, uint64_t generation, const struct worker_conf *c)
 {
 	char err[256];
 	struct ix ix;
@@ -118,6 +138,9 @@ static int set_current(int fd, size_t size, uint64_t generation)
 	cur.size = size;
 	cur.ix = ix;
 	cur.generation = generation;
+	/* The cache checks blob sizes against it and prefetches from it. */
+	if (cache_set_tree(fd, size, c))
+		log_warn("cache: cannot take the tree: no size check or prefetch for it");
 	return 0;
 }
 
@@ -166,7 +189,7 @@ static void send_tree(const struct worker_conf *c)
 	rc = ipc_send(FD_PEER1, MSG_INDEX, generation, buf, w.len, &res.fd, 1);
 	if (rc && !cur.map)
 		die(71, "cannot send the index to the fuser: %s", strerror(-rc));
-	if (rc || set_current(res.fd, res.size, generation)) {
+	if (rc || set_current(res.fd, res.size, generation, c)) {
 		close(res.fd);
 		return;
 	}
@@ -187,7 +210,7 @@ static int on_base_index(void)
 	ipc_rd_init(&r, msg.payload, msg.hdr.len);
 	gen = ipc_rd_u64(&r);
 	size = ipc_rd_u64(&r);
-	if (!ipc_rd_done(&r) || size == 0 || size > SIZE_MAX / 2 || set_current(msg.fds[0], size, gen)) {
+	if (!ipc_rd_done(&r) || size == 0 || size > SIZE_MAX / 2 || set_current(msg.fds[0], size, gen, &conf)) {
 		close(msg.fds[0]);
 		log_warn("the fuser's tree could not be taken as a base; the next reload renumbers");
 	}
@@ -209,6 +232,18 @@ static void reload(const void *payload, size_t len)
 		log_warn("reload: layer and cache changes take effect at the next start");
 	send_tree(&c);
 	proto_conf_free(&c);
+}
+
+/* The fuser closed the last handle of a blob: it may be evicted from now on. */
+static int on_blob_closed(void)
+{
+	uint8_t hash[32];
+	int n = proto_blob_closed_decode(msg.payload, msg.hdr.len, hash);
+
+	if (n < 0)
+		return n;
+	cache_closed(hash, (size_t)n);
+	return 0;
 }
 
 /* A request for a blob from the fuser: checked here, served by the pool. */
@@ -257,8 +292,22 @@ int main(int argc, char **argv)
 	blobs = blobs_new(&conf, !restarted);
 	if (!blobs)
 		die(70, "out of memory");
-	if (!restarted && conf.flags & WC_VERIFY_CACHE)
-		blobs_verify(blobs);
+	if ((rc = cache_open(blobs_cache_root(blobs), conf.cache_size, conf.cache_expiration,
+			     conf.mountpoint, prefetch_get)))
+		log_warn("cache: %s: %s; no quota, expiry or prefetch", blobs_cache_root(blobs),
+			 strerror(-rc));
+	if (!restarted && conf.flags & WC_VERIFY_CACHE) {
+		/* The counts are logged; the text is for aysfs-ctl. */
+		char *text = NULL;
+		size_t len = 0;
+		FILE *out = open_memstream(&text, &len);
+
+		if (out) {
+			cache_ctl_verify(out);
+			fclose(out);
+		}
+		free(text);
+	}
 	if (!restarted)
 		send_tree(&conf);
 	for (int i = 0; i < OPEN_THREADS; i++) {
@@ -285,6 +334,8 @@ int main(int argc, char **argv)
 				break;          /* the fuser is gone: so is the mount */
 			if (rc > 0 && msg.hdr.type == MSG_INDEX)
 				rc = on_base_index();
+			else if (rc > 0 && msg.hdr.type == MSG_BLOB_CLOSED)
+				rc = on_blob_closed();
 			else if (rc > 0)
 				rc = on_open();
 			if (rc < 0)

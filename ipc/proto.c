@@ -32,6 +32,7 @@ const size_t proto_fuser_from_indexer_n = N(proto_fuser_from_indexer);
 const struct ipc_type proto_indexer_from_fuser[] = {
 	{ MSG_OPEN, 0, 1 + 8 + 4, 1 + 32 + 8 + STR(4096), "open" },
 	{ MSG_INDEX, 1, 16, 16, "index" },     /* to a restarted indexer: the tree being served */
+	{ MSG_BLOB_CLOSED, 0, 1 + 16, 1 + 32, "blob-closed" },
 };
 const size_t proto_indexer_from_fuser_n = N(proto_indexer_from_fuser);
 
@@ -45,6 +46,21 @@ const struct ipc_type proto_indexer_from_fetcher[] = {
 	{ MSG_FETCH_DONE, 0, 4 + 4 + 8 + 4, 4 + 4 + 8 + STR(1024), "fetch-done" },
 };
 const size_t proto_indexer_from_fetcher_n = N(proto_indexer_from_fetcher);
+
+int proto_blob_closed_decode(const void *buf, size_t len, uint8_t *hash)
+{
+	struct ipc_rd r;
+	const void *h;
+	uint8_t n;
+
+	ipc_rd_init(&r, buf, len);
+	n = ipc_rd_u8(&r);
+	h = ipc_rd_bytes(&r, n);
+	if ((n != 16 && n != 32) || !h || !ipc_rd_done(&r))
+		return -EPROTO;
+	memcpy(hash, h, n);
+	return n;
+}
 
 void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c)
 {

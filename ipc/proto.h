@@ -37,6 +37,9 @@ enum msg_type {
 	MSG_BLOB_ERR = 12,      /* id = MSG_OPEN's; i32 errno (positive) */
 	/* fuser → indexer */
 	MSG_OPEN = 13,          /* id chosen by the fuser; u8 hash len, hash, u64 size, str path */
+	/* fuser → indexer: the last handle of a blob closed, its fd with it (the indexer may evict
+	 * the blob from now on); u8 hash len (16 or 32), hash */
+	MSG_BLOB_CLOSED = 50,
 	/* indexer → fetcher: download the first URL that answers into the fd (see below) */
 	MSG_FETCH = 20,
 	/* fetcher → indexer */
@@ -133,6 +136,9 @@ int proto_recv_supervisor(int fd, uint32_t want, struct ipc_msg *m, int *peer);
 /* A worker's first step: wait up to ms for MSG_CONF on fd and decode it. Returns 0 or -errno
  * (-ETIMEDOUT, -EPROTO for anything but a valid MSG_CONF). */
 int proto_recv_conf(int fd, int ms, struct worker_conf *c);
+
+/* A MSG_BLOB_CLOSED payload: the hash into hash[32]. Returns its length (16 or 32) or -EPROTO. */
+int proto_blob_closed_decode(const void *buf, size_t len, uint8_t *hash);
 
 /* The accept tables of each receiver. */
 extern const struct ipc_type proto_from_supervisor[];   /* what a worker accepts on fd 3 */
