@@ -51,18 +51,20 @@ static void answer(struct open_job *j)
 	const char *layer = NULL;
 	uint8_t buf[4 + WCONF_MAX_STR];
 	struct ipc_wr w;
-	bool hit = false, sent = false;
+	bool hit = false;
 	int fd, rc;
 
 	cache_acquire(j->hash, j->hash_len, j->size, CACHE_APP);
 	rc = blob_get(blobs, j->hash, j->hash_len, j->size, j->path, &fd, &layer, &hit);
 	if (rc == 0) {
+		/* Before the send: the fuser's MSG_BLOB_CLOSED may come back at once. */
+		cache_done(j->hash, j->hash_len, j->size, 0, hit, true, CACHE_APP);
 		ipc_wr_init(&w, buf, sizeof buf);
 		ipc_wr_cstr(&w, layer);
 		rc = ipc_send(FD_PEER1, MSG_BLOB, j->id, buf, w.len, &fd, 1);
-		sent = rc == 0;
 		close(fd);
-		cache_done(j->hash, j->hash_len, j->size, 0, hit, sent, CACHE_APP);
+		if (rc)
+			cache_closed(j->hash, j->hash_len);     /* the fuser holds nothing */
 	} else {
 		cache_done(j->hash, j->hash_len, j->size, rc, false, false, CACHE_APP);
 		uint32_t err = EIO;
