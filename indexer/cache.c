@@ -100,6 +100,7 @@ static struct {
 	uint64_t bytes, reserved;
 	uint64_t nblobs;                /* present */
 	uint64_t hits, misses, evictions, expired, wrong_size;
+	uint64_t evicted_bytes;         /* by evictions for the limit */
 	bool trim;                      /* take the cache down to the low-water mark */
 	time_t next_expiry;
 
@@ -576,8 +577,10 @@ static void drop(struct centry **v, unsigned n, enum why why)
 			set_present(e, e->size);
 			continue;
 		}
-		if (why == WHY_LIMIT)
+		if (why == WHY_LIMIT) {
 			C.evictions++;
+			C.evicted_bytes += e->size;
+		}
 		else if (why == WHY_EXPIRED)
 			C.expired++;
 		else if (why == WHY_SIZE)
@@ -717,14 +720,20 @@ static void *background(void *arg)
 			pthread_cond_broadcast(&C.changed);     /* the prefetchers may start */
 		}
 		if (C.trim || C.bytes + C.reserved > C.limit) {
-			uint64_t before = C.bytes;
+			uint64_t before = C.evicted_bytes;
+			struct timespec t0, t1;
 			unsigned long n;
 
 			C.trim = false;
+			clock_gettime(CLOCK_MONOTONIC, &t0);
 			n = evict_to(C.limit / 100 * CACHE_LOW_WATER);
+			clock_gettime(CLOCK_MONOTONIC, &t1);
 			if (n)
-				log_info("cache: %lu blobs (%llu bytes) evicted, least recently used first; "
-					 "%llu of %llu bytes used", n, (unsigned long long)(before - C.bytes),
+				log_info("cache: %lu blobs (%llu bytes) evicted, least recently used first, in "
+					 "%.1f ms; %llu of %llu bytes used", n,
+					 (unsigned long long)(C.evicted_bytes - before),
+					 (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+					 (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
 					 (unsigned long long)C.bytes, (unsigned long long)C.limit);
 		}
 		if (C.expiration && now >= C.next_expiry) {

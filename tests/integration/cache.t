@@ -91,7 +91,7 @@ done
 ok_cmd "every read returned the right bytes" test ! -e "$T/wrong"
 ok $([ "$max" -le "$LIMIT" ]; echo $?) "the cache never held more than cache_size ($max of $LIMIT bytes after a round of reads)"
 ok $([ "$max" -ge $((LIMIT / 2)) ]; echo $?) "and it was used ($max bytes)"
-like "$(cat "$T/log")" "cache: [0-9]+ blobs \([0-9]+ bytes\) evicted, least recently used first" "evictions are logged"
+like "$(cat "$T/log")" "cache: [0-9]+ blobs \([0-9]+ bytes\) evicted, least recently used first, in [0-9.]+ ms" "evictions are logged"
 # The last files read are the ones kept.
 ok_cmd "the most recently read blob is cached" test -f "$(blob_path "$T/cache" "$(hash_of f48)")"
 ok_cmd "the least recently read one is not" test ! -e "$(blob_path "$T/cache" "$(hash_of f01)")"
