@@ -26,6 +26,9 @@
  * fetch what the cache lacks. They start a blob only while no application open is being
  * served, run at a lower CPU and I/O priority, never evict (a blob that would not fit under the
  * limit stops the prefetch), and never use the pool that serves opens.
+ *
+ * Longer than our usual files: the table, the journal, eviction, prefetch and the control commands
+ * share one state under one lock, which a split would have to expose in a header.
  */
 #include "indexer/cache.h"
 
