@@ -256,10 +256,17 @@ for i in $(seq -w 1 10); do
 	printf '/p/p%s|%s|400000\n' "$i" "$(put_blob "$W/slow" "$T/src/p$i")" >>"$T/pf.flist"
 done
 random_file "$T/src/other" 400000
-printf '/other|%s|400000\n' "$(put_blob "$W/slow" "$T/src/other")" >"$T/other.flist"
+random_file "$T/src/other2" 400000
+printf '/other|%s|400000\n/other2|%s|400000\n' "$(put_blob "$W/slow" "$T/src/other")" \
+	"$(put_blob "$W/slow" "$T/src/other2")" >"$T/other.flist"
+random_file "$T/src/old1" 50000
+random_file "$T/src/old2" 50000
+printf '/old/1|%s|50000\n/old/2|%s|50000\n' "$(put_blob "$W/slow" "$T/src/old1")" \
+	"$(put_blob "$W/slow" "$T/src/old2")" >"$T/old.flist"
 chmod -R a+rX "$W"
 write_flist "$T/flists3/pf.flist" <"$T/pf.flist"
 write_flist "$T/flists3/other.flist" <"$T/other.flist"
+write_flist "$T/flists3/old.flist" <"$T/old.flist"
 cat >"$T/config.toml" <<EOF
 [main]
 prefix = "/"
@@ -270,24 +277,30 @@ id = "pf"
 prefetch = true
 [[ays]]
 id = "other"
+[[ays]]
+id = "old"
+prefetch.cache.local = 1        # the older layout's key
 [[store]]
 url = "http://127.0.0.1:$P_SLOW/"
 EOF
 mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
-like "$(cat "$T/log")" "prefetch: 10 files to bring into the cache" "prefetch starts once the tree is served"
+like "$(cat "$T/log")" "prefetch: 12 files to bring into the cache" "prefetch starts once the tree is served, for both services that ask for it"
 sleep 0.5
 t0=$(date +%s%N)
 cmp -s "$T/mnt/other" "$T/src/other"; st=$?
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 ok $st "a read of another service answers during the prefetch"
 ok $([ "$ms" -lt 3000 ]; echo $?) "in about one download's time (${ms} ms), not after the prefetch"
-wait_log "prefetch: 10 files in the cache, 0 failed" 30
-like "$(cat "$T/log")" "prefetch: 10 files in the cache, 0 failed" "the prefetch ends with every file"
+wait_log "prefetch: 12 files in the cache, 0 failed" 30
+like "$(cat "$T/log")" "prefetch: 12 files in the cache, 0 failed" "the prefetch ends with every file"
 n=0
 for i in $(seq -w 1 10); do
 	[ -f "$(blob_path "$T/cache" "$(hash_of p$i)")" ] && n=$((n + 1))
 done
-is "$n" 10 "every blob of the service is in the cache"
+for f in old1 old2; do [ -f "$(blob_path "$T/cache" "$(hash_of $f)")" ] && n=$((n + 1)); done
+is "$n" 12 "every blob of both services is in the cache"
+ok_cmd "a service without prefetch has only what was read in the cache" \
+	test -f "$(blob_path "$T/cache" "$(hash_of other)")" -a ! -e "$(blob_path "$T/cache" "$(hash_of other2)")"
 is "$(cache_bad)" "" "and each matches its name"
 ok_cmd "a prefetched file reads right" cmp -s "$T/mnt/p/p07" "$T/src/p07"
 mount_stop
