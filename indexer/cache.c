@@ -327,6 +327,8 @@ static void touch(struct centry *e)
 	rec_make(rec, e);
 	if (write(C.jfd, rec, sizeof rec) == (ssize_t)sizeof rec)
 		C.jrecords++;
+	if (C.jrecords > 2 * C.nblobs + 4096)
+		pthread_cond_signal(&C.work);           /* time to compact */
 }
 
 /* Rewrite the journal with one record per blob, in LRU order. Called with the lock held. */
