@@ -41,6 +41,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -687,6 +688,13 @@ static void check_sizes(struct ctree *t)
 			const struct ix_inode *in = &t->ix.inodes[i];
 			struct centry *e;
 			char rel[8 + 64];
+
+			if (i % 4096 == 4095) {
+				/* A large tree: let opens in between. */
+				pthread_mutex_unlock(&C.lock);
+				sched_yield();
+				pthread_mutex_lock(&C.lock);
+			}
 
 			if (!file_with_blob(in) ||
 			    !(e = tab_find(ix_bytes(&t->ix, in->a), in->b)) || !evictable(e) ||
