@@ -75,8 +75,10 @@ struct centry {
 	uint8_t hash[32];
 };
 
-/* The served tree, mapped by the cache for prefetch and evict-by-path. */
+/* The served tree, for prefetch and evict-by-path: the caller's mapping, shared (so its pages are
+ * mapped once in this process) and unmapped when neither the caller nor the cache uses it. */
 struct ctree {
+	struct ctree *next;             /* every tree still mapped */
 	unsigned refs;
 	void *map;
 	size_t size;
@@ -111,7 +113,7 @@ static struct {
 	int jfd;
 	uint64_t jrecords;
 
-	struct ctree *tree;
+	struct ctree *tree, *trees;
 	uint64_t tree_gen;
 	bool size_check;                /* the new tree's sizes are still to be checked */
 	uint32_t pf_next;               /* next inode slot for the prefetchers */
@@ -660,10 +662,16 @@ static void expire(void)
 
 /* ---- the served tree -------------------------------------------------------------------------- */
 
+/* Called with the lock held. */
 static void tree_put(struct ctree *t)
 {
+	struct ctree **pp;
+
 	if (!t || --t->refs)
 		return;
+	for (pp = &C.trees; *pp != t; pp = &(*pp)->next)
+		;
+	*pp = t->next;
 	munmap(t->map, t->size);
 	free(t->prefetch);
 	free(t);
@@ -925,7 +933,10 @@ void cache_close(void)
 	C.head = C.tail = NULL;
 	C.bytes = C.reserved = C.nblobs = 0;
 	C.hits = C.misses = C.evictions = C.expired = C.wrong_size = 0;
-	tree_put(C.tree);
+	while (C.trees) {                       /* the callers' shares too */
+		C.trees->refs = 1;
+		tree_put(C.trees);
+	}
 	C.tree = NULL;
 	if (C.jfd >= 0)
 		close(C.jfd);
@@ -1050,26 +1061,18 @@ void cache_closed(const uint8_t *hash, size_t hash_len)
 	pthread_mutex_unlock(&C.lock);
 }
 
-int cache_set_tree(int fd, size_t size, const struct worker_conf *c)
+int cache_set_tree(void *map, size_t size, const struct ix *ix, const struct worker_conf *c)
 {
 	struct ctree *t = calloc(1, sizeof *t), *old;
-	char err[256];
 
-	if (!t)
+	if (!t || !(t->prefetch = calloc(ix->hdr->nservices + 1, sizeof *t->prefetch))) {
+		free(t);
 		return -ENOMEM;
-	t->refs = 1;
+	}
+	t->refs = 2;            /* the cache's, and the caller's until cache_unmap_tree */
+	t->map = map;
 	t->size = size;
-	t->map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-	if (t->map == MAP_FAILED) {
-		free(t);
-		return -errno;
-	}
-	if (ix_open(&t->ix, t->map, size, err, sizeof err) ||
-	    !(t->prefetch = calloc(t->ix.hdr->nservices + 1, sizeof *t->prefetch))) {
-		munmap(t->map, size);
-		free(t);
-		return -EINVAL;
-	}
+	t->ix = *ix;
 	for (uint32_t s = 0; s < t->ix.hdr->nservices; s++) {
 		const struct ix_service *sv = &t->ix.services[s];
 
@@ -1083,6 +1086,8 @@ int cache_set_tree(int fd, size_t size, const struct worker_conf *c)
 			t->files++;
 
 	pthread_mutex_lock(&C.lock);
+	t->next = C.trees;
+	C.trees = t;
 	old = C.tree;
 	C.tree = t;
 	C.tree_gen++;
@@ -1099,6 +1104,20 @@ int cache_set_tree(int fd, size_t size, const struct worker_conf *c)
 	tree_put(old);
 	pthread_mutex_unlock(&C.lock);
 	return 0;
+}
+
+void cache_unmap_tree(void *map, size_t size)
+{
+	struct ctree *t;
+
+	pthread_mutex_lock(&C.lock);
+	for (t = C.trees; t && t->map != map; t = t->next)
+		;
+	if (t)
+		tree_put(t);
+	else
+		munmap(map, size);
+	pthread_mutex_unlock(&C.lock);
 }
 
 /* ---- control ---------------------------------------------------------------------------------- */

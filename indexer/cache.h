@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+struct ix;
+
 #define CACHE_LOW_WATER 75      /* percent of the limit that eviction brings the cache down to */
 #define CACHE_MAX_DEFAULT (10ULL << 30)
 
@@ -33,7 +35,7 @@ typedef int (*cache_fetch_fn)(const uint8_t *hash, size_t hash_len, uint64_t siz
 int cache_open(const char *root, uint64_t limit, uint32_t expiration_h, const char *mountpoint,
 	       cache_fetch_fn fetch);
 
-/* Stop the background threads and close the journal. */
+/* Stop the background threads, close the journal, and unmap every tree given to the cache. */
 void cache_close(void);
 
 /* Before looking a blob up: pins it (it is not evicted until cache_done, or until
@@ -52,10 +54,15 @@ void cache_done(const uint8_t *hash, size_t hash_len, uint64_t size, int rc, boo
  * the close counts as its last use. */
 void cache_closed(const uint8_t *hash, size_t hash_len);
 
-/* The tree being served (its sealed memfd; the cache maps its own copy): blobs whose size
- * differs from what the tree lists are removed without hashing, then the services with
- * WS_PREFETCH in `c` are fetched into the cache in the background. Returns 0 or -errno. */
-int cache_set_tree(int fd, size_t size, const struct worker_conf *c);
+/* The tree being served, mapped by the caller at `map` (size bytes, validated as `ix`): blobs
+ * whose size differs from what the tree lists are removed without hashing, then the services
+ * with WS_PREFETCH in `c` are fetched into the cache in the background. The cache shares the
+ * mapping: the caller gives it up with cache_unmap_tree(), never munmap(). Returns 0 or -ENOMEM
+ * (the caller still owns the mapping then). */
+int cache_set_tree(void *map, size_t size, const struct ix *ix, const struct worker_conf *c);
+
+/* The caller is done with a mapping: unmapped now, or once the cache is done with it too. */
+void cache_unmap_tree(void *map, size_t size);
 
 /* Control commands. Each writes its answer as text into out and returns 0 or -errno.
  *

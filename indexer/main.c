@@ -132,7 +132,7 @@ static int set_current(int fd, size_t size, uint64_t generation, const struct wo
 		return -EINVAL;
 	}
 	if (cur.map)
-		munmap(cur.map, cur.size);
+		cache_unmap_tree(cur.map, cur.size);    /* the cache may still use it */
 	if (cur.fd >= 0)
 		close(cur.fd);
 	cur.fd = fd;
@@ -141,7 +141,7 @@ static int set_current(int fd, size_t size, uint64_t generation, const struct wo
 	cur.ix = ix;
 	cur.generation = generation;
 	/* The cache checks blob sizes against it and prefetches from it. */
-	if (cache_set_tree(fd, size, c))
+	if (cache_set_tree(map, size, &ix, c))
 		log_warn("cache: cannot take the tree: no size check or prefetch for it");
 	return 0;
 }

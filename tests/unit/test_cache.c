@@ -3,6 +3,7 @@
  * tree, expiry, and the control functions (report, evict by path, verify). */
 #include "indexer/cache.h"
 #include "indexer/tree.h"
+#include "ipc/index.h"
 #include "ipc/log.h"
 #include "tests/tap.h"
 
@@ -193,6 +194,26 @@ static int tree_fd(size_t *size, uint64_t wrong_size_of)
 	return fd;
 }
 
+/* Map and validate the image as the indexer does, and hand the mapping to the cache. */
+static int set_tree(int fd, size_t size, const struct worker_conf *c)
+{
+	static void *prev;
+	static size_t prev_size;
+	void *map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	char err[256];
+	struct ix ix;
+	int rc;
+
+	if (map == MAP_FAILED || ix_open(&ix, map, size, err, sizeof err))
+		abort();
+	if (prev)
+		cache_unmap_tree(prev, prev_size);
+	rc = cache_set_tree(map, size, &ix, c);
+	prev = map;
+	prev_size = size;
+	return rc;
+}
+
 int main(void)
 {
 	struct worker_conf conf = { 0 };
@@ -270,7 +291,7 @@ int main(void)
 
 	/* The control functions need the served tree. */
 	fd = tree_fd(&tsize, 99);
-	is_int(cache_set_tree(fd, tsize, &conf), 0, "cache_set_tree");
+	is_int(set_tree(fd, tsize, &conf), 0, "cache_set_tree");
 	ok(cached(&blobs[7]), "blob 7 is cached");
 	is_int(ctl(cache_ctl_evict, "/mnt/x/d/f7", msg, sizeof msg), 0, "evict by a path under the mountpoint");
 	like(msg, "^evicted /mnt/x/d/f7 \\(.*, 1000 bytes\\)", "it says what it removed");
@@ -319,7 +340,7 @@ int main(void)
 		ok(i >= 0, "some blob is cached (%d)", i);
 		close(fd);
 		fd = tree_fd(&tsize, (uint64_t)i);
-		cache_set_tree(fd, tsize, &conf);
+		set_tree(fd, tsize, &conf);
 		eventually(!cached(&blobs[i]));
 		ok(!cached(&blobs[i]), "a blob whose size the tree lists otherwise is removed");
 		is_int(report("wrong_size"), 1, "and counted");
