@@ -1096,8 +1096,11 @@ int cache_set_tree(void *map, size_t size, const struct ix *ix, const struct wor
 	C.pf_done = C.pf_failed = 0;
 	C.pf_total = t->files;
 	C.pf_full = C.pf_logged = false;
-	if (t->files)
+	if (t->files && C.npf)
 		log_info("prefetch: %llu files to bring into the cache",
+			 (unsigned long long)t->files);
+	else if (t->files)
+		log_warn("prefetch: no local cache to fetch into; %llu files not prefetched",
 			 (unsigned long long)t->files);
 	pthread_cond_signal(&C.work);
 	pthread_cond_broadcast(&C.changed);
