@@ -8,6 +8,9 @@
  *
  * Write-back to writable folder caches before the layer that had the blob happens on a background
  * thread, off the path of the open.
+ *
+ * What the local cache holds, its quota, recency and pins are cache.c's: callers bracket
+ * blob_get() with cache_acquire() and cache_done().
  */
 #include "indexer/blob.h"
 

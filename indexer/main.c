@@ -66,9 +66,9 @@ static void answer(struct open_job *j)
 		if (rc)
 			cache_closed(j->hash, j->hash_len);     /* the fuser holds nothing */
 	} else {
-		cache_done(j->hash, j->hash_len, j->size, rc, false, false, CACHE_APP);
 		uint32_t err = EIO;
 
+		cache_done(j->hash, j->hash_len, j->size, rc, false, false, CACHE_APP);
 		ipc_wr_init(&w, buf, sizeof buf);
 		ipc_wr_u32(&w, err);
 		rc = ipc_send(FD_PEER1, MSG_BLOB_ERR, j->id, buf, w.len, NULL, 0);
@@ -212,7 +212,8 @@ static int on_base_index(void)
 	ipc_rd_init(&r, msg.payload, msg.hdr.len);
 	gen = ipc_rd_u64(&r);
 	size = ipc_rd_u64(&r);
-	if (!ipc_rd_done(&r) || size == 0 || size > SIZE_MAX / 2 || set_current(msg.fds[0], size, gen, &conf)) {
+	if (!ipc_rd_done(&r) || size == 0 || size > SIZE_MAX / 2 ||
+	    set_current(msg.fds[0], size, gen, &conf)) {
 		close(msg.fds[0]);
 		log_warn("the fuser's tree could not be taken as a base; the next reload renumbers");
 	}
