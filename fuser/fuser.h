@@ -43,6 +43,8 @@ struct blob {
 	uint8_t hash[32];
 	uint8_t hash_len;
 	bool speculative;       /* asked with MSG_PREFETCH (from the cache only) */
+	bool gone;              /* no longer in the indexer's cache: no idle life after the handles */
+	bool pinned;            /* the indexer counts it in use: an fd for a MSG_OPEN, or HELD */
 	enum blob_state state;
 	uint64_t size;
 	int fd;                 /* BLOB_OPEN only */
@@ -82,6 +84,8 @@ extern const struct fuse_lowlevel_ops fuser_ops;
 /* Replies from the indexer to a MSG_OPEN (main.c reads them, ops.c answers the parked opens). */
 void blob_ready(struct fuser *f, uint64_t req_id, int fd, const char *layer, size_t layer_len);
 void blob_failed(struct fuser *f, uint64_t req_id, int err);
+/* The blob left the indexer's cache: its fd is closed now if idle, else at its last release. */
+void blob_gone(struct fuser *f, const uint8_t *hash, uint8_t len);
 
 /* A restarted indexer: ask it again for every blob still pending. Returns how many. */
 unsigned blobs_ask_again(struct fuser *f);

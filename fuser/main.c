@@ -130,6 +130,15 @@ static int on_indexer_msg(struct fuser *f)
 		blob_failed(f, msg.hdr.id, (int)err);
 		return 1;
 	}
+	case MSG_BLOB_GONE: {
+		uint8_t hash[32];
+		int n = proto_blob_closed_decode(msg.payload, msg.hdr.len, hash);
+
+		if (n < 0)
+			return n;
+		blob_gone(f, hash, (uint8_t)n);
+		return 1;
+	}
 	}
 	return -EPROTO;
 }

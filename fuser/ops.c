@@ -229,6 +229,21 @@ static struct blob *blob_find(struct fuser *f, const uint8_t *hash, uint8_t len)
 	return NULL;
 }
 
+/* Tell the indexer that no handle uses a blob any more (MSG_BLOB_CLOSED: it may evict it), or
+ * that one does again (MSG_BLOB_HELD). */
+static void tell_indexer(struct fuser *f, const struct blob *b, uint16_t type)
+{
+	uint8_t buf[1 + 32];
+	struct ipc_wr w;
+
+	if (f->idx_fd < 0)
+		return;
+	ipc_wr_init(&w, buf, sizeof buf);
+	ipc_wr_u8(&w, b->hash_len);
+	ipc_wr_bytes(&w, b->hash, b->hash_len);
+	ipc_send(f->idx_fd, type, 0, buf, w.len, NULL, 0);
+}
+
 /* ---- the idle list: blob fds that no handle uses, most recently used first ---- */
 
 static void idle_remove(struct fuser *f, struct blob *b)
@@ -240,18 +255,32 @@ static void idle_remove(struct fuser *f, struct blob *b)
 	f->idle_bytes -= b->size;
 }
 
-/* Close an fd nobody uses: the record stays (user.aysfs.layer keeps answering); the next open
- * asks the indexer again. */
-static void idle_close(struct fuser *f, struct blob *b)
+/* Close the fd of a blob no handle uses: the record stays (user.aysfs.layer keeps answering);
+ * the next open asks the indexer again. */
+static void fd_close(struct blob *b)
 {
-	idle_remove(f, b);
 	close(b->fd);
 	b->fd = -1;
 	b->state = BLOB_IDLE;
 }
 
+static void idle_close(struct fuser *f, struct blob *b)
+{
+	idle_remove(f, b);
+	fd_close(b);
+}
+
+/* No handle uses b now: the indexer may evict it; its fd waits on the idle list unless the
+ * blob has left the cache. */
 static void idle_add(struct fuser *f, struct blob *b)
 {
+	if (b->pinned)
+		tell_indexer(f, b, MSG_BLOB_CLOSED);
+	b->pinned = false;
+	if (b->gone) {
+		fd_close(b);
+		return;
+	}
 	b->older = f->idle_newest;
 	b->newer = NULL;
 	*(f->idle_newest ? &f->idle_newest->newer : &f->idle_oldest) = b;
@@ -264,8 +293,23 @@ static void idle_add(struct fuser *f, struct blob *b)
 
 void blob_hold(struct fuser *f, struct blob *b)
 {
-	if (b->refs++ == 0 && b->state == BLOB_OPEN)
+	if (b->refs++ == 0 && b->state == BLOB_OPEN) {
 		idle_remove(f, b);
+		tell_indexer(f, b, MSG_BLOB_HELD);
+		b->pinned = true;
+	}
+}
+
+void blob_gone(struct fuser *f, const uint8_t *hash, uint8_t len)
+{
+	struct blob *b = blob_find(f, hash, len);
+
+	if (!b || b->state != BLOB_OPEN)
+		return;
+	if (b->refs == 0)
+		idle_close(f, b);
+	else
+		b->gone = true;
 }
 
 /* Drop one reference. With the last one, a blob that has its fd keeps it on the idle list (a
@@ -534,11 +578,21 @@ void blob_ready(struct fuser *f, uint64_t req_id, int fd, const char *layer, siz
 		log_err("indexer sent an fd that is not a read-only file of %llu bytes",
 			(unsigned long long)b->size);
 		close(fd);
+		if (!b->speculative)
+			tell_indexer(f, b, MSG_BLOB_CLOSED);     /* it pinned what we refuse */
 		fail_waiters(f, b, EIO);
 		return;
 	}
 	b->fd = fd;
 	b->state = BLOB_OPEN;
+	b->gone = false;
+	/* The indexer pins what it answers to MSG_OPEN; a prefetch that an open joined is pinned
+	 * now. */
+	b->pinned = !b->speculative;
+	if (b->speculative && b->waiters) {
+		tell_indexer(f, b, MSG_BLOB_HELD);
+		b->pinned = true;
+	}
 	free(b->layer);
 	b->layer = strndup(layer, layer_len);
 	while ((w = b->waiters)) {

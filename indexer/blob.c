@@ -13,6 +13,9 @@
  * write-back works on the list it started with (a reference-counted `struct layer_set`), so a
  * layer that goes away never pulls the ground from under a read in progress. Layer URLs are
  * interned and never freed: the fuser is handed the name of the layer a blob came from.
+ *
+ * What the local cache holds, its quota, recency and pins are cache.c's: callers bracket
+ * blob_get() with cache_acquire() and cache_done().
  */
 #include "indexer/blob.h"
 
@@ -127,11 +130,6 @@ static void set_drop(struct blobs *b, struct layer_set *s)
 	pthread_mutex_unlock(&b->lock);
 	if (last)
 		free(s);
-}
-
-static int hexval(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
 /* snprintf for paths: -ENAMETOOLONG instead of a silently cut path. */
@@ -451,35 +449,6 @@ static int try_folder(struct blobs *b, const char *dir, const char *rel, const u
 	return rc;
 }
 
-/* Hash what fd holds, from the start: its length in *n. */
-static int hash_fd(int fd, size_t hash_len, uint8_t *out, uint64_t *n)
-{
-	static __thread uint8_t *buf;
-	struct hasher h;
-	off_t off = 0;
-	int rc;
-
-	if ((!buf && !(buf = malloc(COPY_BUF))) || (rc = hasher_init(&h, hash_len)))
-		return buf ? rc : -ENOMEM;
-	for (;;) {
-		ssize_t r = pread(fd, buf, COPY_BUF, off);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			hasher_abort(&h);
-			return -errno;
-		}
-		if (r == 0)
-			break;
-		hasher_update(&h, buf, (size_t)r);
-		off += r;
-	}
-	hasher_final(&h, out);
-	*n = (uint64_t)off;
-	return 0;
-}
-
 /* Check what the fetcher wrote into `in` (a .bro body when bro) and give it the blob's name.
  * Returns 0, or -EIO with the reason in why. */
 static int verify_fetched(int in, const char *in_named, bool bro, const uint8_t *hash,
@@ -494,7 +463,7 @@ static int verify_fetched(int in, const char *in_named, bool bro, const uint8_t 
 	named[0] = '\0';
 
 	if (!bro) {
-		rc = hash_fd(in, hash_len, got, &n);
+		rc = hasher_fd(in, hash_len, got, &n);
 	} else {
 		/* Decompress into a second temporary file, hashing as it goes. */
 		snprintf(tmpdir, sizeof tmpdir, "%s", final);
@@ -798,72 +767,6 @@ static void writeback_queue(struct blobs *b, struct layer_set *s, const char *sr
 	pthread_mutex_unlock(&b->lock);
 }
 
-/* Is name a blob's name: 32 or 64 lowercase hex digits? Returns the hash length, or 0. */
-static size_t blob_name(const char *name, uint8_t *hash)
-{
-	size_t n = strlen(name);
-
-	if (n != 32 && n != 64)
-		return 0;
-	for (size_t i = 0; i < n; i += 2) {
-		int hi = hexval(name[i]), lo = hexval(name[i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return 0;
-		hash[i / 2] = (uint8_t)(hi << 4 | lo);
-	}
-	return n / 2;
-}
-
-/* Visit every entry of CACHE/H0/H1/: verify blobs (when verify), and remove temporary files left by a crash. */
-static void walk_cache(struct blobs *b, bool verify, unsigned long *seen, unsigned long *bad)
-{
-	static const char hex[] = "0123456789abcdef";
-	time_t last = time(NULL);
-
-	for (int i = 0; i < 16; i++)
-		for (int j = 0; j < 16; j++) {
-			char dir[PATH_MAX];
-			struct dirent *de;
-			DIR *d;
-
-			if (pathf(dir, sizeof dir, "%s/%c/%c", b->cache_root, hex[i], hex[j]) ||
-			    !(d = opendir(dir)))
-				continue;
-			while ((de = readdir(d))) {
-				uint8_t want[FLIST_HASH_MAX], got[FLIST_HASH_MAX];
-				uint64_t n;
-				size_t len;
-				int fd;
-
-				if (de->d_name[0] == '.') {
-					if (!strncmp(de->d_name, ".tmp-", 5))
-						unlinkat(dirfd(d), de->d_name, 0);
-					continue;
-				}
-				if (!verify || !(len = blob_name(de->d_name, want)))
-					continue;
-				fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-				if (fd < 0)
-					continue;
-				(*seen)++;
-				if (hash_fd(fd, len, got, &n) == 0 && memcmp(got, want, len)) {
-					log_warn("cache: %c/%c/%s does not match its name; removed", hex[i],
-						 hex[j], de->d_name);
-					unlinkat(dirfd(d), de->d_name, 0);
-					(*bad)++;
-				}
-				close(fd);
-				if (time(NULL) - last >= 5) {
-					last = time(NULL);
-					log_info("verifying the cache: %lu blobs checked (%d%% of folders)",
-						 *seen, (i * 16 + j) * 100 / 256);
-				}
-			}
-			closedir(d);
-		}
-}
-
 /* ---- the interface ---------------------------------------------------------------------------- */
 
 /* A layer set from a layer list: which folder caches the workers can write (purged first when
@@ -944,12 +847,6 @@ struct blobs *blobs_new(const struct worker_conf *c, bool purge_caches)
 			log_warn("local cache %s is not writable: blobs cannot be cached", b->cache_root);
 	}
 	log_info("local cache: %s", b->cache_root);
-	{
-		/* Temporary files of a crash (only where O_TMPFILE was not available) go. */
-		unsigned long seen = 0, bad = 0;
-
-		walk_cache(b, false, &seen, &bad);
-	}
 	if (pthread_create(&b->wb_thread, NULL, writeback_main, b) == 0)
 		b->wb_running = true;
 	return b;
@@ -972,16 +869,6 @@ int blobs_set_layers(struct blobs *b, const struct wire_layer *layers, uint32_t 
 	set_drop(b, old);       /* ours */
 	set_drop(b, old);       /* the blobs' own: in-flight opens and write-backs keep theirs */
 	return 0;
-}
-
-unsigned long blobs_verify(struct blobs *b)
-{
-	unsigned long seen = 0, bad = 0;
-
-	log_info("verifying the local cache %s", b->cache_root);
-	walk_cache(b, true, &seen, &bad);
-	log_info("cache verified: %lu blobs, %lu removed", seen, bad);
-	return bad;
 }
 
 const char *blobs_cache_root(const struct blobs *b)
@@ -1009,7 +896,7 @@ void blobs_free(struct blobs *b)
 
 /* Open a blob of the local cache, read-only, checking its size. resolve: openat2 RESOLVE_* flags.
  * Returns 0 with *fd, -EBADMSG for a file of the wrong size (left in place), or -errno. */
-static int cache_open(const char *final, uint64_t size, uint64_t resolve, int *fd)
+static int cache_file_open(const char *final, uint64_t size, uint64_t resolve, int *fd)
 {
 	struct open_how how = {
 		.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
@@ -1040,40 +927,44 @@ int blob_cached(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t 
 		return -ENAMETOOLONG;
 	/* RESOLVE_CACHED: only when every component is in the dentry cache, so no disk I/O. A blob of
 	 * the wrong size is left to blob_get, which logs and drops it. */
-	rc = cache_open(final, size, RESOLVE_CACHED, fd);
+	rc = cache_file_open(final, size, RESOLVE_CACHED, fd);
 	if (rc == 0)
 		*layer = b->cache_url;
 	return rc == -EBADMSG ? -ENOENT : rc;
 }
 
 static int get_in(struct blobs *b, struct layer_set *s, const uint8_t *hash, size_t hash_len,
-		  uint64_t size, const char *path, bool prefetch, int *fd, const char **layer);
+		  uint64_t size, const char *path, bool prefetch, int *fd, const char **layer,
+		  bool *hit);
 
 int blob_get(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t size,
-	     const char *path, bool prefetch, int *fd, const char **layer)
+	     const char *path, bool prefetch, int *fd, const char **layer, bool *hit)
 {
 	struct layer_set *s = set_hold(b);
-	int rc = get_in(b, s, hash, hash_len, size, path, prefetch, fd, layer);
+	int rc = get_in(b, s, hash, hash_len, size, path, prefetch, fd, layer, hit);
 
 	set_drop(b, s);
 	return rc;
 }
 
 static int get_in(struct blobs *b, struct layer_set *s, const uint8_t *hash, size_t hash_len,
-		  uint64_t size, const char *path, bool prefetch, int *fd, const char **layer)
+		  uint64_t size, const char *path, bool prefetch, int *fd, const char **layer,
+		  bool *hit)
 {
 	char rel[8 + 2 * FLIST_HASH_MAX], final[PATH_MAX], tried[1024], why[256];
 	size_t tlen = 0;
 	int rc;
 
+	*hit = false;
 	blob_rel(hash, hash_len, rel);
 	if (pathf(final, sizeof final, "%s/%s", b->cache_root, rel))
 		return -ENAMETOOLONG;
 
 	/* The local cache holds only verified blobs; a wrong size means damage: drop it. */
-	rc = cache_open(final, size, 0, fd);
+	rc = cache_file_open(final, size, 0, fd);
 	if (rc == 0) {
 		*layer = b->cache_url;
+		*hit = true;
 		return 0;
 	}
 	if (rc == -EBADMSG) {

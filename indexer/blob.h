@@ -20,10 +20,6 @@ void blobs_free(struct blobs *b);
  * -ENOMEM (the old list stays). */
 int blobs_set_layers(struct blobs *b, const struct wire_layer *layers, uint32_t n);
 
-/* Re-hash every blob of the local cache and remove those whose content does not match their
- * name, logging progress. Returns the number removed. */
-unsigned long blobs_verify(struct blobs *b);
-
 /* The local cache's namespace folder (CACHE/NAMESPACE). */
 const char *blobs_cache_root(const struct blobs *b);
 
@@ -34,11 +30,12 @@ int blob_cached(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t 
 		const char **layer);
 
 /* Find the blob, verified, in the local cache. Blocks on I/O: call it from a pool thread.
- * Returns 0 with a read-only fd in *fd and the layer it came from in *layer, or -EIO when no
- * layer has a valid copy (one log line names `path`, the hash and each layer tried). A prefetch
- * (no one has opened the file yet) tries only the local cache and folder layers, and logs its
- * failure at debug level only. */
+ * Returns 0 with a read-only fd in *fd, the layer it came from in *layer and *hit true when the
+ * local cache had it, or -EIO when no layer has a valid copy (one log line names `path`, the
+ * hash and each layer tried). A prefetch (no one has opened the file yet) tries only the local
+ * cache and folder layers, and logs its failure at debug level only. The local cache's
+ * accounting (cache.h) is the caller's. */
 int blob_get(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t size,
-	     const char *path, bool prefetch, int *fd, const char **layer);
+	     const char *path, bool prefetch, int *fd, const char **layer, bool *hit);
 
 #endif

@@ -1,11 +1,12 @@
 /* ctl.c — the indexer's part of aysfs-ctl: its share of `status` (blobs served per layer since it
  * started, and what the local cache holds) and the cache commands.
  *
- * `cache`, `evict PATH` and `verify` belong to the cache manager, which this build does not have:
- * they answer ENOSYS with "not available in this build", so that nobody mistakes a no-op for a
- * success.
+ * `cache`, `evict PATH` and `verify` are the cache manager's (cache.c). Each request runs on a
+ * thread of its own: a verify of a large cache must not hold up opens.
  */
 #include "indexer/ctl.h"
+#include "indexer/cache.h"
+#include "indexer/discover.h"
 
 #include "ipc/log.h"
 
@@ -55,57 +56,37 @@ void ictl_note_blob(const char *layer, uint64_t size)
 	pthread_mutex_unlock(&lock);
 }
 
-static bool is_hex_name(const char *s)
+/* Each line of text, indented, into out. */
+static void indented(FILE *out, const char *text, const char *indent)
 {
-	size_t n = strspn(s, "0123456789abcdef");
+	while (*text) {
+		size_t n = strcspn(text, "\n");
 
-	return s[n] == '\0' && (n == 32 || n == 64);
+		fprintf(out, "%s%.*s\n", indent, (int)n, text);
+		text += n + (text[n] == '\n');
+	}
 }
 
-/* Blobs and their bytes in the local cache (CACHE/NAMESPACE/H0/H1/HASH). */
-static int count_cache(uint64_t *blobs, uint64_t *bytes)
+/* What a report function writes, indented. */
+static void report(FILE *out, int (*fn)(FILE *), const char *indent)
 {
-	int root = open(cache_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&text, &len);
 
-	*blobs = *bytes = 0;
-	if (root < 0)
-		return -errno;
-	for (int a = 0; a < 16; a++)
-		for (int b = 0; b < 16; b++) {
-			char sub[4] = { "0123456789abcdef"[a], '/', "0123456789abcdef"[b], '\0' };
-			int dfd = openat(root, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-			struct dirent *e;
-			DIR *d;
-
-			if (dfd < 0)
-				continue;
-			d = fdopendir(dfd);
-			if (!d) {
-				close(dfd);
-				continue;
-			}
-			while ((e = readdir(d))) {
-				struct stat st;
-
-				if (!is_hex_name(e->d_name) ||
-				    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
-				    !S_ISREG(st.st_mode))
-					continue;
-				(*blobs)++;
-				*bytes += (uint64_t)st.st_size;
-			}
-			closedir(d);
-		}
-	close(root);
-	return 0;
+	if (mem) {
+		fn(mem);
+		if (fclose(mem) == 0 && text)
+			indented(out, text, indent);
+	}
+	free(text);
 }
 
 static void status(FILE *out)
 {
-	uint64_t nblobs, nbytes;
+	static char disc[8192];
 	struct hits snap[sizeof hits / sizeof hits[0]];
 	unsigned n;
-	int rc;
 
 	pthread_mutex_lock(&lock);
 	n = nhits;
@@ -135,12 +116,12 @@ static void status(FILE *out)
 			fprintf(out, "    %s  local cache, hits %llu, bytes %llu\n", snap[k].layer,
 				(unsigned long long)snap[k].hits, (unsigned long long)snap[k].bytes);
 	}
-	rc = count_cache(&nblobs, &nbytes);
-	if (rc)
-		fprintf(out, "  cache %s: cannot be read: %s\n", cache_root, strerror(-rc));
-	else
-		fprintf(out, "  cache %s: blobs %llu, bytes %llu\n", cache_root,
-			(unsigned long long)nblobs, (unsigned long long)nbytes);
+	fprintf(out, "  cache %s:\n", cache_root);
+	report(out, cache_ctl_report, "    ");
+	if (discover_format(disc, sizeof disc)) {
+		fprintf(out, "  discovered layers (-auto):\n");
+		indented(out, disc, "    ");
+	}
 }
 
 struct job {
@@ -161,13 +142,12 @@ static void *run(void *arg)
 	if (out) {
 		if (strcmp(j->m.cmd, "status") == 0) {
 			status(out);
-		} else if (!strcmp(j->m.cmd, "cache") || !strcmp(j->m.cmd, "evict") ||
-			   !strcmp(j->m.cmd, "verify")) {
-			/* The cache manager answers these (cache_ctl_report(out),
-			 * cache_ctl_evict(arg, out), cache_ctl_verify(out); status = -rc); it is not
-			 * in this build. */
-			fprintf(out, "%s: not available in this build\n", j->m.cmd);
-			st = ENOSYS;
+		} else if (strcmp(j->m.cmd, "cache") == 0) {
+			st = (uint32_t)-cache_ctl_report(out);
+		} else if (strcmp(j->m.cmd, "evict") == 0) {
+			st = (uint32_t)-cache_ctl_evict(j->m.arg, out);
+		} else if (strcmp(j->m.cmd, "verify") == 0) {
+			st = (uint32_t)-cache_ctl_verify(out);
 		} else {
 			fprintf(out, "%s: unknown command\n", j->m.cmd);
 			st = EINVAL;

@@ -3,6 +3,10 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define HASH_BUF (256 * 1024)
 
 int hasher_init(struct hasher *h, size_t len)
 {
@@ -39,4 +43,35 @@ void hasher_abort(struct hasher *h)
 {
 	EVP_MD_CTX_free(h->ctx);
 	h->ctx = NULL;
+}
+
+int hasher_fd(int fd, size_t len, uint8_t *out, uint64_t *n)
+{
+	static __thread uint8_t *buf;
+	struct hasher h;
+	off_t off = 0;
+	int rc;
+
+	if (!buf && !(buf = malloc(HASH_BUF)))
+		return -ENOMEM;
+	if ((rc = hasher_init(&h, len)))
+		return rc;
+	for (;;) {
+		ssize_t r = pread(fd, buf, HASH_BUF, off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = -errno;
+			hasher_abort(&h);
+			return rc;
+		}
+		if (r == 0)
+			break;
+		hasher_update(&h, buf, (size_t)r);
+		off += r;
+	}
+	hasher_final(&h, out);
+	*n = (uint64_t)off;
+	return 0;
 }

@@ -18,4 +18,8 @@ void hasher_final(struct hasher *h, uint8_t *out);
 /* Frees the context without a result (on an error path). */
 void hasher_abort(struct hasher *h);
 
+/* Hash what fd holds, from offset 0 to its end (pread: the file offset is not moved), with a hash
+ * of len bytes (16 or 32); its length in *n. Returns 0 or -errno. */
+int hasher_fd(int fd, size_t len, uint8_t *out, uint64_t *n);
+
 #endif

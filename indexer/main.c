@@ -6,6 +6,7 @@
  * answers the fuser's requests for blobs.
  */
 #include "indexer/blob.h"
+#include "indexer/cache.h"
 #include "indexer/discover.h"
 #include "indexer/ctl.h"
 #include "indexer/fetch.h"
@@ -56,10 +57,12 @@ static struct open_job *jobs_head, **jobs_tail = &jobs_head;
 static struct open_job *prefetch_head, **prefetch_tail = &prefetch_head;
 static unsigned prefetching;    /* prefetches being served */
 
-/* Send the fuser of `epoch` the blob (rc 0, fd, size bytes) or the failure of request id. */
-static void answer_with(uint64_t id, unsigned epoch, int rc, int fd, const char *layer,
-			uint64_t size)
+/* Send the fuser of `epoch` the blob (rc 0, fd, size bytes) or the failure of request id.
+ * Returns 0 when the fuser got the blob's fd. */
+static int answer_with(uint64_t id, unsigned epoch, int rc, int fd, const char *layer,
+		       uint64_t size)
 {
+	int sent = -1;
 	uint8_t buf[4 + WCONF_MAX_STR];
 	struct ipc_wr w;
 
@@ -72,7 +75,7 @@ static void answer_with(uint64_t id, unsigned epoch, int rc, int fd, const char 
 	} else if (rc == 0) {
 		ictl_note_blob(layer, size);
 		ipc_wr_cstr(&w, layer);
-		rc = ipc_send(FD_PEER1, MSG_BLOB, id, buf, w.len, &fd, 1);
+		rc = sent = ipc_send(FD_PEER1, MSG_BLOB, id, buf, w.len, &fd, 1);
 		close(fd);
 	} else {
 		ipc_wr_u32(&w, EIO);
@@ -81,15 +84,29 @@ static void answer_with(uint64_t id, unsigned epoch, int rc, int fd, const char 
 	pthread_mutex_unlock(&fuser_lock);
 	if (rc)
 		log_err("cannot answer the fuser: %s", strerror(-rc));
+	return sent;
 }
 
+/* The blob stays pinned in the cache while the fuser holds its fd (until MSG_BLOB_CLOSED). */
 static void answer(struct open_job *j)
 {
 	const char *layer = NULL;
+	bool hit = false;
 	int fd = -1, rc;
 
-	rc = blob_get(blobs, j->hash, j->hash_len, j->size, j->path, j->prefetch, &fd, &layer);
-	answer_with(j->id, j->fuser_epoch, rc, fd, layer, j->size);
+	enum cache_use use = j->prefetch ? CACHE_PEEK : CACHE_APP;
+	bool pin;
+
+	if (cache_acquire(j->hash, j->hash_len, j->size, use) == -ENOSPC) {
+		answer_with(j->id, j->fuser_epoch, -ENOSPC, -1, NULL, j->size);
+		return;
+	}
+	rc = blob_get(blobs, j->hash, j->hash_len, j->size, j->path, j->prefetch, &fd, &layer, &hit);
+	/* Pinned before the send: the fuser's MSG_BLOB_CLOSED may come back at once. */
+	pin = rc == 0 && use == CACHE_APP;
+	cache_done(j->hash, j->hash_len, j->size, rc, hit, pin, use);
+	if (answer_with(j->id, j->fuser_epoch, rc, fd, layer, j->size) && pin)
+		cache_closed(j->hash, j->hash_len);     /* the fuser holds nothing */
 }
 
 static void *open_thread(void *arg)
@@ -125,6 +142,18 @@ static void *open_thread(void *arg)
 	return NULL;
 }
 
+/* The prefetcher's way into the cache: the same lookup as an open, without an fd to keep. */
+static int prefetch_get(const uint8_t *hash, size_t hash_len, uint64_t size, const char *path,
+			bool *hit)
+{
+	const char *layer;
+	int fd, rc = blob_get(blobs, hash, hash_len, size, path, false, &fd, &layer, hit);
+
+	if (rc == 0)
+		close(fd);
+	return rc;
+}
+
 /* The image the fuser serves: the base that the next reload numbers against. */
 static struct {
 	int fd;
@@ -135,7 +164,7 @@ static struct {
 } cur = { .fd = -1 };
 
 /* Take fd (a sealed image) as the current tree; fd is kept. Returns 0 or -errno. */
-static int set_current(int fd, size_t size, uint64_t generation)
+static int set_current(int fd, size_t size, uint64_t generation, const struct worker_conf *c)
 {
 	char err[256];
 	struct ix ix;
@@ -149,7 +178,7 @@ static int set_current(int fd, size_t size, uint64_t generation)
 		return -EINVAL;
 	}
 	if (cur.map)
-		munmap(cur.map, cur.size);
+		cache_unmap_tree(cur.map, cur.size);    /* the cache may still use it */
 	if (cur.fd >= 0)
 		close(cur.fd);
 	cur.fd = fd;
@@ -157,6 +186,9 @@ static int set_current(int fd, size_t size, uint64_t generation)
 	cur.size = size;
 	cur.ix = ix;
 	cur.generation = generation;
+	/* The cache checks blob sizes against it and prefetches from it. */
+	if (cache_set_tree(map, size, &ix, c))
+		log_warn("cache: cannot take the tree: no size check or prefetch for it");
 	return 0;
 }
 
@@ -205,7 +237,7 @@ static void send_tree(const struct worker_conf *c)
 	rc = ipc_send(FD_PEER1, MSG_INDEX, generation, buf, w.len, &res.fd, 1);
 	if (rc && !cur.map)
 		die(71, "cannot send the index to the fuser: %s", strerror(-rc));
-	if (rc || set_current(res.fd, res.size, generation)) {
+	if (rc || set_current(res.fd, res.size, generation, c)) {
 		close(res.fd);
 		return;
 	}
@@ -226,7 +258,8 @@ static int on_base_index(void)
 	ipc_rd_init(&r, msg.payload, msg.hdr.len);
 	gen = ipc_rd_u64(&r);
 	size = ipc_rd_u64(&r);
-	if (!ipc_rd_done(&r) || size == 0 || size > SIZE_MAX / 2 || set_current(msg.fds[0], size, gen)) {
+	if (!ipc_rd_done(&r) || size == 0 || size > SIZE_MAX / 2 ||
+	    set_current(msg.fds[0], size, gen, &conf)) {
 		close(msg.fds[0]);
 		log_warn("the fuser's tree could not be taken as a base; the next reload renumbers");
 	}
@@ -259,6 +292,37 @@ static void reload(const void *payload, size_t len)
 	proto_conf_free(&c);
 }
 
+/* No handle of the fuser uses a blob any more (it may be evicted from now on), or one does again
+ * (MSG_BLOB_HELD: pinned again). */
+static int on_blob_use(bool held)
+{
+	uint8_t hash[32];
+	int n = proto_blob_closed_decode(msg.payload, msg.hdr.len, hash);
+
+	if (n < 0)
+		return n;
+	if (held)
+		cache_held(hash, (size_t)n);
+	else
+		cache_closed(hash, (size_t)n);
+	return 0;
+}
+
+/* A blob left the cache: the fuser closes the fd it may keep for it (else the disk space stays
+ * taken until it does). */
+static void on_blob_gone(const uint8_t *hash, size_t len)
+{
+	uint8_t buf[1 + 32];
+	struct ipc_wr w;
+
+	ipc_wr_init(&w, buf, sizeof buf);
+	ipc_wr_u8(&w, (uint8_t)len);
+	ipc_wr_bytes(&w, hash, len);
+	pthread_mutex_lock(&fuser_lock);
+	ipc_send(FD_PEER1, MSG_BLOB_GONE, 0, buf, w.len, NULL, 0);
+	pthread_mutex_unlock(&fuser_lock);
+}
+
 /* A request for a blob from the fuser: checked here; answered here when the local cache has it
  * and the kernel has its path cached, else by the pool (a prefetch after every open). */
 static int on_open(bool prefetch)
@@ -267,7 +331,7 @@ static int on_open(bool prefetch)
 	const char *layer = NULL;
 	struct ipc_rd r;
 	const void *hash;
-	int fd, rc;
+	int fd;
 
 	if (!j)
 		return -ENOMEM;
@@ -284,12 +348,19 @@ static int on_open(bool prefetch)
 	}
 	memcpy(j->hash, hash, j->hash_len);
 	j->fuser_epoch = fuser_epoch;   /* written by this (the main) thread only */
-	/* No thread hand-off on the path of a warm open. */
-	rc = blob_cached(blobs, j->hash, j->hash_len, j->size, &fd, &layer);
-	if (rc == 0) {
-		answer_with(j->id, j->fuser_epoch, rc, fd, layer, j->size);
-		free(j);
-		return 0;
+	/* No thread hand-off on the path of a warm open: pinned, as the pool would (a prefetch is
+	 * not a use: neither pinned nor counted). */
+	if (prefetch || cache_pin_present(j->hash, j->hash_len)) {
+		if (blob_cached(blobs, j->hash, j->hash_len, j->size, &fd, &layer) == 0) {
+			if (!prefetch)
+				cache_count_hit();
+			if (answer_with(j->id, j->fuser_epoch, 0, fd, layer, j->size) && !prefetch)
+				cache_closed(j->hash, j->hash_len);
+			free(j);
+			return 0;
+		}
+		if (!prefetch)
+			cache_closed(j->hash, j->hash_len);
 	}
 	pthread_mutex_lock(&jobs_lock);
 	if (prefetch) {
@@ -357,8 +428,23 @@ int main(int argc, char **argv)
 	if (!blobs)
 		die(70, "out of memory");
 	ictl_init(&conf, blobs_cache_root(blobs));
-	if (!restarted && conf.flags & WC_VERIFY_CACHE)
-		blobs_verify(blobs);
+	cache_on_gone(on_blob_gone);
+	if ((rc = cache_open(blobs_cache_root(blobs), conf.cache_size, conf.cache_expiration,
+			     conf.mountpoint, prefetch_get)))
+		log_warn("cache: %s: %s; no quota, expiry or prefetch", blobs_cache_root(blobs),
+			 strerror(-rc));
+	if (!restarted && conf.flags & WC_VERIFY_CACHE) {
+		/* The counts are logged; the text is for aysfs-ctl. */
+		char *text = NULL;
+		size_t len = 0;
+		FILE *out = open_memstream(&text, &len);
+
+		if (out) {
+			cache_ctl_verify(out);
+			fclose(out);
+		}
+		free(text);
+	}
 	if (!restarted)
 		send_tree(&conf);
 	for (int i = 0; i < OPEN_THREADS; i++) {
@@ -395,6 +481,8 @@ int main(int argc, char **argv)
 				rc = 0;
 			else if (rc > 0 && msg.hdr.type == MSG_INDEX)
 				rc = on_base_index();
+			else if (rc > 0 && (msg.hdr.type == MSG_BLOB_CLOSED || msg.hdr.type == MSG_BLOB_HELD))
+				rc = on_blob_use(msg.hdr.type == MSG_BLOB_HELD);
 			else if (rc > 0)
 				rc = on_open(msg.hdr.type == MSG_PREFETCH);
 			if (rc < 0)

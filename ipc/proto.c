@@ -43,6 +43,7 @@ const struct ipc_type proto_fuser_from_indexer[] = {
 	{ MSG_INDEX, 1, 16, 16, "index" },
 	{ MSG_BLOB, 1, 4, STR(WCONF_MAX_STR), "blob" },
 	{ MSG_BLOB_ERR, 0, 4, 4, "blob-err" },
+	{ MSG_BLOB_GONE, 0, 1 + 16, 1 + 32, "blob-gone" },
 };
 const size_t proto_fuser_from_indexer_n = N(proto_fuser_from_indexer);
 
@@ -50,6 +51,8 @@ const struct ipc_type proto_indexer_from_fuser[] = {
 	{ MSG_OPEN, 0, 1 + 8 + 4, 1 + 32 + 8 + STR(4096), "open" },
 	{ MSG_PREFETCH, 0, 1 + 8 + 4, 1 + 32 + 8 + STR(4096), "prefetch" },
 	{ MSG_INDEX, 1, 16, 16, "index" },     /* to a restarted indexer: the tree being served */
+	{ MSG_BLOB_CLOSED, 0, 1 + 16, 1 + 32, "blob-closed" },
+	{ MSG_BLOB_HELD, 0, 1 + 16, 1 + 32, "blob-held" },
 };
 const size_t proto_indexer_from_fuser_n = N(proto_indexer_from_fuser);
 
@@ -65,6 +68,21 @@ const struct ipc_type proto_indexer_from_fetcher[] = {
 	{ MSG_PROBE_DONE, 0, 4 + 8, 4 + PROBE_MAX_HOSTS * (4 + STR(PROBE_DETAIL_MAX)), "probe-done" },
 };
 const size_t proto_indexer_from_fetcher_n = N(proto_indexer_from_fetcher);
+
+int proto_blob_closed_decode(const void *buf, size_t len, uint8_t *hash)
+{
+	struct ipc_rd r;
+	const void *h;
+	uint8_t n;
+
+	ipc_rd_init(&r, buf, len);
+	n = ipc_rd_u8(&r);
+	h = ipc_rd_bytes(&r, n);
+	if ((n != 16 && n != 32) || !h || !ipc_rd_done(&r))
+		return -EPROTO;
+	memcpy(hash, h, n);
+	return n;
+}
 
 void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c)
 {

@@ -42,6 +42,15 @@ enum msg_type {
 	 * and folder layers only (never a download); a failure is not logged (an open of that file
 	 * will ask again) */
 	MSG_PREFETCH = 14,
+	/* fuser → indexer: no handle uses the blob any more (the fuser may keep its fd on its idle
+	 * list; the indexer may evict the blob from now on); u8 hash len (16 or 32), hash */
+	MSG_BLOB_CLOSED = 50,
+	/* fuser → indexer: a blob whose fd it kept with no handle is used again (pinned again); as
+	 * MSG_BLOB_CLOSED */
+	MSG_BLOB_HELD = 51,
+	/* indexer → fuser: the blob left the local cache (evicted, expired, removed by a verify):
+	 * close its fd once no handle uses it; as MSG_BLOB_CLOSED */
+	MSG_BLOB_GONE = 52,
 	/* indexer → fetcher: download the first URL that answers into the fd (see below) */
 	MSG_FETCH = 20,
 	/* fetcher → indexer */
@@ -195,6 +204,10 @@ int proto_recv_supervisor_any(int fd, struct ipc_msg *m, int *peer, uint32_t *ki
 /* A worker's first step: wait up to ms for MSG_CONF on fd and decode it. Returns 0 or -errno
  * (-ETIMEDOUT, -EPROTO for anything but a valid MSG_CONF). */
 int proto_recv_conf(int fd, int ms, struct worker_conf *c);
+
+/* A MSG_BLOB_CLOSED, _HELD or _GONE payload: the hash into hash[32]. Returns its length (16 or
+ * 32) or -EPROTO. */
+int proto_blob_closed_decode(const void *buf, size_t len, uint8_t *hash);
 
 /* The accept tables of each receiver. */
 extern const struct ipc_type proto_from_supervisor[];   /* what a worker accepts on fd 3 */

@@ -14,13 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { T_SCRIPT = 1, T_OPEN = 2, T_PAIR = 3, T_EMPTY = 4 };
+enum { T_SCRIPT = 1, T_OPEN = 2, T_PAIR = 3, T_EMPTY = 4, T_CLOSED = MSG_BLOB_CLOSED };
 
 static const struct ipc_type accept_tbl[] = {
 	{ T_SCRIPT, 0, 0, IPC_MAX_PAYLOAD, "script" },
 	{ T_OPEN, 1, 12, 4096, "open" },
 	{ T_PAIR, 2, 8, 8, "pair" },
 	{ T_EMPTY, 0, 0, 0, "empty" },
+	{ T_CLOSED, 0, 1 + 16, 1 + 32, "blob-closed" },       /* as in proto_indexer_from_fuser */
 };
 
 #define check(cond) do { if (!(cond)) abort(); } while (0)
@@ -187,6 +188,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case T_SCRIPT: parse_script(payload, h.len); break;
 	case T_OPEN: parse_open(payload, h.len); break;
 	case T_PAIR: parse_pair(payload, h.len); break;
+	case T_CLOSED: {
+		/* The indexer's decoder: a hash of 16 or 32 bytes and nothing else, re-encoded exactly. */
+		uint8_t hash[32], out[1 + 32];
+		struct ipc_wr w;
+		int n = proto_blob_closed_decode(payload, h.len, hash);
+
+		check(n < 0 || n == 16 || n == 32);
+		if (n > 0) {
+			ipc_wr_init(&w, out, sizeof out);
+			ipc_wr_u8(&w, (uint8_t)n);
+			ipc_wr_bytes(&w, hash, (size_t)n);
+			check(!w.bad && w.len == h.len && memcmp(out, payload, h.len) == 0);
+		}
+		break;
+	}
 	case T_EMPTY: {
 		struct ipc_rd r;
 

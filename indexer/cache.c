@@ -1,0 +1,1357 @@
+/* cache.c — the local cache's bookkeeping.
+ *
+ * What is on disk is the truth: at start-up every blob under CACHE/NAMESPACE/H0/H1/ is counted
+ * (apparent size), temporary files of a crash are removed, and from then on every change the
+ * indexer makes goes through here, so the table matches the folder. Blobs that appear or vanish
+ * behind aysfs' back are noticed when an open finds them different.
+ *
+ * Recency: the table keeps the blobs in least-recently-used order. Each use (an open served, a
+ * blob stored, the fuser's last close) is appended to a journal, CACHE/NAMESPACE/.recency, as a
+ * 16-byte record (first 8 bytes of the hash, Unix time, check word); at most one record per blob
+ * per second. At start-up the journal is read (the last record of a blob wins, a torn or foreign
+ * record is skipped), blobs it does not know count as used at that moment, and it is rewritten
+ * compacted (a temporary file, fsync, rename), as it is when it grows past twice the blobs. A
+ * crash loses nothing but records not yet written; the journal never decides what exists.
+ *
+ * Pins: a blob being fetched or looked up, and a blob whose fd the fuser holds (from MSG_BLOB
+ * until MSG_BLOB_CLOSED), is pinned and never evicted. An open fd stays valid after an unlink
+ * anyway; the pin keeps the space accounting honest and the blob cached for the next open.
+ *
+ * Eviction: when a blob to be stored would take the cache past its limit, the thread storing it
+ * evicts what it needs at once (least recently used first), and the background thread takes the
+ * cache down to CACHE_LOW_WATER percent, so that later misses seldom wait for an unlink. Victims
+ * are chosen under the lock, marked, and unlinked outside it.
+ *
+ * Prefetch: PREFETCH_THREADS threads walk the served tree's files of services with prefetch and
+ * fetch what the cache lacks. They start a blob only while no application open is being
+ * served, run at a lower CPU and I/O priority, never evict (a blob that would not fit under the
+ * limit stops the prefetch), and never use the pool that serves opens.
+ *
+ * Longer than our usual files: the table, the journal, eviction, prefetch and the control commands
+ * share one state under one lock, which a split would have to expose in a header.
+ */
+#include "indexer/cache.h"
+
+#include "indexer/hash.h"
+#include "ipc/index.h"
+#include "ipc/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define JOURNAL         ".recency"
+#define JOURNAL_TMP     ".recency.tmp"
+#define JOURNAL_MAGIC   "aysfsLRU"
+#define JOURNAL_VERSION 1u
+#define REC_SIZE        16
+#define TICK_SECONDS    60      /* expiry is checked this often */
+#define BATCH           256     /* victims unlinked per round, outside the lock */
+#define PREFETCH_THREADS 2
+#define VERIFY_LOG_SECONDS 5
+
+struct centry {
+	struct centry *prev, *next;     /* LRU list, least recent first: present blobs only */
+	uint64_t size;                  /* bytes on disk, when present */
+	uint64_t reserved;              /* room held for it while it is fetched */
+	uint32_t time;                  /* last use, Unix seconds */
+	uint32_t pins;                  /* lookups in progress + fds the fuser holds */
+	bool present;                   /* on disk under its name */
+	bool fetching;                  /* a thread is looking it up or fetching it */
+	bool evicting;                  /* chosen as a victim; being unlinked */
+	uint8_t hash_len;
+	uint8_t hash[32];
+};
+
+/* The served tree, for prefetch and evict-by-path: the caller's mapping, shared (so its pages are
+ * mapped once in this process) and unmapped when neither the caller nor the cache uses it. */
+struct ctree {
+	struct ctree *next;             /* every tree still mapped */
+	unsigned refs;
+	void *map;
+	size_t size;
+	struct ix ix;
+	bool *prefetch;                 /* per service of the image */
+	uint64_t files;                 /* files with a blob in prefetch services */
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t changed;         /* a fetch or an eviction ended; app opens ended */
+	pthread_cond_t work;            /* the background thread has something to do */
+	bool opened, stop;
+
+	char root[PATH_MAX];
+	int root_fd;
+	uint64_t limit;
+	uint32_t expiration;            /* seconds; 0 = never */
+	char *mountpoint;
+	cache_fetch_fn fetch;
+	cache_gone_fn gone;             /* a blob left the cache: the fuser lets go of its fd */
+
+	struct centry **tab;            /* open addressing on the hash's first 8 bytes */
+	size_t cap, n;
+	struct centry *head, *tail;
+	uint64_t bytes, reserved;
+	uint64_t nblobs;                /* present */
+	uint64_t hits, misses, evictions, expired, wrong_size;
+	uint64_t evicted_bytes;         /* by evictions for the limit */
+	bool trim;                      /* take the cache down to the low-water mark */
+	time_t next_expiry;
+
+	int jfd;
+	uint64_t jrecords;
+
+	struct ctree *tree, *trees;
+	uint64_t tree_gen;
+	bool size_check;                /* the new tree's sizes are still to be checked */
+	uint32_t pf_next;               /* next inode slot for the prefetchers */
+	uint64_t pf_done, pf_failed, pf_total;
+	bool pf_full, pf_logged;
+	unsigned app_active;            /* application opens being served */
+
+	pthread_t bg, pf[PREFETCH_THREADS];
+	unsigned npf;
+	bool bg_running;
+} C = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.changed = PTHREAD_COND_INITIALIZER,
+	.work = PTHREAD_COND_INITIALIZER,
+	.root_fd = -1,
+	.jfd = -1,
+};
+
+static uint32_t now32(void)
+{
+	return (uint32_t)time(NULL);
+}
+
+static void rel_of(const uint8_t *hash, size_t len, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	char *p = out + 4;
+
+	for (size_t i = 0; i < len; i++) {
+		*p++ = hex[hash[i] >> 4];
+		*p++ = hex[hash[i] & 15];
+	}
+	*p = '\0';
+	out[0] = out[4];
+	out[1] = '/';
+	out[2] = out[5];
+	out[3] = '/';
+}
+
+/* ---- the table -------------------------------------------------------------------------------- */
+
+static uint64_t key_of(const uint8_t *hash)
+{
+	uint64_t k;
+
+	memcpy(&k, hash, sizeof k);
+	return k;
+}
+
+static size_t slot_of(const uint8_t *hash, size_t len)
+{
+	size_t i = (size_t)key_of(hash) & (C.cap - 1);
+
+	for (; C.tab[i]; i = (i + 1) & (C.cap - 1))
+		if (C.tab[i]->hash_len == len && !memcmp(C.tab[i]->hash, hash, len))
+			break;
+	return i;
+}
+
+static struct centry *tab_find(const uint8_t *hash, size_t len)
+{
+	return C.cap ? C.tab[slot_of(hash, len)] : NULL;
+}
+
+static int tab_grow(void)
+{
+	size_t cap = C.cap ? C.cap * 2 : 1024;
+	struct centry **t = calloc(cap, sizeof *t), **old = C.tab;
+	size_t oldcap = C.cap;
+
+	if (!t)
+		return -ENOMEM;
+	C.tab = t;
+	C.cap = cap;
+	for (size_t i = 0; i < oldcap; i++)
+		if (old[i])
+			C.tab[slot_of(old[i]->hash, old[i]->hash_len)] = old[i];
+	free(old);
+	return 0;
+}
+
+/* The entry of a blob, created (not present, not pinned) when there is none. */
+static struct centry *tab_get(const uint8_t *hash, size_t len)
+{
+	struct centry *e = tab_find(hash, len);
+
+	if (e)
+		return e;
+	if ((C.n + 1) * 2 > C.cap && tab_grow())
+		return NULL;
+	if (!(e = calloc(1, sizeof *e)))
+		return NULL;
+	memcpy(e->hash, hash, len);
+	e->hash_len = (uint8_t)len;
+	C.tab[slot_of(hash, len)] = e;
+	C.n++;
+	return e;
+}
+
+/* Linear probing: removal shifts the rest of the cluster back, so no tombstones. */
+static void tab_remove(struct centry *e)
+{
+	size_t i = slot_of(e->hash, e->hash_len), j = i;
+
+	C.tab[i] = NULL;
+	for (;;) {
+		size_t home;
+
+		j = (j + 1) & (C.cap - 1);
+		if (!C.tab[j])
+			break;
+		home = (size_t)key_of(C.tab[j]->hash) & (C.cap - 1);
+		/* Move it to the hole when the hole lies between its home and where it is. */
+		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+			C.tab[i] = C.tab[j];
+			C.tab[j] = NULL;
+			i = j;
+		}
+	}
+	C.n--;
+}
+
+static void lru_unlink(struct centry *e)
+{
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		C.head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		C.tail = e->prev;
+	e->prev = e->next = NULL;
+}
+
+static void lru_append(struct centry *e)
+{
+	e->prev = C.tail;
+	e->next = NULL;
+	if (C.tail)
+		C.tail->next = e;
+	else
+		C.head = e;
+	C.tail = e;
+}
+
+/* Forget an entry that is neither on disk nor in use. */
+static void maybe_free(struct centry *e)
+{
+	if (e->present || e->pins || e->fetching || e->evicting)
+		return;
+	tab_remove(e);
+	free(e);
+}
+
+static void set_present(struct centry *e, uint64_t size)
+{
+	if (e->present) {
+		C.bytes = C.bytes - e->size + size;
+	} else {
+		C.bytes += size;
+		C.nblobs++;
+		e->present = true;
+		lru_append(e);
+	}
+	e->size = size;
+}
+
+static void set_absent(struct centry *e)
+{
+	if (!e->present)
+		return;
+	C.bytes -= e->size;
+	C.nblobs--;
+	e->present = false;
+	lru_unlink(e);
+}
+
+/* ---- the journal ------------------------------------------------------------------------------ */
+
+static uint32_t rec_check(const uint8_t *rec)
+{
+	uint32_t h = 2166136261u;       /* FNV-1a over key and time */
+
+	for (int i = 0; i < 12; i++)
+		h = (h ^ rec[i]) * 16777619u;
+	return h ^ 0x5a5a5a5au;         /* so a record of zeros never passes */
+}
+
+static void rec_make(uint8_t *rec, const struct centry *e)
+{
+	uint32_t c;
+
+	memcpy(rec, e->hash, 8);
+	memcpy(rec + 8, &e->time, 4);
+	c = rec_check(rec);
+	memcpy(rec + 12, &c, 4);
+}
+
+static void touch(struct centry *e)
+{
+	uint32_t t = now32();
+	uint8_t rec[REC_SIZE];
+
+	if (e->present && C.tail != e) {
+		lru_unlink(e);
+		lru_append(e);
+	}
+	if (e->time == t)
+		return;
+	e->time = t;
+	if (C.jfd < 0)
+		return;
+	rec_make(rec, e);
+	if (write(C.jfd, rec, sizeof rec) == (ssize_t)sizeof rec)
+		C.jrecords++;
+	if (C.jrecords > 2 * C.nblobs + 4096)
+		pthread_cond_signal(&C.work);           /* time to compact */
+}
+
+/* Rewrite the journal with one record per blob, in LRU order. Called with the lock held. */
+static void journal_compact(void)
+{
+	uint8_t hdr[REC_SIZE] = JOURNAL_MAGIC, *buf;
+	uint32_t v = JOURNAL_VERSION;
+	size_t len = REC_SIZE;
+	int fd;
+
+	memcpy(hdr + 8, &v, 4);
+	if (!(buf = malloc(REC_SIZE * (C.nblobs + 1))))
+		return;
+	memcpy(buf, hdr, REC_SIZE);
+	for (struct centry *e = C.head; e; e = e->next, len += REC_SIZE)
+		rec_make(buf + len, e);
+	fd = openat(C.root_fd, JOURNAL_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0 || write(fd, buf, len) != (ssize_t)len || fsync(fd) ||
+	    renameat(C.root_fd, JOURNAL_TMP, C.root_fd, JOURNAL)) {
+		log_warn("cache: cannot write %s/%s: %s; recency is kept in memory only", C.root,
+			 JOURNAL, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		unlinkat(C.root_fd, JOURNAL_TMP, 0);
+		free(buf);
+		return;
+	}
+	close(fd);
+	free(buf);
+	if (C.jfd >= 0)
+		close(C.jfd);
+	C.jfd = openat(C.root_fd, JOURNAL, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+	C.jrecords = C.nblobs;
+}
+
+/* Times from the journal: a sorted array of (key, time), the last record of a key winning. */
+struct jtime {
+	uint64_t key;
+	uint32_t time;
+	uint32_t order;
+};
+
+static int jtime_cmp(const void *a, const void *b)
+{
+	const struct jtime *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->order < y->order ? 1 : x->order > y->order ? -1 : 0;     /* latest first */
+}
+
+static struct jtime *journal_read(size_t *n)
+{
+	struct jtime *t = NULL;
+	uint8_t *buf = NULL;
+	struct stat st;
+	size_t m = 0;
+	int fd = openat(C.root_fd, JOURNAL, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+
+	*n = 0;
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size < REC_SIZE ||
+	    !(buf = malloc((size_t)st.st_size)) ||
+	    pread(fd, buf, (size_t)st.st_size, 0) != st.st_size ||
+	    memcmp(buf, JOURNAL_MAGIC, 8) || memcmp(buf + 8, &(uint32_t){ JOURNAL_VERSION }, 4) ||
+	    !(t = calloc((size_t)st.st_size / REC_SIZE, sizeof *t))) {
+		if (buf)
+			log_warn("cache: %s/%s is not a recency journal; ignored", C.root, JOURNAL);
+		free(buf);
+		close(fd);
+		return NULL;
+	}
+	close(fd);
+	for (size_t off = REC_SIZE; off + REC_SIZE <= (size_t)st.st_size; off += REC_SIZE) {
+		uint32_t c;
+
+		memcpy(&c, buf + off + 12, 4);
+		if (c != rec_check(buf + off))
+			continue;
+		memcpy(&t[m].key, buf + off, 8);
+		memcpy(&t[m].time, buf + off + 8, 4);
+		t[m].order = (uint32_t)m;
+		m++;
+	}
+	free(buf);
+	qsort(t, m, sizeof *t, jtime_cmp);
+	*n = m;
+	return t;
+}
+
+static bool journal_time(const struct jtime *t, size_t n, uint64_t key, uint32_t *time_out)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t[mid].key < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < n && t[lo].key == key) {
+		*time_out = t[lo].time;
+		return true;
+	}
+	return false;
+}
+
+/* ---- start-up --------------------------------------------------------------------------------- */
+
+/* Is name a blob's name: 32 or 64 lowercase hex digits? Returns the hash length, or 0. */
+static size_t name_hash(const char *name, uint8_t *hash)
+{
+	size_t n = strlen(name);
+
+	if (n != 32 && n != 64)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+
+		if (v < 0)
+			return 0;
+		if (i % 2 == 0)
+			hash[i / 2] = (uint8_t)(v << 4);
+		else
+			hash[i / 2] |= (uint8_t)v;
+	}
+	return n / 2;
+}
+
+static int entry_time_cmp(const void *a, const void *b)
+{
+	const struct centry *x = *(struct centry *const *)a, *y = *(struct centry *const *)b;
+
+	return x->time < y->time ? -1 : x->time > y->time;
+}
+
+/* Count every blob on disk; remove temporary files that a crash left. */
+static int scan(const struct jtime *jt, size_t njt)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint32_t t0 = now32();
+	unsigned long tmps = 0, unknown = 0;
+	struct centry **all;
+	size_t nall = 0;
+
+	for (int i = 0; i < 16; i++)
+		for (int j = 0; j < 16; j++) {
+			char sub[4] = { hex[i], '/', hex[j], '\0' };
+			int dfd = openat(C.root_fd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			struct dirent *de;
+			DIR *d;
+
+			if (dfd < 0)
+				continue;
+			if (!(d = fdopendir(dfd))) {
+				close(dfd);
+				continue;
+			}
+			while ((de = readdir(d))) {
+				uint8_t hash[32];
+				struct centry *e;
+				struct stat st;
+				size_t len;
+
+				if (!strncmp(de->d_name, ".tmp-", 5)) {
+					if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+						tmps++;
+					continue;
+				}
+				if (!(len = name_hash(de->d_name, hash)) || hash[0] >> 4 != i ||
+				    (hash[0] & 15) != j)
+					continue;
+				if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
+				    !S_ISREG(st.st_mode))
+					continue;
+				if (!(e = tab_get(hash, len))) {
+					closedir(d);
+					return -ENOMEM;
+				}
+				if (e->present)
+					continue;
+				e->present = true;
+				e->size = (uint64_t)st.st_size;
+				if (!journal_time(jt, njt, key_of(hash), &e->time)) {
+					e->time = t0;
+					unknown++;
+				}
+				C.bytes += e->size;
+				C.nblobs++;
+			}
+			closedir(d);
+		}
+	if (tmps)
+		log_info("cache: removed %lu temporary files left by a crash", tmps);
+	if (unknown && njt)
+		log_info("cache: %lu blobs had no recency record; counted as used now", unknown);
+	/* The LRU list, oldest first. */
+	if (!(all = malloc((C.nblobs + 1) * sizeof *all)))
+		return -ENOMEM;
+	for (size_t i = 0; i < C.cap; i++)
+		if (C.tab[i] && C.tab[i]->present)
+			all[nall++] = C.tab[i];
+	qsort(all, nall, sizeof *all, entry_time_cmp);
+	for (size_t i = 0; i < nall; i++)
+		lru_append(all[i]);
+	free(all);
+	return 0;
+}
+
+/* ---- eviction --------------------------------------------------------------------------------- */
+
+enum why { WHY_LIMIT, WHY_EXPIRED, WHY_SIZE, WHY_ASKED };
+
+static bool evictable(const struct centry *e)
+{
+	return e->present && !e->pins && !e->fetching && !e->evicting;
+}
+
+/* Unlink the victims (marked evicting, already out of the accounting) with the lock released,
+ * then forget them. A victim that cannot be unlinked is counted again and goes to the end. */
+static void drop(struct centry **v, unsigned n, enum why why)
+{
+	int *err = calloc(n ? n : 1, sizeof *err);
+
+	pthread_mutex_unlock(&C.lock);
+	for (unsigned i = 0; i < n; i++) {
+		char rel[8 + 64];
+
+		rel_of(v[i]->hash, v[i]->hash_len, rel);
+		if (unlinkat(C.root_fd, rel, 0) && errno != ENOENT && err) {
+			err[i] = errno;
+			continue;
+		}
+		if (C.gone)
+			C.gone(v[i]->hash, v[i]->hash_len);
+		if (why != WHY_LIMIT)
+			log_debug("cache: %s removed (%s)", rel, why == WHY_EXPIRED ? "expired" :
+				  why == WHY_SIZE ? "wrong size" : "evicted on request");
+	}
+	pthread_mutex_lock(&C.lock);
+	for (unsigned i = 0; i < n; i++) {
+		struct centry *e = v[i];
+
+		e->evicting = false;
+		if (err && err[i]) {
+			char rel[8 + 64];
+
+			rel_of(e->hash, e->hash_len, rel);
+			log_warn("cache: cannot remove %s/%s: %s", C.root, rel, strerror(err[i]));
+			e->present = false;
+			set_present(e, e->size);
+			continue;
+		}
+		if (why == WHY_LIMIT) {
+			C.evictions++;
+			C.evicted_bytes += e->size;
+		}
+		else if (why == WHY_EXPIRED)
+			C.expired++;
+		else if (why == WHY_SIZE)
+			C.wrong_size++;
+		maybe_free(e);
+	}
+	free(err);
+	pthread_cond_broadcast(&C.changed);
+}
+
+/* Mark a present, unpinned blob as a victim and take it out of the accounting. */
+static void choose(struct centry *e)
+{
+	set_absent(e);
+	e->evicting = true;
+}
+
+/* Evict least recently used blobs until the cache plus what is reserved fits in `target`, or
+ * nothing evictable is left. Called with the lock held (released while unlinking). Returns how
+ * many were evicted. */
+static unsigned long evict_to(uint64_t target)
+{
+	unsigned long total = 0, tried = 0, limit = C.nblobs;
+
+	while (C.bytes + C.reserved > target && tried <= limit) {
+		struct centry *v[BATCH], *e = C.head, *next;
+		unsigned n = 0;
+
+		for (; e && n < BATCH && C.bytes + C.reserved > target; e = next) {
+			next = e->next;
+			if (evictable(e)) {
+				choose(e);
+				v[n++] = e;
+			}
+		}
+		if (!n)
+			break;
+		tried += n;
+		total += n;
+		drop(v, n, WHY_LIMIT);
+	}
+	return total;
+}
+
+static void expire(void)
+{
+	uint32_t now = now32();
+	unsigned long total = 0, limit = C.nblobs;
+
+	/* Bounded: a blob that cannot be unlinked comes back at the end of the list. */
+	while (total <= limit) {
+		struct centry *v[BATCH], *e = C.head, *next;
+		unsigned n = 0;
+
+		for (; e && n < BATCH; e = next) {
+			next = e->next;
+			if (evictable(e) && now - e->time > C.expiration && (int32_t)(now - e->time) > 0) {
+				choose(e);
+				v[n++] = e;
+			}
+		}
+		if (!n)
+			break;
+		total += n;
+		drop(v, n, WHY_EXPIRED);
+	}
+	if (total)
+		log_info("cache: %lu blobs unused for more than %u hours removed", total,
+			 C.expiration / 3600);
+}
+
+/* ---- the served tree -------------------------------------------------------------------------- */
+
+/* Called with the lock held. */
+static void tree_put(struct ctree *t)
+{
+	struct ctree **pp;
+
+	if (!t || --t->refs)
+		return;
+	for (pp = &C.trees; *pp != t; pp = &(*pp)->next)
+		;
+	*pp = t->next;
+	munmap(t->map, t->size);
+	free(t->prefetch);
+	free(t);
+}
+
+static bool file_with_blob(const struct ix_inode *in)
+{
+	return S_ISREG(in->mode) && (in->b == 16 || in->b == 32) && in->size > 0;
+}
+
+/* Remove blobs whose size is not what the tree lists (damage, or a crash of an older version):
+ * a stat per file the tree lists, no hashing. Runs on the background thread, lock held. */
+static void check_sizes(struct ctree *t)
+{
+	unsigned long removed = 0;
+
+	for (uint32_t i = 0; i < t->ix.ninodes && !C.stop;) {
+		struct centry *v[BATCH];
+		unsigned n = 0;
+
+		for (; i < t->ix.ninodes && n < BATCH; i++) {
+			const struct ix_inode *in = &t->ix.inodes[i];
+			struct centry *e;
+			char rel[8 + 64];
+
+			if (i % 4096 == 4095) {
+				/* A large tree: let opens in between. */
+				pthread_mutex_unlock(&C.lock);
+				sched_yield();
+				pthread_mutex_lock(&C.lock);
+			}
+
+			if (!file_with_blob(in) ||
+			    !(e = tab_find(ix_bytes(&t->ix, in->a), in->b)) || !evictable(e) ||
+			    e->size == in->size)
+				continue;
+			rel_of(e->hash, e->hash_len, rel);
+			log_warn("cache: %s is %llu bytes, the flist lists %llu; removed", rel,
+				 (unsigned long long)e->size, (unsigned long long)in->size);
+			choose(e);
+			v[n++] = e;
+		}
+		removed += n;
+		if (n)
+			drop(v, n, WHY_SIZE);
+	}
+	if (removed)
+		log_info("cache: %lu blobs of the wrong size removed", removed);
+}
+
+/* ---- the background thread -------------------------------------------------------------------- */
+
+static void *background(void *arg)
+{
+	pthread_mutex_lock(&C.lock);
+	while (!C.stop) {
+		time_t now = time(NULL);
+		struct timespec until;
+
+		if (C.size_check && C.tree) {
+			struct ctree *t = C.tree;
+
+			t->refs++;
+			check_sizes(t);
+			C.size_check = false;
+			tree_put(t);
+			pthread_cond_broadcast(&C.changed);     /* the prefetchers may start */
+		}
+		if (C.trim || C.bytes + C.reserved > C.limit) {
+			uint64_t before = C.evicted_bytes;
+			struct timespec t0, t1;
+			unsigned long n;
+
+			C.trim = false;
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			n = evict_to(C.limit / 100 * CACHE_LOW_WATER);
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			if (n)
+				log_info("cache: %lu blobs (%llu bytes) evicted, least recently used first, in "
+					 "%.1f ms; %llu of %llu bytes used", n,
+					 (unsigned long long)(C.evicted_bytes - before),
+					 (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+					 (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
+					 (unsigned long long)C.bytes, (unsigned long long)C.limit);
+		}
+		if (C.expiration && now >= C.next_expiry) {
+			C.next_expiry = now + TICK_SECONDS;
+			expire();
+		}
+		if (C.jrecords > 2 * C.nblobs + 4096)
+			journal_compact();
+		if (C.stop || C.trim || (C.size_check && C.tree))
+			continue;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += TICK_SECONDS;
+		pthread_cond_timedwait(&C.work, &C.lock, &until);
+	}
+	pthread_mutex_unlock(&C.lock);
+	return NULL;
+}
+
+/* ---- prefetch --------------------------------------------------------------------------------- */
+
+static void lower_priority(void)
+{
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+
+	/* Best-effort I/O class, lowest level: reads that applications wait for go first. */
+	syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, tid, (2 << 13) | 7);
+	setpriority(PRIO_PROCESS, (id_t)tid, 10);
+}
+
+static void *prefetcher(void *arg)
+{
+	lower_priority();
+	pthread_mutex_lock(&C.lock);
+	while (!C.stop) {
+		struct ctree *t = C.tree;
+		uint64_t gen = C.tree_gen;
+		const struct ix_inode *in = NULL;
+		uint8_t hash[32];
+		char path[4097];
+		uint64_t size;
+		uint32_t len;
+		bool ok, hit = false;
+		int rc;
+
+		if (!t || C.size_check || C.pf_full || C.app_active || C.pf_next >= t->ix.ninodes) {
+			if (t && !C.pf_logged && C.pf_total && C.pf_done + C.pf_failed >= C.pf_total) {
+				C.pf_logged = true;
+				log_info("prefetch: %llu files in the cache, %llu failed",
+					 (unsigned long long)C.pf_done, (unsigned long long)C.pf_failed);
+			}
+			pthread_cond_wait(&C.changed, &C.lock);
+			continue;
+		}
+		while (C.pf_next < t->ix.ninodes) {
+			const struct ix_inode *cand = &t->ix.inodes[C.pf_next++];
+
+			if (file_with_blob(cand) && t->prefetch[cand->service]) {
+				in = cand;
+				break;
+			}
+		}
+		if (!in)
+			continue;
+		t->refs++;
+		len = in->b;
+		memcpy(hash, ix_bytes(&t->ix, in->a), len);
+		size = in->size;
+		if (ix_path(&t->ix, in, path, sizeof path) < 0)
+			strcpy(path, "(prefetch)");
+		pthread_mutex_unlock(&C.lock);
+
+		rc = cache_acquire(hash, len, size, CACHE_PREFETCH);
+		if (rc == 0) {
+			rc = C.fetch(hash, len, size, path, &hit);
+			cache_done(hash, len, size, rc, hit, false, CACHE_PREFETCH);
+		}
+		ok = rc >= 0;
+
+		pthread_mutex_lock(&C.lock);
+		tree_put(t);
+		if (gen != C.tree_gen)
+			continue;
+		if (rc == -ENOSPC) {
+			if (!C.pf_full)
+				log_warn("prefetch stopped: the cache is at its limit (%llu bytes); %llu of "
+					 "%llu files fetched", (unsigned long long)C.limit,
+					 (unsigned long long)C.pf_done, (unsigned long long)C.pf_total);
+			C.pf_full = true;
+		} else if (ok) {
+			C.pf_done++;
+		} else {
+			C.pf_failed++;
+		}
+	}
+	pthread_mutex_unlock(&C.lock);
+	return NULL;
+}
+
+/* ---- the interface ---------------------------------------------------------------------------- */
+
+static uint64_t default_limit(void)
+{
+	struct statvfs sv;
+	uint64_t l;
+
+	if (fstatvfs(C.root_fd, &sv))
+		return CACHE_MAX_DEFAULT;
+	l = (uint64_t)sv.f_blocks * sv.f_frsize / 10;
+	return l < CACHE_MAX_DEFAULT ? l : CACHE_MAX_DEFAULT;
+}
+
+int cache_open(const char *root, uint64_t limit, uint32_t expiration_h, const char *mountpoint,
+	       cache_fetch_fn fetch)
+{
+	struct timespec t0, t1;
+	struct jtime *jt;
+	size_t njt;
+	int rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (snprintf(C.root, sizeof C.root, "%s", root) >= (int)sizeof C.root)
+		return -ENAMETOOLONG;
+	C.root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (C.root_fd < 0)
+		return -errno;
+	C.limit = limit ? limit : default_limit();
+	C.expiration = expiration_h > UINT32_MAX / 3600 ? UINT32_MAX : expiration_h * 3600;
+	C.mountpoint = strdup(mountpoint ? mountpoint : "");
+	C.fetch = fetch;
+	unlinkat(C.root_fd, JOURNAL_TMP, 0);
+
+	pthread_mutex_lock(&C.lock);
+	jt = journal_read(&njt);
+	rc = scan(jt, njt);
+	free(jt);
+	if (rc == 0)
+		journal_compact();
+	C.opened = rc == 0;
+	pthread_mutex_unlock(&C.lock);
+	if (rc)
+		return rc;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	log_info("cache: %llu blobs, %llu bytes; limit %llu bytes%s; expiry %s (%.0f ms)",
+		 (unsigned long long)C.nblobs, (unsigned long long)C.bytes,
+		 (unsigned long long)C.limit, limit ? "" : " (10% of the filesystem, at most 10 GiB)",
+		 expiration_h ? "after unused hours" : "never",
+		 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	if (expiration_h)
+		log_info("cache: blobs unused for %u hours are removed", expiration_h);
+	if (pthread_create(&C.bg, NULL, background, NULL) == 0)
+		C.bg_running = true;
+	if (fetch)
+		for (C.npf = 0; C.npf < PREFETCH_THREADS; C.npf++)
+			if (pthread_create(&C.pf[C.npf], NULL, prefetcher, NULL))
+				break;
+	return C.bg_running ? 0 : -EAGAIN;
+}
+
+void cache_close(void)
+{
+	pthread_mutex_lock(&C.lock);
+	C.stop = true;
+	pthread_cond_broadcast(&C.work);
+	pthread_cond_broadcast(&C.changed);
+	pthread_mutex_unlock(&C.lock);
+	if (C.bg_running)
+		pthread_join(C.bg, NULL);
+	for (unsigned i = 0; i < C.npf; i++)
+		pthread_join(C.pf[i], NULL);
+	pthread_mutex_lock(&C.lock);
+	for (size_t i = 0; i < C.cap; i++)
+		free(C.tab[i]);
+	free(C.tab);
+	C.tab = NULL;
+	C.cap = C.n = 0;
+	C.head = C.tail = NULL;
+	C.bytes = C.reserved = C.nblobs = 0;
+	C.hits = C.misses = C.evictions = C.expired = C.wrong_size = 0;
+	while (C.trees) {                       /* the callers' shares too */
+		C.trees->refs = 1;
+		tree_put(C.trees);
+	}
+	C.tree = NULL;
+	if (C.jfd >= 0)
+		close(C.jfd);
+	if (C.root_fd >= 0)
+		close(C.root_fd);
+	C.jfd = C.root_fd = -1;
+	free(C.mountpoint);
+	C.mountpoint = NULL;
+	C.opened = C.stop = C.bg_running = false;
+	C.npf = 0;
+	C.pf_done = C.pf_failed = C.pf_total = 0;
+	C.pf_next = 0;
+	C.pf_full = C.pf_logged = C.size_check = false;
+	C.app_active = 0;
+	pthread_mutex_unlock(&C.lock);
+}
+
+int cache_acquire(const uint8_t *hash, size_t hash_len, uint64_t size, enum cache_use use)
+{
+	struct centry *e;
+
+	pthread_mutex_lock(&C.lock);
+	if (use == CACHE_APP)
+		C.app_active++;
+	if (!C.opened || !(e = tab_get(hash, hash_len))) {
+		pthread_mutex_unlock(&C.lock);
+		return 0;       /* not accounted: the open still goes on */
+	}
+	/* One lookup of a blob at a time (an open and the prefetcher), and never one that is
+	 * being unlinked. */
+	e->pins++;
+	while (e->fetching || e->evicting)
+		pthread_cond_wait(&C.changed, &C.lock);
+	/* Prefetches never evict: what would not fit under the limit is not fetched; the fuser's
+	 * guesses fill the cache up to the low-water mark only. */
+	if ((use == CACHE_PREFETCH && e->present) ||
+	    (use != CACHE_APP && !e->present &&
+	     C.bytes + C.reserved + size > (use == CACHE_PEEK ? C.limit / 100 * CACHE_LOW_WATER : C.limit))) {
+		bool there = e->present;
+
+		e->pins--;
+		maybe_free(e);
+		pthread_mutex_unlock(&C.lock);
+		return there ? 1 : -ENOSPC;
+	}
+	e->fetching = true;
+	if (!e->present) {
+		e->reserved = size;
+		C.reserved += size;
+		if (C.bytes + C.reserved > C.limit) {
+			/* Room now for this one; the background thread goes on to the low-water mark. */
+			evict_to(C.limit);
+			C.trim = true;
+			pthread_cond_signal(&C.work);
+		}
+	}
+	pthread_mutex_unlock(&C.lock);
+	return 0;
+}
+
+void cache_done(const uint8_t *hash, size_t hash_len, uint64_t size, int rc, bool hit,
+		bool keep_pin, enum cache_use use)
+{
+	struct centry *e;
+
+	pthread_mutex_lock(&C.lock);
+	if (use == CACHE_APP) {
+		C.app_active--;
+		if (rc == 0 && hit)
+			C.hits++;
+		else
+			C.misses++;
+	}
+	if (!C.opened || !(e = tab_find(hash, hash_len)) || !e->fetching) {
+		pthread_cond_broadcast(&C.changed);     /* the prefetchers wait for app opens */
+		pthread_mutex_unlock(&C.lock);
+		return;
+	}
+	C.reserved -= e->reserved;
+	e->reserved = 0;
+	e->fetching = false;
+	if (rc == 0 && use == CACHE_PEEK) {
+		/* A guess, not a use: a blob it brought in is the first to go, until it is used. */
+		if (!hit) {
+			set_present(e, size);
+			lru_unlink(e);
+			e->next = C.head;
+			if (C.head)
+				C.head->prev = e;
+			else
+				C.tail = e;
+			C.head = e;
+		}
+	} else if (rc == 0) {
+		set_present(e, size);
+		touch(e);
+	} else {
+		/* Whatever blob_get left: what is on disk now is the truth. */
+		char rel[8 + 64];
+		struct stat st;
+
+		rel_of(hash, hash_len, rel);
+		if (fstatat(C.root_fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+			set_present(e, (uint64_t)st.st_size);
+		else
+			set_absent(e);
+	}
+	if (!keep_pin && e->pins)
+		e->pins--;
+	if (C.bytes + C.reserved > C.limit) {
+		C.trim = true;
+		pthread_cond_signal(&C.work);
+	}
+	maybe_free(e);
+	pthread_cond_broadcast(&C.changed);
+	pthread_mutex_unlock(&C.lock);
+}
+
+void cache_on_gone(cache_gone_fn fn)
+{
+	C.gone = fn;
+}
+
+bool cache_pin_present(const uint8_t *hash, size_t hash_len)
+{
+	struct centry *e;
+	bool ok = true;         /* no books kept: nothing to pin */
+
+	pthread_mutex_lock(&C.lock);
+	if (C.opened) {
+		e = tab_find(hash, hash_len);
+		ok = e && e->present && !e->fetching && !e->evicting;
+		if (ok) {
+			e->pins++;
+			touch(e);
+		}
+	}
+	pthread_mutex_unlock(&C.lock);
+	return ok;
+}
+
+void cache_count_hit(void)
+{
+	pthread_mutex_lock(&C.lock);
+	C.hits++;
+	pthread_mutex_unlock(&C.lock);
+}
+
+void cache_held(const uint8_t *hash, size_t hash_len)
+{
+	struct centry *e;
+
+	pthread_mutex_lock(&C.lock);
+	/* Gone already (evicted while idle): the fuser is being told to let go of it. */
+	if (C.opened && (e = tab_find(hash, hash_len)) && e->present && !e->evicting) {
+		e->pins++;
+		touch(e);
+	}
+	pthread_mutex_unlock(&C.lock);
+}
+
+void cache_closed(const uint8_t *hash, size_t hash_len)
+{
+	struct centry *e;
+
+	pthread_mutex_lock(&C.lock);
+	/* Unknown to this indexer (it was restarted while the fuser held the fd): nothing pinned. */
+	if (C.opened && (e = tab_find(hash, hash_len))) {
+		if (e->pins && !e->fetching)
+			e->pins--;
+		else if (e->pins > 1)
+			e->pins--;
+		if (e->present)
+			touch(e);
+		if (!e->pins && C.bytes + C.reserved > C.limit) {
+			C.trim = true;
+			pthread_cond_signal(&C.work);
+		}
+		maybe_free(e);
+	}
+	pthread_mutex_unlock(&C.lock);
+}
+
+int cache_set_tree(void *map, size_t size, const struct ix *ix, const struct worker_conf *c)
+{
+	struct ctree *t = calloc(1, sizeof *t), *old;
+
+	if (!t || !(t->prefetch = calloc(ix->hdr->nservices + 1, sizeof *t->prefetch))) {
+		free(t);
+		return -ENOMEM;
+	}
+	t->refs = 2;            /* the cache's, and the caller's until cache_unmap_tree */
+	t->map = map;
+	t->size = size;
+	t->ix = *ix;
+	for (uint32_t s = 0; s < t->ix.hdr->nservices; s++) {
+		const struct ix_service *sv = &t->ix.services[s];
+
+		for (uint32_t k = 0; k < c->nservices; k++)
+			if (c->services[k].flags & WS_PREFETCH && strlen(c->services[k].id) == sv->id_len &&
+			    !memcmp(c->services[k].id, ix_bytes(&t->ix, sv->id_off), sv->id_len))
+				t->prefetch[s] = true;
+	}
+	for (uint32_t i = 0; i < t->ix.ninodes; i++)
+		if (file_with_blob(&t->ix.inodes[i]) && t->prefetch[t->ix.inodes[i].service])
+			t->files++;
+
+	pthread_mutex_lock(&C.lock);
+	t->next = C.trees;
+	C.trees = t;
+	old = C.tree;
+	C.tree = t;
+	C.tree_gen++;
+	C.size_check = true;
+	C.pf_next = 0;
+	C.pf_done = C.pf_failed = 0;
+	C.pf_total = t->files;
+	C.pf_full = C.pf_logged = false;
+	if (t->files && C.npf)
+		log_info("prefetch: %llu files to bring into the cache",
+			 (unsigned long long)t->files);
+	else if (t->files)
+		log_warn("prefetch: no local cache to fetch into; %llu files not prefetched",
+			 (unsigned long long)t->files);
+	pthread_cond_signal(&C.work);
+	pthread_cond_broadcast(&C.changed);
+	tree_put(old);
+	pthread_mutex_unlock(&C.lock);
+	return 0;
+}
+
+void cache_unmap_tree(void *map, size_t size)
+{
+	struct ctree *t;
+
+	pthread_mutex_lock(&C.lock);
+	for (t = C.trees; t && t->map != map; t = t->next)
+		;
+	if (t)
+		tree_put(t);
+	else
+		munmap(map, size);
+	pthread_mutex_unlock(&C.lock);
+}
+
+/* ---- control ---------------------------------------------------------------------------------- */
+
+int cache_ctl_report(FILE *out)
+{
+	uint64_t open = 0;
+
+	pthread_mutex_lock(&C.lock);
+	for (struct centry *e = C.head; e; e = e->next)
+		open += e->pins > 0;
+	fprintf(out, "blobs %llu\nbytes %llu\nlimit %llu\nhits %llu\nmisses %llu\nhit_rate %.3f\n"
+		"evictions %llu\nexpired %llu\nwrong_size %llu\nopen %llu\nprefetch_done %llu\n"
+		"prefetch_failed %llu\nprefetch_total %llu\n",
+		(unsigned long long)C.nblobs, (unsigned long long)C.bytes,
+		(unsigned long long)C.limit, (unsigned long long)C.hits,
+		(unsigned long long)C.misses,
+		C.hits + C.misses ? (double)C.hits / (double)(C.hits + C.misses) : 0.0,
+		(unsigned long long)C.evictions, (unsigned long long)C.expired,
+		(unsigned long long)C.wrong_size, (unsigned long long)open,
+		(unsigned long long)C.pf_done, (unsigned long long)C.pf_failed,
+		(unsigned long long)C.pf_total);
+	pthread_mutex_unlock(&C.lock);
+	return ferror(out) ? -EIO : 0;
+}
+
+/* The inode at a path below the tree's root ("a/b" or "/a/b"), or NULL. */
+static const struct ix_inode *lookup(const struct ix *ix, const char *p)
+{
+	const struct ix_inode *in = &ix->inodes[IX_ROOT];
+
+	while (in && *p) {
+		const char *start;
+
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		start = p;
+		while (*p && *p != '/')
+			p++;
+		if (!S_ISDIR(in->mode))
+			return NULL;
+		in = ix_lookup(ix, in, start, (size_t)(p - start));
+	}
+	return in;
+}
+
+int cache_ctl_evict(const char *path, FILE *out)
+{
+	size_t ml = C.mountpoint ? strlen(C.mountpoint) : 0;
+	const char *p = path;
+	const struct ix_inode *in;
+	struct centry *e;
+	struct ctree *t;
+	uint8_t hash[32];
+	size_t len = 0;
+	char rel[8 + 64];
+	int rc = 0;
+
+	while (ml > 1 && C.mountpoint[ml - 1] == '/')
+		ml--;
+	if (ml > 1 && !strncmp(path, C.mountpoint, ml) && (path[ml] == '/' || !path[ml]))
+		p = path + ml;
+	pthread_mutex_lock(&C.lock);
+	if (!(t = C.tree)) {
+		pthread_mutex_unlock(&C.lock);
+		fprintf(out, "%s: no tree is served yet\n", path);
+		return -ENOENT;
+	}
+	in = lookup(&t->ix, p);
+	if (in && file_with_blob(in)) {
+		len = in->b;
+		memcpy(hash, ix_bytes(&t->ix, in->a), len);
+	}
+	if (!in) {
+		fprintf(out, "%s: no such file in the mount\n", path);
+		rc = -ENOENT;
+	} else if (!len) {
+		fprintf(out, "%s: not a file with content; nothing to evict\n", path);
+		rc = -EINVAL;
+	} else if (!(e = tab_find(hash, len)) || !e->present) {
+		fprintf(out, "%s: not in the local cache\n", path);
+		rc = -ENOENT;
+	} else if (!evictable(e)) {
+		fprintf(out, "%s: open or being fetched; not evicted\n", path);
+		rc = -EBUSY;
+	} else {
+		uint64_t bytes = e->size;
+
+		rel_of(hash, len, rel);
+		choose(e);
+		drop(&e, 1, WHY_ASKED);
+		/* drop() put it back if the unlink failed. */
+		if ((e = tab_find(hash, len)) && e->present) {
+			fprintf(out, "%s: cannot remove %s from the local cache\n", path, rel);
+			rc = -EIO;
+		} else {
+			fprintf(out, "evicted %s (%s, %llu bytes)\n", path, rel,
+				(unsigned long long)bytes);
+			log_info("cache: %s evicted on request (%s)", rel, path);
+		}
+	}
+	pthread_mutex_unlock(&C.lock);
+	return rc;
+}
+
+int cache_ctl_verify(FILE *out)
+{
+	struct { uint8_t hash[32]; uint8_t len; } *list;
+	unsigned long checked = 0, removed = 0;
+	time_t last = time(NULL);
+	size_t n = 0;
+
+	pthread_mutex_lock(&C.lock);
+	if (!C.opened) {
+		pthread_mutex_unlock(&C.lock);
+		return -ENOENT;
+	}
+	if (!(list = malloc((C.nblobs + 1) * sizeof *list))) {
+		pthread_mutex_unlock(&C.lock);
+		return -ENOMEM;
+	}
+	for (struct centry *e = C.head; e; e = e->next, n++) {
+		memcpy(list[n].hash, e->hash, e->hash_len);
+		list[n].len = e->hash_len;
+	}
+	pthread_mutex_unlock(&C.lock);
+	log_info("verifying the local cache %s (%zu blobs)", C.root, n);
+
+	for (size_t i = 0; i < n; i++) {
+		uint8_t got[32];
+		char rel[8 + 64];
+		uint64_t len;
+		struct centry *e;
+		int fd;
+
+		rel_of(list[i].hash, list[i].len, rel);
+		fd = openat(C.root_fd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+		if (fd < 0)
+			continue;       /* evicted meanwhile */
+		checked++;
+		if (hasher_fd(fd, list[i].len, got, &len) == 0 && memcmp(got, list[i].hash, list[i].len)) {
+			/* Bad bytes under a blob's name: gone, even if the fuser holds an fd (the next
+			 * open fetches a good copy). */
+			pthread_mutex_lock(&C.lock);
+			if ((e = tab_find(list[i].hash, list[i].len)) && e->present && !e->evicting &&
+			    !e->fetching && unlinkat(C.root_fd, rel, 0) == 0) {
+				set_absent(e);
+				maybe_free(e);
+				removed++;
+				log_warn("cache: %s does not match its name; removed", rel);
+				pthread_mutex_unlock(&C.lock);
+				if (C.gone)
+					C.gone(list[i].hash, list[i].len);
+				continue;
+			}
+			pthread_mutex_unlock(&C.lock);
+		}
+		close(fd);
+		if (time(NULL) - last >= VERIFY_LOG_SECONDS) {
+			last = time(NULL);
+			log_info("verifying the cache: %lu of %zu blobs checked", checked, n);
+		}
+	}
+	free(list);
+	log_info("cache verified: %lu blobs, %lu removed", checked, removed);
+	fprintf(out, "checked %lu\nremoved %lu\n", checked, removed);
+	return ferror(out) ? -EIO : 0;
+}

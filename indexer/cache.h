@@ -1,0 +1,98 @@
+/* cache.h — the local cache's bookkeeping: what it holds, a quota with LRU eviction, expiry,
+ * recency that survives restarts, pins for blobs being fetched or held open by the fuser,
+ * prefetch, and the control commands (status, evict, verify).
+ *
+ * One cache per indexer: the functions work on the process's single cache, opened once by
+ * cache_open(). Every function is thread-safe unless it says otherwise.
+ */
+#ifndef AYSFS_CACHE_H
+#define AYSFS_CACHE_H
+
+#include "ipc/proto.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct ix;
+
+#define CACHE_LOW_WATER 75      /* percent of the limit that eviction brings the cache down to */
+#define CACHE_MAX_DEFAULT (10ULL << 30)
+
+/* What a caller of cache_acquire() is: an application's open, the prefetcher of services, or the
+ * fuser's guess at the next files of a folder (MSG_PREFETCH: no use of the blob, so no recency
+ * and no hit counted, and no pin kept: the fuser pins it with MSG_BLOB_HELD when it uses it). */
+enum cache_use { CACHE_APP, CACHE_PREFETCH, CACHE_PEEK };
+
+/* How the prefetcher gets a blob into the cache (blob_get without an fd to keep). Returns 0 or
+ * -errno; *hit is true when the cache already had it. */
+typedef int (*cache_fetch_fn)(const uint8_t *hash, size_t hash_len, uint64_t size,
+			      const char *path, bool *hit);
+
+/* Open the cache at `root` (CACHE/NAMESPACE): remove temporary files of a crash, account every
+ * blob on disk (apparent sizes), read the recency journal, and start the background thread that
+ * evicts and expires. limit 0 = 10% of the cache's filesystem, at most 10 GiB; expiration_h 0 =
+ * never. `mountpoint` names paths for cache_ctl_evict(). Returns 0 or -errno. */
+int cache_open(const char *root, uint64_t limit, uint32_t expiration_h, const char *mountpoint,
+	       cache_fetch_fn fetch);
+
+/* Stop the background threads, close the journal, and unmap every tree given to the cache. */
+void cache_close(void);
+
+/* Before looking a blob up: pins it (it is not evicted until cache_done, or until
+ * cache_closed when the pin is kept), waits while another thread fetches the same blob, and
+ * when the cache does not hold it makes room for `size` bytes (evicting at once, least recently
+ * used first, what the limit needs). Returns 0; for CACHE_PREFETCH also 1 when the cache already
+ * holds it (nothing pinned); for CACHE_PREFETCH and CACHE_PEEK -ENOSPC when the cache does not
+ * hold it and it would not fit under the limit (nothing pinned). */
+int cache_acquire(const uint8_t *hash, size_t hash_len, uint64_t size, enum cache_use use);
+
+/* After blob_get (rc its result, hit whether the local cache had it): records what the cache
+ * holds now and when it was used; drops the pin unless keep_pin (the fuser got an fd). */
+void cache_done(const uint8_t *hash, size_t hash_len, uint64_t size, int rc, bool hit,
+		bool keep_pin, enum cache_use use);
+
+/* The fuser closed its last handle of a blob (MSG_BLOB_CLOSED): it may be evicted from now on;
+ * the close counts as its last use. Also undoes cache_pin_present(). */
+void cache_closed(const uint8_t *hash, size_t hash_len);
+
+/* The fuser uses again a blob whose fd it kept with no handle (MSG_BLOB_HELD): pinned again,
+ * unless it has left the cache meanwhile. */
+void cache_held(const uint8_t *hash, size_t hash_len);
+
+/* The main thread's warm open: pins the blob and counts it used if the cache holds it (not being
+ * fetched or evicted), and returns true; false when only the pool can tell (nothing changed).
+ * True too when no books are kept (cache_open failed). cache_count_hit() once it is served. */
+bool cache_pin_present(const uint8_t *hash, size_t hash_len);
+void cache_count_hit(void);
+
+/* Called (without the cache's lock) for each blob that leaves the cache: evicted, expired,
+ * removed for its size or by a verify. */
+typedef void (*cache_gone_fn)(const uint8_t *hash, size_t hash_len);
+void cache_on_gone(cache_gone_fn fn);
+
+/* The tree being served, mapped by the caller at `map` (size bytes, validated as `ix`): blobs
+ * whose size differs from what the tree lists are removed without hashing, then the services
+ * with WS_PREFETCH in `c` are fetched into the cache in the background. The cache shares the
+ * mapping: the caller gives it up with cache_unmap_tree(), never munmap(). Returns 0 or -ENOMEM
+ * (the caller still owns the mapping then). */
+int cache_set_tree(void *map, size_t size, const struct ix *ix, const struct worker_conf *c);
+
+/* The caller is done with a mapping: unmapped now, or once the cache is done with it too. */
+void cache_unmap_tree(void *map, size_t size);
+
+/* Control commands. Each writes its answer as text into out and returns 0 or -errno.
+ *
+ * cache_ctl_report: lines "key value": blobs, bytes, limit, hits, misses, hit_rate, evictions,
+ *   expired, wrong_size, open, prefetch_done, prefetch_failed, prefetch_total.
+ * cache_ctl_evict: PATH (under the mountpoint, or relative to it) → its blob removed from the
+ *   local cache; -ENOENT (no such file, or not cached), -EINVAL (no blob), -EBUSY (open).
+ * cache_ctl_verify: re-hash every cached blob now, remove those that do not match their name,
+ *   report "checked N", "removed M". Takes as long as reading the whole cache: call it from a
+ *   thread that may block (not a loop that serves opens). */
+int cache_ctl_report(FILE *out);
+int cache_ctl_evict(const char *path, FILE *out);
+int cache_ctl_verify(FILE *out);
+
+#endif
