@@ -15,6 +15,7 @@
 #include "ipc/log.h"
 #include "ipc/proto.h"
 #include "policy/policy.h"
+#include "policy/seccomp.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -86,7 +87,8 @@ int main(int argc, char **argv)
 	if ((rc = dns_init(conf.resolv[0] ? conf.resolv : FETCH_RESOLV_CONF, FETCH_HOSTS)))
 		die(65, "cannot set up the resolver: %s", strerror(-rc));
 	proto_conf_free(&conf);
-	/* From here on nothing opens a path: the lock-down (policy/) belongs here. */
+	/* From here on nothing opens a path. */
+	seccomp_lockdown(SECCOMP_FETCHER, "fetcher");
 
 	for (;;) {
 		struct pollfd p[POLL_MAX];

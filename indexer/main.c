@@ -13,6 +13,7 @@
 #include "ipc/log.h"
 #include "ipc/proto.h"
 #include "policy/policy.h"
+#include "policy/seccomp.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -249,6 +250,7 @@ int main(int argc, char **argv)
 	if ((rc = proto_recv_conf(FD_SUPERVISOR, CONF_DEADLINE_MS, &conf)))
 		die(64, "no valid configuration from the supervisor: %s", strerror(-rc));
 	log_init("indexer", (int)conf.log_level);
+	indexer_landlock(&conf);
 
 	if (fetch_start(FD_PEER2))
 		die(70, "cannot start a thread");
@@ -267,6 +269,7 @@ int main(int argc, char **argv)
 		if (pthread_create(&t, NULL, open_thread, NULL))
 			die(70, "cannot start a thread");
 	}
+	seccomp_lockdown(SECCOMP_INDEXER, "indexer");
 
 	for (;;) {
 		struct pollfd fds[2] = {

@@ -19,6 +19,7 @@ const struct ipc_type proto_supervisor_from_worker[] = {
 	{ MSG_READY, 0, 0, 0, "ready" },
 	{ MSG_TREE_DONE, 0, 24, 24, "tree-done" },
 	{ MSG_TREE_FAIL, 0, 4, STR(1024), "tree-fail" },
+	{ MSG_SYSCALL, 0, 8, 8, "syscall" },
 };
 const size_t proto_supervisor_from_worker_n = N(proto_supervisor_from_worker);
 

@@ -40,6 +40,26 @@ int policy_become(uid_t uid, gid_t gid)
 	return 0;
 }
 
+int policy_supervisor_caps(void)
+{
+	static const int keep[] = { CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID, CAP_SETPCAP, CAP_KILL };
+
+	capng_clear(CAPNG_SELECT_BOTH);
+	for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+		if (capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET, keep[i]))
+			return -EINVAL;
+	if (capng_apply(CAPNG_SELECT_BOTH))
+		return -EPERM;
+	/* Check, do not trust. */
+	capng_get_caps_process();
+	if (capng_have_capability(CAPNG_EFFECTIVE, CAP_DAC_OVERRIDE) ||
+	    capng_have_capability(CAPNG_PERMITTED, CAP_SYS_MODULE) ||
+	    capng_have_capability(CAPNG_BOUNDING_SET, CAP_SYS_PTRACE) ||
+	    !capng_have_capability(CAPNG_EFFECTIVE, CAP_SYS_ADMIN))
+		return -EPERM;
+	return 0;
+}
+
 void policy_worker_start(const char *role)
 {
 	struct rlimit no_core = { 0, 0 }, nofile = { WORKER_NOFILE, WORKER_NOFILE };
