@@ -58,6 +58,9 @@ static const struct sc_allow base[] = {
 	ANY(getpid), ANY(gettid), ANY(getrandom),
 	ANY(clock_gettime), ANY(clock_nanosleep), ANY(nanosleep),   /* the vDSO aside */
 	ANY(sched_yield), ANY(restart_syscall), ANY(exit), ANY(exit_group),
+	/* glibc's start_thread, in a thread created just before the filter came (TSYNC applies it
+	 * to threads still starting). */
+	ANY(set_robust_list), ANY(rseq),
 	/* tgkill to this process only is added at load time (abort() and raise() need it). */
 };
 
