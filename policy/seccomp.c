@@ -70,7 +70,6 @@ static const struct sc_allow fuser[] = {
 	 * and replies to reads with vmsplice+splice (FUSE_BUF_IS_FD, our blob fds); the pipe of
 	 * each thread is made on its first request. */
 	ANY(splice), ANY(vmsplice), ANY(pipe2),
-	ANY(dup), ANY(dup3),
 };
 
 /* ---- aysfs-indexer: flists, the local cache, local-folder layers; no network ---------------- */
@@ -79,6 +78,7 @@ static const struct sc_allow indexer[] = {
 	ANY(openat), ANY(mkdir), ANY(mkdirat), ANY(unlink), ANY(unlinkat), ANY(rmdir),
 	ANY(rename), ANY(renameat), ANY(renameat2),     /* flist copies; purge; eviction */
 	ANY(linkat),                                    /* an O_TMPFILE blob gets its name */
+	ANY(copy_file_range),                           /* write-back copies a verified blob */
 	ANY(access), ANY(faccessat), ANY(faccessat2), ANY(stat), ANY(lstat),
 	ANY(getdents64), ANY(fchmod), ANY(ftruncate), ANY(fadvise64), ANY(fsync), ANY(fdatasync),
 	ANY(statfs), ANY(fstatfs),
@@ -94,9 +94,8 @@ static const struct sc_allow fetcher[] = {
 	ARG(socket, 0, SCMP_CMP_EQ, AF_INET),
 	ARG(socket, 0, SCMP_CMP_EQ, AF_INET6),
 	ANY(connect), ANY(getsockname), ANY(getpeername), ANY(setsockopt), ANY(getsockopt),
-	ANY(sendto), ANY(recvfrom), ANY(shutdown),
+	ANY(sendto), ANY(recvfrom),
 	ANY(ftruncate),                 /* a failed download is emptied before the next URL */
-	ANY(ioctl),                     /* c-ares: FIONREAD on its UDP sockets */
 	/* For sftp:// layers (libcurl + libssh2), when they come: the private key and the known
 	 * hosts are read by path at connect time. Add, and confine the paths with Landlock:
 	 *	ARG(openat, 2, SCMP_CMP_MASKED_EQ ...O_ACCMODE == O_RDONLY),
