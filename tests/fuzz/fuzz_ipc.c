@@ -6,6 +6,7 @@
  * exactly, and a payload the reader fully accepted re-encodes to the same bytes. */
 #include "tests/fuzz/fuzz.h"
 #include "ipc/ipc.h"
+#include "ipc/proto.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	nfds = data[0] % 4;
 	data++;
 	size--;
+	/* The supervisor's own table too: a MSG_SYSCALL it accepts is exactly two u32, as it reads them. */
+	if (ipc_check(data, size, nfds, proto_supervisor_from_worker, proto_supervisor_from_worker_n,
+		      &desc) == 0 && desc->type == MSG_SYSCALL) {
+		struct ipc_rd sr;
+
+		ipc_rd_init(&sr, data + sizeof h, size - sizeof h);
+		ipc_rd_u32(&sr);
+		ipc_rd_u32(&sr);
+		check(ipc_rd_done(&sr));
+	}
+	desc = NULL;
 	if (ipc_check(data, size, nfds, accept_tbl, sizeof accept_tbl / sizeof accept_tbl[0],
 		      &desc) < 0) {
 		check(desc == NULL);
