@@ -6,6 +6,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/landlock.h>
+#ifdef AYSFS_SANITIZE
+#include <sanitizer/lsan_interface.h>
+#endif
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -72,6 +75,10 @@ int landlock_restrict(const struct landlock_path *paths, size_t n)
 	else
 		attr_size = offsetof(struct ll_ruleset_attr, handled_access_net);
 
+#ifdef AYSFS_SANITIZE
+	/* LeakSanitizer reads /proc/self/task; after this it could not (see seccomp_lockdown). */
+	__lsan_do_leak_check();
+#endif
 	ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, attr_size, 0);
 	if (ruleset < 0)
 		return -errno;
