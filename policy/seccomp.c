@@ -85,7 +85,7 @@ static const struct sc_allow indexer[] = {
 	ANY(copy_file_range),                           /* write-back copies a verified blob */
 	ANY(access), ANY(faccessat), ANY(faccessat2), ANY(stat), ANY(lstat),
 	ANY(getdents64), ANY(fchmod), ANY(ftruncate), ANY(fadvise64), ANY(fsync), ANY(fdatasync),
-	ANY(statfs), ANY(fstatfs),
+	ANY(statfs), ANY(fstatfs),                      /* eviction: room left in the cache */
 	ANY(utimensat),                                 /* eviction: last use of a cached blob */
 	ANY(memfd_create),                              /* the index image */
 	ANY(shutdown),                                  /* fetch_reconnect() leaves the old channel */
@@ -100,11 +100,19 @@ static const struct sc_allow fetcher[] = {
 	ANY(connect), ANY(getsockname), ANY(getpeername), ANY(setsockopt), ANY(getsockopt),
 	ANY(sendto), ANY(recvfrom),
 	ANY(ftruncate),                 /* a failed download is emptied before the next URL */
-	/* For sftp:// layers (libcurl + libssh2), when they come: the private key and the known
-	 * hosts are read by path at connect time. Add, and confine the paths with Landlock:
-	 *	ARG(openat, 2, SCMP_CMP_MASKED_EQ ...O_ACCMODE == O_RDONLY),
-	 */
 };
+
+/* ---- for sftp:// layers, when they come (libcurl + libssh2) ----------------------------------
+ * libcurl opens the private key (CURLOPT_SSH_PRIVATE_KEYFILE) and the known hosts
+ * (CURLOPT_SSH_KNOWNHOSTS) by path at each connection. To allow it: uncomment, add
+ * GROUP(fetcher_sftp) to the fetcher's row of roles[] below, and confine the two files with
+ * landlock_restrict() (two LL_READ rules, before seccomp_lockdown) — seccomp cannot tell one path
+ * from another. Better still: read both into memory at start-up, and this group is not needed.
+ *
+ * static const struct sc_allow fetcher_sftp[] = {
+ *	MASKED(openat, 2, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY),
+ * };
+ */
 
 /* ---- sanitizer builds only: what the ASan/UBSan runtime calls to write a report -------------- */
 #ifdef AYSFS_SANITIZE
@@ -126,7 +134,8 @@ struct sc_group {
 
 #define GROUP(a) { (a), sizeof(a) / sizeof((a)[0]) }
 
-static const struct sc_group roles[SECCOMP_ROLES][2] = {
+/* Each role: the base, its own list, and room for a feature's group. */
+static const struct sc_group roles[SECCOMP_ROLES][3] = {
 	[SECCOMP_FUSER] = { GROUP(base), GROUP(fuser) },
 	[SECCOMP_INDEXER] = { GROUP(base), GROUP(indexer) },
 	[SECCOMP_FETCHER] = { GROUP(base), GROUP(fetcher) },
