@@ -40,6 +40,8 @@ static long c_unshare(void) { return syscall(SYS_unshare, 0x00020000 /* CLONE_NE
 static long c_bpf(void) { return syscall(SYS_bpf, 0, NULL, 0); }
 static long c_memfd(void) { return syscall(SYS_memfd_create, "try", 0); }
 static long c_prctl(void) { return prctl(PR_SET_DUMPABLE, 1); }
+/* getpid through the x32 calling convention (__X32_SYSCALL_BIT): another ABI, another table. */
+static long c_x32(void) { return syscall(0x40000000 + SYS_getpid); }
 
 static long c_execve(void)
 {
@@ -105,7 +107,7 @@ static const struct {
 	{ "ptrace", c_ptrace }, { "mmap-exec", c_mmap_exec }, { "mprotect-exec", c_mprotect_exec },
 	{ "fork", c_fork }, { "thread", c_thread }, { "kill", c_kill }, { "setuid", c_setuid },
 	{ "unshare", c_unshare }, { "bpf", c_bpf }, { "memfd", c_memfd }, { "prctl", c_prctl },
-	{ "sigsys", c_sigsys },
+	{ "sigsys", c_sigsys }, { "x32", c_x32 },
 };
 
 static const struct {

@@ -21,10 +21,10 @@ command -v nginx >/dev/null || bail "nginx is needed (nginx-light)"
 
 # ---- the allow-lists, call by call ---------------------------------------------------------------
 CALLS="socket-inet socket-inet6 socket-unix socket-netlink open-read open-write execve ptrace mmap-exec
-mprotect-exec fork thread kill setuid unshare bpf memfd prctl sigsys"
+mprotect-exec fork thread kill setuid unshare bpf memfd prctl sigsys x32"
 # What every role must refuse, then what tells the roles apart.
 refused_by_all="socket-unix socket-netlink execve ptrace mmap-exec mprotect-exec fork thread kill setuid
-unshare bpf sigsys"
+unshare bpf sigsys x32"
 relaxed=no
 "$TRY" -relaxed && relaxed=yes
 [ $relaxed = yes ] && diag "sanitizer build: its lists add read-only opens and prctl (docs/SECURITY.md)"
@@ -42,7 +42,12 @@ expect() {      # expect ROLE CALL: what try-syscall must print for it
 
 # shellcheck disable=SC2086
 got=$("$TRY" none $CALLS 2>/dev/null | tr '\n' ' ')
-want=$(for c in $CALLS; do [ $c = bpf ] && echo "none $c errno:EINVAL" || echo "none $c ok"; done | tr '\n' ' ')
+# bpf with no attributes is EINVAL; x32 is ENOSYS on a kernel built without that ABI.
+x32=$("$TRY" none x32 2>/dev/null)
+[ "$x32" = "none x32 errno:ENOSYS" ] && x32=errno:ENOSYS || x32=ok
+want=$(for c in $CALLS; do
+	case $c in bpf) echo "none $c errno:EINVAL" ;; x32) echo "none $c $x32" ;; *) echo "none $c ok" ;; esac
+done | tr '\n' ' ')
 is "$got" "$want" "without a filter every call runs (the control)"
 for role in fuser indexer fetcher; do
 	# shellcheck disable=SC2086
@@ -141,8 +146,13 @@ policy_config "$T/elsewhere/other.flist"
 : >"$T/log.mark"
 kill -HUP "$SUP_PID"
 for _ in $(seq 50); do grep -q "reload failed\|tree generation 2" "$T/log" && break; sleep 0.1; done
-like "$(cat "$T/log")" "other.flist.*(Permission denied|EACCES)" "the indexer cannot read a flist outside its folders"
-ok_cmd "the reload failed and kept the tree" test ! -e "$M/other" -a -e "$M/a"
+if grep -q "Landlock is not available" "$T/log"; then
+	echo "ok $((_tap_n += 1)) # skip this kernel has no Landlock (the indexer said so)"
+	echo "ok $((_tap_n += 1)) # skip this kernel has no Landlock"
+else
+	like "$(cat "$T/log")" "other.flist.*(Permission denied|EACCES)" "the indexer cannot read a flist outside its folders"
+	ok_cmd "the reload failed and kept the tree" test ! -e "$M/other" -a -e "$M/a"
+fi
 policy_config
 
 # ---- refused calls and garbage: killed, named, restarted; the mount serves ---------------------
