@@ -101,6 +101,9 @@ fuzzers: $(patsubst %,$(O)/tests/fuzz_%,$(FUZZERS))
 
 # Prerequisites below name per-target lists, expanded a second time.
 .SECONDEXPANSION:
+# Objects reached only through pattern rules would count as intermediate and be deleted after a
+# fresh build (so the next change rebuilt everything): keep them.
+.SECONDARY:
 
 $(O)/obj/%.o: %.c
 	@mkdir -p $(@D)
