@@ -79,7 +79,7 @@ static const struct sc_allow fuser[] = {
 /* ---- aysfs-indexer: flists, the local cache, local-folder layers; no network ---------------- */
 static const struct sc_allow indexer[] = {
 	/* Paths: Landlock (policy/landlock.c) limits which ones. */
-	ANY(openat), ANY(mkdir), ANY(mkdirat), ANY(unlink), ANY(unlinkat), ANY(rmdir),
+	ANY(openat), ANY(openat2), ANY(mkdir), ANY(mkdirat), ANY(unlink), ANY(unlinkat), ANY(rmdir),
 	ANY(rename), ANY(renameat), ANY(renameat2),     /* flist copies; purge; eviction */
 	ANY(linkat),                                    /* an O_TMPFILE blob gets its name */
 	ANY(copy_file_range),                           /* write-back copies a verified blob */
