@@ -139,6 +139,7 @@ static const struct sc_group roles[SECCOMP_ROLES][3] = {
 	[SECCOMP_FUSER] = { GROUP(base), GROUP(fuser) },
 	[SECCOMP_INDEXER] = { GROUP(base), GROUP(indexer) },
 	[SECCOMP_FETCHER] = { GROUP(base), GROUP(fetcher) },
+	[SECCOMP_CONFIG] = { GROUP(base) },
 };
 
 /* ---- SIGSYS: say which call, then die of it ------------------------------------------------ */

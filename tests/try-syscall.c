@@ -1,6 +1,7 @@
 /* try-syscall — what a role's seccomp filter really allows.
  *
- *   try-syscall ROLE CALL…      ROLE: fuser, indexer, fetcher, or none (no filter: the control)
+ *   try-syscall ROLE CALL…      ROLE: fuser, indexer, fetcher, config, or none (no filter: the
+ *                               control)
  *   try-syscall -relaxed        exit 0 when this build's lists carry the sanitizer group
  *
  * For each CALL a child process loads ROLE's filter with the workers' own code
@@ -115,11 +116,12 @@ static const struct {
 	enum seccomp_role role;
 } roles[] = {
 	{ "fuser", SECCOMP_FUSER }, { "indexer", SECCOMP_INDEXER }, { "fetcher", SECCOMP_FETCHER },
+	{ "config", SECCOMP_CONFIG },
 };
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: try-syscall fuser|indexer|fetcher|none CALL...\n       "
+	fprintf(stderr, "usage: try-syscall fuser|indexer|fetcher|config|none CALL...\n       "
 		"try-syscall -relaxed\ncalls:");
 	for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++)
 		fprintf(stderr, " %s", calls[i].name);

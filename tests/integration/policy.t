@@ -49,7 +49,7 @@ want=$(for c in $CALLS; do
 	case $c in bpf) echo "none $c errno:EINVAL" ;; x32) echo "none $c $x32" ;; *) echo "none $c ok" ;; esac
 done | tr '\n' ' ')
 is "$got" "$want" "without a filter every call runs (the control)"
-for role in fuser indexer fetcher; do
+for role in fuser indexer fetcher config; do
 	# shellcheck disable=SC2086
 	got=$("$TRY" $role $CALLS 2>"$T/try.$role" | tr '\n' ' ')
 	want=$(for c in $CALLS; do echo "$role $c $(expect $role $c)"; done | tr '\n' ' ')
