@@ -214,10 +214,11 @@ ok_cmd "no mount is left behind" test "$(is_mounted "$M"; echo $?)" = 1
 variant=$(basename "$AYSFS_BUILD")
 make -s -C "$TOP" V="$variant" install DESTDIR="$T/inst" >"$T/make.out" 2>&1
 ok $? "make install into a DESTDIR"
-for b in sbin/aysfs-supervisor libexec/aysfs/aysfs-fuser libexec/aysfs/aysfs-indexer libexec/aysfs/aysfs-fetcher; do
-	f=$(find "$T/inst" -path "*/$b" | head -1)
-	ok $([ -n "$f" ] && ! strings "$f" | grep -q AYSFS_TEST_HOOKS && ! nm "$f" | grep -q testhook; echo $?) \
-		"installed $(basename "$b"): no test hook"
+installed=$(find "$T/inst" -type f -name 'aysfs-*' | sort)
+like "$(echo $installed)" "libexec/aysfs/aysfs-fetcher .*libexec/aysfs/aysfs-fuser .*libexec/aysfs/aysfs-indexer .*sbin/aysfs-supervisor" "the programs are installed"
+for f in $installed; do
+	ok $(! strings "$f" | grep -q AYSFS_TEST_HOOKS && ! nm "$f" | grep -q testhook; echo $?) \
+		"installed ${f#"$T/inst"}: no test hook"
 done
 ok $(strings "$HOOKS/aysfs-fetcher" | grep -q AYSFS_TEST_HOOKS && nm "$HOOKS/aysfs-fetcher" | grep -q testhook_install; echo $?) \
 	"the test copy does have them (the check above can fail)"
