@@ -276,9 +276,9 @@ void seccomp_lockdown(enum seccomp_role role, const char *role_name)
 	    (rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
 				   SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()))))
 		goto fail;
-	/* Threads: a clone that makes a thread, nothing else (no new process, no namespace). clone3
-	 * hides its flags from the filter: ENOSYS makes glibc fall back to clone. Only the roles that
-	 * start threads after lock-down need it; none does today. */
+	/* Threads and processes: none after the lock-down, so no list has clone. clone3 hides its
+	 * flags from the filter; ENOSYS makes glibc fall back to clone, which a role that must start
+	 * threads later can allow for threads only: MASKED(clone, 0, CLONE_THREAD, CLONE_THREAD). */
 	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0)))
 		goto fail;
 	if ((rc = seccomp_load(ctx)))
