@@ -103,11 +103,15 @@ all: bins
 endif
 
 bins: $(addprefix $(O)/,$(BINS)) $(O)/aysfs
-tests: $(patsubst %,$(O)/tests/test_%.t,$(UNITS)) $(patsubst %,$(O)/tests/replay_%,$(FUZZERS))
+tests: $(patsubst %,$(O)/tests/test_%.t,$(UNITS)) $(patsubst %,$(O)/tests/replay_%,$(FUZZERS)) \
+       $(O)/tests/try-syscall $(addprefix $(O)/hooks/,$(filter-out aysfs-pack,$(BINS)))
 fuzzers: $(patsubst %,$(O)/tests/fuzz_%,$(FUZZERS))
 
 # Prerequisites below name per-target lists, expanded a second time.
 .SECONDEXPANSION:
+# Objects reached only through pattern rules would count as intermediate and be deleted after a
+# fresh build (so the next change rebuilt everything): keep them.
+.SECONDARY:
 
 $(O)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -115,6 +119,22 @@ $(O)/obj/%.o: %.c
 
 $(O)/aysfs-%: $$(call obj,$$(BIN_$$*))
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_$*)
+
+# Test copies of the four processes with policy/testhook.c compiled in (-DAYSFS_TEST_HOOKS: they
+# misbehave on a signal, for tests/integration/policy.t). Only policy/ differs; never installed.
+hobj = $(patsubst %.c,$(O)/obj-hooks/%.o,$(filter $(POLICY),$(1))) $(call obj,$(filter-out $(POLICY),$(1)))
+$(O)/obj-hooks/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DAYSFS_TEST_HOOKS -c -o $@ $<
+
+$(O)/hooks/aysfs-%: $$(call hobj,$$(BIN_$$*))
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_$*)
+
+# Loads a role's seccomp filter in a child and makes one system call (tests/integration/policy.t).
+$(O)/tests/try-syscall: $(O)/obj/tests/try-syscall.o $$(call obj,$$(POLICY) $$(IPC))
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_POLICY)
 
 # `aysfs` is the supervisor under the original tool's name.
 $(O)/aysfs: $(O)/aysfs-supervisor
@@ -178,4 +198,4 @@ install: bins
 clean:
 	rm -rf build
 
--include $(shell find build/$(V)/obj -name '*.d' 2>/dev/null)
+-include $(shell find build/$(V)/obj build/$(V)/obj-hooks -name '*.d' 2>/dev/null)

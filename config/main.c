@@ -13,6 +13,7 @@
 #include "ipc/log.h"
 #include "ipc/proto.h"
 #include "policy/policy.h"
+#include "policy/seccomp.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -53,6 +54,8 @@ int main(int argc, char **argv)
 			   proto_config_from_supervisor_n, &m, REQUEST_DEADLINE_MS);
 	if (rc <= 0)
 		die(64, "no request from the supervisor: %s", rc ? strerror(-rc) : "it is gone");
+	/* From here on: read the fd received, write the answer, exit. */
+	seccomp_lockdown(SECCOMP_CONFIG, "config");
 	if (m.hdr.type == MSG_CONFIG_DEFAULTS) {
 		config_defaults(&c);
 	} else {

@@ -16,6 +16,7 @@
 #include "ipc/log.h"
 #include "ipc/proto.h"
 #include "policy/policy.h"
+#include "policy/seccomp.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -99,7 +100,8 @@ int main(int argc, char **argv)
 		die(65, "cannot set up the resolver: %s", strerror(-rc));
 	fctl_init(&conf);
 	proto_conf_free(&conf);
-	/* From here on nothing opens a path: the lock-down (policy/) belongs here. */
+	/* From here on nothing opens a path. */
+	seccomp_lockdown(SECCOMP_FETCHER, "fetcher");
 
 	for (;;) {
 		struct pollfd p[POLL_MAX];

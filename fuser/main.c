@@ -10,6 +10,7 @@
 #include "ipc/log.h"
 #include "ipc/proto.h"
 #include "policy/policy.h"
+#include "policy/seccomp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -240,6 +241,7 @@ int main(int argc, char **argv)
 	}
 	if (reload_start(fuser.se))
 		die(65, "cannot start a thread");
+	seccomp_lockdown(SECCOMP_FUSER, "fuser");
 	fcntl(fuser.idx_fd, F_SETFL, O_NONBLOCK);
 	ipc_send(FD_SUPERVISOR, MSG_READY, 0, NULL, 0, NULL, 0);
 

@@ -25,4 +25,7 @@ int load_tree(const struct worker_conf *c, const char *cache_root, uint64_t gene
 /* The folder of a local layer URL ("/path" or "file:///path"), or NULL for a network layer. */
 const char *layer_local_path(const char *url);
 
+/* Limit file access to the configuration's folders (sandbox.c, Landlock); before any thread. */
+void indexer_landlock(const struct worker_conf *c);
+
 #endif

@@ -16,6 +16,7 @@
 #include "ipc/log.h"
 #include "ipc/proto.h"
 #include "policy/policy.h"
+#include "policy/seccomp.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -416,6 +417,7 @@ int main(int argc, char **argv)
 	if ((rc = proto_recv_conf(FD_SUPERVISOR, CONF_DEADLINE_MS, &conf)))
 		die(64, "no valid configuration from the supervisor: %s", strerror(-rc));
 	log_init("indexer", (int)conf.log_level);
+	indexer_landlock(&conf);
 
 	if (fetch_start(FD_PEER2))
 		die(70, "cannot start a thread");
@@ -455,6 +457,9 @@ int main(int argc, char **argv)
 	}
 	if (discover_start(blobs))
 		die(70, "cannot start a thread");
+	/* Every thread is running (but aysfs-ctl's, one per request: threads only, see
+	 * policy/seccomp.c). */
+	seccomp_lockdown(SECCOMP_INDEXER, "indexer");
 
 	bool fuser_gone = false;
 

@@ -24,6 +24,7 @@ const struct ipc_type proto_supervisor_from_worker[] = {
 	{ MSG_TREE_FAIL, 0, 4, STR(1024), "tree-fail" },
 	{ MSG_CTL_REPLY, 0, 8, 4 + STR(CTL_TEXT_MAX), "ctl-reply" },
 	{ MSG_FUSE_INIT, 0, FUSE_INIT_MIN, FUSE_INIT_MAX, "fuse-init" },
+	{ MSG_SYSCALL, 0, 8, 8, "syscall" },
 };
 const size_t proto_supervisor_from_worker_n = N(proto_supervisor_from_worker);
 

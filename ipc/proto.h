@@ -31,6 +31,9 @@ enum msg_type {
 	/* indexer → supervisor */
 	MSG_TREE_DONE = 3,      /* u64 generation, u64 entries, u32 services mounted, u32 rejected */
 	MSG_TREE_FAIL = 4,      /* str reason */
+	/* a worker → supervisor, from its SIGSYS handler just before it dies: u32 audit arch, u32
+	 * number of the system call its seccomp filter refused (policy/seccomp.c) */
+	MSG_SYSCALL = 6,
 	/* indexer → fuser (and fuser → a restarted indexer, as the base of its next reload) */
 	MSG_INDEX = 10,         /* fd: sealed memfd; u64 generation, u64 size */
 	MSG_BLOB = 11,          /* fd: read-only blob; id = MSG_OPEN's; str layer url */

@@ -46,6 +46,33 @@ int policy_become(uid_t uid, gid_t gid)
 	return 0;
 }
 
+int policy_supervisor_caps(void)
+{
+	static const int keep[] = { CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID, CAP_SETPCAP, CAP_KILL };
+	struct rlimit nofile;
+
+	/* Last use of CAP_SYS_RESOURCE: a hard fd limit with room for the fuser's (policy_become
+	 * gives it to the fuser, each later start included), where this host allows it. */
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_max < FUSER_NOFILE) {
+		nofile.rlim_max = FUSER_NOFILE;
+		(void)setrlimit(RLIMIT_NOFILE, &nofile);
+	}
+	capng_clear(CAPNG_SELECT_BOTH);
+	for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+		if (capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET, keep[i]))
+			return -EINVAL;
+	if (capng_apply(CAPNG_SELECT_BOTH))
+		return -EPERM;
+	/* Check, do not trust. */
+	capng_get_caps_process();
+	if (capng_have_capability(CAPNG_EFFECTIVE, CAP_DAC_OVERRIDE) ||
+	    capng_have_capability(CAPNG_PERMITTED, CAP_SYS_MODULE) ||
+	    capng_have_capability(CAPNG_BOUNDING_SET, CAP_SYS_PTRACE) ||
+	    !capng_have_capability(CAPNG_EFFECTIVE, CAP_SYS_ADMIN))
+		return -EPERM;
+	return 0;
+}
+
 void policy_worker_start(const char *role)
 {
 	rlim_t n = strcmp(role, "fuser") == 0 ? FUSER_NOFILE : WORKER_NOFILE;

@@ -18,6 +18,12 @@ int policy_become(uid_t uid, gid_t gid);
 /* Exits with status 70 (and a CRIT line) when any check fails. */
 void policy_worker_start(const char *role);
 
+/* The supervisor, once the workers' binaries are open and the cache folder exists: keep only
+ * CAP_SYS_ADMIN (unmount; mount), CAP_SETUID, CAP_SETGID and CAP_SETPCAP (a restarted worker takes
+ * its user and has its bounding set cleared) and CAP_KILL (signals to workers of other users), in
+ * the effective, permitted and bounding sets; drop every other one. Returns 0 or -EPERM. */
+int policy_supervisor_caps(void);
+
 /* Resolve an account name to ids. Returns 0 or -ENOENT. */
 int policy_user(const char *name, uid_t *uid, gid_t *gid);
 

@@ -19,6 +19,7 @@
 #include "ipc/log.h"
 #include "ipc/proto.h"
 #include "policy/policy.h"
+#include "policy/seccomp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -342,8 +343,14 @@ static void stop_workers(void)
 
 static void describe_exit(const struct worker *w, int status, char *buf, size_t len)
 {
+	char name[64];
+
 	if (WIFEXITED(status))
 		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS && w->refused_known)
+		snprintf(buf, len, "was killed by its seccomp filter (SIGSYS) for system call %s (%d)",
+			 seccomp_syscall_name(w->refused_arch, w->refused_nr, name, sizeof name),
+			 w->refused_nr);
 	else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
 		snprintf(buf, len, "was killed by its seccomp filter (SIGSYS)");
 	else if (WIFSIGNALED(status))
@@ -610,6 +617,14 @@ static int on_worker_msg(struct worker *w)
 			return -1;
 		takeover_note_init(m.payload, m.hdr.len);
 		return 0;
+	case MSG_SYSCALL:
+		/* Sent by the worker's SIGSYS handler as it dies; only ever used in the log line. */
+		w->refused_arch = ipc_rd_u32(&r);
+		w->refused_nr = (int)ipc_rd_u32(&r);
+		if (!ipc_rd_done(&r) || w->refused_nr < 0)
+			return -1;
+		w->refused_known = true;
+		return 0;
 	}
 	return -1;
 }
@@ -676,6 +691,8 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 	}
 	prepare_cache_dir(cfg.cache_dir, workers[ROLE_INDEXER].uid, workers[ROLE_INDEXER].gid);
+	if (policy_supervisor_caps())
+		die(EXIT_MOUNT, "cannot drop the supervisor's capabilities to the five it keeps");
 
 	/* 0-2: supervisor ↔ fuser, indexer, fetcher; 3: fuser ↔ indexer; 4: indexer ↔ fetcher. */
 	for (int i = 0; i < 5; i++)
@@ -808,10 +825,16 @@ int main(int argc, char **argv)
 		for (int i = 0; i < ROLE_COUNT && !stopping; i++) {
 			struct worker *wk = &workers[i];
 			int ws;
-			char why[128];
+			char why[192];
 
 			if (wk->pid > 0 && waitpid(wk->pid, &ws, WNOHANG) > 0) {
+				struct pollfd q = { .fd = wk->ctl, .events = POLLIN };
+
+				/* What it sent before it died (a refused system call) is still queued. */
+				while (wk->ctl >= 0 && poll(&q, 1, 0) == 1 && on_worker_msg(wk) >= 0)
+					;
 				describe_exit(wk, ws, why, sizeof why);
+				wk->refused_known = false;
 				wk->pid = 0;
 				sctl_worker_died(wk->role, wk->role == ROLE_FETCHER &&
 						 workers[ROLE_INDEXER].pid == 0 ?

@@ -180,6 +180,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(h.nfds == nfds && desc->nfds == nfds && nfds <= IPC_MAX_FDS);
 
 	payload = data + sizeof h;
+	if (which == 2 && desc->type == MSG_SYSCALL) {
+		/* As the supervisor reads it: exactly two u32. */
+		struct ipc_rd sr;
+
+		ipc_rd_init(&sr, payload, h.len);
+		ipc_rd_u32(&sr);
+		ipc_rd_u32(&sr);
+		check(ipc_rd_done(&sr));
+	}
 	if (which) {
 		parse_ctl(desc->type, payload, h.len);
 		return 0;

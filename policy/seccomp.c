@@ -1,0 +1,321 @@
+/* seccomp.c — the workers' system call allow-lists, one table per role (see seccomp.h).
+ *
+ * Each list holds what the process calls *after* its start-up (configuration read, files opened,
+ * threads started), measured with the whole test suite on glibc 2.36, libcurl 7.88, c-ares 1.18,
+ * libfuse 3.14 and OpenSSL 3.0 (docs/SECURITY.md says how to measure again). An entry that is not
+ * obvious says which library call needs it. Groups marked "for" a feature hold what that feature
+ * needs; a new feature adds a group rather than widening another one.
+ *
+ * Arguments are checked where the check means something: sockets only of the families a role
+ * uses, no executable mappings, no clone but a thread, no change of SIGSYS's handler, signals only
+ * to this process.
+ */
+#include "policy/seccomp.h"
+#include "policy/testhook.h"
+
+#include "ipc/proto.h"
+#include "ipc/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <seccomp.h>
+#ifdef AYSFS_SANITIZE
+#include <sanitizer/lsan_interface.h>
+#endif
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* One allowed call: any arguments, or only when every listed argument test holds. */
+struct sc_allow {
+	int nr;
+	unsigned nargs;
+	struct scmp_arg_cmp arg[2];
+};
+
+#define ANY(name)               { SCMP_SYS(name), 0, { { 0 } } }
+#define ARG(name, a, cmp, v)    { SCMP_SYS(name), 1, { { .arg = (a), .op = (cmp), .datum_a = (v) } } }
+#define MASKED(name, a, m, v)   { SCMP_SYS(name), 1, \
+				  { { .arg = (a), .op = SCMP_CMP_MASKED_EQ, .datum_a = (m), .datum_b = (v) } } }
+
+/* ---- every worker ------------------------------------------------------------------------- */
+static const struct sc_allow base[] = {
+	ANY(read), ANY(write), ANY(readv), ANY(writev), ANY(pread64), ANY(pwrite64), ANY(close),
+	ANY(lseek), ANY(fstat), ANY(newfstatat), ANY(fcntl),
+	ANY(poll), ANY(ppoll),
+	ANY(recvmsg), ANY(sendmsg),                     /* the ipc/ channels */
+	ANY(futex), ANY(brk), ANY(munmap), ANY(mremap), ANY(madvise),
+	/* Memory never becomes executable: no PROT_EXEC in a mapping or a change of protection. */
+	MASKED(mmap, 2, PROT_EXEC, 0),
+	MASKED(mprotect, 2, PROT_EXEC, 0),
+	ANY(rt_sigreturn), ANY(rt_sigprocmask),
+	/* Any handler but SIGSYS's, which the filter keeps (see sigsys_trap below). */
+	ARG(rt_sigaction, 0, SCMP_CMP_NE, SIGSYS),
+	ANY(getpid), ANY(gettid), ANY(getrandom),
+	ANY(clock_gettime), ANY(clock_nanosleep), ANY(nanosleep),   /* the vDSO aside */
+	ANY(sched_yield), ANY(restart_syscall), ANY(exit), ANY(exit_group),
+	/* glibc's start_thread, in a thread created just before the filter came (TSYNC applies it
+	 * to threads still starting). */
+	ANY(set_robust_list), ANY(rseq),
+	/* tgkill to this process only is added at load time (abort() and raise() need it). */
+};
+
+/* ---- aysfs-fuser: /dev/fuse, the index memfd, blob fds from the indexer --------------------- */
+static const struct sc_allow fuser[] = {
+	/* libfuse's fuse_session_receive_buf reads requests by splice from /dev/fuse into a pipe
+	 * and replies to reads with vmsplice+splice (FUSE_BUF_IS_FD, our blob fds); the pipe of
+	 * each thread is made on its first request. */
+	ANY(splice), ANY(vmsplice), ANY(pipe2),
+};
+
+/* ---- aysfs-indexer: flists, the local cache, local-folder layers; no network ---------------- */
+static const struct sc_allow indexer[] = {
+	/* Paths: Landlock (policy/landlock.c) limits which ones. */
+	ANY(openat), ANY(openat2), ANY(mkdir), ANY(mkdirat), ANY(unlink), ANY(unlinkat), ANY(rmdir),
+	ANY(rename), ANY(renameat), ANY(renameat2),     /* flist copies; purge; eviction */
+	ANY(linkat),                                    /* an O_TMPFILE blob gets its name */
+	ANY(copy_file_range),                           /* write-back copies a verified blob */
+	ANY(access), ANY(faccessat), ANY(faccessat2), ANY(stat), ANY(lstat),
+	ANY(getdents64), ANY(fchmod), ANY(ftruncate), ANY(fadvise64), ANY(fsync), ANY(fdatasync),
+	ANY(statfs), ANY(fstatfs),                      /* eviction: room left in the cache */
+	ANY(utimensat),                                 /* eviction: last use of a cached blob */
+	ANY(memfd_create),                              /* the index image */
+	ANY(shutdown),                                  /* fetch_reconnect() leaves the old channel */
+	ANY(dup2), ANY(dup3),                           /* a restarted fuser's channel at FD_PEER1 */
+	/* The cache's prefetch threads lower their own CPU and I/O priority as they start. */
+	ANY(ioprio_set), ARG(setpriority, 0, SCMP_CMP_EQ, PRIO_PROCESS),
+	/* aysfs-ctl: each request runs on a thread of its own (a verify reads the whole cache);
+	 * threads only, never a process. */
+	MASKED(clone, 0, CLONE_THREAD, CLONE_THREAD),
+};
+
+/* ---- aysfs-fetcher: the network, and fds it is handed; it opens no path ------------------- */
+static const struct sc_allow fetcher[] = {
+	/* TCP and UDP over IPv4 and IPv6 only: libcurl's transfers, c-ares' queries and the
+	 * -auto probes (non-blocking connects). No AF_UNIX, no netlink, no raw sockets. */
+	ARG(socket, 0, SCMP_CMP_EQ, AF_INET),
+	ARG(socket, 0, SCMP_CMP_EQ, AF_INET6),
+	ANY(connect), ANY(getsockname), ANY(getpeername), ANY(setsockopt), ANY(getsockopt),
+	ANY(sendto), ANY(recvfrom),
+	ANY(ftruncate),                 /* a failed download is emptied before the next URL */
+};
+
+/* ---- for sftp:// layers, when they come (libcurl + libssh2) ----------------------------------
+ * libcurl opens the private key (CURLOPT_SSH_PRIVATE_KEYFILE) and the known hosts
+ * (CURLOPT_SSH_KNOWNHOSTS) by path at each connection. To allow it: uncomment, add
+ * GROUP(fetcher_sftp) to the fetcher's row of roles[] below, and confine the two files with
+ * landlock_restrict() (two LL_READ rules, before seccomp_lockdown) — seccomp cannot tell one path
+ * from another. Better still: read both into memory at start-up, and this group is not needed.
+ *
+ * static const struct sc_allow fetcher_sftp[] = {
+ *	MASKED(openat, 2, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY),
+ * };
+ */
+
+/* ---- sanitizer builds only: what the ASan/UBSan runtime calls to write a report -------------- */
+#ifdef AYSFS_SANITIZE
+static const struct sc_allow sanitizer[] = {
+	/* /proc/self/maps and the executable, read-only, to print a stack; nothing is created. The
+	 * runtime's own open() is the old system call. */
+	MASKED(openat, 2, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY),
+	MASKED(open, 1, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY),
+	ANY(readlink), ANY(readlinkat), ANY(getdents), ANY(getdents64), ANY(sigaltstack),
+	ANY(prctl), ANY(getrlimit), ANY(prlimit64), ANY(sched_getaffinity), ANY(getppid),
+	ARG(ioctl, 1, SCMP_CMP_EQ, TCGETS),             /* isatty(2): colours or not */
+};
+#endif
+
+struct sc_group {
+	const struct sc_allow *list;
+	size_t n;
+};
+
+#define GROUP(a) { (a), sizeof(a) / sizeof((a)[0]) }
+
+/* Each role: the base, its own list, and room for a feature's group. */
+static const struct sc_group roles[SECCOMP_ROLES][3] = {
+	[SECCOMP_FUSER] = { GROUP(base), GROUP(fuser) },
+	[SECCOMP_INDEXER] = { GROUP(base), GROUP(indexer) },
+	[SECCOMP_FETCHER] = { GROUP(base), GROUP(fetcher) },
+	[SECCOMP_CONFIG] = { GROUP(base) },
+};
+
+/* ---- SIGSYS: say which call, then die of it ------------------------------------------------ */
+
+#define NAMES_MAX 512
+static char names[NAMES_MAX][24];       /* filled before the filter: the handler only reads */
+static char role_label[16];
+
+/* Async-signal-safe helpers: no stdio in a handler. */
+static size_t put_str(char *p, const char *s)
+{
+	size_t n = strlen(s);
+
+	memcpy(p, s, n);
+	return n;
+}
+
+static size_t put_uint(char *p, unsigned long v)
+{
+	char tmp[24];
+	size_t n = 0, i = 0;
+
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) && n < sizeof tmp);
+	while (n)
+		p[i++] = tmp[--n];
+	return i;
+}
+
+static void sigsys_trap(int sig, siginfo_t *si, void *uc)
+{
+	char line[160];
+	size_t n = 0;
+	int nr = si->si_syscall, saved = errno;
+	struct {
+		struct ipc_hdr h;
+		uint32_t arch, nr;
+	} m = { { IPC_MAGIC, MSG_SYSCALL, 0, 8, 0, 0 }, si->si_arch, (uint32_t)nr };
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigset_t sys;
+
+	(void)sig;
+	(void)uc;
+	n += put_str(line + n, "CRIT ");
+	n += put_str(line + n, role_label);
+	n += put_str(line + n, ": system call ");
+	n += put_str(line + n, nr >= 0 && nr < NAMES_MAX && names[nr][0] ? names[nr] : "#");
+	n += put_str(line + n, " (");
+	n += put_uint(line + n, (unsigned long)(unsigned)nr);
+	n += put_str(line + n, ") is not in the seccomp allow-list: killed\n");
+	(void)!write(STDERR_FILENO, line, n);
+	/* The supervisor names the call in its own line from this (ipc framing, built by hand;
+	 * sendmsg, as the base list has no sendto). */
+	sendmsg(3, &(struct msghdr){ .msg_iov = &(struct iovec){ &m, sizeof m }, .msg_iovlen = 1 },
+		MSG_DONTWAIT | MSG_NOSIGNAL);
+	errno = saved;
+	/* The default action again: the filter answers this rt_sigaction with KILL_PROCESS. */
+	sigaction(SIGSYS, &dfl, NULL);
+	/* Only reached when no filter is loaded (try-syscall's own checks): die the same way. */
+	sigemptyset(&sys);
+	sigaddset(&sys, SIGSYS);
+	sigprocmask(SIG_UNBLOCK, &sys, NULL);
+	raise(SIGSYS);
+	_exit(128 + SIGSYS);
+}
+
+static void fill_names(void)
+{
+	for (int nr = 0; nr < NAMES_MAX; nr++) {
+		char *s = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
+
+		if (s) {
+			snprintf(names[nr], sizeof names[nr], "%s", s);
+			free(s);
+		}
+	}
+}
+
+static int add_group(scmp_filter_ctx ctx, const struct sc_group *g)
+{
+	for (size_t i = 0; i < g->n; i++) {
+		const struct sc_allow *a = &g->list[i];
+		int rc = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, a->nr, a->nargs,
+						a->nargs ? a->arg : NULL);
+
+		/* A call this kernel or architecture does not have is simply not allowed. */
+		if (rc && rc != -EDOM && rc != -EFAULT)
+			return rc;
+	}
+	return 0;
+}
+
+void seccomp_lockdown(enum seccomp_role role, const char *role_name)
+{
+	struct sigaction sa = { .sa_sigaction = sigsys_trap, .sa_flags = SA_SIGINFO };
+	scmp_filter_ctx ctx;
+	int rc = -ENOMEM;
+
+	snprintf(role_label, sizeof role_label, "%s", role_name);
+	fill_names();
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSYS, &sa, NULL))
+		die(70, "%s: sigaction(SIGSYS): %s", role_name, strerror(errno));
+	testhook_install(role);
+
+	/* Anything not listed: SIGSYS to the handler above. AYSFS_SECCOMP_LOG (a developer's build,
+	 * never a release) lets it run and has the kernel log it instead: how a list is measured. */
+#ifdef AYSFS_SECCOMP_LOG
+	ctx = seccomp_init(SCMP_ACT_LOG);
+#else
+	ctx = seccomp_init(SCMP_ACT_TRAP);
+#endif
+	if (!ctx)
+		goto fail;
+	/* Another architecture's calling convention (x32, i386) bypasses nothing: it kills. */
+	if ((rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)) ||
+	    (rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1)))
+		goto fail;
+	for (size_t i = 0; i < sizeof roles[role] / sizeof roles[role][0]; i++)
+		if ((rc = add_group(ctx, &roles[role][i])))
+			goto fail;
+#ifdef AYSFS_SANITIZE
+	if ((rc = add_group(ctx, &(struct sc_group)GROUP(sanitizer))))
+		goto fail;
+	/* LeakSanitizer's check at exit clones a tracer that ptraces this process: what the lock-down
+	 * exists to forbid. Check now instead, which also turns the exit-time check off. */
+	__lsan_do_leak_check();
+#endif
+	/* The handler's last step, and what an intruder would need to keep running past a refused
+	 * call: changing SIGSYS's disposition kills. */
+	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(rt_sigaction), 1,
+				   SCMP_A0(SCMP_CMP_EQ, SIGSYS))) ||
+	    (rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
+				   SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()))))
+		goto fail;
+	/* Threads and processes: none after the lock-down, so no list has clone. clone3 hides its
+	 * flags from the filter; ENOSYS makes glibc fall back to clone, which a role that must start
+	 * threads later can allow for threads only: MASKED(clone, 0, CLONE_THREAD, CLONE_THREAD). */
+	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0)))
+		goto fail;
+	if ((rc = seccomp_load(ctx)))
+		goto fail;
+	seccomp_release(ctx);
+	log_info("seccomp allow-list loaded%s", seccomp_relaxed() ? " (relaxed for the sanitizer)" : "");
+	return;
+fail:
+	if (ctx)
+		seccomp_release(ctx);
+	die(70, "%s: cannot load the seccomp filter: %s", role_name, strerror(-rc));
+}
+
+bool seccomp_relaxed(void)
+{
+#ifdef AYSFS_SANITIZE
+	return true;
+#else
+	return false;
+#endif
+}
+
+const char *seccomp_syscall_name(uint32_t arch, int nr, char *buf, size_t len)
+{
+	char *s = seccomp_syscall_resolve_num_arch(arch ? arch : SCMP_ARCH_NATIVE, nr);
+
+	if (s)
+		snprintf(buf, len, "%s", s);
+	else
+		snprintf(buf, len, "#%d", nr);
+	free(s);
+	return buf;
+}

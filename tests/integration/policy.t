@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# The lock-down (docs/SECURITY.md), checked on real processes:
+# - each role's seccomp allow-list refuses what it must: try-syscall loads the workers' own filter in
+#   a child and makes one call (and, without a filter, shows that every call works);
+# - on a running mount: every worker runs as a user, with no capability, no_new_privs and a
+#   seccomp filter; the supervisor keeps exactly its five capabilities; the fetcher holds no path;
+# - the test copies of the programs (build/VARIANT/hooks, -DAYSFS_TEST_HOOKS) misbehave on a signal:
+#   a fetcher or indexer that makes a refused call dies of SIGSYS, the log names the call, it is
+#   restarted and the mount serves new reads; one that sends garbage to the supervisor is killed
+#   and restarted the same way; so is a fuser that makes a refused call (a takeover of the mount);
+# - the indexer reloads a flist named anywhere its user can read (Landlock narrows writes only);
+# - what `make install` installs carries no test hook.
+. "$(dirname "$0")/lib.sh"
+t_setup
+
+HOOKS=$AYSFS_BUILD/hooks
+TRY=$AYSFS_BUILD/tests/try-syscall
+[ -x "$HOOKS/aysfs-supervisor" ] && [ -x "$TRY" ] || bail "no test programs in $AYSFS_BUILD: make tests"
+command -v nginx >/dev/null || bail "nginx is needed (nginx-light)"
+
+# ---- the allow-lists, call by call ---------------------------------------------------------------
+CALLS="socket-inet socket-inet6 socket-unix socket-netlink open-read open-write execve ptrace mmap-exec
+mprotect-exec fork thread kill setuid unshare bpf memfd prctl sigsys x32"
+# What every role must refuse, then what tells the roles apart.
+refused_by_all="socket-unix socket-netlink execve ptrace mmap-exec mprotect-exec fork kill setuid
+unshare bpf sigsys x32"
+relaxed=no
+"$TRY" -relaxed && relaxed=yes
+[ $relaxed = yes ] && diag "sanitizer build: its lists add read-only opens and prctl (docs/SECURITY.md)"
+
+expect() {      # expect ROLE CALL: what try-syscall must print for it
+	local role=$1 call=$2 c
+	for c in $refused_by_all; do [ "$c" = "$call" ] && { echo killed; return; }; done
+	case $role:$call in
+	fetcher:socket-inet | fetcher:socket-inet6) echo ok ;;
+	indexer:open-read | indexer:open-write | indexer:memfd) echo ok ;;
+	indexer:thread) echo ok ;;      # aysfs-ctl requests run on threads of their own
+	*:open-read | *:prctl) [ $relaxed = yes ] && echo ok || echo killed ;;
+	*) echo killed ;;
+	esac
+}
+
+# shellcheck disable=SC2086
+got=$("$TRY" none $CALLS 2>/dev/null | tr '\n' ' ')
+# bpf with no attributes is EINVAL; x32 is ENOSYS on a kernel built without that ABI.
+x32=$("$TRY" none x32 2>/dev/null)
+[ "$x32" = "none x32 errno:ENOSYS" ] && x32=errno:ENOSYS || x32=ok
+want=$(for c in $CALLS; do
+	case $c in bpf) echo "none $c errno:EINVAL" ;; x32) echo "none $c $x32" ;; *) echo "none $c ok" ;; esac
+done | tr '\n' ' ')
+is "$got" "$want" "without a filter every call runs (the control)"
+for role in fuser indexer fetcher config; do
+	# shellcheck disable=SC2086
+	got=$("$TRY" $role $CALLS 2>"$T/try.$role" | tr '\n' ' ')
+	want=$(for c in $CALLS; do echo "$role $c $(expect $role $c)"; done | tr '\n' ' ')
+	is "$got" "$want" "the $role's allow-list: exactly the expected calls are killed"
+done
+like "$(cat "$T/try.fetcher")" "CRIT fetcher: system call socket \(41\) is not in the seccomp allow-list" \
+	"the dying worker names the refused call on stderr"
+
+# ---- a mount made by the test copies, with an HTTP store -----------------------------------------
+NGINX_PID=
+policy_cleanup() {
+	if [ -n "${T:-}" ] && [ -s "$T/nginx.pid" ]; then
+		kill "$(cat "$T/nginx.pid")" 2>/dev/null
+		for _ in $(seq 30); do kill -0 "$(cat "$T/nginx.pid" 2>/dev/null)" 2>/dev/null || break; sleep 0.1; done
+	fi
+	_cleanup
+}
+trap policy_cleanup EXIT
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+W=$T/www
+mkdir -p "$T/src" "$W" "$T/nginx-tmp" "$T/elsewhere"
+: >"$T/flist.txt"
+for f in a b c d e f g; do
+	random_file "$T/src/$f" $((20000 + RANDOM))
+	h=$(put_blob "$W" "$T/src/$f")
+	echo "/$f|$h|$(stat -c %s "$T/src/$f")" >>"$T/flist.txt"
+done
+write_flist "$T/flists/svc.flist" <"$T/flist.txt"
+write_flist "$T/elsewhere/other.flist" <<<"/other/x||0"
+chmod -R a+rX "$W"
+cat >"$T/nginx.conf" <<EOF
+worker_processes 1;
+daemon on;
+pid $T/nginx.pid;
+error_log $T/nginx.err;
+events { worker_connections 64; }
+http {
+	access_log off;
+	client_body_temp_path $T/nginx-tmp;
+	proxy_temp_path $T/nginx-tmp;
+	fastcgi_temp_path $T/nginx-tmp;
+	uwsgi_temp_path $T/nginx-tmp;
+	scgi_temp_path $T/nginx-tmp;
+	server { listen 127.0.0.1:$PORT; root $W; }
+}
+EOF
+nginx -c "$T/nginx.conf" -p "$T/" || bail "nginx does not start: $(cat "$T/nginx.err" 2>/dev/null)"
+for _ in $(seq 50); do [ -s "$T/nginx.pid" ] && break; sleep 0.1; done
+policy_config() {
+	printf '[main]\nprefix = "/"\nflist_dir = "%s"\ncache_dir = "%s"\n[[store]]\nurl = "http://127.0.0.1:%s"\n' \
+		"$T/flists" "$T/cache" "$PORT" >"$T/config.toml"
+	[ -n "${1:-}" ] && printf '[[ays]]\nid = "svc"\n[[ays]]\nid = "other"\nflist = "%s"\n' "$1" >>"$T/config.toml"
+	true
+}
+policy_config
+
+SUPERVISOR=$HOOKS/aysfs-supervisor
+mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
+M=$T/mnt
+
+# reads FILE…: each file reads as its source (an uncached one goes through the fetcher).
+reads() {
+	local f bad=0
+	for f in "$@"; do cmp -s "$M/$f" "$T/src/$f" || bad=1; done
+	return $bad
+}
+ok_cmd "a file is read through the fetcher" reads a
+
+# ---- /proc: identities, capabilities, no_new_privs, seccomp ------------------------------------
+field() { awk -v k="$2:" '$1 == k { $1 = ""; sub(/^ /, ""); print }' "/proc/$1/status"; }
+for role in fuser indexer fetcher; do
+	pid=$(worker_pid $role)
+	[ -n "$pid" ] || { ok 1 "the $role runs"; continue; }
+	uids=$(field "$pid" Uid)
+	ok $([[ $uids =~ ^[1-9][0-9]*[[:space:]]+[1-9][0-9]*[[:space:]]+[1-9][0-9]*[[:space:]]+[1-9][0-9]*$ ]]; echo $?) \
+		"the $role: no uid is 0 ($uids)"
+	is "$(field "$pid" CapEff)/$(field "$pid" CapPrm)/$(field "$pid" CapBnd)/$(field "$pid" CapAmb)" \
+		"0000000000000000/0000000000000000/0000000000000000/0000000000000000" \
+		"the $role: no capability, none in its bounding set"
+	is "$(field "$pid" NoNewPrivs)" 1 "the $role: no_new_privs"
+	is "$(field "$pid" Seccomp)" 2 "the $role: a seccomp filter"
+done
+# CAP_KILL 5, CAP_SETGID 6, CAP_SETUID 7, CAP_SETPCAP 8, CAP_SYS_ADMIN 21
+is "$(field "$SUP_PID" CapEff)/$(field "$SUP_PID" CapPrm)/$(field "$SUP_PID" CapBnd)" \
+	"00000000002001e0/00000000002001e0/00000000002001e0" \
+	"the supervisor keeps CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID, CAP_SETPCAP and CAP_KILL only"
+pid=$(worker_pid fetcher)
+# fds 0-2 are /dev/null and the supervisor's stderr; from 3 on, only sockets, pipes and anonymous files.
+paths=$(for fd in /proc/"$pid"/fd/*; do [ "${fd##*/}" -gt 2 ] && readlink "$fd"; done | grep '^/')
+is "$paths" "" "the fetcher holds no path (no file of the store or the cache)"
+
+# ---- Landlock: the indexer writes only to its cache folders; it reads what its user may --------
+# (a reload may name another flist: reads are not narrowed; see docs/SECURITY.md)
+policy_config "$T/elsewhere/other.flist"
+kill -HUP "$SUP_PID"
+for _ in $(seq 50); do grep -q "reload failed\|tree generation 2" "$T/log" && break; sleep 0.1; done
+ok_cmd "a reload may name a flist outside the folders of the first start" test -e "$M/other" -a -e "$M/a"
+like "$(cat "$T/log")" "Landlock|landlock" "the indexer's Landlock state is logged"
+policy_config
+kill -HUP "$SUP_PID"
+for _ in $(seq 50); do grep -q "tree generation 3" "$T/log" && break; sleep 0.1; done
+
+# ---- refused calls and garbage: killed, named, restarted; the mount serves ---------------------
+# new_pid ROLE OLD: waits up to 5 s for a worker of that role other than OLD; prints it.
+new_pid() {
+	local p
+	for _ in $(seq 100); do
+		p=$(worker_pid "$1")
+		[ -n "$p" ] && [ "$p" != "$2" ] && [ "$(field "$p" Seccomp)" = 2 ] && { echo "$p"; return; }
+		sleep 0.05
+	done
+}
+
+old=$(worker_pid fetcher)
+kill -USR2 "$old"
+new=$(new_pid fetcher "$old")
+ok_cmd "a fetcher that opens a file is restarted" test -n "$new"
+like "$(cat "$T/log")" "CRIT fetcher: system call openat \(257\) is not in the seccomp allow-list" \
+	"the fetcher's last line names the call"
+like "$(cat "$T/log")" "ERROR supervisor: the fetcher was killed by its seccomp filter \(SIGSYS\) for system call openat \(257\); restarting" \
+	"the supervisor names the call"
+ok_cmd "the mount reads through the new fetcher" reads b
+
+old=$(worker_pid indexer)
+kill -USR2 "$old"
+new=$(new_pid indexer "$old")
+ok_cmd "an indexer that makes a socket is restarted" test -n "$new"
+like "$(cat "$T/log")" "the indexer was killed by its seccomp filter \(SIGSYS\) for system call socket \(41\)" \
+	"the supervisor names the indexer's call"
+ok_cmd "the mount reads through the new indexer" reads c a
+
+old=$(worker_pid fetcher)
+kill -URG "$old"
+new=$(new_pid fetcher "$old")
+ok_cmd "a fetcher that sends garbage to the supervisor is killed and restarted" test -n "$new"
+like "$(cat "$T/log")" "fetcher sent a malformed message" "the supervisor says why"
+ok_cmd "the mount reads after it" reads d
+
+old=$(worker_pid indexer)
+kill -URG "$old"
+new=$(new_pid indexer "$old")
+ok_cmd "an indexer that sends garbage is killed and restarted" test -n "$new"
+like "$(cat "$T/log")" "indexer sent a malformed message" "the supervisor says why"
+ok_cmd "the mount reads after it" reads e b
+ok_cmd "the mount is still there" is_mounted "$M"
+
+# A fuser killed by its filter is restarted too, and takes the same mount over.
+old=$(worker_pid fuser)
+kill -USR2 "$old"
+new=$(new_pid fuser "$old")
+ok_cmd "a fuser that opens a file is restarted" test -n "$new"
+like "$(cat "$T/log")" "the fuser was killed by its seccomp filter \(SIGSYS\) for system call openat \(257\); restarting" \
+	"a fuser that opens a file: the supervisor names the call"
+ok_cmd "the new fuser serves the same mount" reads a c
+mount_stop
+is "$STOP_STATUS" 0 "the supervisor stops cleanly"
+ok_cmd "no mount is left behind" test "$(is_mounted "$M"; echo $?)" = 1
+
+# ---- what make install installs has no hook -------------------------------------------------------
+variant=$(basename "$AYSFS_BUILD")
+make -s -C "$TOP" V="$variant" install DESTDIR="$T/inst" >"$T/make.out" 2>&1
+ok $? "make install into a DESTDIR"
+installed=$(find "$T/inst" -type f -name 'aysfs-*' | sort)
+like "$(echo $installed)" "libexec/aysfs/aysfs-fetcher .*libexec/aysfs/aysfs-fuser .*libexec/aysfs/aysfs-indexer .*sbin/aysfs-supervisor" "the programs are installed"
+for f in $installed; do
+	ok $(! strings "$f" | grep -q AYSFS_TEST_HOOKS && ! nm "$f" | grep -q testhook; echo $?) \
+		"installed ${f#"$T/inst"}: no test hook"
+done
+ok $(strings "$HOOKS/aysfs-fetcher" | grep -q AYSFS_TEST_HOOKS && nm "$HOOKS/aysfs-fetcher" | grep -q testhook_install; echo $?) \
+	"the test copy does have them (the check above can fail)"
+done_testing
