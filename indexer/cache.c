@@ -1027,6 +1027,7 @@ void cache_done(const uint8_t *hash, size_t hash_len, uint64_t size, int rc, boo
 		/* A guess, not a use: a blob it brought in is the first to go, until it is used. */
 		if (!hit) {
 			set_present(e, size);
+			e->time = now32();      /* its age, for expiry; no record: it was not used */
 			lru_unlink(e);
 			e->next = C.head;
 			if (C.head)
