@@ -65,7 +65,7 @@ BIN_ctl        := tools/ctl.c $(IPC)
 LIBS_supervisor := $(LIB_POLICY)
 LIBS_fuser      := $(LIB_FUSE) $(LIB_POLICY)
 LIBS_indexer    := $(LIB_CRYPTO) $(LIB_BROTLI) $(LIB_POLICY) -lpthread
-LIBS_fetcher    := $(LIB_CURL) $(LIB_CARES) $(LIB_POLICY)
+LIBS_fetcher    := $(LIB_CURL) $(LIB_CARES) $(LIB_CRYPTO) $(LIB_POLICY)
 LIBS_pack       := $(LIB_CRYPTO) $(call pc,libbrotlienc) -lpthread
 LIBS_ctl        :=
 
@@ -76,11 +76,13 @@ UNIT_config := supervisor/config.c supervisor/toml.c $(IPC)
 UNIT_flist  := indexer/flist.c $(IPC)
 UNIT_ipc    := $(IPC)
 UNIT_index  := indexer/tree.c indexer/flist.c $(IPC)
+UNIT_known_hosts := fetcher/ssh.c $(IPC)
 FUZZ_config := $(UNIT_config)
 FUZZ_flist  := $(UNIT_flist)
 FUZZ_ipc    := $(IPC)
 FUZZ_conf   := $(IPC)
 FUZZ_index  := $(IPC)
+FUZZ_known_hosts := fetcher/ssh.c $(IPC)
 
 UNITS    := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 FUZZERS  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))

@@ -79,6 +79,7 @@ void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c)
 	for (uint32_t i = 0; i < c->nproxy; i++)
 		ipc_wr_cstr(w, c->proxy[i]);
 	ipc_wr_u32(w, c->flags);
+	ipc_wr_cstr(w, c->ssh_known_hosts);
 }
 
 /* A u32 count (at most WCONF_MAX_PROXIES) then that many strings. Returns 0, -EPROTO, -ENOMEM. */
@@ -159,7 +160,8 @@ int proto_conf_decode(const void *buf, size_t len, struct worker_conf *c)
 	if (r.bad || !c->cafile || !c->resolv || (rc = read_strings(&r, &c->proxy, &c->nproxy)))
 		goto fail;
 	c->flags = ipc_rd_u32(&r);
-	if (c->flags & ~WC_VERIFY_CACHE)
+	c->ssh_known_hosts = ipc_rd_strdup(&r, WCONF_MAX_STR);
+	if (r.bad || c->flags & ~WC_VERIFY_CACHE || !c->ssh_known_hosts)
 		goto fail;
 	/* Exact length, and the strings every worker relies on are there. */
 	if (!ipc_rd_done(&r) || !c->mountpoint || !c->mountpoint[0] || !c->prefix ||
@@ -192,6 +194,7 @@ void proto_conf_free(struct worker_conf *c)
 	free(c->cafile);
 	free(c->resolv);
 	free_strings(c->proxy, c->nproxy);
+	free(c->ssh_known_hosts);
 	memset(c, 0, sizeof *c);
 }
 

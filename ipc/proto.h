@@ -4,7 +4,7 @@
  *
  *   fuser:    3 supervisor   4 indexer   5 /dev/fuse
  *   indexer:  3 supervisor   4 fuser     5 fetcher
- *   fetcher:  3 supervisor   4 indexer
+ *   fetcher:  3 supervisor   4 indexer   5 [main] ssh_key, read-only (only when configured)
  *
  * Each receiver accepts only its channel's types (the tables in proto.c).
  */
@@ -20,6 +20,7 @@
 #define FD_PEER1        4       /* fuser: indexer; indexer: fuser; fetcher: indexer */
 #define FD_PEER2        5       /* fuser: /dev/fuse; indexer: fetcher */
 #define FD_DEVFUSE      5
+#define FD_SSH_KEY      5       /* fetcher */
 
 enum msg_type {
 	/* supervisor → every worker */
@@ -112,6 +113,7 @@ struct worker_conf {
 	char **proxy;           /* [main] proxy: HTTP proxies tried in order */
 	uint32_t nproxy;
 	uint32_t flags;         /* WC_* */
+	char *ssh_known_hosts;  /* known host keys of sftp:// layers ("": the default) */
 };
 
 #define WC_VERIFY_CACHE 1u      /* -verify-cache: re-hash the local cache before serving */
