@@ -11,6 +11,7 @@
 #   python   ROOT/bin/python3.X importing a dozen modules, libpython from ROOT/lib too
 #   open     median latency of open + read(1) of SAMPLES small files (< 8 KiB), lookups included
 #   GETs     nginx requests per blob (aysfs) or per file (the others) during a tar, from its log
+# and, as a reference, `curl -K` of every blob of the store one after another (cold).
 #
 #   BENCH_DIR     scratch folder, removed at the end (default /var/tmp/aysfs-cold-http)
 #   BENCH_TREE    the tree (default: the largest /root/.pyenv/versions/* with an interpreter, else
@@ -231,6 +232,21 @@ say "== load before: $(uptime)"
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 T0=$SECONDS
 
+# The floor of fetching one blob at a time: every blob of the store with one sequential curl, one
+# keep-alive connection, no FUSE, no verification, no cache.
+(cd "$D/store" && find dedupe -type f ! -path '*/md/*' |
+	awk -v p="$PA" '{ printf "url = \"http://127.0.0.1:%s/%s\"\noutput = \"/dev/null\"\n", p, $0 }') >"$D/urls"
+times=""
+for i in $(seq "$RUNS"); do
+	drop_caches
+	timed 600 "curl -sS -K $D/urls"
+	[ "$STATUS" = 0 ] || die "curl of every blob failed: $(head -c 300 "$D/err")"
+	times="$times $ELAPSED"
+	info "curl, every blob one after another, run $i: $ELAPSED s"
+done
+CURL_FLOOR=$(echo "$times" | median)
+CURL_RUNS=${times# }
+
 for t in "${TARGETS[@]}"; do
 	r=$D/mnt/$t
 	[ "$t" = native ] && r=$SRC
@@ -355,5 +371,6 @@ for t in "${TARGETS[@]}"; do
 		[ -n "${NOTE[$t,$f]:-}" ] && info "   $f: ${NOTE[$t,$f]}"
 	done
 done
+say "   floor of one-at-a-time fetching: curl -K of every blob in turn, cold: $CURL_FLOOR s (runs: $CURL_RUNS)"
 say "   'GETs per': GETs of the first tar per blob (aysfs) or per file (the others, directory listings aside)"
 say "   blobs in the store: $NBLOBS; files in the tree: $NFILES"
