@@ -20,6 +20,8 @@
 #define FETCH_CAFILE      "/etc/ssl/certs/ca-certificates.crt"
 #define FETCH_RESOLV_CONF "/etc/resolv.conf"
 #define FETCH_HOSTS       "/etc/hosts"
+#define FETCH_KNOWN_HOSTS "/etc/aysfs/known_hosts"
+#define FETCH_SSH_USER    "root"        /* for an sftp:// URL that names no user */
 
 /* Limits of the engine. A request holds one transfer at a time; requests beyond FETCH_MAX_ACTIVE
  * wait in a queue; beyond FETCH_MAX_HELD the indexer's channel is not read (back-pressure). */
@@ -52,6 +54,7 @@ struct url_parts {
 	char host[HOST_MAX + 1];        /* lower case; an IPv6 literal keeps its brackets */
 	long port;              /* the scheme's default when the URL has none */
 	bool v4_literal, v6_literal;
+	bool user;              /* the URL names a user ("sftp://user@host/") */
 	char key[PLACE_KEY_MAX];        /* "scheme://host:port" ("proxy …" for a proxy) */
 };
 
@@ -127,6 +130,46 @@ void fctl_init(const struct worker_conf *c);
 void fctl_note_fetch(const char *url, uint64_t bytes);
 /* Answer a MSG_CTL at once. Returns 0, or -EPROTO when it is malformed. */
 int fctl_request(const struct ipc_msg *m);
+
+/* ---- ssh.c: the client key and the known host keys of sftp:// layers ---------------------------- */
+
+struct kh_entry {
+	bool revoked;
+	bool hashed;                    /* "|1|salt|hmac": salt and hash, else patterns */
+	char *patterns;                 /* comma-separated, lower case */
+	unsigned char salt[64], hash[20];
+	size_t salt_len;
+	unsigned char *key;             /* the raw key blob, as the server sends it */
+	size_t key_len;
+	char type[32];
+	unsigned line;
+};
+
+struct known_hosts {
+	struct kh_entry *e;
+	size_t n, cap;
+	char name[256];                 /* the file, for messages */
+};
+
+/* Parse a known_hosts file's bytes (name: for warnings about bad lines, which are skipped).
+ * Returns 0 or -ENOMEM; known_hosts_free in both cases is safe. */
+int known_hosts_parse(struct known_hosts *k, const char *buf, size_t len, const char *name);
+void known_hosts_free(struct known_hosts *k);
+/* 0 when key (the raw blob) is a key k holds for host:port and not revoked; else -EPERM with the
+ * reason in why. */
+int known_hosts_check(const struct known_hosts *k, const char *host, long port,
+		      const unsigned char *key, size_t key_len, char *why, size_t size);
+
+/* Take the key the supervisor passed as fd 5 into memory and, when a layer is sftp://, read the
+ * known hosts (c->ssh_known_hosts, else FETCH_KNOWN_HOSTS). Returns 0 or -ENOMEM; what cannot
+ * be read is logged, and sftp layers then fail. */
+int ssh_init(const struct worker_conf *c);
+void ssh_free(void);
+/* The path libcurl may open for the client key ("/proc/self/fd/N"), or NULL without a key. */
+const char *ssh_key_path(void);
+/* known_hosts_check against the file read by ssh_init. */
+int ssh_hostkey_check(const char *host, long port, const unsigned char *key, size_t key_len,
+		      char *why, size_t size);
 
 /* ---- dns.c: names to addresses ----------------------------------------------------------------- */
 

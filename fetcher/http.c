@@ -7,10 +7,15 @@
  * multiplexing come with it. libcurl's sockets and timer are driven by the fetcher's poll loop
  * (CURLMOPT_SOCKETFUNCTION / CURLMOPT_TIMERFUNCTION and curl_multi_socket_action).
  *
- * What libcurl may do is pinned per transfer: http and https only, no redirect, no proxy but
- * the configured ones (layer.c), TLS verified against the CA bundle read at start-up, and no name
- * resolution of its own (dns.c answers through CURLOPT_RESOLVE; a resolver-start callback refuses
- * anything else).
+ * What libcurl may do is pinned per transfer: the URL's own protocol only (http and https, or
+ * sftp), no redirect, no proxy but the configured ones (layer.c), TLS verified against the CA
+ * bundle read at start-up, and no name resolution of its own (dns.c answers through
+ * CURLOPT_RESOLVE; a resolver-start callback refuses anything else).
+ *
+ * sftp:// URLs log in with the [main] ssh_key only (public-key authentication, as the URL's user,
+ * else FETCH_SSH_USER), and the server's host key is checked against the known hosts read at
+ * start-up (ssh.c) by CURLOPT_SSH_HOSTKEYFUNCTION, so libcurl reads no known_hosts file. A missing
+ * file ("No such file") is what a 404 is over http.
  *
  * Layer health (layer.c): a layer that fails — 5xx, timeout, refused or reset connection, short
  * body, name that does not resolve — is skipped for a back-off period; a 404 or 410 is "not here"
@@ -56,6 +61,8 @@ struct req {
 	struct curl_slist *resolve;
 	uint64_t written, sent, discarded;
 	bool length_checked, too_long, discard_abort;
+	bool sftp;                      /* the current URL is sftp:// */
+	char hostkey_why[HOST_MAX + 512];       /* why the host key was refused */
 	int werr;
 	char errbuf[CURL_ERROR_SIZE];
 	/* the outcome so far */
@@ -191,7 +198,7 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 	long code = 0;
 
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
-	if (code != 200 || r->q.push) {
+	if ((code != 200 && !r->sftp) || r->q.push) {
 		/* An error page: read it (the connection stays usable) unless it is large. */
 		r->discarded += len;
 		if (r->discarded > DISCARD_MAX) {
@@ -273,6 +280,20 @@ static int on_resolver_start(void *state, void *reserved, void *arg)
 	return 1;
 }
 
+/* The sftp server's host key, before anything is sent to it: one of the known keys for its name
+ * and port, or the login stops. */
+static int on_hostkey(void *arg, int keytype, const char *key, size_t len)
+{
+	struct req *r = arg;
+
+	(void)keytype;          /* the key blob names its type: ssh.c compares whole blobs */
+	if (ssh_hostkey_check(r->target.host, r->target.port, (const unsigned char *)key, len,
+			      r->hostkey_why, sizeof r->hostkey_why) == 0)
+		return CURLKHMATCH_OK;
+	log_err("%s: %s", r->target.key, r->hostkey_why);
+	return CURLKHMATCH_MISMATCH;
+}
+
 /* One CURLOPT_RESOLVE entry, "host:port:addresses". */
 static int resolve_add(struct req *r, const struct url_parts *u, const char *addrs)
 {
@@ -303,6 +324,7 @@ static int transfer_start(struct req *r, const char *taddrs, const char *paddrs)
 	r->written = r->sent = r->discarded = 0;
 	r->length_checked = r->too_long = r->discard_abort = false;
 	r->errbuf[0] = '\0';
+	r->hostkey_why[0] = '\0';
 	if ((taddrs && resolve_add(r, &r->target, taddrs)) ||
 	    (paddrs && resolve_add(r, &r->px, paddrs)))
 		return -ENOMEM;
@@ -311,7 +333,7 @@ static int transfer_start(struct req *r, const char *taddrs, const char *paddrs)
 		return -ENOMEM;
 	bad |= curl_easy_setopt(e, CURLOPT_URL, url);
 	bad |= curl_easy_setopt(e, CURLOPT_PRIVATE, r);
-	bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, r->sftp ? "sftp" : "http,https");
 	bad |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	bad |= curl_easy_setopt(e, CURLOPT_PROXY, r->proxy ? r->proxy : "");
 	bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -343,6 +365,20 @@ static int transfer_start(struct req *r, const char *taddrs, const char *paddrs)
 	bad |= curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	bad |= curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
 	bad |= curl_easy_setopt(e, CURLOPT_USERAGENT, "aysfs/" AYSFS_VERSION);
+	if (r->sftp) {
+		/* The key in memory (ssh.c) and no other way in; no known_hosts file is read. */
+		bad |= curl_easy_setopt(e, CURLOPT_SSH_AUTH_TYPES, (long)CURLSSH_AUTH_PUBLICKEY);
+		bad |= curl_easy_setopt(e, CURLOPT_SSH_PRIVATE_KEYFILE, ssh_key_path());
+		bad |= curl_easy_setopt(e, CURLOPT_SSH_PUBLIC_KEYFILE, "");
+		bad |= curl_easy_setopt(e, CURLOPT_SSH_KNOWNHOSTS, NULL);
+		bad |= curl_easy_setopt(e, CURLOPT_SSH_HOSTKEYFUNCTION, on_hostkey);
+		bad |= curl_easy_setopt(e, CURLOPT_SSH_HOSTKEYDATA, r);
+		if (!r->target.user)
+			bad |= curl_easy_setopt(e, CURLOPT_USERNAME, FETCH_SSH_USER);
+		/* Through an HTTP proxy, SSH needs a CONNECT tunnel. */
+		if (r->proxy)
+			bad |= curl_easy_setopt(e, CURLOPT_HTTPPROXYTUNNEL, 1L);
+	}
 	if (r->q.push) {
 		bad |= curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
 		bad |= curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->q.max_size);
@@ -410,11 +446,16 @@ static void walk(struct req *r)
 		}
 		if (r->state != R_RESOLVING) {
 			rc = url_split(r->q.url[r->cur], &r->target, false);
-			if (strcmp(scheme, "sftp") == 0) {
-				failed(r, ENOSYS, false, "sftp layers are not available yet");
+			r->sftp = strcmp(scheme, "sftp") == 0;
+			if (r->sftp && r->q.push) {
+				failed(r, EIO, false, "push caches are written over http only");
 				goto next;
 			}
-			if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+			if (r->sftp && !ssh_key_path()) {
+				failed(r, EIO, false, "no ssh_key to log in with");
+				goto next;
+			}
+			if (!r->sftp && strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
 				failed(r, EIO, false, scheme[0] ? "not an http, https or sftp URL" :
 				       "not a valid URL");
 				goto next;
@@ -467,15 +508,23 @@ static void transfer_done(struct req *r, CURLcode res)
 	bool answered = res == CURLE_OK || r->discard_abort;
 	curl_off_t cl = -1, connected = 0;
 	long code = 0;
-	char why[CURL_ERROR_SIZE + 64];
+	char why[HOST_MAX + 512 + CURL_ERROR_SIZE];
 
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
 	curl_easy_getinfo(r->easy, CURLINFO_CONNECT_TIME_T, &connected);
 	transfer_end(r);
 	r->state = R_QUEUED;
-	snprintf(why, sizeof why, "%s%s", res == CURLE_PARTIAL_FILE ? "short body: " : "",
-		 r->errbuf[0] ? r->errbuf : curl_easy_strerror(res));
+	if (r->sftp) {
+		/* No status line: a whole body is a 200, a missing file a 404. */
+		code = res == CURLE_OK ? 200 : res == CURLE_REMOTE_FILE_NOT_FOUND ? 404 : 0;
+		answered = code != 0;
+	}
+	if (r->hostkey_why[0])
+		snprintf(why, sizeof why, "%s", r->hostkey_why);
+	else
+		snprintf(why, sizeof why, "%s%s", res == CURLE_PARTIAL_FILE ? "short body: " : "",
+			 r->errbuf[0] ? r->errbuf : curl_easy_strerror(res));
 	/* Never connected through a proxy: the proxy failed, not the layer; try the next proxy. */
 	if (r->proxy && !answered && !connected && (res == CURLE_COULDNT_CONNECT ||
 	    res == CURLE_COULDNT_RESOLVE_PROXY || res == CURLE_OPERATION_TIMEDOUT)) {
@@ -513,7 +562,10 @@ static void transfer_done(struct req *r, CURLcode res)
 		}
 	} else if (answered && (code == 404 || code == 410) && !r->q.push) {
 		layer_ok(r->target.key);
-		note(r, "%ld", code);
+		if (r->sftp)
+			note(r, "no such file");
+		else
+			note(r, "%ld", code);
 	} else if (answered) {
 		snprintf(why, sizeof why, "HTTP %ld", code);
 		failed(r, EIO, code >= 500, why);

@@ -44,7 +44,7 @@ static size_t nlists;
 
 int url_split(const char *url, struct url_parts *u, bool proxy)
 {
-	char *s = NULL, *h = NULL, *p = NULL;
+	char *s = NULL, *h = NULL, *p = NULL, *p2 = NULL;
 	unsigned char bin[sizeof(struct in6_addr)];
 	unsigned flags = proxy ? CURLU_NON_SUPPORT_SCHEME : 0;
 	CURLU *c = curl_url();
@@ -82,6 +82,8 @@ int url_split(const char *url, struct url_parts *u, bool proxy)
 	} else {
 		u->v4_literal = inet_pton(AF_INET, u->host, bin) == 1;
 	}
+	if (curl_url_get(c, CURLUPART_USER, &p2, 0) == CURLUE_OK)
+		u->user = true;
 	snprintf(u->key, sizeof u->key, "%s%s://%s:%ld", proxy ? "proxy " : "", u->scheme, u->host,
 		 u->port);
 	rc = 0;
@@ -89,6 +91,7 @@ out:
 	curl_free(s);
 	curl_free(h);
 	curl_free(p);
+	curl_free(p2);
 	curl_url_cleanup(c);
 	return rc;
 }

@@ -1,15 +1,14 @@
 /* aysfs-fetcher — the only process that touches the network.
  *
- * Started by the supervisor as its own unprivileged user with fd 3 (supervisor) and fd 4
- * (indexer), in an empty environment. It reads what it will ever read from files at start-up —
- * the CA bundle, the resolver configuration, the hosts file — and from then on opens no path: the
- * indexer sends each download as MSG_FETCH with the fd to write into (http.c), and names are
- * resolved with c-ares (dns.c); -auto's host probes arrive as MSG_PROBE (probe.c). One thread and
- * one poll loop drive the indexer's channel, c-ares' sockets, libcurl's sockets and the probes'
- * sockets; every wait has a deadline.
- *
- * sftp:// layers answer ENOSYS for now: libcurl reads SSH keys and known hosts from paths at the
- * time of each connection, which this process must not do.
+ * Started by the supervisor as its own unprivileged user with fd 3 (supervisor), fd 4 (indexer)
+ * and, when an sftp:// layer is configured, fd 5 (the ssh_key, which only root can open), in an
+ * empty environment. It reads what it will ever read from files at start-up — the CA bundle, the
+ * resolver configuration, the hosts file, the known SSH host keys — and from then on opens no
+ * path but one: libcurl takes the SSH client key only by name, so it is given
+ * /proc/self/fd/N, a sealed memfd holding the key (ssh.c). The indexer sends each download as
+ * MSG_FETCH with the fd to write into (http.c), and names are resolved with c-ares (dns.c); -auto's
+ * host probes arrive as MSG_PROBE (probe.c). One thread and one poll loop drive the indexer's
+ * channel, c-ares' sockets, libcurl's sockets and the probes' sockets; every wait has a deadline.
  */
 #include "fetcher/fetcher.h"
 
@@ -90,6 +89,9 @@ int main(int argc, char **argv)
 	if ((rc = proto_recv_conf(FD_SUPERVISOR, CONF_DEADLINE_MS, &conf)))
 		die(64, "no valid configuration from the supervisor: %s", strerror(-rc));
 	log_init("fetcher", (int)conf.log_level);
+	/* First, while fd 5 is still the supervisor's ssh_key (or nothing): libraries open fds too. */
+	if ((rc = ssh_init(&conf)))
+		die(65, "cannot read the SSH keys: %s", strerror(-rc));
 
 	/* Every file this process reads, read now; OpenSSL's certificate checks read the time zone
 	 * on first use (glibc's localtime): load it now too. */
@@ -100,8 +102,9 @@ int main(int argc, char **argv)
 		die(65, "cannot set up the resolver: %s", strerror(-rc));
 	fctl_init(&conf);
 	proto_conf_free(&conf);
-	/* From here on nothing opens a path. */
-	seccomp_lockdown(SECCOMP_FETCHER, "fetcher");
+	/* From here on nothing opens a path, but the SSH key's memfd (ssh.c) when a layer is
+	 * sftp://: that role's list allows read-only opens. */
+	seccomp_lockdown(ssh_key_path() ? SECCOMP_FETCHER_SFTP : SECCOMP_FETCHER, "fetcher");
 
 	for (;;) {
 		struct pollfd p[POLL_MAX];
@@ -131,5 +134,6 @@ int main(int argc, char **argv)
 	}
 	http_free();
 	dns_free();
+	ssh_free();
 	return 0;
 }

@@ -990,10 +990,10 @@ static int get_in(struct blobs *b, struct layer_set *s, const uint8_t *hash, siz
 
 			while (last + 1 < s->n && !layer_local_path(s->layer[last + 1].url))
 				last++;
-			if (prefetch) {         /* no download that no one has asked for */
-				i = last;
-				continue;
-			}
+			/* No download that no one has asked for; and no later layer either, so that a
+			 * prefetch finds what an open would, in the same layer. */
+			if (prefetch)
+				break;
 			rc = try_network(b, s, i, last, rel, hash, hash_len, size, final, path, &found,
 					 tried, &tlen, sizeof tried);
 			if (rc == 0) {

@@ -122,6 +122,7 @@ void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c)
 	ipc_wr_u32(w, c->cache_port);
 	ipc_wr_u32(w, c->master_port);
 	ipc_wr_u32(w, c->rediscover_s);
+	ipc_wr_cstr(w, c->ssh_known_hosts);
 }
 
 /* A u32 count (at most WCONF_MAX_PROXIES) then that many strings. Returns 0, -EPROTO, -ENOMEM. */
@@ -202,7 +203,7 @@ int proto_conf_decode(const void *buf, size_t len, struct worker_conf *c)
 	if (r.bad || !c->cafile || !c->resolv || (rc = read_strings(&r, &c->proxy, &c->nproxy)))
 		goto fail;
 	c->flags = ipc_rd_u32(&r);
-	if (c->flags & ~WC_VERIFY_CACHE)
+	if (r.bad || c->flags & ~WC_VERIFY_CACHE)
 		goto fail;
 	c->auto_root = ipc_rd_strdup(&r, WCONF_MAX_STR);
 	c->cache_port = ipc_rd_u32(&r);
@@ -210,6 +211,9 @@ int proto_conf_decode(const void *buf, size_t len, struct worker_conf *c)
 	c->rediscover_s = ipc_rd_u32(&r);
 	if (!c->auto_root || (c->auto_root[0] && (c->auto_root[0] != '/' || c->cache_port - 1 > 65534 ||
 	    c->master_port - 1 > 65534)))
+		goto fail;
+	c->ssh_known_hosts = ipc_rd_strdup(&r, WCONF_MAX_STR);
+	if (!c->ssh_known_hosts)
 		goto fail;
 	/* Exact length, and the strings every worker relies on are there. */
 	if (!ipc_rd_done(&r) || !c->mountpoint || !c->mountpoint[0] || !c->prefix ||
@@ -243,6 +247,7 @@ void proto_conf_free(struct worker_conf *c)
 	free(c->resolv);
 	strv_free(c->proxy, c->nproxy);
 	free(c->auto_root);
+	free(c->ssh_known_hosts);
 	memset(c, 0, sizeof *c);
 }
 

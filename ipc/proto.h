@@ -4,7 +4,7 @@
  *
  *   fuser:    3 supervisor   4 indexer   5 /dev/fuse
  *   indexer:  3 supervisor   4 fuser     5 fetcher
- *   fetcher:  3 supervisor   4 indexer
+ *   fetcher:  3 supervisor   4 indexer   5 [main] ssh_key, read-only (only when configured)
  *
  * Each receiver accepts only its channel's types (the tables in proto.c).
  */
@@ -20,6 +20,7 @@
 #define FD_PEER1        4       /* fuser: indexer; indexer: fuser; fetcher: indexer */
 #define FD_PEER2        5       /* fuser: /dev/fuse; indexer: fetcher */
 #define FD_DEVFUSE      5
+#define FD_SSH_KEY      5       /* fetcher */
 
 enum msg_type {
 	/* supervisor → every worker */
@@ -42,8 +43,8 @@ enum msg_type {
 	MSG_OPEN = 13,          /* id chosen by the fuser; u8 hash len, hash, u64 size, str path */
 	/* fuser → indexer: as MSG_OPEN, for a blob no one waits for yet (the next files of a folder
 	 * being read): served after every MSG_OPEN, on half the pool at most, from the local cache
-	 * and folder layers only (never a download); a failure is not logged (an open of that file
-	 * will ask again) */
+	 * and the folder layers before the first network layer (never a download); a failure is not
+	 * logged (an open of that file will ask again) */
 	MSG_PREFETCH = 14,
 	/* fuser → indexer: no handle uses the blob any more (the fuser may keep its fd on its idle
 	 * list; the indexer may evict the blob from now on); u8 hash len (16 or 32), hash */
@@ -178,6 +179,7 @@ struct worker_conf {
 	 * probed, and the seconds between re-discoveries (0: at start-up and reload only). */
 	char *auto_root;
 	uint32_t cache_port, master_port, rediscover_s;
+	char *ssh_known_hosts;  /* known host keys of sftp:// layers ("": the default) */
 };
 
 #define WC_VERIFY_CACHE 1u      /* -verify-cache: re-hash the local cache before serving */

@@ -109,17 +109,15 @@ static const struct sc_allow fetcher[] = {
 	ANY(ftruncate),                 /* a failed download is emptied before the next URL */
 };
 
-/* ---- for sftp:// layers, when they come (libcurl + libssh2) ----------------------------------
- * libcurl opens the private key (CURLOPT_SSH_PRIVATE_KEYFILE) and the known hosts
- * (CURLOPT_SSH_KNOWNHOSTS) by path at each connection. To allow it: uncomment, add
- * GROUP(fetcher_sftp) to the fetcher's row of roles[] below, and confine the two files with
- * landlock_restrict() (two LL_READ rules, before seccomp_lockdown) — seccomp cannot tell one path
- * from another. Better still: read both into memory at start-up, and this group is not needed.
- *
- * static const struct sc_allow fetcher_sftp[] = {
- *	MASKED(openat, 2, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY),
- * };
- */
+/* ---- sftp:// layers (libcurl + libssh2): the fetcher's role when one is configured ---------------
+ * libcurl 7.88 takes the client key only by name and libssh2 opens it at each login: the
+ * fetcher copies the key (fd 5, opened by the supervisor) into a sealed memfd of its own and
+ * names it /proc/self/fd/N. seccomp cannot tell one path from another, so this role may open any
+ * file read-only, as far as the fetcher's own user may: a weaker list, used only when a layer is
+ * sftp://. Known hosts are read at start-up, never at connect time. */
+static const struct sc_allow fetcher_sftp[] = {
+	MASKED(openat, 2, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY),
+};
 
 /* ---- sanitizer builds only: what the ASan/UBSan runtime calls to write a report -------------- */
 #ifdef AYSFS_SANITIZE
@@ -147,6 +145,7 @@ static const struct sc_group roles[SECCOMP_ROLES][3] = {
 	[SECCOMP_INDEXER] = { GROUP(base), GROUP(indexer) },
 	[SECCOMP_FETCHER] = { GROUP(base), GROUP(fetcher) },
 	[SECCOMP_CONFIG] = { GROUP(base) },
+	[SECCOMP_FETCHER_SFTP] = { GROUP(base), GROUP(fetcher), GROUP(fetcher_sftp) },
 };
 
 /* ---- SIGSYS: say which call, then die of it ------------------------------------------------ */

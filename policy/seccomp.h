@@ -18,9 +18,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* SECCOMP_CONFIG: the configuration reader (aysfs-config, where it exists): it reads the fd it
- * is handed and answers on its channel, so the base list is all it gets. */
-enum seccomp_role { SECCOMP_FUSER, SECCOMP_INDEXER, SECCOMP_FETCHER, SECCOMP_CONFIG, SECCOMP_ROLES };
+/* SECCOMP_CONFIG: the configuration reader (aysfs-config): it reads the fd it is handed and
+ * answers on its channel, so the base list is all it gets. SECCOMP_FETCHER_SFTP: the fetcher of a
+ * mount with an sftp:// layer, which may also open files read-only (libssh2 reads the client key
+ * by name, /proc/self/fd/N of the fetcher's own memfd; docs/SECURITY.md). */
+enum seccomp_role {
+	SECCOMP_FUSER, SECCOMP_INDEXER, SECCOMP_FETCHER, SECCOMP_CONFIG, SECCOMP_FETCHER_SFTP,
+	SECCOMP_ROLES
+};
 
 /* Load the role's filter on every thread of the process (SECCOMP_FILTER_FLAG_TSYNC). Exits with
  * status 70 and a CRIT line when the filter cannot be built or loaded: a worker never runs

@@ -201,7 +201,7 @@ static void worker_conf_from(struct worker_conf *wc, const struct config *c, con
 		.nlayers = (uint32_t)c->nlayers, .nservices = (uint32_t)c->nays,
 		.cafile = (char *)(o->cafile ? o->cafile : c->cafile ? c->cafile : ""),
 		.resolv = (char *)o->resolv, .proxy = c->proxy, .nproxy = (uint32_t)c->nproxy,
-		.flags = o->verify_cache ? WC_VERIFY_CACHE : 0,
+		.flags = o->verify_cache ? WC_VERIFY_CACHE : 0, .ssh_known_hosts = c->ssh_known_hosts,
 	};
 	wc->layers = calloc(c->nlayers + 1, sizeof *wc->layers);
 	wc->services = calloc(c->nays + 1, sizeof *wc->services);
@@ -272,6 +272,24 @@ static void prepare_cache_dir(const char *dir, uid_t uid, gid_t gid)
 	} else if (errno != EEXIST) {
 		die(EXIT_USAGE, "cannot create %s: %s", path, strerror(errno));
 	}
+}
+
+/* The fetcher's fd 5: [main] ssh_key, opened here (it is root's to read) when a layer is sftp://,
+ * and kept for restarts; -1 when there is none. */
+static int ssh_key_fd = -1;
+
+static void open_ssh_key(const struct config *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nlayers && strncmp(c->layers[i].url, "sftp://", 7); i++)
+		;
+	if (i == c->nlayers || !c->ssh_key)
+		return;
+	ssh_key_fd = open(c->ssh_key, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (ssh_key_fd < 0)
+		die(EXIT_USAGE, "%s: ssh_key %s: %s", c->file ? c->file : "config", c->ssh_key,
+		    strerror(errno));
 }
 
 static void write_pidfile(const char *path)
@@ -419,7 +437,7 @@ static int restart_fetcher(struct worker *f, struct worker *idx, const uint8_t *
 	f->ctl = sp[0];
 	f->fds[0] = sp[1];
 	f->fds[1] = ip[1];
-	f->fds[2] = -1;
+	f->fds[2] = ssh_key_fd;
 	rc = start_worker(f, log_level, true);
 	close(sp[1]);
 	close(ip[1]);
@@ -462,7 +480,7 @@ static int restart_indexer(struct worker *idx, struct worker *f, struct worker *
 	idx->ctl = si[0];
 	memcpy(idx->fds, (int[]){ si[1], fi[1], xf[0] }, sizeof idx->fds);
 	f->ctl = sf[0];
-	memcpy(f->fds, (int[]){ sf[1], xf[1], -1 }, sizeof f->fds);
+	memcpy(f->fds, (int[]){ sf[1], xf[1], ssh_key_fd }, sizeof f->fds);
 	rc = start_worker(idx, log_level, true);
 	if (!rc)
 		rc = start_worker(f, log_level, true);
@@ -691,6 +709,7 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 	}
 	prepare_cache_dir(cfg.cache_dir, workers[ROLE_INDEXER].uid, workers[ROLE_INDEXER].gid);
+	open_ssh_key(&cfg);
 	if (policy_supervisor_caps())
 		die(EXIT_MOUNT, "cannot drop the supervisor's capabilities to the five it keeps");
 
@@ -721,7 +740,8 @@ int main(int argc, char **argv)
 	memcpy(workers[ROLE_FUSER].fds, (int[]){ pairs[0][1], pairs[3][0], fuse_fd }, sizeof(int[3]));
 	memcpy(workers[ROLE_INDEXER].fds, (int[]){ pairs[1][1], pairs[3][1], pairs[4][0] },
 	       sizeof(int[3]));
-	memcpy(workers[ROLE_FETCHER].fds, (int[]){ pairs[2][1], pairs[4][1], -1 }, sizeof(int[3]));
+	memcpy(workers[ROLE_FETCHER].fds, (int[]){ pairs[2][1], pairs[4][1], ssh_key_fd },
+	       sizeof(int[3]));
 
 	for (int i = 0; i < ROLE_COUNT; i++) {
 		rc = start_worker(&workers[i], o.log_level, false);

@@ -116,7 +116,7 @@ static const struct {
 	enum seccomp_role role;
 } roles[] = {
 	{ "fuser", SECCOMP_FUSER }, { "indexer", SECCOMP_INDEXER }, { "fetcher", SECCOMP_FETCHER },
-	{ "config", SECCOMP_CONFIG },
+	{ "config", SECCOMP_CONFIG }, { "fetcher-sftp", SECCOMP_FETCHER_SFTP },
 };
 
 static void usage(void)

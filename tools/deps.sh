@@ -11,6 +11,7 @@ pkgs=(
 	perl attr python3 util-linux procps brotli  # tests: prove, getfattr, errno checks, findmnt, pgrep, .bro blobs
 	nginx-light openssl              # tests: a real HTTP(S) store on 127.0.0.1, a throwaway CA
 	dnsmasq-base                     # tests: a real DNS server on a loopback address for -resolv and -auto
+	openssh-server openssh-client    # tests: a real sshd on 127.0.0.1 for sftp:// layers, ssh-keygen
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# SFTP layers, through a mount, against a real sshd on 127.0.0.1 with its own host key: files read
+# byte-identical (the client key is root's and mode 0600: the fetcher gets it from the supervisor,
+# again when it is restarted);
+# ssh:// of the older layout is sftp://; hashed known_hosts entries work; a host whose key is not
+# the known one, or is not known at all, is refused (EIO, and the log says why); a blob the sftp
+# store lacks comes from the next layer; one SSH login serves many files.
+. "$(dirname "$0")/lib.sh"
+t_setup
+
+SSHD=/usr/sbin/sshd
+[ -x "$SSHD" ] || bail "sshd is needed (openssh-server)"
+command -v ssh-keygen >/dev/null || bail "ssh-keygen is needed (openssh-client)"
+
+sftp_cleanup() {
+	if [ -n "${T:-}" ] && [ -s "$T/sshd.pid" ]; then
+		kill "$(cat "$T/sshd.pid")" 2>/dev/null
+		for _ in $(seq 30); do kill -0 "$(cat "$T/sshd.pid" 2>/dev/null)" 2>/dev/null || break; sleep 0.1; done
+	fi
+	_cleanup
+}
+trap sftp_cleanup EXIT
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+# open_errno FILE: the errno name of open+read of FILE ("OK" when it reads).
+open_errno() {
+	python3 -c '
+import errno, sys
+try:
+    open(sys.argv[1], "rb").read(); print("OK")
+except OSError as e:
+    print(errno.errorcode.get(e.errno, e.errno))' "$1"
+}
+
+# ---- content: an sftp store with most blobs, a local folder with the one it lacks ------------------
+mkdir -p "$T/src" "$T/store" "$T/next" "$T/ssh"
+random_file "$T/src/small" 1
+random_file "$T/src/a" 100000
+random_file "$T/src/b" 3000000
+random_file "$T/src/c" 20000
+random_file "$T/src/only-next" 4321
+random_file "$T/src/refused" 777
+for f in small a b c refused; do
+	eval "h_$f=\$(put_blob \"\$T/store\" \"\$T/src/\$f\")"
+done
+h_next=$(put_blob "$T/next" "$T/src/only-next")
+chmod -R a+rX "$T/store" "$T/next"
+write_flist "$T/flists/svc.flist" <<FL
+/small|$h_small|1
+/a|$h_a|100000
+/b|$h_b|3000000
+/c|$h_c|20000
+/only-next|$h_next|4321
+/refused|$h_refused|777
+FL
+
+# ---- sshd: its own host key and config; the client key is root's, mode 0600 -------------------------
+ssh-keygen -q -t ed25519 -N '' -C aysfs-test-host -f "$T/ssh/host_key" || bail "ssh-keygen"
+ssh-keygen -q -t ed25519 -N '' -C aysfs-test-other -f "$T/ssh/other_key" || bail "ssh-keygen"
+ssh-keygen -q -t ed25519 -N '' -C aysfs-test-client -f "$T/ssh/id_ed25519" || bail "ssh-keygen"
+cp "$T/ssh/id_ed25519.pub" "$T/ssh/authorized_keys"
+chmod 600 "$T/ssh/id_ed25519"
+# sshd's privilege separation needs this folder (a fresh system may not have it yet).
+mkdir -p /run/sshd && chmod 755 /run/sshd
+P=$(free_port)
+cat >"$T/ssh/sshd_config" <<EOF
+ListenAddress 127.0.0.1:$P
+HostKey $T/ssh/host_key
+PidFile $T/sshd.pid
+AuthorizedKeysFile $T/ssh/authorized_keys
+# The test folder lives under /tmp, which is world-writable.
+StrictModes no
+UsePAM no
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+AllowTcpForwarding no
+X11Forwarding no
+Subsystem sftp internal-sftp
+ForceCommand internal-sftp
+LogLevel VERBOSE
+EOF
+"$SSHD" -t -f "$T/ssh/sshd_config" 2>"$T/sshd.log" || bail "sshd rejects its config: $(cat "$T/sshd.log")"
+"$SSHD" -D -e -f "$T/ssh/sshd_config" 2>>"$T/sshd.log" &
+up=1
+for _ in $(seq 100); do
+	[ -s "$T/sshd.pid" ] && python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$P" 2>/dev/null && { up=0; break; }
+	sleep 0.1
+done
+[ $up = 0 ] || bail "sshd does not start: $(cat "$T/sshd.log")"
+
+# known_hosts variants: the right key (plain), the right key (hashed), a wrong key, another host only.
+hostline() { echo "[127.0.0.1]:$P $(cut -d' ' -f1,2 "$1")"; }
+hostline "$T/ssh/host_key.pub" >"$T/ssh/known_hosts"
+{ echo "# comment"; echo "[127.0.0.1]:$P,other.example $(cut -d' ' -f1,2 "$T/ssh/host_key.pub")"; } \
+	>"$T/ssh/known_hosts.hashed"
+ssh-keygen -q -H -f "$T/ssh/known_hosts.hashed" >/dev/null 2>&1 || bail "ssh-keygen -H"
+grep -q '^|1|' "$T/ssh/known_hosts.hashed" || bail "no hashed entry"
+hostline "$T/ssh/other_key.pub" >"$T/ssh/known_hosts.wrong"
+echo "[127.0.0.1]:1 $(cut -d' ' -f1,2 "$T/ssh/host_key.pub")" >"$T/ssh/known_hosts.elsewhere"
+chmod 644 "$T"/ssh/known_hosts*
+
+# config FILE KNOWN_HOSTS URL…: [[store]]s in order.
+config() {
+	local f=$1 kh=$2 u
+	shift 2
+	{
+		printf '[main]\nprefix = "/"\nflist_dir = "%s"\ncache_dir = "%s"\n' \
+			"$T/flists" "$T/cache-$(basename "$f" .toml)"
+		printf 'ssh_key = "%s"\nssh_known_hosts = "%s"\n' "$T/ssh/id_ed25519" "$kh"
+		for u in "$@"; do printf '[[store]]\nurl = "%s"\n' "$u"; done
+	} >"$f"
+}
+fetcher_log() { grep ' fetcher: ' "$T/log"; }
+logins() { grep -c 'Accepted publickey' "$T/sshd.log"; }
+
+# ---- 1. sftp://user@ with a plain known_hosts, then a local folder --------------------------------
+config "$T/c1.toml" "$T/ssh/known_hosts" "sftp://nobody@127.0.0.1:$P$T/store" "$T/next"
+before=$(logins)
+mount_start "$T/mnt" -l 5 -config "$T/c1.toml" || bail "mount failed"
+same=0
+for f in small a b; do
+	cmp -s "$T/mnt/$f" "$T/src/$f" || { same=1; diag "$f differs"; }
+done
+ok $same "files read over sftp are byte-identical to the originals"
+# A restarted fetcher gets the key again from the supervisor.
+fpid=$(worker_pid fetcher)
+kill -KILL "$fpid"
+for _ in $(seq 50); do
+	npid=$(worker_pid fetcher)
+	[ -n "$npid" ] && [ "$npid" != "$fpid" ] && break
+	sleep 0.1
+done
+cmp -s "$T/mnt/c" "$T/src/c"
+ok $? "after the fetcher is killed and restarted, sftp reads go on (the key is handed over again)"
+is "$(getfattr --only-values -n user.aysfs.layer "$T/mnt/b" 2>/dev/null)" \
+	"sftp://nobody@127.0.0.1:$P$T/store" "... and user.aysfs.layer names the sftp layer"
+cmp -s "$T/mnt/only-next" "$T/src/only-next"
+ok $? "a blob the sftp store lacks comes from the next layer"
+like "$(fetcher_log | grep "$h_next")" ": no such file" \
+	"... after a 'no such file' from the sftp store"
+is "$(grep -E '^(WARN|ERROR|CRIT)' "$T/log" | grep -v -e 'fetcher was killed by signal 9' -e 'fetcher channel: closed')" "" \
+	"no warning while the host key is known (but the kill)"
+is "$(($(logins) - before))" 2 "one SSH login for all the files (two: the fetcher was restarted)"
+like "$(grep 'Accepted publickey' "$T/sshd.log" | tail -1)" "for nobody from" "... as the URL's user"
+mount_stop
+
+# ---- 2. ssh:// (the older layout's name), no user (root), hashed known_hosts ---------------------
+config "$T/c2.toml" "$T/ssh/known_hosts.hashed" "ssh://127.0.0.1:$P$T/store"
+mount_start "$T/mnt" -l 5 -config "$T/c2.toml" || bail "mount failed"
+cmp -s "$T/mnt/a" "$T/src/a" && cmp -s "$T/mnt/c" "$T/src/c"
+ok $? "an ssh:// store is read over sftp, its host found by a hashed known_hosts entry"
+like "$(grep 'Accepted publickey' "$T/sshd.log" | tail -1)" "for root from" \
+	"... logged in as root when the URL names no user"
+mount_stop
+
+# ---- 3. a host key that is not the known one ---------------------------------------------------------
+config "$T/c3.toml" "$T/ssh/known_hosts.wrong" "sftp://127.0.0.1:$P$T/store"
+before=$(logins)
+mount_start "$T/mnt" -l 5 -config "$T/c3.toml" || bail "mount failed"
+is "$(open_errno "$T/mnt/refused")" EIO "a server whose host key is not the known one: open fails with EIO"
+like "$(fetcher_log)" "host key of \[127.0.0.1\]:$P does not match" "... and the log says why"
+is "$(($(logins) - before))" 0 "... and no login was attempted"
+mount_stop
+
+# ---- 4. a host that known_hosts does not list ----------------------------------------------------------
+config "$T/c4.toml" "$T/ssh/known_hosts.elsewhere" "sftp://127.0.0.1:$P$T/store"
+mount_start "$T/mnt" -l 5 -config "$T/c4.toml" || bail "mount failed"
+is "$(open_errno "$T/mnt/refused")" EIO "an unknown host: open fails with EIO"
+like "$(fetcher_log)" "host \[127.0.0.1\]:$P is not in .*known_hosts.elsewhere" "... and the log says why"
+mount_stop
+
+# ---- 5. a missing ssh_key file is a configuration error -------------------------------------------------
+sed "s|^ssh_key = .*|ssh_key = \"$T/ssh/none\"|" "$T/c1.toml" >"$T/c5.toml"
+"$SUPERVISOR" -config "$T/c5.toml" "$T/mnt" 2>"$T/log5"
+is $? 1 "a missing ssh_key: exit 1"
+like "$(cat "$T/log5")" "ssh_key $T/ssh/none: No such file" "... naming the file"
+
+done_testing
