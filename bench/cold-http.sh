@@ -48,7 +48,7 @@ if [ -e "$D" ] && [ ! -e "$D/$MARK" ] && [ -n "$(ls -A "$D" 2>/dev/null)" ]; the
 	die "$D exists, is not empty and was not made by this script: choose another BENCH_DIR"
 fi
 for c in nginx rclone httpdirfs python3; do command -v "$c" >/dev/null || die "$c is needed"; done
-for b in aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-pack; do
+for b in aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-config aysfs-pack; do
 	[ -x "$BUILD/$b" ] || die "no $BUILD/$b: make -j2 first"
 done
 
@@ -90,7 +90,7 @@ mkdir -p "$D/mnt/native" "$D/mnt/aysfs" "$D/mnt/rclone" "$D/mnt/httpdirfs" "$B" 
 chmod 755 "$D" "$D/mnt" "$D/mnt"/* "$B" "$D/flists"
 trap cleanup EXIT
 trap 'say "cold-http.sh: interrupted"; exit 130' INT TERM
-for b in aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-pack; do cp "$BUILD/$b" "$B/"; done
+for b in aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-config aysfs-pack; do cp "$BUILD/$b" "$B/"; done
 rev=$(git -C "$TOP" describe --always --dirty 2>/dev/null || echo "?")
 
 # ---- the data --------------------------------------------------------------------------------------
