@@ -250,6 +250,15 @@ static void send_tree(const struct worker_conf *c)
 	ipc_send(FD_SUPERVISOR, MSG_TREE_DONE, 0, buf, w.len, NULL, 0);
 }
 
+/* A reload that came before a restarted indexer had its base (the supervisor restarts the indexer
+ * when a reload changes its folders): done once the base is there, so that unchanged paths keep
+ * their inode numbers. */
+static uint8_t *deferred;
+static size_t deferred_len;
+static bool has_base;
+
+static void reload(const void *payload, size_t len);
+
 /* A restarted indexer learns from the fuser which tree is served: the base of the next reload. */
 static int on_base_index(void)
 {
@@ -263,6 +272,12 @@ static int on_base_index(void)
 	    set_current(msg.fds[0], size, gen, &conf)) {
 		close(msg.fds[0]);
 		log_warn("the fuser's tree could not be taken as a base; the next reload renumbers");
+	}
+	has_base = true;
+	if (deferred) {
+		reload(deferred, deferred_len);
+		free(deferred);
+		deferred = NULL;
 	}
 	return 0;
 }
@@ -512,6 +527,11 @@ int main(int argc, char **argv)
 			} else if (rc == 1) {
 				close(peer);
 				rc = -EPROTO;
+			} else if (rc == 2 && restarted && !has_base) {
+				free(deferred);
+				deferred_len = msg.hdr.len;
+				if ((deferred = malloc(deferred_len)))
+					memcpy(deferred, msg.payload, deferred_len);
 			} else if (rc == 2) {
 				reload(msg.payload, msg.hdr.len);
 			}

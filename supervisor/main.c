@@ -509,6 +509,45 @@ static int restart_indexer(struct worker *idx, struct worker *f, struct worker *
 /* Read the configuration again and hand it to the indexer, which builds the new tree (and keeps
  * the old one when that fails). A configuration that does not load changes nothing. The encoded
  * configuration becomes what restarted workers get. */
+/* A reload sent to the indexer once it has been restarted (see reload()). */
+static bool reload_after_restart;
+
+static bool local_path(const char *url)
+{
+	return url && (url[0] == '/' || strncmp(url, "file://", 7) == 0);
+}
+
+static bool str_differ(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") != 0;
+}
+
+/* Whether the folders and files the indexer may reach (its Landlock rules, made at its start)
+ * differ between two configurations: the cache, flist_dir, local layers, flists named by path. */
+static bool folders_change(const struct config *a, const struct config *b)
+{
+	size_t i, j;
+
+	if (str_differ(a->cache_dir, b->cache_dir) || str_differ(a->flist_dir, b->flist_dir) ||
+	    a->nays != b->nays)
+		return true;
+	for (i = 0; i < a->nays; i++)
+		if (str_differ(a->ays[i].flist, b->ays[i].flist))
+			return true;
+	for (i = j = 0; i < a->nlayers || j < b->nlayers; i++, j++) {
+		while (i < a->nlayers && !local_path(a->layers[i].url))
+			i++;
+		while (j < b->nlayers && !local_path(b->layers[j].url))
+			j++;
+		if ((i < a->nlayers) != (j < b->nlayers))
+			return true;
+		if (i < a->nlayers && (str_differ(a->layers[i].url, b->layers[j].url) ||
+				       a->layers[i].is_cache != b->layers[j].is_cache))
+			return true;
+	}
+	return false;
+}
+
 static int reload(const struct options *o, struct config *cfg, const char *mnt, uint8_t *confbuf,
 		  size_t *conflen, char *why, size_t whysz)
 {
@@ -534,6 +573,20 @@ static int reload(const struct options *o, struct config *cfg, const char *mnt, 
 		snprintf(why, whysz, "the configuration is too large; the tree being served is kept");
 		config_free(&next);
 		return -1;
+	}
+	/* The indexer's file access is fixed at its start (Landlock): new folders need a new
+	 * indexer, started with the new configuration, which takes the served tree from the fuser
+	 * as the base of this reload (unchanged paths keep their inode numbers). */
+	if (workers[ROLE_INDEXER].pid > 0 && folders_change(cfg, &next)) {
+		log_notice("reload: the indexer's folders change: it is restarted with them");
+		memcpy(confbuf, buf, w.len);
+		*conflen = w.len;
+		workers[ROLE_INDEXER].planned = true;
+		reload_after_restart = true;
+		kill(workers[ROLE_INDEXER].pid, SIGKILL);
+		config_free(cfg);
+		*cfg = next;
+		return 0;
 	}
 	if (workers[ROLE_INDEXER].ctl < 0 ||
 	    (rc = ipc_send(workers[ROLE_INDEXER].ctl, MSG_CONF, 0, buf, w.len, NULL, 0))) {
@@ -863,7 +916,12 @@ int main(int argc, char **argv)
 					close(wk->ctl);
 					wk->ctl = -1;
 				}
-				if (wk->role == ROLE_FETCHER && workers[ROLE_INDEXER].pid == 0) {
+				if (wk->planned) {
+					wk->planned = false;
+					log_info("the %s stopped for the reload; it starts again with the new "
+						 "configuration", wk->name);
+					wk->restart_at = now_ms();
+				} else if (wk->role == ROLE_FETCHER && workers[ROLE_INDEXER].pid == 0) {
 					/* It followed its only peer; the indexer's restart starts a new one. */
 					log_info("the %s stopped with the indexer", wk->name);
 				} else if (note_death(wk, time(NULL))) {
@@ -896,6 +954,11 @@ int main(int argc, char **argv)
 					status = EXIT_WORKER;
 				} else {
 					sctl_worker_restarted(wk->role);
+					if (wk->role == ROLE_INDEXER && reload_after_restart) {
+						reload_after_restart = false;
+						if (ipc_send(wk->ctl, MSG_CONF, 0, confbuf, w.len, NULL, 0))
+							log_err("reload: the new indexer cannot be asked");
+					}
 				}
 			}
 		}
