@@ -24,9 +24,6 @@ auto_cleanup() {
 }
 trap auto_cleanup EXIT
 
-free_port() {
-	python3 -c 'import socket, sys; s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$1"
-}
 
 # The hosts of this test live on 127.54.N.X (a block of its own, so tests running at the same time
 # do not meet): .1 ayscache1, .2 aysmaster2, .3 ayscache3 (closed port), .4 ayscache4 (started

@@ -8,20 +8,6 @@
 . "$(dirname "$0")/lib.sh"
 t_setup
 
-command -v nginx >/dev/null || bail "nginx is needed (nginx-light)"
-
-cache_cleanup() {
-	if [ -n "${T:-}" ] && [ -s "$T/nginx.pid" ]; then
-		kill "$(cat "$T/nginx.pid")" 2>/dev/null
-		for _ in $(seq 30); do kill -0 "$(cat "$T/nginx.pid" 2>/dev/null)" 2>/dev/null || break; sleep 0.1; done
-	fi
-	_cleanup
-}
-trap cache_cleanup EXIT
-
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 C=$T/cache/dedupe
 # Bytes of the blobs in the cache (apparent sizes, as du -b counts them), and their number.
@@ -190,24 +176,7 @@ for n in big1 big2 big3; do
 done
 chmod -R a+rX "$W"
 P_SLOW=$(free_port)
-cat >"$T/nginx.conf" <<EOF
-worker_processes 1;
-daemon on;
-pid $T/nginx.pid;
-error_log $T/nginx.err;
-events { worker_connections 128; }
-http {
-	access_log off;
-	client_body_temp_path $T/nginx-tmp;
-	proxy_temp_path $T/nginx-tmp;
-	fastcgi_temp_path $T/nginx-tmp;
-	uwsgi_temp_path $T/nginx-tmp;
-	scgi_temp_path $T/nginx-tmp;
-	server { listen 127.0.0.1:$P_SLOW; root $W/slow; limit_rate 400k; }
-}
-EOF
-nginx -c "$T/nginx.conf" -p "$T/" || bail "nginx does not start: $(cat "$T/nginx.err" 2>/dev/null)"
-for _ in $(seq 50); do [ -s "$T/nginx.pid" ] && break; sleep 0.1; done
+nginx_start "server { listen 127.0.0.1:$P_SLOW; root $W/slow; limit_rate 400k; }"
 
 rm -rf "$T/cache"
 write_flist "$T/flists2/big.flist" <<FL

@@ -21,9 +21,6 @@ fetch_cleanup() {
 }
 trap fetch_cleanup EXIT
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # ---- content: a good store, an empty one, one with a corrupt copy ----------------------------------
 W=$T/www

@@ -75,6 +75,7 @@ _mounts=()
 
 _cleanup() {
 	local m
+	nginx_stop
 	if [ -n "$SUP_PID" ] && kill -0 "$SUP_PID" 2>/dev/null; then
 		kill -TERM "$SUP_PID" 2>/dev/null
 		for _ in $(seq 50); do kill -0 "$SUP_PID" 2>/dev/null || break; sleep 0.1; done
@@ -157,6 +158,44 @@ blob_path() { echo "$1/dedupe/${2:0:1}/${2:1:1}/$2"; }
 # random_file PATH BYTES: pseudo-random content.
 random_file() {
 	head -c "$2" /dev/urandom >"$1"
+}
+
+# free_port [ADDR]: a TCP port free on ADDR (default 127.0.0.1).
+free_port() {
+	python3 -c 'import socket, sys; s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' \
+		"${1:-127.0.0.1}"
+}
+
+# nginx_start 'server { … }'…: a real nginx with its own config and prefix in $T, serving the given
+# server blocks; stopped at exit (_cleanup) or by nginx_stop.
+nginx_start() {
+	command -v nginx >/dev/null || bail "nginx is needed (nginx-light)"
+	mkdir -p "$T/nginx-tmp"
+	cat >"$T/nginx.conf" <<EOF2
+worker_processes 1;
+daemon on;
+pid $T/nginx.pid;
+error_log $T/nginx.err;
+events { worker_connections 256; }
+http {
+	access_log off;
+	client_body_temp_path $T/nginx-tmp;
+	proxy_temp_path $T/nginx-tmp;
+	fastcgi_temp_path $T/nginx-tmp;
+	uwsgi_temp_path $T/nginx-tmp;
+	scgi_temp_path $T/nginx-tmp;
+	$*
+}
+EOF2
+	nginx -c "$T/nginx.conf" -p "$T/" || bail "nginx does not start: $(cat "$T/nginx.err" 2>/dev/null)"
+	for _ in $(seq 50); do [ -s "$T/nginx.pid" ] && break; sleep 0.1; done
+}
+
+nginx_stop() {
+	[ -n "${T:-}" ] && [ -s "$T/nginx.pid" ] || return 0
+	kill "$(cat "$T/nginx.pid")" 2>/dev/null
+	for _ in $(seq 30); do kill -0 "$(cat "$T/nginx.pid" 2>/dev/null)" 2>/dev/null || break; sleep 0.1; done
+	rm -f "$T/nginx.pid"
 }
 
 # store_config: $T/config.toml for the simplest mount: flists from $T/flists, the local cache in

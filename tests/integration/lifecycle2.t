@@ -7,15 +7,10 @@
 # the tree. A stale mount and a stale control socket are cleared; SIGTERM while busy exits 0.
 . "$(dirname "$0")/lib.sh"
 t_setup
-command -v nginx >/dev/null || bail "nginx is needed (nginx-light)"
 CTL=$AYSFS_BUILD/aysfs-ctl
 
 l2_cleanup() {
 	[ -n "${T:-}" ] && touch "$T/stop"
-	if [ -n "${T:-}" ] && [ -s "$T/nginx.pid" ]; then
-		kill "$(cat "$T/nginx.pid")" 2>/dev/null
-		for _ in $(seq 30); do kill -0 "$(cat "$T/nginx.pid" 2>/dev/null)" 2>/dev/null || break; sleep 0.1; done
-	fi
 	_cleanup
 }
 trap l2_cleanup EXIT
@@ -39,25 +34,8 @@ for f in $FILES $FILES_FRESH big; do
 done
 write_flist "$T/flists/svc.flist" <"$T/svc.flist"
 chmod -R a+rX "$W"
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat >"$T/nginx.conf" <<EOF2
-worker_processes 1;
-daemon on;
-pid $T/nginx.pid;
-error_log $T/nginx.err;
-events { worker_connections 256; }
-http {
-	access_log off;
-	client_body_temp_path $T/nginx-tmp;
-	proxy_temp_path $T/nginx-tmp;
-	fastcgi_temp_path $T/nginx-tmp;
-	uwsgi_temp_path $T/nginx-tmp;
-	scgi_temp_path $T/nginx-tmp;
-	server { listen 127.0.0.1:$PORT; root $W; }
-}
-EOF2
-nginx -c "$T/nginx.conf" -p "$T/" || bail "nginx does not start: $(cat "$T/nginx.err" 2>/dev/null)"
-for _ in $(seq 50); do [ -s "$T/nginx.pid" ] && break; sleep 0.1; done
+PORT=$(free_port)
+nginx_start "server { listen 127.0.0.1:$PORT; root $W; }"
 
 write_conf() {
 	cat >"$T/config.toml" <<EOF2

@@ -17,7 +17,6 @@ t_setup
 HOOKS=$AYSFS_BUILD/hooks
 TRY=$AYSFS_BUILD/tests/try-syscall
 [ -x "$HOOKS/aysfs-supervisor" ] && [ -x "$TRY" ] || bail "no test programs in $AYSFS_BUILD: make tests"
-command -v nginx >/dev/null || bail "nginx is needed (nginx-light)"
 
 # ---- the allow-lists, call by call ---------------------------------------------------------------
 CALLS="socket-inet socket-inet6 socket-unix socket-netlink open-read open-write execve ptrace mmap-exec
@@ -60,16 +59,7 @@ like "$(cat "$T/try.fetcher")" "CRIT fetcher: system call socket \(41\) is not i
 	"the dying worker names the refused call on stderr"
 
 # ---- a mount made by the test copies, with an HTTP store -----------------------------------------
-NGINX_PID=
-policy_cleanup() {
-	if [ -n "${T:-}" ] && [ -s "$T/nginx.pid" ]; then
-		kill "$(cat "$T/nginx.pid")" 2>/dev/null
-		for _ in $(seq 30); do kill -0 "$(cat "$T/nginx.pid" 2>/dev/null)" 2>/dev/null || break; sleep 0.1; done
-	fi
-	_cleanup
-}
-trap policy_cleanup EXIT
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 W=$T/www
 mkdir -p "$T/src" "$W" "$T/nginx-tmp" "$T/elsewhere"
 : >"$T/flist.txt"
@@ -81,24 +71,7 @@ done
 write_flist "$T/flists/svc.flist" <"$T/flist.txt"
 write_flist "$T/elsewhere/other.flist" <<<"/other/x||0"
 chmod -R a+rX "$W"
-cat >"$T/nginx.conf" <<EOF
-worker_processes 1;
-daemon on;
-pid $T/nginx.pid;
-error_log $T/nginx.err;
-events { worker_connections 64; }
-http {
-	access_log off;
-	client_body_temp_path $T/nginx-tmp;
-	proxy_temp_path $T/nginx-tmp;
-	fastcgi_temp_path $T/nginx-tmp;
-	uwsgi_temp_path $T/nginx-tmp;
-	scgi_temp_path $T/nginx-tmp;
-	server { listen 127.0.0.1:$PORT; root $W; }
-}
-EOF
-nginx -c "$T/nginx.conf" -p "$T/" || bail "nginx does not start: $(cat "$T/nginx.err" 2>/dev/null)"
-for _ in $(seq 50); do [ -s "$T/nginx.pid" ] && break; sleep 0.1; done
+nginx_start "server { listen 127.0.0.1:$PORT; root $W; }"
 policy_config() {
 	printf '[main]\nprefix = "/"\nflist_dir = "%s"\ncache_dir = "%s"\n[[store]]\nurl = "http://127.0.0.1:%s"\n' \
 		"$T/flists" "$T/cache" "$PORT" >"$T/config.toml"

@@ -21,9 +21,6 @@ sftp_cleanup() {
 }
 trap sftp_cleanup EXIT
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 # open_errno FILE: the errno name of open+read of FILE ("OK" when it reads).
 open_errno() {
 	python3 -c '
