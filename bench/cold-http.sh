@@ -47,7 +47,18 @@ case $D in /?*) ;; *) die "BENCH_DIR must be an absolute path other than /" ;; e
 if [ -e "$D" ] && [ ! -e "$D/$MARK" ] && [ -n "$(ls -A "$D" 2>/dev/null)" ]; then
 	die "$D exists, is not empty and was not made by this script: choose another BENCH_DIR"
 fi
-for c in nginx rclone httpdirfs python3; do command -v "$c" >/dev/null || die "$c is needed"; done
+# The peers compared with, as Debian packages: installed when missing (as bench/read.sh does).
+need_pkgs=()
+for c in nginx:nginx-light rclone:rclone httpdirfs:httpdirfs python3:python3; do
+	command -v "${c%%:*}" >/dev/null || need_pkgs+=("${c#*:}")
+done
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+	echo "== installing ${need_pkgs[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null 2>&1 ||
+		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null; } ||
+		die "cannot install ${need_pkgs[*]}"
+fi
 for b in aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-config aysfs-pack; do
 	[ -x "$BUILD/$b" ] || die "no $BUILD/$b: make -j2 first"
 done
