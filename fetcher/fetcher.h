@@ -24,8 +24,11 @@
 #define FETCH_SSH_USER    "root"        /* for an sftp:// URL that names no user */
 
 /* Limits of the engine. A request holds one transfer at a time; requests beyond FETCH_MAX_ACTIVE
- * wait in a queue; beyond FETCH_MAX_HELD the indexer's channel is not read (back-pressure). */
-#define FETCH_MAX_ACTIVE  8
+ * wait in a queue; beyond FETCH_MAX_HELD the indexer's channel is not read (back-pressure).
+ * Read-ahead (FETCH_BLOB_AHEAD) waits in a queue of its own, served after the other, and holds
+ * at most FETCH_MAX_AHEAD transfers: the rest are always there for opens. */
+#define FETCH_MAX_ACTIVE  16
+#define FETCH_MAX_AHEAD   12
 #define FETCH_MAX_HELD    64
 
 /* Deadlines. A request (all its URLs, name lookups and queueing included) ends by
@@ -67,6 +70,8 @@ int url_split(const char *url, struct url_parts *u, bool proxy);
 void layer_ok(const char *key);
 void layer_fail(const char *key, const char *why);
 unsigned layer_down_s(const char *key);
+/* Has that place answered, with no failure since? (What read-ahead may use.) */
+bool layer_trusted(const char *key);
 /* Failures in a row of that place (0: healthy). */
 unsigned layer_fails(const char *key);
 
@@ -86,6 +91,7 @@ struct fetch_req {
 	uint64_t id;
 	int fd;
 	bool push;
+	bool ahead;             /* FETCH_BLOB_AHEAD: read-ahead (proto.h) */
 	uint64_t max_size;
 	uint32_t n;
 	const char *url[FETCH_MAX_URLS];

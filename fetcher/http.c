@@ -2,7 +2,8 @@
  *
  * A request (MSG_FETCH) walks its URL list in order, one transfer at a time, into the fd the
  * indexer gave; a push (MSG_PUSH) is one HTTP PUT of its fd. Up to FETCH_MAX_ACTIVE requests run
- * in parallel, the rest wait in a FIFO. All
+ * in parallel, the rest wait in a FIFO; read-ahead (FETCH_BLOB_AHEAD) waits in a second FIFO that
+ * gets a free slot only when the first is empty, and never more than FETCH_MAX_AHEAD of them. All
  * transfers share one multi handle, hence one connection cache: keep-alive and HTTP/2
  * multiplexing come with it. libcurl's sockets and timer are driven by the fetcher's poll loop
  * (CURLMOPT_SOCKETFUNCTION / CURLMOPT_TIMERFUNCTION and curl_multi_socket_action).
@@ -40,8 +41,8 @@
 #include <unistd.h>
 
 #define CA_MAX          (8 << 20)   /* bytes of CA bundle read */
-#define SOCKS_MAX       64          /* curl sockets watched: 8 transfers, 2 each while connecting */
-#define CONN_CACHE      16          /* idle connections kept for reuse */
+#define SOCKS_MAX       64          /* curl sockets watched: 16 transfers, 2 each while connecting */
+#define CONN_CACHE      24          /* idle connections kept for reuse */
 #define DISCARD_MAX     (64 << 10)  /* body bytes of an error answer read before giving up */
 #define DEADLINE_EXTRA_MAX (24ull * 3600 * 1000)
 
@@ -67,6 +68,7 @@ struct req {
 	char errbuf[CURL_ERROR_SIZE];
 	/* the outcome so far */
 	bool all_404;                   /* every URL tried answered 404/410 */
+	bool not_tried;                 /* read-ahead stopped before a layer not known to answer */
 	int last_err;                   /* errno of the last other failure */
 	char reason[REASON_MAX + 1];
 	size_t rlen;
@@ -81,8 +83,11 @@ static CURLM *multi;
 static struct curl_blob ca_blob;
 static bool ca_loaded;
 static struct req *active[FETCH_MAX_ACTIVE];
-static struct req *queue_head, *queue_tail;
+static struct queue {
+	struct req *head, *tail;
+} queue, ahead_queue;
 static unsigned held;                   /* queued + active */
+static unsigned ahead_active;           /* active read-ahead requests */
 static struct csock socks[SOCKS_MAX];
 static int nsocks;
 static uint64_t timer_at;               /* 0: no curl timeout pending */
@@ -165,7 +170,7 @@ static void finish(struct req *r, int status)
 
 	transfer_end(r);
 	if (status)
-		status = r->all_404 ? ENOENT : r->last_err ? r->last_err : EIO;
+		status = r->not_tried ? EAGAIN : r->all_404 ? ENOENT : r->last_err ? r->last_err : EIO;
 	if (r->q.push) {
 		if (status)
 			log_warn("push failed: %s", r->reason);
@@ -183,8 +188,10 @@ static void finish(struct req *r, int status)
 		fctl_note_fetch(r->q.url[r->cur], bytes);
 out:
 	for (int i = 0; i < FETCH_MAX_ACTIVE; i++)
-		if (active[i] == r)
+		if (active[i] == r) {
 			active[i] = NULL;
+			ahead_active -= r->q.ahead;
+		}
 	held--;
 	req_free(r);
 }
@@ -474,6 +481,14 @@ static void walk(struct req *r)
 				failed(r, EIO, false, why);
 				goto next;
 			}
+			/* Read-ahead leaves a place that has not proved itself to the opens. */
+			if (r->q.ahead && (!layer_trusted(r->target.key) ||
+					   (r->proxy && layer_fails(r->px.key)))) {
+				note(r, "not tried ahead: %s has not answered yet",
+				     layer_trusted(r->target.key) ? r->proxy : r->target.key);
+				r->not_tried = true;
+				break;
+			}
 		}
 		r->state = R_QUEUED;
 		rc = resolve_start(r);
@@ -576,10 +591,31 @@ static void transfer_done(struct req *r, CURLcode res)
 	walk(r);
 }
 
-/* Give free slots to queued requests (a request may end at once and free its slot again). */
+static void enqueue(struct queue *q, struct req *r)
+{
+	if (q->tail)
+		q->tail->next = r;
+	else
+		q->head = r;
+	q->tail = r;
+}
+
+static struct req *dequeue(struct queue *q)
+{
+	struct req *r = q->head;
+
+	if (r && !(q->head = r->next))
+		q->tail = NULL;
+	if (r)
+		r->next = NULL;
+	return r;
+}
+
+/* Give free slots to queued requests, read-ahead last (a request may end at once and free its
+ * slot again). */
 static void schedule(void)
 {
-	while (queue_head) {
+	while (queue.head || (ahead_queue.head && ahead_active < FETCH_MAX_AHEAD)) {
 		struct req *r;
 		int i;
 
@@ -587,12 +623,9 @@ static void schedule(void)
 			;
 		if (i == FETCH_MAX_ACTIVE)
 			return;
-		r = queue_head;
-		queue_head = r->next;
-		if (!queue_head)
-			queue_tail = NULL;
-		r->next = NULL;
+		r = queue.head ? dequeue(&queue) : dequeue(&ahead_queue);
 		active[i] = r;
+		ahead_active += r->q.ahead;
 		walk(r);
 	}
 }
@@ -613,11 +646,7 @@ void http_submit(struct fetch_req *q)
 		      (extra < DEADLINE_EXTRA_MAX ? extra : DEADLINE_EXTRA_MAX);
 	r->all_404 = true;
 	r->state = R_QUEUED;
-	if (queue_tail)
-		queue_tail->next = r;
-	else
-		queue_head = r;
-	queue_tail = r;
+	enqueue(q->ahead ? &ahead_queue : &queue, r);
 	held++;
 	schedule();
 }
@@ -795,14 +824,10 @@ void http_free(void)
 		req_free(active[i]);
 		active[i] = NULL;
 	}
-	while (queue_head) {
-		struct req *r = queue_head;
-
-		queue_head = r->next;
+	for (struct req *r; (r = dequeue(&queue)) || (r = dequeue(&ahead_queue));)
 		req_free(r);
-	}
-	queue_tail = NULL;
 	held = 0;
+	ahead_active = 0;
 	if (multi)
 		curl_multi_cleanup(multi);
 	multi = NULL;

@@ -26,6 +26,7 @@
 struct place {
 	char key[PLACE_KEY_MAX];
 	uint32_t fails;
+	bool answered;          /* a success since the record was made */
 	uint64_t down_until, used;
 };
 
@@ -123,6 +124,7 @@ void layer_ok(const char *key)
 	if (l->fails)
 		log_info("%s%s answers again", strncmp(key, "proxy ", 6) ? "layer " : "", key);
 	l->fails = 0;
+	l->answered = true;
 	l->down_until = 0;
 }
 
@@ -153,6 +155,13 @@ unsigned layer_down_s(const char *key)
 	struct place *l = place_get(key, now);
 
 	return now < l->down_until ? (unsigned)((l->down_until - now + 999) / 1000) : 0;
+}
+
+bool layer_trusted(const char *key)
+{
+	struct place *l = place_get(key, now_ms());
+
+	return l->answered && l->fails == 0;
 }
 
 unsigned layer_fails(const char *key)

@@ -87,9 +87,10 @@ static int parse_fetch(const struct ipc_msg *m, struct fetch_req *q)
 	kind = ipc_rd_u8(&rd);
 	q->max_size = ipc_rd_u64(&rd);
 	q->n = ipc_rd_u32(&rd);
-	if (rd.bad || (kind != FETCH_BLOB && kind != FETCH_FLIST) || q->n == 0 ||
-	    q->n > FETCH_MAX_URLS || read_urls(&rd, q, m->hdr.len))
+	if (rd.bad || (kind != FETCH_BLOB && kind != FETCH_FLIST && kind != FETCH_BLOB_AHEAD) ||
+	    q->n == 0 || q->n > FETCH_MAX_URLS || read_urls(&rd, q, m->hdr.len))
 		return -EPROTO;
+	q->ahead = kind == FETCH_BLOB_AHEAD;
 	if (fstat(q->fd, &st) || !S_ISREG(st.st_mode) || (fl = fcntl(q->fd, F_GETFL)) < 0 ||
 	    (fl & O_ACCMODE) == O_RDONLY || (fl & O_APPEND)) {
 		request_refuse(q, EBADF, "the fd is not a writable regular file");

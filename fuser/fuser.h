@@ -14,8 +14,16 @@
 #define PENDING_BUCKETS 256     /* blobs asked of the indexer, by request id */
 #define IDLE_FDS_MAX 65536      /* fds of blobs no handle uses, kept for the next open */
 #define IDLE_BYTES_MAX (4ull << 30)  /* and the most content they may keep alive */
-#define PREFETCH_SIBLINGS 32    /* on a miss, the next files of the folder asked for too */
-#define PREFETCH_MAX_SIZE (4u << 20)  /* if that small: latency, not bandwidth, is their cost */
+/* Read-ahead (ahead.c): the next files of a depth-first walk from the file opened, AHEAD_START
+ * after a miss, twice as many after each right guess up to AHEAD_FILES; at most AHEAD_BYTES
+ * together, each at most AHEAD_MAX_SIZE (if that small, latency, not bandwidth, is their cost);
+ * the walk visits AHEAD_STEPS slots at most; AHEAD_PENDING guesses asked at once. */
+#define AHEAD_START 4
+#define AHEAD_FILES 64
+#define AHEAD_BYTES (32ull << 20)
+#define AHEAD_MAX_SIZE (4u << 20)
+#define AHEAD_STEPS (4 * AHEAD_FILES)
+#define AHEAD_PENDING 48
 
 /* The kernel's FUSE_INIT request: fuse_in_header (40 bytes) and fuse_init_in (16 … 64 bytes). */
 #define FUSE_INIT_MIN_LEN 56
@@ -42,7 +50,9 @@ enum blob_state {
 struct blob {
 	uint8_t hash[32];
 	uint8_t hash_len;
-	bool speculative;       /* asked with MSG_PREFETCH (from the cache only) */
+	bool speculative;       /* asked with MSG_PREFETCH (read-ahead, served after every open) */
+	bool ahead;             /* brought in by read-ahead and not opened since */
+	bool ahead_counted;     /* counted in ahead_pending while its MSG_PREFETCH is pending */
 	bool gone;              /* no longer in the indexer's cache: no idle life after the handles */
 	bool pinned;            /* the indexer counts it in use: an fd for a MSG_OPEN, or HELD */
 	enum blob_state state;
@@ -77,6 +87,8 @@ struct fuser {
 	unsigned nidle, idle_max;
 	uint64_t idle_bytes;
 	uint64_t next_req_id;
+	unsigned ahead_pending; /* read-ahead requests the indexer has not answered */
+	unsigned ahead_window;  /* files read-ahead covers now (AHEAD_START … AHEAD_FILES) */
 };
 
 extern const struct fuse_lowlevel_ops fuser_ops;
@@ -120,6 +132,10 @@ bool takeover_is_init(const struct fuse_buf *buf, size_t len, uint8_t *out, size
 /* Bring a new session to the state the INIT in `init` gave the old one, then have the kernel send
  * again every request the dead fuser had read and not answered. Returns 0 or -errno. */
 int takeover_start(struct fuse_session *se, const uint8_t *init, size_t len);
+
+/* ahead.c: ask for the blobs of the files that come after `in`, which an open missed (guessed
+ * false) or found read-ahead had guessed (true). */
+void ahead_from(struct fuser *f, const struct ix_inode *in, bool guessed);
 
 /* Install a validated index (main.c), computing what statfs reports. */
 void fuser_set_index(struct fuser *f, void *map, size_t size, const struct ix *ix);

@@ -363,6 +363,9 @@ static struct blob *pending_take(struct fuser *f, uint64_t req_id)
 		if (b->req_id == req_id) {
 			*pp = b->pnext;
 			b->pnext = NULL;
+			if (b->ahead_counted)
+				f->ahead_pending--;
+			b->ahead_counted = false;
 			return b;
 		}
 	}
@@ -442,47 +445,13 @@ struct blob *blob_for(struct fuser *f, const struct ix_inode *in)
 	return b;
 }
 
-/* A program that opens one file of a folder usually opens the next ones (name order, which is the
- * order of readdir): ask the indexer for the small ones too, as prefetches (from its cache and
- * folder layers only, at low priority). Their fds wait on the idle list, so those opens are
- * answered at once. */
-static void prefetch_siblings(struct fuser *f, const struct ix_inode *in)
-{
-	const struct ix_inode *dir = &f->ix.inodes[in->parent];
-	uint32_t slot = (uint32_t)(in - f->ix.inodes), end = dir->a + dir->b, asked = 0;
-
-	for (uint32_t i = slot + 1; i < end && asked < PREFETCH_SIBLINGS; i++) {
-		const struct ix_inode *s = &f->ix.inodes[i];
-		struct blob *b;
-
-		/* The idle list makes room by closing its oldest fds; a tiny one has none to give. */
-		if (f->idle_max < 4 * PREFETCH_SIBLINGS || f->idx_fd < 0)
-			return;
-		if (!S_ISREG(s->mode) || s->size == 0 || s->size > PREFETCH_MAX_SIZE)
-			continue;
-		if (!(b = blob_for(f, s)))
-			return;
-		if (b->state != BLOB_IDLE)
-			continue;
-		b->state = BLOB_PENDING;
-		b->speculative = true;
-		asked++;
-		if (ask_indexer(f, b, ix_ino(&f->ix, s), MSG_PREFETCH)) {
-			pending_drop(f, b);
-			b->state = BLOB_IDLE;
-			b->refs++;
-			blob_put(f, b);
-			return;
-		}
-	}
-}
-
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fuser *f = fuser_of(req);
 	const struct ix_inode *in = ix_inode(&f->ix, ino);
 	struct waiter *w;
 	struct blob *b;
+	bool guessed;
 	int rc;
 
 	if (!in || !S_ISREG(in->mode)) {
@@ -501,10 +470,15 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	b = blob_for(f, in);
+	guessed = b && b->ahead;
+	if (b)
+		b->ahead = false;
 	if (b && b->state == BLOB_OPEN) {
 		blob_hold(f, b);
 		fi->fh = fh_of(b);
 		fuse_reply_open(req, fi);
+		if (guessed)
+			ahead_from(f, in, true);        /* read-ahead was right: move its window on */
 		return;
 	}
 	w = calloc(1, sizeof *w);
@@ -527,7 +501,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			fuse_reply_err(req, EIO);
 			return;
 		}
-		prefetch_siblings(f, in);
+		ahead_from(f, in, false);
+	} else if (guessed) {
+		ahead_from(f, in, true);
 	}
 	w->req = req;
 	w->fi = *fi;

@@ -506,16 +506,17 @@ static int verify_fetched(int in, const char *in_named, bool bro, const uint8_t 
 	return rc ? -EIO : 0;
 }
 
-static int try_fetch(struct blobs *b, const struct layer_set *s, uint32_t first,
+static int try_fetch(struct blobs *b, const struct layer_set *s, uint32_t first, int kind,
 		     const char *const *urls, unsigned n, const char *rel, const uint8_t *hash,
 		     size_t hash_len, uint64_t size, const char *final, const char *path,
 		     uint32_t *found, char *tried, size_t *tlen, size_t tsize);
 
 /* Try the network layers [first, last] in one request to the fetcher (each layer as HASH, then
- * HASH.bro). Returns 0 with the blob verified in the cache and *found set to its layer, 1 when
- * none had it, or -errno; every layer tried is appended to `tried`. */
+ * HASH.bro); kind FETCH_BLOB, or FETCH_BLOB_AHEAD for read-ahead. Returns 0 with the blob verified
+ * in the cache and *found set to its layer, 1 when none had it, -EAGAIN when read-ahead stopped
+ * at a layer not known to answer, or -errno; every layer tried is appended to `tried`. */
 static int try_network(struct blobs *b, const struct layer_set *s, uint32_t first, uint32_t last,
-		       const char *rel,
+		       int kind, const char *rel,
 		       const uint8_t *hash, size_t hash_len, uint64_t size, const char *final,
 		       const char *path, uint32_t *found, char *tried, size_t *tlen, size_t tsize)
 {
@@ -542,13 +543,13 @@ static int try_network(struct blobs *b, const struct layer_set *s, uint32_t firs
 		urls[n + 1] = urls_buf[n + 1];
 		n += 2;
 	}
-	rc = try_fetch(b, s, first, urls, n, rel, hash, hash_len, size, final, path, found, tried,
-		       tlen, tsize);
+	rc = try_fetch(b, s, first, kind, urls, n, rel, hash, hash_len, size, final, path, found,
+		       tried, tlen, tsize);
 	free(urls_buf);
 	return rc;
 }
 
-static int try_fetch(struct blobs *b, const struct layer_set *s, uint32_t first,
+static int try_fetch(struct blobs *b, const struct layer_set *s, uint32_t first, int kind,
 		     const char *const *urls, unsigned n, const char *rel, const uint8_t *hash,
 		     size_t hash_len, uint64_t size, const char *final, const char *path,
 		     uint32_t *found, char *tried, size_t *tlen, size_t tsize)
@@ -573,7 +574,7 @@ static int try_fetch(struct blobs *b, const struct layer_set *s, uint32_t first,
 			return fd;
 		}
 		/* A .bro body may be a little larger than the content in the worst case. */
-		rc = fetch_urls(fd, FETCH_BLOB, size + size / 8 + 4096, urls + start, n - start,
+		rc = fetch_urls(fd, kind, size + size / 8 + 4096, urls + start, n - start,
 				deadline, &res);
 		if (*tlen < tsize)
 			*tlen += (size_t)snprintf(tried + *tlen, tsize - *tlen, "; %s", res.reason);
@@ -990,12 +991,11 @@ static int get_in(struct blobs *b, struct layer_set *s, const uint8_t *hash, siz
 
 			while (last + 1 < s->n && !layer_local_path(s->layer[last + 1].url))
 				last++;
-			/* No download that no one has asked for; and no later layer either, so that a
-			 * prefetch finds what an open would, in the same layer. */
-			if (prefetch)
-				break;
-			rc = try_network(b, s, i, last, rel, hash, hash_len, size, final, path, &found,
-					 tried, &tlen, sizeof tried);
+			/* A prefetch is read-ahead: the fetcher takes it only from layers that have
+			 * answered, after every open, and stops (-EAGAIN) before any other. */
+			rc = try_network(b, s, i, last, prefetch ? FETCH_BLOB_AHEAD : FETCH_BLOB, rel,
+					 hash, hash_len, size, final, path, &found, tried, &tlen,
+					 sizeof tried);
 			if (rc == 0) {
 				*fd = open(final, O_RDONLY | O_CLOEXEC);
 				if (*fd < 0)
@@ -1003,6 +1003,11 @@ static int get_in(struct blobs *b, struct layer_set *s, const uint8_t *hash, siz
 				*layer = s->layer[found].url;
 				writeback_queue(b, s, final, rel, (int)found);
 				return 0;
+			}
+			if (rc == -EAGAIN) {
+				log_debug("%s: read-ahead of %s left to the open (%s)", path,
+					  strrchr(rel, '/') + 1, tried);
+				return rc;
 			}
 			i = last;
 			continue;

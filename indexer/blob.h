@@ -32,10 +32,10 @@ int blob_cached(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t 
 /* Find the blob, verified, in the local cache. Blocks on I/O: call it from a pool thread.
  * Returns 0 with a read-only fd in *fd, the layer it came from in *layer and *hit true when the
  * local cache had it, or -EIO when no layer has a valid copy (one log line names `path`, the
- * hash and each layer tried). A prefetch (no one has opened the file yet) tries only the local
- * cache and the folder layers before the first network layer, and logs its failure at debug level
- * only. The local cache's
- * accounting (cache.h) is the caller's. */
+ * hash and each layer tried). A prefetch (read-ahead: no one has opened the file yet) asks the
+ * fetcher at low priority and only of network layers that have answered the opens: it returns
+ * -EAGAIN when it stopped before a layer the opens have not tried yet, and logs its failures at
+ * debug level only. The local cache's accounting (cache.h) is the caller's. */
 int blob_get(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t size,
 	     const char *path, bool prefetch, int *fd, const char **layer, bool *hit);
 

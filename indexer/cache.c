@@ -780,7 +780,7 @@ static void *background(void *arg)
 
 /* ---- prefetch --------------------------------------------------------------------------------- */
 
-static void lower_priority(void)
+void cache_thread_background(void)
 {
 	pid_t tid = (pid_t)syscall(SYS_gettid);
 
@@ -791,7 +791,7 @@ static void lower_priority(void)
 
 static void *prefetcher(void *arg)
 {
-	lower_priority();
+	cache_thread_background();
 	pthread_mutex_lock(&C.lock);
 	while (!C.stop) {
 		struct ctree *t = C.tree;

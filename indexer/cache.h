@@ -48,6 +48,10 @@ void cache_close(void);
  * hold it and it would not fit under the limit (nothing pinned). */
 int cache_acquire(const uint8_t *hash, size_t hash_len, uint64_t size, enum cache_use use);
 
+/* The calling thread yields to those that serve opens: CPU nice 10, lowest best-effort I/O
+ * (for the prefetch of services and the read-ahead pool). */
+void cache_thread_background(void);
+
 /* After blob_get (rc its result, hit whether the local cache had it): records what the cache
  * holds now and when it was used; drops the pin unless keep_pin (the fuser got an fd). */
 void cache_done(const uint8_t *hash, size_t hash_len, uint64_t size, int rc, bool hit,

@@ -29,15 +29,18 @@
 
 #define CONF_DEADLINE_MS 10000
 #define OPEN_THREADS 4          /* opens served at once; the fuser sends one request per blob */
+/* Read-ahead (MSG_PREFETCH) served at once, on threads of its own: most of them wait on the
+ * network, where the fetcher serves them after every open (FETCH_MAX_AHEAD transfers at most). */
+#define AHEAD_THREADS 16
 
 static struct ipc_msg msg;
 static struct worker_conf conf;
 static struct blobs *blobs;
 
-/* A request for a blob, queued for the pool. */
+/* A request for a blob, queued for a pool. */
 struct open_job {
 	struct open_job *next;
-	bool prefetch;          /* MSG_PREFETCH: after every open, on half the pool at most */
+	bool prefetch;          /* MSG_PREFETCH: read-ahead, on the AHEAD_THREADS */
 	uint64_t id;
 	uint64_t size;
 	uint8_t hash[32];
@@ -52,11 +55,13 @@ struct open_job {
 static pthread_mutex_t fuser_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned fuser_epoch;
 
-static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t jobs_cond = PTHREAD_COND_INITIALIZER;
-static struct open_job *jobs_head, **jobs_tail = &jobs_head;
-static struct open_job *prefetch_head, **prefetch_tail = &prefetch_head;
-static unsigned prefetching;    /* prefetches being served */
+/* The two pools' queues: opens, and read-ahead. */
+static struct pool {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct open_job *head, **tail;
+} opens = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, &opens.head },
+  aheads = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, &aheads.head };
 
 /* Send the fuser of `epoch` the blob (rc 0, fd, size bytes) or the failure of request id.
  * Returns 0 when the fuser got the blob's fd. */
@@ -110,34 +115,33 @@ static void answer(struct open_job *j)
 		cache_closed(j->hash, j->hash_len);     /* the fuser holds nothing */
 }
 
-static void *open_thread(void *arg)
+static void pool_add(struct pool *p, struct open_job *j)
 {
+	pthread_mutex_lock(&p->lock);
+	*p->tail = j;
+	p->tail = &j->next;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* A thread of a pool: its jobs in the order they came. */
+static void *pool_thread(void *arg)
+{
+	struct pool *p = arg;
+
+	if (p == &aheads)
+		cache_thread_background();
 	for (;;) {
 		struct open_job *j;
 
-		pthread_mutex_lock(&jobs_lock);
-		/* Opens first; prefetches never take more than half the threads, so an open that
-		 * comes always finds one free soon. */
-		while (!jobs_head && !(prefetch_head && prefetching < OPEN_THREADS / 2))
-			pthread_cond_wait(&jobs_cond, &jobs_lock);
-		if (jobs_head) {
-			j = jobs_head;
-			if (!(jobs_head = j->next))
-				jobs_tail = &jobs_head;
-		} else {
-			j = prefetch_head;
-			if (!(prefetch_head = j->next))
-				prefetch_tail = &prefetch_head;
-			prefetching++;
-		}
-		pthread_mutex_unlock(&jobs_lock);
+		pthread_mutex_lock(&p->lock);
+		while (!p->head)
+			pthread_cond_wait(&p->cond, &p->lock);
+		j = p->head;
+		if (!(p->head = j->next))
+			p->tail = &p->head;
+		pthread_mutex_unlock(&p->lock);
 		answer(j);
-		if (j->prefetch) {
-			pthread_mutex_lock(&jobs_lock);
-			prefetching--;
-			pthread_cond_signal(&jobs_cond);
-			pthread_mutex_unlock(&jobs_lock);
-		}
 		free(j);
 	}
 	return NULL;
@@ -340,7 +344,7 @@ static void on_blob_gone(const uint8_t *hash, size_t len)
 }
 
 /* A request for a blob from the fuser: checked here; answered here when the local cache has it
- * and the kernel has its path cached, else by the pool (a prefetch after every open). */
+ * and the kernel has its path cached, else by a pool (read-ahead by its own). */
 static int on_open(bool prefetch)
 {
 	struct open_job *j = calloc(1, sizeof *j);
@@ -378,16 +382,7 @@ static int on_open(bool prefetch)
 		if (!prefetch)
 			cache_closed(j->hash, j->hash_len);
 	}
-	pthread_mutex_lock(&jobs_lock);
-	if (prefetch) {
-		*prefetch_tail = j;
-		prefetch_tail = &j->next;
-	} else {
-		*jobs_tail = j;
-		jobs_tail = &j->next;
-	}
-	pthread_cond_signal(&jobs_cond);
-	pthread_mutex_unlock(&jobs_lock);
+	pool_add(prefetch ? &aheads : &opens, j);
 	return 0;
 }
 
@@ -464,10 +459,10 @@ int main(int argc, char **argv)
 	}
 	if (!restarted)
 		send_tree(&conf);
-	for (int i = 0; i < OPEN_THREADS; i++) {
+	for (int i = 0; i < OPEN_THREADS + AHEAD_THREADS; i++) {
 		pthread_t t;
 
-		if (pthread_create(&t, NULL, open_thread, NULL))
+		if (pthread_create(&t, NULL, pool_thread, i < OPEN_THREADS ? &opens : &aheads))
 			die(70, "cannot start a thread");
 	}
 	if (discover_start(blobs))

@@ -110,7 +110,8 @@ int proto_ctl_reply_decode(const void *buf, size_t len, uint32_t *status, const 
 
 /* MSG_FETCH — fd: an empty regular file opened O_RDWR by the indexer (the fetcher writes the body
  * from offset 0 and never opens a path). Payload:
- *   u8  kind          FETCH_BLOB or FETCH_FLIST
+ *   u8  kind          FETCH_BLOB, FETCH_FLIST, or FETCH_BLOB_AHEAD (a blob no one has opened yet:
+ *                     read-ahead, below)
  *   u64 max_size      a body longer than this fails ("too long"): a blob's listed size, a flist's cap
  *   u32 n             1 … FETCH_MAX_URLS
  *   n × str url       tried in order; a 404 (or 410) is "not here", go on; a layer that is down (in
@@ -121,9 +122,17 @@ int proto_ctl_reply_decode(const void *buf, size_t len, uint32_t *status, const 
  *   u64 bytes         bytes written into the fd
  *   str reason        for the log: each URL tried with what happened, "; "-separated (≤ 1024)
  * The fd holds unverified bytes: the indexer checks size and hash before anything is served; a
- * body that fails is reported by the indexer, which asks again with the URLs after url_index. */
+ * body that fails is reported by the indexer, which asks again with the URLs after url_index.
+ *
+ * FETCH_BLOB_AHEAD is read-ahead, which must never cost an open anything: it waits behind every
+ * other request, holds at most FETCH_MAX_AHEAD of the fetcher's transfers, and goes only to
+ * layers (and proxies) that have answered and not failed since. A layer not known to answer —
+ * never tried yet, or due for its retry after a back-off — is left to real opens: the request
+ * stops there with status EAGAIN ("not tried"), so a dead layer costs no more attempts than the
+ * opens make. A layer that is down is skipped, as for any request. */
 #define FETCH_BLOB      1
 #define FETCH_FLIST     2
+#define FETCH_BLOB_AHEAD 3
 #define FETCH_MAX_URLS  64
 
 #define PEER_FETCHER    1

@@ -96,6 +96,10 @@ static const struct sc_allow indexer[] = {
 	/* aysfs-ctl: each request runs on a thread of its own (a verify reads the whole cache);
 	 * threads only, never a process. */
 	MASKED(clone, 0, CLONE_THREAD, CLONE_THREAD),
+	/* glibc's malloc counts the CPUs (__get_nprocs) the first time more threads allocate at
+	 * once than it has arenas for: the read-ahead pool has more threads than that. Reads this
+	 * thread's CPU mask, nothing else. */
+	ANY(sched_getaffinity),
 };
 
 /* ---- aysfs-fetcher: the network, and fds it is handed; it opens no path ------------------- */
