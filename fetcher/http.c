@@ -61,6 +61,7 @@ struct req {
 	CURL *easy;
 	struct curl_slist *resolve;
 	uint64_t written, sent, discarded;
+	bool dirty;                     /* a body (of some URL) was written into the fd */
 	bool length_checked, too_long, discard_abort;
 	bool sftp;                      /* the current URL is sftp:// */
 	char hostkey_why[HOST_MAX + 512];       /* why the host key was refused */
@@ -179,7 +180,7 @@ static void finish(struct req *r, int status)
 		goto out;
 	}
 	/* No unverified leftovers of a failed attempt. */
-	if (status && ftruncate(r->q.fd, 0))
+	if (status && r->dirty && ftruncate(r->q.fd, 0))
 		log_debug("fetch %llu: ftruncate: %s", (unsigned long long)r->q.id, strerror(errno));
 	log_debug("fetch %llu: %s, %llu bytes", (unsigned long long)r->q.id,
 		  status ? strerror(status) : "done", (unsigned long long)bytes);
@@ -228,6 +229,7 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 		r->too_long = true;
 		return 0;
 	}
+	r->dirty = true;
 	while (done < len) {
 		ssize_t n = pwrite(r->q.fd, p + done, len - done, (off_t)(r->written + done));
 
@@ -324,10 +326,13 @@ static int transfer_start(struct req *r, const char *taddrs, const char *paddrs)
 	CURLcode bad = CURLE_OK;
 	CURL *e;
 
-	if (!r->q.push && ftruncate(r->q.fd, 0)) {
+	/* Emptied only when an earlier URL wrote into it: on ext4, a file truncated to 0 bytes is
+	 * written out to disk when it is closed (auto_da_alloc), a disk write per blob. */
+	if (!r->q.push && r->dirty && ftruncate(r->q.fd, 0)) {
 		r->werr = errno;
 		return -r->werr;
 	}
+	r->dirty = false;
 	r->written = r->sent = r->discarded = 0;
 	r->length_checked = r->too_long = r->discard_abort = false;
 	r->errbuf[0] = '\0';

@@ -91,9 +91,10 @@ static int parse_fetch(const struct ipc_msg *m, struct fetch_req *q)
 	    q->n == 0 || q->n > FETCH_MAX_URLS || read_urls(&rd, q, m->hdr.len))
 		return -EPROTO;
 	q->ahead = kind == FETCH_BLOB_AHEAD;
-	if (fstat(q->fd, &st) || !S_ISREG(st.st_mode) || (fl = fcntl(q->fd, F_GETFL)) < 0 ||
-	    (fl & O_ACCMODE) == O_RDONLY || (fl & O_APPEND)) {
-		request_refuse(q, EBADF, "the fd is not a writable regular file");
+	/* Empty: the fetcher writes from offset 0 and empties it again only after a URL it wrote. */
+	if (fstat(q->fd, &st) || !S_ISREG(st.st_mode) || st.st_size != 0 ||
+	    (fl = fcntl(q->fd, F_GETFL)) < 0 || (fl & O_ACCMODE) == O_RDONLY || (fl & O_APPEND)) {
+		request_refuse(q, EBADF, "the fd is not an empty writable regular file");
 		return 1;
 	}
 	log_debug("fetch %llu: %u URLs, at most %llu bytes", (unsigned long long)q->id, q->n,

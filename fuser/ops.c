@@ -385,6 +385,7 @@ int ask_indexer(struct fuser *f, struct blob *b, fuse_ino_t ino, uint32_t type)
 	int rc, n = ix_path(&f->ix, ix_inode(&f->ix, ino), path, sizeof path);
 
 	b->req_id = ++f->next_req_id;
+	b->promoted = false;
 	b->ino = ino;
 	pending_add(f, b);
 	if (f->idx_fd < 0)
@@ -502,8 +503,15 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			return;
 		}
 		ahead_from(f, in, false);
-	} else if (guessed) {
-		ahead_from(f, in, true);
+	} else {
+		/* Read-ahead asked for it, and waits behind every open: if the indexer has not
+		 * started on it yet, it serves it as an open now. */
+		if (b->speculative && !b->promoted && f->idx_fd >= 0) {
+			ipc_send(f->idx_fd, MSG_PROMOTE, b->req_id, NULL, 0, NULL, 0);
+			b->promoted = true;
+		}
+		if (guessed)
+			ahead_from(f, in, true);
 	}
 	w->req = req;
 	w->fi = *fi;

@@ -41,6 +41,7 @@ static struct blobs *blobs;
 struct open_job {
 	struct open_job *next;
 	bool prefetch;          /* MSG_PREFETCH: read-ahead, on the AHEAD_THREADS */
+	bool promoted;          /* MSG_PROMOTE: an open waits for it; fetched as an open's */
 	uint64_t id;
 	uint64_t size;
 	uint8_t hash[32];
@@ -107,7 +108,8 @@ static void answer(struct open_job *j)
 		answer_with(j->id, j->fuser_epoch, -ENOSPC, -1, NULL, j->size);
 		return;
 	}
-	rc = blob_get(blobs, j->hash, j->hash_len, j->size, j->path, j->prefetch, &fd, &layer, &hit);
+	rc = blob_get(blobs, j->hash, j->hash_len, j->size, j->path, j->prefetch && !j->promoted, &fd,
+		      &layer, &hit);
 	/* Pinned before the send: the fuser's MSG_BLOB_CLOSED may come back at once. */
 	pin = rc == 0 && use == CACHE_APP;
 	cache_done(j->hash, j->hash_len, j->size, rc, hit, pin, use);
@@ -386,6 +388,29 @@ static int on_open(bool prefetch)
 	return 0;
 }
 
+/* MSG_PROMOTE: the read-ahead job of that id moves to the opens' pool, unless a thread has taken
+ * it already (then it is answered as it goes). The queue holds what the fuser has asked and not
+ * had answered: at most its AHEAD_PENDING. */
+static void on_promote(uint64_t id)
+{
+	struct open_job *j, **pp;
+
+	pthread_mutex_lock(&aheads.lock);
+	for (pp = &aheads.head; (j = *pp) && (j->id != id || j->fuser_epoch != fuser_epoch);
+	     pp = &j->next)
+		;
+	if (j) {
+		if (!(*pp = j->next))
+			aheads.tail = pp;
+		j->next = NULL;
+	}
+	pthread_mutex_unlock(&aheads.lock);
+	if (j) {
+		j->promoted = true;
+		pool_add(&opens, j);
+	}
+}
+
 /* A restarted fuser (on a fresh mount): its channel becomes FD_PEER1 and it gets the tree being
  * served, or a new one when this indexer has none yet. */
 static void on_new_fuser(int peer)
@@ -498,6 +523,8 @@ int main(int argc, char **argv)
 				rc = on_base_index();
 			else if (rc > 0 && (msg.hdr.type == MSG_BLOB_CLOSED || msg.hdr.type == MSG_BLOB_HELD))
 				rc = on_blob_use(msg.hdr.type == MSG_BLOB_HELD);
+			else if (rc > 0 && msg.hdr.type == MSG_PROMOTE)
+				on_promote(msg.hdr.id);
 			else if (rc > 0)
 				rc = on_open(msg.hdr.type == MSG_PREFETCH);
 			if (rc < 0)
