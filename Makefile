@@ -89,6 +89,7 @@ FUZZ_conf   := $(IPC)
 FUZZ_confwire := supervisor/confwire.c $(IPC)
 FUZZ_index  := $(IPC)
 FUZZ_probe  := fetcher/probe_wire.c $(IPC)
+FUZZ_fetch  := fetcher/request.c $(IPC)
 FUZZ_ctl    := $(IPC)
 FUZZ_known_hosts := fetcher/ssh.c $(IPC)
 

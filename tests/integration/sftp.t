@@ -4,7 +4,8 @@
 # again when it is restarted);
 # ssh:// of the older layout is sftp://; hashed known_hosts entries work; a host whose key is not
 # the known one, or is not known at all, is refused (EIO, and the log says why); a blob the sftp
-# store lacks comes from the next layer; one SSH login serves many files.
+# store lacks comes from the next layer; one SSH login serves many files; an sftp store reached
+# through an HTTP proxy (a CONNECT tunnel), the first proxy of the list being dead.
 . "$(dirname "$0")/lib.sh"
 t_setup
 
@@ -13,6 +14,7 @@ SSHD=/usr/sbin/sshd
 command -v ssh-keygen >/dev/null || bail "ssh-keygen is needed (openssh-client)"
 
 sftp_cleanup() {
+	[ -n "${PROXY_PID:-}" ] && kill "$PROXY_PID" 2>/dev/null
 	if [ -n "${T:-}" ] && [ -s "$T/sshd.pid" ]; then
 		kill "$(cat "$T/sshd.pid")" 2>/dev/null
 		for _ in $(seq 30); do kill -0 "$(cat "$T/sshd.pid" 2>/dev/null)" 2>/dev/null || break; sleep 0.1; done
@@ -175,5 +177,122 @@ sed "s|^ssh_key = .*|ssh_key = \"$T/ssh/none\"|" "$T/c1.toml" >"$T/c5.toml"
 "$SUPERVISOR" -config "$T/c5.toml" "$T/mnt" 2>"$T/log5"
 is $? 1 "a missing ssh_key: exit 1"
 like "$(cat "$T/log5")" "ssh_key $T/ssh/none: No such file" "... naming the file"
+
+# ---- 6. through HTTP proxies: a CONNECT tunnel to sshd; a dead proxy first is skipped ------------------
+# A minimal CONNECT proxy: only to 127.0.0.1, each tunnel logged with the port it connects from (so
+# that sshd's logins can be matched to it); it exits by itself after 120 s.
+PP=$(free_port)
+python3 - "$PP" "$T/proxy.log" >"$T/proxy.err" 2>&1 <<'PY' &
+import signal, socket, sys, threading
+signal.alarm(120)
+port, logf = int(sys.argv[1]), sys.argv[2]
+lock = threading.Lock()
+def note(line):
+    with lock, open(logf, "a") as f:
+        f.write(line + "\n")
+def relay(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d:
+                break
+            b.sendall(d)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+def serve(c):
+    try:
+        c.settimeout(10)
+        head = b""
+        while b"\r\n\r\n" not in head and len(head) < 8192:
+            d = c.recv(4096)
+            if not d:
+                return
+            head += d
+        head, _, rest = head.partition(b"\r\n\r\n")
+        w = head.split(b"\r\n", 1)[0].decode("latin-1").split()
+        host, _, p = w[1].rpartition(":") if len(w) == 3 else ("", "", "")
+        if len(w) != 3 or w[0] != "CONNECT" or host != "127.0.0.1" or not p.isdigit():
+            note("REFUSED " + " ".join(w))
+            c.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+            return
+        try:
+            u = socket.create_connection((host, int(p)), 5)
+        except OSError:
+            c.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+            return
+        note("CONNECT %s via %d" % (w[1], u.getsockname()[1]))
+        c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        c.settimeout(None)
+        u.settimeout(None)
+        if rest:
+            u.sendall(rest)
+        threading.Thread(target=relay, args=(u, c), daemon=True).start()
+        relay(c, u)
+    except OSError:
+        pass
+    finally:
+        c.close()
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", port))
+srv.listen(32)
+note("LISTENING")
+while True:
+    c, _ = srv.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+PROXY_PID=$!
+for _ in $(seq 50); do grep -q LISTENING "$T/proxy.log" 2>/dev/null && break; sleep 0.1; done
+grep -q LISTENING "$T/proxy.log" 2>/dev/null || bail "the CONNECT proxy does not start: $(cat "$T/proxy.err")"
+# tunneled_logins FROM_LINE: sshd logins since that line of its log, "N M": all of them, and those
+# that came from a tunnel of the proxy (the proxy's outgoing port).
+tunneled_logins() {
+	local port all=0 via=0
+	for port in $(tail -n +"$1" "$T/sshd.log" | sed -n 's/.*Accepted publickey for .* port \([0-9]*\) .*/\1/p'); do
+		all=$((all + 1))
+		grep -q "^CONNECT 127.0.0.1:$P via $port\$" "$T/proxy.log" && via=$((via + 1))
+	done
+	echo "$all $via"
+}
+
+config "$T/c6.toml" "$T/ssh/known_hosts" "sftp://nobody@127.0.0.1:$P$T/store"
+printf 'proxy = ["http://127.0.0.1:%s"]\n' "$PP" >>"$T/c6.toml"
+from=$(($(wc -l <"$T/sshd.log") + 1))
+mount_start "$T/mnt" -l 5 -config "$T/c6.toml" || bail "mount failed"
+same=0
+for f in small a b c; do
+	cmp -s "$T/mnt/$f" "$T/src/$f" || { same=1; diag "$f differs"; }
+done
+ok $same "an sftp store behind an HTTP proxy: files read byte-identical"
+like "$(grep '^CONNECT' "$T/proxy.log")" "^CONNECT 127.0.0.1:$P via " "... through a CONNECT tunnel to sshd"
+set -- $(tunneled_logins "$from")
+ok $(($1 == 0 || $1 != $2)) "... and every SSH login came through the tunnel ($2 of $1)"
+is "$(grep -E '^(WARN|ERROR|CRIT)' "$T/log")" "" "... with no warning or error in the log"
+mount_stop
+
+# The first proxy of the list does not answer: it is logged down once, the second one serves.
+PD=$(free_port)
+config "$T/c7.toml" "$T/ssh/known_hosts" "sftp://nobody@127.0.0.1:$P$T/store"
+printf 'proxy = ["http://127.0.0.1:%s", "http://127.0.0.1:%s"]\n' "$PD" "$PP" >>"$T/c7.toml"
+: >"$T/proxy.log"
+from=$(($(wc -l <"$T/sshd.log") + 1))
+mount_start "$T/mnt" -l 5 -config "$T/c7.toml" || bail "mount failed"
+same=0
+for f in small a b c; do
+	cmp -s "$T/mnt/$f" "$T/src/$f" || { same=1; diag "$f differs"; }
+done
+ok $same "a dead proxy first in the list: files still read over sftp through the next one"
+is "$(grep -c "^WARN fetcher: proxy http://127.0.0.1:$PD is down" "$T/log")" 1 \
+	"... the dead proxy is logged down once, then skipped"
+set -- $(tunneled_logins "$from")
+ok $(($1 == 0 || $1 != $2)) "... and every SSH login came through the live proxy's tunnel ($2 of $1)"
+is "$(grep -E '^(WARN|ERROR|CRIT)' "$T/log" | grep -v "proxy http://127.0.0.1:$PD is down")" "" \
+	"... with no other warning or error in the log"
+mount_stop
 
 done_testing
