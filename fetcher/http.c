@@ -486,7 +486,14 @@ static void walk(struct req *r)
 				failed(r, EIO, false, why);
 				goto next;
 			}
-			/* Read-ahead leaves a place that has not proved itself to the opens. */
+			/* Read-ahead leaves a place that has not proved itself to the opens, and SFTP:
+			 * each transfer in parallel is an SSH login of its own (and servers cap the
+			 * logins under way, sshd's MaxStartups). */
+			if (r->q.ahead && r->sftp) {
+				note(r, "not tried ahead: sftp");
+				r->not_tried = true;
+				break;
+			}
 			if (r->q.ahead && (!layer_trusted(r->target.key) ||
 					   (r->proxy && layer_fails(r->px.key)))) {
 				note(r, "not tried ahead: %s has not answered yet",
@@ -527,12 +534,13 @@ static void transfer_done(struct req *r, CURLcode res)
 {
 	bool answered = res == CURLE_OK || r->discard_abort;
 	curl_off_t cl = -1, connected = 0;
-	long code = 0;
+	long code = 0, tunnel = 0;
 	char why[HOST_MAX + 512 + CURL_ERROR_SIZE];
 
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
 	curl_easy_getinfo(r->easy, CURLINFO_CONNECT_TIME_T, &connected);
+	curl_easy_getinfo(r->easy, CURLINFO_HTTP_CONNECTCODE, &tunnel);
 	transfer_end(r);
 	r->state = R_QUEUED;
 	if (r->sftp) {
@@ -545,9 +553,11 @@ static void transfer_done(struct req *r, CURLcode res)
 	else
 		snprintf(why, sizeof why, "%s%s", res == CURLE_PARTIAL_FILE ? "short body: " : "",
 			 r->errbuf[0] ? r->errbuf : curl_easy_strerror(res));
-	/* Never connected through a proxy: the proxy failed, not the layer; try the next proxy. */
-	if (r->proxy && !answered && !connected && (res == CURLE_COULDNT_CONNECT ||
-	    res == CURLE_COULDNT_RESOLVE_PROXY || res == CURLE_OPERATION_TIMEDOUT)) {
+	/* Never connected through a proxy, or the proxy refused the tunnel (CONNECT answered with
+	 * an error): the proxy failed, not the layer; try the next proxy. */
+	if (r->proxy && !answered && (tunnel >= 300 || (!connected &&
+	    (res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_PROXY ||
+	     res == CURLE_OPERATION_TIMEDOUT)))) {
 		proxy_failed(r, why);
 		walk(r);
 		return;

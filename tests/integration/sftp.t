@@ -14,7 +14,7 @@ SSHD=/usr/sbin/sshd
 command -v ssh-keygen >/dev/null || bail "ssh-keygen is needed (openssh-client)"
 
 sftp_cleanup() {
-	[ -n "${PROXY_PID:-}" ] && kill "$PROXY_PID" 2>/dev/null
+	[ -n "${PROXY_PID:-}" ] && kill $PROXY_PID 2>/dev/null
 	if [ -n "${T:-}" ] && [ -s "$T/sshd.pid" ]; then
 		kill "$(cat "$T/sshd.pid")" 2>/dev/null
 		for _ in $(seq 30); do kill -0 "$(cat "$T/sshd.pid" 2>/dev/null)" 2>/dev/null || break; sleep 0.1; done
@@ -180,12 +180,15 @@ like "$(cat "$T/log5")" "ssh_key $T/ssh/none: No such file" "... naming the file
 
 # ---- 6. through HTTP proxies: a CONNECT tunnel to sshd; a dead proxy first is skipped ------------------
 # A minimal CONNECT proxy: only to 127.0.0.1, each tunnel logged with the port it connects from (so
-# that sshd's logins can be matched to it); it exits by itself after 120 s.
-PP=$(free_port)
-python3 - "$PP" "$T/proxy.log" >"$T/proxy.err" 2>&1 <<'PY' &
+# that sshd's logins can be matched to it); it exits by itself after 120 s. With a third argument
+# "refuse" it refuses every tunnel (403).
+# proxy_start PORT LOG [refuse]: sets PROXY_PID.
+proxy_start() {
+python3 - "$@" >"$2.err" 2>&1 <<'PY' &
 import signal, socket, sys, threading
 signal.alarm(120)
 port, logf = int(sys.argv[1]), sys.argv[2]
+refuse = sys.argv[3:] == ["refuse"]
 lock = threading.Lock()
 def note(line):
     with lock, open(logf, "a") as f:
@@ -216,7 +219,7 @@ def serve(c):
         head, _, rest = head.partition(b"\r\n\r\n")
         w = head.split(b"\r\n", 1)[0].decode("latin-1").split()
         host, _, p = w[1].rpartition(":") if len(w) == 3 else ("", "", "")
-        if len(w) != 3 or w[0] != "CONNECT" or host != "127.0.0.1" or not p.isdigit():
+        if refuse or len(w) != 3 or w[0] != "CONNECT" or host != "127.0.0.1" or not p.isdigit():
             note("REFUSED " + " ".join(w))
             c.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
             return
@@ -246,9 +249,12 @@ while True:
     c, _ = srv.accept()
     threading.Thread(target=serve, args=(c,), daemon=True).start()
 PY
-PROXY_PID=$!
-for _ in $(seq 50); do grep -q LISTENING "$T/proxy.log" 2>/dev/null && break; sleep 0.1; done
-grep -q LISTENING "$T/proxy.log" 2>/dev/null || bail "the CONNECT proxy does not start: $(cat "$T/proxy.err")"
+PROXY_PID="${PROXY_PID:-} $!"
+for _ in $(seq 50); do grep -q LISTENING "$2" 2>/dev/null && break; sleep 0.1; done
+grep -q LISTENING "$2" 2>/dev/null || bail "the CONNECT proxy does not start: $(cat "$2.err")"
+}
+PP=$(free_port)
+proxy_start "$PP" "$T/proxy.log"
 # tunneled_logins FROM_LINE: sshd logins since that line of its log, "N M": all of them, and those
 # that came from a tunnel of the proxy (the proxy's outgoing port).
 tunneled_logins() {
@@ -293,6 +299,24 @@ set -- $(tunneled_logins "$from")
 ok $(($1 == 0 || $1 != $2)) "... and every SSH login came through the live proxy's tunnel ($2 of $1)"
 is "$(grep -E '^(WARN|ERROR|CRIT)' "$T/log" | grep -v "proxy http://127.0.0.1:$PD is down")" "" \
 	"... with no other warning or error in the log"
+mount_stop
+
+# The first proxy answers but refuses the tunnel (403): that proxy is down, not the store; the
+# second one serves.
+PR=$(free_port)
+proxy_start "$PR" "$T/refuse.log" refuse
+config "$T/c8.toml" "$T/ssh/known_hosts" "sftp://nobody@127.0.0.1:$P$T/store"
+printf 'proxy = ["http://127.0.0.1:%s", "http://127.0.0.1:%s"]\n' "$PR" "$PP" >>"$T/c8.toml"
+mount_start "$T/mnt" -l 5 -config "$T/c8.toml" || bail "mount failed"
+same=0
+for f in small a b c; do
+	cmp -s "$T/mnt/$f" "$T/src/$f" || { same=1; diag "$f differs"; }
+done
+ok $same "a proxy that refuses the tunnel first in the list: files read through the next one"
+like "$(grep "^WARN fetcher: proxy http://127.0.0.1:$PR is down" "$T/log")" "403" \
+	"... the refusing proxy is the one logged down, with its answer"
+is "$(grep -c "^WARN fetcher: layer sftp://" "$T/log")" 0 "... and the store is not marked down"
+like "$(cat "$T/refuse.log")" "REFUSED CONNECT 127.0.0.1:$P" "... (it was asked, and refused)"
 mount_stop
 
 done_testing
