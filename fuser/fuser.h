@@ -18,7 +18,7 @@
  * after a miss, twice as many after each right guess up to AHEAD_FILES; at most AHEAD_BYTES
  * together, each at most AHEAD_MAX_SIZE (if that small, latency, not bandwidth, is their cost);
  * the walk visits AHEAD_STEPS slots at most; AHEAD_PENDING guesses asked at once. */
-#define AHEAD_START 4
+#define AHEAD_START 2
 #define AHEAD_FILES 64
 #define AHEAD_BYTES (32ull << 20)
 #define AHEAD_MAX_SIZE (4u << 20)
