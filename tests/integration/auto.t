@@ -102,8 +102,17 @@ EOF
 	for _ in $(seq 50); do [ -s "$T/nginx-$1.pid" ] && return 0; sleep 0.1; done
 	bail "nginx $1 wrote no pid file"
 }
+# nginx_stop NAME; without a name (lib.sh's clean-up), every one still running.
 nginx_stop() {
-	local pid
+	local pid n
+	if [ $# = 0 ]; then
+		for n in "$T"/nginx-*.pid; do
+			[ -s "$n" ] || continue
+			n=${n##*/nginx-}
+			nginx_stop "${n%.pid}"
+		done
+		return 0
+	fi
 	pid=$(cat "$T/nginx-$1.pid")
 	kill "$pid"
 	for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done

@@ -239,9 +239,10 @@ is "$("$CTL" "$M" status >/dev/null 2>&1; echo $?)" 0 "and answers aysfs-ctl"
 
 # ---- SIGTERM while busy -------------------------------------------------------------------------------
 pids="$(worker_pid fuser) $(worker_pid indexer) $(worker_pid fetcher)"
-( cd "$M" && exec 5<"$M/f2" && exec sleep 30 ) &
+( cd "$M" && exec 5<"$M/one" && exec sleep 30 ) &
 busy=$!
 sleep 0.3
+ok_cmd "a file of the mount is held open, and a shell's cwd is in it" kill -0 "$busy"
 mount_stop
 is "$STOP_STATUS" 0 "SIGTERM with a file open and a cwd in the mount: exit 0"
 is_mounted "$M"; ok $((! $?)) "the mount is detached"
