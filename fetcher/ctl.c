@@ -1,6 +1,6 @@
 /* ctl.c — the fetcher's part of aysfs-ctl `status`: each network layer's health (up, or down with
  * the seconds left and the failures in a row), and the downloads it served since the fetcher
- * started (hits and bytes). Answered at once from the poll loop: it is all in memory. */
+ * started (hits and bytes, for opens; read-ahead's apart). Answered at once from the poll loop: it is all in memory. */
 #include "fetcher/fetcher.h"
 
 #include "ipc/log.h"
@@ -14,7 +14,8 @@ struct net_layer {
 	char *url;              /* as configured, trailing slashes dropped */
 	size_t len;
 	char key[PLACE_KEY_MAX];        /* its scheme://host:port */
-	uint64_t hits, bytes;
+	uint64_t hits, bytes;           /* downloads for opens */
+	uint64_t ahead, ahead_bytes;    /* read-ahead's (FETCH_BLOB_AHEAD) */
 };
 
 static struct net_layer layers[WCONF_MAX_LAYERS];
@@ -39,14 +40,14 @@ void fctl_init(const struct worker_conf *c)
 	}
 }
 
-void fctl_note_fetch(const char *url, uint64_t bytes)
+void fctl_note_fetch(const char *url, uint64_t bytes, bool ahead)
 {
 	for (unsigned i = 0; i < nlayers; i++) {
 		struct net_layer *l = &layers[i];
 
 		if (strncmp(url, l->url, l->len) == 0 && url[l->len] == '/') {
-			l->hits++;
-			l->bytes += bytes;
+			*(ahead ? &l->ahead : &l->hits) += 1;
+			*(ahead ? &l->ahead_bytes : &l->bytes) += bytes;
 			return;
 		}
 	}
@@ -67,8 +68,9 @@ static void status(FILE *out)
 			fprintf(out, "backoff over, to be tried again (%u failures in a row)", fails);
 		else
 			fprintf(out, "up");
-		fprintf(out, ", hits %llu, bytes %llu\n", (unsigned long long)l->hits,
-			(unsigned long long)l->bytes);
+		fprintf(out, ", hits %llu, bytes %llu, read ahead %llu (%llu bytes)\n",
+			(unsigned long long)l->hits, (unsigned long long)l->bytes,
+			(unsigned long long)l->ahead, (unsigned long long)l->ahead_bytes);
 	}
 }
 

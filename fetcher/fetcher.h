@@ -132,8 +132,9 @@ void http_process(const struct pollfd *pfd, int n);
 
 /* Remember the configuration's network layers (call before the configuration is freed). */
 void fctl_init(const struct worker_conf *c);
-/* A download of `bytes` from url succeeded (counted for the layer url is under). */
-void fctl_note_fetch(const char *url, uint64_t bytes);
+/* A download of `bytes` from url succeeded (counted for the layer url is under: for opens, or
+ * for read-ahead when `ahead`). */
+void fctl_note_fetch(const char *url, uint64_t bytes, bool ahead);
 /* Answer a MSG_CTL at once. Returns 0, or -EPROTO when it is malformed. */
 int fctl_request(const struct ipc_msg *m);
 

@@ -186,7 +186,7 @@ static void finish(struct req *r, int status)
 		  status ? strerror(status) : "done", (unsigned long long)bytes);
 	request_reply(r->q.id, status, status == 0 ? r->cur : r->q.n, bytes, r->reason, r->rlen);
 	if (status == 0)
-		fctl_note_fetch(r->q.url[r->cur], bytes);
+		fctl_note_fetch(r->q.url[r->cur], bytes, r->q.ahead);
 out:
 	for (int i = 0; i < FETCH_MAX_ACTIVE; i++)
 		if (active[i] == r) {
