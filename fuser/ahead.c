@@ -20,7 +20,6 @@
  */
 #include "fuser/fuser.h"
 
-#include "ipc/log.h"
 #include "ipc/proto.h"
 
 #include <sys/stat.h>

@@ -255,6 +255,14 @@ grep -q LISTENING "$2" 2>/dev/null || bail "the CONNECT proxy does not start: $(
 }
 PP=$(free_port)
 proxy_start "$PP" "$T/proxy.log"
+# reads_all: small, a, b and c read through the mount as their sources.
+reads_all() {
+	local f bad=0
+	for f in small a b c; do
+		cmp -s "$T/mnt/$f" "$T/src/$f" || { bad=1; diag "$f differs"; }
+	done
+	return $bad
+}
 # tunneled_logins FROM_LINE: sshd logins since that line of its log, "N M": all of them, and those
 # that came from a tunnel of the proxy (the proxy's outgoing port).
 tunneled_logins() {
@@ -270,11 +278,7 @@ config "$T/c6.toml" "$T/ssh/known_hosts" "sftp://nobody@127.0.0.1:$P$T/store"
 printf 'proxy = ["http://127.0.0.1:%s"]\n' "$PP" >>"$T/c6.toml"
 from=$(($(wc -l <"$T/sshd.log") + 1))
 mount_start "$T/mnt" -l 5 -config "$T/c6.toml" || bail "mount failed"
-same=0
-for f in small a b c; do
-	cmp -s "$T/mnt/$f" "$T/src/$f" || { same=1; diag "$f differs"; }
-done
-ok $same "an sftp store behind an HTTP proxy: files read byte-identical"
+ok_cmd "an sftp store behind an HTTP proxy: files read byte-identical" reads_all
 like "$(grep '^CONNECT' "$T/proxy.log")" "^CONNECT 127.0.0.1:$P via " "... through a CONNECT tunnel to sshd"
 set -- $(tunneled_logins "$from")
 ok $(($1 == 0 || $1 != $2)) "... and every SSH login came through the tunnel ($2 of $1)"
@@ -288,11 +292,7 @@ printf 'proxy = ["http://127.0.0.1:%s", "http://127.0.0.1:%s"]\n' "$PD" "$PP" >>
 : >"$T/proxy.log"
 from=$(($(wc -l <"$T/sshd.log") + 1))
 mount_start "$T/mnt" -l 5 -config "$T/c7.toml" || bail "mount failed"
-same=0
-for f in small a b c; do
-	cmp -s "$T/mnt/$f" "$T/src/$f" || { same=1; diag "$f differs"; }
-done
-ok $same "a dead proxy first in the list: files still read over sftp through the next one"
+ok_cmd "a dead proxy first in the list: files still read over sftp through the next one" reads_all
 is "$(grep -c "^WARN fetcher: proxy http://127.0.0.1:$PD is down" "$T/log")" 1 \
 	"... the dead proxy is logged down once, then skipped"
 set -- $(tunneled_logins "$from")
@@ -308,11 +308,7 @@ proxy_start "$PR" "$T/refuse.log" refuse
 config "$T/c8.toml" "$T/ssh/known_hosts" "sftp://nobody@127.0.0.1:$P$T/store"
 printf 'proxy = ["http://127.0.0.1:%s", "http://127.0.0.1:%s"]\n' "$PR" "$PP" >>"$T/c8.toml"
 mount_start "$T/mnt" -l 5 -config "$T/c8.toml" || bail "mount failed"
-same=0
-for f in small a b c; do
-	cmp -s "$T/mnt/$f" "$T/src/$f" || { same=1; diag "$f differs"; }
-done
-ok $same "a proxy that refuses the tunnel first in the list: files read through the next one"
+ok_cmd "a proxy that refuses the tunnel first in the list: files read through the next one" reads_all
 like "$(grep "^WARN fetcher: proxy http://127.0.0.1:$PR is down" "$T/log")" "403" \
 	"... the refusing proxy is the one logged down, with its answer"
 is "$(grep -c "^WARN fetcher: layer sftp://" "$T/log")" 0 "... and the store is not marked down"
