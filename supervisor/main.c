@@ -359,6 +359,28 @@ static void stop_workers(void)
 		}
 }
 
+/* Did the fetcher, which exited with status `ws`, follow its indexer out? It exits 0 when its only
+ * peer closes the channel, which the indexer's files do before it can be reaped: an indexer with
+ * many threads may still be ending when the fetcher is reaped. Waits 100 ms at most, without
+ * reaping it (the loop does). */
+static bool fetcher_followed_indexer(int ws)
+{
+	pid_t pid = workers[ROLE_INDEXER].pid;
+
+	if (pid <= 0)
+		return true;
+	if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
+		return false;
+	for (int i = 0; i < 50; i++) {
+		siginfo_t si = { 0 };
+
+		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid)
+			return true;
+		nanosleep(&(struct timespec){ .tv_nsec = 2000000 }, NULL);
+	}
+	return false;
+}
+
 static void describe_exit(const struct worker *w, int status, char *buf, size_t len)
 {
 	char name[64];
@@ -899,6 +921,7 @@ int main(int argc, char **argv)
 			struct worker *wk = &workers[i];
 			int ws;
 			char why[192];
+			bool followed;
 
 			if (wk->pid > 0 && waitpid(wk->pid, &ws, WNOHANG) > 0) {
 				struct pollfd q = { .fd = wk->ctl, .events = POLLIN };
@@ -909,9 +932,8 @@ int main(int argc, char **argv)
 				describe_exit(wk, ws, why, sizeof why);
 				wk->refused_known = false;
 				wk->pid = 0;
-				sctl_worker_died(wk->role, wk->role == ROLE_FETCHER &&
-						 workers[ROLE_INDEXER].pid == 0 ?
-						 "stopped with the indexer" : why);
+				followed = wk->role == ROLE_FETCHER && fetcher_followed_indexer(ws);
+				sctl_worker_died(wk->role, followed ? "stopped with the indexer" : why);
 				if (wk->ctl >= 0) {
 					close(wk->ctl);
 					wk->ctl = -1;
@@ -921,7 +943,7 @@ int main(int argc, char **argv)
 					log_info("the %s stopped for the reload; it starts again with the new "
 						 "configuration", wk->name);
 					wk->restart_at = now_ms();
-				} else if (wk->role == ROLE_FETCHER && workers[ROLE_INDEXER].pid == 0) {
+				} else if (followed) {
 					/* It followed its only peer; the indexer's restart starts a new one. */
 					log_info("the %s stopped with the indexer", wk->name);
 				} else if (note_death(wk, time(NULL))) {
