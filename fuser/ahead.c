@@ -47,7 +47,8 @@ void ahead_from(struct fuser *f, const struct ix_inode *in, bool guessed)
 	uint32_t slot = (uint32_t)(in - f->ix.inodes), files = 0, steps = 0;
 	uint64_t bytes = 0;
 
-	if (!guessed)
+	/* A miss says the walk went wrong, unless read-ahead could not have guessed that file. */
+	if (!guessed && in->size <= AHEAD_MAX_SIZE)
 		f->ahead_window = AHEAD_START;
 	else if (f->ahead_window < AHEAD_FILES)
 		f->ahead_window = f->ahead_window < AHEAD_START ? AHEAD_START : 2 * f->ahead_window;

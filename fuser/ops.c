@@ -502,7 +502,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			fuse_reply_err(req, EIO);
 			return;
 		}
-		ahead_from(f, in, false);
+		/* The guesses go out when this blob is here, not beside it: on two cores they
+		 * would slow the open that waits (each process on its way serves three requests
+		 * instead of one), and the program has the blob to work on meanwhile. */
+		b->ahead_after = true;
 	} else {
 		/* Read-ahead asked for it, and waits behind every open: if the indexer has not
 		 * started on it yet, it serves it as an open now. */
@@ -539,6 +542,7 @@ static void fail_waiters(struct fuser *f, struct blob *b, int err)
 	struct waiter *w;
 
 	b->state = BLOB_IDLE;
+	b->ahead_after = false;
 	b->refs++;
 	while ((w = b->waiters)) {
 		b->waiters = w->next;
@@ -552,6 +556,7 @@ static void fail_waiters(struct fuser *f, struct blob *b, int err)
 void blob_ready(struct fuser *f, uint64_t req_id, int fd, const char *layer, size_t layer_len)
 {
 	struct blob *b = pending_take(f, req_id);
+	const struct ix_inode *ahead;
 	struct waiter *w;
 
 	if (!b) {
@@ -579,6 +584,9 @@ void blob_ready(struct fuser *f, uint64_t req_id, int fd, const char *layer, siz
 	}
 	free(b->layer);
 	b->layer = strndup(layer, layer_len);
+	/* Taken now: a reply that fails below may drop the blob. */
+	ahead = b->ahead_after ? ix_inode(&f->ix, b->ino) : NULL;
+	b->ahead_after = false;
 	while ((w = b->waiters)) {
 		b->waiters = w->next;
 		if (w->read_size) {
@@ -595,6 +603,8 @@ void blob_ready(struct fuser *f, uint64_t req_id, int fd, const char *layer, siz
 	}
 	if (b->refs == 0)
 		idle_add(f, b);         /* prefetched: kept for the open that comes next */
+	if (ahead)
+		ahead_from(f, ahead, false);
 }
 
 void blob_failed(struct fuser *f, uint64_t req_id, int err)
@@ -603,6 +613,7 @@ void blob_failed(struct fuser *f, uint64_t req_id, int err)
 
 	if (!b)
 		return;
+	b->ahead_after = false;
 	/* Not in the cache, but an open came meanwhile: now ask for it for real. */
 	if (b->speculative && b->waiters) {
 		b->speculative = false;

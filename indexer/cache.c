@@ -121,6 +121,8 @@ static struct {
 	uint64_t pf_done, pf_failed, pf_total;
 	bool pf_full, pf_logged;
 	unsigned app_active;            /* application opens being served */
+	pthread_cond_t pf_cond;         /* the prefetchers wait on it: a new tree, its sizes
+					 * checked, no application open left, or stop */
 
 	pthread_t bg, pf[PREFETCH_THREADS];
 	unsigned npf;
@@ -128,6 +130,7 @@ static struct {
 } C = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.changed = PTHREAD_COND_INITIALIZER,
+	.pf_cond = PTHREAD_COND_INITIALIZER,
 	.work = PTHREAD_COND_INITIALIZER,
 	.root_fd = -1,
 	.jfd = -1,
@@ -473,6 +476,17 @@ static int entry_time_cmp(const void *a, const void *b)
 	return x->time < y->time ? -1 : x->time > y->time;
 }
 
+/* Remove the named temporary files (where O_TMPFILE is not supported) that a crash left in the
+ * folder d: the cache's root now, its H0/H1 folders in earlier versions. */
+static bool tmp_left(DIR *d, const char *name, unsigned long *tmps)
+{
+	if (strncmp(name, ".tmp-", 5))
+		return false;
+	if (unlinkat(dirfd(d), name, 0) == 0)
+		++*tmps;
+	return true;
+}
+
 /* Count every blob on disk; remove temporary files that a crash left. */
 static int scan(const struct jtime *jt, size_t njt)
 {
@@ -481,7 +495,16 @@ static int scan(const struct jtime *jt, size_t njt)
 	unsigned long tmps = 0, unknown = 0;
 	struct centry **all;
 	size_t nall = 0;
+	int rfd = openat(C.root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *rd = rfd >= 0 ? fdopendir(rfd) : NULL;
 
+	if (rd) {
+		for (struct dirent *de; (de = readdir(rd));)
+			tmp_left(rd, de->d_name, &tmps);
+		closedir(rd);
+	} else if (rfd >= 0) {
+		close(rfd);
+	}
 	for (int i = 0; i < 16; i++)
 		for (int j = 0; j < 16; j++) {
 			char sub[4] = { hex[i], '/', hex[j], '\0' };
@@ -501,11 +524,8 @@ static int scan(const struct jtime *jt, size_t njt)
 				struct stat st;
 				size_t len;
 
-				if (!strncmp(de->d_name, ".tmp-", 5)) {
-					if (unlinkat(dirfd(d), de->d_name, 0) == 0)
-						tmps++;
+				if (tmp_left(d, de->d_name, &tmps))
 					continue;
-				}
 				if (!(len = name_hash(de->d_name, hash)) || hash[0] >> 4 != i ||
 				    (hash[0] & 15) != j)
 					continue;
@@ -743,7 +763,7 @@ static void *background(void *arg)
 			check_sizes(t);
 			C.size_check = false;
 			tree_put(t);
-			pthread_cond_broadcast(&C.changed);     /* the prefetchers may start */
+			pthread_cond_broadcast(&C.pf_cond);     /* the prefetchers may start */
 		}
 		if (C.trim || C.bytes + C.reserved > C.limit) {
 			uint64_t before = C.evicted_bytes;
@@ -804,13 +824,14 @@ static void *prefetcher(void *arg)
 		bool ok, hit = false;
 		int rc;
 
-		if (!t || C.size_check || C.pf_full || C.app_active || C.pf_next >= t->ix.ninodes) {
+		if (!t || !C.pf_total || C.size_check || C.pf_full || C.app_active ||
+		    C.pf_next >= t->ix.ninodes) {
 			if (t && !C.pf_logged && C.pf_total && C.pf_done + C.pf_failed >= C.pf_total) {
 				C.pf_logged = true;
 				log_info("prefetch: %llu files in the cache, %llu failed",
 					 (unsigned long long)C.pf_done, (unsigned long long)C.pf_failed);
 			}
-			pthread_cond_wait(&C.changed, &C.lock);
+			pthread_cond_wait(&C.pf_cond, &C.lock);
 			continue;
 		}
 		while (C.pf_next < t->ix.ninodes) {
@@ -924,6 +945,7 @@ void cache_close(void)
 	C.stop = true;
 	pthread_cond_broadcast(&C.work);
 	pthread_cond_broadcast(&C.changed);
+	pthread_cond_broadcast(&C.pf_cond);
 	pthread_mutex_unlock(&C.lock);
 	if (C.bg_running)
 		pthread_join(C.bg, NULL);
@@ -1009,14 +1031,17 @@ void cache_done(const uint8_t *hash, size_t hash_len, uint64_t size, int rc, boo
 
 	pthread_mutex_lock(&C.lock);
 	if (use == CACHE_APP) {
-		C.app_active--;
+		/* The prefetchers wait for the last application open to end; only they are woken,
+		 * and only then: a broadcast per blob to threads with nothing to do was 2 wake-ups
+		 * and a contended lock on the path of every open. */
+		if (--C.app_active == 0 && C.pf_total)
+			pthread_cond_broadcast(&C.pf_cond);
 		if (rc == 0 && hit)
 			C.hits++;
 		else
 			C.misses++;
 	}
 	if (!C.opened || !(e = tab_find(hash, hash_len)) || !e->fetching) {
-		pthread_cond_broadcast(&C.changed);     /* the prefetchers wait for app opens */
 		pthread_mutex_unlock(&C.lock);
 		return;
 	}
@@ -1169,6 +1194,7 @@ int cache_set_tree(void *map, size_t size, const struct ix *ix, const struct wor
 			 (unsigned long long)t->files);
 	pthread_cond_signal(&C.work);
 	pthread_cond_broadcast(&C.changed);
+	pthread_cond_broadcast(&C.pf_cond);
 	tree_put(old);
 	pthread_mutex_unlock(&C.lock);
 	return 0;

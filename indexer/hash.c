@@ -3,14 +3,29 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #define HASH_BUF (256 * 1024)
 
+/* The two digests, fetched from the default provider once: EVP_md5() and EVP_sha256() make
+ * EVP_DigestInit_ex look the algorithm up again at every blob (a lock and a name search). */
+static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
+static EVP_MD *md5, *sha256;
+
+static void fetch_digests(void)
+{
+	md5 = EVP_MD_fetch(NULL, "MD5", NULL);
+	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 int hasher_init(struct hasher *h, size_t len)
 {
-	const EVP_MD *md = len == 16 ? EVP_md5() : len == 32 ? EVP_sha256() : NULL;
+	const EVP_MD *md;
+
+	pthread_once(&fetch_once, fetch_digests);
+	md = len == 16 ? md5 ? md5 : EVP_md5() : len == 32 ? sha256 ? sha256 : EVP_sha256() : NULL;
 
 	h->ctx = NULL;
 	h->len = len;

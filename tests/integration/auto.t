@@ -113,8 +113,9 @@ nginx_stop() {
 		done
 		return 0
 	fi
-	pid=$(cat "$T/nginx-$1.pid")
-	kill "$pid"
+	# nginx removes its pid file as it exits: one stopped a moment ago has none to read.
+	pid=$(cat "$T/nginx-$1.pid" 2>/dev/null) || return 0
+	kill "$pid" 2>/dev/null || { rm -f "$T/nginx-$1.pid"; return 0; }
 	for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 	rm -f "$T/nginx-$1.pid"
 }

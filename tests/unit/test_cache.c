@@ -155,7 +155,8 @@ static int ctl(int (*fn)(const char *, FILE *), const char *arg, char *msg, size
 }
 
 /* Wait up to 2 s for a condition the background thread brings about. */
-#define eventually(cond) do { for (int i_ = 0; i_ < 200 && !(cond); i_++) usleep(10000); } while (0)
+/* The background thread's work, awaited for up to 10 s (a loaded machine is slow to run it). */
+#define eventually(cond) do { for (int i_ = 0; i_ < 1000 && !(cond); i_++) usleep(10000); } while (0)
 
 /* A use of a blob that is not cached: acquire, "fetch" (write it), done. */
 static void fetch(const struct blob *b, bool keep_pin)
@@ -264,10 +265,12 @@ int main(void)
 	 * then the background thread goes down to 75% (1 is next). */
 	cache_acquire(blobs[3].hash, 16, BLOB, CACHE_APP);
 	ok(!cached(&blobs[0]), "room is made before the fetch: the least recently used blob is evicted");
-	ok(cached(&blobs[1]) && cached(&blobs[2]), "and only that one");
+	/* Blob 1 is the background thread's, which may have run already. */
+	ok(cached(&blobs[2]), "not the most recently used one");
 	store(&blobs[3], BLOB);
 	cache_done(blobs[3].hash, 16, BLOB, 0, false, true, CACHE_APP);     /* the fuser holds it */
-	eventually(!cached(&blobs[1]));
+	/* The file goes first, then the books. */
+	eventually(!cached(&blobs[1]) && report("evictions") == 2);
 	ok(!cached(&blobs[1]), "the background thread evicts down to the low-water mark");
 	ok(cached(&blobs[2]) && cached(&blobs[3]), "keeping the most recent");
 	is_int(report("evictions"), 2, "two evictions counted");
@@ -341,7 +344,7 @@ int main(void)
 		close(fd);
 		fd = tree_fd(&tsize, (uint64_t)i);
 		set_tree(fd, tsize, &conf);
-		eventually(!cached(&blobs[i]));
+		eventually(!cached(&blobs[i]) && report("wrong_size") == 1);
 		ok(!cached(&blobs[i]), "a blob whose size the tree lists otherwise is removed");
 		is_int(report("wrong_size"), 1, "and counted");
 	}
@@ -360,7 +363,7 @@ int main(void)
 	is_int(cache_open(root, 0, 1, "/mnt/x", NULL), 0, "cache_open with expiry");
 	ok(report("limit") > 0 && report("limit") <= 10LL << 30, "the default limit: 10%% of the filesystem, at most 10 GiB (%lld)",
 	   report("limit"));
-	eventually(!cached(&blobs[0]));
+	eventually(!cached(&blobs[0]) && report("expired") == 1);
 	ok(!cached(&blobs[0]), "a blob unused for longer than the expiry is removed");
 	ok(cached(&blobs[1]), "a recent one stays");
 	is_int(report("expired"), 1, "counted as expired");
