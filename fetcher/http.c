@@ -1,7 +1,9 @@
 /* http.c — the indexer's fetch requests and their transfers on the libcurl multi interface.
  *
- * A request (MSG_FETCH) walks its URL list in order, one transfer at a time, into the fd the
- * indexer gave; a push (MSG_PUSH) is one HTTP PUT of its fd. Up to FETCH_MAX_ACTIVE requests run
+ * A request (MSG_FETCH) walks its URL list in order, one transfer at a time, into the pipe the
+ * indexer gave; a push (MSG_PUSH) is one HTTP PUT of its fd. A body that breaks off after its
+ * first bytes went into the pipe ends the request (the indexer asks again from the next layer,
+ * with a new pipe); a full pipe pauses its transfer until the indexer has read from it. Up to FETCH_MAX_ACTIVE requests run
  * in parallel, the rest wait in a FIFO; read-ahead (FETCH_BLOB_AHEAD) waits in a second FIFO that
  * gets a free slot only when the first is empty, and never more than FETCH_MAX_AHEAD of them. All
  * transfers share one multi handle, hence one connection cache: keep-alive and HTTP/2
@@ -60,8 +62,11 @@ struct req {
 	/* the current transfer */
 	CURL *easy;
 	struct curl_slist *resolve;
-	uint64_t written, sent, discarded;
-	bool dirty;                     /* a body (of some URL) was written into the fd */
+	uint64_t written;               /* body bytes in the pipe */
+	uint64_t taken;                 /* body bytes libcurl has handed over for good (≤ written) */
+	uint64_t sent, discarded;
+	bool dirty;                     /* body bytes went into the pipe: no other URL may follow */
+	bool paused;                    /* the pipe was full: resumed when it can take more */
 	bool length_checked, too_long, discard_abort;
 	bool sftp;                      /* the current URL is sftp:// */
 	char hostkey_why[HOST_MAX + 512];       /* why the host key was refused */
@@ -92,6 +97,7 @@ static unsigned ahead_active;           /* active read-ahead requests */
 static struct csock socks[SOCKS_MAX];
 static int nsocks;
 static uint64_t timer_at;               /* 0: no curl timeout pending */
+static int polled_socks;                /* how many of http_pollfds' entries are curl's sockets */
 
 uint64_t now_ms(void)
 {
@@ -164,10 +170,11 @@ static void req_free(struct req *r)
 	free(r);
 }
 
-/* Answer the indexer and forget the request. status 0 means the current URL's body is in the fd. */
+/* Answer the indexer and forget the request (closing the pipe: the indexer reads to its end).
+ * status 0 means the current URL's body is in the pipe. */
 static void finish(struct req *r, int status)
 {
-	uint64_t bytes = status == 0 ? r->written : 0;
+	uint64_t bytes = status == 0 || r->dirty ? r->written : 0;
 
 	transfer_end(r);
 	if (status)
@@ -179,12 +186,11 @@ static void finish(struct req *r, int status)
 			log_debug("pushed %s", r->reason);
 		goto out;
 	}
-	/* No unverified leftovers of a failed attempt. */
-	if (status && r->dirty && ftruncate(r->q.fd, 0))
-		log_debug("fetch %llu: ftruncate: %s", (unsigned long long)r->q.id, strerror(errno));
 	log_debug("fetch %llu: %s, %llu bytes", (unsigned long long)r->q.id,
 		  status ? strerror(status) : "done", (unsigned long long)bytes);
-	request_reply(r->q.id, status, status == 0 ? r->cur : r->q.n, bytes, r->reason, r->rlen);
+	/* A failure names the URL whose body broke off in the pipe, if one did (proto.h). */
+	request_reply(r->q.id, status, status == 0 || r->dirty ? r->cur : r->q.n, bytes, r->reason,
+		      r->rlen);
 	if (status == 0)
 		fctl_note_fetch(r->q.url[r->cur], bytes, r->q.ahead);
 out:
@@ -225,23 +231,35 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 			return 0;
 		}
 	}
-	if (len > r->q.max_size - r->written) {
+	if (len > r->q.max_size - r->taken) {
 		r->too_long = true;
+		return 0;
+	}
+	/* libcurl hands a paused chunk over again from its start: skip what the pipe already has. */
+	done = (size_t)(r->written - r->taken);
+	if (done > len) {
+		r->werr = EIO;
 		return 0;
 	}
 	r->dirty = true;
 	while (done < len) {
-		ssize_t n = pwrite(r->q.fd, p + done, len - done, (off_t)(r->written + done));
+		ssize_t n = write(r->q.fd, p + done, len - done);
 
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == EAGAIN) {
+			r->written = r->taken + done;
+			r->paused = true;
+			return CURL_WRITEFUNC_PAUSE;
+		}
 		if (n <= 0) {
-			r->werr = n < 0 ? errno : EIO;
+			r->werr = n < 0 ? errno : EIO;      /* EPIPE: the indexer gave up */
 			return 0;
 		}
 		done += (size_t)n;
 	}
-	r->written += len;
+	r->taken += len;
+	r->written = r->taken;
 	return len;
 }
 
@@ -326,14 +344,8 @@ static int transfer_start(struct req *r, const char *taddrs, const char *paddrs)
 	CURLcode bad = CURLE_OK;
 	CURL *e;
 
-	/* Emptied only when an earlier URL wrote into it: on ext4, a file truncated to 0 bytes is
-	 * written out to disk when it is closed (auto_da_alloc), a disk write per blob. */
-	if (!r->q.push && r->dirty && ftruncate(r->q.fd, 0)) {
-		r->werr = errno;
-		return -r->werr;
-	}
-	r->dirty = false;
-	r->written = r->sent = r->discarded = 0;
+	r->written = r->taken = r->sent = r->discarded = 0;
+	r->paused = false;
 	r->length_checked = r->too_long = r->discard_abort = false;
 	r->errbuf[0] = '\0';
 	r->hostkey_why[0] = '\0';
@@ -513,14 +525,6 @@ static void walk(struct req *r)
 		transfer_end(r);
 		if (rc == -EAGAIN)
 			continue;               /* the same URL through the next proxy */
-		if (r->werr) {
-			char werr[128];
-
-			/* The fd cannot take the body: no other URL would do better. */
-			snprintf(werr, sizeof werr, "cannot write the blob fd: %s", strerror(r->werr));
-			failed(r, EIO, false, werr);
-			break;
-		}
 		if (rc != -EHOSTUNREACH)
 			failed(r, EIO, false, "cannot set up the transfer");
 next:
@@ -555,7 +559,7 @@ static void transfer_done(struct req *r, CURLcode res)
 			 r->errbuf[0] ? r->errbuf : curl_easy_strerror(res));
 	/* Never connected through a proxy, or the proxy refused the tunnel (CONNECT answered with
 	 * an error): the proxy failed, not the layer; try the next proxy. */
-	if (r->proxy && !answered && (tunnel >= 300 || (!connected &&
+	if (r->proxy && !answered && !r->dirty && (tunnel >= 300 || (!connected &&
 	    (res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_PROXY ||
 	     res == CURLE_OPERATION_TIMEDOUT)))) {
 		proxy_failed(r, why);
@@ -563,8 +567,8 @@ static void transfer_done(struct req *r, CURLcode res)
 		return;
 	}
 	if (r->werr) {
-		snprintf(why, sizeof why, "cannot %s the blob fd: %s", r->q.push ? "read" : "write",
-			 strerror(r->werr));
+		snprintf(why, sizeof why, "cannot %s the blob %s: %s", r->q.push ? "read" : "write",
+			 r->q.push ? "fd" : "pipe", strerror(r->werr));
 		failed(r, EIO, false, why);
 		finish(r, -1);
 		return;
@@ -601,6 +605,10 @@ static void transfer_done(struct req *r, CURLcode res)
 		failed(r, EIO, code >= 500, why);
 	} else {
 		failed(r, res == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT : EIO, true, why);
+	}
+	if (r->dirty) {
+		finish(r, -1);          /* part of this body is in the pipe: the indexer asks again */
+		return;
 	}
 	r->cur++;
 	walk(r);
@@ -710,6 +718,11 @@ int http_pollfds(struct pollfd *pfd, int max, int *timeout_ms)
 
 	for (int i = 0; i < nsocks && n < max; i++)
 		pfd[n++] = (struct pollfd){ .fd = socks[i].fd, .events = socks[i].events };
+	polled_socks = n;
+	/* Then the pipes of paused transfers, in active[] order (http_process finds them so). */
+	for (int i = 0; i < FETCH_MAX_ACTIVE && n < max; i++)
+		if (active[i] && active[i]->paused)
+			pfd[n++] = (struct pollfd){ .fd = active[i]->q.fd, .events = POLLOUT };
 	/* Requests waiting on a lookup end at their deadline (a transfer's own timeout is libcurl's). */
 	for (int i = 0; i < FETCH_MAX_ACTIVE; i++)
 		if (active[i] && active[i]->state == R_RESOLVING &&
@@ -728,8 +741,20 @@ void http_process(const struct pollfd *pfd, int n)
 {
 	int running, left;
 	CURLMsg *msg;
+	int ns = n < polled_socks ? n : polled_socks;
 
-	for (int i = 0; i < n; i++) {
+	/* A pipe that can take more (or whose reader is gone: the write fails, and says so). */
+	for (int i = 0, k = ns; i < FETCH_MAX_ACTIVE && k < n; i++) {
+		struct req *r = active[i];
+
+		if (!r || !r->paused || r->q.fd != pfd[k].fd)
+			continue;
+		if (pfd[k++].revents) {
+			r->paused = false;
+			curl_easy_pause(r->easy, CURLPAUSE_CONT);
+		}
+	}
+	for (int i = 0; i < ns; i++) {
 		int ev = 0;
 
 		if (!pfd[i].revents)

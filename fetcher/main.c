@@ -6,7 +6,7 @@
  * resolver configuration, the hosts file, the known SSH host keys — and from then on opens no
  * path but one: libcurl takes the SSH client key only by name, so it is given
  * /proc/self/fd/N, a sealed memfd holding the key (ssh.c). The indexer sends each download as
- * MSG_FETCH with the fd to write into (http.c), and names are resolved with c-ares (dns.c); -auto's
+ * MSG_FETCH with a pipe to write the body into (http.c), and names are resolved with c-ares (dns.c); -auto's
  * host probes arrive as MSG_PROBE (probe.c). One thread and one poll loop drive the indexer's
  * channel, c-ares' sockets, libcurl's sockets and the probes' sockets; every wait has a deadline.
  */
@@ -27,7 +27,7 @@
 
 #define CONF_DEADLINE_MS 10000
 #define DNS_FDS          16
-#define POLL_MAX         (2 + DNS_FDS + 64 + PROBE_FDS)
+#define POLL_MAX         (2 + DNS_FDS + 64 + FETCH_MAX_ACTIVE + PROBE_FDS)
 
 static struct ipc_msg msg;
 

@@ -75,7 +75,8 @@ static int read_urls(struct ipc_rd *rd, struct fetch_req *q, size_t cap)
 	return ipc_rd_done(rd) ? 0 : -EPROTO;
 }
 
-/* MSG_FETCH: u8 kind, u64 max_size, u32 n, n × str url; the fd: an empty file opened O_RDWR. */
+/* MSG_FETCH: u8 kind, u64 max_size, u32 n, n × str url; the fd: the write end of a non-blocking
+ * pipe, which the indexer reads the body from. */
 static int parse_fetch(const struct ipc_msg *m, struct fetch_req *q)
 {
 	struct ipc_rd rd;
@@ -91,10 +92,12 @@ static int parse_fetch(const struct ipc_msg *m, struct fetch_req *q)
 	    q->n == 0 || q->n > FETCH_MAX_URLS || read_urls(&rd, q, m->hdr.len))
 		return -EPROTO;
 	q->ahead = kind == FETCH_BLOB_AHEAD;
-	/* Empty: the fetcher writes from offset 0 and empties it again only after a URL it wrote. */
-	if (fstat(q->fd, &st) || !S_ISREG(st.st_mode) || st.st_size != 0 ||
-	    (fl = fcntl(q->fd, F_GETFL)) < 0 || (fl & O_ACCMODE) == O_RDONLY || (fl & O_APPEND)) {
-		request_refuse(q, EBADF, "the fd is not an empty writable regular file");
+	/* A pipe, never a file: what the fetcher writes is read, hashed and stored by the indexer
+	 * alone, so nothing this process does later can change a blob once it is verified. Not
+	 * blocking, so that a full pipe pauses one transfer (http.c) rather than the poll loop. */
+	if (fstat(q->fd, &st) || !S_ISFIFO(st.st_mode) || (fl = fcntl(q->fd, F_GETFL)) < 0 ||
+	    (fl & O_ACCMODE) != O_WRONLY || !(fl & O_NONBLOCK)) {
+		request_refuse(q, EBADF, "the fd is not the write end of a non-blocking pipe");
 		return 1;
 	}
 	log_debug("fetch %llu: %u URLs, at most %llu bytes", (unsigned long long)q->id, q->n,

@@ -1,19 +1,29 @@
 /* fetch.c — asking the fetcher for a download, from any thread of the indexer.
  *
- * A request is one MSG_FETCH carrying the fd to fill; the caller then sleeps on its own condition
- * until the reader thread, the only one that reads the fetcher's channel, hands it the matching
- * MSG_FETCH_DONE. When the fetcher dies, the supervisor starts another and hands us its channel
- * (fetch_reconnect): every request still waiting is sent again, so a caller sees a delay, never
- * an error. Every wait has a deadline.
+ * A request is one MSG_FETCH carrying the write end of a pipe; the caller reads the body from the
+ * other end as it arrives, hashing it and writing it into its own file, which the fetcher never
+ * sees: a compromised fetcher can send wrong bytes (the hash refuses them) but cannot change a
+ * blob once it is verified. Hashing while the body arrives also takes the hash off the open's
+ * path (MD5 runs at about the speed of a loopback download). Then the caller waits on its own
+ * condition until the reader thread, the only one that reads the fetcher's channel, hands it the
+ * matching MSG_FETCH_DONE.
+ *
+ * When the fetcher dies, the supervisor starts another and hands us its channel
+ * (fetch_reconnect): a request not sent yet is sent to it; one that was sent is asked again from
+ * the start, with a new pipe, when no byte of it had arrived, so a caller sees a delay, never an
+ * error; one cut in the middle of its body ends as such a body does (-ECONNRESET, the caller asks
+ * again). Every wait has a deadline.
  */
 #include "indexer/fetch.h"
 
+#include "indexer/hash.h"
 #include "ipc/log.h"
 #include "fetcher/probe_wire.h"
 #include "ipc/proto.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +38,8 @@ struct waiting {
 	bool done;
 	struct fetch_result *res;
 	pthread_cond_t cond;
-	int fd;                 /* the caller's, open for the whole wait */
+	int fd;                 /* MSG_FETCH: the pipe's write end, until it is sent (then -1) */
+	bool sent;              /* MSG_FETCH: in a fetcher's hands */
 	uint8_t *payload;       /* kept to send again to a new fetcher */
 	size_t len;
 	uint16_t type;          /* MSG_FETCH (with fd), or MSG_PROBE (no fd) */
@@ -150,23 +161,43 @@ int fetch_start(int fd)
 	return pthread_create(&t, NULL, reader, NULL) ? -EAGAIN : 0;
 }
 
+/* w went out (called with the lock held): a MSG_FETCH's pipe is the fetcher's alone now, so its
+ * reader sees the end of the body when the fetcher closes it. */
+static void mark_sent(struct waiting *w)
+{
+	if (w->type != MSG_FETCH)
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+	w->sent = true;
+}
+
 void fetch_reconnect(int fd)
 {
 	pthread_mutex_lock(&lock);
 	if (chan >= 0)
 		shutdown(chan, SHUT_RDWR);      /* the reader leaves the old channel, then takes fd */
 	chan = fd;
-	for (struct waiting *w = waiting; w; w = w->next)
-		if (!w->done && ipc_send(fd, w->type, w->id, w->payload, w->len, &w->fd,
-					 w->type == MSG_FETCH))
+	for (struct waiting *w = waiting; w; w = w->next) {
+		if (w->done)
+			continue;
+		if (w->sent) {
+			/* Its pipe went with the old fetcher: the caller asks again. */
+			finish(w, ECONNRESET, "the fetcher was restarted");
+			continue;
+		}
+		if (ipc_send(fd, w->type, w->id, w->payload, w->len, &w->fd, w->type == MSG_FETCH))
 			finish(w, EIO, "cannot ask the new fetcher");
+		mark_sent(w);
+	}
 	pthread_cond_signal(&chan_cond);
 	pthread_mutex_unlock(&lock);
 	log_info("a new fetcher is connected");
 }
 
-/* Send w's request (the fetcher answers by id) and wait for the answer until `until`. */
-static void send_and_wait(struct waiting *w, const struct timespec *until)
+/* Register w (the fetcher answers by id) and send it. */
+static void send_one(struct waiting *w)
 {
 	int c, rc = 0;
 
@@ -185,8 +216,18 @@ static void send_and_wait(struct waiting *w, const struct timespec *until)
 		close(c);
 	}
 	pthread_mutex_lock(&lock);
-	if (rc && rc != -EPIPE && rc != -ECONNRESET && !w->done)
+	/* Sent, or lost with a fetcher that died (the next one hears of it again, as sent ones). */
+	if (c >= 0 && (rc == 0 || rc == -EPIPE || rc == -ECONNRESET))
+		mark_sent(w);
+	else if (rc && !w->done)
 		finish(w, EIO, "cannot ask the fetcher");
+	pthread_mutex_unlock(&lock);
+}
+
+/* Wait for w's answer until `until`, then forget w. */
+static void wait_one(struct waiting *w, const struct timespec *until)
+{
+	pthread_mutex_lock(&lock);
 	while (!w->done)
 		if (pthread_cond_timedwait(&w->cond, &lock, until) == ETIMEDOUT) {
 			finish(w, ETIMEDOUT, chan < 0 ? "the fetcher is not running" :
@@ -198,16 +239,119 @@ static void send_and_wait(struct waiting *w, const struct timespec *until)
 			*pp = w->next;
 			break;
 		}
+	if (w->fd >= 0)
+		close(w->fd);           /* never sent */
+	w->fd = -1;
 	pthread_mutex_unlock(&lock);
 	pthread_cond_destroy(&w->cond);
 }
 
-int fetch_urls(int fd, int kind, uint64_t max_size, const char *const *urls, unsigned n,
-	       unsigned deadline_s, struct fetch_result *res)
+static void send_and_wait(struct waiting *w, const struct timespec *until)
 {
-	struct waiting w = { .res = res, .fd = fd, .type = MSG_FETCH };
+	send_one(w);
+	wait_one(w, until);
+}
+
+static int ms_until(const struct timespec *until)
+{
+	struct timespec now;
+	long long ms;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	ms = (long long)(until->tv_sec - now.tv_sec) * 1000 + (until->tv_nsec - now.tv_nsec) / 1000000;
+	return ms < 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+/* Read the body from the pipe until its end (the fetcher closed it) or `until`: into fd from
+ * offset 0 (pwrite: the file offset is not moved), into h when not NULL. Returns the bytes read,
+ * or -errno: -EFBIG past max_size, -ETIMEDOUT, or fd's write error. */
+static int64_t pump(int rd, int fd, struct hasher *h, uint64_t max_size,
+		    const struct timespec *until)
+{
+	enum { CHUNK = 64 << 10 };
+	uint8_t *buf = malloc(CHUNK);
+	uint64_t got = 0;
+	int64_t rc = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		struct pollfd p = { .fd = rd, .events = POLLIN };
+		ssize_t n = read(rd, buf, CHUNK);
+
+		if (n == 0)
+			break;
+		if (n < 0 && errno == EAGAIN) {
+			int pr = poll(&p, 1, ms_until(until));
+
+			if (pr == 0) {
+				rc = -ETIMEDOUT;
+				break;
+			}
+			if (pr < 0 && errno != EINTR) {
+				rc = -errno;
+				break;
+			}
+			continue;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			break;
+		}
+		if ((uint64_t)n > max_size - got) {
+			rc = -EFBIG;
+			break;
+		}
+		for (ssize_t done = 0; done < n;) {
+			ssize_t w = pwrite(fd, buf + done, (size_t)(n - done), (off_t)(got + (uint64_t)done));
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0) {
+				rc = w < 0 ? -errno : -EIO;
+				goto out;
+			}
+			done += w;
+		}
+		if (h)
+			hasher_update(h, buf, (size_t)n);
+		got += (uint64_t)n;
+	}
+out:
+	free(buf);
+	return rc ? rc : (int64_t)got;
+}
+
+/* One MSG_FETCH and its body. Returns the bytes that came through the pipe, or -errno. */
+static int64_t fetch_once(struct waiting *w, int fd, struct hasher *h, uint64_t max_size,
+			  const struct timespec *until)
+{
+	int p[2];
+	int64_t got;
+
+	/* Both ends non-blocking: the fetcher's poll loop must never wait on a full pipe. A larger
+	 * pipe means fewer wake-ups for a large blob (at most 1 MiB unprivileged; 64 KiB if not). */
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK))
+		return -errno;
+	fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+	w->fd = p[1];
+	w->sent = w->done = false;
+	send_one(w);
+	got = pump(p[0], fd, h, max_size, until);
+	close(p[0]);            /* a fetcher still writing gets EPIPE */
+	wait_one(w, until);
+	return got;
+}
+
+int fetch_urls(int fd, struct hasher *h, int kind, uint64_t max_size, const char *const *urls,
+	       unsigned n, unsigned deadline_s, struct fetch_result *res)
+{
+	struct waiting w = { .res = res, .fd = -1, .type = MSG_FETCH };
 	struct ipc_wr wr;
 	struct timespec until;
+	int64_t got;
 
 	memset(res, 0, sizeof *res);
 	res->url_index = UINT32_MAX;
@@ -229,8 +373,27 @@ int fetch_urls(int fd, int kind, uint64_t max_size, const char *const *urls, uns
 	}
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += deadline_s;
-	send_and_wait(&w, &until);
+	/* A fetcher that died before any byte of the body: the same request to the next one. */
+	while ((got = fetch_once(&w, fd, h, max_size, &until)) == 0 &&
+	       res->status == ECONNRESET && ms_until(&until) > 0)
+		;
 	free(w.payload);
+	if (got < 0 && (!res->status || res->status == ECONNRESET)) {
+		/* The pipe failed us where the fetcher did not (or not yet): that is the answer. */
+		res->status = (int)-got;
+		snprintf(res->reason, sizeof res->reason, "%s: %s", urls[0],
+			 got == -EFBIG ? "body too long" : got == -ETIMEDOUT ?
+			 "the body did not end before the deadline" : strerror((int)-got));
+		res->url_index = UINT32_MAX;
+	} else if (!res->status && (uint64_t)got != res->bytes) {
+		res->status = EIO;
+		snprintf(res->reason, sizeof res->reason,
+			 "the fetcher reported %llu bytes, the pipe carried %lld",
+			 (unsigned long long)res->bytes, (long long)got);
+		res->url_index = UINT32_MAX;
+	}
+	if (got > 0 && res->status == ECONNRESET)
+		res->url_index = UINT32_MAX;
 	return res->status ? -res->status : 0;
 }
 

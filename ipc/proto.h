@@ -60,7 +60,7 @@ enum msg_type {
 	/* indexer → fuser: the blob left the local cache (evicted, expired, removed by a verify):
 	 * close its fd once no handle uses it; as MSG_BLOB_CLOSED */
 	MSG_BLOB_GONE = 52,
-	/* indexer → fetcher: download the first URL that answers into the fd (see below) */
+	/* indexer → fetcher: download the first URL that answers into the pipe (see below) */
 	MSG_FETCH = 20,
 	/* fetcher → indexer */
 	MSG_FETCH_DONE = 21,
@@ -113,8 +113,9 @@ void proto_ctl_reply_encode(struct ipc_wr *w, uint32_t status, const char *text,
 int proto_ctl_reply_decode(const void *buf, size_t len, uint32_t *status, const char **text,
 			   size_t *text_len);
 
-/* MSG_FETCH — fd: an empty regular file opened O_RDWR by the indexer (the fetcher writes the body
- * from offset 0 and never opens a path). Payload:
+/* MSG_FETCH — fd: the write end of a non-blocking pipe made by the indexer, which reads the body
+ * from the other end into a file of its own (the fetcher never sees a file of the cache, and never
+ * opens a path); the fetcher closes it when the request ends. Payload:
  *   u8  kind          FETCH_BLOB, FETCH_FLIST, or FETCH_BLOB_AHEAD (a blob no one has opened yet:
  *                     read-ahead, below)
  *   u64 max_size      a body longer than this fails ("too long"): a blob's listed size, a flist's cap
@@ -123,11 +124,14 @@ int proto_ctl_reply_decode(const void *buf, size_t len, uint32_t *status, const 
  *                     backoff) is skipped; http://, https://, sftp:// only
  * MSG_FETCH_DONE — id: the MSG_FETCH's. Payload:
  *   u32 status        0, or a positive errno: ENOENT (no URL had it), ETIMEDOUT, EIO, ENOSYS …
- *   u32 url_index     which URL the body came from (n when none)
- *   u64 bytes         bytes written into the fd
+ *   u32 url_index     which URL the body came from (n when none); with an error, the URL whose
+ *                     body broke off after some of it went into the pipe (a body in the pipe
+ *                     cannot be taken back, so no other URL follows it in the same request)
+ *   u64 bytes         bytes written into the pipe
  *   str reason        for the log: each URL tried with what happened, "; "-separated (≤ 1024)
- * The fd holds unverified bytes: the indexer checks size and hash before anything is served; a
- * body that fails is reported by the indexer, which asks again with the URLs after url_index.
+ * The bytes are unverified: the indexer checks size and hash before anything is served; a body
+ * that fails, or broke off, is reported by the indexer, which asks again with a new pipe and the
+ * URLs of the layers after url_index's.
  *
  * FETCH_BLOB_AHEAD is read-ahead, which must never cost an open anything: it waits behind every
  * other request, holds at most FETCH_MAX_AHEAD of the fetcher's transfers, and goes only to

@@ -89,6 +89,7 @@ static const struct sc_allow indexer[] = {
 	ANY(statfs), ANY(fstatfs),                      /* eviction: room left in the cache */
 	ANY(utimensat),                                 /* eviction: last use of a cached blob */
 	ANY(memfd_create),                              /* the index image */
+	ANY(pipe2),                                     /* each download's body, from the fetcher */
 	ANY(shutdown),                                  /* fetch_reconnect() leaves the old channel */
 	ANY(dup2), ANY(dup3),                           /* a restarted fuser's channel at FD_PEER1 */
 	/* The cache's prefetch threads lower their own CPU and I/O priority as they start. */
@@ -110,7 +111,6 @@ static const struct sc_allow fetcher[] = {
 	ARG(socket, 0, SCMP_CMP_EQ, AF_INET6),
 	ANY(connect), ANY(getsockname), ANY(getpeername), ANY(setsockopt), ANY(getsockopt),
 	ANY(sendto), ANY(recvfrom),
-	ANY(ftruncate),                 /* a failed download is emptied before the next URL */
 };
 
 /* ---- sftp:// layers (libcurl + libssh2): the fetcher's role when one is configured ---------------

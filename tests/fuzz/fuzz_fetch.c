@@ -1,11 +1,12 @@
 /* fuzz_fetch.c — the fetcher's reading of the indexer's requests (fetcher/request.c): MSG_FETCH and
  * MSG_PUSH, each with the fd it carries. Input: one byte choosing the message (bit 0: MSG_PUSH),
- * one choosing its fd (0: an empty memfd, 1: one holding a byte, 2: a read-only one; modulo 3),
+ * one choosing its fd (0: a non-blocking pipe's write end, 1: a memfd holding a byte, 2: a
+ * read-only one; modulo 3),
  * then the payload. Only what the fetcher's accept table lets through reaches request_take, as in
  * the fetcher.
  *
  * Beyond "no crash": a request taken has 1 … FETCH_MAX_URLS URLs, each non-empty, NUL-free and
- * bounded; read-ahead exactly when the kind byte says so; a fetch only with an empty writable fd,
+ * bounded; read-ahead exactly when the kind byte says so; a fetch only with a pipe,
  * a push only with an fd of its size. A refused fetch is answered (MSG_FETCH_DONE on the channel,
  * drained here), a malformed one is not. */
 #include "fetcher/fetcher.h"
@@ -56,10 +57,16 @@ static int answers(void)
 
 static int make_fd(unsigned kind, uint64_t *size)
 {
-	int fd = memfd_create("fuzz", MFD_CLOEXEC);
+	int fd, p[2];
 
-	check(fd >= 0);
 	*size = 0;
+	if (kind == 0) {
+		check(pipe2(p, O_CLOEXEC | O_NONBLOCK) == 0);
+		close(p[0]);
+		return p[1];
+	}
+	fd = memfd_create("fuzz", MFD_CLOEXEC);
+	check(fd >= 0);
 	if (kind == 1) {
 		check(write(fd, "x", 1) == 1);
 		*size = 1;
