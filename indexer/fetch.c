@@ -331,11 +331,13 @@ static int64_t fetch_once(struct waiting *w, int fd, struct hasher *h, uint64_t 
 	int p[2];
 	int64_t got;
 
-	/* Both ends non-blocking: the fetcher's poll loop must never wait on a full pipe. A larger
-	 * pipe means fewer wake-ups for a large blob (at most 1 MiB unprivileged; 64 KiB if not). */
+	/* Both ends non-blocking: the fetcher's poll loop must never wait on a full pipe. 256 KiB
+	 * rather than 64: fewer pauses for a large blob. Not more: the kernel counts pipe capacity
+	 * per user (pipe-user-pages-soft, 64 MiB), and every mount's workers share the aysfs user;
+	 * past that, new pipes get two pages. */
 	if (pipe2(p, O_CLOEXEC | O_NONBLOCK))
 		return -errno;
-	fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+	fcntl(p[1], F_SETPIPE_SZ, 256 << 10);
 	w->fd = p[1];
 	w->sent = w->done = false;
 	send_one(w);
