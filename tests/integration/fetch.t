@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Network layers, through a mount: blobs fetched over http and https (a real nginx, TLS verified
 # against a throwaway CA), byte-identical; a 404 store is skipped without a warning; a dead port or
-# a store that hangs fails fast and is then skipped while it is down; a corrupt copy is never served;
+# a store that hangs fails fast and is then skipped while it is down, and so is one whose body
+# breaks off half-way (the fetcher has passed part of it on by then); a corrupt copy is never served;
 # push caches receive verified blobs with HTTP PUT; connections are reused.
 . "$(dirname "$0")/lib.sh"
 t_setup
@@ -11,8 +12,10 @@ command -v openssl >/dev/null || bail "openssl is needed"
 
 NGINX_PID=
 HANG_PID=
+CUT_PID=
 fetch_cleanup() {
 	[ -n "$HANG_PID" ] && kill "$HANG_PID" 2>/dev/null
+	[ -n "$CUT_PID" ] && kill "$CUT_PID" 2>/dev/null
 	if [ -n "${T:-}" ] && [ -s "$T/nginx.pid" ]; then
 		kill "$(cat "$T/nginx.pid")" 2>/dev/null
 		for _ in $(seq 30); do kill -0 "$(cat "$T/nginx.pid" 2>/dev/null)" 2>/dev/null || break; sleep 0.1; done
@@ -124,6 +127,30 @@ while True:
 ' "$P_HANG" &
 HANG_PID=$!
 
+# A server that answers 200 with the whole length of the good store's file, sends its first half
+# and drops the connection: a body that breaks off after the fetcher began to pass it on.
+P_CUT=$(free_port)
+python3 -c '
+import os, socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64)
+while True:
+    c, _ = s.accept()
+    req = b""
+    while b"\r\n\r\n" not in req:
+        d = c.recv(4096)
+        if not d: break
+        req += d
+    try:
+        path = os.path.join(sys.argv[2], req.split(b" ")[1].decode().lstrip("/"))
+        body = open(path, "rb").read()
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:len(body) // 2])
+    except (OSError, IndexError):
+        c.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+    c.close()
+' "$P_CUT" "$W/good" &
+CUT_PID=$!
+
 # config FILE STORE_URL…: a config with these [[store]]s in order (a "push:" prefix makes a push cache).
 config() {
 	local f=$1 u
@@ -219,6 +246,17 @@ start=$(date +%s)
 cmp -s "$T/mnt/c" "$T/src/c"
 ok $? "the next file is served"
 ok $(($(date +%s) - start > 2)) "... at once: the silent layer is skipped while down"
+mount_stop
+
+# ---- 3b. a body that breaks off half-way ---------------------------------------------------------------
+config "$T/c3b.toml" "http://127.0.0.1:$P_CUT" "http://127.0.0.1:$P_GOOD"
+mount_start "$T/mnt" -l 5 -config "$T/c3b.toml" || bail "mount failed"
+cmp -s "$T/mnt/b" "$T/src/b"
+ok $? "a file whose body breaks off half-way on the first store is served from the next one"
+like "$(fetcher_log | grep "127.0.0.1:$P_CUT is down")" "short body|transfer closed|Transferred a partial" \
+	"... and the broken store is marked down"
+cmp -s "$T/mnt/a" "$T/src/a"
+ok $? "the next file is served, the broken store skipped while down"
 mount_stop
 
 # ---- 4. https, verified against the configured CA ----------------------------------------------------
