@@ -3,8 +3,8 @@
  * A request (MSG_FETCH) walks its URL list in order, one transfer at a time, into the pipe the
  * indexer gave; a push (MSG_PUSH) is one HTTP PUT of its fd. A body that breaks off after its
  * first bytes went into the pipe ends the request (the indexer asks again from the next layer,
- * with a new pipe); a full pipe pauses its transfer until the indexer has read from it. Up to FETCH_MAX_ACTIVE requests run
- * in parallel, the rest wait in a FIFO; read-ahead (FETCH_BLOB_AHEAD) waits in a second FIFO that
+ * with a new pipe); a full pipe pauses its transfer until the indexer has read from it. Up to
+ * FETCH_MAX_ACTIVE requests run in parallel, the rest wait in a FIFO; read-ahead (FETCH_BLOB_AHEAD) waits in a second FIFO that
  * gets a free slot only when the first is empty, and never more than FETCH_MAX_AHEAD of them. All
  * transfers share one multi handle, hence one connection cache: keep-alive and HTTP/2
  * multiplexing come with it. libcurl's sockets and timer are driven by the fetcher's poll loop
@@ -63,7 +63,7 @@ struct req {
 	CURL *easy;
 	struct curl_slist *resolve;
 	uint64_t written;               /* body bytes in the pipe */
-	uint64_t taken;                 /* body bytes libcurl has handed over for good (≤ written) */
+	uint64_t taken;                 /* body bytes libcurl handed over for good (≤ written) */
 	uint64_t sent, discarded;
 	bool dirty;                     /* body bytes went into the pipe: no other URL may follow */
 	bool paused;                    /* the pipe was full: resumed when it can take more */
@@ -235,7 +235,7 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 		r->too_long = true;
 		return 0;
 	}
-	/* libcurl hands a paused chunk over again from its start: skip what the pipe already has. */
+	/* libcurl hands a paused chunk over again from its start: skip what the pipe has of it. */
 	done = (size_t)(r->written - r->taken);
 	if (done > len) {
 		r->werr = EIO;
@@ -607,7 +607,7 @@ static void transfer_done(struct req *r, CURLcode res)
 		failed(r, res == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT : EIO, true, why);
 	}
 	if (r->dirty) {
-		finish(r, -1);          /* part of this body is in the pipe: the indexer asks again */
+		finish(r, -1);  /* part of this body is in the pipe: the indexer asks again */
 		return;
 	}
 	r->cur++;

@@ -6,8 +6,8 @@
  * resolver configuration, the hosts file, the known SSH host keys — and from then on opens no
  * path but one: libcurl takes the SSH client key only by name, so it is given
  * /proc/self/fd/N, a sealed memfd holding the key (ssh.c). The indexer sends each download as
- * MSG_FETCH with a pipe to write the body into (http.c), and names are resolved with c-ares (dns.c); -auto's
- * host probes arrive as MSG_PROBE (probe.c). One thread and one poll loop drive the indexer's
+ * MSG_FETCH with a pipe to write the body into (http.c), and names are resolved with c-ares
+ * (dns.c); -auto's host probes arrive as MSG_PROBE (probe.c). One thread and one poll loop drive the indexer's
  * channel, c-ares' sockets, libcurl's sockets and the probes' sockets; every wait has a deadline.
  */
 #include "fetcher/fetcher.h"

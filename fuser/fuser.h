@@ -54,7 +54,7 @@ struct blob {
 	bool ahead;             /* brought in by read-ahead and not opened since */
 	bool ahead_counted;     /* counted in ahead_pending while its MSG_PREFETCH is pending */
 	bool promoted;          /* an open waits for its MSG_PREFETCH: MSG_PROMOTE sent */
-	bool ahead_after;       /* an open missed it: read-ahead starts from b->ino once it is here */
+	bool ahead_after;       /* an open missed it: read-ahead from b->ino once it is here */
 	bool gone;              /* no longer in the indexer's cache: no idle life after the handles */
 	bool pinned;            /* the indexer counts it in use: an fd for a MSG_OPEN, or HELD */
 	enum blob_state state;

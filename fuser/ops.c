@@ -613,7 +613,6 @@ void blob_failed(struct fuser *f, uint64_t req_id, int err)
 
 	if (!b)
 		return;
-	b->ahead_after = false;
 	/* Not in the cache, but an open came meanwhile: now ask for it for real. */
 	if (b->speculative && b->waiters) {
 		b->speculative = false;

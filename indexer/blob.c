@@ -1,8 +1,8 @@
 /* blob.c — finding a blob, proving it, caching it, and writing it back.
  *
  * A blob is looked up in the local cache, then in each layer in order. A copy from a layer is
- * streamed into an unnamed temporary file in the cache's root folder while it is hashed (and decompressed
- * when it is a HASH.bro); only a copy whose size and hash match the flist gets a name, by linkat,
+ * streamed into an unnamed temporary file in the cache's root folder while it is hashed (and
+ * decompressed when it is a HASH.bro); only a copy whose size and hash match the flist gets a name, by linkat,
  * so no partial or unverified file ever stands under a blob's name, whatever crashes. The fd the
  * fuser receives is a fresh read-only open of that verified file.
  *
@@ -361,6 +361,7 @@ static int tmp_open(const char *dir, char *named, size_t namedsz)
 	return fd;
 }
 
+/* final names the temporary file (rename, or linkat of an unnamed one). Returns 0, or -1 with errno. */
 static int tmp_link(int fd, const char *named, const char *final)
 {
 	char proc[64];
@@ -368,11 +369,13 @@ static int tmp_link(int fd, const char *named, const char *final)
 	if (named[0])
 		return rename(named, final);
 	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-	return linkat(AT_FDCWD, proc, AT_FDCWD, final, AT_SYMLINK_FOLLOW) && errno != EEXIST ? -1 : 0;
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, final, AT_SYMLINK_FOLLOW) && errno != EEXIST)
+		return -1;
+	return 0;
 }
 
 /* Give the verified temporary file its blob name (an existing blob of that name is as good). The
- * H0/H1 folder is made if it is missing: blobs_new makes all of them, this is for one removed since. */
+ * H0/H1 folder is made if it is missing: blobs_new makes them all; this is for one removed since. */
 static int tmp_publish(int fd, const char *named, const char *final)
 {
 	char dir[PATH_MAX];
@@ -614,7 +617,7 @@ static int try_fetch(struct blobs *b, const struct layer_set *s, uint32_t first,
 		if (*tlen < tsize)
 			*tlen += (size_t)snprintf(tried + *tlen, tsize - *tlen, "; %s", res.reason);
 		if (rc == -ECONNRESET && res.url_index >= n - start && restarts++ < 2) {
-			tmp_discard(fd, named);         /* the fetcher restarted: ask the next one */
+			tmp_discard(fd, named);     /* the fetcher restarted: ask the next one */
 			continue;
 		}
 		if (rc && res.url_index < n - start) {

@@ -258,7 +258,8 @@ static int ms_until(const struct timespec *until)
 	long long ms;
 
 	clock_gettime(CLOCK_REALTIME, &now);
-	ms = (long long)(until->tv_sec - now.tv_sec) * 1000 + (until->tv_nsec - now.tv_nsec) / 1000000;
+	ms = (long long)(until->tv_sec - now.tv_sec) * 1000 +
+	     (until->tv_nsec - now.tv_nsec) / 1000000;
 	return ms < 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms;
 }
 
@@ -305,7 +306,8 @@ static int64_t pump(int rd, int fd, struct hasher *h, uint64_t max_size,
 			break;
 		}
 		for (ssize_t done = 0; done < n;) {
-			ssize_t w = pwrite(fd, buf + done, (size_t)(n - done), (off_t)(got + (uint64_t)done));
+			ssize_t w = pwrite(fd, buf + done, (size_t)(n - done),
+					   (off_t)(got + (uint64_t)done));
 
 			if (w < 0 && errno == EINTR)
 				continue;
@@ -394,8 +396,6 @@ int fetch_urls(int fd, struct hasher *h, int kind, uint64_t max_size, const char
 			 (unsigned long long)res->bytes, (long long)got);
 		res->url_index = UINT32_MAX;
 	}
-	if (got > 0 && res->status == ECONNRESET)
-		res->url_index = UINT32_MAX;
 	return res->status ? -res->status : 0;
 }
 
