@@ -361,21 +361,31 @@ static int tmp_open(const char *dir, char *named, size_t namedsz)
 	return fd;
 }
 
-/* final names the temporary file (rename, or linkat of an unnamed one). Returns 0, or -1 with errno. */
+/* final names the temporary file (rename, or linkat of an unnamed one). A file already of that
+ * name (it came behind aysfs' back: the cache's books lacked it) is as good when its size is
+ * right, as for a hit; one of another size is replaced. Returns 0, or -1 with errno. */
 static int tmp_link(int fd, const char *named, const char *final)
 {
 	char proc[64];
+	struct stat mine, there;
 
 	if (named[0])
 		return rename(named, final);
 	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-	if (linkat(AT_FDCWD, proc, AT_FDCWD, final, AT_SYMLINK_FOLLOW) && errno != EEXIST)
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, final, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	if (errno != EEXIST)
 		return -1;
-	return 0;
+	if (fstat(fd, &mine) == 0 && lstat(final, &there) == 0 && S_ISREG(there.st_mode) &&
+	    there.st_size == mine.st_size)
+		return 0;
+	if (unlink(final) && errno != ENOENT)
+		return -1;
+	return linkat(AT_FDCWD, proc, AT_FDCWD, final, AT_SYMLINK_FOLLOW);
 }
 
-/* Give the verified temporary file its blob name (an existing blob of that name is as good). The
- * H0/H1 folder is made if it is missing: blobs_new makes them all; this is for one removed since. */
+/* Give the verified temporary file its blob name. The H0/H1 folder is made if it is missing:
+ * blobs_new makes them all; this is for one removed since. */
 static int tmp_publish(int fd, const char *named, const char *final)
 {
 	char dir[PATH_MAX];
@@ -396,6 +406,27 @@ static void tmp_discard(int fd, const char *named)
 	if (named[0])
 		unlink(named);
 	close(fd);
+}
+
+/* A fetch's file, made by fetch_urls once the request is on its way (struct fetch_sink). Then
+ * the blob's name is looked up, which nothing needs yet: on a cold disk that reads its H0/H1
+ * folder (about half a millisecond, measured), which the linkat after the download would read
+ * otherwise, on the open's path. */
+struct tmp_req {
+	const char *dir, *final;
+	char *named;
+	size_t namedsz;
+};
+
+static int tmp_open_req(void *arg)
+{
+	struct tmp_req *t = arg;
+	int fd = tmp_open(t->dir, t->named, t->namedsz);
+	struct stat st;
+
+	if (fd >= 0)
+		(void)!lstat(t->final, &st);
+	return fd;
 }
 
 /* Try one local folder layer. Returns 0 with the blob verified in the cache, 1 when the layer
@@ -598,24 +629,21 @@ static int try_fetch(struct blobs *b, const struct layer_set *s, uint32_t first,
 		uint8_t got[FLIST_HASH_MAX];
 		struct hasher h;
 		uint32_t layer;
-		int fd = tmp_open(b->cache_root, named, sizeof named);
+		struct tmp_req t = { b->cache_root, final, named, sizeof named };
+		struct fetch_sink out = { .fd = -1, .open = tmp_open_req, .arg = &t };
+		int fd;
 
-		if (fd < 0) {
-			if (*tlen < tsize)
-				*tlen += (size_t)snprintf(tried + *tlen, tsize - *tlen, "; cache: %s",
-							  strerror(-fd));
-			return fd;
-		}
-		if ((rc = hasher_init(&h, hash_len))) {
-			tmp_discard(fd, named);
+		named[0] = '\0';
+		if ((rc = hasher_init(&h, hash_len)))
 			return rc;
-		}
 		/* A .bro body may be a little larger than the content in the worst case. */
-		rc = fetch_urls(fd, &h, kind, size + size / 8 + 4096, urls + start, n - start,
+		rc = fetch_urls(&out, &h, kind, size + size / 8 + 4096, urls + start, n - start,
 				deadline, &res);
 		hasher_final(&h, got);
 		if (*tlen < tsize)
 			*tlen += (size_t)snprintf(tried + *tlen, tsize - *tlen, "; %s", res.reason);
+		if ((fd = out.fd) < 0)          /* the file could not be made (said in res.reason) */
+			return rc ? rc : -EIO;
 		if (rc == -ECONNRESET && res.url_index >= n - start && restarts++ < 2) {
 			tmp_discard(fd, named);     /* the fetcher restarted: ask the next one */
 			continue;
@@ -986,26 +1014,27 @@ int blob_cached(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t 
 }
 
 static int get_in(struct blobs *b, struct layer_set *s, const uint8_t *hash, size_t hash_len,
-		  uint64_t size, const char *path, bool prefetch, int *fd, const char **layer,
+		  uint64_t size, const char *path, unsigned flags, int *fd, const char **layer,
 		  bool *hit);
 
 int blob_get(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t size,
-	     const char *path, bool prefetch, int *fd, const char **layer, bool *hit)
+	     const char *path, unsigned flags, int *fd, const char **layer, bool *hit)
 {
 	struct layer_set *s = set_hold(b);
-	int rc = get_in(b, s, hash, hash_len, size, path, prefetch, fd, layer, hit);
+	int rc = get_in(b, s, hash, hash_len, size, path, flags, fd, layer, hit);
 
 	set_drop(b, s);
 	return rc;
 }
 
 static int get_in(struct blobs *b, struct layer_set *s, const uint8_t *hash, size_t hash_len,
-		  uint64_t size, const char *path, bool prefetch, int *fd, const char **layer,
+		  uint64_t size, const char *path, unsigned flags, int *fd, const char **layer,
 		  bool *hit)
 {
 	char rel[8 + 2 * FLIST_HASH_MAX], final[PATH_MAX], tried[1024], why[256];
+	bool prefetch = flags & BLOB_AHEAD;
 	size_t tlen = 0;
-	int rc;
+	int rc = -ENOENT;
 
 	*hit = false;
 	blob_rel(hash, hash_len, rel);
@@ -1013,7 +1042,8 @@ static int get_in(struct blobs *b, struct layer_set *s, const uint8_t *hash, siz
 		return -ENAMETOOLONG;
 
 	/* The local cache holds only verified blobs; a wrong size means damage: drop it. */
-	rc = cache_file_open(final, size, 0, fd);
+	if (!(flags & BLOB_NOT_CACHED))
+		rc = cache_file_open(final, size, 0, fd);
 	if (rc == 0) {
 		*layer = b->cache_url;
 		*hit = true;

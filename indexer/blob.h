@@ -29,14 +29,24 @@ const char *blobs_cache_root(const struct blobs *b);
 int blob_cached(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t size, int *fd,
 		const char **layer);
 
-/* Find the blob, verified, in the local cache. Blocks on I/O: call it from a pool thread.
- * Returns 0 with a read-only fd in *fd, the layer it came from in *layer and *hit true when the
- * local cache had it, or -EIO when no layer has a valid copy (one log line names `path`, the
- * hash and each layer tried). A prefetch (read-ahead: no one has opened the file yet) asks the
- * fetcher at low priority and only of network layers that have answered the opens: it returns
- * -EAGAIN when it stopped before a layer the opens have not tried yet, and logs its failures at
- * debug level only. The local cache's accounting (cache.h) is the caller's. */
+/* blob_get's flags. */
+enum {
+	/* Read-ahead: no one has opened the file yet. The fetcher is asked at low priority and only
+	 * of network layers that have answered the opens; blob_get returns -EAGAIN when it stopped
+	 * before a layer the opens have not tried yet, and logs its failures at debug level only. */
+	BLOB_AHEAD = 1,
+	/* The local cache's books say it lacks the blob (cache_acquire returned CACHE_ABSENT): its
+	 * folder is not looked in. On a cold disk that lookup is a directory read (about a
+	 * millisecond) on the path of every miss. */
+	BLOB_NOT_CACHED = 2,
+};
+
+/* Find the blob, verified, in the local cache (unless BLOB_NOT_CACHED), then in each layer in
+ * order. Blocks on I/O: call it from a pool thread. Returns 0 with a read-only fd in *fd, the
+ * layer it came from in *layer and *hit true when the local cache had it, or -EIO when no layer
+ * has a valid copy (one log line names `path`, the hash and each layer tried). The local cache's
+ * accounting (cache.h) is the caller's. */
 int blob_get(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t size,
-	     const char *path, bool prefetch, int *fd, const char **layer, bool *hit);
+	     const char *path, unsigned flags, int *fd, const char **layer, bool *hit);
 
 #endif

@@ -2,8 +2,10 @@
  *
  * What is on disk is the truth: at start-up every blob under CACHE/NAMESPACE/H0/H1/ is counted
  * (apparent size), temporary files of a crash are removed, and from then on every change the
- * indexer makes goes through here, so the table matches the folder. Blobs that appear or vanish
- * behind aysfs' back are noticed when an open finds them different.
+ * indexer makes goes through here, so the table matches the folder; so a blob it lacks is fetched
+ * without a look in the folder first (CACHE_ABSENT), a directory read on a cold disk. Blobs that
+ * appear or vanish behind aysfs' back are noticed when an open finds them different: one that
+ * appeared is fetched once more, and its name, already taken, is kept.
  *
  * Recency: the table keeps the blobs in least-recently-used order. Each use (an open served, a
  * blob stored, the fuser's last close) is appended to a journal, CACHE/NAMESPACE/.recency, as a
@@ -852,8 +854,9 @@ static void *prefetcher(void *arg)
 			strcpy(path, "(prefetch)");
 		pthread_mutex_unlock(&C.lock);
 
+		/* Only a blob the books lack goes on (C.fetch does not look in the folder). */
 		rc = cache_acquire(hash, len, size, CACHE_PREFETCH);
-		if (rc == 0) {
+		if (rc == CACHE_ABSENT) {
 			rc = C.fetch(hash, len, size, path, &hit);
 			cache_done(hash, len, size, rc, hit, false, CACHE_PREFETCH);
 		}
@@ -984,6 +987,7 @@ void cache_close(void)
 int cache_acquire(const uint8_t *hash, size_t hash_len, uint64_t size, enum cache_use use)
 {
 	struct centry *e;
+	bool absent;
 
 	pthread_mutex_lock(&C.lock);
 	if (use == CACHE_APP)
@@ -1010,7 +1014,8 @@ int cache_acquire(const uint8_t *hash, size_t hash_len, uint64_t size, enum cach
 		return there ? 1 : -ENOSPC;
 	}
 	e->fetching = true;
-	if (!e->present) {
+	absent = !e->present;
+	if (absent) {
 		e->reserved = size;
 		C.reserved += size;
 		if (C.bytes + C.reserved > C.limit) {
@@ -1021,7 +1026,7 @@ int cache_acquire(const uint8_t *hash, size_t hash_len, uint64_t size, enum cach
 		}
 	}
 	pthread_mutex_unlock(&C.lock);
-	return 0;
+	return absent ? CACHE_ABSENT : 0;
 }
 
 void cache_done(const uint8_t *hash, size_t hash_len, uint64_t size, int rc, bool hit,

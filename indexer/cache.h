@@ -40,12 +40,16 @@ int cache_open(const char *root, uint64_t limit, uint32_t expiration_h, const ch
 /* Stop the background threads, close the journal, and unmap every tree given to the cache. */
 void cache_close(void);
 
+/* cache_acquire: go on, and the books say the cache's folder lacks the blob. */
+#define CACHE_ABSENT 2
+
 /* Before looking a blob up: pins it (it is not evicted until cache_done, or until
  * cache_closed when the pin is kept), waits while another thread fetches the same blob, and
  * when the cache does not hold it makes room for `size` bytes (evicting at once, least recently
- * used first, what the limit needs). Returns 0; for CACHE_PREFETCH also 1 when the cache already
- * holds it (nothing pinned); for CACHE_PREFETCH and CACHE_PEEK -ENOSPC when the cache does not
- * hold it and it would not fit under the limit (nothing pinned). */
+ * used first, what the limit needs). Returns 0 (the cache holds it, or keeps no books) or
+ * CACHE_ABSENT; for CACHE_PREFETCH also 1 when the cache already holds it (nothing pinned); for
+ * CACHE_PREFETCH and CACHE_PEEK -ENOSPC when the cache does not hold it and it would not fit
+ * under the limit (nothing pinned). */
 int cache_acquire(const uint8_t *hash, size_t hash_len, uint64_t size, enum cache_use use);
 
 /* The calling thread yields to those that serve opens: CPU nice 10, lowest best-effort I/O

@@ -327,8 +327,8 @@ out:
 }
 
 /* One MSG_FETCH and its body. Returns the bytes that came through the pipe, or -errno. */
-static int64_t fetch_once(struct waiting *w, int fd, struct hasher *h, uint64_t max_size,
-			  const struct timespec *until)
+static int64_t fetch_once(struct waiting *w, struct fetch_sink *out, struct hasher *h,
+			  uint64_t max_size, const struct timespec *until)
 {
 	int p[2];
 	int64_t got;
@@ -343,14 +343,21 @@ static int64_t fetch_once(struct waiting *w, int fd, struct hasher *h, uint64_t 
 	w->fd = p[1];
 	w->sent = w->done = false;
 	send_one(w);
-	got = pump(p[0], fd, h, max_size, until);
+	/* The file is made while the fetcher and the server work: on a cold disk that is a
+	 * directory and an inode read. */
+	if (out->fd < 0 && (out->fd = out->open(out->arg)) < 0) {
+		got = out->fd;
+		out->fd = -1;
+	} else {
+		got = pump(p[0], out->fd, h, max_size, until);
+	}
 	close(p[0]);            /* a fetcher still writing gets EPIPE */
 	wait_one(w, until);
 	return got;
 }
 
-int fetch_urls(int fd, struct hasher *h, int kind, uint64_t max_size, const char *const *urls,
-	       unsigned n, unsigned deadline_s, struct fetch_result *res)
+int fetch_urls(struct fetch_sink *out, struct hasher *h, int kind, uint64_t max_size,
+	       const char *const *urls, unsigned n, unsigned deadline_s, struct fetch_result *res)
 {
 	struct waiting w = { .res = res, .fd = -1, .type = MSG_FETCH };
 	struct ipc_wr wr;
@@ -378,16 +385,19 @@ int fetch_urls(int fd, struct hasher *h, int kind, uint64_t max_size, const char
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += deadline_s;
 	/* A fetcher that died before any byte of the body: the same request to the next one. */
-	while ((got = fetch_once(&w, fd, h, max_size, &until)) == 0 &&
+	while ((got = fetch_once(&w, out, h, max_size, &until)) == 0 &&
 	       res->status == ECONNRESET && ms_until(&until) > 0)
 		;
 	free(w.payload);
 	if (got < 0 && (!res->status || res->status == ECONNRESET)) {
 		/* The pipe failed us where the fetcher did not (or not yet): that is the answer. */
 		res->status = (int)-got;
-		snprintf(res->reason, sizeof res->reason, "%s: %s", urls[0],
-			 got == -EFBIG ? "body too long" : got == -ETIMEDOUT ?
-			 "the body did not end before the deadline" : strerror((int)-got));
+		if (out->fd < 0)
+			snprintf(res->reason, sizeof res->reason, "cache: %s", strerror((int)-got));
+		else
+			snprintf(res->reason, sizeof res->reason, "%s: %s", urls[0],
+				 got == -EFBIG ? "body too long" : got == -ETIMEDOUT ?
+				 "the body did not end before the deadline" : strerror((int)-got));
 		res->url_index = UINT32_MAX;
 	} else if (!res->status && (uint64_t)got != res->bytes) {
 		res->status = EIO;

@@ -17,16 +17,25 @@ int fetch_start(int fd);
 /* A restarted fetcher's channel: requests not sent yet go to it, sent ones are asked again. */
 void fetch_reconnect(int fd);
 
+/* Where a body goes: fd, an empty file opened O_RDWR; or, when fd is -1, the file that
+ * open(arg) returns (an fd, or -errno), made once the request is on its way, so that making it
+ * overlaps the download. Either way the caller closes fd when it is not -1. */
+struct fetch_sink {
+	int fd;
+	int (*open)(void *arg);
+	void *arg;
+};
+
 /* Have the fetcher download the first of urls[0..n) that answers, no more than max_size bytes.
- * The body arrives through a pipe and is written into fd (an empty file opened O_RDWR) from
- * offset 0 with pwrite, and fed to h (initialised by the caller) when h is not NULL. Blocks for at
- * most deadline_s seconds; any thread may call it. Returns 0 with *res filled (the body of URL
- * res->url_index, res->bytes long, unverified), or -errno with res->reason saying why. When a
- * body broke off after some of it was written, res->url_index names that URL (< n; otherwise it is
- * n or more): fd and h hold the part, and the caller may ask again with the URLs after it. */
+ * The body arrives through a pipe and is written into out->fd from offset 0 with pwrite, and fed
+ * to h (initialised by the caller) when h is not NULL. Blocks for at most deadline_s seconds; any
+ * thread may call it. Returns 0 with *res filled (the body of URL res->url_index, res->bytes long,
+ * unverified), or -errno with res->reason saying why. When a body broke off after some of it was
+ * written, res->url_index names that URL (< n; otherwise it is n or more): the file and h hold the
+ * part, and the caller may ask again with the URLs after it. */
 struct hasher;
-int fetch_urls(int fd, struct hasher *h, int kind, uint64_t max_size, const char *const *urls,
-	       unsigned n, unsigned deadline_s, struct fetch_result *res);
+int fetch_urls(struct fetch_sink *out, struct hasher *h, int kind, uint64_t max_size,
+	       const char *const *urls, unsigned n, unsigned deadline_s, struct fetch_result *res);
 
 /* -auto: ask the fetcher which of r's hosts resolve and accept a TCP connection (fetcher/probe_wire.h);
  * waits at most wait_ms. Returns 0 with one result per host in *d, or -errno (no answer). */

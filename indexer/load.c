@@ -204,8 +204,8 @@ static int add_remote(struct tree *t, const struct worker_conf *c, const char *c
 		fd = mkostemp(tmp, O_CLOEXEC);
 		if (fd < 0)
 			break;
-		rc = fetch_urls(fd, NULL, FETCH_FLIST, FLIST_FETCH_MAX, urls, 1,
-				90 + (FLIST_FETCH_MAX >> 20), &fr);
+		rc = fetch_urls(&(struct fetch_sink){ .fd = fd }, NULL, FETCH_FLIST, FLIST_FETCH_MAX,
+				urls, 1, 90 + (FLIST_FETCH_MAX >> 20), &fr);
 		if (rc == 0) {
 			rc = add_fd(t, id, url, fd, res);
 			close(fd);

@@ -102,14 +102,17 @@ static void answer(struct open_job *j)
 	int fd = -1, rc;
 
 	enum cache_use use = j->prefetch ? CACHE_PEEK : CACHE_APP;
+	unsigned flags = j->prefetch && !j->promoted ? BLOB_AHEAD : 0;
 	bool pin;
 
-	if (cache_acquire(j->hash, j->hash_len, j->size, use) == -ENOSPC) {
+	rc = cache_acquire(j->hash, j->hash_len, j->size, use);
+	if (rc == -ENOSPC) {
 		answer_with(j->id, j->fuser_epoch, -ENOSPC, -1, NULL, j->size);
 		return;
 	}
-	rc = blob_get(blobs, j->hash, j->hash_len, j->size, j->path, j->prefetch && !j->promoted, &fd,
-		      &layer, &hit);
+	if (rc == CACHE_ABSENT)
+		flags |= BLOB_NOT_CACHED;
+	rc = blob_get(blobs, j->hash, j->hash_len, j->size, j->path, flags, &fd, &layer, &hit);
 	/* Pinned before the send: the fuser's MSG_BLOB_CLOSED may come back at once. */
 	pin = rc == 0 && use == CACHE_APP;
 	cache_done(j->hash, j->hash_len, j->size, rc, hit, pin, use);
@@ -154,7 +157,7 @@ static int prefetch_get(const uint8_t *hash, size_t hash_len, uint64_t size, con
 			bool *hit)
 {
 	const char *layer;
-	int fd, rc = blob_get(blobs, hash, hash_len, size, path, false, &fd, &layer, hit);
+	int fd, rc = blob_get(blobs, hash, hash_len, size, path, BLOB_NOT_CACHED, &fd, &layer, hit);
 
 	if (rc == 0)
 		close(fd);

@@ -10,6 +10,7 @@ t_setup
 
 
 C=$T/cache/dedupe
+CTL=$AYSFS_BUILD/aysfs-ctl
 # Bytes of the blobs in the cache (apparent sizes, as du -b counts them), and their number.
 cache_bytes() {
 	find "$C" -path "$C/md" -prune -o -type f -regextype egrep -regex '.*/[0-9a-f]{32}' -print0 |
@@ -164,6 +165,22 @@ like "$(cat "$T/log")" "cache: ${hb:0:1}/${hb:1:1}/$hb is 1000 bytes, the flist 
 	"a blob whose size differs from the tree's is removed once the tree is loaded"
 ok_cmd "it is gone" test ! -e "$cached"
 ok_cmd "and fetched again on the next open" cmp -s "$T/mnt/f06" "$T/src/f06"
+
+# ---- blobs that appear behind aysfs' back while it runs ------------------------------------------
+# The books say the cache lacks f04 and f05 (evicted through aysfs-ctl), so an open fetches them
+# without looking in the folder; meanwhile a torn copy of f04 and a good copy of f05 appeared there.
+for n in f04 f05; do
+	"$CTL" "$T/mnt" evict "$T/mnt/$n" >/dev/null 2>&1
+	ok_cmd "$n is evicted" test ! -e "$(blob_path "$T/cache" "$(hash_of $n)")"
+done
+c4=$(blob_path "$T/cache" "$(hash_of f04)")
+c5=$(blob_path "$T/cache" "$(hash_of f05)")
+head -c 1000 "$T/src/f04" >"$c4"
+cp "$T/src/f05" "$c5"
+ok_cmd "a torn copy that appeared behind aysfs' back is not served" cmp -s "$T/mnt/f04" "$T/src/f04"
+is "$(md5sum <"$c4" | cut -c1-32)" "$(hash_of f04)" "it is replaced by the verified one"
+ok_cmd "a good copy that appeared is served" cmp -s "$T/mnt/f05" "$T/src/f05"
+is "$(md5sum <"$c5" | cut -c1-32)" "$(hash_of f05)" "and kept"
 mount_stop
 
 # ---- a slow HTTP store: kill -9 of the indexer in the middle of downloads ---------------------------
@@ -276,7 +293,6 @@ is "$(cache_bad)" "" "and each matches its name"
 ok_cmd "a prefetched file reads right" cmp -s "$T/mnt/p/p07" "$T/src/p07"
 
 # ---- aysfs-ctl: cache, evict PATH, verify ---------------------------------------------------------
-CTL=$AYSFS_BUILD/aysfs-ctl
 out=$("$CTL" "$T/mnt" cache 2>&1); st=$?
 is "$st" 0 "aysfs-ctl cache exits 0"
 like "$out" "blobs [0-9]+
