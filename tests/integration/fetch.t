@@ -3,7 +3,8 @@
 # against a throwaway CA), byte-identical; a 404 store is skipped without a warning; a dead port or
 # a store that hangs fails fast and is then skipped while it is down, and so is one whose body
 # breaks off half-way (the fetcher has passed part of it on by then); a corrupt copy is never served;
-# push caches receive verified blobs with HTTP PUT; connections are reused.
+# push caches receive verified blobs with HTTP PUT; connections are reused; a download whose
+# reader (the indexer) stops for seconds is paused, not failed, and goes on.
 . "$(dirname "$0")/lib.sh"
 t_setup
 
@@ -76,6 +77,7 @@ chmod 644 "$T/ca.crt"
 # ---- nginx: one server per store, all on loopback ------------------------------------------------
 P_GOOD=$(free_port); P_EMPTY=$(free_port); P_BAD=$(free_port); P_TLS=$(free_port)
 P_PUSH=$(free_port); P_500=$(free_port); P_DEAD=$(free_port); P_PROXY=$(free_port)
+P_SLOW=$(free_port)
 mkdir -p "$T/nginx-tmp"
 cat >"$T/nginx.conf" <<EOF
 worker_processes 1;
@@ -95,6 +97,8 @@ http {
 	server { listen 127.0.0.1:$P_EMPTY; root $W/empty; }
 	server { listen 127.0.0.1:$P_BAD; root $W/bad; }
 	server { listen 127.0.0.1:$P_500; location / { return 503; } }
+	# The good store at 20 MB/s a connection: a 50 MB body takes 2.5 s.
+	server { listen 127.0.0.1:$P_SLOW; root $W/good; limit_rate 20m; }
 	# A forward proxy for plain http that sends everything to the good store, whatever the host.
 	server { listen 127.0.0.1:$P_PROXY; location / { proxy_pass http://127.0.0.1:$P_GOOD; } }
 	server {
@@ -330,6 +334,37 @@ is "$(grep -c "GET /dedupe/${h_big:0:1}/${h_big:1:1}/$h_big " "$T/access.log")" 
 	"... with exactly one GET"
 # Read-ahead after big brought c in; a, before both, was never opened nor guessed.
 cat "$T/mnt/c" >/dev/null
+mount_stop
+
+# ---- 6b. the indexer stopped for 3 s in the middle of a download -------------------------------------
+# The pipe fills and the fetcher pauses the transfer (not counted as slow: libcurl leaves paused
+# transfers out of its speed check), then goes on when the indexer reads again.
+cat >"$T/c6b.toml" <<EOF
+[main]
+prefix = "/"
+flist_dir = "$T/flists"
+cache_dir = "$T/cache-c6b"
+[[store]]
+url = "http://127.0.0.1:$P_SLOW"
+EOF
+printf '/big|%s|50000000\n' "$h_big" | write_flist "$T/flists/big.flist"
+: >"$T/access.log"
+mount_start "$T/mnt" -config "$T/c6b.toml" || bail "mount failed"
+(sha256sum <"$T/mnt/big" >"$T/sum6b") &
+reader=$!
+sleep 0.8
+idx=$(worker_pid indexer)
+kill -STOP "$idx"
+ok_cmd "the read is under way when the indexer is stopped" kill -0 "$reader"
+sleep 3
+ok_cmd "... and still waits 3 s later" kill -0 "$reader"
+kill -CONT "$idx"
+wait "$reader"
+is "$(cat "$T/sum6b")" "$want" "a 50 MB download paused for 3 s while the indexer was stopped reads right"
+is "$(grep -c "GET /dedupe/${h_big:0:1}/${h_big:1:1}/$h_big " "$T/access.log")" 1 \
+	"... with one GET: the transfer was paused, not failed and asked again"
+is "$(grep -cE '^(WARN|ERROR)' "$T/log")" 0 "... and nothing logged as failed"
+rm -f "$T/flists/big.flist"
 mount_stop
 
 # Offline: the store is gone. Cached files and the cached flist keep working; the rest fails fast.
