@@ -4,7 +4,8 @@
 # a store that hangs fails fast and is then skipped while it is down, and so is one whose body
 # breaks off half-way (the fetcher has passed part of it on by then); a corrupt copy is never served;
 # push caches receive verified blobs with HTTP PUT; connections are reused; a download whose
-# reader (the indexer) stops for seconds is paused, not failed, and goes on.
+# reader (the indexer) stops for seconds is paused, not failed, and goes on; one cut by the
+# fetcher's death is asked again of its successor.
 . "$(dirname "$0")/lib.sh"
 t_setup
 
@@ -364,6 +365,24 @@ is "$(cat "$T/sum6b")" "$want" "a 50 MB download paused for 3 s while the indexe
 is "$(grep -c "GET /dedupe/${h_big:0:1}/${h_big:1:1}/$h_big " "$T/access.log")" 1 \
 	"... with one GET: the transfer was paused, not failed and asked again"
 is "$(grep -cE '^(WARN|ERROR)' "$T/log")" 0 "... and nothing logged as failed"
+mount_stop
+
+# ---- 6c. the fetcher killed in the middle of a download ----------------------------------------------
+# The supervisor starts another; the indexer asks it again from the start, into a new file.
+sed -i "s|cache-c6b|cache-c6c|" "$T/c6b.toml"
+: >"$T/access.log"
+mount_start "$T/mnt" -config "$T/c6b.toml" || bail "mount failed"
+(sha256sum <"$T/mnt/big" >"$T/sum6c") &
+reader=$!
+sleep 0.8
+fpid=$(worker_pid fetcher)
+kill -KILL "$fpid"
+ok_cmd "the read is under way when the fetcher is killed" kill -0 "$reader"
+wait "$reader"
+is "$(cat "$T/sum6c")" "$want" "a 50 MB download cut by the fetcher's death reads right"
+is "$(grep -c "GET /dedupe/${h_big:0:1}/${h_big:1:1}/$h_big " "$T/access.log")" 2 \
+	"... from a second GET, through the new fetcher"
+ok_cmd "... which the supervisor started" test "$(worker_pid fetcher)" != "$fpid"
 rm -f "$T/flists/big.flist"
 mount_stop
 
