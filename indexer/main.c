@@ -409,6 +409,7 @@ static void on_promote(uint64_t id)
 	}
 	pthread_mutex_unlock(&aheads.lock);
 	if (j) {
+		log_debug("%s: read-ahead job promoted to an open", j->path);
 		j->promoted = true;
 		pool_add(&opens, j);
 	}

@@ -3,7 +3,8 @@
 # every file right, with one GET per blob, and read-ahead follows the depth-first walk across folder
 # boundaries (into a subfolder, back out to the parent's next entries, on to the next folder), so
 # the opens seldom wait on the network; no warning. A reader that jumps around costs at most 2
-# guesses per open. Read-ahead goes only to layers the opens have tried and found answering: a dead
+# guesses per open. An open of a file whose guess still waits in the indexer's read-ahead queue
+# promotes it to an open (MSG_PROMOTE). Read-ahead goes only to layers the opens have tried and found answering: a dead
 # layer before the good one is tried once, by the first open, and not again by read-ahead (neither
 # while it is down nor once its back-off is over).
 . "$(dirname "$0")/lib.sh"
@@ -38,6 +39,11 @@ mkdir -p "$S/d03/f10-sub"
 for f in 0 1 2 3 4; do
 	add_file "d03/f10-sub/s$f" $((1024 + RANDOM % 19457))
 done
+# p/: 40 files of 24 KiB, for the slow server of section 2b.
+mkdir -p "$S/p"
+for f in $(seq -w 0 39); do
+	add_file "p/f$f" 24576
+done
 : >"$S/d05/empty0"
 : >"$S/d07/empty1"
 ln -s f00 "$S/d01/link"
@@ -55,8 +61,10 @@ NFILES=$(find "$S" -type f | wc -l)
 # ---- nginx, logging method, status and path of every request ------------------------------------
 PORT=$(free_port)
 P_DEAD=$(free_port)      # nothing listens there
+P_SLOW=$(free_port)      # the same store at 16 KiB/s a connection: 1.5 s a file of p/
 nginx_start "log_format ahead '\$request_method \$status \$uri';
-	server { listen 127.0.0.1:$PORT; root $W; access_log $T/access.log ahead; }"
+	server { listen 127.0.0.1:$PORT; root $W; access_log $T/access.log ahead; }
+	server { listen 127.0.0.1:$P_SLOW; root $W; access_log $T/access.log ahead; limit_rate 16k; }"
 
 # config FILE CACHE_DIR STORE_URL…
 config() {
@@ -116,6 +124,23 @@ diag "GETs for 10 opens far apart: $n"
 ok $((! (n >= 10 && n <= 30))) "... with at most 2 guesses per open: $n GETs (10 to 30)"
 is "$(gets | uniq -d | wc -l)" 0 "... no blob fetched twice"
 is "$(ctl_cache misses)" 10 "... and every one of the 10 opens is a miss"
+mount_stop
+
+# ---- 2b. an open of a file whose guess waits in the indexer's read-ahead queue --------------------
+# p/f00 misses; f01 to f04, guessed, are right, so the window doubles to 32 files ahead: more than
+# the indexer's 16 read-ahead threads, which the slow server keeps busy, so the furthest guesses
+# wait in its queue. An open of one of them (f30) moves it to the opens' pool (MSG_PROMOTE): it is
+# served as an open, not after the read-ahead in front of it.
+config "$T/c2b.toml" "$T/cache2b" "http://127.0.0.1:$P_SLOW"
+: >"$T/access.log"
+mount_start "$T/mnt" -l 5 -config "$T/c2b.toml" || bail "mount failed"
+bad=0
+for f in 00 01 02 03 04 30; do
+	cmp -s "$T/mnt/p/f$f" "$S/p/f$f" || { bad=$((bad + 1)); diag "p/f$f differs"; }
+done
+is "$bad" 0 "6 files read from a slow store through read-ahead are byte-identical"
+like "$(cat "$T/log")" "/p/f30: read-ahead job promoted to an open" \
+	"an open of a file whose guess was still queued promotes the guess to an open"
 mount_stop
 
 # ---- 3. a dead layer before the good one ---------------------------------------------------------------
