@@ -389,15 +389,17 @@ int fetch_urls(struct fetch_sink *out, struct hasher *h, int kind, uint64_t max_
 	       res->status == ECONNRESET && ms_until(&until) > 0)
 		;
 	free(w.payload);
-	if (got < 0 && (!res->status || res->status == ECONNRESET)) {
+	if (got < 0 && out->fd < 0) {
+		/* No file to write into: whatever the fetcher said of the body it could not pass on. */
+		res->status = (int)-got;
+		snprintf(res->reason, sizeof res->reason, "cache: %s", strerror((int)-got));
+		res->url_index = UINT32_MAX;
+	} else if (got < 0 && (!res->status || res->status == ECONNRESET)) {
 		/* The pipe failed us where the fetcher did not (or not yet): that is the answer. */
 		res->status = (int)-got;
-		if (out->fd < 0)
-			snprintf(res->reason, sizeof res->reason, "cache: %s", strerror((int)-got));
-		else
-			snprintf(res->reason, sizeof res->reason, "%s: %s", urls[0],
-				 got == -EFBIG ? "body too long" : got == -ETIMEDOUT ?
-				 "the body did not end before the deadline" : strerror((int)-got));
+		snprintf(res->reason, sizeof res->reason, "%s: %s", urls[0],
+			 got == -EFBIG ? "body too long" : got == -ETIMEDOUT ?
+			 "the body did not end before the deadline" : strerror((int)-got));
 		res->url_index = UINT32_MAX;
 	} else if (!res->status && (uint64_t)got != res->bytes) {
 		res->status = EIO;

@@ -205,6 +205,20 @@ cmp -s "$(blob_path "$W/push/cache" "$h_b")" "$T/src/b"
 ok $? "... byte-identical"
 mount_stop
 
+# ---- 1b. no temporary file can be made in the cache ---------------------------------------------------
+# The file for a body is made once the request is on its way; when that fails, the open fails
+# with EIO and the log says why, and the next open, with the cache writable again, is served.
+config "$T/c1b.toml" "http://127.0.0.1:$P_GOOD"
+mount_start "$T/mnt" -config "$T/c1b.toml" || bail "mount failed"
+chmod 0555 "$T/cache-c1b/dedupe"
+cat "$T/mnt/a" >/dev/null 2>"$T/err1b"; st=$?
+chmod 0755 "$T/cache-c1b/dedupe"
+ok $((st == 0)) "an open fails when the cache cannot take the body"
+like "$(cat "$T/err1b")" "Input/output error" "... with EIO"
+like "$(cat "$T/log")" "cache: Permission denied" "... and the log says why"
+ok_cmd "the next open is served" cmp -s "$T/mnt/a" "$T/src/a"
+mount_stop
+
 # ---- 2. a 404 store, a dead port and a corrupt copy before the good store ----------------------------
 config "$T/c2.toml" "http://127.0.0.1:$P_EMPTY" "http://127.0.0.1:$P_DEAD" \
 	"http://127.0.0.1:$P_BAD" "http://127.0.0.1:$P_GOOD"
