@@ -162,6 +162,19 @@ http {
 EOF
 nginx -c "$D/nginx.conf" -p "$D/" || die "nginx does not start: $(cat "$D/nginx.err")"
 info "nginx $(nginx -v 2>&1 | sed 's/.*\///'): store on 127.0.0.1:$PA, autoindex of the tree on 127.0.0.1:$PT"
+# aysfs's configuration (bench/interleave.sh mounts with it too). The supervisor makes cache_dir,
+# for the indexer's user.
+cat >"$D/aysfs.toml" <<EOF
+[main]
+id = "bench"
+prefix = "/"
+cache_dir = "$D/cache-aysfs"
+flist_dir = "$D/flists"
+[[ays]]
+id = "bench"
+[[store]]
+url = "http://127.0.0.1:$PA"
+EOF
 
 # ---- the targets -----------------------------------------------------------------------------------
 wait_mounted() {   # wait_mounted TARGET: up to 60 s
@@ -183,18 +196,6 @@ fresh() {
 	: >"$D/$t.log"
 	case $t in
 	aysfs)
-		# The supervisor makes cache_dir, for the indexer's user.
-		cat >"$D/aysfs.toml" <<EOF
-[main]
-id = "bench"
-prefix = "/"
-cache_dir = "$D/cache-aysfs"
-flist_dir = "$D/flists"
-[[ays]]
-id = "bench"
-[[store]]
-url = "http://127.0.0.1:$PA"
-EOF
 		setsid "$B/aysfs-supervisor" -config "$D/aysfs.toml" "$D/mnt/aysfs" </dev/null \
 			>>"$D/aysfs.log" 2>&1 &
 		;;
