@@ -171,6 +171,8 @@ config() {
 		done
 	} >"$f"
 }
+# big_gets: the GETs of /big's blob since the access log was emptied.
+big_gets() { grep -c "GET /dedupe/${h_big:0:1}/${h_big:1:1}/$h_big " "$T/access.log"; }
 # fetcher_log: the fetcher's lines of the current mount's log.
 fetcher_log() { grep ' fetcher: ' "$T/log"; }
 
@@ -350,7 +352,7 @@ wait "${readers[@]}"
 same=0
 for i in $(seq 16); do [ "$(cat "$T/sum6.$i")" = "$want" ] && same=$((same + 1)); done
 is "$same" 16 "16 concurrent opens of one uncached 50 MB blob all read the right bytes"
-is "$(grep -c "GET /dedupe/${h_big:0:1}/${h_big:1:1}/$h_big " "$T/access.log")" 1 \
+is "$(big_gets)" 1 \
 	"... with exactly one GET"
 # Read-ahead after big brought c in; a, before both, was never opened nor guessed.
 cat "$T/mnt/c" >/dev/null
@@ -359,20 +361,19 @@ mount_stop
 # ---- 6b. the indexer stopped for 3 s in the middle of a download -------------------------------------
 # The pipe fills and the fetcher pauses the transfer (not counted as slow: libcurl leaves paused
 # transfers out of its speed check), then goes on when the indexer reads again.
-cat >"$T/c6b.toml" <<EOF
-[main]
-prefix = "/"
-flist_dir = "$T/flists"
-cache_dir = "$T/cache-c6b"
-[[store]]
-url = "http://127.0.0.1:$P_SLOW"
-EOF
 printf '/big|%s|50000000\n' "$h_big" | write_flist "$T/flists/big.flist"
-: >"$T/access.log"
-mount_start "$T/mnt" -config "$T/c6b.toml" || bail "mount failed"
-(sha256sum <"$T/mnt/big" >"$T/sum6b") &
-reader=$!
-sleep 0.8
+# slow_big NAME: mount the slow store with an empty cache (cache-NAME), start reading /big into
+# $T/sum-NAME in the background ($reader) and give the download 0.8 s to get under way.
+slow_big() {
+	printf '[main]\nprefix = "/"\nflist_dir = "%s"\ncache_dir = "%s"\n[[store]]\nurl = "%s"\n' \
+		"$T/flists" "$T/cache-$1" "http://127.0.0.1:$P_SLOW" >"$T/$1.toml"
+	: >"$T/access.log"
+	mount_start "$T/mnt" -config "$T/$1.toml" || bail "mount failed"
+	(sha256sum <"$T/mnt/big" >"$T/sum-$1") &
+	reader=$!
+	sleep 0.8
+}
+slow_big c6b
 idx=$(worker_pid indexer)
 kill -STOP "$idx"
 ok_cmd "the read is under way when the indexer is stopped" kill -0 "$reader"
@@ -380,26 +381,21 @@ sleep 3
 ok_cmd "... and still waits 3 s later" kill -0 "$reader"
 kill -CONT "$idx"
 wait "$reader"
-is "$(cat "$T/sum6b")" "$want" "a 50 MB download paused for 3 s while the indexer was stopped reads right"
-is "$(grep -c "GET /dedupe/${h_big:0:1}/${h_big:1:1}/$h_big " "$T/access.log")" 1 \
+is "$(cat "$T/sum-c6b")" "$want" "a 50 MB download paused for 3 s while the indexer was stopped reads right"
+is "$(big_gets)" 1 \
 	"... with one GET: the transfer was paused, not failed and asked again"
 is "$(grep -cE '^(WARN|ERROR)' "$T/log")" 0 "... and nothing logged as failed"
 mount_stop
 
 # ---- 6c. the fetcher killed in the middle of a download ----------------------------------------------
 # The supervisor starts another; the indexer asks it again from the start, into a new file.
-sed -i "s|cache-c6b|cache-c6c|" "$T/c6b.toml"
-: >"$T/access.log"
-mount_start "$T/mnt" -config "$T/c6b.toml" || bail "mount failed"
-(sha256sum <"$T/mnt/big" >"$T/sum6c") &
-reader=$!
-sleep 0.8
+slow_big c6c
 fpid=$(worker_pid fetcher)
 kill -KILL "$fpid"
 ok_cmd "the read is under way when the fetcher is killed" kill -0 "$reader"
 wait "$reader"
-is "$(cat "$T/sum6c")" "$want" "a 50 MB download cut by the fetcher's death reads right"
-is "$(grep -c "GET /dedupe/${h_big:0:1}/${h_big:1:1}/$h_big " "$T/access.log")" 2 \
+is "$(cat "$T/sum-c6c")" "$want" "a 50 MB download cut by the fetcher's death reads right"
+is "$(big_gets)" 2 \
 	"... from a second GET, through the new fetcher"
 ok_cmd "... which the supervisor started" test "$(worker_pid fetcher)" != "$fpid"
 rm -f "$T/flists/big.flist"
