@@ -5,12 +5,16 @@
  * package) open its files in readdir order, depth first. Here readdir is name order and each
  * folder's children are one sorted run of slots of the index, so "the files that come next" are
  * the next files of a depth-first walk of the index from the one being opened, across folder
- * boundaries. When an open misses, and when a program opens a file that read-ahead brought in (the
- * guess was right), the fuser asks the indexer (MSG_PREFETCH) for the blobs of the next files, at
- * most AHEAD_BYTES in all, that it neither holds nor waits for. The window opens as the kernel's
- * page read-ahead does: AHEAD_START files after a miss, twice as many after each right guess, up
- * to AHEAD_FILES; so a program that jumps around costs a few guesses per open, and one that goes
- * through the tree soon has AHEAD_FILES asked for ahead of it, one more with each open.
+ * boundaries. When an open misses a file that is one of the AHEAD_NEAR files of that walk after the
+ * file opened before it (a program going through the tree), and when a program opens a file that
+ * read-ahead brought in (the guess was right), the fuser asks the indexer (MSG_PREFETCH) for the
+ * blobs of the next files, at most AHEAD_BYTES in all, that it neither holds nor waits for. The
+ * window opens as the kernel's page read-ahead does: AHEAD_START files after a miss, twice as many
+ * after each right guess, up to AHEAD_FILES; so one that goes through the tree soon has
+ * AHEAD_FILES asked for ahead of it, one more with each open. A miss away from the walk guesses
+ * nothing: a program picking files of its own, as an interpreter importing modules does, would
+ * make only wrong guesses, and they take the disk, the server and both cores from the opens it
+ * waits on.
  *
  * A guess costs an open nothing: the indexer serves read-ahead on threads of its own and the
  * fetcher after every other request, only from layers that have answered (ipc/proto.h,
@@ -40,6 +44,26 @@ static uint32_t walk_next(const struct ix *ix, uint32_t slot)
 		in = dir;
 	}
 	return UINT32_MAX;
+}
+
+bool ahead_in_walk(struct fuser *f, const struct ix_inode *in)
+{
+	uint32_t slot = (uint32_t)(in - f->ix.inodes), s = f->ahead_last;
+	unsigned files = 0, steps = 0;
+
+	f->ahead_last = slot;
+	if (s >= f->ix.ninodes)
+		return false;   /* never: fuser_set_index resets it */
+	while (files < AHEAD_NEAR && steps++ < AHEAD_STEPS &&
+	       (s = walk_next(&f->ix, s)) != UINT32_MAX) {
+		const struct ix_inode *n = &f->ix.inodes[s];
+
+		if (s == slot)
+			return true;
+		if (S_ISREG(n->mode) && n->size > 0)
+			files++;
+	}
+	return false;
 }
 
 void ahead_from(struct fuser *f, const struct ix_inode *in, bool guessed)

@@ -24,6 +24,9 @@
 #define AHEAD_MAX_SIZE (4u << 20)
 #define AHEAD_STEPS (4 * AHEAD_FILES)
 #define AHEAD_PENDING 48
+/* A miss starts read-ahead only when its file is one of the AHEAD_NEAR files that come after
+ * the file opened before it: a walk through the tree, not a program picking files of its own. */
+#define AHEAD_NEAR 4
 
 /* The kernel's FUSE_INIT request: fuse_in_header (40 bytes) and fuse_init_in (16 … 64 bytes). */
 #define FUSE_INIT_MIN_LEN 56
@@ -91,6 +94,7 @@ struct fuser {
 	uint64_t next_req_id;
 	unsigned ahead_pending; /* read-ahead requests the indexer has not answered */
 	unsigned ahead_window;  /* files read-ahead covers now (AHEAD_START … AHEAD_FILES) */
+	uint32_t ahead_last;    /* slot of the file opened last (the root at first and after a reload) */
 };
 
 extern const struct fuse_lowlevel_ops fuser_ops;
@@ -138,6 +142,9 @@ int takeover_start(struct fuse_session *se, const uint8_t *init, size_t len);
 /* ahead.c: ask for the blobs of the files that come after `in`, which an open missed (guessed
  * false) or found read-ahead had guessed (true). */
 void ahead_from(struct fuser *f, const struct ix_inode *in, bool guessed);
+/* ahead.c: an open of `in` (a file with content): whether it is one of the AHEAD_NEAR files
+ * after the file opened before it, which `in` now is. */
+bool ahead_in_walk(struct fuser *f, const struct ix_inode *in);
 
 /* Install a validated index (main.c), computing what statfs reports. */
 void fuser_set_index(struct fuser *f, void *map, size_t size, const struct ix *ix);

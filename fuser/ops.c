@@ -57,6 +57,7 @@ void fuser_set_index(struct fuser *f, void *map, size_t size, const struct ix *i
 	f->map = map;
 	f->map_size = size;
 	f->ix = *ix;
+	f->ahead_last = 0;      /* a slot of the old index means nothing in the new one */
 	f->blocks = 0;
 	for (uint32_t i = 0; i < ix->ninodes; i++)
 		if (S_ISREG(ix->inodes[i].mode))
@@ -452,7 +453,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	const struct ix_inode *in = ix_inode(&f->ix, ino);
 	struct waiter *w;
 	struct blob *b;
-	bool guessed;
+	bool guessed, walk;
 	int rc;
 
 	if (!in || !S_ISREG(in->mode)) {
@@ -470,6 +471,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_open(req, fi);
 		return;
 	}
+	walk = ahead_in_walk(f, in);
 	b = blob_for(f, in);
 	guessed = b && b->ahead;
 	if (b)
@@ -504,8 +506,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		}
 		/* The guesses go out when this blob is here, not beside it: on two cores they
 		 * would slow the open that waits (each process on its way serves three requests
-		 * instead of one), and the program has the blob to work on meanwhile. */
-		b->ahead_after = true;
+		 * instead of one), and the program has the blob to work on meanwhile. None for
+		 * a program that is not walking the tree (ahead.c). */
+		b->ahead_after = walk;
 	} else {
 		/* Read-ahead asked for it, and waits behind every open: if the indexer has not
 		 * started on it yet, it serves it as an open now. */

@@ -40,12 +40,14 @@ rm -f "$(cache_blob 007)" "$(blob_path "$T/store" "${H[7]}")"
 ok_cmd "an open of content the fuser holds needs no indexer" cmp "$T/src/d/f007" "$T/mnt/d/f007"
 mount_stop
 
-# A new mount (no fd held): opening f010 (a miss) brings the fds of the next 2 files from the
-# cache; those blobs then vanish from the cache, and their opens still succeed from the fds
+# A new mount (no fd held): f008 is opened, then f010 (a miss two files further on, so a walk of
+# the tree, ahead.c), which brings the fds of the next 2 files from the cache; those blobs then
+# vanish from the cache, and their opens still succeed from the fds
 # prefetched. f014 was beyond that first window (the guesses that later opens make for it find
 # nothing).
 put_blob "$T/store" "$T/src/d/f007" >/dev/null
 mount_start "$T/mnt" -config "$T/config.toml" || bail "no mount"
+ok_cmd "f008 opens" cmp "$T/src/d/f008" "$T/mnt/d/f008"
 ok_cmd "f010 opens" cmp "$T/src/d/f010" "$T/mnt/d/f010"
 sleep 0.5
 for i in 011 012 014; do rm -f "$(cache_blob $i)" "$(blob_path "$T/store" "${H[10#$i]}")"; done
@@ -61,9 +63,11 @@ ok_cmd "f009 comes before f010: not prefetched, so it fails without its blob" \
 like "$(grep 'f009' "$T/log")" "no valid copy" "and the log says why"
 mount_stop
 
-# A prefetch that finds no copy says nothing; the open that comes later fails and says why.
+# A prefetch that finds no copy says nothing; the open that comes later fails and says why. (f098
+# first, so that f099 is a walk.)
 mount_start "$T/mnt" -l 5 -config "$T/config.toml" || bail "no mount"
 rm -f "$(cache_blob 100)" "$(blob_path "$T/store" "${H[100]}")"
+ok_cmd "f098 opens" cmp "$T/src/d/f098" "$T/mnt/d/f098"
 ok_cmd "f099 opens" cmp "$T/src/d/f099" "$T/mnt/d/f099"
 sleep 0.5
 like "$(grep 'f100' "$T/log")" "^DEBUG indexer: /d/f100: prefetch: no valid copy" \
