@@ -6,7 +6,8 @@
 #
 # "Cold": before every timed run the target is unmounted, its cache folder removed, it is mounted
 # again with an empty one, and `sync; echo 3 > /proc/sys/vm/drop_caches` empties the kernel's
-# caches (nginx's side included). Figures, each the median of RUNS runs:
+# caches (nginx's side included). The runs go in rounds: each run of a figure measures every
+# target in turn, native first. Figures, each the median of RUNS runs:
 #   tar      tar -C ROOT -cf - . | wc -c    every file opened and read (its byte count is checked)
 #   python   ROOT/bin/python3.X importing a dozen modules, libpython from ROOT/lib too
 #   open     median latency of open + read(1) of SAMPLES small files (< 8 KiB), lookups included
@@ -259,76 +260,72 @@ done
 CURL_FLOOR=$(echo "$times" | median)
 CURL_RUNS=${times# }
 
-for t in "${TARGETS[@]}"; do
-	r=$D/mnt/$t
-	[ "$t" = native ] && r=$SRC
-	lim=$(limit_of "$t")
-	acc=$(log_of "$t")
+# One run of FIGURE on target t (run i): appends to RUNS_OF[t,FIGURE]; a failure is noted and
+# sets SKIP[t,FIGURE], so that the target's later runs of that figure are left out.
+root_of() { if [ "$1" = native ]; then echo "$SRC"; else echo "$D/mnt/$1"; fi; }
 
-	# tar: every file.
-	times=""
-	for i in $(seq "$RUNS"); do
-		fresh "$t"
-		[ -f "$acc" ] && : >"$acc"
-		drop_caches
-		timed "$lim" "tar -C $r -cf - . | wc -c"
-		bytes=$(cat "$D/out" 2>/dev/null || true)
-		if [ "$t" = native ]; then NATIVE_BYTES=$bytes; fi
-		if [ "$STATUS" != 0 ]; then
-			NOTE[$t,tar]="run $i: did not finish in $lim s (status $STATUS; $(grep -c '^GET' "$acc" 2>/dev/null || true) GETs by then)"
-			info "$t tar run $i: ${NOTE[$t,tar]}"
-			break
-		fi
-		[ -n "$NATIVE_BYTES" ] && [ "$bytes" != "$NATIVE_BYTES" ] &&
-			NOTE[$t,tar]="${NOTE[$t,tar]:-}run $i: $bytes bytes, native $NATIVE_BYTES; "
-		times="$times $ELAPSED"
-		if [ "$t" != native ]; then
-			g=$(grep -c '^GET' "$acc" || true)
-			lst=$(grep -c '^GET [0-9]* [0-9]* .*/$' "$acc" || true)
-			other=$(grep -vc '^GET' "$acc" || true)
-			GETS[$t]="${GETS[$t]:-}$g/$lst/$other "
-			# Per blob (aysfs) or per file (the others: listings aside), from the first run.
-			if [ -z "${PER[$t]:-}" ]; then
-				if [ "$t" = aysfs ]; then
-					PER[$t]=$(awk -v g="$g" -v n="$NBLOBS" 'BEGIN { printf "%.3f", g / n }')
-				else
-					PER[$t]=$(awk -v g="$g" -v l="$lst" -v n="$NFILES" 'BEGIN { printf "%.3f", (g - l) / n }')
-				fi
-			fi
-			info "$t tar run $i: $ELAPSED s, $bytes bytes; requests: $g GET ($lst of them listings), $other other"
-		else
-			info "$t tar run $i: $ELAPSED s, $bytes bytes"
-		fi
-	done
-	RES[$t,tar]=$(echo "$times" | median)
-	RES[$t,tar_runs]=${times# }
-
-	# python: the mounted interpreter (and its libpython) importing a dozen modules.
-	times=""
-	if [ -n "$PYREL" ]; then
-		for i in $(seq "$RUNS"); do
-			fresh "$t"
-			drop_caches
-			timed "$lim" "LD_LIBRARY_PATH=$r/lib $r/$PYREL -E -s -c \"import $MODULES; import sys; print(json.__file__, sys.prefix)\""
-			if [ "$STATUS" != 0 ]; then
-				NOTE[$t,python]="$(head -c 300 "$D/err" | tr '\n' ' ')(status $STATUS)"
-				info "$t python run $i: fails: ${NOTE[$t,python]}"
-				break
-			fi
-			case $(cat "$D/out") in "$r/"*) ;; *) NOTE[$t,python]="json came from $(cat "$D/out")" ;; esac
-			times="$times $ELAPSED"
-			info "$t python run $i: $ELAPSED s ($(cat "$D/out"))"
-		done
+run_tar() {
+	local t=$1 i=$2 r lim acc bytes g lst other
+	r=$(root_of "$t") lim=$(limit_of "$t") acc=$(log_of "$t")
+	fresh "$t"
+	[ -f "$acc" ] && : >"$acc"
+	drop_caches
+	timed "$lim" "tar -C $r -cf - . | wc -c"
+	bytes=$(cat "$D/out" 2>/dev/null || true)
+	if [ "$t" = native ]; then NATIVE_BYTES=$bytes; fi
+	if [ "$STATUS" != 0 ]; then
+		NOTE[$t,tar]="run $i: did not finish in $lim s (status $STATUS; $(grep -c '^GET' "$acc" 2>/dev/null || true) GETs by then)"
+		info "$t tar run $i: ${NOTE[$t,tar]}"
+		SKIP[$t,tar]=1
+		return
 	fi
-	RES[$t,python]=$(echo "$times" | median)
-	RES[$t,python_runs]=${times# }
+	[ -n "$NATIVE_BYTES" ] && [ "$bytes" != "$NATIVE_BYTES" ] &&
+		NOTE[$t,tar]="${NOTE[$t,tar]:-}run $i: $bytes bytes, native $NATIVE_BYTES; "
+	RUNS_OF[$t,tar]="${RUNS_OF[$t,tar]:-} $ELAPSED"
+	if [ "$t" = native ]; then
+		info "$t tar run $i: $ELAPSED s, $bytes bytes"
+		return
+	fi
+	g=$(grep -c '^GET' "$acc" || true)
+	lst=$(grep -c '^GET [0-9]* [0-9]* .*/$' "$acc" || true)
+	other=$(grep -vc '^GET' "$acc" || true)
+	GETS[$t]="${GETS[$t]:-}$g/$lst/$other "
+	# Per blob (aysfs) or per file (the others: listings aside), from the first run.
+	if [ -z "${PER[$t]:-}" ]; then
+		if [ "$t" = aysfs ]; then
+			PER[$t]=$(awk -v g="$g" -v n="$NBLOBS" 'BEGIN { printf "%.3f", g / n }')
+		else
+			PER[$t]=$(awk -v g="$g" -v l="$lst" -v n="$NFILES" 'BEGIN { printf "%.3f", (g - l) / n }')
+		fi
+	fi
+	info "$t tar run $i: $ELAPSED s, $bytes bytes; requests: $g GET ($lst of them listings), $other other"
+}
 
-	# open: open + read(1) of each sample file, cold; the median latency of one run.
-	times=""
-	for i in $(seq "$RUNS"); do
-		fresh "$t"
-		drop_caches
-		timed "$lim" "python3 -c '
+# python: the mounted interpreter (and its libpython) importing a dozen modules.
+run_python() {
+	local t=$1 i=$2 r lim
+	r=$(root_of "$t") lim=$(limit_of "$t")
+	fresh "$t"
+	drop_caches
+	timed "$lim" "LD_LIBRARY_PATH=$r/lib $r/$PYREL -E -s -c \"import $MODULES; import sys; print(json.__file__, sys.prefix)\""
+	if [ "$STATUS" != 0 ]; then
+		NOTE[$t,python]="$(head -c 300 "$D/err" | tr '\n' ' ')(status $STATUS)"
+		info "$t python run $i: fails: ${NOTE[$t,python]}"
+		SKIP[$t,python]=1
+		return
+	fi
+	case $(cat "$D/out") in "$r/"*) ;; *) NOTE[$t,python]="json came from $(cat "$D/out")" ;; esac
+	RUNS_OF[$t,python]="${RUNS_OF[$t,python]:-} $ELAPSED"
+	info "$t python run $i: $ELAPSED s ($(cat "$D/out"))"
+}
+
+# open: open + read(1) of each sample file, cold; the median latency of one run.
+run_open() {
+	local t=$1 i=$2 r lim med p90 n miss
+	r=$(root_of "$t") lim=$(limit_of "$t")
+	fresh "$t"
+	drop_caches
+	timed "$lim" "python3 -c '
 import os, sys, time
 lat, miss = [], 0
 for p in open(sys.argv[1]).read().split(\"\n\"):
@@ -345,19 +342,38 @@ for p in open(sys.argv[1]).read().split(\"\n\"):
 lat.sort()
 print(\"%.3f %.3f %d %d\" % (lat[len(lat) // 2] * 1000, lat[len(lat) * 9 // 10] * 1000, len(lat), miss))
 ' $D/samples $r"
-		if [ "$STATUS" != 0 ]; then
-			NOTE[$t,open]="$(tail -c 300 "$D/err" | tr '\n' ' ')(status $STATUS)"
-			info "$t open run $i: fails: ${NOTE[$t,open]}"
-			break
-		fi
-		read -r med p90 n miss <"$D/out"
-		times="$times $med"
-		[ "$miss" = 0 ] || NOTE[$t,open]="$miss of the $((n + miss)) files could not be opened (ENOENT and the like)"
-		info "$t open run $i: median $med ms, 90th percentile $p90 ms over $n files, $miss not opened (run took $ELAPSED s)"
+	if [ "$STATUS" != 0 ]; then
+		NOTE[$t,open]="$(tail -c 300 "$D/err" | tr '\n' ' ')(status $STATUS)"
+		info "$t open run $i: fails: ${NOTE[$t,open]}"
+		SKIP[$t,open]=1
+		return
+	fi
+	read -r med p90 n miss <"$D/out"
+	RUNS_OF[$t,open]="${RUNS_OF[$t,open]:-} $med"
+	[ "$miss" = 0 ] || NOTE[$t,open]="$miss of the $((n + miss)) files could not be opened (ENOENT and the like)"
+	info "$t open run $i: median $med ms, 90th percentile $p90 ms over $n files, $miss not opened (run took $ELAPSED s)"
+}
+
+# Rounds: each run of a figure goes through every target in turn (native first), so that a slow
+# minute of a shared host slows all of them alike instead of one target's runs. Only the target
+# being measured is mounted.
+declare -A RUNS_OF SKIP
+for f in tar python open; do
+	[ "$f" = python ] && [ -z "$PYREL" ] && continue
+	for i in $(seq "$RUNS"); do
+		for t in "${TARGETS[@]}"; do
+			[ -n "${SKIP[$t,$f]:-}" ] && continue
+			for o in "${TARGETS[@]}"; do [ "$o" = "$t" ] || stop "$o"; done
+			"run_$f" "$t" "$i"
+		done
 	done
-	RES[$t,open]=$(echo "$times" | median)
-	RES[$t,open_runs]=${times# }
+done
+for t in "${TARGETS[@]}"; do
 	stop "$t"
+	for f in tar python open; do
+		RES[$t,$f]=$(echo "${RUNS_OF[$t,$f]:-}" | median)
+		RES[$t,${f}_runs]=$(echo "${RUNS_OF[$t,$f]:-}" | sed 's/^ //')
+	done
 done
 T1=$SECONDS
 say "== load after: $(uptime)"
