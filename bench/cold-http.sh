@@ -262,7 +262,8 @@ CURL_RUNS=${times# }
 
 # retire TARGET: stopped, its cache removed and written out, before another target's run. Left
 # for that run, a peer's cache of a whole tree (46,000 files) slowed the next runs of every
-# target that writes (aysfs' cold python 0.73 s against 0.38 s without rclone in the rounds).
+# target that writes (aysfs' cold python 0.73 s against 0.38 s with this; the 2 s pause after the
+# sync is a margin for the disk to settle, not measured on its own).
 retire() {
 	local t=$1
 	[ "$t" = native ] && return 0

@@ -5,9 +5,8 @@
 # the opens seldom wait on the network; no warning. A reader that jumps around (each file far from
 # the one before it in the walk) costs no guess. An open of a file whose guess still waits in the
 # indexer's read-ahead queue promotes it to an open (MSG_PROMOTE). Read-ahead goes only to layers
-# the opens have tried and found answering: a dead
-# layer before the good one is tried once, by the first open, and not again by read-ahead (neither
-# while it is down nor once its back-off is over).
+# the opens have tried and found answering: a dead layer before the good one is tried once, by the
+# first open, and not again by read-ahead (neither while it is down nor once its back-off is over).
 . "$(dirname "$0")/lib.sh"
 t_setup
 
