@@ -637,6 +637,7 @@ static const struct main_key {
 	{ "ssh_key", K_PATH, offsetof(struct config, ssh_key) },
 	{ "ssh_known_hosts", K_PATH, offsetof(struct config, ssh_known_hosts) },
 	{ "flist_dir", K_PATH, offsetof(struct config, flist_dir) },
+	{ "state_dir", K_PATH, offsetof(struct config, state_dir) },
 	{ "metadata", K_PATH, offsetof(struct config, flist_dir) },     /* its older name */
 	{ "user", K_TEXT, offsetof(struct config, user) },
 	{ "rediscover", K_SECONDS, offsetof(struct config, rediscover) },
@@ -715,8 +716,9 @@ static int set_defaults(struct config *c)
 	c->namespace = strdup("dedupe");
 	c->cache_dir = strdup("/var/cache/aysfs");
 	c->flist_dir = strdup("/etc/ays/local");
+	c->state_dir = strdup("/var/lib/aysfs");
 	c->user = strdup("aysfs");
-	if (c->namespace && c->cache_dir && c->flist_dir && c->user)
+	if (c->namespace && c->cache_dir && c->flist_dir && c->state_dir && c->user)
 		return 0;
 	config_free(c);
 	return -ENOMEM;

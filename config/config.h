@@ -46,6 +46,7 @@ struct config {
 	char *ssh_key;
 	char *ssh_known_hosts;
 	char *flist_dir;    /* default "/etc/ays/local" */
+	char *state_dir;    /* default "/var/lib/aysfs": what this node verified (SPEC §6) */
 	char *user;         /* default "aysfs" */
 	int64_t entry_ttl, attr_ttl, negative_ttl;   /* defaults 60, 60, 10 */
 

@@ -1,10 +1,18 @@
 /* blob.c — finding a blob, proving it, caching it, and writing it back.
  *
- * A blob is looked up in the local cache, then in each layer in order. A copy from a layer is
- * streamed into an unnamed temporary file in the cache's root folder while it is hashed (and
- * decompressed when it is a HASH.bro); only a copy whose size and hash match the flist gets a name, by linkat,
- * so no partial or unverified file ever stands under a blob's name, whatever crashes. The fd the
- * fuser receives is a fresh read-only open of that verified file.
+ * One direction: the sources, tried in order (the local cache, then each layer: folders and runs
+ * of network layers), each yield a candidate copy, streamed into an unnamed temporary file in the
+ * cache's root folder while it is hashed (and decompressed when it is a HASH.bro); then admit(),
+ * the one step every copy goes through, compares length and hash with the flist, gives a copy that
+ * matches the blob's name by rename (replacing whatever stood there: the verified copy wins), records
+ * its identity as verified by this node (cache.c), and hands back a read-only fd of that very
+ * inode, which is what the fuser receives: never a fresh open by name. So no partial or unverified
+ * file ever stands under a blob's name, whatever crashes, and no unverified byte reaches the fuser.
+ *
+ * The local cache's own file is served as it is only when this node verified it and it has not
+ * changed since (cache_trusted: device, inode, size and change time of fstat on the fd); any other
+ * file under a blob's name is a candidate like a layer's, and a bad one is removed. Cache files are
+ * opened below the cache's root without following a symlink.
  *
  * Write-back to writable folder caches before the layer that had the blob happens on a background
  * thread, off the path of the open.
@@ -19,6 +27,7 @@
  */
 #include "indexer/blob.h"
 
+#include "indexer/cache.h"
 #include "indexer/fetch.h"
 #include "indexer/hash.h"
 #include "indexer/indexer.h"
@@ -59,6 +68,7 @@ struct layer_set {
 struct blobs {
 	const struct worker_conf *conf; /* namespace and cache_dir; its layers are the first set's */
 	char cache_root[PATH_MAX];      /* CACHE/NAMESPACE */
+	int root_fd;                    /* it, for lookups below it (O_PATH), or -1 */
 	const char *cache_url;          /* how logs and xattrs name the local cache (interned) */
 	struct layer_set *set;          /* the current layers, under lock */
 
@@ -78,9 +88,10 @@ struct blobs {
 
 struct writeback {
 	struct writeback *next;
-	char src[PATH_MAX];             /* the verified copy in the local cache */
+	int fd;                         /* the verified blob (its own open file description) */
 	char rel[8 + 2 * FLIST_HASH_MAX]; /* H0/H1/HASH */
 	int upto;                       /* layers [0, upto) that are writable caches get it */
+	uint64_t bad;                   /* those whose copy failed verification: replaced */
 	struct layer_set *set;          /* held */
 };
 
@@ -361,46 +372,6 @@ static int tmp_open(const char *dir, char *named, size_t namedsz)
 	return fd;
 }
 
-/* final names the temporary file (rename, or linkat of an unnamed one). A file already of that
- * name (it came behind aysfs' back: the cache's books lacked it) is as good when its size is
- * right, as for a hit; one of another size is replaced. Returns 0, or -1 with errno. */
-static int tmp_link(int fd, const char *named, const char *final)
-{
-	char proc[64];
-	struct stat mine, there;
-
-	if (named[0])
-		return rename(named, final);
-	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-	if (linkat(AT_FDCWD, proc, AT_FDCWD, final, AT_SYMLINK_FOLLOW) == 0)
-		return 0;
-	if (errno != EEXIST)
-		return -1;
-	if (fstat(fd, &mine) == 0 && lstat(final, &there) == 0 && S_ISREG(there.st_mode) &&
-	    there.st_size == mine.st_size)
-		return 0;
-	if (unlink(final) && errno != ENOENT)
-		return -1;
-	return linkat(AT_FDCWD, proc, AT_FDCWD, final, AT_SYMLINK_FOLLOW);
-}
-
-/* Give the verified temporary file its blob name. The H0/H1 folder is made if it is missing:
- * blobs_new makes them all; this is for one removed since. */
-static int tmp_publish(int fd, const char *named, const char *final)
-{
-	char dir[PATH_MAX];
-
-	if (tmp_link(fd, named, final) == 0)
-		return 0;
-	if (errno != ENOENT)
-		return -errno;
-	snprintf(dir, sizeof dir, "%s", final);
-	strrchr(dir, '/')[1] = '\0';
-	if (mkdirs(dir, 1) || tmp_link(fd, named, final))
-		return -errno;
-	return 0;
-}
-
 static void tmp_discard(int fd, const char *named)
 {
 	if (named[0])
@@ -410,7 +381,7 @@ static void tmp_discard(int fd, const char *named)
 
 /* A fetch's file, made by fetch_urls once the request is on its way (struct fetch_sink). Then
  * the blob's name is looked up, which nothing needs yet: on a cold disk that reads its H0/H1
- * folder (about half a millisecond, measured), which the linkat after the download would read
+ * folder (about half a millisecond, measured), which the rename after the download would read
  * otherwise, on the open's path. */
 struct tmp_req {
 	const char *dir, *final;
@@ -429,18 +400,72 @@ static int tmp_open_req(void *arg)
 	return fd;
 }
 
-/* Try one local folder layer. Returns 0 with the blob verified in the cache, 1 when the layer
- * does not have it, or -errno with the reason in why. */
-static int try_folder(struct blobs *b, const char *dir, const char *rel, const uint8_t *hash,
-		      size_t hash_len, uint64_t size, const char *final, char *why, size_t whylen)
+/* A new read-only open file description of the file fd is open on: the very inode, never a
+ * lookup by name (an offset of its own, for readers that do not give one). */
+static int reopen_ro(int fd)
 {
-	char src[PATH_MAX], named[PATH_MAX];
+	char proc[64];
+
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	return open(proc, O_RDONLY | O_CLOEXEC);
+}
+
+/* ---- sources: candidate copies ---------------------------------------------------------------- */
+
+/* A candidate copy of the blob from one source (the local cache, a folder layer, the network), in a
+ * temporary file of the cache, with what its bytes hash to. Nothing in it is trusted: admit()
+ * decides. */
+struct copy {
+	int fd;                         /* read-write; -1 when none */
+	char named[PATH_MAX];           /* its name where O_TMPFILE is not supported, else "" */
 	uint8_t got[FLIST_HASH_MAX];
+	uint64_t len;
+};
+
+static void copy_discard(struct copy *c)
+{
+	if (c->fd >= 0)
+		tmp_discard(c->fd, c->named);
+	c->fd = -1;
+	c->named[0] = '\0';
+}
+
+/* Copy `in` (brotli when bro) into a new temporary file of the cache, hashing what is written. */
+static int copy_from(struct blobs *b, int in, bool bro, size_t hash_len, uint64_t size,
+		     struct copy *c, char *why, size_t whylen)
+{
 	struct hasher h;
+	int rc;
+
+	c->fd = tmp_open(b->cache_root, c->named, sizeof c->named);
+	if (c->fd < 0) {
+		rc = c->fd;
+		snprintf(why, whylen, "cache: %s", strerror(-rc));
+		return rc;
+	}
+	if ((rc = hasher_init(&h, hash_len))) {
+		copy_discard(c);
+		return rc;
+	}
+	rc = copy_hashing(in, c->fd, bro, size, &h, &c->len, why, whylen);
+	if (rc) {
+		hasher_abort(&h);
+		copy_discard(c);
+		return rc;
+	}
+	hasher_final(&h, c->got);
+	return 0;
+}
+
+/* A folder layer's copy (HASH, else HASH.bro). Returns 0 with *c, 1 when the layer does not have
+ * it, or -errno with the reason in why. */
+static int from_folder(struct blobs *b, const char *dir, const char *rel, size_t hash_len,
+		       uint64_t size, struct copy *c, char *why, size_t whylen)
+{
+	char src[PATH_MAX];
 	struct stat st;
-	uint64_t written;
 	bool bro = false;
-	int in, out, rc;
+	int in, rc;
 
 	if (pathf(src, sizeof src - 4, "%s/%s/%s", dir, b->conf->namespace, rel)) {
 		snprintf(why, whylen, "path too long");
@@ -472,122 +497,27 @@ static int try_folder(struct blobs *b, const char *dir, const char *rel, const u
 	}
 	fcntl(in, F_SETFL, 0);
 	posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
-
-	out = tmp_open(b->cache_root, named, sizeof named);
-	if (out < 0) {
-		close(in);
-		snprintf(why, whylen, "cache: %s", strerror(-out));
-		return out;
-	}
-	if ((rc = hasher_init(&h, hash_len))) {
-		close(in);
-		tmp_discard(out, named);
-		return rc;
-	}
-	rc = copy_hashing(in, out, bro, size, &h, &written, why, whylen);
+	rc = copy_from(b, in, bro, hash_len, size, c, why, whylen);
 	close(in);
-	if (rc) {
-		hasher_abort(&h);
-		tmp_discard(out, named);
-		return rc;
-	}
-	hasher_final(&h, got);
-	if (written != size) {
-		snprintf(why, whylen, "%llu bytes, listed %llu", (unsigned long long)written,
-			 (unsigned long long)size);
-		tmp_discard(out, named);
-		return -EIO;
-	}
-	if (memcmp(got, hash, hash_len)) {
-		char hex[2 * FLIST_HASH_MAX + 1];
-
-		flist_hash_hex(got, hash_len, hex);
-		snprintf(why, whylen, "hash mismatch (content hashes to %s)", hex);
-		tmp_discard(out, named);
-		return -EIO;
-	}
-	rc = tmp_publish(out, named, final);
-	tmp_discard(out, "");
-	if (rc) {
-		if (named[0])
-			unlink(named);
-		snprintf(why, whylen, "cache: %s", strerror(-rc));
-	}
 	return rc;
 }
 
-/* Check the body the fetcher sent, now in `in` (hashed as it came: body_hash, body_len), and give
- * it the blob's name; a .bro body (bro) is decompressed into a second temporary file in tmpdir,
- * hashing as it goes. Returns 0, or -EIO with the reason in why. */
-static int verify_fetched(int in, const char *in_named, bool bro, const char *tmpdir,
-			  const uint8_t *body_hash, uint64_t body_len, const uint8_t *hash,
-			  size_t hash_len, uint64_t size, const char *final, char *why, size_t whylen)
-{
-	char named[PATH_MAX];
-	uint8_t got[FLIST_HASH_MAX];
-	uint64_t n = body_len;
-	struct hasher h;
-	int rc = 0, out = in;
-
-	named[0] = '\0';
-	memcpy(got, body_hash, hash_len);
-	if (bro) {
-		out = tmp_open(tmpdir, named, sizeof named);
-		if (out < 0) {
-			snprintf(why, whylen, "cache: %s", strerror(-out));
-			return out;
-		}
-		if (lseek(in, 0, SEEK_SET) || (rc = hasher_init(&h, hash_len))) {
-			tmp_discard(out, named);
-			return -EIO;
-		}
-		rc = copy_hashing(in, out, true, size, &h, &n, why, whylen);
-		if (rc)
-			hasher_abort(&h);
-		else
-			hasher_final(&h, got);
-	}
-	if (!rc && n != size) {
-		snprintf(why, whylen, "%llu bytes, listed %llu", (unsigned long long)n,
-			 (unsigned long long)size);
-		rc = -EIO;
-	} else if (!rc && memcmp(got, hash, hash_len)) {
-		char hex[2 * FLIST_HASH_MAX + 1];
-
-		flist_hash_hex(got, hash_len, hex);
-		snprintf(why, whylen, "hash mismatch (content hashes to %s)", hex);
-		rc = -EIO;
-	} else if (!rc) {
-		rc = tmp_publish(out, out == in ? in_named : named, final);
-		if (rc)
-			snprintf(why, whylen, "cache: %s", strerror(-rc));
-	}
-	if (out != in) {
-		if (rc && named[0])
-			unlink(named);
-		close(out);
-	}
-	return rc ? -EIO : 0;
-}
-
-static int try_fetch(struct blobs *b, const struct layer_set *s, uint32_t first, int kind,
-		     const char *const *urls, unsigned n, const char *rel, const uint8_t *hash,
-		     size_t hash_len, uint64_t size, const char *final, const char *path,
-		     uint32_t *found, char *tried, size_t *tlen, size_t tsize);
-
-/* Try the network layers [first, last] in one request to the fetcher (each layer as HASH, then
- * HASH.bro); kind FETCH_BLOB, or FETCH_BLOB_AHEAD for read-ahead. Returns 0 with the blob verified
- * in the cache and *found set to its layer, 1 when none had it, -EAGAIN when read-ahead stopped
- * at a layer not known to answer, or -errno; every layer tried is appended to `tried`. */
-static int try_network(struct blobs *b, const struct layer_set *s, uint32_t first, uint32_t last,
-		       int kind, const char *rel,
-		       const uint8_t *hash, size_t hash_len, uint64_t size, const char *final,
-		       const char *path, uint32_t *found, char *tried, size_t *tlen, size_t tsize)
+/* The network layers [first, last] in one request to the fetcher (each layer as HASH, then
+ * HASH.bro); kind FETCH_BLOB, or FETCH_BLOB_AHEAD for read-ahead. The body is hashed as it
+ * arrives; a .bro body is decompressed into a second file, hashing as it goes. Returns 0 with *c
+ * and *found set to its layer, -EBADMSG when that layer's .bro did not decompress (why says so),
+ * 1 when none had it, -EAGAIN when read-ahead stopped at a layer not known to answer, or -errno;
+ * every layer tried is appended to `tried`. */
+static int from_network(struct blobs *b, const struct layer_set *s, uint32_t first,
+			uint32_t last, int kind, const char *rel, size_t hash_len, uint64_t size,
+			struct copy *c, uint32_t *found, char *tried, size_t *tlen, size_t tsize,
+			char *why, size_t whylen)
 {
 	const char *urls[2 * WCONF_MAX_LAYERS];
-	char (*urls_buf)[PATH_MAX] = calloc(2 * (last - first + 1), PATH_MAX);
-	unsigned n = 0;
-	int rc;
+	char (*urls_buf)[PATH_MAX] = calloc(2 * (last - first + 1), PATH_MAX), final[PATH_MAX];
+	unsigned n = 0, start = 0, restarts = 0;
+	struct fetch_result res;
+	int rc = 1, broke = 0;
 
 	if (!urls_buf)
 		return -ENOMEM;
@@ -607,87 +537,154 @@ static int try_network(struct blobs *b, const struct layer_set *s, uint32_t firs
 		urls[n + 1] = urls_buf[n + 1];
 		n += 2;
 	}
-	rc = try_fetch(b, s, first, kind, urls, n, rel, hash, hash_len, size, final, path, found,
-		       tried, tlen, tsize);
-	free(urls_buf);
-	return rc;
-}
-
-static int try_fetch(struct blobs *b, const struct layer_set *s, uint32_t first, int kind,
-		     const char *const *urls, unsigned n, const char *rel, const uint8_t *hash,
-		     size_t hash_len, uint64_t size, const char *final, const char *path,
-		     uint32_t *found, char *tried, size_t *tlen, size_t tsize)
-{
-	unsigned start = 0, restarts = 0;
-	char named[PATH_MAX], why[256];
-	struct fetch_result res;
-	int rc = 1, broke = 0;
-
+	if (pathf(final, sizeof final, "%s/%s", b->cache_root, rel)) {
+		free(urls_buf);
+		return -ENAMETOOLONG;
+	}
 	while (start < n) {
 		/* The fetcher bounds a request by 30 s + max_size at 1 MiB/s; wait a margin longer. */
 		unsigned deadline = 90 + (unsigned)((size + size / 8 + 4096) >> 20);
-		uint8_t got[FLIST_HASH_MAX];
-		struct hasher h;
-		uint32_t layer;
-		struct tmp_req t = { b->cache_root, final, named, sizeof named };
+		struct tmp_req t = { b->cache_root, final, c->named, sizeof c->named };
 		struct fetch_sink out = { .fd = -1, .open = tmp_open_req, .arg = &t };
-		int fd;
+		struct hasher h;
 
-		named[0] = '\0';
+		c->named[0] = '\0';
 		if ((rc = hasher_init(&h, hash_len)))
-			return rc;
+			break;
 		/* A .bro body may be a little larger than the content in the worst case. */
 		rc = fetch_urls(&out, &h, kind, size + size / 8 + 4096, urls + start, n - start,
 				deadline, &res);
-		hasher_final(&h, got);
+		hasher_final(&h, c->got);
+		c->fd = out.fd;
+		c->len = res.bytes;
 		if (*tlen < tsize)
 			*tlen += (size_t)snprintf(tried + *tlen, tsize - *tlen, "; %s", res.reason);
-		if ((fd = out.fd) < 0)          /* the file could not be made (said in res.reason) */
-			return rc ? rc : -EIO;
+		if (c->fd < 0) {                /* the file could not be made (said in res.reason) */
+			rc = rc ? rc : -EIO;
+			break;
+		}
 		if (rc == -ECONNRESET && res.url_index >= n - start && restarts++ < 2) {
-			tmp_discard(fd, named);     /* the fetcher restarted: ask the next one */
+			copy_discard(c);        /* the fetcher restarted: ask the next one */
 			continue;
 		}
 		if (rc && res.url_index < n - start) {
 			/* That body broke off (its layer is down now): the next layer, new file. */
-			tmp_discard(fd, named);
+			copy_discard(c);
 			broke = rc;
 			start = ((start + res.url_index) / 2 + 1) * 2;
 			continue;
 		}
 		if (rc || res.url_index >= n - start) {
-			tmp_discard(fd, named);
-			return rc == -ENOENT ? (broke ? broke : 1) : rc ? rc : -EIO;
+			copy_discard(c);
+			rc = rc == -ENOENT ? (broke ? broke : 1) : rc ? rc : -EIO;
+			break;
 		}
 		start += res.url_index;
-		layer = first + start / 2;
-		rc = verify_fetched(fd, named, start % 2, b->cache_root, got, res.bytes, hash,
-				    hash_len, size, final, why, sizeof why);
-		tmp_discard(fd, rc ? named : "");
-		if (rc == 0) {
-			*found = layer;
-			return 0;
+		*found = first + start / 2;
+		if (start % 2) {                /* HASH.bro: the content is what it decompresses to */
+			struct copy body = *c;
+
+			c->fd = -1;
+			c->named[0] = '\0';
+			rc = lseek(body.fd, 0, SEEK_SET) ? -EIO :
+			     copy_from(b, body.fd, true, hash_len, size, c, why, whylen);
+			copy_discard(&body);
+			if (rc)
+				rc = -EBADMSG;  /* that layer's copy is bad */
+			break;
 		}
-		log_warn("%s: %s: blob %s: %s", path, s->layer[layer].url, rel, why);
-		if (*tlen < tsize)
-			*tlen += (size_t)snprintf(tried + *tlen, tsize - *tlen, " (%s: %s)",
-						  s->layer[layer].url, why);
-		start = (start / 2 + 1) * 2;    /* that layer's copy is bad: the next layer */
-		rc = 1;
+		rc = 0;
+		break;
 	}
-	return broke ? broke : rc ? rc : 1;     /* never 0: that is a return in the loop */
+	free(urls_buf);
+	if (start >= n)                 /* every layer asked: none had it, or their bodies broke off */
+		rc = broke ? broke : 1;
+	return rc;
+}
+
+/* ---- admission -------------------------------------------------------------------------------- */
+
+/* Give the temporary file fd (`named`, or unnamed when that is "") the name final, replacing
+ * whatever stands there, by a rename, so that final never names a partial file; the temporary name
+ * is made in tmpdir, final's folder is made when it is missing. Returns 0 or -errno; `named` is
+ * "" afterwards (the file is final's, or gone). */
+static int tmp_rename(int fd, char *named, const char *tmpdir, const char *final)
+{
+	static unsigned long seq;
+	char tmp[PATH_MAX], dir[PATH_MAX], proc[64];
+	int rc = 0;
+
+	if (named[0]) {
+		snprintf(tmp, sizeof tmp, "%s", named);
+	} else {
+		snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+		snprintf(tmp, sizeof tmp, "%s/.tmp-%d-%lu", tmpdir, getpid(),
+			 __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW))
+			return -errno;
+	}
+	if (rename(tmp, final)) {
+		rc = -errno;
+		snprintf(dir, sizeof dir, "%s", final);
+		strrchr(dir, '/')[1] = '\0';
+		if (rc == -ENOENT && mkdirs(dir, 1) == 0)
+			rc = rename(tmp, final) ? -errno : 0;
+	}
+	if (rc)
+		unlink(tmp);
+	named[0] = '\0';
+	return rc;
+}
+
+/* The one way into the local cache and to the fuser, whatever the source: the copy's length and
+ * hash against the flist's; a copy that matches gets the blob's name, is recorded as verified by
+ * this node (cache_trust), and *fd is a read-only fd of that very file (no lookup by name between
+ * the hashing and the fuser). Returns 0, or -EIO with the reason in why. */
+static int admit(struct blobs *b, struct copy *c, const uint8_t *hash, size_t hash_len,
+		 uint64_t size, const char *rel, bool rehashed, int *fd, char *why, size_t whylen)
+{
+	char hex[2 * FLIST_HASH_MAX + 1], final[PATH_MAX];
+	struct stat st;
+	int rc;
+
+	if (c->len != size) {
+		snprintf(why, whylen, "%llu bytes, listed %llu", (unsigned long long)c->len,
+			 (unsigned long long)size);
+		return -EIO;
+	}
+	if (memcmp(c->got, hash, hash_len)) {
+		flist_hash_hex(c->got, hash_len, hex);
+		snprintf(why, whylen, "hash mismatch (content hashes to %s)", hex);
+		return -EIO;
+	}
+	*fd = -1;
+	if ((rc = pathf(final, sizeof final, "%s/%s", b->cache_root, rel)) ||
+	    (rc = tmp_rename(c->fd, c->named, b->cache_root, final)) ||
+	    (*fd = reopen_ro(c->fd)) < 0 || fstat(*fd, &st)) {
+		rc = rc ? rc : -errno;
+		snprintf(why, whylen, "cache: %s", strerror(-rc));
+		if (*fd >= 0)
+			close(*fd);
+		return rc;
+	}
+	/* After the rename: a link and a rename change the change time. */
+	cache_trust(hash, hash_len, &st, rehashed);
+	return 0;
 }
 
 /* ---- write-back ------------------------------------------------------------------------------- */
 
-static void copy_into(const char *src, const char *dir, const char *ns, const char *rel)
+/* Write the verified blob (fd) into the folder cache dir, unless it has it; `replace`: its copy
+ * failed verification, and the verified one takes its place. */
+static void copy_into(int in, const char *dir, const char *ns, const char *rel, bool replace)
 {
 	char final[PATH_MAX], tmpdir[PATH_MAX], named[PATH_MAX];
-	int in, out;
-	off_t len;
+	off_t len, off = 0;
 	struct stat st;
+	int out;
 
-	if (pathf(final, sizeof final, "%s/%s/%s", dir, ns, rel) || access(final, F_OK) == 0)
+	if (pathf(final, sizeof final, "%s/%s/%s", dir, ns, rel) ||
+	    (!replace && access(final, F_OK) == 0))
 		return;
 	snprintf(tmpdir, sizeof tmpdir, "%s", final);
 	*strrchr(tmpdir, '/') = '\0';
@@ -695,29 +692,26 @@ static void copy_into(const char *src, const char *dir, const char *ns, const ch
 	if (mkdirs(tmpdir, strlen(dir)))
 		return;
 	tmpdir[strlen(tmpdir) - 1] = '\0';
-	in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return;
 	out = tmp_open(tmpdir, named, sizeof named);
 	if (out < 0 || fstat(in, &st)) {
-		close(in);
 		if (out >= 0)
 			tmp_discard(out, named);
 		return;
 	}
 	for (len = st.st_size; len > 0;) {
-		ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)len, 0);
+		ssize_t n = copy_file_range(in, &off, out, NULL, (size_t)len, 0);
 
 		if (n <= 0)
 			break;
 		len -= n;
 	}
-	if (len == 0 && tmp_publish(out, named, final) == 0)
-		log_debug("%s: written back %s", dir, rel);
-	else if (named[0])
-		unlink(named);
-	close(in);
-	close(out);
+	if (len == 0 && tmp_rename(out, named, tmpdir, final) == 0) {
+		if (replace)
+			log_notice("%s: the bad copy of %s was replaced by the verified blob", dir, rel);
+		else
+			log_debug("%s: written back %s", dir, rel);
+	}
+	tmp_discard(out, named);
 }
 
 /* Record that a blob is pushed; false when it already was. An open-addressing set of 64-bit keys. */
@@ -764,7 +758,7 @@ static bool is_push_cache(const struct layer_set *s, int i)
 	return (l->flags & (WL_CACHE | WL_PUSH)) == (WL_CACHE | WL_PUSH) && !layer_local_path(l->url);
 }
 
-static void push(struct blobs *b, const char *src, const char *url_base, const char *rel)
+static void push(struct blobs *b, int in, const char *url_base, const char *rel)
 {
 	char url[PATH_MAX];
 	size_t ul = strlen(url_base);
@@ -775,8 +769,7 @@ static void push(struct blobs *b, const char *src, const char *url_base, const c
 		ul--;
 	if (pathf(url, sizeof url, "%.*s/%s/%s", (int)ul, url_base, b->conf->namespace, rel))
 		return;
-	fd = open(src, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if ((fd = reopen_ro(in)) < 0)   /* an offset of its own for the fetcher */
 		return;
 	if (fstat(fd, &st) == 0 && (rc = fetch_push(fd, (uint64_t)st.st_size, url)))
 		log_warn("%s: cannot hand the blob to the fetcher: %s", url, strerror(-rc));
@@ -807,15 +800,16 @@ static void *writeback_main(void *arg)
 			const char *dir = layer_local_path(s->layer[i].url);
 
 			if (dir && s->writable[i] && i != s->cache_layer)
-				copy_into(w->src, dir, b->conf->namespace, w->rel);
+				copy_into(w->fd, dir, b->conf->namespace, w->rel, w->bad >> i & 1);
 			if (is_push_cache(s, i)) {
 				if (first_push)
 					fresh = pushed_add(b, w->rel);
 				first_push = false;
 				if (fresh)
-					push(b, w->src, s->layer[i].url, w->rel);
+					push(b, w->fd, s->layer[i].url, w->rel);
 			}
 		}
+		close(w->fd);
 		set_drop(b, w->set);
 		free(w);
 		pthread_mutex_lock(&b->lock);
@@ -824,8 +818,10 @@ static void *writeback_main(void *arg)
 	return NULL;
 }
 
-static void writeback_queue(struct blobs *b, struct layer_set *s, const char *src, const char *rel,
-			    int upto)
+/* Queue the write-back of the verified blob (fd) into the writable caches before layer upto; bad:
+ * those whose copy failed verification, replaced. */
+static void writeback_queue(struct blobs *b, struct layer_set *s, int fd, const char *rel,
+			    int upto, uint64_t bad)
 {
 	struct writeback *w;
 	bool any = false;
@@ -834,9 +830,13 @@ static void writeback_queue(struct blobs *b, struct layer_set *s, const char *sr
 		any |= (s->writable[i] && i != s->cache_layer) || is_push_cache(s, i);
 	if (!any || !(w = calloc(1, sizeof *w)))
 		return;
-	snprintf(w->src, sizeof w->src, "%s", src);
+	if ((w->fd = reopen_ro(fd)) < 0) {
+		free(w);
+		return;
+	}
 	snprintf(w->rel, sizeof w->rel, "%s", rel);
 	w->upto = upto;
+	w->bad = bad;
 	w->set = s;
 	pthread_mutex_lock(&b->lock);
 	s->refs++;
@@ -894,6 +894,7 @@ struct blobs *blobs_new(const struct worker_conf *c, bool purge_caches)
 	if (!b)
 		return NULL;
 	b->conf = c;
+	b->root_fd = -1;
 	b->wb_tail = &b->wb_head;
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_cond_init(&b->cond, NULL);
@@ -927,6 +928,7 @@ struct blobs *blobs_new(const struct worker_conf *c, bool purge_caches)
 	}
 	log_info("local cache: %s", b->cache_root);
 	make_fanout(b->cache_root);
+	b->root_fd = open(b->cache_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (pthread_create(&b->wb_thread, NULL, writeback_main, b) == 0)
 		b->wb_running = true;
 	return b;
@@ -969,25 +971,30 @@ void blobs_free(struct blobs *b)
 	}
 	pthread_mutex_destroy(&b->lock);
 	pthread_cond_destroy(&b->cond);
+	if (b->root_fd >= 0)
+		close(b->root_fd);
 	free(b->set);
 	free(b->pushed);
 	free(b);
 }
 
-/* Open a blob of the local cache, read-only, checking its size. resolve: openat2 RESOLVE_* flags.
- * Returns 0 with *fd, -EBADMSG for a file of the wrong size (left in place), or -errno. */
-static int cache_file_open(const char *final, uint64_t size, uint64_t resolve, int *fd)
+/* Open the blob's file in the local cache, read-only, below its root and through no symlink (a
+ * link planted at a blob's name is not followed); resolve: more RESOLVE_* flags. Returns 0 with *fd
+ * and *st, -EBADMSG for something that is not a regular file (left in place), or -errno. */
+static int cache_file_open(struct blobs *b, const char *rel, uint64_t resolve, int *fd,
+			   struct stat *st)
 {
 	struct open_how how = {
-		.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
-		.resolve = resolve,
+		.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | resolve,
 	};
-	struct stat st;
 
-	*fd = (int)syscall(SYS_openat2, AT_FDCWD, final, &how, sizeof how);
+	if (b->root_fd < 0)
+		return -ENOENT;
+	*fd = (int)syscall(SYS_openat2, b->root_fd, rel, &how, sizeof how);
 	if (*fd < 0)
-		return -errno;
-	if (fstat(*fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == size) {
+		return errno == ELOOP ? -EBADMSG : -errno;
+	if (fstat(*fd, st) == 0 && S_ISREG(st->st_mode)) {
 		fcntl(*fd, F_SETFL, 0);
 		return 0;
 	}
@@ -999,18 +1006,65 @@ static int cache_file_open(const char *final, uint64_t size, uint64_t resolve, i
 int blob_cached(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t size, int *fd,
 		const char **layer)
 {
-	char rel[8 + 2 * FLIST_HASH_MAX], final[PATH_MAX];
+	char rel[8 + 2 * FLIST_HASH_MAX];
+	struct stat st;
 	int rc;
 
 	blob_rel(hash, hash_len, rel);
-	if (pathf(final, sizeof final, "%s/%s", b->cache_root, rel))
-		return -ENAMETOOLONG;
-	/* RESOLVE_CACHED: only when every component is in the dentry cache, so no disk I/O. A blob of
-	 * the wrong size is left to blob_get, which logs and drops it. */
-	rc = cache_file_open(final, size, RESOLVE_CACHED, fd);
+	/* RESOLVE_CACHED: only when every component is in the dentry cache, so no disk I/O. Anything
+	 * but the very file this node verified is left to blob_get, which hashes or drops it. */
+	rc = cache_file_open(b, rel, RESOLVE_CACHED, fd, &st);
+	if (rc == 0 && ((uint64_t)st.st_size != size || !cache_trusted(hash, hash_len, &st))) {
+		close(*fd);
+		rc = -ENOENT;
+	}
 	if (rc == 0)
 		*layer = b->cache_url;
 	return rc == -EBADMSG ? -ENOENT : rc;
+}
+
+/* The local cache as a source: 0 with *fd when it holds the blob, hashed now unless this node
+ * verified that very file (SPEC §6); 1 when it does not hold it; -EIO when what stands under the
+ * blob's name is not the blob (removed, and said in why). */
+static int from_cache(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t size,
+		      const char *rel, const char *path, int *fd, char *why, size_t whylen)
+{
+	struct copy c = { .fd = -1 };
+	struct stat st;
+	int in, rc = cache_file_open(b, rel, 0, &in, &st);
+
+	if (rc == -ENOENT)
+		return 1;
+	if (rc == 0 && (uint64_t)st.st_size == size && cache_trusted(hash, hash_len, &st)) {
+		*fd = in;
+		return 0;
+	}
+	if (rc == 0 && (uint64_t)st.st_size == size) {
+		log_info("%s: cached blob %s was not verified by this node, or changed since: hashing it",
+			 path, rel);
+		rc = copy_from(b, in, false, hash_len, size, &c, why, whylen);
+		if (rc == 0)
+			rc = admit(b, &c, hash, hash_len, size, rel, true, fd, why, whylen);
+		copy_discard(&c);
+	} else if (rc == 0) {
+		snprintf(why, whylen, "size %lld, listed %llu", (long long)st.st_size,
+			 (unsigned long long)size);
+		rc = -EIO;
+	} else {
+		snprintf(why, whylen, "%s", rc == -EBADMSG ? "not a regular file" : strerror(-rc));
+	}
+	if (in >= 0)
+		close(in);
+	if (rc == 0)
+		return 0;
+	cache_distrust(hash, hash_len);
+	/* Whatever it is (a symlink included: unlinkat does not follow it), it is not the blob. */
+	if (unlinkat(b->root_fd, rel, 0) == 0)
+		log_warn("%s: local cache %s: blob %s: %s; removed", path, b->cache_url, rel, why);
+	else
+		log_warn("%s: local cache %s: blob %s: %s; cannot remove it: %s", path, b->cache_url,
+			 rel, why, strerror(errno));
+	return -EIO;
 }
 
 static int get_in(struct blobs *b, struct layer_set *s, const uint8_t *hash, size_t hash_len,
@@ -1027,79 +1081,73 @@ int blob_get(struct blobs *b, const uint8_t *hash, size_t hash_len, uint64_t siz
 	return rc;
 }
 
+/* Every source in order, the local cache first; every copy through admit(). */
 static int get_in(struct blobs *b, struct layer_set *s, const uint8_t *hash, size_t hash_len,
 		  uint64_t size, const char *path, unsigned flags, int *fd, const char **layer,
 		  bool *hit)
 {
-	char rel[8 + 2 * FLIST_HASH_MAX], final[PATH_MAX], tried[1024], why[256];
+	char rel[8 + 2 * FLIST_HASH_MAX], tried[1024], why[256];
 	bool prefetch = flags & BLOB_AHEAD;
-	size_t tlen = 0;
-	int rc = -ENOENT;
+	struct copy c = { .fd = -1 };
+	uint64_t bad = 0;               /* writable layers whose copy failed verification */
+	size_t tlen;
+	int rc = 1;
 
 	*hit = false;
 	blob_rel(hash, hash_len, rel);
-	if (pathf(final, sizeof final, "%s/%s", b->cache_root, rel))
-		return -ENAMETOOLONG;
-
-	/* The local cache holds only verified blobs; a wrong size means damage: drop it. */
 	if (!(flags & BLOB_NOT_CACHED))
-		rc = cache_file_open(final, size, 0, fd);
+		rc = from_cache(b, hash, hash_len, size, rel, path, fd, why, sizeof why);
 	if (rc == 0) {
 		*layer = b->cache_url;
 		*hit = true;
 		return 0;
 	}
-	if (rc == -EBADMSG) {
-		log_warn("%s: cached blob %s has the wrong size; dropped", path, rel);
-		unlink(final);
-	}
-	tlen = (size_t)snprintf(tried, sizeof tried, "local cache: not there");
+	tlen = (size_t)snprintf(tried, sizeof tried, "local cache: %s", rc == 1 ? "not there" : why);
 	for (uint32_t i = 0; i < s->n; i++) {
-		const char *url = s->layer[i].url, *dir = layer_local_path(url);
+		const char *dir = layer_local_path(s->layer[i].url);
+		uint32_t last = i, from = i;
 
 		if ((int)i == s->cache_layer)
 			continue;
-		if (!dir) {
-			uint32_t last = i, found;
-
+		if (dir) {
+			rc = from_folder(b, dir, rel, hash_len, size, &c, why, sizeof why);
+		} else {
 			while (last + 1 < s->n && !layer_local_path(s->layer[last + 1].url))
 				last++;
 			/* A prefetch is read-ahead: the fetcher takes it only from layers that have
 			 * answered, after every open, and stops (-EAGAIN) before any other. */
-			rc = try_network(b, s, i, last, prefetch ? FETCH_BLOB_AHEAD : FETCH_BLOB, rel,
-					 hash, hash_len, size, final, path, &found, tried, &tlen,
-					 sizeof tried);
-			if (rc == 0) {
-				*fd = open(final, O_RDONLY | O_CLOEXEC);
-				if (*fd < 0)
-					return -errno;
-				*layer = s->layer[found].url;
-				writeback_queue(b, s, final, rel, (int)found);
-				return 0;
-			}
-			if (rc == -EAGAIN) {
-				log_debug("%s: read-ahead of %s left to the open (%s)", path,
-					  strrchr(rel, '/') + 1, tried);
-				return rc;
-			}
-			i = last;
-			continue;
+			rc = from_network(b, s, i, last, prefetch ? FETCH_BLOB_AHEAD : FETCH_BLOB, rel,
+					  hash_len, size, &c, &from, tried, &tlen, sizeof tried, why,
+					  sizeof why);
 		}
-		rc = try_folder(b, dir, rel, hash, hash_len, size, final, why, sizeof why);
+		if (rc == 0)
+			rc = admit(b, &c, hash, hash_len, size, rel, false, fd, why, sizeof why);
+		copy_discard(&c);
 		if (rc == 0) {
-			*fd = open(final, O_RDONLY | O_CLOEXEC);
-			if (*fd < 0)
-				return -errno;
-			*layer = url;
-			writeback_queue(b, s, final, rel, (int)i);
+			*layer = s->layer[from].url;
+			writeback_queue(b, s, *fd, rel, (int)from, bad);
 			return 0;
 		}
-		if (rc == 1)
-			snprintf(why, sizeof why, "not there");
-		else
-			log_warn("%s: %s: blob %s: %s", path, url, rel, why);
+		if (rc == -EAGAIN) {
+			log_debug("%s: read-ahead of %s left to the open (%s)", path,
+				  strrchr(rel, '/') + 1, tried);
+			return rc;
+		}
+		if (rc == 1 && dir && tlen < sizeof tried)
+			tlen += (size_t)snprintf(tried + tlen, sizeof tried - tlen, "; %s: not there",
+						 s->layer[i].url);
+		if (rc == 1 || (!dir && rc != -EIO && rc != -EBADMSG)) {
+			i = last;               /* not there, or the network failed (said in tried) */
+			continue;
+		}
+		/* A copy that is not the blob: the next layer, and a writable cache gets the good one. */
+		log_warn("%s: %s: blob %s: %s", path, s->layer[from].url, rel, why);
 		if (tlen < sizeof tried)
-			tlen += (size_t)snprintf(tried + tlen, sizeof tried - tlen, "; %s: %s", url, why);
+			tlen += (size_t)snprintf(tried + tlen, sizeof tried - tlen, "; %s: %s",
+						 s->layer[from].url, why);
+		if (s->writable[from])
+			bad |= 1ull << from;
+		i = from;
 	}
 	if (prefetch)    /* no one has opened it yet: an open that comes will say it */
 		log_debug("%s: prefetch: no valid copy of %s (%s)", path, strrchr(rel, '/') + 1, tried);

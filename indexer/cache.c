@@ -15,6 +15,16 @@
  * compacted (a temporary file, fsync, rename), as it is when it grows past twice the blobs. A
  * crash loses nothing but records not yet written; the journal never decides what exists.
  *
+ * Trust: a blob is served as it is only when this node verified that very file and it has not
+ * changed since (SPEC §6). Whoever verifies a blob (blob.c's admission, a verify) records its file's
+ * identity (device, inode, size, change time in ns) here, in memory and as an 80-byte record
+ * (the full hash, the identity, a check word) appended to a file of the node's state folder,
+ * STATE/verified-KEY (KEY from the cache's path), which only the workers' account can write: never
+ * in the cache's folder, which other nodes or accounts may share. At start-up a blob found on disk
+ * is trusted only when its record names the file found (a copy put there by hand, by another node,
+ * restored or changed in place is not, and is hashed at its first open); the file is rewritten
+ * compacted then, and when it grows past twice the blobs. Each open compares fstat of its fd.
+ *
  * Pins: a blob being fetched or looked up, and a blob whose fd the fuser holds (from MSG_BLOB
  * until MSG_BLOB_CLOSED), is pinned and never evicted. An open fd stays valid after an unlink
  * anyway; the pin keeps the space accounting honest and the blob cached for the next open.
@@ -63,6 +73,9 @@
 #define BATCH           256     /* victims unlinked per round, outside the lock */
 #define PREFETCH_THREADS 2
 #define VERIFY_LOG_SECONDS 5
+#define TRUST_MAGIC     "aysfsVFY"
+#define TRUST_VERSION   1u
+#define TREC_SIZE       80
 
 struct centry {
 	struct centry *prev, *next;     /* LRU list, least recent first: present blobs only */
@@ -73,7 +86,9 @@ struct centry {
 	bool present;                   /* on disk under its name */
 	bool fetching;                  /* a thread is looking it up or fetching it */
 	bool evicting;                  /* chosen as a victim; being unlinked */
+	bool trusted;                   /* this node verified the file of identity t_* */
 	uint8_t hash_len;
+	uint64_t t_dev, t_ino, t_size, t_ctime;
 	uint8_t hash[32];
 };
 
@@ -115,6 +130,10 @@ static struct {
 
 	int jfd;
 	uint64_t jrecords;
+	int state_fd;                   /* the state folder, or -1: trust is kept in memory only */
+	char trust_name[32];            /* verified-KEY, in it */
+	int tfd;
+	uint64_t trecords, ntrusted, rehashed;
 
 	struct ctree *tree, *trees;
 	uint64_t tree_gen;
@@ -136,6 +155,8 @@ static struct {
 	.work = PTHREAD_COND_INITIALIZER,
 	.root_fd = -1,
 	.jfd = -1,
+	.state_fd = -1,
+	.tfd = -1,
 };
 
 static uint32_t now32(void)
@@ -288,6 +309,8 @@ static void set_present(struct centry *e, uint64_t size)
 	e->size = size;
 }
 
+static void trust_clear(struct centry *e);
+
 static void set_absent(struct centry *e)
 {
 	if (!e->present)
@@ -295,28 +318,108 @@ static void set_absent(struct centry *e)
 	C.bytes -= e->size;
 	C.nblobs--;
 	e->present = false;
+	trust_clear(e);
 	lru_unlink(e);
 }
 
-/* ---- the journal ------------------------------------------------------------------------------ */
+/* ---- record files: the recency journal and the trust records ---------------------------------- */
 
-static uint32_t rec_check(const uint8_t *rec)
+/* Both are a header record (magic, version) and fixed-size records whose last 4 bytes check the
+ * rest, so that a torn or foreign record is skipped. */
+static uint32_t rec_check(const uint8_t *rec, size_t size)
 {
-	uint32_t h = 2166136261u;       /* FNV-1a over key and time */
+	uint32_t h = 2166136261u;       /* FNV-1a over all but the check word */
 
-	for (int i = 0; i < 12; i++)
+	for (size_t i = 0; i + 4 < size; i++)
 		h = (h ^ rec[i]) * 16777619u;
 	return h ^ 0x5a5a5a5au;         /* so a record of zeros never passes */
 }
 
+static void rec_seal(uint8_t *rec, size_t size)
+{
+	uint32_t c = rec_check(rec, size);
+
+	memcpy(rec + size - 4, &c, 4);
+}
+
+static void rec_header(uint8_t *rec, size_t size, const char *magic, uint32_t version)
+{
+	memset(rec, 0, size);
+	memcpy(rec, magic, 8);
+	memcpy(rec + 8, &version, 4);
+}
+
+/* Append one record; *count grows when it was written whole. */
+static void rec_append(int fd, const uint8_t *rec, size_t size, uint64_t *count)
+{
+	if (fd >= 0 && write(fd, rec, size) == (ssize_t)size)
+		++*count;
+}
+
+/* Replace dirfd/name by buf (len bytes) through name.tmp, fsync, rename; returns the new file
+ * opened for appending, or -1 (logged: `what` is kept in memory only). */
+static int rec_rewrite(int dirfd, const char *dir, const char *name, const uint8_t *buf,
+		       size_t len, const char *what)
+{
+	char tmp[64];
+	int fd;
+
+	snprintf(tmp, sizeof tmp, "%s.tmp", name);
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || write(fd, buf, len) != (ssize_t)len || fsync(fd) ||
+	    renameat(dirfd, tmp, dirfd, name)) {
+		log_warn("cache: cannot write %s/%s: %s; %s is kept in memory only", dir, name,
+			 strerror(errno), what);
+		if (fd >= 0)
+			close(fd);
+		unlinkat(dirfd, tmp, 0);
+		return -1;
+	}
+	close(fd);
+	return openat(dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+}
+
+/* The valid records of dirfd/name (a malloc'd array of *n records, the header left out), or NULL
+ * when there is none or it is not such a file. */
+static uint8_t *rec_read(int dirfd, const char *dir, const char *name, const char *magic,
+			 uint32_t version, size_t size, size_t *n, const char *what)
+{
+	uint8_t *buf = NULL;
+	struct stat st;
+	size_t m = 0;
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+
+	*n = 0;
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (size_t)st.st_size < size ||
+	    !(buf = malloc((size_t)st.st_size)) ||
+	    pread(fd, buf, (size_t)st.st_size, 0) != st.st_size ||
+	    memcmp(buf, magic, 8) || memcmp(buf + 8, &version, 4)) {
+		if (buf)
+			log_warn("cache: %s/%s is not a %s file; ignored", dir, name, what);
+		free(buf);
+		close(fd);
+		return NULL;
+	}
+	close(fd);
+	for (size_t off = size; off + size <= (size_t)st.st_size; off += size) {
+		uint32_t c;
+
+		memcpy(&c, buf + off + size - 4, 4);
+		if (c == rec_check(buf + off, size))
+			memmove(buf + m++ * size, buf + off, size);
+	}
+	*n = m;
+	return buf;
+}
+
+/* The recency journal's record: first 8 bytes of the hash, Unix time, check word. */
 static void rec_make(uint8_t *rec, const struct centry *e)
 {
-	uint32_t c;
-
 	memcpy(rec, e->hash, 8);
 	memcpy(rec + 8, &e->time, 4);
-	c = rec_check(rec);
-	memcpy(rec + 12, &c, 4);
+	rec_seal(rec, REC_SIZE);
 }
 
 static void touch(struct centry *e)
@@ -331,11 +434,8 @@ static void touch(struct centry *e)
 	if (e->time == t)
 		return;
 	e->time = t;
-	if (C.jfd < 0)
-		return;
 	rec_make(rec, e);
-	if (write(C.jfd, rec, sizeof rec) == (ssize_t)sizeof rec)
-		C.jrecords++;
+	rec_append(C.jfd, rec, sizeof rec, &C.jrecords);
 	if (C.jrecords > 2 * C.nblobs + 4096)
 		pthread_cond_signal(&C.work);           /* time to compact */
 }
@@ -343,34 +443,19 @@ static void touch(struct centry *e)
 /* Rewrite the journal with one record per blob, in LRU order. Called with the lock held. */
 static void journal_compact(void)
 {
-	uint8_t hdr[REC_SIZE] = JOURNAL_MAGIC, *buf;
-	uint32_t v = JOURNAL_VERSION;
 	size_t len = REC_SIZE;
-	int fd;
+	uint8_t *buf = malloc(REC_SIZE * (C.nblobs + 1));
 
-	memcpy(hdr + 8, &v, 4);
-	if (!(buf = malloc(REC_SIZE * (C.nblobs + 1))))
+	if (!buf)
 		return;
-	memcpy(buf, hdr, REC_SIZE);
+	rec_header(buf, REC_SIZE, JOURNAL_MAGIC, JOURNAL_VERSION);
 	for (struct centry *e = C.head; e; e = e->next, len += REC_SIZE)
 		rec_make(buf + len, e);
-	fd = openat(C.root_fd, JOURNAL_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0 || write(fd, buf, len) != (ssize_t)len || fsync(fd) ||
-	    renameat(C.root_fd, JOURNAL_TMP, C.root_fd, JOURNAL)) {
-		log_warn("cache: cannot write %s/%s: %s; recency is kept in memory only", C.root,
-			 JOURNAL, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		unlinkat(C.root_fd, JOURNAL_TMP, 0);
-		free(buf);
-		return;
-	}
-	close(fd);
-	free(buf);
 	if (C.jfd >= 0)
 		close(C.jfd);
-	C.jfd = openat(C.root_fd, JOURNAL, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+	C.jfd = rec_rewrite(C.root_fd, C.root, JOURNAL, buf, len, "recency");
 	C.jrecords = C.nblobs;
+	free(buf);
 }
 
 /* Times from the journal: a sorted array of (key, time), the last record of a key winning. */
@@ -391,41 +476,21 @@ static int jtime_cmp(const void *a, const void *b)
 
 static struct jtime *journal_read(size_t *n)
 {
-	struct jtime *t = NULL;
-	uint8_t *buf = NULL;
-	struct stat st;
-	size_t m = 0;
-	int fd = openat(C.root_fd, JOURNAL, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	uint8_t *buf = rec_read(C.root_fd, C.root, JOURNAL, JOURNAL_MAGIC, JOURNAL_VERSION,
+				REC_SIZE, n, "recency journal");
+	struct jtime *t = buf ? calloc(*n + 1, sizeof *t) : NULL;
 
-	*n = 0;
-	if (fd < 0)
-		return NULL;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size < REC_SIZE ||
-	    !(buf = malloc((size_t)st.st_size)) ||
-	    pread(fd, buf, (size_t)st.st_size, 0) != st.st_size ||
-	    memcmp(buf, JOURNAL_MAGIC, 8) || memcmp(buf + 8, &(uint32_t){ JOURNAL_VERSION }, 4) ||
-	    !(t = calloc((size_t)st.st_size / REC_SIZE, sizeof *t))) {
-		if (buf)
-			log_warn("cache: %s/%s is not a recency journal; ignored", C.root, JOURNAL);
-		free(buf);
-		close(fd);
-		return NULL;
-	}
-	close(fd);
-	for (size_t off = REC_SIZE; off + REC_SIZE <= (size_t)st.st_size; off += REC_SIZE) {
-		uint32_t c;
-
-		memcpy(&c, buf + off + 12, 4);
-		if (c != rec_check(buf + off))
-			continue;
-		memcpy(&t[m].key, buf + off, 8);
-		memcpy(&t[m].time, buf + off + 8, 4);
-		t[m].order = (uint32_t)m;
-		m++;
+	for (size_t i = 0; t && i < *n; i++) {
+		memcpy(&t[i].key, buf + i * REC_SIZE, 8);
+		memcpy(&t[i].time, buf + i * REC_SIZE + 8, 4);
+		t[i].order = (uint32_t)i;
 	}
 	free(buf);
-	qsort(t, m, sizeof *t, jtime_cmp);
-	*n = m;
+	if (!t) {
+		*n = 0;
+		return NULL;
+	}
+	qsort(t, *n, sizeof *t, jtime_cmp);
 	return t;
 }
 
@@ -446,6 +511,128 @@ static bool journal_time(const struct jtime *t, size_t n, uint64_t key, uint32_t
 		return true;
 	}
 	return false;
+}
+
+/* ---- trust ------------------------------------------------------------------------------------ */
+
+/* A trust record: hash (32 bytes), its length, 7 zero bytes, then device, inode, size and change
+ * time in ns (8 bytes each), 4 zero bytes, the check word. */
+static uint64_t ctime_ns(const struct stat *st)
+{
+	return (uint64_t)st->st_ctim.tv_sec * 1000000000u + (uint64_t)st->st_ctim.tv_nsec;
+}
+
+static void trust_make(uint8_t *rec, const struct centry *e)
+{
+	memset(rec, 0, TREC_SIZE);
+	memcpy(rec, e->hash, e->hash_len);
+	rec[32] = e->hash_len;
+	memcpy(rec + 40, &e->t_dev, 8);
+	memcpy(rec + 48, &e->t_ino, 8);
+	memcpy(rec + 56, &e->t_size, 8);
+	memcpy(rec + 64, &e->t_ctime, 8);
+	rec_seal(rec, TREC_SIZE);
+}
+
+static void trust_set(struct centry *e, const struct stat *st)
+{
+	if (!e->trusted)
+		C.ntrusted++;
+	e->trusted = true;
+	e->t_dev = (uint64_t)st->st_dev;
+	e->t_ino = (uint64_t)st->st_ino;
+	e->t_size = (uint64_t)st->st_size;
+	e->t_ctime = ctime_ns(st);
+}
+
+static void trust_clear(struct centry *e)
+{
+	if (e->trusted)
+		C.ntrusted--;
+	e->trusted = false;
+}
+
+static bool trust_matches(const struct centry *e, const struct stat *st)
+{
+	return e->trusted && e->t_dev == (uint64_t)st->st_dev && e->t_ino == (uint64_t)st->st_ino &&
+	       e->t_size == (uint64_t)st->st_size && e->t_ctime == ctime_ns(st);
+}
+
+/* Rewrite the trust records: one per trusted blob. Called with the lock held. */
+static void trust_compact(void)
+{
+	size_t len = TREC_SIZE;
+	uint8_t *buf;
+
+	if (C.state_fd < 0 || !(buf = malloc(TREC_SIZE * (C.ntrusted + 1))))
+		return;
+	rec_header(buf, TREC_SIZE, TRUST_MAGIC, TRUST_VERSION);
+	for (struct centry *e = C.head; e; e = e->next)
+		if (e->trusted && len < TREC_SIZE * (C.ntrusted + 1)) {
+			trust_make(buf + len, e);
+			len += TREC_SIZE;
+		}
+	if (C.tfd >= 0)
+		close(C.tfd);
+	C.tfd = rec_rewrite(C.state_fd, "state folder", C.trust_name, buf, len, "trust");
+	C.trecords = C.ntrusted;
+	free(buf);
+}
+
+/* Records compare by hash and length (bytes 0..32); read ones also by the order they were written
+ * (kept in bytes 36..39, zero in the file), the latest first. */
+static int trec_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, 33);
+}
+
+static int trec_sort_cmp(const void *a, const void *b)
+{
+	uint32_t x, y;
+	int c = trec_cmp(a, b);
+
+	if (c)
+		return c;
+	memcpy(&x, (const uint8_t *)a + 36, 4);
+	memcpy(&y, (const uint8_t *)b + 36, 4);
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The trust records, sorted by hash, one per hash (the last written wins). */
+static uint8_t *trust_read(size_t *n)
+{
+	uint8_t *buf;
+	size_t m = 0;
+
+	*n = 0;
+	if (C.state_fd < 0 || !(buf = rec_read(C.state_fd, "state folder", C.trust_name,
+					       TRUST_MAGIC, TRUST_VERSION, TREC_SIZE, n, "trust")))
+		return NULL;
+	for (size_t i = 0; i < *n; i++)
+		memcpy(buf + i * TREC_SIZE + 36, &(uint32_t){ (uint32_t)i }, 4);
+	qsort(buf, *n, TREC_SIZE, trec_sort_cmp);
+	for (size_t i = 0; i < *n; i++)
+		if (m == 0 || trec_cmp(buf + (m - 1) * TREC_SIZE, buf + i * TREC_SIZE))
+			memmove(buf + m++ * TREC_SIZE, buf + i * TREC_SIZE, TREC_SIZE);
+	*n = m;
+	return buf;
+}
+
+/* Does the record of `hash` in t (n records) name the file st? */
+static bool trust_found(const uint8_t *t, size_t n, const uint8_t *hash, size_t len,
+			const struct stat *st)
+{
+	uint8_t key[33] = { 0 };
+	const uint8_t *r;
+	uint64_t v[4];
+
+	memcpy(key, hash, len);
+	key[32] = (uint8_t)len;
+	if (!t || !(r = bsearch(key, t, n, TREC_SIZE, trec_cmp)))
+		return false;
+	memcpy(v, r + 40, sizeof v);
+	return v[0] == (uint64_t)st->st_dev && v[1] == (uint64_t)st->st_ino &&
+	       v[2] == (uint64_t)st->st_size && v[3] == ctime_ns(st);
 }
 
 /* ---- start-up --------------------------------------------------------------------------------- */
@@ -489,8 +676,9 @@ static bool tmp_left(DIR *d, const char *name, unsigned long *tmps)
 	return true;
 }
 
-/* Count every blob on disk; remove temporary files that a crash left. */
-static int scan(const struct jtime *jt, size_t njt)
+/* Count every blob on disk, trusting those whose record (tr, ntr) names the file found; remove
+ * temporary files that a crash left. */
+static int scan(const struct jtime *jt, size_t njt, const uint8_t *tr, size_t ntr)
 {
 	static const char hex[] = "0123456789abcdef";
 	uint32_t t0 = now32();
@@ -546,6 +734,8 @@ static int scan(const struct jtime *jt, size_t njt)
 					e->time = t0;
 					unknown++;
 				}
+				if (trust_found(tr, ntr, hash, len, &st))
+					trust_set(e, &st);
 				C.bytes += e->size;
 				C.nblobs++;
 			}
@@ -555,6 +745,9 @@ static int scan(const struct jtime *jt, size_t njt)
 		log_info("cache: removed %lu temporary files left by a crash", tmps);
 	if (unknown && njt)
 		log_info("cache: %lu blobs had no recency record; counted as used now", unknown);
+	if (C.nblobs > C.ntrusted)
+		log_info("cache: %llu blobs this node did not verify (or changed since): each is hashed "
+			 "at its first open", (unsigned long long)(C.nblobs - C.ntrusted));
 	/* The LRU list, oldest first. */
 	if (!(all = malloc((C.nblobs + 1) * sizeof *all)))
 		return -ENOMEM;
@@ -790,6 +983,8 @@ static void *background(void *arg)
 		}
 		if (C.jrecords > 2 * C.nblobs + 4096)
 			journal_compact();
+		if (C.trecords > 2 * C.ntrusted + 4096)
+			trust_compact();
 		if (C.stop || C.trim || (C.size_check && C.tree))
 			continue;
 		clock_gettime(CLOCK_REALTIME, &until);
@@ -895,12 +1090,33 @@ static uint64_t default_limit(void)
 	return l < CACHE_MAX_DEFAULT ? l : CACHE_MAX_DEFAULT;
 }
 
-int cache_open(const char *root, uint64_t limit, uint32_t expiration_h, const char *mountpoint,
-	       cache_fetch_fn fetch)
+/* The trust records' file for this cache: verified-KEY, KEY the first 8 bytes of the SHA-256 of
+ * the cache's path, so that the caches of several mounts share one state folder. */
+static int trust_open(const char *state_dir)
+{
+	uint8_t d[32];
+	struct hasher h;
+
+	if (!state_dir || !state_dir[0] || hasher_init(&h, 32))
+		return -1;
+	hasher_update(&h, C.root, strlen(C.root));
+	hasher_final(&h, d);
+	snprintf(C.trust_name, sizeof C.trust_name, "verified-%02x%02x%02x%02x%02x%02x%02x%02x",
+		 d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]);
+	C.state_fd = open(state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (C.state_fd < 0)
+		log_warn("cache: state folder %s: %s; what this node verified is kept in memory "
+			 "only (blobs are hashed again after a restart)", state_dir, strerror(errno));
+	return C.state_fd;
+}
+
+int cache_open(const char *root, const char *state_dir, uint64_t limit, uint32_t expiration_h,
+	       const char *mountpoint, cache_fetch_fn fetch)
 {
 	struct timespec t0, t1;
 	struct jtime *jt;
-	size_t njt;
+	uint8_t *tr;
+	size_t njt, ntr;
 	int rc;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -914,13 +1130,18 @@ int cache_open(const char *root, uint64_t limit, uint32_t expiration_h, const ch
 	C.mountpoint = strdup(mountpoint ? mountpoint : "");
 	C.fetch = fetch;
 	unlinkat(C.root_fd, JOURNAL_TMP, 0);
+	trust_open(state_dir);
 
 	pthread_mutex_lock(&C.lock);
 	jt = journal_read(&njt);
-	rc = scan(jt, njt);
+	tr = trust_read(&ntr);
+	rc = scan(jt, njt, tr, ntr);
 	free(jt);
-	if (rc == 0)
+	free(tr);
+	if (rc == 0) {
 		journal_compact();
+		trust_compact();
+	}
 	C.opened = rc == 0;
 	pthread_mutex_unlock(&C.lock);
 	if (rc)
@@ -972,7 +1193,12 @@ void cache_close(void)
 		close(C.jfd);
 	if (C.root_fd >= 0)
 		close(C.root_fd);
-	C.jfd = C.root_fd = -1;
+	if (C.tfd >= 0)
+		close(C.tfd);
+	if (C.state_fd >= 0)
+		close(C.state_fd);
+	C.jfd = C.root_fd = C.tfd = C.state_fd = -1;
+	C.ntrusted = C.trecords = C.rehashed = 0;
 	free(C.mountpoint);
 	C.mountpoint = NULL;
 	C.opened = C.stop = C.bg_running = false;
@@ -1121,6 +1347,44 @@ void cache_count_hit(void)
 	pthread_mutex_unlock(&C.lock);
 }
 
+bool cache_trusted(const uint8_t *hash, size_t hash_len, const struct stat *st)
+{
+	struct centry *e;
+	bool ok;
+
+	pthread_mutex_lock(&C.lock);
+	ok = C.opened && (e = tab_find(hash, hash_len)) && trust_matches(e, st);
+	pthread_mutex_unlock(&C.lock);
+	return ok;
+}
+
+void cache_trust(const uint8_t *hash, size_t hash_len, const struct stat *st, bool rehashed)
+{
+	uint8_t rec[TREC_SIZE];
+	struct centry *e;
+
+	pthread_mutex_lock(&C.lock);
+	C.rehashed += rehashed;
+	if (C.opened && (e = tab_get(hash, hash_len))) {
+		trust_set(e, st);
+		trust_make(rec, e);
+		rec_append(C.tfd, rec, sizeof rec, &C.trecords);
+		if (C.trecords > 2 * C.ntrusted + 4096)
+			pthread_cond_signal(&C.work);
+	}
+	pthread_mutex_unlock(&C.lock);
+}
+
+void cache_distrust(const uint8_t *hash, size_t hash_len)
+{
+	struct centry *e;
+
+	pthread_mutex_lock(&C.lock);
+	if (C.opened && (e = tab_find(hash, hash_len)))
+		trust_clear(e);
+	pthread_mutex_unlock(&C.lock);
+}
+
 void cache_held(const uint8_t *hash, size_t hash_len)
 {
 	struct centry *e;
@@ -1230,7 +1494,7 @@ int cache_ctl_report(FILE *out)
 		open += e->pins > 0;
 	fprintf(out, "blobs %llu\nbytes %llu\nlimit %llu\nhits %llu\nmisses %llu\nhit_rate %.3f\n"
 		"evictions %llu\nexpired %llu\nwrong_size %llu\nopen %llu\nprefetch_done %llu\n"
-		"prefetch_failed %llu\nprefetch_total %llu\n",
+		"prefetch_failed %llu\nprefetch_total %llu\ntrusted %llu\nrehashed %llu\n",
 		(unsigned long long)C.nblobs, (unsigned long long)C.bytes,
 		(unsigned long long)C.limit, (unsigned long long)C.hits,
 		(unsigned long long)C.misses,
@@ -1238,7 +1502,8 @@ int cache_ctl_report(FILE *out)
 		(unsigned long long)C.evictions, (unsigned long long)C.expired,
 		(unsigned long long)C.wrong_size, (unsigned long long)open,
 		(unsigned long long)C.pf_done, (unsigned long long)C.pf_failed,
-		(unsigned long long)C.pf_total);
+		(unsigned long long)C.pf_total, (unsigned long long)C.ntrusted,
+		(unsigned long long)C.rehashed);
 	pthread_mutex_unlock(&C.lock);
 	return ferror(out) ? -EIO : 0;
 }
@@ -1350,7 +1615,8 @@ int cache_ctl_verify(FILE *out)
 	for (size_t i = 0; i < n; i++) {
 		uint8_t got[32];
 		char rel[8 + 64];
-		uint64_t len;
+		uint64_t len = UINT64_MAX;
+		struct stat before = { 0 }, after;
 		struct centry *e;
 		int fd;
 
@@ -1359,7 +1625,12 @@ int cache_ctl_verify(FILE *out)
 		if (fd < 0)
 			continue;       /* evicted meanwhile */
 		checked++;
-		if (hasher_fd(fd, list[i].len, got, &len) == 0 && memcmp(got, list[i].hash, list[i].len)) {
+		if (fstat(fd, &before) == 0 && hasher_fd(fd, list[i].len, got, &len) == 0 &&
+		    !memcmp(got, list[i].hash, list[i].len) && fstat(fd, &after) == 0 &&
+		    ctime_ns(&before) == ctime_ns(&after) && before.st_size == after.st_size) {
+			cache_trust(list[i].hash, list[i].len, &after, false);
+		} else if (len == (uint64_t)before.st_size &&
+			   memcmp(got, list[i].hash, list[i].len)) {
 			/* Bad bytes under a blob's name: gone, even if the fuser holds an fd (the next
 			 * open fetches a good copy). */
 			pthread_mutex_lock(&C.lock);

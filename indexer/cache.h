@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 struct ix;
 
@@ -31,11 +32,25 @@ typedef int (*cache_fetch_fn)(const uint8_t *hash, size_t hash_len, uint64_t siz
 			      const char *path, bool *hit);
 
 /* Open the cache at `root` (CACHE/NAMESPACE): remove temporary files of a crash, account every
- * blob on disk (apparent sizes), read the recency journal, and start the background thread that
- * evicts and expires. limit 0 = 10% of the cache's filesystem, at most 10 GiB; expiration_h 0 =
- * never. `mountpoint` names paths for cache_ctl_evict(). Returns 0 or -errno. */
-int cache_open(const char *root, uint64_t limit, uint32_t expiration_h, const char *mountpoint,
-	       cache_fetch_fn fetch);
+ * blob on disk (apparent sizes), read the recency journal and, from `state_dir` (the node's
+ * state folder, only the workers' to write; NULL: none), the records of the files this node
+ * verified, and start the background thread that evicts and expires. limit 0 = 10% of the
+ * cache's filesystem, at most 10 GiB; expiration_h 0 = never. `mountpoint` names paths for
+ * cache_ctl_evict(). Returns 0 or -errno. */
+int cache_open(const char *root, const char *state_dir, uint64_t limit, uint32_t expiration_h,
+	       const char *mountpoint, cache_fetch_fn fetch);
+
+/* Trust (SPEC §6): is st (fstat of an fd of the blob's file in the cache) the very file this node
+ * verified, unchanged since (device, inode, size, change time)? Only then may it be served without
+ * hashing it. */
+bool cache_trusted(const uint8_t *hash, size_t hash_len, const struct stat *st);
+
+/* The file st was just verified to hold the blob (rehashed: it was found in the cache unverified,
+ * counted as `rehashed` in the report): trusted from now on, recorded in the state folder. */
+void cache_trust(const uint8_t *hash, size_t hash_len, const struct stat *st, bool rehashed);
+
+/* The blob's file is no longer the one verified (it failed a check, or was replaced). */
+void cache_distrust(const uint8_t *hash, size_t hash_len);
 
 /* Stop the background threads, close the journal, and unmap every tree given to the cache. */
 void cache_close(void);
@@ -93,7 +108,8 @@ void cache_unmap_tree(void *map, size_t size);
 /* Control commands. Each writes its answer as text into out and returns 0 or -errno.
  *
  * cache_ctl_report: lines "key value": blobs, bytes, limit, hits, misses, hit_rate, evictions,
- *   expired, wrong_size, open, prefetch_done, prefetch_failed, prefetch_total.
+ *   expired, wrong_size, open, prefetch_done, prefetch_failed, prefetch_total, trusted (blobs
+ *   this node verified, unchanged since), rehashed (blobs found unverified and hashed at an open).
  * cache_ctl_evict: PATH (under the mountpoint, or relative to it) → its blob removed from the
  *   local cache; -ENOENT (no such file, or not cached), -EINVAL (no blob), -EBUSY (open).
  * cache_ctl_verify: re-hash every cached blob now, remove those that do not match their name,

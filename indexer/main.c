@@ -470,7 +470,7 @@ int main(int argc, char **argv)
 		die(70, "out of memory");
 	ictl_init(&conf, blobs_cache_root(blobs));
 	cache_on_gone(on_blob_gone);
-	if ((rc = cache_open(blobs_cache_root(blobs), conf.cache_size, conf.cache_expiration,
+	if ((rc = cache_open(blobs_cache_root(blobs), conf.state_dir, conf.cache_size, conf.cache_expiration,
 			     conf.mountpoint, prefetch_get)))
 		log_warn("cache: %s: %s; no quota, expiry or prefetch", blobs_cache_root(blobs),
 			 strerror(-rc));

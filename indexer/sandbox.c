@@ -17,7 +17,7 @@
 
 void indexer_landlock(const struct worker_conf *c)
 {
-	struct landlock_path *p = calloc(5 + c->nlayers + c->nservices, sizeof *p);
+	struct landlock_path *p = calloc(6 + c->nlayers + c->nservices, sizeof *p);
 	char mnt_ays[4200], local[4200];
 	struct hasher h;
 	size_t n = 0;
@@ -26,6 +26,7 @@ void indexer_landlock(const struct worker_conf *c)
 	if (!p)
 		die(70, "out of memory");
 	p[n++] = (struct landlock_path){ c->cache_dir, LL_WRITE };
+	p[n++] = (struct landlock_path){ c->state_dir, LL_WRITE };
 	if (c->flist_dir && c->flist_dir[0])
 		p[n++] = (struct landlock_path){ c->flist_dir, LL_READ };
 	for (uint32_t i = 0; i < c->nlayers; i++) {

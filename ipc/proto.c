@@ -94,6 +94,7 @@ void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c)
 	ipc_wr_cstr(w, c->namespace);
 	ipc_wr_cstr(w, c->flist_dir);
 	ipc_wr_cstr(w, c->cache_dir);
+	ipc_wr_cstr(w, c->state_dir);
 	ipc_wr_u32(w, c->entry_ttl);
 	ipc_wr_u32(w, c->attr_ttl);
 	ipc_wr_u32(w, c->negative_ttl);
@@ -164,6 +165,7 @@ int proto_conf_decode(const void *buf, size_t len, struct worker_conf *c)
 	c->namespace = ipc_rd_strdup(&r, 255);
 	c->flist_dir = ipc_rd_strdup(&r, WCONF_MAX_STR);
 	c->cache_dir = ipc_rd_strdup(&r, WCONF_MAX_STR);
+	c->state_dir = ipc_rd_strdup(&r, WCONF_MAX_STR);
 	c->entry_ttl = ipc_rd_u32(&r);
 	c->attr_ttl = ipc_rd_u32(&r);
 	c->negative_ttl = ipc_rd_u32(&r);
@@ -219,7 +221,7 @@ int proto_conf_decode(const void *buf, size_t len, struct worker_conf *c)
 	/* Exact length, and the strings every worker relies on are there. */
 	if (!ipc_rd_done(&r) || !c->mountpoint || !c->mountpoint[0] || !c->prefix ||
 	    !c->prefix[0] || !c->namespace || !c->namespace[0] || !c->flist_dir || !c->cache_dir ||
-	    !c->cache_dir[0])
+	    !c->cache_dir[0] || !c->state_dir)
 		goto fail;
 	return 0;
 fail:
@@ -234,6 +236,7 @@ void proto_conf_free(struct worker_conf *c)
 	free(c->namespace);
 	free(c->flist_dir);
 	free(c->cache_dir);
+	free(c->state_dir);
 	for (uint32_t i = 0; c->layers && i < c->nlayers; i++) {
 		free(c->layers[i].url);
 		strv_free(c->layers[i].proxy, c->layers[i].nproxy);

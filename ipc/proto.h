@@ -180,6 +180,7 @@ struct worker_conf {
 	char *namespace;
 	char *flist_dir;
 	char *cache_dir;
+	char *state_dir;        /* the node's state, the indexer's alone (SPEC §6) */
 	uint32_t entry_ttl, attr_ttl, negative_ttl;
 	uint64_t cache_size;
 	uint32_t cache_expiration;

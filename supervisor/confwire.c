@@ -31,6 +31,7 @@ void config_free(struct config *c)
 	free(c->ssh_key);
 	free(c->ssh_known_hosts);
 	free(c->flist_dir);
+	free(c->state_dir);
 	free(c->user);
 	for (size_t i = 0; i < c->nlayers; i++) {
 		free(c->layers[i].url);
@@ -81,6 +82,7 @@ void config_encode(struct ipc_wr *w, const struct config *c)
 	wr_opt(w, c->ssh_key);
 	wr_opt(w, c->ssh_known_hosts);
 	wr_opt(w, c->flist_dir);
+	wr_opt(w, c->state_dir);
 	wr_opt(w, c->user);
 	ipc_wr_i64(w, c->entry_ttl);
 	ipc_wr_i64(w, c->attr_ttl);
@@ -204,7 +206,8 @@ int config_decode(const void *buf, size_t len, struct config *c)
 	ok = ok && rd_int(&r, 0, MAX_HOURS, &c->cache_expiration) &&
 	     rd_int(&r, 0, MAX_SECONDS, &c->rediscover) && rd_opt(&r, &c->cafile) &&
 	     rd_list(&r, &c->proxy, &c->nproxy) && rd_opt(&r, &c->ssh_key) &&
-	     rd_opt(&r, &c->ssh_known_hosts) && rd_opt(&r, &c->flist_dir) && rd_opt(&r, &c->user) &&
+	     rd_opt(&r, &c->ssh_known_hosts) && rd_opt(&r, &c->flist_dir) &&
+	     rd_opt(&r, &c->state_dir) && rd_opt(&r, &c->user) &&
 	     rd_int(&r, 0, MAX_SECONDS, &c->entry_ttl) && rd_int(&r, 0, MAX_SECONDS, &c->attr_ttl) &&
 	     rd_int(&r, 0, MAX_SECONDS, &c->negative_ttl) && rd_layers(&r, c) && rd_services(&r, c);
 	debug = ipc_rd_u8(&r);
@@ -213,7 +216,7 @@ int config_decode(const void *buf, size_t len, struct config *c)
 	     rd_opt(&r, &c->debug.redis) && rd_opt(&r, &c->debug.redis_passwd);
 	/* What every later step takes for granted. */
 	if (!ok || !ipc_rd_done(&r) || !c->namespace || !c->namespace[0] || !c->cache_dir ||
-	    !c->flist_dir || !c->user || !c->user[0]) {
+	    !c->flist_dir || !c->state_dir || !c->user || !c->user[0]) {
 		config_free(c);
 		return -EPROTO;
 	}

@@ -194,7 +194,7 @@ static void worker_conf_from(struct worker_conf *wc, const struct config *c, con
 	*wc = (struct worker_conf){
 		.log_level = (uint32_t)log_level, .mountpoint = (char *)mnt,
 		.prefix = c->prefix ? c->prefix : (char *)mnt, .namespace = c->namespace,
-		.flist_dir = c->flist_dir, .cache_dir = c->cache_dir,
+		.flist_dir = c->flist_dir, .cache_dir = c->cache_dir, .state_dir = c->state_dir,
 		.entry_ttl = (uint32_t)c->entry_ttl, .attr_ttl = (uint32_t)c->attr_ttl,
 		.negative_ttl = (uint32_t)c->negative_ttl, .cache_size = c->cache_size,
 		.cache_expiration = (uint32_t)c->cache_expiration,
@@ -249,14 +249,15 @@ static void resolve_user(struct worker *w, const char *user)
 		 w->name);
 }
 
-/* The local cache must exist and be the indexer's before the indexer starts. */
-static void prepare_cache_dir(const char *dir, uid_t uid, gid_t gid)
+/* The local cache and the state folder must exist and be the indexer's before it starts; the state
+ * folder is its alone (0700). */
+static void prepare_dir(const char *key, const char *dir, mode_t mode, uid_t uid, gid_t gid)
 {
 	char path[PATH_MAX];
 	size_t len = strlen(dir);
 
 	if (len >= sizeof path || dir[0] != '/')
-		die(EXIT_USAGE, "cache_dir must be an absolute path: %s", dir);
+		die(EXIT_USAGE, "%s must be an absolute path: %s", key, dir);
 	memcpy(path, dir, len + 1);
 	for (char *p = path + 1; *p; p++) {
 		if (*p != '/')
@@ -266,7 +267,7 @@ static void prepare_cache_dir(const char *dir, uid_t uid, gid_t gid)
 			die(EXIT_USAGE, "cannot create %s: %s", path, strerror(errno));
 		*p = '/';
 	}
-	if (mkdir(path, 0750) == 0) {
+	if (mkdir(path, mode) == 0) {
 		if (chown(path, uid, gid))
 			die(EXIT_USAGE, "cannot give %s to the indexer: %s", path, strerror(errno));
 	} else if (errno != EEXIST) {
@@ -551,6 +552,7 @@ static bool folders_change(const struct config *a, const struct config *b)
 	size_t i, j;
 
 	if (str_differ(a->cache_dir, b->cache_dir) || str_differ(a->flist_dir, b->flist_dir) ||
+	    str_differ(a->state_dir, b->state_dir) ||
 	    a->nays != b->nays)
 		return true;
 	for (i = 0; i < a->nays; i++)
@@ -783,7 +785,8 @@ int main(int argc, char **argv)
 		if (spawn_open_exe(&workers[i]))
 			return EXIT_USAGE;
 	}
-	prepare_cache_dir(cfg.cache_dir, workers[ROLE_INDEXER].uid, workers[ROLE_INDEXER].gid);
+	prepare_dir("cache_dir", cfg.cache_dir, 0750, workers[ROLE_INDEXER].uid, workers[ROLE_INDEXER].gid);
+	prepare_dir("state_dir", cfg.state_dir, 0700, workers[ROLE_INDEXER].uid, workers[ROLE_INDEXER].gid);
 	open_ssh_key(&cfg);
 	if (policy_supervisor_caps())
 		die(EXIT_MOUNT, "cannot drop the supervisor's capabilities to the five it keeps");

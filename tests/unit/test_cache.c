@@ -244,7 +244,7 @@ int main(void)
 
 		journal(bs, t, 3, true);
 	}
-	is_int(cache_open(root, 3 * BLOB, 0, "/mnt/x", NULL), 0, "cache_open");
+	is_int(cache_open(root, NULL, 3 * BLOB, 0, "/mnt/x", NULL), 0, "cache_open");
 	is_int(report("blobs"), 3, "three blobs counted at start-up");
 	is_int(report("bytes"), 3 * BLOB, "with their apparent sizes");
 	is_int(report("limit"), 3 * BLOB, "the limit given");
@@ -365,7 +365,7 @@ int main(void)
 
 		journal(bs, t, 2, false);
 	}
-	is_int(cache_open(root, 0, 1, "/mnt/x", NULL), 0, "cache_open with expiry");
+	is_int(cache_open(root, NULL, 0, 1, "/mnt/x", NULL), 0, "cache_open with expiry");
 	ok(report("limit") > 0 && report("limit") <= 10LL << 30, "the default limit: 10%% of the filesystem, at most 10 GiB (%lld)",
 	   report("limit"));
 	eventually(!cached(&blobs[0]) && report("expired") == 1);
