@@ -63,6 +63,7 @@ struct blob {
 	enum blob_state state;
 	uint64_t size;
 	int fd;                 /* BLOB_OPEN only */
+	uint64_t ctime_ns;      /* its file's change time when the indexer handed it over */
 	unsigned refs;          /* open handles, plus one per waiter */
 	uint64_t req_id;        /* the MSG_OPEN that asked for it, while pending */
 	uint64_t ino;           /* an inode with this content, to ask again for it */

@@ -447,6 +447,29 @@ struct blob *blob_for(struct fuser *f, const struct ix_inode *in)
 	return b;
 }
 
+/* The fd must be what the index promises: a regular file, read-only, of the listed size. Its
+ * change time is kept in *ctime_ns. */
+static int check_blob_fd(int fd, uint64_t size, uint64_t *ctime_ns)
+{
+	struct stat st;
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || (fl & O_ACCMODE) != O_RDONLY)
+		return -EBADF;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != size)
+		return -EIO;
+	*ctime_ns = (uint64_t)st.st_ctim.tv_sec * 1000000000u + (uint64_t)st.st_ctim.tv_nsec;
+	return 0;
+}
+
+/* Is b's file still as it was when the indexer handed it over? */
+static bool blob_unchanged(const struct blob *b)
+{
+	uint64_t now;
+
+	return check_blob_fd(b->fd, b->size, &now) == 0 && now == b->ctime_ns;
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fuser *f = fuser_of(req);
@@ -476,6 +499,18 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	guessed = b && b->ahead;
 	if (b)
 		b->ahead = false;
+	/* A held fd is served again only while its file is the one the indexer verified (SPEC §6):
+	 * one fstat. A file changed since (written in place, or unlinked by an eviction) is let go
+	 * of when no handle uses it and asked for again; while handles use it, the open fails. */
+	if (b && b->state == BLOB_OPEN && !blob_unchanged(b)) {
+		log_warn("%s: the blob's file changed after it was verified; asked for again",
+			 b->layer ? b->layer : "local cache");
+		if (b->refs) {
+			fuse_reply_err(req, EIO);
+			return;
+		}
+		idle_close(f, b);
+	}
 	if (b && b->state == BLOB_OPEN) {
 		blob_hold(f, b);
 		fi->fh = fh_of(b);
@@ -526,19 +561,6 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	b->refs++;
 }
 
-/* The fd must be what the index promises: a regular file, read-only, of the listed size. */
-static int check_blob_fd(int fd, uint64_t size)
-{
-	struct stat st;
-	int fl = fcntl(fd, F_GETFL);
-
-	if (fl < 0 || (fl & O_ACCMODE) != O_RDONLY)
-		return -EBADF;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != size)
-		return -EIO;
-	return 0;
-}
-
 /* Every open waiting for b fails with err; the next open asks again. */
 static void fail_waiters(struct fuser *f, struct blob *b, int err)
 {
@@ -566,7 +588,7 @@ void blob_ready(struct fuser *f, uint64_t req_id, int fd, const char *layer, siz
 		close(fd);
 		return;
 	}
-	if (check_blob_fd(fd, b->size)) {
+	if (check_blob_fd(fd, b->size, &b->ctime_ns)) {
 		log_err("indexer sent an fd that is not a read-only file of %llu bytes",
 			(unsigned long long)b->size);
 		close(fd);

@@ -641,7 +641,7 @@ static int tmp_rename(int fd, char *named, const char *tmpdir, const char *final
  * this node (cache_trust), and *fd is a read-only fd of that very file (no lookup by name between
  * the hashing and the fuser). Returns 0, or -EIO with the reason in why. */
 static int admit(struct blobs *b, struct copy *c, const uint8_t *hash, size_t hash_len,
-		 uint64_t size, const char *rel, bool rehashed, int *fd, char *why, size_t whylen)
+		 uint64_t size, const char *rel, int *fd, char *why, size_t whylen)
 {
 	char hex[2 * FLIST_HASH_MAX + 1], final[PATH_MAX];
 	struct stat st;
@@ -668,7 +668,7 @@ static int admit(struct blobs *b, struct copy *c, const uint8_t *hash, size_t ha
 		return rc;
 	}
 	/* After the rename: a link and a rename change the change time. */
-	cache_trust(hash, hash_len, &st, rehashed);
+	cache_trust(hash, hash_len, &st);
 	return 0;
 }
 
@@ -1042,9 +1042,10 @@ static int from_cache(struct blobs *b, const uint8_t *hash, size_t hash_len, uin
 	if (rc == 0 && (uint64_t)st.st_size == size) {
 		log_info("%s: cached blob %s was not verified by this node, or changed since: hashing it",
 			 path, rel);
+		cache_count_rehash();
 		rc = copy_from(b, in, false, hash_len, size, &c, why, whylen);
 		if (rc == 0)
-			rc = admit(b, &c, hash, hash_len, size, rel, true, fd, why, whylen);
+			rc = admit(b, &c, hash, hash_len, size, rel, fd, why, whylen);
 		copy_discard(&c);
 	} else if (rc == 0) {
 		snprintf(why, whylen, "size %lld, listed %llu", (long long)st.st_size,
@@ -1121,7 +1122,7 @@ static int get_in(struct blobs *b, struct layer_set *s, const uint8_t *hash, siz
 					  sizeof why);
 		}
 		if (rc == 0)
-			rc = admit(b, &c, hash, hash_len, size, rel, false, fd, why, sizeof why);
+			rc = admit(b, &c, hash, hash_len, size, rel, fd, why, sizeof why);
 		copy_discard(&c);
 		if (rc == 0) {
 			*layer = s->layer[from].url;

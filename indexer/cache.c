@@ -1358,13 +1358,19 @@ bool cache_trusted(const uint8_t *hash, size_t hash_len, const struct stat *st)
 	return ok;
 }
 
-void cache_trust(const uint8_t *hash, size_t hash_len, const struct stat *st, bool rehashed)
+void cache_count_rehash(void)
+{
+	pthread_mutex_lock(&C.lock);
+	C.rehashed++;
+	pthread_mutex_unlock(&C.lock);
+}
+
+void cache_trust(const uint8_t *hash, size_t hash_len, const struct stat *st)
 {
 	uint8_t rec[TREC_SIZE];
 	struct centry *e;
 
 	pthread_mutex_lock(&C.lock);
-	C.rehashed += rehashed;
 	if (C.opened && (e = tab_get(hash, hash_len))) {
 		trust_set(e, st);
 		trust_make(rec, e);
@@ -1628,7 +1634,7 @@ int cache_ctl_verify(FILE *out)
 		if (fstat(fd, &before) == 0 && hasher_fd(fd, list[i].len, got, &len) == 0 &&
 		    !memcmp(got, list[i].hash, list[i].len) && fstat(fd, &after) == 0 &&
 		    ctime_ns(&before) == ctime_ns(&after) && before.st_size == after.st_size) {
-			cache_trust(list[i].hash, list[i].len, &after, false);
+			cache_trust(list[i].hash, list[i].len, &after);
 		} else if (len == (uint64_t)before.st_size &&
 			   memcmp(got, list[i].hash, list[i].len)) {
 			/* Bad bytes under a blob's name: gone, even if the fuser holds an fd (the next

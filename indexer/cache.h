@@ -45,9 +45,12 @@ int cache_open(const char *root, const char *state_dir, uint64_t limit, uint32_t
  * hashing it. */
 bool cache_trusted(const uint8_t *hash, size_t hash_len, const struct stat *st);
 
-/* The file st was just verified to hold the blob (rehashed: it was found in the cache unverified,
- * counted as `rehashed` in the report): trusted from now on, recorded in the state folder. */
-void cache_trust(const uint8_t *hash, size_t hash_len, const struct stat *st, bool rehashed);
+/* The file st was just verified to hold the blob: trusted from now on, recorded in the state
+ * folder. */
+void cache_trust(const uint8_t *hash, size_t hash_len, const struct stat *st);
+
+/* A blob found in the cache unverified is being hashed (`rehashed` in the report). */
+void cache_count_rehash(void);
 
 /* The blob's file is no longer the one verified (it failed a check, or was replaced). */
 void cache_distrust(const uint8_t *hash, size_t hash_len);
