@@ -1107,6 +1107,7 @@ static int get_in(struct blobs *b, struct layer_set *s, const uint8_t *hash, siz
 	for (uint32_t i = 0; i < s->n; i++) {
 		const char *dir = layer_local_path(s->layer[i].url);
 		uint32_t last = i, from = i;
+		bool copied;
 
 		if ((int)i == s->cache_layer)
 			continue;
@@ -1121,7 +1122,8 @@ static int get_in(struct blobs *b, struct layer_set *s, const uint8_t *hash, siz
 					  hash_len, size, &c, &from, tried, &tlen, sizeof tried, why,
 					  sizeof why);
 		}
-		if (rc == 0)
+		copied = rc == 0;
+		if (copied)
 			rc = admit(b, &c, hash, hash_len, size, rel, fd, why, sizeof why);
 		copy_discard(&c);
 		if (rc == 0) {
@@ -1137,7 +1139,7 @@ static int get_in(struct blobs *b, struct layer_set *s, const uint8_t *hash, siz
 		if (rc == 1 && dir && tlen < sizeof tried)
 			tlen += (size_t)snprintf(tried + tlen, sizeof tried - tlen, "; %s: not there",
 						 s->layer[i].url);
-		if (rc == 1 || (!dir && rc != -EIO && rc != -EBADMSG)) {
+		if (rc == 1 || (!dir && !copied && rc != -EBADMSG)) {
 			i = last;               /* not there, or the network failed (said in tried) */
 			continue;
 		}
@@ -1146,7 +1148,7 @@ static int get_in(struct blobs *b, struct layer_set *s, const uint8_t *hash, siz
 		if (tlen < sizeof tried)
 			tlen += (size_t)snprintf(tried + tlen, sizeof tried - tlen, "; %s: %s",
 						 s->layer[from].url, why);
-		if (s->writable[from])
+		if (s->writable[from] && (copied || rc == -EIO || rc == -EBADMSG))
 			bad |= 1ull << from;
 		i = from;
 	}
