@@ -181,6 +181,7 @@ NOTIFY_SOCKET=$T/notify WATCHDOG_USEC=200000 WATCHDOG_PID=1 mount_start "$T/mnt2
 	bail "mount failed"
 sleep 1
 mount_stop
+like "$(cat "$T/notified")" "READY=1" "(that supervisor notifies too)"
 is "$(grep -c WATCHDOG "$T/notified")" 0 "no WATCHDOG=1 when WATCHDOG_PID is another process's"
 kill "$notifier"
 
