@@ -4,7 +4,9 @@
 #   make check      install missing packages, build release + ASan/UBSan + fuzzers, run every test under prove
 #   make demo       build, publish a real tree into a local store and mount it (see tools/demo.sh)
 #   make fuzz       run every fuzz harness for FUZZ_SECONDS each (default 120)
-#   make install    install into $(DESTDIR)$(PREFIX); as root also creates the workers' system users
+#   make install    install into $(DESTDIR)$(PREFIX) (units, config: below); as root also creates
+#                   the workers' system users
+#   make uninstall  remove what install wrote (a configuration file that was changed stays)
 #
 # V selects the variant: release (default), asan (AddressSanitizer + UBSan), fuzz (clang, libFuzzer).
 
@@ -14,6 +16,9 @@ PREFIX   ?= /usr/local
 SBINDIR  := $(PREFIX)/sbin
 BINDIR   := $(PREFIX)/bin
 LIBEXEC  := $(PREFIX)/libexec/aysfs
+# systemd reads units from /usr/local/lib/systemd/system and /usr/lib/systemd/system alike.
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
 VERSION  := 0.1.0
 
 CC_release := gcc
@@ -96,7 +101,7 @@ FUZZ_known_hosts := fetcher/ssh.c $(IPC)
 UNITS    := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 FUZZERS  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 
-.PHONY: all bins tests check fuzz fuzzers demo install users deps clean tcb
+.PHONY: all bins tests check fuzz fuzzers demo install uninstall users deps clean tcb
 .DEFAULT_GOAL := all
 
 ifeq ($(V),fuzz)
@@ -107,7 +112,7 @@ endif
 
 bins: $(addprefix $(O)/,$(BINS)) $(O)/aysfs
 tests: $(patsubst %,$(O)/tests/test_%.t,$(UNITS)) $(patsubst %,$(O)/tests/replay_%,$(FUZZERS)) \
-       $(O)/tests/try-syscall $(addprefix $(O)/hooks/,$(filter-out aysfs-pack,$(BINS)))
+       $(O)/tests/try-syscall $(O)/tests/sd-sandbox $(addprefix $(O)/hooks/,$(filter-out aysfs-pack,$(BINS)))
 fuzzers: $(patsubst %,$(O)/tests/fuzz_%,$(FUZZERS))
 
 # Prerequisites below name per-target lists, expanded a second time.
@@ -138,6 +143,11 @@ $(O)/hooks/aysfs-%: $$(call hobj,$$(BIN_$$*))
 $(O)/tests/try-syscall: $(O)/obj/tests/try-syscall.o $$(call obj,$$(POLICY) $$(IPC))
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_POLICY)
+
+# Runs a command under the meaning of a unit's system call directives (tests/integration/systemd.t).
+$(O)/tests/sd-sandbox: $(O)/obj/tests/sd-sandbox.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pc,libseccomp)
 
 # `aysfs` is the supervisor under the original tool's name.
 $(O)/aysfs: $(O)/aysfs-supervisor
@@ -189,14 +199,48 @@ users:
 	  done; \
 	fi
 
+# What install writes, per folder; uninstall removes exactly these. A new kind of file (man pages,
+# say) is one more list, one more install line and one more name in UNINSTALL.
+INST_SBIN    := aysfs-supervisor aysfs-ctl
+INST_LIBEXEC := aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-config
+INST_BIN     := aysfs-pack
+INST_UNITS   := aysfs.service aysfs@.service
+CONFIG_FILE  := $(SYSCONFDIR)/aysfs/config.toml
+UNINSTALL    := $(addprefix $(SBINDIR)/,$(INST_SBIN) aysfs) $(addprefix $(LIBEXEC)/,$(INST_LIBEXEC)) \
+                $(addprefix $(BINDIR)/,$(INST_BIN)) $(addprefix $(UNITDIR)/,$(INST_UNITS))
+
+# The units name /usr/local paths; they are rewritten for PREFIX. The example configuration
+# becomes $(CONFIG_FILE) only when there is none: an operator's file is never replaced.
 install: bins
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXEC)
-	install -m 0755 $(O)/aysfs-supervisor $(O)/aysfs-ctl $(DESTDIR)$(SBINDIR)/
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXEC) $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(addprefix $(O)/,$(INST_SBIN)) $(DESTDIR)$(SBINDIR)/
 	ln -sf aysfs-supervisor $(DESTDIR)$(SBINDIR)/aysfs
-	install -m 0755 $(O)/aysfs-fuser $(O)/aysfs-indexer $(O)/aysfs-fetcher $(O)/aysfs-config \
-	  $(DESTDIR)$(LIBEXEC)/
-	install -m 0755 $(O)/aysfs-pack $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(addprefix $(O)/,$(INST_LIBEXEC)) $(DESTDIR)$(LIBEXEC)/
+	install -m 0755 $(addprefix $(O)/,$(INST_BIN)) $(DESTDIR)$(BINDIR)/
+	for u in $(INST_UNITS); do \
+	  sed 's|/usr/local/|$(PREFIX)/|g' examples/$$u >$(DESTDIR)$(UNITDIR)/$$u && \
+	  chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	@if [ -e $(DESTDIR)$(CONFIG_FILE) ]; then \
+	  echo "install: $(DESTDIR)$(CONFIG_FILE) exists: kept"; \
+	else \
+	  install -D -m 0644 examples/config.toml $(DESTDIR)$(CONFIG_FILE) && \
+	  echo "install: example configuration written to $(DESTDIR)$(CONFIG_FILE)"; \
+	fi
 	@if [ -z "$(DESTDIR)" ]; then $(MAKE) --no-print-directory users; fi
+
+# The configuration goes only when it is still the example install wrote; the users stay (the
+# cache's files are theirs, and a uid given to another account later would own them).
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(UNINSTALL))
+	@if cmp -s examples/config.toml $(DESTDIR)$(CONFIG_FILE); then \
+	  rm -f $(DESTDIR)$(CONFIG_FILE); \
+	elif [ -e $(DESTDIR)$(CONFIG_FILE) ]; then \
+	  echo "uninstall: $(DESTDIR)$(CONFIG_FILE) differs from the example: kept"; \
+	fi
+	for d in $(DESTDIR)$(LIBEXEC) $(DESTDIR)$(SYSCONFDIR)/aysfs; do \
+	  [ ! -d $$d ] || rmdir --ignore-fail-on-non-empty $$d || exit 1; \
+	done
 
 clean:
 	rm -rf build

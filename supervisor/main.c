@@ -323,6 +323,40 @@ static void sd_notify_text(const char *text)
 	close(fd);
 }
 
+/* A reload the systemd way: RELOADING=1 (with the time, as systemd 253 and later want it) as it
+ * starts, READY=1 once the indexer answered with a tree or a failure (on_worker_msg) or the
+ * reload failed before reaching it; only once serving. */
+static bool notify_serving, notify_reload_pending;
+
+static void notify_reload(bool start, const char *status)
+{
+	char note[1200];
+	struct timespec ts;
+
+	if (!notify_serving || start == notify_reload_pending)
+		return;
+	notify_reload_pending = start;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (start)
+		snprintf(note, sizeof note, "RELOADING=1\nMONOTONIC_USEC=%lld",
+			 (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+	else
+		snprintf(note, sizeof note, "READY=1\nSTATUS=%.1100s", status);
+	sd_notify_text(note);
+}
+
+/* systemd's watchdog: the main loop sends WATCHDOG=1 every half of WATCHDOG_USEC, so a loop that
+ * stops turning stops the pings. 0 when not asked, or asked of another process (WATCHDOG_PID). */
+static int64_t watchdog_interval_ms(void)
+{
+	const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+	long long us = usec ? strtoll(usec, NULL, 10) : 0;
+
+	if (us <= 0 || (pid && strtoll(pid, NULL, 10) != (long long)getpid()))
+		return 0;
+	return us < 2000 ? 1 : us / 2000 > 3600000 ? 3600000 : us / 2000;
+}
+
 static struct worker workers[ROLE_COUNT] = {
 	[ROLE_FUSER] = { .role = ROLE_FUSER, .name = "fuser" },
 	[ROLE_INDEXER] = { .role = ROLE_INDEXER, .name = "indexer" },
@@ -656,11 +690,15 @@ static void watch_config(const struct options *o, const struct config *c)
 /* A reload, then the file watches set again from the configuration now in force. */
 static int reload_now(char *why, size_t whysz)
 {
-	int rc = reload(reload_ctx.o, reload_ctx.cfg, reload_ctx.mnt, reload_ctx.confbuf,
-			reload_ctx.conflen, why, whysz);
+	int rc;
 
-	if (rc)
+	notify_reload(true, NULL);
+	rc = reload(reload_ctx.o, reload_ctx.cfg, reload_ctx.mnt, reload_ctx.confbuf,
+		    reload_ctx.conflen, why, whysz);
+	if (rc) {
 		sctl_tree_fail(why);    /* aysfs-ctl status shows it */
+		notify_reload(false, why);
+	}
 	watch_config(reload_ctx.o, reload_ctx.cfg);
 	return rc;
 }
@@ -694,6 +732,7 @@ static int on_worker_msg(struct worker *w)
 		log_info("tree generation %llu: %llu entries from %u services (%u rejected)",
 			 (unsigned long long)gen, (unsigned long long)entries, ok, bad);
 		sctl_tree_done(gen, entries, ok, bad);
+		notify_reload(false, "serving the new tree");
 		return 0;
 	}
 	case MSG_TREE_FAIL: {
@@ -703,6 +742,7 @@ static int on_worker_msg(struct worker *w)
 			return -1;
 		log_err("the indexer could not build the tree: %s", why);
 		sctl_tree_fail(why);
+		notify_reload(false, why);
 		return 0;
 	}
 	case MSG_CTL_REPLY:
@@ -736,6 +776,7 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	bool ready = false, stopping = false;
 	time_t ready_deadline;
+	int64_t watchdog_ms = watchdog_interval_ms(), watchdog_at = 0;
 
 	log_init("supervisor", LOG_INFO);
 	parse_args(argc, argv, &o);
@@ -867,8 +908,17 @@ int main(int argc, char **argv)
 		n += nctl;
 		nwatch = watch_pollfd(&p[n], &timeout);
 		n += nwatch;
+		if (watchdog_ms) {
+			int64_t left = watchdog_at - now_ms();
+
+			timeout = left <= 0 ? 0 : timeout < 0 || left < timeout ? (int)left : timeout;
+		}
 		if (poll(p, n, timeout) < 0 && errno != EINTR)
 			die(EXIT_MOUNT, "poll: %s", strerror(errno));
+		if (watchdog_ms && now_ms() >= watchdog_at) {
+			sd_notify_text("WATCHDOG=1");
+			watchdog_at = now_ms() + watchdog_ms;
+		}
 		if (!ready && time(NULL) > ready_deadline) {
 			log_crit("the tree was not served within %d s", READY_DEADLINE_S);
 			status = EXIT_MOUNT;
@@ -888,6 +938,7 @@ int main(int argc, char **argv)
 				if (snprintf(note, sizeof note, "READY=1\nSTATUS=serving %s\nMAINPID=%d", mnt,
 					     (int)getpid()) < (int)sizeof note)
 					sd_notify_text(note);
+				notify_serving = true;
 			} else if (rc < 0) {
 				/* A closed or hostile channel: the worker is of no more use. Its death is
 				 * handled below, when it is reaped. */

@@ -12,6 +12,7 @@ pkgs=(
 	nginx-light openssl              # tests: a real HTTP(S) store on 127.0.0.1, a throwaway CA
 	dnsmasq-base                     # tests: a real DNS server on a loopback address for -resolv and -auto
 	openssh-server openssh-client    # tests: a real sshd on 127.0.0.1 for sftp:// layers, ssh-keygen
+	systemd                          # tests: systemd-analyze verify of the units (no systemd need run)
 )
 missing=()
 for p in "${pkgs[@]}"; do
