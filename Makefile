@@ -61,8 +61,11 @@ FETCHER  := $(call mod,fetcher)
 CONFIG   := $(call mod,config) supervisor/confwire.c
 obj      = $(patsubst %.c,$(O)/obj/%.o,$(1))
 
-BIN_supervisor := supervisor/main.c $(SUP) $(IPC) $(POLICY)
-BIN_fuser      := fuser/main.c $(FUSER) $(IPC) $(POLICY)
+# The supervisor and the fuser (the privileged core, `make tcb`) link only the shared code they use.
+IPC_CORE       := ipc/ipc.c ipc/log.c ipc/proto.c
+POLICY_CORE    := policy/policy.c policy/seccomp.c
+BIN_supervisor := supervisor/main.c $(SUP) $(IPC_CORE) ipc/ctl.c $(POLICY_CORE)
+BIN_fuser      := fuser/main.c $(FUSER) $(IPC_CORE) ipc/index.c $(POLICY_CORE)
 BIN_indexer    := indexer/main.c $(INDEXER) $(IPC) $(POLICY) fetcher/probe_wire.c
 BIN_fetcher    := fetcher/main.c $(FETCHER) $(IPC) $(POLICY)
 BIN_config     := config/main.c $(CONFIG) $(IPC) $(POLICY)
@@ -135,7 +138,7 @@ $(O)/obj-hooks/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -DAYSFS_TEST_HOOKS -c -o $@ $<
 
-$(O)/hooks/aysfs-%: $$(call hobj,$$(BIN_$$*))
+$(O)/hooks/aysfs-%: $$(call hobj,$$(sort $$(BIN_$$*) policy/testhook.c))
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_$*)
 
@@ -184,12 +187,10 @@ demo: deps users
 	$(MAKE) V=release bins
 	tools/demo.sh
 
-# The privileged core: what runs as root or answers the kernel (comments and blank lines aside):
-# config/config.h is in it for the struct the supervisor decodes into; the parser is not.
+# The privileged core: every line of this repository's C compiled into aysfs-supervisor and
+# aysfs-fuser, headers included (comments and blank lines aside), per file, then the total.
 tcb:
-	@{ find supervisor fuser ipc policy -name '*.[ch]' -print0; printf 'config/config.h\0'; } | \
-	  xargs -0 cat | \
-	  grep -cvE '^\s*($$|//|/\*|\*)'
+	@tools/tcb.sh $(sort $(BIN_supervisor) $(BIN_fuser))
 
 users:
 	@if [ "$$(id -u)" = 0 ]; then \
