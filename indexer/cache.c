@@ -287,11 +287,14 @@ static void lru_append(struct centry *e)
 	C.tail = e;
 }
 
+static void trust_clear(struct centry *e);
+
 /* Forget an entry that is neither on disk nor in use. */
 static void maybe_free(struct centry *e)
 {
 	if (e->present || e->pins || e->fetching || e->evicting)
 		return;
+	trust_clear(e);
 	tab_remove(e);
 	free(e);
 }
@@ -308,8 +311,6 @@ static void set_present(struct centry *e, uint64_t size)
 	}
 	e->size = size;
 }
-
-static void trust_clear(struct centry *e);
 
 static void set_absent(struct centry *e)
 {
