@@ -185,6 +185,8 @@ struct worker_conf {
 	uint32_t entry_ttl, attr_ttl, negative_ttl;
 	uint64_t cache_size;
 	uint32_t cache_expiration;
+	uint64_t flist_max_size;        /* bytes of one flist, and its entries: beyond, it is refused */
+	uint32_t flist_max_entries;
 	struct wire_layer *layers;
 	uint32_t nlayers;
 	struct wire_service *services;

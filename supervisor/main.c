@@ -199,6 +199,7 @@ static void worker_conf_from(struct worker_conf *wc, const struct config *c, con
 		.entry_ttl = (uint32_t)c->entry_ttl, .attr_ttl = (uint32_t)c->attr_ttl,
 		.negative_ttl = (uint32_t)c->negative_ttl, .cache_size = c->cache_size,
 		.cache_expiration = (uint32_t)c->cache_expiration,
+		.flist_max_size = c->flist_max_size, .flist_max_entries = (uint32_t)c->flist_max_entries,
 		.nlayers = (uint32_t)c->nlayers, .nservices = (uint32_t)c->nays,
 		.cafile = (char *)(o->cafile ? o->cafile : c->cafile ? c->cafile : ""),
 		.resolv = (char *)o->resolv, .proxy = c->proxy, .nproxy = (uint32_t)c->nproxy,
