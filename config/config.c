@@ -30,6 +30,14 @@
 #define MAX_SECONDS (365LL * 24 * 3600)
 #define MAX_HOURS   (100LL * 365 * 24)
 
+/* One flist's bounds (SPEC section 4 leaves them to us). The largest trees measured have about a
+ * million entries (bench/mount-1m.sh: 191 bytes of the indexer's and fuser's memory per entry), so
+ * ten times that is generous and still bounds the tree at about 2 GiB; lines are 60-120 bytes,
+ * so 512 MiB holds a few million of them. Beyond either, a flist is refused (indexer/load.c). */
+#define FLIST_MAX_SIZE_DEFAULT    (512ull << 20)
+#define FLIST_MAX_ENTRIES_DEFAULT 10000000
+#define FLIST_MAX_ENTRIES_MAX     INT32_MAX
+
 struct layer_src {
 	const struct toml_value *t;
 	const char *name;               /* for messages: "cache", "store", "ays.cache", "ays.stor" */
@@ -602,24 +610,29 @@ static int map_debug(struct loader *l, const struct toml_value *t)
 	return rc;
 }
 
-static int get_size(struct loader *l, const struct toml_entry *e)
+/* main.KEY: a size ("10G", or bytes) into *out; at least `min`. */
+static int get_size(struct loader *l, const struct toml_entry *e, uint64_t min, uint64_t *out)
 {
 	const struct toml_value *v = e->value;
 	int rc;
 
 	if (v->type == TOML_INTEGER) {
 		if (v->i < 0)
-			return bad(l, v, "main.cache_size: must not be negative");
-		l->c->cache_size = (uint64_t)v->i;
+			return bad(l, v, "main.%s: must not be negative", e->key);
+		if ((uint64_t)v->i < min)
+			return bad(l, v, "main.%s: must be at least %llu", e->key, (unsigned long long)min);
+		*out = (uint64_t)v->i;
 		return 0;
 	}
 	if (v->type != TOML_STRING)
-		return bad(l, v, "main.cache_size: expected a string such as \"10G\" (or bytes)");
-	rc = config_parse_size(v->str.s, &l->c->cache_size);
+		return bad(l, v, "main.%s: expected a string such as \"10G\" (or bytes)", e->key);
+	rc = config_parse_size(v->str.s, out);
 	if (rc == -ERANGE)
-		return bad(l, v, "main.cache_size: \"%.80s\" is too large", v->str.s);
+		return bad(l, v, "main.%s: \"%.80s\" is too large", e->key, v->str.s);
 	if (rc)
-		return bad(l, v, "main.cache_size: \"%.80s\" is not a size such as \"10G\"", v->str.s);
+		return bad(l, v, "main.%s: \"%.80s\" is not a size such as \"10G\"", e->key, v->str.s);
+	if (*out < min)
+		return bad(l, v, "main.%s: must be at least %llu bytes", e->key, (unsigned long long)min);
 	return 0;
 }
 
@@ -667,7 +680,11 @@ static int map_main(struct loader *l, const struct toml_value *t)
 		else if (mk)
 			rc = get_str(l, "main", e, mk->kind, (char **)((char *)c + mk->off));
 		else if (!strcmp(k, "cache_size"))
-			rc = get_size(l, e);
+			rc = get_size(l, e, 0, &c->cache_size);
+		else if (!strcmp(k, "flist_max_size"))
+			rc = get_size(l, e, 1, &c->flist_max_size);
+		else if (!strcmp(k, "flist_max_entries"))
+			rc = get_int(l, "main", e, 1, FLIST_MAX_ENTRIES_MAX, &c->flist_max_entries);
 		else if (!strcmp(k, "cache_expiration"))
 			rc = set_expiration(l, "main", e);
 		else if (!strcmp(k, "cache"))
@@ -713,6 +730,8 @@ static int set_defaults(struct config *c)
 	c->entry_ttl = 60;
 	c->attr_ttl = 60;
 	c->negative_ttl = 10;
+	c->flist_max_size = FLIST_MAX_SIZE_DEFAULT;
+	c->flist_max_entries = FLIST_MAX_ENTRIES_DEFAULT;
 	c->namespace = strdup("dedupe");
 	c->cache_dir = strdup("/var/cache/aysfs");
 	c->flist_dir = strdup("/etc/ays/local");

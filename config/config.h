@@ -49,6 +49,8 @@ struct config {
 	char *state_dir;    /* default "/var/lib/aysfs": what this node verified (SPEC §6) */
 	char *user;         /* default "aysfs" */
 	int64_t entry_ttl, attr_ttl, negative_ttl;   /* defaults 60, 60, 10 */
+	uint64_t flist_max_size;    /* bytes of one flist; default 512 MiB */
+	int64_t flist_max_entries;  /* entries of one flist; default 10,000,000 */
 
 	struct cfg_layer *layers;   /* every [[cache]] in the order written, then every [[store]] */
 	size_t nlayers;

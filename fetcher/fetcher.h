@@ -33,10 +33,16 @@
 
 /* Deadlines. A request (all its URLs, name lookups and queueing included) ends by
  * FETCH_DEADLINE_MS + max_size / FETCH_DEADLINE_RATE bytes-per-ms after it arrived; a transfer
- * slower than FETCH_LOW_SPEED bytes/s for FETCH_LOW_SPEED_S seconds fails. */
+ * slower than FETCH_LOW_SPEED bytes/s for FETCH_LOW_SPEED_S seconds fails, and so does a download
+ * whose server has answered and then sends no byte for FETCH_STALL_MS (a paused transfer, whose
+ * pipe is full, is not stalled). */
 #define FETCH_CONNECT_MS    5000
 #define FETCH_LOW_SPEED     1024
 #define FETCH_LOW_SPEED_S   10
+#define FETCH_STALL_MS      4000
+/* While it holds requests, the fetcher tells the indexer it is alive this often (MSG_FETCH_ALIVE):
+ * the indexer gives requests up after seconds without a word (indexer/fetch.h). */
+#define FETCH_ALIVE_MS      1000
 #define FETCH_DEADLINE_MS   30000
 #define FETCH_DEADLINE_RATE 1024        /* bytes per ms: about 1 MiB/s */
 
@@ -120,6 +126,8 @@ void http_free(void);
 /* Start (or queue) a parsed request; it owns q's fd and URLs from now on. */
 void http_submit(struct fetch_req *q);
 
+/* True when no request is held. */
+bool http_idle(void);
 /* True when FETCH_MAX_HELD requests are held: stop reading the indexer's channel. */
 bool http_full(void);
 

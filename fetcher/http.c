@@ -69,6 +69,9 @@ struct req {
 	bool paused;                    /* the pipe was full: resumed when it can take more */
 	bool length_checked, too_long, discard_abort;
 	bool sftp;                      /* the current URL is sftp:// */
+	bool stalled;                   /* no byte for FETCH_STALL_MS: given up */
+	curl_off_t moved;               /* body bytes at the last progress call */
+	uint64_t progress_at;           /* when they last changed (or the transfer resumed) */
 	char hostkey_why[HOST_MAX + 512];       /* why the host key was refused */
 	int werr;
 	char errbuf[CURL_ERROR_SIZE];
@@ -295,6 +298,30 @@ static int on_seek(void *arg, curl_off_t offset, int origin)
 	return CURL_SEEKFUNC_OK;
 }
 
+/* libcurl's progress call (about once a second, even when nothing arrives): a download whose
+ * server has answered and then sends nothing for FETCH_STALL_MS is given up, so that the next
+ * layer serves it in seconds (libcurl's own low-speed check averages over FETCH_LOW_SPEED_S,
+ * longer, to leave slow starts and slow links alone). */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct req *r = arg;
+	uint64_t now = now_ms();
+	long code = 0;
+
+	if (!r->sftp)
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+	if (dlnow != r->moved || r->paused || (code == 0 && dlnow == 0)) {
+		r->moved = dlnow;
+		r->progress_at = now;
+		return 0;
+	}
+	if (now - r->progress_at < FETCH_STALL_MS)
+		return 0;
+	r->stalled = true;
+	return 1;
+}
+
 /* libcurl found no CURLOPT_RESOLVE entry and wants to resolve: only an IPv6 literal (which
  * libcurl converts without a lookup) may go on. */
 static int on_resolver_start(void *state, void *reserved, void *arg)
@@ -345,7 +372,9 @@ static int transfer_start(struct req *r, const char *taddrs, const char *paddrs)
 	CURL *e;
 
 	r->written = r->taken = r->sent = r->discarded = 0;
-	r->paused = false;
+	r->paused = r->stalled = false;
+	r->moved = 0;
+	r->progress_at = now;
 	r->length_checked = r->too_long = r->discard_abort = false;
 	r->errbuf[0] = '\0';
 	r->hostkey_why[0] = '\0';
@@ -404,6 +433,11 @@ static int transfer_start(struct req *r, const char *taddrs, const char *paddrs)
 		/* Through an HTTP proxy, SSH needs a CONNECT tunnel. */
 		if (r->proxy)
 			bad |= curl_easy_setopt(e, CURLOPT_HTTPPROXYTUNNEL, 1L);
+	}
+	if (!r->q.push) {
+		bad |= curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+		bad |= curl_easy_setopt(e, CURLOPT_XFERINFODATA, r);
+		bad |= curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
 	}
 	if (r->q.push) {
 		bad |= curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
@@ -556,6 +590,9 @@ static void transfer_done(struct req *r, CURLcode res)
 	}
 	if (r->hostkey_why[0])
 		snprintf(why, sizeof why, "%s", r->hostkey_why);
+	else if (r->stalled)
+		snprintf(why, sizeof why, "stalled: no byte for %d s after %llu bytes of the body",
+			 FETCH_STALL_MS / 1000, (unsigned long long)r->written);
 	else
 		snprintf(why, sizeof why, "%s%s", res == CURLE_PARTIAL_FILE ? "short body: " : "",
 			 r->errbuf[0] ? r->errbuf : curl_easy_strerror(res));
@@ -606,7 +643,7 @@ static void transfer_done(struct req *r, CURLcode res)
 		snprintf(why, sizeof why, "HTTP %ld", code);
 		failed(r, EIO, code >= 500, why);
 	} else {
-		failed(r, res == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT : EIO, true, why);
+		failed(r, res == CURLE_OPERATION_TIMEDOUT || r->stalled ? ETIMEDOUT : EIO, true, why);
 	}
 	if (r->dirty) {
 		finish(r, -1);  /* part of this body is in the pipe: the indexer asks again */
@@ -674,6 +711,11 @@ void http_submit(struct fetch_req *q)
 	enqueue(q->ahead ? &ahead_queue : &queue, r);
 	held++;
 	schedule();
+}
+
+bool http_idle(void)
+{
+	return held == 0;
 }
 
 bool http_full(void)
@@ -753,6 +795,7 @@ void http_process(const struct pollfd *pfd, int n)
 			continue;
 		if (pfd[k++].revents) {
 			r->paused = false;
+			r->progress_at = now_ms();      /* the stall clock starts again */
 			curl_easy_pause(r->easy, CURLPAUSE_CONT);
 		}
 	}

@@ -55,6 +55,25 @@ static bool on_supervisor(void)
 	return true;
 }
 
+/* While requests are held, a word to the indexer every FETCH_ALIVE_MS: a fetcher that stops
+ * (stopped, wedged) is noticed by its silence, and the indexer stops waiting for it. */
+static void tell_alive(int *timeout)
+{
+	static uint64_t next;
+	uint64_t now = now_ms();
+	int rc;
+
+	if (http_idle())
+		return;
+	if (now >= next) {
+		if ((rc = ipc_send(FD_PEER1, MSG_FETCH_ALIVE, 0, NULL, 0, NULL, 0)))
+			die(67, "indexer channel: %s", strerror(-rc));
+		next = now + FETCH_ALIVE_MS;
+	}
+	if (*timeout < 0 || next - now < (uint64_t)*timeout)
+		*timeout = (int)(next - now);
+}
+
 /* The indexer's channel: one MSG_FETCH or MSG_PUSH per wake-up. Returns false at end of file. */
 static bool on_indexer(void)
 {
@@ -119,6 +138,7 @@ int main(int argc, char **argv)
 		n += nh;
 		np = probe_pollfds(p + n, PROBE_FDS, &timeout);
 		n += np;
+		tell_alive(&timeout);
 		if (poll(p, (nfds_t)n, timeout) < 0) {
 			if (errno == EINTR)
 				continue;

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,14 @@ static int read_urls(struct ipc_rd *rd, struct fetch_req *q, size_t cap)
 	return ipc_rd_done(rd) ? 0 : -EPROTO;
 }
 
+/* A pipe whose read end is closed reports POLLERR. */
+static bool pipe_gone(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLERR);
+}
+
 /* MSG_FETCH: u8 kind, u64 max_size, u32 n, n × str url; the fd: the write end of a non-blocking
  * pipe, which the indexer reads the body from. */
 static int parse_fetch(const struct ipc_msg *m, struct fetch_req *q)
@@ -98,6 +107,14 @@ static int parse_fetch(const struct ipc_msg *m, struct fetch_req *q)
 	if (fstat(q->fd, &st) || !S_ISFIFO(st.st_mode) || (fl = fcntl(q->fd, F_GETFL)) < 0 ||
 	    (fl & O_ACCMODE) != O_WRONLY || !(fl & O_NONBLOCK)) {
 		request_refuse(q, EBADF, "the fd is not the write end of a non-blocking pipe");
+		return 1;
+	}
+	/* The indexer gave it up while this process was not reading (stopped, wedged): no GET for a
+	 * body no one reads. */
+	if (pipe_gone(q->fd)) {
+		log_info("fetch %llu: dropped, the indexer gave it up", (unsigned long long)q->id);
+		request_reply(q->id, EPIPE, q->n, 0, "given up", 8);
+		request_free(q);
 		return 1;
 	}
 	log_debug("fetch %llu: %u URLs, at most %llu bytes", (unsigned long long)q->id, q->n,

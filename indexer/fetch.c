@@ -13,6 +13,14 @@
  * the start, with a new pipe, when no byte of it had arrived, so a caller sees a delay, never an
  * error; one cut in the middle of its body ends as such a body does (-ECONNRESET, the caller asks
  * again). Every wait has a deadline.
+ *
+ * A fetcher that stops answering (stopped, wedged in a loop) must not hang opens: while it holds
+ * requests it sends MSG_FETCH_ALIVE every second, and a request that has waited FETCH_SILENT_MS
+ * while no fetcher said anything at all (no reply, no sign of life, no new channel) ends with EIO;
+ * after that, and while no fetcher has been connected for that long (one being restarted after
+ * repeated crashes), requests fail at once, until a fetcher speaks. The channel is non-blocking, so that a full one (a fetcher
+ * that does not read) holds a sender no longer than that either. When the fetcher speaks again,
+ * requests go to it as before.
  */
 #include "indexer/fetch.h"
 
@@ -44,6 +52,8 @@ struct waiting {
 	size_t len;
 	uint16_t type;          /* MSG_FETCH (with fd), or MSG_PROBE (no fd) */
 	struct probe_done *probe;       /* MSG_PROBE: where the answer goes */
+	uint64_t start_ms;      /* when it was registered (monotonic) */
+	bool gave_up;           /* ended for want of a fetcher that answers: no body will come */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -51,6 +61,25 @@ static pthread_cond_t chan_cond = PTHREAD_COND_INITIALIZER;
 static struct waiting *waiting;
 static uint64_t next_id;
 static int chan = -1;           /* -1 while no fetcher is connected */
+static uint64_t heard_ms;       /* the last sign of life of a fetcher (monotonic ms) */
+static bool silent;             /* requests were given up since, for want of one */
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A fetcher spoke (called with the lock held). */
+static void heard(void)
+{
+	heard_ms = mono_ms();
+	if (silent)
+		log_notice("the fetcher answers again");
+	silent = false;
+}
 
 static void finish(struct waiting *w, int status, const char *why)
 {
@@ -60,6 +89,45 @@ static void finish(struct waiting *w, int status, const char *why)
 	snprintf(w->res->reason, sizeof w->res->reason, "%s", why);
 	w->done = true;
 	pthread_cond_signal(&w->cond);
+}
+
+/* Called with the lock held: has w waited FETCH_SILENT_MS with no word from any fetcher (or been
+ * made while none has been connected for that long)? Then it ends with EIO. True when w's answer
+ * or body will not come. */
+static bool given_up(struct waiting *w)
+{
+	uint64_t now = mono_ms();
+	char why[160];
+
+	if (w->done)
+		return w->gave_up || !w->sent;
+	/* Once a fetcher is known to be silent, later requests fail at once (each is still sent:
+	 * the fetcher answers it when it wakes up, which ends the silence). */
+	if (now - heard_ms < FETCH_SILENT_MS ||
+	    (chan >= 0 && !silent && now - w->start_ms < FETCH_SILENT_MS))
+		return false;
+	if (chan < 0)
+		snprintf(why, sizeof why, "no fetcher has been running for %llu s (it is being "
+			 "restarted): network layers are not reachable",
+			 (unsigned long long)(now - heard_ms) / 1000);
+	else
+		snprintf(why, sizeof why, "the fetcher has not answered for %llu s (stopped or wedged)",
+			 (unsigned long long)(now - heard_ms) / 1000);
+	if (!silent)
+		log_warn("%s: requests to it fail until it answers", why);
+	silent = true;
+	finish(w, EIO, why);
+	w->gave_up = true;
+	return true;
+}
+
+/* Wait up to ms for fd to be ready for `events`; 1 when it is, 0 when not yet, -errno. */
+static int wait_fd(int fd, short events, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int rc = poll(&p, 1, ms);
+
+	return rc < 0 ? (errno == EINTR ? 0 : -errno) : rc;
 }
 
 /* A MSG_PROBE_DONE: to the probe that waits for it. Returns 0 or -EPROTO. */
@@ -96,12 +164,19 @@ static void read_replies(int fd)
 		char why[1025];
 		int rc = ipc_recv(fd, proto_indexer_from_fetcher, proto_indexer_from_fetcher_n, &m);
 
+		if (rc == -EAGAIN)      /* the channel is non-blocking (send_one) */
+			rc = wait_fd(fd, POLLIN, -1) < 0 ? -EIO : -EINTR;
 		if (rc == -EINTR)
 			continue;
 		if (rc <= 0) {
 			log_warn("fetcher channel: %s", rc == 0 ? "closed" : strerror(-rc));
 			return;
 		}
+		pthread_mutex_lock(&lock);
+		heard();
+		pthread_mutex_unlock(&lock);
+		if (m.hdr.type == MSG_FETCH_ALIVE)
+			continue;
 		if (m.hdr.type == MSG_PROBE_DONE) {
 			if (take_probe(&m)) {
 				log_err("fetcher sent a malformed probe reply");
@@ -145,8 +220,10 @@ static void *reader(void *arg)
 		read_replies(fd);
 		/* The fetcher is gone: requests wait (each with its own deadline) for the next one. */
 		pthread_mutex_lock(&lock);
-		if (chan == fd)
+		if (chan == fd) {
 			chan = -1;
+			heard_ms = mono_ms();   /* its death is its last word */
+		}
 		close(fd);
 		pthread_mutex_unlock(&lock);
 	}
@@ -158,6 +235,8 @@ int fetch_start(int fd)
 	pthread_t t;
 
 	chan = fd;
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	heard_ms = mono_ms();
 	return pthread_create(&t, NULL, reader, NULL) ? -EAGAIN : 0;
 }
 
@@ -179,6 +258,8 @@ void fetch_reconnect(int fd)
 	if (chan >= 0)
 		shutdown(chan, SHUT_RDWR);      /* the reader leaves the old channel, then takes fd */
 	chan = fd;
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	heard();
 	for (struct waiting *w = waiting; w; w = w->next) {
 		if (w->done)
 			continue;
@@ -196,14 +277,19 @@ void fetch_reconnect(int fd)
 	log_info("a new fetcher is connected");
 }
 
-/* Register w (the fetcher answers by id) and send it. */
-static void send_one(struct waiting *w)
+static int ms_until(const struct timespec *until);
+
+/* Register w (the fetcher answers by id) and send it; a full channel is waited on until `until`
+ * or until w is given up. */
+static void send_one(struct waiting *w, const struct timespec *until)
 {
 	int c, rc = 0;
 
 	pthread_cond_init(&w->cond, NULL);
 	pthread_mutex_lock(&lock);
 	w->id = ++next_id;
+	w->start_ms = mono_ms();
+	w->gave_up = false;
 	w->next = waiting;
 	waiting = w;
 	/* Send on a duplicate, outside the lock: a full channel must not stop the reader from
@@ -211,29 +297,54 @@ static void send_one(struct waiting *w)
 	 * connected, the request goes out when the next one connects. */
 	c = chan >= 0 ? fcntl(chan, F_DUPFD_CLOEXEC, 0) : -1;
 	pthread_mutex_unlock(&lock);
-	if (c >= 0) {
+	while (c >= 0) {
+		bool stop;
+
 		rc = ipc_send(c, w->type, w->id, w->payload, w->len, &w->fd, w->type == MSG_FETCH);
-		close(c);
+		if (rc != -EAGAIN)
+			break;
+		wait_fd(c, POLLOUT, 1000);
+		pthread_mutex_lock(&lock);
+		stop = given_up(w) || ms_until(until) == 0;
+		pthread_mutex_unlock(&lock);
+		if (stop) {
+			rc = -ETIMEDOUT;
+			break;
+		}
 	}
+	if (c >= 0)
+		close(c);
 	pthread_mutex_lock(&lock);
 	/* Sent, or lost with a fetcher that died (the next one hears of it again, as sent ones). */
 	if (c >= 0 && (rc == 0 || rc == -EPIPE || rc == -ECONNRESET))
 		mark_sent(w);
 	else if (rc && !w->done)
-		finish(w, EIO, "cannot ask the fetcher");
+		finish(w, rc == -ETIMEDOUT ? ETIMEDOUT : EIO, rc == -ETIMEDOUT ?
+		       "the fetcher does not take requests (its channel is full)" :
+		       "cannot ask the fetcher");
 	pthread_mutex_unlock(&lock);
 }
 
-/* Wait for w's answer until `until`, then forget w. */
+/* Wait for w's answer until `until` (or until it is given up), then forget w. */
 static void wait_one(struct waiting *w, const struct timespec *until)
 {
 	pthread_mutex_lock(&lock);
-	while (!w->done)
-		if (pthread_cond_timedwait(&w->cond, &lock, until) == ETIMEDOUT) {
+	while (!w->done && !given_up(w)) {
+		struct timespec next;
+
+		/* In steps of a second, to see a fetcher that has gone silent. */
+		clock_gettime(CLOCK_REALTIME, &next);
+		next.tv_sec++;
+		if (next.tv_sec > until->tv_sec ||
+		    (next.tv_sec == until->tv_sec && next.tv_nsec > until->tv_nsec))
+			next = *until;
+		if (pthread_cond_timedwait(&w->cond, &lock, &next) == ETIMEDOUT && !w->done &&
+		    ms_until(until) == 0) {
 			finish(w, ETIMEDOUT, chan < 0 ? "the fetcher is not running" :
 			       "no answer from the fetcher in time");
 			break;
 		}
+	}
 	for (struct waiting **pp = &waiting; *pp; pp = &(*pp)->next)
 		if (*pp == w) {
 			*pp = w->next;
@@ -248,7 +359,7 @@ static void wait_one(struct waiting *w, const struct timespec *until)
 
 static void send_and_wait(struct waiting *w, const struct timespec *until)
 {
-	send_one(w);
+	send_one(w, until);
 	wait_one(w, until);
 }
 
@@ -263,10 +374,10 @@ static int ms_until(const struct timespec *until)
 	return ms < 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms;
 }
 
-/* Read the body from the pipe until its end (the fetcher closed it) or `until`: into fd from
- * offset 0 (pwrite: the file offset is not moved), into h when not NULL. Returns the bytes read,
- * or -errno: -EFBIG past max_size, -ETIMEDOUT, or fd's write error. */
-static int64_t pump(int rd, int fd, struct hasher *h, uint64_t max_size,
+/* Read w's body from the pipe until its end (the fetcher closed it), `until`, or until w is
+ * given up: into fd from offset 0 (pwrite: the file offset is not moved), into h when not NULL.
+ * Returns the bytes read, or -errno: -EFBIG past max_size, -ETIMEDOUT, or fd's write error. */
+static int64_t pump(struct waiting *w, int rd, int fd, struct hasher *h, uint64_t max_size,
 		    const struct timespec *until)
 {
 	enum { CHUNK = 64 << 10 };
@@ -283,11 +394,19 @@ static int64_t pump(int rd, int fd, struct hasher *h, uint64_t max_size,
 		if (n == 0)
 			break;
 		if (n < 0 && errno == EAGAIN) {
-			int pr = poll(&p, 1, ms_until(until));
+			int left = ms_until(until);
+			int pr = poll(&p, 1, left < 1000 ? left : 1000);
+			bool stop;
 
 			if (pr == 0) {
-				rc = -ETIMEDOUT;
-				break;
+				pthread_mutex_lock(&lock);
+				stop = given_up(w);
+				pthread_mutex_unlock(&lock);
+				if (stop || left <= 1000) {
+					rc = -ETIMEDOUT;
+					break;
+				}
+				continue;
 			}
 			if (pr < 0 && errno != EINTR) {
 				rc = -errno;
@@ -306,16 +425,16 @@ static int64_t pump(int rd, int fd, struct hasher *h, uint64_t max_size,
 			break;
 		}
 		for (ssize_t done = 0; done < n;) {
-			ssize_t w = pwrite(fd, buf + done, (size_t)(n - done),
-					   (off_t)(got + (uint64_t)done));
+			ssize_t wr = pwrite(fd, buf + done, (size_t)(n - done),
+					    (off_t)(got + (uint64_t)done));
 
-			if (w < 0 && errno == EINTR)
+			if (wr < 0 && errno == EINTR)
 				continue;
-			if (w <= 0) {
-				rc = w < 0 ? -errno : -EIO;
+			if (wr <= 0) {
+				rc = wr < 0 ? -errno : -EIO;
 				goto out;
 			}
-			done += w;
+			done += wr;
 		}
 		if (h)
 			hasher_update(h, buf, (size_t)n);
@@ -342,14 +461,14 @@ static int64_t fetch_once(struct waiting *w, struct fetch_sink *out, struct hash
 	fcntl(p[1], F_SETPIPE_SZ, 256 << 10);
 	w->fd = p[1];
 	w->sent = w->done = false;
-	send_one(w);
+	send_one(w, until);
 	/* The file is made while the fetcher and the server work: on a cold disk that is a
 	 * directory and an inode read. */
 	if (out->fd < 0 && (out->fd = out->open(out->arg)) < 0) {
 		got = out->fd;
 		out->fd = -1;
 	} else {
-		got = pump(p[0], out->fd, h, max_size, until);
+		got = pump(w, p[0], out->fd, h, max_size, until);
 	}
 	close(p[0]);            /* a fetcher still writing gets EPIPE */
 	wait_one(w, until);
@@ -427,7 +546,10 @@ int fetch_push(int fd, uint64_t size, const char *url)
 	pthread_mutex_unlock(&lock);
 	if (c < 0)
 		return -EIO;
-	rc = ipc_send(c, MSG_PUSH, 0, buf, w.len, &fd, 1);
+	/* A background job: a full channel is waited on, for a while. */
+	for (int waited = 0; (rc = ipc_send(c, MSG_PUSH, 0, buf, w.len, &fd, 1)) == -EAGAIN &&
+	     waited < FETCH_SILENT_MS; waited += 1000)
+		wait_fd(c, POLLOUT, 1000);
 	close(c);
 	return rc;
 }

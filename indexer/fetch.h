@@ -4,6 +4,10 @@
 
 #include <stdint.h>
 
+/* A request that has waited this long while no fetcher said a word (fetcher/fetcher.h:
+ * FETCH_ALIVE_MS) fails with EIO; so does one made while no fetcher has run for this long. */
+#define FETCH_SILENT_MS 5000
+
 struct fetch_result {
 	int status;             /* 0, or a positive errno */
 	uint32_t url_index;     /* which URL the body came from */

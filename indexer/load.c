@@ -22,8 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FLIST_FETCH_MAX (1ull << 30)    /* a bigger flist is not a flist */
-
 struct found {
 	char *id;
 	char *path;
@@ -204,8 +202,9 @@ static int add_remote(struct tree *t, const struct worker_conf *c, const char *c
 		fd = mkostemp(tmp, O_CLOEXEC);
 		if (fd < 0)
 			break;
-		rc = fetch_urls(&(struct fetch_sink){ .fd = fd }, NULL, FETCH_FLIST, FLIST_FETCH_MAX,
-				urls, 1, 90 + (FLIST_FETCH_MAX >> 20), &fr);
+		/* A body longer than flist_max_size is cut off by the fetcher ("too long"). */
+		rc = fetch_urls(&(struct fetch_sink){ .fd = fd }, NULL, FETCH_FLIST, c->flist_max_size,
+				urls, 1, 90 + (unsigned)(c->flist_max_size >> 20), &fr);
 		if (rc == 0) {
 			rc = add_fd(t, id, url, fd, res);
 			close(fd);
@@ -307,6 +306,7 @@ int load_tree(const struct worker_conf *c, const char *cache_root, uint64_t gene
 	memset(res, 0, sizeof *res);
 	if (!t)
 		return -ENOMEM;
+	tree_set_limits(t, c->flist_max_size, c->flist_max_entries);
 	if (c->nservices) {
 		for (uint32_t i = 0; i < c->nservices && !rc; i++) {
 			char *path = locate(c, &c->services[i]);

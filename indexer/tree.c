@@ -58,6 +58,8 @@ struct tree {
 	uint32_t *ino;          /* per node, set by tree_number() */
 	uint32_t max_ino;
 
+	uint64_t max_bytes, max_entries;        /* one flist's bounds (0: none), tree_set_limits() */
+
 	/* The directory that held the previous entry, as a path below the prefix and as a node. */
 	char last_dir[FLIST_PATH_MAX + 1];
 	size_t last_dir_len;
@@ -425,8 +427,27 @@ static void src_advance(struct flist_src *s, const char *w, size_t consumed)
 	}
 }
 
-static int parse_src(struct flist_src *s, const char *name, flist_entry_fn fn, void *ctx,
-		     struct flist_stats *total, char *err, size_t errlen)
+/* Past one of t's bounds after a window (an fd that grew since its size was checked, or too many
+ * entries)? Then err says which, naming the flist and the limit. */
+static bool over_limits(const struct tree *t, const struct flist_src *s, const char *name,
+			uint64_t entries, char *err, size_t errlen)
+{
+	if (t->max_bytes && s->fd >= 0 && (uint64_t)s->pos > t->max_bytes) {
+		snprintf(err, errlen, "%s: larger than flist_max_size (%llu bytes)", name,
+			 (unsigned long long)t->max_bytes);
+		return true;
+	}
+	if (t->max_entries && entries > t->max_entries) {
+		snprintf(err, errlen, "%s: more than flist_max_entries (%llu entries)", name,
+			 (unsigned long long)t->max_entries);
+		return true;
+	}
+	return false;
+}
+
+static int parse_src(const struct tree *t, struct flist_src *s, const char *name,
+		     flist_entry_fn fn, void *ctx, struct flist_stats *total, char *err,
+		     size_t errlen)
 {
 	const char *w = NULL;
 	size_t wlen = 0, consumed = 0;
@@ -437,10 +458,14 @@ static int parse_src(struct flist_src *s, const char *name, flist_entry_fn fn, v
 	while ((rc = src_next(s, &w, &wlen, &consumed)) > 0) {
 		struct flist_stats st;
 
+		if (over_limits(t, s, name, total->entries, err, errlen))
+			return -EINVAL;
 		rc = flist_parse_at(name, w, wlen, s->line, fn, ctx, &st, err, errlen);
 		if (rc)
 			return rc;
 		total->entries += st.entries;
+		if (over_limits(t, s, name, total->entries, err, errlen))
+			return -EINVAL;
 		total->unknown_keys += st.unknown_keys;
 		if (!total->first_unknown_line && st.first_unknown_line) {
 			total->first_unknown_line = st.first_unknown_line;
@@ -467,7 +492,7 @@ static int add_src(struct tree *t, const char *service, const char *name, struct
 	if (t->nservices > UINT16_MAX)
 		return -E2BIG;
 	/* Validate the whole flist before touching the tree: a malformed one adds nothing. */
-	rc = parse_src(s, name, NULL, NULL, &fst, err, errlen);
+	rc = parse_src(t, s, name, NULL, NULL, &fst, err, errlen);
 	if (rc)
 		return rc;
 	svc = realloc(t->services, (t->nservices + 1) * sizeof *svc);
@@ -480,7 +505,7 @@ static int add_src(struct tree *t, const char *service, const char *name, struct
 	st->unknown_keys = fst.unknown_keys;
 	st->first_unknown_line = fst.first_unknown_line;
 	memcpy(st->first_unknown_key, fst.first_unknown_key, sizeof st->first_unknown_key);
-	return parse_src(s, name, add_entry, &c, &fst, err, errlen);
+	return parse_src(t, s, name, add_entry, &c, &fst, err, errlen);
 }
 
 int tree_add_flist(struct tree *t, const char *service, const char *name, const char *buf,
@@ -495,13 +520,27 @@ int tree_add_flist_fd(struct tree *t, const char *service, const char *name, int
 		      struct tree_flist_stats *st, char *err, size_t errlen)
 {
 	struct flist_src s = { .fd = fd, .cap = WINDOW };
+	struct stat sb;
 	int rc;
 
+	/* Refused before a byte is read (read-back checks a file that grows meanwhile). */
+	if (t->max_bytes && fstat(fd, &sb) == 0 && (uint64_t)sb.st_size > t->max_bytes) {
+		memset(st, 0, sizeof *st);
+		snprintf(err, errlen, "%s: %llu bytes, larger than flist_max_size (%llu bytes)", name,
+			 (unsigned long long)sb.st_size, (unsigned long long)t->max_bytes);
+		return -EINVAL;
+	}
 	if (!(s.buf = malloc(WINDOW)))
 		return -ENOMEM;
 	rc = add_src(t, service, name, &s, st, err, errlen);
 	free(s.buf);
 	return rc;
+}
+
+void tree_set_limits(struct tree *t, uint64_t max_bytes, uint64_t max_entries)
+{
+	t->max_bytes = max_bytes;
+	t->max_entries = max_entries;
 }
 
 size_t tree_count(const struct tree *t)

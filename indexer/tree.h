@@ -44,6 +44,10 @@ int tree_add_flist(struct tree *t, const char *service, const char *name, const 
 int tree_add_flist_fd(struct tree *t, const char *service, const char *name, int fd,
 		      struct tree_flist_stats *st, char *err, size_t errlen);
 
+/* Bound every later flist: at most max_bytes (read from an fd) and max_entries entries (0: no
+ * bound); one past them is refused as a malformed flist is (-EINVAL, err naming the limit). */
+void tree_set_limits(struct tree *t, uint64_t max_bytes, uint64_t max_entries);
+
 /* Number of entries, the root included. */
 size_t tree_count(const struct tree *t);
 

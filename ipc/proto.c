@@ -68,6 +68,7 @@ const size_t proto_fetcher_from_indexer_n = N(proto_fetcher_from_indexer);
 const struct ipc_type proto_indexer_from_fetcher[] = {
 	{ MSG_FETCH_DONE, 0, 4 + 4 + 8 + 4, 4 + 4 + 8 + STR(1024), "fetch-done" },
 	{ MSG_PROBE_DONE, 0, 4 + 8, 4 + PROBE_MAX_HOSTS * (4 + STR(PROBE_DETAIL_MAX)), "probe-done" },
+	{ MSG_FETCH_ALIVE, 0, 0, 0, "fetch-alive" },
 };
 const size_t proto_indexer_from_fetcher_n = N(proto_indexer_from_fetcher);
 
@@ -100,6 +101,8 @@ void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c)
 	ipc_wr_u32(w, c->negative_ttl);
 	ipc_wr_u64(w, c->cache_size);
 	ipc_wr_u32(w, c->cache_expiration);
+	ipc_wr_u64(w, c->flist_max_size);
+	ipc_wr_u32(w, c->flist_max_entries);
 	ipc_wr_u32(w, c->nlayers);
 	for (uint32_t i = 0; i < c->nlayers; i++) {
 		ipc_wr_cstr(w, c->layers[i].url);
@@ -171,6 +174,8 @@ int proto_conf_decode(const void *buf, size_t len, struct worker_conf *c)
 	c->negative_ttl = ipc_rd_u32(&r);
 	c->cache_size = ipc_rd_u64(&r);
 	c->cache_expiration = ipc_rd_u32(&r);
+	c->flist_max_size = ipc_rd_u64(&r);
+	c->flist_max_entries = ipc_rd_u32(&r);
 	c->nlayers = ipc_rd_u32(&r);
 	if (r.bad || c->nlayers > WCONF_MAX_LAYERS || c->log_level > 5)
 		goto fail;

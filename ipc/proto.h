@@ -67,6 +67,8 @@ enum msg_type {
 	/* indexer → fetcher: upload a verified blob to a push cache (no reply; failures are logged)
 	 * fd: the blob, read-only; u64 size, str url (URL/NAMESPACE/H0/H1/HASH, sent with HTTP PUT) */
 	MSG_PUSH = 22,
+	/* fetcher → indexer, empty: it is alive (every second while it holds requests) */
+	MSG_FETCH_ALIVE = 23,
 	/* supervisor → aysfs-config (its fd 3): read this configuration file. fd: the file, opened by
 	 * root; str the file's name, for messages. Or, without a file, give the defaults (empty). */
 	MSG_CONFIG_READ = 60,
@@ -184,6 +186,8 @@ struct worker_conf {
 	uint32_t entry_ttl, attr_ttl, negative_ttl;
 	uint64_t cache_size;
 	uint32_t cache_expiration;
+	uint64_t flist_max_size;        /* bytes of one flist, and its entries: beyond, it is refused */
+	uint32_t flist_max_entries;
 	struct wire_layer *layers;
 	uint32_t nlayers;
 	struct wire_service *services;

@@ -87,6 +87,8 @@ void config_encode(struct ipc_wr *w, const struct config *c)
 	ipc_wr_i64(w, c->entry_ttl);
 	ipc_wr_i64(w, c->attr_ttl);
 	ipc_wr_i64(w, c->negative_ttl);
+	ipc_wr_u64(w, c->flist_max_size);
+	ipc_wr_i64(w, c->flist_max_entries);
 	ipc_wr_u32(w, (uint32_t)c->nlayers);
 	for (size_t i = 0; i < c->nlayers; i++) {
 		const struct cfg_layer *l = &c->layers[i];
@@ -209,7 +211,10 @@ int config_decode(const void *buf, size_t len, struct config *c)
 	     rd_opt(&r, &c->ssh_known_hosts) && rd_opt(&r, &c->flist_dir) &&
 	     rd_opt(&r, &c->state_dir) && rd_opt(&r, &c->user) &&
 	     rd_int(&r, 0, MAX_SECONDS, &c->entry_ttl) && rd_int(&r, 0, MAX_SECONDS, &c->attr_ttl) &&
-	     rd_int(&r, 0, MAX_SECONDS, &c->negative_ttl) && rd_layers(&r, c) && rd_services(&r, c);
+	     rd_int(&r, 0, MAX_SECONDS, &c->negative_ttl);
+	c->flist_max_size = ipc_rd_u64(&r);
+	ok = ok && c->flist_max_size > 0 && rd_int(&r, 1, INT32_MAX, &c->flist_max_entries) &&
+	     rd_layers(&r, c) && rd_services(&r, c);
 	debug = ipc_rd_u8(&r);
 	c->debug.present = debug;
 	ok = ok && debug <= 1 && rd_list(&r, &c->debug.filter, &c->debug.nfilter) &&

@@ -243,6 +243,9 @@ static void own_status(FILE *out)
 		fprintf(out, "  %-8s ", role_name[r]);
 		if (w->pid > 0)
 			fprintf(out, "pid %d", (int)w->pid);
+		else if (w->backoff && w->restart_at)
+			fprintf(out, "backing off after repeated crashes, restart in %lld s",
+				(long long)((w->restart_at - mono_ms() + 999) / 1000));
 		else
 			fprintf(out, "not running");
 		fprintf(out, ", restarts %u", wstat[r].restarts);

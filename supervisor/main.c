@@ -44,7 +44,8 @@
 #define EXIT_WORKER     3
 #define READY_DEADLINE_S 60
 #define CRASH_LOOP_DEATHS 5     /* deaths of one worker … */
-#define CRASH_LOOP_SECONDS 60   /* … within this many seconds: exit 3 */
+#define CRASH_LOOP_SECONDS 60   /* … within this many seconds: exit 3 (the fetcher: back-off) */
+#define BACKOFF_MAX_MS  60000   /* the fetcher's restart delay in a crash loop: 1 s doubling to this */
 
 struct options {
 	const char *config;
@@ -198,6 +199,7 @@ static void worker_conf_from(struct worker_conf *wc, const struct config *c, con
 		.entry_ttl = (uint32_t)c->entry_ttl, .attr_ttl = (uint32_t)c->attr_ttl,
 		.negative_ttl = (uint32_t)c->negative_ttl, .cache_size = c->cache_size,
 		.cache_expiration = (uint32_t)c->cache_expiration,
+		.flist_max_size = c->flist_max_size, .flist_max_entries = (uint32_t)c->flist_max_entries,
 		.nlayers = (uint32_t)c->nlayers, .nservices = (uint32_t)c->nays,
 		.cafile = (char *)(o->cafile ? o->cafile : c->cafile ? c->cafile : ""),
 		.resolv = (char *)o->resolv, .proxy = c->proxy, .nproxy = (uint32_t)c->nproxy,
@@ -455,11 +457,29 @@ static bool note_death(struct worker *w, time_t now)
 	return recent >= CRASH_LOOP_DEATHS;
 }
 
-/* 100 ms after a first death, doubling with each recent one, never over a second. */
+/* The fetcher in a crash loop is no reason to stop: whatever crashes it from the network would
+ * take the cached tree down too, which SPEC section 6 keeps serving offline. So it is restarted
+ * with a back-off instead, until it has run CRASH_LOOP_SECONDS without dying. True when w backs off. */
+static bool fetcher_backoff(struct worker *w, bool loop, time_t now)
+{
+	if (w->role != ROLE_FETCHER)
+		return false;
+	if (w->backoff && now - w->started >= CRASH_LOOP_SECONDS)
+		w->backoff = 0;
+	if (loop || w->backoff)
+		w->backoff++;
+	return w->backoff > 0;
+}
+
+/* 100 ms after a first death, doubling with each recent one, never over a second; a fetcher that
+ * backs off: 1 s, doubling with each death of its crash loop, up to BACKOFF_MAX_MS. */
 static int restart_delay_ms(const struct worker *w)
 {
 	int d = 100 << (w->recent_deaths > 1 ? w->recent_deaths - 1 : 0);
 
+	if (w->backoff)
+		return w->backoff > 7 ? BACKOFF_MAX_MS :
+		       (1000 << (w->backoff - 1)) > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : 1000 << (w->backoff - 1);
 	return d > 1000 ? 1000 : d;
 }
 
@@ -471,6 +491,7 @@ static int start_worker(struct worker *w, int log_level, bool restarted)
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, &old);
+	w->started = time(NULL);
 	rc = spawn_worker(w, log_level, restarted);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return rc;
@@ -1000,7 +1021,12 @@ int main(int argc, char **argv)
 				} else if (followed) {
 					/* It followed its only peer; the indexer's restart starts a new one. */
 					log_info("the %s stopped with the indexer", wk->name);
-				} else if (note_death(wk, time(NULL))) {
+				} else if (fetcher_backoff(wk, note_death(wk, time(NULL)), time(NULL))) {
+					log_err("the %s %s, %d deaths in its crash loop: the cache is served, "
+						"network layers are out of reach; restarting it in %d s", wk->name,
+						why, CRASH_LOOP_DEATHS - 1 + wk->backoff, restart_delay_ms(wk) / 1000);
+					wk->restart_at = now_ms() + restart_delay_ms(wk);
+				} else if (wk->recent_deaths >= CRASH_LOOP_DEATHS) {
 					log_crit("the %s %s, its %dth death within %d s: stopping", wk->name,
 						 why, CRASH_LOOP_DEATHS, CRASH_LOOP_SECONDS);
 					stopping = true;

@@ -36,6 +36,8 @@ struct worker {
 	int ndeaths;
 	int recent_deaths;      /* of those, within the crash-loop window */
 	int64_t restart_at;     /* monotonic ms; 0: none due */
+	time_t started;         /* when it was last started */
+	int backoff;            /* the fetcher: its deaths in the crash loop it is in (0: none) */
 	bool planned;           /* stopped on purpose (a reload that changes the indexer's folders) */
 	bool refused_known;     /* MSG_SYSCALL received: the call its seccomp filter refused */
 	uint32_t refused_arch;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# A dead fetcher is restarted within a second and the mount keeps serving; a worker that keeps
-# dying stops the mount cleanly with exit 3. A dead indexer is restarted with a new fetcher; a dead
-# fuser's successor takes the mount over (a file open across its death keeps reading); a fuser that
-# keeps dying stops the mount cleanly: never a dead mountpoint left behind.
+# A dead fetcher is restarted within a second and the mount keeps serving; a fetcher that keeps
+# dying is restarted with a back-off while the cache is served (the mount stays up); an indexer or a
+# fuser that keeps dying stops the mount cleanly with exit 3. A dead indexer is restarted with a new
+# fetcher; a dead fuser's successor takes the mount over (a file open across its death keeps
+# reading): never a dead mountpoint left behind.
 . "$(dirname "$0")/lib.sh"
 t_setup
 
@@ -27,17 +28,75 @@ like "$(cat "$T/log")" "the fetcher is restarted \(pid $new\)" "and the restart"
 is "$(sha256sum <"$T/mnt/f")" "$(sha256sum <"$T/src/f")" "the mount keeps serving"
 ok_cmd "the new fetcher runs as its own user" test "$(stat -c %U /proc/$new)" != root
 
-# Five deaths within a minute: a crash loop. The supervisor stops, unmounts, exits 3.
-for i in 1 2 3 4; do
-	p=$(worker_pid fetcher)
-	for _ in $(seq 40); do [ -n "$p" ] && break; sleep 0.05; p=$(worker_pid fetcher); done
-	kill -KILL "$p" 2>/dev/null
+mount_stop
+
+# A fetcher that keeps dying (whatever crashes it may come from the network) does not take the
+# tree down: the supervisor restarts it with a back-off of 1 s, doubling, while the cache is
+# served; network layers are out of reach meanwhile; once it runs again, cold opens work.
+P_HTTP=$(free_port)
+mkdir -p "$T/www"
+for f in n1 n2 n3; do random_file "$T/src/$f" 20000; eval "h_$f=$(put_blob "$T/www" "$T/src/$f")"; done
+chmod -R a+rX "$T/www"
+nginx_start "server { listen 127.0.0.1:$P_HTTP; root $T/www; }"
+printf '/n1|%s|20000\n/n2|%s|20000\n/n3|%s|20000\n' "$h_n1" "$h_n2" "$h_n3" |
+	write_flist "$T/flists-net/n.flist"
+printf '[main]\nprefix = "/"\nflist_dir = "%s"\ncache_dir = "%s"\n[[store]]\nurl = "%s"\n' \
+	"$T/flists-net" "$T/cache-net" "http://127.0.0.1:$P_HTTP" >"$T/net.toml"
+mount_start "$T/mnt" -config "$T/net.toml" || bail "mount failed"
+ok_cmd "a file read over http" cmp -s "$T/mnt/n1" "$T/src/n1"
+killed=0 last=
+for i in 1 2 3 4 5 6; do
+	p=
+	for _ in $(seq 100); do
+		p=$(worker_pid fetcher)
+		[ -n "$p" ] && [ "$p" != "$last" ] && break
+		sleep 0.05
+	done
+	[ -n "$p" ] && [ "$p" != "$last" ] && kill -KILL "$p" 2>/dev/null && killed=$((killed + 1))
+	last=$p
+done
+is "$killed" 6 "the fetcher was killed six times within seconds"
+sleep 0.2
+ok_cmd "the supervisor keeps running" kill -0 "$SUP_PID"
+ok_cmd "the mount stays up" is_mounted "$T/mnt"
+ok_cmd "a cached file reads" cmp -s "$T/mnt/n1" "$T/src/n1"
+like "$("$AYSFS_BUILD/aysfs-ctl" "$T/mnt" status 2>&1)" \
+	"fetcher +backing off after repeated crashes, restart in [0-9]+ s" \
+	"aysfs-ctl status says the fetcher is backing off"
+like "$(cat "$T/log")" \
+	"the fetcher was killed by signal 9.*, 6 deaths in its crash loop: the cache is served.*restarting it in 2 s" \
+	"the log says so, with the back-off"
+is "$(grep -c 'its 5th death within 60 s: stopping' "$T/log")" 0 "no crash-loop stop for the fetcher"
+back=
+for _ in $(seq 100); do
+	back=$(worker_pid fetcher)
+	[ -n "$back" ] && [ "$back" != "$last" ] && break
 	sleep 0.1
+done
+ok $([ -n "$back" ] && [ "$back" != "$last" ]; echo $?) "the fetcher is started again after its back-off"
+ok_cmd "then a cold open works again" timeout 20 cmp -s "$T/mnt/n2" "$T/src/n2"
+mount_stop
+is "$STOP_STATUS" 0 "and the mount stops cleanly"
+nginx_stop
+
+# An indexer that dies five times within a minute: a crash loop. The supervisor stops, unmounts,
+# exits 3.
+mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
+last=
+for i in 1 2 3 4 5; do
+	p=
+	for _ in $(seq 60); do
+		p=$(worker_pid indexer)
+		[ -n "$p" ] && [ "$p" != "$last" ] && break
+		sleep 0.05
+	done
+	kill -KILL "$p" 2>/dev/null
+	last=$p
 done
 for _ in $(seq 100); do kill -0 "$SUP_PID" 2>/dev/null || break; sleep 0.1; done
 wait "$SUP_PID"; st=$?; SUP_PID=
-is "$st" 3 "a crash loop (5 deaths within 60 s) exits 3"
-like "$(cat "$T/log")" "its 5th death within 60 s: stopping" "and says why"
+is "$st" 3 "a crash loop of the indexer (5 deaths within 60 s) exits 3"
+like "$(cat "$T/log")" "the indexer .*its 5th death within 60 s: stopping" "and says why"
 is_mounted "$T/mnt"; ok $((! $?)) "no mount is left behind"
 
 # A dead indexer is restarted with a new fetcher; the fuser keeps its tree and asks the new
