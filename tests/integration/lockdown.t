@@ -64,6 +64,14 @@ lock_config
 mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
 M=$T/mnt
 
+# locked_first WHAT REGEX: the indexer's lock-down is logged before the first line matching REGEX.
+locked_first() {
+	local at_lock at_what
+	at_lock=$(grep -n "INFO indexer: seccomp allow-list loaded" "$T/log" | head -1 | cut -d: -f1)
+	at_what=$(grep -nE "$2" "$T/log" | head -1 | cut -d: -f1)
+	ok $([ -n "$at_lock" ] && [ -n "$at_what" ] && [ "$at_lock" -lt "$at_what" ]; echo $?) \
+		"the indexer is locked down before $1 (log lines $at_lock, $at_what)"
+}
 field() { awk -v k="$2:" '$1 == k { $1 = ""; sub(/^ /, ""); print }' "/proc/$1/status"; }
 # new_pid ROLE OLD: a locked-down worker of that role other than OLD (waits up to 10 s).
 new_pid() {
@@ -122,6 +130,7 @@ exercise() {
 
 for _ in $(seq 100); do grep -q "prefetch: .* files in the cache" "$T/log" && break; sleep 0.1; done
 like "$(cat "$T/log")" "prefetch: 8 files in the cache, 0 failed" "the first indexer prefetches"
+locked_first "it reads a flist from the network" "indexer: service big: .* from http://"
 
 # First a restart with a cache that is still nearly empty: the new indexer has sorted nothing large
 # before its lock-down (neither its cache nor a tree: it takes the tree from the fuser).
@@ -158,6 +167,9 @@ blobs=$(find "$T/cache" -type f -path '*/dedupe/*' | wc -l)
 ok $([ "$blobs" -gt 400 ]; echo $?) "the cache holds the blobs read ($blobs)"
 mount_start "$T/mnt" -config "$T/config.toml" -verify-cache || bail "mount with -verify-cache failed"
 like "$(cat "$T/log")" "cache verified: [0-9]{3,} blobs, 0 removed" "-verify-cache re-hashes every blob before the tree is served"
+locked_first "it reads the cache's journal" "indexer: cache: [0-9]+ blobs"
+locked_first "-verify-cache" "indexer: verifying the local cache"
+locked_first "it parses the flists" "indexer: service big:"
 exercise "first workers, after -verify-cache" 5
 is "$(grep -c 'seccomp allow-list: killed\|killed by its seccomp filter' "$T/log")" 0 \
 	"-verify-cache: no call was refused"
