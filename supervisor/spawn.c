@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <linux/close_range.h>
 #include <stdio.h>
 #include <string.h>
@@ -93,6 +94,10 @@ int spawn_worker(struct worker *w, int log_level, bool restarted)
 		w->pid = pid;
 		return 0;
 	}
+	/* The worker gets none of the signals the supervisor blocks for its signalfd. Unblocked
+	 * here, in the child, whose pending set starts empty: in the supervisor, a pending signal
+	 * would take its default action (a SIGHUP or SIGTERM not yet read would kill it). */
+	sigprocmask(SIG_SETMASK, &(sigset_t){ 0 }, NULL);
 	if (child_fds(w) < 0) {
 		log_crit("%s: cannot set up fds: %s", name, strerror(errno));
 		_exit(127);
