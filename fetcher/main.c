@@ -19,7 +19,6 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -103,8 +102,6 @@ int main(int argc, char **argv)
 
 	log_init("fetcher", argc > 2 && strcmp(argv[1], "-l") == 0 ? atoi(argv[2]) : LOG_INFO);
 	policy_worker_start("fetcher");
-	/* A peer that closed is an error of the call that wrote to it (c-ares' TCP writes too). */
-	signal(SIGPIPE, SIG_IGN);
 	if ((rc = proto_recv_conf(FD_SUPERVISOR, CONF_DEADLINE_MS, &conf)))
 		die(64, "no valid configuration from the supervisor: %s", strerror(-rc));
 	log_init("fetcher", (int)conf.log_level);

@@ -706,55 +706,81 @@ static void reply_xattr(fuse_req_t req, size_t size, const void *val, size_t len
 		fuse_reply_buf(req, val, len);
 }
 
-static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+/* The attributes, in the order listed. getxattr and listxattr both answer from xattr_value(), so
+ * that what is listed is exactly what can be read. */
+enum xattr { XA_HASH, XA_AYS, XA_LAYER, XA_COUNT };
+static const char *const xattr_names[XA_COUNT] = { XATTR_HASH, XATTR_AYS, XATTR_LAYER };
+
+/* Attribute `which` of `in` (its length in *len), or NULL when it has none: the hash of a file
+ * with a blob, the service of a file or folder, the layer of a blob this fuser holds. user.* of
+ * anything else (a symlink) the kernel answers itself, with ENODATA: none listed either. */
+static const void *xattr_value(struct fuser *f, const struct ix_inode *in, enum xattr which,
+			       char hex[64], size_t *len)
 {
-	struct fuser *f = fuser_of(req);
-	const struct ix_inode *in = ix_inode(&f->ix, ino);
-	char hex[65];
+	const struct ix_service *s = &f->ix.services[in->service];
+	bool blob = S_ISREG(in->mode) && in->b;
+	struct blob *b;
 
-	if (!in) {
-		fuse_reply_err(req, ESTALE);
-		return;
+	if (which == XA_AYS && (S_ISREG(in->mode) || S_ISDIR(in->mode))) {
+		*len = s->id_len;
+		return ix_bytes(&f->ix, s->id_off);
 	}
-	if (strcmp(name, XATTR_AYS) == 0) {
-		const struct ix_service *s = &f->ix.services[in->service];
-
-		reply_xattr(req, size, ix_bytes(&f->ix, s->id_off), s->id_len);
-	} else if (strcmp(name, XATTR_HASH) == 0 && S_ISREG(in->mode) && in->b) {
+	if (which == XA_HASH && blob) {
 		const uint8_t *h = ix_bytes(&f->ix, in->a);
 
 		for (uint32_t i = 0; i < in->b; i++) {
 			hex[2 * i] = "0123456789abcdef"[h[i] >> 4];
 			hex[2 * i + 1] = "0123456789abcdef"[h[i] & 15];
 		}
-		reply_xattr(req, size, hex, 2 * in->b);
-	} else if (strcmp(name, XATTR_LAYER) == 0 && S_ISREG(in->mode) && in->b) {
-		struct blob *b = blob_find(f, ix_bytes(&f->ix, in->a), (uint8_t)in->b);
-
-		if (b && b->layer)
-			reply_xattr(req, size, b->layer, strlen(b->layer));
-		else
-			fuse_reply_err(req, ENODATA);
-	} else {
-		fuse_reply_err(req, ENODATA);
+		*len = 2 * in->b;
+		return hex;
 	}
+	if (which == XA_LAYER && blob && (b = blob_find(f, ix_bytes(&f->ix, in->a), (uint8_t)in->b)) &&
+	    b->layer) {
+		*len = strlen(b->layer);
+		return b->layer;
+	}
+	return NULL;
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct fuser *f = fuser_of(req);
+	const struct ix_inode *in = ix_inode(&f->ix, ino);
+	const void *val = NULL;
+	char hex[64];
+	size_t len;
+
+	if (!in) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	for (enum xattr i = 0; i < XA_COUNT; i++)
+		if (strcmp(name, xattr_names[i]) == 0)
+			val = xattr_value(f, in, i, hex, &len);
+	if (val)
+		reply_xattr(req, size, val, len);
+	else
+		fuse_reply_err(req, ENODATA);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct fuser *f = fuser_of(req);
 	const struct ix_inode *in = ix_inode(&f->ix, ino);
-	static const char with_hash[] = XATTR_HASH "\0" XATTR_AYS;
-	static const char without[] = XATTR_AYS;
+	char list[sizeof XATTR_HASH + sizeof XATTR_AYS + sizeof XATTR_LAYER], hex[64];
+	size_t n = 0, len;
 
 	if (!in) {
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	if (S_ISREG(in->mode) && in->b)
-		reply_xattr(req, size, with_hash, sizeof with_hash);
-	else
-		reply_xattr(req, size, without, sizeof without);
+	for (enum xattr i = 0; i < XA_COUNT; i++)
+		if (xattr_value(f, in, i, hex, &len)) {
+			memcpy(list + n, xattr_names[i], strlen(xattr_names[i]) + 1);
+			n += strlen(xattr_names[i]) + 1;
+		}
+	reply_xattr(req, size, list, n);
 }
 
 /* ---- everything that would modify the tree ---------------------------------------------------- */

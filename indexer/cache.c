@@ -1000,11 +1000,10 @@ static void *background(void *arg)
 
 void cache_thread_background(void)
 {
-	pid_t tid = (pid_t)syscall(SYS_gettid);
-
-	/* Best-effort I/O class, lowest level: reads that applications wait for go first. */
-	syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, tid, (2 << 13) | 7);
-	setpriority(PRIO_PROCESS, (id_t)tid, 10);
+	/* Best-effort I/O class, lowest level: reads that applications wait for go first. who = 0:
+	 * the calling thread, the only one the indexer's filter lets it change. */
+	syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, (2 << 13) | 7);
+	setpriority(PRIO_PROCESS, 0, 10);
 }
 
 static void *prefetcher(void *arg)

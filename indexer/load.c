@@ -109,9 +109,21 @@ static void warn_stats(const char *name, const struct tree_flist_stats *st)
 {
 	if (st->outside_prefix)
 		log_warn("%s: %lu entries outside the prefix were skipped", name, st->outside_prefix);
-	if (st->conflicts)
-		log_warn("%s: %lu entries clash with earlier services and were skipped (first at line %u)",
-			 name, st->conflicts, st->first_conflict_line);
+	if (st->conflicts) {
+		char who[160];
+
+		if (st->first_conflict_winner)
+			snprintf(who, sizeof who, "service %s has it", st->first_conflict_winner);
+		else
+			snprintf(who, sizeof who, "it is the root of the tree");
+		if (st->conflicts == 1)
+			log_warn("%s: 1 entry clashes with an earlier service and was skipped: %s "
+				 "(line %u; %s)", name, st->first_conflict_path, st->first_conflict_line, who);
+		else
+			log_warn("%s: %lu entries clash with earlier services and were skipped, the first "
+				 "%s (line %u; %s)", name, st->conflicts, st->first_conflict_path,
+				 st->first_conflict_line, who);
+	}
 	if (st->unknown_keys)
 		log_warn("%s: %lu fields with unknown keys were ignored (first: '%s' at line %u)",
 			 name, st->unknown_keys, st->first_unknown_key, st->first_unknown_line);

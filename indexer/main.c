@@ -456,7 +456,12 @@ int main(int argc, char **argv)
 	if ((rc = proto_recv_conf(FD_SUPERVISOR, CONF_DEADLINE_MS, &conf)))
 		die(64, "no valid configuration from the supervisor: %s", strerror(-rc));
 	log_init("indexer", (int)conf.log_level);
+	/* Landlock before any thread (it binds the calling thread and those it starts later), then
+	 * seccomp before any untrusted byte is parsed: the cache's journal, -verify-cache, flists
+	 * (from the network too). Threads started from here on are allowed: clone for threads only
+	 * (policy/seccomp.c). */
 	indexer_landlock(&conf);
+	seccomp_lockdown(SECCOMP_INDEXER, "indexer");
 
 	if (fetch_start(FD_PEER2))
 		die(70, "cannot start a thread");
@@ -496,9 +501,6 @@ int main(int argc, char **argv)
 	}
 	if (discover_start(blobs))
 		die(70, "cannot start a thread");
-	/* Every thread is running (but aysfs-ctl's, one per request: threads only, see
-	 * policy/seccomp.c). */
-	seccomp_lockdown(SECCOMP_INDEXER, "indexer");
 
 	bool fuser_gone = false;
 

@@ -189,7 +189,8 @@ static int child_add(struct tree *t, uint32_t parent, const char *name, size_t l
 }
 
 /* The directory node for dir[0..len) below the prefix ("" is the root), creating implied
- * directories. Returns 0, 1 when a non-directory is in the way (a conflict), or -errno. */
+ * directories. Returns 0, 1 when a non-directory is in the way (a conflict; *out is that
+ * non-directory), or -errno. */
 static int dir_resolve(struct tree *t, const char *dir, size_t len, uint16_t service, uint32_t *out)
 {
 	uint32_t cur = 0;
@@ -212,6 +213,7 @@ static int dir_resolve(struct tree *t, const char *dir, size_t len, uint16_t ser
 			if (rc)
 				return rc;
 		} else if (!S_ISDIR(t->nodes[next].mode)) {
+			*out = next;    /* what is in the way */
 			return 1;
 		}
 		cur = next;
@@ -232,10 +234,16 @@ static void set_attrs(struct node *nd, const struct flist_entry *e)
 	nd->flags |= NODE_EXPLICIT;
 }
 
-static void conflict(struct add_ctx *c, const struct flist_entry *e)
+/* e clashes with node `winner` of an earlier service (NONE: the root, which only a directory
+ * entry can describe). */
+static void conflict(struct add_ctx *c, const struct flist_entry *e, uint32_t winner)
 {
-	if (c->st->conflicts++ == 0)
+	if (c->st->conflicts++ == 0) {
 		c->st->first_conflict_line = e->line;
+		snprintf(c->st->first_conflict_path, sizeof c->st->first_conflict_path, "%s", e->path);
+		c->st->first_conflict_winner = winner == NONE ? NULL :
+					       c->t->services[c->t->nodes[winner].service];
+	}
 }
 
 static int add_entry(void *ctx, const struct flist_entry *e)
@@ -244,7 +252,7 @@ static int add_entry(void *ctx, const struct flist_entry *e)
 	struct tree *t = c->t;
 	const char *rest, *base;
 	size_t rest_len, dir_len;
-	uint32_t dir, idx, mode;
+	uint32_t dir = NONE, idx, mode;
 	struct node *nd;
 	int rc;
 
@@ -255,7 +263,7 @@ static int add_entry(void *ctx, const struct flist_entry *e)
 	if (rest_len == 0) {
 		/* The prefix itself: it is the root, which can only take a directory's attributes. */
 		if (e->type != FLIST_DIR) {
-			conflict(c, e);
+			conflict(c, e, NONE);
 		} else {
 			if (!(t->nodes[0].flags & NODE_EXPLICIT))
 				set_attrs(&t->nodes[0], e);
@@ -270,7 +278,7 @@ static int add_entry(void *ctx, const struct flist_entry *e)
 	if (rc < 0)
 		return rc;
 	if (rc > 0) {
-		conflict(c, e);
+		conflict(c, e, dir);
 		return 0;
 	}
 
@@ -283,7 +291,7 @@ static int add_entry(void *ctx, const struct flist_entry *e)
 				set_attrs(nd, e);
 			c->st->added++;
 		} else {
-			conflict(c, e);
+			conflict(c, e, idx);
 		}
 		return 0;
 	}

@@ -25,6 +25,10 @@ struct tree_flist_stats {
 	unsigned long outside_prefix;   /* skipped: not under the prefix */
 	unsigned long conflicts;        /* skipped: clash with an earlier entry */
 	unsigned first_conflict_line;
+	char first_conflict_path[4096]; /* the first one's path, as the flist has it */
+	const char *first_conflict_winner;      /* the service that has that path (or a file in
+						 * its way), valid while the tree lives; NULL
+						 * when the path is the root */
 	unsigned long unknown_keys;
 	unsigned first_unknown_line;
 	char first_unknown_key[32];

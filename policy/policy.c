@@ -86,6 +86,8 @@ void policy_worker_start(const char *role)
 		die(70, "%s: supervisor is gone", role);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_DUMPABLE, 0))
 		die(70, "%s: prctl: %s", role, strerror(errno));
+	/* A stderr whose reader went away (or a peer that closed) is an error of the write. */
+	signal(SIGPIPE, SIG_IGN);
 	if (getrlimit(RLIMIT_NOFILE, &nofile))
 		die(70, "%s: getrlimit: %s", role, strerror(errno));
 	nofile.rlim_cur = nofile.rlim_max = n < nofile.rlim_max ? n : nofile.rlim_max;

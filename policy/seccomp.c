@@ -18,6 +18,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sched.h>
 #include <seccomp.h>
 #ifdef AYSFS_SANITIZE
@@ -46,11 +48,19 @@ struct sc_allow {
 #define ARG(name, a, cmp, v)    { SCMP_SYS(name), 1, { { .arg = (a), .op = (cmp), .datum_a = (v) } } }
 #define MASKED(name, a, m, v)   { SCMP_SYS(name), 1, \
 				  { { .arg = (a), .op = SCMP_CMP_MASKED_EQ, .datum_a = (m), .datum_b = (v) } } }
+#define ARG2(name, a, va, b, vb) { SCMP_SYS(name), 2, { { .arg = (a), .op = SCMP_CMP_EQ, .datum_a = (va) }, \
+					{ .arg = (b), .op = SCMP_CMP_EQ, .datum_a = (vb) } } }
+/* fcntl with one command: none of F_SETOWN, F_SETSIG (which would signal another process of the
+ * same user), locks or leases unless a list names it. */
+#define FCNTL(cmd)              ARG(fcntl, 1, SCMP_CMP_EQ, cmd)
 
 /* ---- every worker ------------------------------------------------------------------------- */
 static const struct sc_allow base[] = {
 	ANY(read), ANY(write), ANY(readv), ANY(writev), ANY(pread64), ANY(pwrite64), ANY(close),
-	ANY(lseek), ANY(fstat), ANY(newfstatat), ANY(fcntl),
+	ANY(lseek), ANY(fstat), ANY(newfstatat),
+	/* O_NONBLOCK on the channels and pipes (ipc/, libfuse, libcurl, c-ares), FD_CLOEXEC (glibc,
+	 * libcurl's and c-ares' sockets) */
+	FCNTL(F_GETFL), FCNTL(F_SETFL), FCNTL(F_GETFD), FCNTL(F_SETFD),
 	ANY(poll), ANY(ppoll),
 	ANY(recvmsg), ANY(sendmsg),                     /* the ipc/ channels */
 	ANY(futex), ANY(brk), ANY(munmap), ANY(mremap), ANY(madvise),
@@ -63,6 +73,9 @@ static const struct sc_allow base[] = {
 	ANY(getpid), ANY(gettid), ANY(getrandom),
 	ANY(clock_gettime), ANY(clock_nanosleep), ANY(nanosleep),   /* the vDSO aside */
 	ANY(sched_yield), ANY(restart_syscall), ANY(exit), ANY(exit_group),
+	/* glibc's qsort, the first time it sorts over 1 KiB: sysconf(_SC_PHYS_PAGES) sizes its
+	 * buffer (and ignores a failure, so refusing it with an errno would be wrong too). */
+	ANY(sysinfo),
 	/* glibc's start_thread, in a thread created just before the filter came (TSYNC applies it
 	 * to threads still starting). */
 	ANY(set_robust_list), ANY(rseq),
@@ -75,6 +88,8 @@ static const struct sc_allow fuser[] = {
 	 * and replies to reads with vmsplice+splice (FUSE_BUF_IS_FD, our blob fds); the pipe of
 	 * each thread is made on its first request. */
 	ANY(splice), ANY(vmsplice), ANY(pipe2),
+	FCNTL(F_SETPIPE_SZ),                            /* libfuse: that pipe holds a whole request */
+	FCNTL(F_GET_SEALS),                             /* a new index must be sealed (fuser/main.c) */
 };
 
 /* ---- aysfs-indexer: flists, the local cache, local-folder layers; no network ---------------- */
@@ -88,12 +103,14 @@ static const struct sc_allow indexer[] = {
 	ANY(getdents64), ANY(fchmod), ANY(ftruncate), ANY(fadvise64), ANY(fsync), ANY(fdatasync),
 	ANY(statfs), ANY(fstatfs),                      /* eviction: room left in the cache */
 	ANY(utimensat),                                 /* eviction: last use of a cached blob */
-	ANY(memfd_create),                              /* the index image */
-	ANY(pipe2),                                     /* each download's body, from the fetcher */
+	ANY(memfd_create), FCNTL(F_ADD_SEALS),          /* the index image, sealed */
+	ANY(pipe2), FCNTL(F_SETPIPE_SZ),                /* each download's body, from the fetcher */
 	ANY(shutdown),                                  /* fetch_reconnect() leaves the old channel */
 	ANY(dup2), ANY(dup3),                           /* a restarted fuser's channel at FD_PEER1 */
-	/* The cache's prefetch threads lower their own CPU and I/O priority as they start. */
-	ANY(ioprio_set), ARG(setpriority, 0, SCMP_CMP_EQ, PRIO_PROCESS),
+	FCNTL(F_DUPFD_CLOEXEC),                         /* the fetcher's channel, per transfer (fetch.c) */
+	/* The cache's prefetch threads lower their own CPU and I/O priority as they start: who = 0,
+	 * the calling thread, never another process (cache_thread_background). */
+	ARG2(ioprio_set, 0, 1 /* IOPRIO_WHO_PROCESS */, 1, 0), ARG2(setpriority, 0, PRIO_PROCESS, 1, 0),
 	/* aysfs-ctl: each request runs on a thread of its own (a verify reads the whole cache);
 	 * threads only, never a process. */
 	MASKED(clone, 0, CLONE_THREAD, CLONE_THREAD),
@@ -109,8 +126,11 @@ static const struct sc_allow fetcher[] = {
 	 * -auto probes (non-blocking connects). No AF_UNIX, no netlink, no raw sockets. */
 	ARG(socket, 0, SCMP_CMP_EQ, AF_INET),
 	ARG(socket, 0, SCMP_CMP_EQ, AF_INET6),
-	ANY(connect), ANY(getsockname), ANY(getpeername), ANY(setsockopt), ANY(getsockopt),
+	ANY(connect), ANY(getsockname), ANY(getpeername), ANY(getsockopt),
 	ANY(sendto), ANY(recvfrom),
+	/* The only option set (measured with strace under the tests): TCP_NODELAY, by libcurl on each
+	 * connection (CURLOPT_TCP_NODELAY's default) and by c-ares on its TCP sockets. */
+	ARG2(setsockopt, 1, IPPROTO_TCP, 2, TCP_NODELAY),
 };
 
 /* ---- sftp:// layers (libcurl + libssh2): the fetcher's role when one is configured ---------------

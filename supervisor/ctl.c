@@ -63,7 +63,7 @@ static struct {
 	uint64_t generation, entries;
 	uint32_t services, rejected;
 	time_t at, fail_at;
-	char fail[512];
+	char fail[SCTL_WHY_MAX];
 } tree;
 
 static const char *const role_name[ROLE_COUNT] = { "fuser", "indexer", "fetcher" };
@@ -166,16 +166,19 @@ void sctl_close(void)
 
 /* ---- answers ------------------------------------------------------------------------------------ */
 
-/* One datagram: u32 status, then the text (cut when too long). The connection ends with it. */
+/* One datagram: u32 status, then the text (cut when too long), which ends with a newline (added
+ * here, so that no caller appends to a buffer it filled). The connection ends with it. */
 static void reply_raw(int fd, uint32_t status, const char *text, size_t len)
 {
 	static uint8_t buf[CTL_REPLY_MAX];
 
-	if (len > sizeof buf - 4)
-		len = sizeof buf - 4;
+	if (len > sizeof buf - 5)
+		len = sizeof buf - 5;
 	for (int i = 0; i < 4; i++)
 		buf[i] = (uint8_t)(status >> (8 * i));
 	memcpy(buf + 4, text, len);
+	if (!len || text[len - 1] != '\n')
+		buf[4 + len++] = '\n';
 	if (send(fd, buf, 4 + len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 		log_debug("control: cannot answer: %s", strerror(errno));
 }
@@ -329,7 +332,7 @@ static void ask(struct client *c, unsigned roles)
 
 static void on_request(struct client *c, const void *buf, size_t len)
 {
-	char err[256];
+	char err[SCTL_WHY_MAX];
 
 	/* Refused only now that its request is read: closing a socket with unread data would reset
 	 * the connection, and the caller would not see why. */
@@ -339,7 +342,6 @@ static void on_request(struct client *c, const void *buf, size_t len)
 	}
 
 	if (ctl_parse(buf, len, &c->req, err, sizeof err)) {
-		strcat(err, "\n");
 		reply_text(c, EINVAL, err);
 		return;
 	}
@@ -352,7 +354,6 @@ static void on_request(struct client *c, const void *buf, size_t len)
 		break;
 	case CTL_RELOAD:
 		if (ops->reload(err, sizeof err)) {
-			strcat(err, "\n");
 			reply_text(c, EINVAL, err);
 			return;
 		}
@@ -536,7 +537,7 @@ void sctl_tree_done(uint64_t generation, uint64_t entries, uint32_t services, ui
 
 void sctl_tree_fail(const char *why)
 {
-	char line[600];
+	char line[SCTL_WHY_MAX + 64];
 
 	snprintf(tree.fail, sizeof tree.fail, "%s", why);
 	for (char *q = tree.fail; *q; q++)     /* the indexer's words: no control characters */

@@ -12,6 +12,9 @@
 #include <stdint.h>
 
 #define SCTL_MAX_CLIENTS 8
+/* Why a reload failed: the configuration reader's message (up to 1,024 bytes) or the indexer's
+ * (as long), and the words that follow it. */
+#define SCTL_WHY_MAX 1152
 
 struct sctl_ops {
 	/* Start a reload now. Returns 0 when the indexer builds the new tree (its outcome arrives

@@ -483,20 +483,6 @@ static int restart_delay_ms(const struct worker *w)
 	return d > 1000 ? 1000 : d;
 }
 
-/* Start a worker with the signals it expects (ours stay blocked, for the signalfd). */
-static int start_worker(struct worker *w, int log_level, bool restarted)
-{
-	sigset_t none, old;
-	int rc;
-
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, &old);
-	w->started = time(NULL);
-	rc = spawn_worker(w, log_level, restarted);
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	return rc;
-}
-
 /* A new fetcher with new channels; the indexer is handed its end and sends again what waited. */
 static int restart_fetcher(struct worker *f, struct worker *idx, const uint8_t *conf,
 			   size_t conf_len, int log_level)
@@ -516,7 +502,7 @@ static int restart_fetcher(struct worker *f, struct worker *idx, const uint8_t *
 	f->fds[0] = sp[1];
 	f->fds[1] = ip[1];
 	f->fds[2] = ssh_key_fd;
-	rc = start_worker(f, log_level, true);
+	rc = spawn_worker(f, log_level, true);
 	close(sp[1]);
 	close(ip[1]);
 	if (!rc)
@@ -559,9 +545,9 @@ static int restart_indexer(struct worker *idx, struct worker *f, struct worker *
 	memcpy(idx->fds, (int[]){ si[1], fi[1], xf[0] }, sizeof idx->fds);
 	f->ctl = sf[0];
 	memcpy(f->fds, (int[]){ sf[1], xf[1], ssh_key_fd }, sizeof f->fds);
-	rc = start_worker(idx, log_level, true);
+	rc = spawn_worker(idx, log_level, true);
 	if (!rc)
-		rc = start_worker(f, log_level, true);
+		rc = spawn_worker(f, log_level, true);
 	close(si[1]);
 	close(fi[1]);
 	close(xf[0]);
@@ -800,6 +786,8 @@ int main(int argc, char **argv)
 	int64_t watchdog_ms = watchdog_interval_ms(), watchdog_at = 0;
 
 	log_init("supervisor", LOG_INFO);
+	/* A log reader that went away costs log lines, not the mount (the workers inherit this). */
+	signal(SIGPIPE, SIG_IGN);
 	parse_args(argc, argv, &o);
 	log_init("supervisor", o.log_level);
 	if (o.auto_discover) {
@@ -863,7 +851,6 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	sigaddset(&sigs, SIGUSR1);
 	sigaddset(&sigs, SIGCHLD);
-	sigaddset(&sigs, SIGPIPE);
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0)
@@ -884,7 +871,7 @@ int main(int argc, char **argv)
 	       sizeof(int[3]));
 
 	for (int i = 0; i < ROLE_COUNT; i++) {
-		rc = start_worker(&workers[i], o.log_level, false);
+		rc = spawn_worker(&workers[i], o.log_level, false);
 		if (rc) {
 			log_crit("cannot start the %s: %s", workers[i].name, strerror(-rc));
 			stopping = true;
@@ -1047,7 +1034,7 @@ int main(int argc, char **argv)
 						     confbuf, w.len, o.log_level) :
 				     wk->role == ROLE_FUSER ?
 				     takeover_restart_fuser(wk, &workers[ROLE_INDEXER], mnt, confbuf, w.len,
-							    o.log_level, start_worker) :
+							    o.log_level, spawn_worker) :
 				     restart_fetcher(wk, &workers[ROLE_INDEXER], confbuf, w.len, o.log_level);
 				if (rc == -EAGAIN) {
 					wk->restart_at = now_ms() + 50;

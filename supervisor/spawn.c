@@ -12,10 +12,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <linux/close_range.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 int spawn_open_exe(struct worker *w)
@@ -91,8 +93,13 @@ int spawn_worker(struct worker *w, int log_level, bool restarted)
 		return -errno;
 	if (pid > 0) {
 		w->pid = pid;
+		w->started = time(NULL);
 		return 0;
 	}
+	/* The worker gets none of the signals the supervisor blocks for its signalfd. Unblocked
+	 * here, in the child, whose pending set starts empty: in the supervisor, a pending signal
+	 * would take its default action (a SIGHUP or SIGTERM not yet read would kill it). */
+	sigprocmask(SIG_SETMASK, &(sigset_t){ 0 }, NULL);
 	if (child_fds(w) < 0) {
 		log_crit("%s: cannot set up fds: %s", name, strerror(errno));
 		_exit(127);

@@ -15,6 +15,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,10 +25,15 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+/* try-syscall's own pid, the children's parent: "another process" for the calls below (taken
+ * before the filter, which may not allow getppid). */
+static pid_t parent;
 
 static long c_socket_inet(void) { return socket(AF_INET, SOCK_STREAM, 0); }
 static long c_socket_inet6(void) { return socket(AF_INET6, SOCK_DGRAM, 0); }
@@ -35,12 +42,33 @@ static long c_socket_netlink(void) { return socket(AF_NETLINK, SOCK_RAW, 0); }
 static long c_open_read(void) { return open("/dev/null", O_RDONLY); }
 static long c_open_write(void) { return open("/dev/null", O_WRONLY); }
 static long c_ptrace(void) { return ptrace(PTRACE_TRACEME, 0, NULL, NULL); }
-static long c_kill(void) { return kill(getppid(), 0); }
+static long c_kill(void) { return kill(parent, 0); }
 static long c_setuid(void) { return setuid(0); }
 static long c_unshare(void) { return syscall(SYS_unshare, 0x00020000 /* CLONE_NEWNS */); }
 static long c_bpf(void) { return syscall(SYS_bpf, 0, NULL, 0); }
 static long c_memfd(void) { return syscall(SYS_memfd_create, "try", 0); }
 static long c_prctl(void) { return prctl(PR_SET_DUMPABLE, 1); }
+/* Signals to another process through an fd: F_SETOWN names a process (here the parent) that gets
+ * SIGIO, F_SETSIG picks the signal. */
+static long c_fcntl_getfl(void) { return fcntl(1, F_GETFL); }
+static long c_fcntl_setown(void) { return fcntl(1, F_SETOWN, parent); }
+static long c_fcntl_setsig(void) { return fcntl(1, F_SETSIG, SIGUSR1); }
+/* Priorities: of this thread (who = 0), or of another process (the parent). */
+static long c_ioprio_self(void) { return syscall(SYS_ioprio_set, 1, 0, (2 << 13) | 4); }
+static long c_ioprio_other(void) { return syscall(SYS_ioprio_set, 1, parent, (2 << 13) | 4); }
+static long c_setprio_self(void) { return setpriority(PRIO_PROCESS, 0, 0); }
+static long c_setprio_other(void) { return setpriority(PRIO_PROCESS, (id_t)parent, 0); }
+
+/* setsockopt on a TCP socket: TCP_NODELAY (what libcurl and c-ares set) or anything else. */
+static long c_setsockopt(int level, int name)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	return fd < 0 ? -1 : setsockopt(fd, level, name, &one, sizeof one);
+}
+
+static long c_sockopt_nodelay(void) { return c_setsockopt(IPPROTO_TCP, TCP_NODELAY); }
+static long c_sockopt_other(void) { return c_setsockopt(SOL_SOCKET, SO_KEEPALIVE); }
 /* getpid through the x32 calling convention (__X32_SYSCALL_BIT): another ABI, another table. */
 static long c_x32(void) { return syscall(0x40000000 + SYS_getpid); }
 
@@ -108,7 +136,11 @@ static const struct {
 	{ "ptrace", c_ptrace }, { "mmap-exec", c_mmap_exec }, { "mprotect-exec", c_mprotect_exec },
 	{ "fork", c_fork }, { "thread", c_thread }, { "kill", c_kill }, { "setuid", c_setuid },
 	{ "unshare", c_unshare }, { "bpf", c_bpf }, { "memfd", c_memfd }, { "prctl", c_prctl },
-	{ "sigsys", c_sigsys }, { "x32", c_x32 },
+	{ "sigsys", c_sigsys }, { "x32", c_x32 }, { "fcntl-getfl", c_fcntl_getfl },
+	{ "fcntl-setown", c_fcntl_setown }, { "fcntl-setsig", c_fcntl_setsig },
+	{ "ioprio-self", c_ioprio_self }, { "ioprio-other", c_ioprio_other },
+	{ "setpriority-self", c_setprio_self }, { "setpriority-other", c_setprio_other },
+	{ "setsockopt-nodelay", c_sockopt_nodelay }, { "setsockopt-other", c_sockopt_other },
 };
 
 static const struct {
@@ -138,6 +170,7 @@ int main(int argc, char **argv)
 	if (argc < 3)
 		usage();
 	log_init("try-syscall", LOG_WARN);
+	parent = getpid();
 	for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
 		if (strcmp(argv[1], roles[i].name) == 0)
 			role = (int)roles[i].role;

@@ -20,10 +20,14 @@ TRY=$AYSFS_BUILD/tests/try-syscall
 
 # ---- the allow-lists, call by call ---------------------------------------------------------------
 CALLS="socket-inet socket-inet6 socket-unix socket-netlink open-read open-write execve ptrace mmap-exec
-mprotect-exec fork thread kill setuid unshare bpf memfd prctl sigsys x32"
-# What every role must refuse, then what tells the roles apart.
+mprotect-exec fork thread kill setuid unshare bpf memfd prctl sigsys x32 fcntl-getfl fcntl-setown
+fcntl-setsig ioprio-self ioprio-other setpriority-self setpriority-other setsockopt-nodelay
+setsockopt-other"
+# What every role must refuse, then what tells the roles apart. fcntl's F_SETOWN and F_SETSIG would
+# let a worker signal another process of its user (the fuser and the indexer share one); no role may
+# change another process' priority, nor set a socket option other than libcurl's and c-ares'.
 refused_by_all="socket-unix socket-netlink execve ptrace mmap-exec mprotect-exec fork kill setuid
-unshare bpf sigsys x32"
+unshare bpf sigsys x32 fcntl-setown fcntl-setsig ioprio-other setpriority-other setsockopt-other"
 relaxed=no
 "$TRY" -relaxed && relaxed=yes
 [ $relaxed = yes ] && diag "sanitizer build: its lists add read-only opens and prctl (docs/SECURITY.md)"
@@ -32,7 +36,9 @@ expect() {      # expect ROLE CALL: what try-syscall must print for it
 	local role=$1 call=$2 c
 	for c in $refused_by_all; do [ "$c" = "$call" ] && { echo killed; return; }; done
 	case $role:$call in
-	fetcher:socket-inet | fetcher:socket-inet6) echo ok ;;
+	fetcher:socket-inet | fetcher:socket-inet6 | fetcher:setsockopt-nodelay) echo ok ;;
+	*:fcntl-getfl) echo ok ;;
+	indexer:ioprio-self | indexer:setpriority-self) echo ok ;;     # the prefetch threads
 	indexer:open-read | indexer:open-write | indexer:memfd) echo ok ;;
 	indexer:thread) echo ok ;;      # aysfs-ctl requests run on threads of their own
 	*:open-read | *:prctl) [ $relaxed = yes ] && echo ok || echo killed ;;

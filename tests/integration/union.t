@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Several services: the union of their trees, the first configured wins a clash, and a malformed
-# flist is rejected with file:line while the others still mount.
+# Several services: the union of their trees, the first configured wins a clash (the warning names
+# the first path that clashed and the service that has it), and a malformed flist is rejected with
+# file:line while the others still mount.
 . "$(dirname "$0")/lib.sh"
 t_setup
 
@@ -52,7 +53,8 @@ ok_cmd "a flist given with flist= is used" test -f "$M/third"
 ok_cmd "nothing of a malformed flist is mounted" test ! -e "$M/broken-a"
 like "$(cat "$T/log")" "$T/flists/broken.flist:2: .*size.*service broken is not mounted" \
 	"the malformed flist is named with file:line"
-like "$(cat "$T/log")" "second.flist: 2 entries clash with earlier services" "one warning counts the clashes"
+like "$(cat "$T/log")" "second.flist: 2 entries clash with earlier services and were skipped, the first /srv/same \(line 2; service first has it\)" \
+	"one warning counts the clashes and names the first, and the service that has it"
 like "$(cat "$T/log")" "service missing: no flist" "a service without a flist is named"
 mount_stop
 is "$STOP_STATUS" 0 "clean stop"
@@ -72,5 +74,7 @@ mount_start "$T/mnt" -config "$T/scan.toml" || bail "mount failed"
 is "$(ls "$M" | tr '\n' ' ')" "a c d " "every flist of flist_dir, recursively"
 is "$(stat -c %s "$M/a")" 2 "byte order of paths decides who wins (A.flist before b.flist)"
 is "$(getfattr --only-values -n user.aysfs.ays "$M/a" 2>/dev/null)" A "service id is the file name"
+like "$(cat "$T/log")" "b.flist: 1 entry clashes with an earlier service and was skipped: /p/a \(line 1; service A has it\)" \
+	"a single clash is named, in the singular"
 mount_stop
 done_testing

@@ -141,7 +141,15 @@ static void test_union(void)
 		   "/d/sub/g|76f87551c60336da45c379f38625144b|2\n", &st, err, sizeof err), 0, "second");
 	is_int(st.conflicts, 4, "four conflicting entries counted");
 	is_int(st.first_conflict_line, 2, "first conflict's line");
+	is_str(st.first_conflict_path, "/same", "first conflict's path");
+	is_str(st.first_conflict_winner ? st.first_conflict_winner : "(null)", "first",
+	       "and the service that has it");
 	is_int(st.added, 2, "two entries of the second service added");
+	is_int(add(t, "third", "/x/z/deeper|76f87551c60336da45c379f38625144b|2\n", &st, err, sizeof err),
+	       0, "third");
+	is_str(st.first_conflict_path, "/x/z/deeper", "a path below another service's file clashes");
+	is_str(st.first_conflict_winner ? st.first_conflict_winner : "(null)", "first",
+	       "and names the service of the file in its way");
 	build(t, &im);
 	is_int(im.rc, 0, "union image validates (%s)", im.err);
 	ok(at(&im, "/shared/dir/a") && at(&im, "/shared/dir/b"), "directories of both services merge");
