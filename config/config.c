@@ -78,17 +78,72 @@ static int no_memory(struct loader *l)
 	return -ENOMEM;
 }
 
+/* The keys a section knows, for "did you mean …?" (the [main] ones are main_keys' and these). */
+static const char *const known_keys[][12] = {
+	{ "", "main", "ays", "cache", "store", "debug" },
+	{ "main", "cache_size", "flist_max_size", "flist_max_entries", "cache_expiration", "cache",
+	  "proxy" },
+	{ "cache", "url", "mnt", "purge", "push", "proxy", "cache" },
+	{ "store", "url", "mnt", "proxy", "cache" },
+	{ "ays.cache", "url", "mnt", "purge", "push", "proxy", "cache" },
+	{ "ays.stor", "url", "mnt", "proxy", "cache" },
+	{ "ays", "id", "flist", "prefetch", "cache", "stor" },
+	{ "debug", "filter", "debug_filter", "redis", "redis_passwd" },
+	{ "debug.redis", "addr", "port", "passwd" },
+};
+
+/* Edit distance with transpositions (a typed key is short: at most 100 bytes are compared). */
+static unsigned key_distance(const char *a, const char *b)
+{
+	unsigned d[101][101];
+	size_t n = strnlen(a, 100), m = strnlen(b, 100);
+
+	for (size_t i = 0; i <= n; i++)
+		d[i][0] = (unsigned)i;
+	for (size_t j = 0; j <= m; j++)
+		d[0][j] = (unsigned)j;
+	for (size_t i = 1; i <= n; i++)
+		for (size_t j = 1; j <= m; j++) {
+			unsigned v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (d[i - 1][j] + 1 < v)
+				v = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < v)
+				v = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < v)
+				v = d[i - 2][j - 2] + 1;
+			d[i][j] = v;
+		}
+	return d[n][m];
+}
+
+static const char *nearest(const char *best, unsigned *bd, const char *key, const char *cand)
+{
+	unsigned d = key_distance(key, cand);
+
+	if (d < *bd) {
+		*bd = d;
+		return cand;
+	}
+	return best;
+}
+
+static const char *suggest(const char *sec, const char *key);
+
 static void unknown(struct loader *l, const char *sec, const struct toml_entry *e)
 {
 	/* A key that is not bare is quoted, as it would have to be written. */
 	const char *q = e->key[0] && !e->key[strspn(e->key, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 		"abcdefghijklmnopqrstuvwxyz0123456789_-")] ? "" : "\"";
-	char msg[256];
+	const char *near = suggest(sec ? sec : "", e->key);
+	char msg[320];
 
 	if (!l->warn)
 		return;
-	snprintf(msg, sizeof msg, "%s:%u: unknown key %s%s%s%.100s%s", l->file, e->line,
-		 sec ? sec : "", sec ? "." : "", q, e->key, q);
+	snprintf(msg, sizeof msg, "%s:%u: unknown key %s%s%s%.100s%s%s%s%s", l->file, e->line,
+		 sec ? sec : "", sec ? "." : "", q, e->key, q, near ? " (did you mean " : "",
+		 near ? near : "", near ? "?)" : "");
 	l->warn(l->warn_ctx, msg);
 }
 
@@ -658,6 +713,21 @@ static const struct main_key {
 	{ "attr_ttl", K_SECONDS, offsetof(struct config, attr_ttl) },
 	{ "negative_ttl", K_SECONDS, offsetof(struct config, negative_ttl) },
 };
+
+/* The known key of section sec nearest to key, when it is near enough to be a slip of the
+ * fingers (one edit in 4 characters, two at most); else NULL. */
+static const char *suggest(const char *sec, const char *key)
+{
+	unsigned bd = UINT32_MAX, max = strlen(key) < 4 ? 1 : strlen(key) < 8 ? 2 : 3;
+	const char *best = NULL;
+
+	for (size_t i = 0; i < sizeof known_keys / sizeof known_keys[0]; i++)
+		for (size_t k = 1; !strcmp(known_keys[i][0], sec) && k < 12 && known_keys[i][k]; k++)
+			best = nearest(best, &bd, key, known_keys[i][k]);
+	for (size_t i = 0; !strcmp(sec, "main") && i < sizeof main_keys / sizeof main_keys[0]; i++)
+		best = nearest(best, &bd, key, main_keys[i].key);
+	return bd <= max && bd > 0 ? best : NULL;
+}
 
 static int map_main(struct loader *l, const struct toml_value *t)
 {
