@@ -48,6 +48,7 @@ struct config {
 	char *flist_dir;    /* default "/etc/ays/local" */
 	char *state_dir;    /* default "/var/lib/aysfs": what this node verified (SPEC §6) */
 	char *user;         /* default "aysfs" */
+	uint32_t warnings;  /* how many aysfs-config logged (unknown keys): -check counts them */
 	int64_t entry_ttl, attr_ttl, negative_ttl;   /* defaults 60, 60, 10 */
 	uint64_t flist_max_size;    /* bytes of one flist; default 512 MiB */
 	int64_t flist_max_entries;  /* entries of one flist; default 10,000,000 */

@@ -23,9 +23,12 @@
 
 #define REQUEST_DEADLINE_MS 10000
 
+static uint32_t warnings;
+
 static void warning(void *ctx, const char *msg)
 {
 	log_warn("%s", msg);
+	warnings++;
 }
 
 static int fail(const char *why)
@@ -67,6 +70,7 @@ int main(int argc, char **argv)
 		if (rc)
 			return fail(err) ? 65 : 0;
 	}
+	c.warnings = warnings;
 	ipc_wr_init(&w, out, sizeof out);
 	config_encode(&w, &c);
 	if (w.bad) {

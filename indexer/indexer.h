@@ -28,4 +28,8 @@ const char *layer_local_path(const char *url);
 /* Limit file access to the configuration's folders (sandbox.c, Landlock); before any thread. */
 void indexer_landlock(const struct worker_conf *c);
 
+/* -check (check.c): log what the configuration's folders and layers are, as the workers see them;
+ * returns the number of problems found. */
+int check_run(const struct worker_conf *c);
+
 #endif

@@ -468,6 +468,8 @@ int main(int argc, char **argv)
 	/* -auto: the layers found on this node and its network come before the configured ones. */
 	if ((rc = discover_first(&conf)))
 		die(70, "auto-discovery: %s", strerror(-rc));
+	if (conf.flags & WC_CHECK)
+		return check_run(&conf) ? 1 : 0;
 	/* A restarted indexer serves a mount that is already up: no purge, and the fuser keeps the
 	 * tree it serves (so no inode changes under the kernel's feet). */
 	blobs = blobs_new(&conf, !restarted);

@@ -211,7 +211,7 @@ int proto_conf_decode(const void *buf, size_t len, struct worker_conf *c)
 	if (r.bad || !c->cafile || !c->resolv || (rc = read_strings(&r, &c->proxy, &c->nproxy)))
 		goto fail;
 	c->flags = ipc_rd_u32(&r);
-	if (r.bad || c->flags & ~WC_VERIFY_CACHE)
+	if (r.bad || c->flags & ~(WC_VERIFY_CACHE | WC_CHECK))
 		goto fail;
 	c->auto_root = ipc_rd_strdup(&r, WCONF_MAX_STR);
 	c->cache_port = ipc_rd_u32(&r);

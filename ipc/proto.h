@@ -206,6 +206,7 @@ struct worker_conf {
 };
 
 #define WC_VERIFY_CACHE 1u      /* -verify-cache: re-hash the local cache before serving */
+#define WC_CHECK        2u      /* -check: the indexer checks folders and layers, then exits */
 
 #define WCONF_MAX_PROXIES 16
 

@@ -109,6 +109,7 @@ void config_encode(struct ipc_wr *w, const struct config *c)
 	wr_list(w, c->debug.filter, c->debug.nfilter);
 	wr_opt(w, c->debug.redis);
 	wr_opt(w, c->debug.redis_passwd);
+	ipc_wr_u32(w, c->warnings);
 	if (c->nlayers > MAX_LAYERS || c->nays > MAX_SERVICES)
 		w->bad = true;
 }
@@ -219,6 +220,7 @@ int config_decode(const void *buf, size_t len, struct config *c)
 	c->debug.present = debug;
 	ok = ok && debug <= 1 && rd_list(&r, &c->debug.filter, &c->debug.nfilter) &&
 	     rd_opt(&r, &c->debug.redis) && rd_opt(&r, &c->debug.redis_passwd);
+	c->warnings = ipc_rd_u32(&r);
 	/* What every later step takes for granted. */
 	if (!ok || !ipc_rd_done(&r) || !c->namespace || !c->namespace[0] || !c->cache_dir ||
 	    !c->flist_dir || !c->state_dir || !c->user || !c->user[0]) {

@@ -36,6 +36,7 @@
 #include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,6 +61,7 @@ struct options {
 	int log_level;
 	const char *pidfile;
 	bool verify_cache;
+	bool check;
 	const char *mountpoint;
 };
 
@@ -80,6 +82,8 @@ static const char usage_text[] =
 	"  -l LEVEL               log level 0 (critical only) … 4 (info, default) … 5 (debug)\n"
 	"  -pidfile FILE          write the supervisor's pid there\n"
 	"  -verify-cache          re-hash the local cache at start-up and drop blobs that do not match\n"
+	"  -check                 check the configuration, the workers' accounts, the cache, each layer\n"
+	"                         and the mountpoint without mounting; exit 0 when nothing is wrong\n"
 	"  -v                     print the version and exit\n"
 	"  -h, -help              this text\n"
 	"Both -name and --name spellings are accepted, and -name=value as well as -name value.\n"
@@ -148,6 +152,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 			o->auto_discover = true;
 		} else if (FLAG("pprof")) {
 			o->pprof = true;
+		} else if (FLAG("check")) {
+			o->check = true;
 		} else if (FLAG("verify-cache")) {
 			o->verify_cache = true;
 		} else if (OPT("config") || OPT("c")) {
@@ -203,7 +209,8 @@ static void worker_conf_from(struct worker_conf *wc, const struct config *c, con
 		.nlayers = (uint32_t)c->nlayers, .nservices = (uint32_t)c->nays,
 		.cafile = (char *)(o->cafile ? o->cafile : c->cafile ? c->cafile : ""),
 		.resolv = (char *)o->resolv, .proxy = c->proxy, .nproxy = (uint32_t)c->nproxy,
-		.flags = o->verify_cache ? WC_VERIFY_CACHE : 0, .ssh_known_hosts = c->ssh_known_hosts,
+		.flags = (o->verify_cache ? WC_VERIFY_CACHE : 0) | (o->check ? WC_CHECK : 0),
+		.ssh_known_hosts = c->ssh_known_hosts,
 	};
 	wc->layers = calloc(c->nlayers + 1, sizeof *wc->layers);
 	wc->services = calloc(c->nays + 1, sizeof *wc->services);
@@ -771,6 +778,80 @@ static int on_worker_msg(struct worker *w)
 	return -1;
 }
 
+/* -check: nothing is mounted, made or cleared. What root sees (the configuration's warnings, the
+ * workers' accounts, the mountpoint), then what the indexer sees with the fetcher (the cache and
+ * state folders, each layer and its flists: indexer/check.c). One line per finding; 0 or 1. */
+static int check_main(const struct options *o, struct config *cfg)
+{
+	static uint8_t conf[IPC_MAX_PAYLOAD];
+	int problems = cfg->warnings ? 1 : 0, p[3][2], st = 0;
+	char mnt[PATH_MAX], up[PATH_MAX + 4], name[128];
+	struct worker_conf wc;
+	struct stat a, b;
+	struct ipc_wr w;
+	uid_t uid;
+	gid_t gid;
+	DIR *d;
+
+	for (int i = 0; i < 2; i++) {
+		snprintf(name, sizeof name, "%s%s", cfg->user, i ? "-fetch" : "");
+		if (policy_user(name, &uid, &gid) && ++problems)
+			log_err("check: user %s does not exist (make install creates it)", name);
+	}
+	if (!realpath(o->mountpoint, mnt) || stat(mnt, &a) || !S_ISDIR(a.st_mode)) {
+		log_err("check: mountpoint %s: %s", o->mountpoint, errno ? strerror(errno) : "not a folder");
+		snprintf(mnt, sizeof mnt, "%s", o->mountpoint);
+		problems++;
+	} else if (snprintf(up, sizeof up, "%s/..", mnt), strcmp(mnt, "/") && stat(up, &b) == 0 &&
+		   a.st_dev != b.st_dev) {
+		log_err("check: mountpoint %s: something is mounted there already", mnt);
+		problems++;
+	} else if ((d = opendir(mnt))) {
+		int n = 0;
+
+		while (readdir(d) && n <= 2)
+			n++;
+		closedir(d);
+		if (n > 2 && ++problems)
+			log_err("check: mountpoint %s is not empty: the mount would hide what is there", mnt);
+	}
+	worker_conf_from(&wc, cfg, mnt, o);
+	ipc_wr_init(&w, conf, sizeof conf);
+	proto_conf_encode(&w, &wc);
+	free(wc.layers);
+	free(wc.services);
+	for (int i = ROLE_INDEXER; i <= ROLE_FETCHER; i++) {
+		resolve_user(&workers[i], cfg->user);
+		if (spawn_open_exe(&workers[i]))
+			return EXIT_USAGE;
+	}
+	open_ssh_key(cfg);
+	/* 0: supervisor ↔ indexer, 1: supervisor ↔ fetcher, 2: indexer ↔ fetcher; no fuser. */
+	for (int i = 0; i < 3; i++)
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p[i]))
+			die(EXIT_USAGE, "socketpair: %s", strerror(errno));
+	memcpy(workers[ROLE_INDEXER].fds, (int[]){ p[0][1], -1, p[2][0] }, sizeof(int[3]));
+	memcpy(workers[ROLE_FETCHER].fds, (int[]){ p[1][1], p[2][1], ssh_key_fd }, sizeof(int[3]));
+	for (int i = ROLE_INDEXER; i <= ROLE_FETCHER; i++)
+		if (w.bad || spawn_worker(&workers[i], o->log_level, false) ||
+		    ipc_send(p[i - ROLE_INDEXER][0], MSG_CONF, 0, conf, w.len, NULL, 0))
+			die(EXIT_USAGE, "cannot start the %s", workers[i].name);
+	for (int i = 0; i < 3; i++)
+		close(p[i][1]);
+	close(p[2][0]);
+	/* Each of the indexer's questions to the fetcher has its deadline, so it ends. */
+	waitpid(workers[ROLE_INDEXER].pid, &st, 0);
+	kill(workers[ROLE_FETCHER].pid, SIGTERM);
+	waitpid(workers[ROLE_FETCHER].pid, NULL, 0);
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		problems++;
+	if (problems)
+		log_err("check: problems found (each is a line above)");
+	else
+		log_notice("check: no problem found");
+	return problems ? EXIT_USAGE : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
@@ -803,9 +884,11 @@ int main(int argc, char **argv)
 	/* An explicit -config must exist; the default config.toml only when it does. It is parsed
 	 * by aysfs-config, as the default workers' user: root parses no TOML. */
 	if (config_read(o.config, o.config_given, "aysfs", o.log_level, &cfg, err, sizeof err)) {
-		log_crit("%s", err);
+		log_crit("%s%s", o.check ? "check: " : "", err);
 		return EXIT_USAGE;
 	}
+	if (o.check)
+		return check_main(&o, &cfg);
 	if (mount_clear_stale(o.mountpoint) || !realpath(o.mountpoint, mnt))
 		die(EXIT_MOUNT, "mountpoint %s: %s", o.mountpoint, strerror(errno ? errno : ENOTDIR));
 	if (cfg.prefix && cfg.prefix[0] != '/')
