@@ -845,6 +845,7 @@ static int check_main(const struct options *o, struct config *cfg)
 	waitpid(workers[ROLE_FETCHER].pid, NULL, 0);
 	if (!WIFEXITED(st) || WEXITSTATUS(st))
 		problems++;
+	config_free(cfg);
 	if (problems)
 		log_err("check: problems found (each is a line above)");
 	else
