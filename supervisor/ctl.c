@@ -319,11 +319,9 @@ static void ask(struct client *c, unsigned roles)
 	ipc_wr_init(&w, buf, sizeof buf);
 	proto_ctl_encode(&w, c->req.name, c->req.arg);
 	for (int r = 0; r < ROLE_COUNT; r++) {
-		int fd = ops->workers[r].ctl;
-
 		if (!(roles & (1u << r)))
 			continue;
-		if (w.bad || fd < 0 || ipc_send(fd, MSG_CTL, c->id, buf, w.len, NULL, 0))
+		if (w.bad || worker_send(&ops->workers[r], MSG_CTL, c->id, buf, w.len, NULL, 0))
 			give_up(c, (enum worker_role)r, EAGAIN, "not running right now; try again");
 		if (c->fd < 0)
 			return;         /* answered already */

@@ -513,11 +513,11 @@ static int restart_fetcher(struct worker *f, struct worker *idx, const uint8_t *
 	close(sp[1]);
 	close(ip[1]);
 	if (!rc)
-		rc = ipc_send(f->ctl, MSG_CONF, 0, conf, conf_len, NULL, 0);
+		rc = worker_send(f, MSG_CONF, 0, conf, conf_len, NULL, 0);
 	ipc_wr_init(&w, peer, sizeof peer);
 	ipc_wr_u32(&w, PEER_FETCHER);
 	if (!rc && idx->ctl >= 0)
-		rc = ipc_send(idx->ctl, MSG_PEER, 0, peer, w.len, &ip[0], 1);
+		rc = worker_send(idx, MSG_PEER, 0, peer, w.len, &ip[0], 1);
 	close(ip[0]);
 	if (rc)
 		log_crit("cannot restart the %s: %s", f->name, strerror(-rc));
@@ -561,13 +561,13 @@ static int restart_indexer(struct worker *idx, struct worker *f, struct worker *
 	close(sf[1]);
 	close(xf[1]);
 	if (!rc)
-		rc = ipc_send(idx->ctl, MSG_CONF, 0, conf, conf_len, NULL, 0);
+		rc = worker_send(idx, MSG_CONF, 0, conf, conf_len, NULL, 0);
 	if (!rc)
-		rc = ipc_send(f->ctl, MSG_CONF, 0, conf, conf_len, NULL, 0);
+		rc = worker_send(f, MSG_CONF, 0, conf, conf_len, NULL, 0);
 	ipc_wr_init(&w, peer, sizeof peer);
 	ipc_wr_u32(&w, PEER_INDEXER);
 	if (!rc && fuser->ctl >= 0)
-		rc = ipc_send(fuser->ctl, MSG_PEER, 0, peer, w.len, &fi[0], 1);
+		rc = worker_send(fuser, MSG_PEER, 0, peer, w.len, &fi[0], 1);
 	close(fi[0]);
 	if (rc)
 		log_crit("cannot restart the %s: %s", idx->name, strerror(-rc));
@@ -661,7 +661,7 @@ static int reload(const struct options *o, struct config *cfg, const char *mnt, 
 		return 0;
 	}
 	if (workers[ROLE_INDEXER].ctl < 0 ||
-	    (rc = ipc_send(workers[ROLE_INDEXER].ctl, MSG_CONF, 0, buf, w.len, NULL, 0))) {
+	    (rc = worker_send(&workers[ROLE_INDEXER], MSG_CONF, 0, buf, w.len, NULL, 0))) {
 		log_err("reload: the indexer is not there; try again");
 		snprintf(why, whysz, "the indexer is not there right now; try again");
 		config_free(&next);
@@ -830,6 +830,8 @@ static int check_main(const struct options *o, struct config *cfg)
 	for (int i = 0; i < 3; i++)
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p[i]))
 			die(EXIT_USAGE, "socketpair: %s", strerror(errno));
+	workers[ROLE_INDEXER].ctl = p[0][0];
+	workers[ROLE_FETCHER].ctl = p[1][0];
 	memcpy(workers[ROLE_INDEXER].fds, (int[]){ p[0][1], -1, p[2][0] }, sizeof(int[3]));
 	memcpy(workers[ROLE_FETCHER].fds, (int[]){ p[1][1], p[2][1], ssh_key_fd }, sizeof(int[3]));
 	for (int i = ROLE_INDEXER; i <= ROLE_FETCHER; i++)
@@ -962,7 +964,7 @@ int main(int argc, char **argv)
 			status = EXIT_MOUNT;
 			break;
 		}
-		if (ipc_send(workers[i].ctl, MSG_CONF, 0, confbuf, w.len, NULL, 0))
+		if (worker_send(&workers[i], MSG_CONF, 0, confbuf, w.len, NULL, 0))
 			log_err("cannot send the configuration to the %s", workers[i].name);
 	}
 	/* The workers hold their ends now; ours would keep channels open after a worker died. The
@@ -1129,7 +1131,7 @@ int main(int argc, char **argv)
 					sctl_worker_restarted(wk->role);
 					if (wk->role == ROLE_INDEXER && reload_after_restart) {
 						reload_after_restart = false;
-						if (ipc_send(wk->ctl, MSG_CONF, 0, confbuf, w.len, NULL, 0))
+						if (worker_send(wk, MSG_CONF, 0, confbuf, w.len, NULL, 0))
 							log_err("reload: the new indexer cannot be asked");
 					}
 				}

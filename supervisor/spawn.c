@@ -6,6 +6,7 @@
  */
 #include "supervisor/supervisor.h"
 
+#include "ipc/ipc.h"
 #include "ipc/log.h"
 #include "policy/policy.h"
 
@@ -94,6 +95,8 @@ int spawn_worker(struct worker *w, int log_level, bool restarted)
 	if (pid > 0) {
 		w->pid = pid;
 		w->started = time(NULL);
+		if (w->ctl >= 0)
+			fcntl(w->ctl, F_SETFL, fcntl(w->ctl, F_GETFL) | O_NONBLOCK);
 		return 0;
 	}
 	/* The worker gets none of the signals the supervisor blocks for its signalfd. Unblocked
@@ -111,4 +114,16 @@ int spawn_worker(struct worker *w, int log_level, bool restarted)
 	syscall(SYS_execveat, 6, "", argv, envp, AT_EMPTY_PATH);
 	log_crit("%s: exec: %s", name, strerror(errno));
 	_exit(127);
+}
+
+int worker_send(const struct worker *w, uint16_t type, uint64_t id, const void *payload,
+		size_t len, const int *fds, unsigned nfds)
+{
+	int rc = w->ctl < 0 ? -EPIPE : ipc_send(w->ctl, type, id, payload, len, fds, nfds);
+
+	if (rc == -EAGAIN && w->pid > 0) {
+		log_err("the %s does not read its channel; killed", w->name);
+		kill(w->pid, SIGKILL);
+	}
+	return rc;
 }

@@ -52,6 +52,12 @@ int spawn_open_exe(struct worker *w);
  * (a restarted indexer neither purges nor sends a new index). Returns 0 or -errno. */
 int spawn_worker(struct worker *w, int log_level, bool restarted);
 
+/* ipc_send on the worker's channel. Root's ends are non-blocking (spawn_worker makes them so):
+ * root never waits on a worker, and one that does not drain its channel (-EAGAIN) is killed,
+ * to be restarted as after any death. */
+int worker_send(const struct worker *w, uint16_t type, uint64_t id, const void *payload,
+		size_t len, const int *fds, unsigned nfds);
+
 /* ---- confread.c ---- */
 
 struct config;

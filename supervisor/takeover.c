@@ -99,19 +99,19 @@ int takeover_restart_fuser(struct worker *fuser, struct worker *idx, const char 
 	close(sp[1]);
 	close(fi[0]);
 	if (!rc)
-		rc = ipc_send(fuser->ctl, MSG_CONF, 0, conf, conf_len, NULL, 0);
+		rc = worker_send(fuser, MSG_CONF, 0, conf, conf_len, NULL, 0);
 	if (!rc && take) {
 		/* File handles of the new instance differ from every earlier one (16 bits). */
 		instance = instance % 0xffff + 1;
 		ipc_wr_init(&w, msg, sizeof msg);
 		ipc_wr_u32(&w, instance);
 		ipc_wr_bytes(&w, init_copy, init_len);
-		rc = ipc_send(fuser->ctl, MSG_FUSE_INIT, 0, msg, w.len, NULL, 0);
+		rc = worker_send(fuser, MSG_FUSE_INIT, 0, msg, w.len, NULL, 0);
 	}
 	ipc_wr_init(&w, peer, sizeof peer);
 	ipc_wr_u32(&w, PEER_FUSER);
 	if (!rc && idx->ctl >= 0)
-		rc = ipc_send(idx->ctl, MSG_PEER, 0, peer, w.len, &fi[1], 1);
+		rc = worker_send(idx, MSG_PEER, 0, peer, w.len, &fi[1], 1);
 	close(fi[1]);
 	if (rc) {
 		log_crit("cannot restart the %s: %s", fuser->name, strerror(-rc));

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Root never waits on a worker: with the indexer stopped (it reads nothing), a flood of reloads and
+# 1,000 `aysfs-ctl status` calls fill its channel; the supervisor kills the worker that does not
+# drain instead of blocking on it, and SIGTERM still unmounts within 2 s (with the indexer stopped).
+. "$(dirname "$0")/lib.sh"
+t_setup
+CTL=$AYSFS_BUILD/aysfs-ctl
+
+mkdir -p "$T/src" "$T/store"
+random_file "$T/src/a" 5000
+h=$(put_blob "$T/store" "$T/src/a")
+printf '/a|%s|5000\n' "$h" | write_flist "$T/flists/s.flist"
+store_config
+
+mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
+idx=$(worker_pid indexer)
+kill -STOP "$idx"
+for _ in $(seq 400); do kill -HUP "$SUP_PID"; sleep 0.005; done
+for wave in $(seq 10); do
+	pids=()
+	for _ in $(seq 100); do timeout 1 "$CTL" "$T/mnt" status >/dev/null 2>&1 & pids+=($!); done
+	wait "${pids[@]}"
+done
+like "$(timeout 12 "$CTL" "$T/mnt" status 2>&1)" "supervisor: pid $SUP_PID" "the supervisor still answers aysfs-ctl"
+like "$(cat "$T/log")" "the indexer does not read its channel; killed" "the worker that does not drain is killed, not waited for"
+# SIGTERM while the indexer is stopped still.
+kill -STOP "$(worker_pid indexer)" 2>/dev/null
+t0=$(date +%s%N)
+kill -TERM "$SUP_PID"
+for _ in $(seq 100); do findmnt -n "$T/mnt" >/dev/null || break; sleep 0.02; done
+ms=$((($(date +%s%N) - t0) / 1000000))
+kill -CONT "$idx" 2>/dev/null
+pkill -CONT -f "aysfs-indexer" 2>/dev/null
+ok $((ms < 2000 ? 0 : 1)) "SIGTERM unmounts within 2 s ($ms ms)"
+wait "$SUP_PID"; st=$?
+SUP_PID=
+is "$st" 0 "the supervisor exits 0 (a stopped worker is killed after 2 s of grace)"
+done_testing
