@@ -66,7 +66,7 @@ BIN_fuser      := fuser/main.c $(FUSER) $(IPC) $(POLICY)
 BIN_indexer    := indexer/main.c $(INDEXER) $(IPC) $(POLICY) fetcher/probe_wire.c
 BIN_fetcher    := fetcher/main.c $(FETCHER) $(IPC) $(POLICY)
 BIN_config     := config/main.c $(CONFIG) $(IPC) $(POLICY)
-BIN_pack       := tools/pack.c indexer/flist.c indexer/hash.c $(IPC)
+BIN_pack       := tools/pack.c indexer/flist.c indexer/hash.c indexer/sig.c $(IPC)
 BIN_ctl        := tools/ctl.c $(IPC)
 
 LIBS_supervisor := $(LIB_POLICY)
