@@ -199,6 +199,11 @@ struct worker_conf {
 	char *auto_root;
 	uint32_t cache_port, master_port, rediscover_s;
 	char *ssh_known_hosts;  /* known host keys of sftp:// layers ("": the default) */
+	/* SPEC §8: the folder of trusted *.pub keys ("": flists need no signature), the shortest
+	 * hash a signed flist may list (16 any, 32 SHA-256 only), and the seconds between asking
+	 * again for remote flists (0: never). */
+	char *trusted_keys;
+	uint32_t min_hash_len, refresh_s;
 };
 
 #define WC_VERIFY_CACHE 1u      /* -verify-cache: re-hash the local cache before serving */
