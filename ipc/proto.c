@@ -66,7 +66,8 @@ const struct ipc_type proto_fetcher_from_indexer[] = {
 const size_t proto_fetcher_from_indexer_n = N(proto_fetcher_from_indexer);
 
 const struct ipc_type proto_indexer_from_fetcher[] = {
-	{ MSG_FETCH_DONE, 0, 4 + 4 + 8 + 4, 4 + 4 + 8 + STR(1024), "fetch-done" },
+	{ MSG_FETCH_DONE, 0, 4 + 4 + 8 + 4 + 1 + 4 + 4,
+	  4 + 4 + 8 + STR(1024) + 1 + STR(FETCH_ETAG_MAX) + STR(FETCH_DATE_MAX), "fetch-done" },
 	{ MSG_PROBE_DONE, 0, 4 + 8, 4 + PROBE_MAX_HOSTS * (4 + STR(PROBE_DETAIL_MAX)), "probe-done" },
 };
 const size_t proto_indexer_from_fetcher_n = N(proto_indexer_from_fetcher);
