@@ -44,6 +44,9 @@ int tree_add_flist(struct tree *t, const char *service, const char *name, const 
 int tree_add_flist_fd(struct tree *t, const char *service, const char *name, int fd,
 		      struct tree_flist_stats *st, char *err, size_t errlen);
 
+/* From now on, refuse (as malformed) a flist that lists an MD5 hash: len 32; 16 allows both. */
+void tree_set_min_hash(struct tree *t, unsigned len);
+
 /* Number of entries, the root included. */
 size_t tree_count(const struct tree *t);
 
