@@ -97,6 +97,7 @@ FUZZ_probe  := fetcher/probe_wire.c $(IPC)
 FUZZ_fetch  := fetcher/request.c $(IPC)
 FUZZ_ctl    := $(IPC)
 FUZZ_known_hosts := fetcher/ssh.c $(IPC)
+FUZZ_sig    := indexer/sig.c $(IPC)
 
 UNITS    := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 FUZZERS  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))

@@ -299,6 +299,7 @@ static int add_remote(struct tree *t, const struct worker_conf *c, const char *c
 {
 	char md[PATH_MAX], keep[PATH_MAX], keep_sig[PATH_MAX + 8], url[PATH_MAX], tried[1024] = "";
 	size_t tlen = 0;
+	bool refused = false;
 	int rc;
 
 	snprintf(md, sizeof md, "%s/md", cache_root);
@@ -349,6 +350,7 @@ static int add_remote(struct tree *t, const struct worker_conf *c, const char *c
 				why_layer = "refused";
 			if (rc)
 				log_err("service %s: %s %s: %s", id, url, why_layer, why);
+			refused |= rc != 0;
 		}
 		if (rc == 0) {
 			rc = add_fd(t, id, url, fd, res);
@@ -373,8 +375,9 @@ static int add_remote(struct tree *t, const struct worker_conf *c, const char *c
 						 why_layer ? ": " : "", why_layer ? why_layer : "");
 	}
 	if (access(keep, R_OK) == 0) {
-		log_warn("service %s: no layer gave an acceptable copy (%s); using the last good copy %s",
-			 id, tlen ? tried : "no network layer", keep);
+		log_warn("service %s: %s (%s); using the last good copy %s", id,
+			 refused ? "no layer gave an acceptable copy" : "no layer answered",
+			 tlen ? tried : "no network layer", keep);
 		return add_one(t, id, keep, res) < 0 ? -EIO : 0;
 	}
 	if (tlen)
