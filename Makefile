@@ -69,7 +69,7 @@ BIN_fuser      := fuser/main.c $(FUSER) $(IPC_CORE) ipc/index.c $(POLICY_CORE)
 BIN_indexer    := indexer/main.c $(INDEXER) $(IPC) $(POLICY) fetcher/probe_wire.c
 BIN_fetcher    := fetcher/main.c $(FETCHER) $(IPC) $(POLICY)
 BIN_config     := config/main.c $(CONFIG) $(IPC) $(POLICY)
-BIN_pack       := tools/pack.c indexer/flist.c indexer/hash.c $(IPC)
+BIN_pack       := tools/pack.c indexer/flist.c indexer/hash.c indexer/sig.c $(IPC)
 BIN_ctl        := tools/ctl.c $(IPC)
 
 LIBS_supervisor := $(LIB_POLICY)
@@ -100,6 +100,7 @@ FUZZ_probe  := fetcher/probe_wire.c $(IPC)
 FUZZ_fetch  := fetcher/request.c $(IPC)
 FUZZ_ctl    := $(IPC)
 FUZZ_known_hosts := fetcher/ssh.c $(IPC)
+FUZZ_sig    := indexer/sig.c $(IPC)
 
 UNITS    := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 FUZZERS  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))

@@ -236,7 +236,7 @@ static int set_str(struct loader *l, const char *s, char **out)
 }
 
 /* What a value must look like: a string of some sort, or (K_SECONDS) an integer. */
-enum kind { K_TEXT, K_PATH, K_PASSWD, K_NAMESPACE, K_SERVICE, K_SECONDS };
+enum kind { K_TEXT, K_PATH, K_PASSWD, K_NAMESPACE, K_SERVICE, K_SECONDS, K_HASH };
 
 static int get_str(struct loader *l, const char *sec, const struct toml_entry *e, enum kind kind,
 		   char **out)
@@ -257,6 +257,8 @@ static int get_str(struct loader *l, const char *sec, const struct toml_entry *e
 		why = "is not one folder name (letters, digits, '.', '_', '-')";
 	else if (kind == K_SERVICE && !is_service_id(s))
 		why = "cannot be a file name";
+	else if (kind == K_HASH && strcmp(s, "md5") && strcmp(s, "sha256"))
+		why = "is neither \"md5\" nor \"sha256\"";
 	if (why)
 		return bad(l, e->value, "%s.%s: \"%.80s\" %s", sec, e->key, s, why);
 	return set_str(l, s, out);
@@ -706,6 +708,9 @@ static const struct main_key {
 	{ "ssh_known_hosts", K_PATH, offsetof(struct config, ssh_known_hosts) },
 	{ "flist_dir", K_PATH, offsetof(struct config, flist_dir) },
 	{ "state_dir", K_PATH, offsetof(struct config, state_dir) },
+	{ "trusted_keys", K_PATH, offsetof(struct config, trusted_keys) },
+	{ "min_hash", K_HASH, offsetof(struct config, min_hash) },
+	{ "refresh", K_SECONDS, offsetof(struct config, refresh) },
 	{ "metadata", K_PATH, offsetof(struct config, flist_dir) },     /* its older name */
 	{ "user", K_TEXT, offsetof(struct config, user) },
 	{ "rediscover", K_SECONDS, offsetof(struct config, rediscover) },
@@ -797,6 +802,7 @@ static int set_defaults(struct config *c)
 {
 	memset(c, 0, sizeof *c);
 	c->rediscover = 60;
+	c->refresh = 60;
 	c->entry_ttl = 60;
 	c->attr_ttl = 60;
 	c->negative_ttl = 10;

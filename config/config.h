@@ -47,6 +47,9 @@ struct config {
 	char *ssh_known_hosts;
 	char *flist_dir;    /* default "/etc/ays/local" */
 	char *state_dir;    /* default "/var/lib/aysfs": what this node verified (SPEC §6) */
+	char *trusted_keys; /* NULL: flists need no signature; else a folder of *.pub (SPEC §8) */
+	char *min_hash;     /* NULL or "md5": any; "sha256": signed flists with md5 entries refused */
+	int64_t refresh;    /* seconds between asking again for remote flists, default 60; 0 never */
 	char *user;         /* default "aysfs" */
 	uint32_t warnings;  /* how many aysfs-config logged (unknown keys): -check counts them */
 	int64_t entry_ttl, attr_ttl, negative_ttl;   /* defaults 60, 60, 10 */

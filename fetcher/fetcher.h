@@ -102,15 +102,22 @@ struct fetch_req {
 	uint32_t n;
 	const char *url[FETCH_MAX_URLS];
 	char *urlbuf;           /* holds the URLs */
+	bool flist;             /* FETCH_FLIST: may be conditional, answers carry validators */
+	char etag[FETCH_ETAG_MAX + 1];          /* "" or If-None-Match */
+	char last_modified[FETCH_DATE_MAX + 1]; /* "" or If-Modified-Since */
 };
 
 /* Parse m (its fd included) into q. Returns 0; 1 when the request was well-formed but is already
  * dealt with (answered or dropped: its fd is unusable); or -EPROTO when it is malformed (the fd is
  * closed; the caller treats the indexer as hostile). */
 int request_take(const struct ipc_msg *m, struct fetch_req *q);
-/* MSG_FETCH_DONE (proto.h); dies when the indexer's channel is broken. */
+/* MSG_FETCH_DONE (proto.h); dies when the indexer's channel is broken. etag and last_modified
+ * may be NULL (none); ones that are too long or not printable ASCII are sent as "". */
 void request_reply(uint64_t id, int status, uint32_t url_index, uint64_t bytes,
-		   const char *reason, size_t len);
+		   const char *reason, size_t len, bool not_modified, const char *etag,
+		   const char *last_modified);
+/* A validator (ETag, Last-Modified) fit to be a header value: at most max printable ASCII bytes. */
+bool request_validator_ok(const char *s, size_t n, size_t max);
 /* Answer a fetch that will not be tried (a push is only logged), then request_free. */
 void request_refuse(struct fetch_req *q, int err, const char *why);
 /* Close the fd, free the URLs. */

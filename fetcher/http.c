@@ -81,6 +81,10 @@ struct req {
 	int last_err;                   /* errno of the last other failure */
 	char reason[REASON_MAX + 1];
 	size_t rlen;
+	/* flists (SPEC §8): the conditional request's headers, and the answer's validators */
+	struct curl_slist *headers;
+	bool not_modified;
+	char etag[FETCH_ETAG_MAX + 1], last_modified[FETCH_DATE_MAX + 1];
 };
 
 struct csock {
@@ -165,6 +169,8 @@ static void transfer_end(struct req *r)
 	}
 	curl_slist_free_all(r->resolve);
 	r->resolve = NULL;
+	curl_slist_free_all(r->headers);
+	r->headers = NULL;
 }
 
 static void req_free(struct req *r)
@@ -193,7 +199,7 @@ static void finish(struct req *r, int status)
 		  status ? strerror(status) : "done", (unsigned long long)bytes);
 	/* A failure names the URL whose body broke off in the pipe, if one did (proto.h). */
 	request_reply(r->q.id, status, status == 0 || r->dirty ? r->cur : r->q.n, bytes, r->reason,
-		      r->rlen);
+		      r->rlen, status == 0 && r->not_modified, r->etag, r->last_modified);
 	if (status == 0)
 		fctl_note_fetch(r->q.url[r->cur], bytes, r->q.ahead);
 out:
@@ -362,6 +368,40 @@ static int resolve_add(struct req *r, const struct url_parts *u, const char *add
 	return 0;
 }
 
+/* A flist asked for again: If-None-Match and If-Modified-Since from the copy the indexer holds
+ * (request.c checked that they are printable ASCII, so no header can be smuggled in). */
+static int cond_headers(struct req *r)
+{
+	char h[32 + FETCH_ETAG_MAX];
+	struct curl_slist *l;
+
+	for (int i = 0; i < 2; i++) {
+		const char *v = i ? r->q.last_modified : r->q.etag;
+
+		if (!v[0])
+			continue;
+		snprintf(h, sizeof h, "%s: %s", i ? "If-Modified-Since" : "If-None-Match", v);
+		if (!(l = curl_slist_append(r->headers, h)))
+			return -ENOMEM;
+		r->headers = l;
+	}
+	return 0;
+}
+
+/* The answer's ETag and Last-Modified, kept for the indexer's next conditional request. */
+static void take_validators(struct req *r)
+{
+	struct curl_header *h;
+
+	r->etag[0] = r->last_modified[0] = '\0';
+	if (curl_easy_header(r->easy, "ETag", 0, CURLH_HEADER, -1, &h) == CURLHE_OK &&
+	    request_validator_ok(h->value, strlen(h->value), FETCH_ETAG_MAX))
+		snprintf(r->etag, sizeof r->etag, "%s", h->value);
+	if (curl_easy_header(r->easy, "Last-Modified", 0, CURLH_HEADER, -1, &h) == CURLHE_OK &&
+	    request_validator_ok(h->value, strlen(h->value), FETCH_DATE_MAX))
+		snprintf(r->last_modified, sizeof r->last_modified, "%s", h->value);
+}
+
 /* Start the transfer of the current URL; taddrs and paddrs are the addresses of the target and of
  * the proxy, for the names libcurl will connect to (NULL: a literal, or not needed). */
 static int transfer_start(struct req *r, const char *taddrs, const char *paddrs)
@@ -439,6 +479,10 @@ static int transfer_start(struct req *r, const char *taddrs, const char *paddrs)
 		bad |= curl_easy_setopt(e, CURLOPT_XFERINFODATA, r);
 		bad |= curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
 	}
+	if (r->q.flist && !r->sftp && cond_headers(r))
+		return -ENOMEM;
+	if (r->headers)
+		bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
 	if (r->q.push) {
 		bad |= curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
 		bad |= curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->q.max_size);
@@ -581,6 +625,8 @@ static void transfer_done(struct req *r, CURLcode res)
 	curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
 	curl_easy_getinfo(r->easy, CURLINFO_CONNECT_TIME_T, &connected);
 	curl_easy_getinfo(r->easy, CURLINFO_HTTP_CONNECTCODE, &tunnel);
+	if (r->q.flist && !r->sftp && (code == 200 || code == 304))
+		take_validators(r);
 	transfer_end(r);
 	r->state = R_QUEUED;
 	if (r->sftp) {
@@ -633,6 +679,13 @@ static void transfer_done(struct req *r, CURLcode res)
 			finish(r, 0);
 			return;
 		}
+	} else if (answered && code == 304 && r->q.flist && (r->q.etag[0] || r->q.last_modified[0])) {
+		/* The copy the indexer holds is current: no body, nothing to parse. */
+		layer_ok(r->target.key);
+		note(r, "304, not modified");
+		r->not_modified = true;
+		finish(r, 0);
+		return;
 	} else if (answered && (code == 404 || code == 410) && !r->q.push) {
 		layer_ok(r->target.key);
 		if (r->sftp)

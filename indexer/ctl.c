@@ -1,10 +1,12 @@
 /* ctl.c — the indexer's part of aysfs-ctl: its share of `status` (blobs served per layer since it
- * started, and what the local cache holds) and the cache commands.
+ * started, what the local cache holds, each service's flist: signature and last check) and the
+ * cache commands.
  *
  * `cache`, `evict PATH` and `verify` are the cache manager's (cache.c). Each request runs on a
  * thread of its own: a verify of a large cache must not hold up opens.
  */
 #include "indexer/ctl.h"
+#include "indexer/accept.h"
 #include "indexer/cache.h"
 #include "indexer/discover.h"
 
@@ -118,6 +120,8 @@ static void status(FILE *out)
 	}
 	fprintf(out, "  cache %s:\n", cache_root);
 	report(out, cache_ctl_report, "    ");
+	fprintf(out, "  flists (revision, key, expiry, last check of remote copies):\n");
+	report(out, accept_report, "    ");
 	if (discover_format(disc, sizeof disc)) {
 		fprintf(out, "  discovered layers (-auto):\n");
 		indented(out, disc, "    ");

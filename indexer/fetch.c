@@ -151,6 +151,15 @@ static int take_probe(const struct ipc_msg *m)
 	return 0;
 }
 
+/* A validator as the fetcher must send it: printable ASCII (it may become a request header). */
+static bool printable(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			return false;
+	return true;
+}
+
 /* Read replies until the channel closes or misbehaves. */
 static void read_replies(int fd)
 {
@@ -161,7 +170,9 @@ static void read_replies(int fd)
 		struct waiting *w;
 		uint32_t status, idx;
 		uint64_t bytes;
+		uint8_t not_modified;
 		char why[1025];
+		struct fetch_validators v;
 		int rc = ipc_recv(fd, proto_indexer_from_fetcher, proto_indexer_from_fetcher_n, &m);
 
 		if (rc == -EAGAIN)      /* the channel is non-blocking (send_one) */
@@ -188,7 +199,13 @@ static void read_replies(int fd)
 		status = ipc_rd_u32(&r);
 		idx = ipc_rd_u32(&r);
 		bytes = ipc_rd_u64(&r);
-		if (!ipc_rd_cstr(&r, why, sizeof why) || !ipc_rd_done(&r) || status > 4095) {
+		if (!ipc_rd_cstr(&r, why, sizeof why))
+			status = UINT32_MAX;
+		not_modified = ipc_rd_u8(&r);
+		if (!ipc_rd_cstr(&r, v.etag, sizeof v.etag) ||
+		    !ipc_rd_cstr(&r, v.last_modified, sizeof v.last_modified) || !ipc_rd_done(&r) ||
+		    status > 4095 || not_modified > 1 || (not_modified && (status || bytes)) ||
+		    !printable(v.etag) || !printable(v.last_modified)) {
 			log_err("fetcher sent a malformed reply");
 			return;
 		}
@@ -200,6 +217,8 @@ static void read_replies(int fd)
 			w->res->url_index = idx;
 			w->res->bytes = bytes;
 			memcpy(w->res->reason, why, sizeof why);
+			w->res->not_modified = not_modified;
+			w->res->got = v;
 			w->done = true;
 			pthread_cond_signal(&w->cond);
 		}
@@ -475,8 +494,9 @@ static int64_t fetch_once(struct waiting *w, struct fetch_sink *out, struct hash
 	return got;
 }
 
-int fetch_urls(struct fetch_sink *out, struct hasher *h, int kind, uint64_t max_size,
-	       const char *const *urls, unsigned n, unsigned deadline_s, struct fetch_result *res)
+static int fetch_any(struct fetch_sink *out, struct hasher *h, int kind, uint64_t max_size,
+		     const char *const *urls, unsigned n, const struct fetch_validators *cond,
+		     unsigned deadline_s, struct fetch_result *res)
 {
 	struct waiting w = { .res = res, .fd = -1, .type = MSG_FETCH };
 	struct ipc_wr wr;
@@ -496,6 +516,10 @@ int fetch_urls(struct fetch_sink *out, struct hasher *h, int kind, uint64_t max_
 	ipc_wr_u32(&wr, n);
 	for (unsigned i = 0; i < n; i++)
 		ipc_wr_cstr(&wr, urls[i]);
+	if (kind == FETCH_FLIST) {
+		ipc_wr_cstr(&wr, cond ? cond->etag : "");
+		ipc_wr_cstr(&wr, cond ? cond->last_modified : "");
+	}
 	w.len = wr.len;
 	if (wr.bad) {
 		free(w.payload);
@@ -528,6 +552,20 @@ int fetch_urls(struct fetch_sink *out, struct hasher *h, int kind, uint64_t max_
 		res->url_index = UINT32_MAX;
 	}
 	return res->status ? -res->status : 0;
+}
+
+int fetch_urls(struct fetch_sink *out, struct hasher *h, int kind, uint64_t max_size,
+	       const char *const *urls, unsigned n, unsigned deadline_s, struct fetch_result *res)
+{
+	return fetch_any(out, h, kind, max_size, urls, n, NULL, deadline_s, res);
+}
+
+int fetch_flist(struct fetch_sink *out, struct hasher *h, uint64_t max_size, const char *url,
+		const struct fetch_validators *cond, unsigned deadline_s, struct fetch_result *res)
+{
+	const char *const urls[1] = { url };
+
+	return fetch_any(out, h, FETCH_FLIST, max_size, urls, 1, cond, deadline_s, res);
 }
 
 int fetch_push(int fd, uint64_t size, const char *url)

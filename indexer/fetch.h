@@ -2,17 +2,27 @@
 #ifndef AYSFS_FETCH_H
 #define AYSFS_FETCH_H
 
+#include "ipc/proto.h"
+
+#include <stdbool.h>
 #include <stdint.h>
 
 /* A request that has waited this long while no fetcher said a word (fetcher/fetcher.h:
  * FETCH_ALIVE_MS) fails with EIO; so does one made while no fetcher has run for this long. */
 #define FETCH_SILENT_MS 5000
+/* The validators of a flist's copy (SPEC §8: asked for again with conditional requests). */
+struct fetch_validators {
+	char etag[FETCH_ETAG_MAX + 1];
+	char last_modified[FETCH_DATE_MAX + 1];
+};
 
 struct fetch_result {
 	int status;             /* 0, or a positive errno */
 	uint32_t url_index;     /* which URL the body came from */
 	uint64_t bytes;
 	char reason[1025];      /* each URL tried, for the log */
+	bool not_modified;      /* fetch_flist: 304 to the validators given, no body */
+	struct fetch_validators got;    /* the answer's ETag and Last-Modified ("" for none) */
 };
 
 /* Start the thread that reads the fetcher's replies on fd. Returns 0 or -errno. */
@@ -40,6 +50,12 @@ struct fetch_sink {
 struct hasher;
 int fetch_urls(struct fetch_sink *out, struct hasher *h, int kind, uint64_t max_size,
 	       const char *const *urls, unsigned n, unsigned deadline_s, struct fetch_result *res);
+
+/* A flist from url (FETCH_FLIST), conditional when cond is not NULL and holds a validator: then
+ * 0 with res->not_modified set means the copy those validators describe is current (nothing was
+ * written). res->got has the answer's validators. Otherwise as fetch_urls with one URL. */
+int fetch_flist(struct fetch_sink *out, struct hasher *h, uint64_t max_size, const char *url,
+		const struct fetch_validators *cond, unsigned deadline_s, struct fetch_result *res);
 
 /* -auto: ask the fetcher which of r's hosts resolve and accept a TCP connection (fetcher/probe_wire.h);
  * waits at most wait_ms. Returns 0 with one result per host in *d, or -errno (no answer). */

@@ -3,10 +3,20 @@
  * Where a service's flist comes from, first found wins: its `flist = "FILE"`; FLIST_DIR/ID.flist;
  * then LAYER/NAMESPACE/md/ID.flist of each local-folder layer in order. With no service
  * configured, every *.flist below FLIST_DIR (recursively) is a service, in byte order of paths.
+ *
+ * With trusted_keys (SPEC §8), each flist is first copied into a memfd while it is hashed, its
+ * .sig (beside it, or its URL + ".sig") checked against those bytes (accept.c), and the tree
+ * parsed from that very copy, so no byte can change between the check and the parse. A remote
+ * flist that is refused does not stop the search: the next layer is asked (a forged or stale
+ * copy on a LAN cache does not hide the store's), then the last accepted copy is used.
  */
 #include "indexer/indexer.h"
 
+#include "indexer/accept.h"
 #include "indexer/fetch.h"
+#include "indexer/hash.h"
+#include "indexer/refresh.h"
+#include "indexer/sig.h"
 #include "indexer/tree.h"
 #include "ipc/log.h"
 
@@ -167,6 +177,74 @@ static int open_flist(const char *path)
 	return fd;
 }
 
+/* [main] flist_max_size of the load in progress: a signed flist's private copy is bounded by it. */
+static uint64_t copy_max = 512ull << 20;
+
+/* A private copy of what fd holds (a memfd, which no other process can change), and its
+ * SHA-256. Returns the memfd or -errno (-EFBIG past flist_max_size). */
+static int copy_hashed(int fd, uint8_t sha[32])
+{
+	enum { CHUNK = 1 << 20 };
+	char *buf = malloc(CHUNK);
+	int mfd = memfd_create("aysfs-flist", MFD_CLOEXEC), rc = 0;
+	uint64_t total = 0;
+	struct hasher h;
+	ssize_t n;
+
+	if (!buf || mfd < 0 || hasher_init(&h, 32)) {
+		free(buf);
+		if (mfd >= 0)
+			close(mfd);
+		return -ENOMEM;
+	}
+	while ((n = pread(fd, buf, CHUNK, (off_t)total)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || (uint64_t)n > copy_max - total) {
+			rc = n < 0 ? -errno : -EFBIG;
+			break;
+		}
+		if (write(mfd, buf, (size_t)n) != n) {
+			rc = -EIO;
+			break;
+		}
+		hasher_update(&h, buf, (size_t)n);
+		total += (uint64_t)n;
+	}
+	hasher_final(&h, sha);
+	free(buf);
+	if (rc) {
+		close(mfd);
+		return rc;
+	}
+	return mfd;
+}
+
+/* The flist open as *fd, named `name`, with its .sig's bytes (NULL: none): checked, and *fd
+ * replaced by a private copy. Returns 0, or 1 when it was refused (logged, counted). */
+static int signed_copy(const char *id, const char *name, int *fd, const char *sig, size_t len,
+		       struct load_result *res)
+{
+	uint8_t sha[32];
+	char why[600];
+	int mfd = copy_hashed(*fd, sha);
+
+	if (mfd < 0) {
+		log_err("service %s: %s: %s; not mounted", id, name, strerror(-mfd));
+		res->rejected++;
+		return 1;
+	}
+	if (accept_check(id, name, sha, sig, len, true, why, sizeof why)) {
+		log_err("service %s: %s refused: %s", id, name, why);
+		close(mfd);
+		res->rejected++;
+		return 1;
+	}
+	close(*fd);
+	*fd = mfd;
+	return 0;
+}
+
 static int add_one(struct tree *t, const char *id, const char *path, struct load_result *res)
 {
 	int rc, fd = open_flist(path);
@@ -176,30 +254,81 @@ static int add_one(struct tree *t, const char *id, const char *path, struct load
 		res->rejected++;
 		return 0;
 	}
+	if (accept_required()) {
+		char sig_path[PATH_MAX + 8], *sig = NULL;
+		long len;
+
+		snprintf(sig_path, sizeof sig_path, "%s.sig", path);
+		len = accept_read_small(AT_FDCWD, sig_path, SIG_FILE_MAX, &sig);
+		if (len < 0 && len != -ENOENT)
+			log_warn("service %s: %s: %s", id, sig_path, strerror((int)-len));
+		rc = signed_copy(id, path, &fd, sig, len < 0 ? 0 : (size_t)len, res);
+		free(sig);
+		if (rc) {
+			close(fd);
+			return 0;
+		}
+	}
 	rc = add_fd(t, id, path, fd, res);
 	close(fd);
 	return rc < 0 ? rc : 0;
 }
 
+/* Replace path by len bytes of buf, or by what fd holds, through path.tmp and rename. */
+static int keep_write(const char *path, int fd, const char *buf, size_t len)
+{
+	char tmp[PATH_MAX + 8], chunk[65536];
+	int out, rc = 0;
+	off_t off = 0;
+	ssize_t n;
+
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (out < 0)
+		return -errno;
+	if (buf && write(out, buf, len) != (ssize_t)len)
+		rc = -EIO;
+	while (!buf && !rc && (n = pread(fd, chunk, sizeof chunk, off)) > 0) {
+		if (write(out, chunk, (size_t)n) != n)
+			rc = -EIO;
+		off += n;
+	}
+	if (close(out) && !rc)
+		rc = -errno;
+	if (!rc && rename(tmp, path))
+		rc = -errno;
+	if (rc)
+		unlink(tmp);
+	return rc;
+}
+
 /* A service found in no local place: URL/NAMESPACE/md/ID.flist from each network layer in order.
- * A copy that parses becomes the last good copy in the local cache (CACHE/md/ID.flist); when every
- * layer fails, that copy is used, with a warning. Returns 0 when added, 1 when not found, -errno. */
+ * A copy that parses (and, with trusted_keys, is accepted) becomes the last good copy in the
+ * local cache (CACHE/md/ID.flist, its .sig beside it); the layer it came from is asked with that
+ * copy's validators next time, and a 304 takes the copy. When no layer gives an acceptable
+ * copy, that copy is used, with a warning. Returns 0 when added, 1 when not found, -errno. */
 static int add_remote(struct tree *t, const struct worker_conf *c, const char *cache_root,
 		      const char *id, struct load_result *res)
 {
-	char md[PATH_MAX], keep[PATH_MAX], tmp[PATH_MAX], url[PATH_MAX], tried[1024] = "";
+	char md[PATH_MAX], keep[PATH_MAX], keep_sig[PATH_MAX + 8], url[PATH_MAX], tried[1024] = "";
 	size_t tlen = 0;
+	bool refused = false;
 	int rc;
 
 	snprintf(md, sizeof md, "%s/md", cache_root);
 	mkdir(md, 0755);
 	if (snprintf(keep, sizeof keep, "%s/%s.flist", md, id) >= (int)sizeof keep)
 		return 1;
+	snprintf(keep_sig, sizeof keep_sig, "%s.sig", keep);
 	for (uint32_t i = 0; i < c->nlayers; i++) {
-		const char *u = c->layers[i].url;
-		const char *const urls[1] = { url };
+		const char *u = c->layers[i].url, *why_layer = NULL;
+		struct fetch_validators v;
 		struct fetch_result fr;
-		size_t ul = strlen(u);
+		struct hasher h;
+		uint8_t sha[32];
+		size_t ul = strlen(u), sig_len = 0;
+		char *sig = NULL, why[1200];
+		bool cond;
 		int fd;
 
 		if (layer_local_path(u))
@@ -209,29 +338,59 @@ static int add_remote(struct tree *t, const struct worker_conf *c, const char *c
 		if (snprintf(url, sizeof url, "%.*s/%s/md/%s.flist", (int)ul, u, c->namespace, id) >=
 		    (int)sizeof url)
 			continue;
-		if (snprintf(tmp, sizeof tmp, "%s/.tmp-%s-XXXXXX", md, id) >= (int)sizeof tmp)
-			break;
-		fd = mkostemp(tmp, O_CLOEXEC);
-		if (fd < 0)
+		cond = access(keep, R_OK) == 0 && refresh_validators(id, url, &v);
+		fd = memfd_create("aysfs-flist", MFD_CLOEXEC);
+		if (fd < 0 || hasher_init(&h, 32)) {
+			if (fd >= 0)
+				close(fd);
 			break;
 		/* A body longer than flist_max_size is cut off by the fetcher ("too long"). */
-		rc = fetch_urls(&(struct fetch_sink){ .fd = fd }, NULL, FETCH_FLIST, c->flist_max_size,
-				urls, 1, 90 + (unsigned)(c->flist_max_size >> 20), &fr);
+		}
+		rc = fetch_flist(&(struct fetch_sink){ .fd = fd }, &h, c->flist_max_size, url,
+				 cond ? &v : NULL, 90 + (unsigned)(c->flist_max_size >> 20), &fr);
+		hasher_final(&h, sha);
+		if (rc == 0 && fr.not_modified) {
+			/* The copy kept is the layer's: nothing was sent, nothing to parse twice. */
+			close(fd);
+			refresh_note(id, url, &v, NULL);
+			accept_note_check(id, "not modified");
+			return add_one(t, id, keep, res) < 0 ? -EIO : 0;
+		}
+		if (rc == 0 && accept_required()) {
+			rc = refresh_fetch_sig(url, &sig, &sig_len, why, sizeof why);
+			if (rc && rc != -ENOENT)
+				why_layer = "its .sig could not be fetched";
+			else if ((rc = accept_check(id, url, sha, sig, sig_len, true, why, sizeof why)))
+				why_layer = "refused";
+			if (rc)
+				log_err("service %s: %s %s: %s", id, url, why_layer, why);
+			refused |= rc != 0;
+		}
 		if (rc == 0) {
 			rc = add_fd(t, id, url, fd, res);
+			if (rc == 0) {
+				if ((sig ? keep_write(keep_sig, -1, sig, sig_len) : 0) ||
+				    keep_write(keep, fd, NULL, 0))
+					log_warn("service %s: cannot keep a copy in %s", id, md);
+				if (!sig)
+					unlink(keep_sig);
+				refresh_note(id, url, &fr.got, sha);
+				accept_note_check(id, "fetched");
+			}
+			free(sig);
 			close(fd);
-			if (rc != 0 || rename(tmp, keep) != 0)
-				unlink(tmp);
 			return rc < 0 ? rc : 0;
 		}
+		free(sig);
 		close(fd);
-		unlink(tmp);
 		if (tlen < sizeof tried)
-			tlen += (size_t)snprintf(tried + tlen, sizeof tried - tlen, "%s%s", tlen ? "; " : "",
-						 fr.reason);
+			tlen += (size_t)snprintf(tried + tlen, sizeof tried - tlen, "%s%s%s%s",
+						 tlen ? "; " : "", why_layer ? url : fr.reason,
+						 why_layer ? ": " : "", why_layer ? why_layer : "");
 	}
 	if (access(keep, R_OK) == 0) {
-		log_warn("service %s: no layer answered (%s); using the last good copy %s", id,
+		log_warn("service %s: %s (%s); using the last good copy %s", id,
+			 refused ? "no layer gave an acceptable copy" : "no layer answered",
 			 tlen ? tried : "no network layer", keep);
 		return add_one(t, id, keep, res) < 0 ? -EIO : 0;
 	}
@@ -319,6 +478,11 @@ int load_tree(const struct worker_conf *c, const char *cache_root, uint64_t gene
 	if (!t)
 		return -ENOMEM;
 	tree_set_limits(t, c->flist_max_size, c->flist_max_entries);
+	copy_max = c->flist_max_size;
+	accept_configure(c);
+	refresh_configure(c, -1);
+	refresh_load_begin();
+	tree_set_min_hash(t, accept_min_hash());
 	if (c->nservices) {
 		for (uint32_t i = 0; i < c->nservices && !rc; i++) {
 			char *path = locate(c, &c->services[i]);
@@ -355,6 +519,7 @@ int load_tree(const struct worker_conf *c, const char *cache_root, uint64_t gene
 		free(v[i].path);
 	}
 	free(v);
+	refresh_load_end();
 	if (!rc) {
 		long kept = tree_number(t, prev);
 

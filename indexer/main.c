@@ -11,6 +11,7 @@
 #include "indexer/ctl.h"
 #include "indexer/fetch.h"
 #include "indexer/indexer.h"
+#include "indexer/refresh.h"
 
 #include "ipc/index.h"
 #include "ipc/log.h"
@@ -19,6 +20,7 @@
 #include "policy/seccomp.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -35,6 +37,10 @@
 
 static struct ipc_msg msg;
 static struct worker_conf conf;
+/* The configuration of the last reload (the start-up one until then): what a reload asked for
+ * by the refresh thread (refresh.c) builds its tree from. */
+static struct worker_conf live;
+static bool has_live;
 static struct blobs *blobs;
 
 /* A request for a blob, queued for a pool. */
@@ -314,7 +320,10 @@ static void reload(const void *payload, size_t len)
 		log_warn("reload: layer and cache changes take effect at the next start");
 	}
 	send_tree(&c);
-	proto_conf_free(&c);
+	if (has_live)
+		proto_conf_free(&live);
+	live = c;
+	has_live = true;
 }
 
 /* No handle of the fuser uses a blob any more (it may be evicted from now on), or one does again
@@ -503,16 +512,25 @@ int main(int argc, char **argv)
 	}
 	if (discover_start(blobs))
 		die(70, "cannot start a thread");
+	/* SPEC §8: flists of network layers asked for again; a change wakes the loop below. */
+	int wake[2];
+
+	if (pipe2(wake, O_CLOEXEC | O_NONBLOCK))
+		die(70, "pipe: %s", strerror(errno));
+	refresh_configure(&conf, wake[1]);
+	if (refresh_start())
+		die(70, "cannot start a thread");
 
 	bool fuser_gone = false;
 
 	for (;;) {
-		struct pollfd fds[2] = {
+		struct pollfd fds[3] = {
 			{ .fd = fuser_gone ? -1 : FD_PEER1, .events = POLLIN },
 			{ .fd = FD_SUPERVISOR, .events = POLLIN },
+			{ .fd = wake[0], .events = POLLIN },
 		};
 
-		if (poll(fds, 2, -1) < 0) {
+		if (poll(fds, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			die(66, "poll: %s", strerror(errno));
@@ -537,6 +555,15 @@ int main(int argc, char **argv)
 				rc = on_open(msg.hdr.type == MSG_PREFETCH);
 			if (rc < 0)
 				die(67, "fuser channel: %s", strerror(-rc));
+		}
+		if (fds[2].revents) {
+			char drain[64];
+
+			while (read(wake[0], drain, sizeof drain) > 0)
+				;
+			/* A restarted indexer without its base yet reloads once it has it. */
+			if (!restarted || has_base)
+				send_tree(has_live ? &live : &conf);
 		}
 		if (fds[1].revents) {
 			/* The supervisor: a restarted fetcher's or fuser's channel, a reload, or a

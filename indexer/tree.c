@@ -64,6 +64,9 @@ struct tree {
 	char last_dir[FLIST_PATH_MAX + 1];
 	size_t last_dir_len;
 	uint32_t last_dir_node;
+
+	unsigned min_hash;      /* 32: the flists added next may list no MD5 (tree_set_min_hash) */
+	unsigned md5_line;      /* the first MD5 entry the validation found */
 };
 
 /* The state of one tree_add_flist() call, handed to the flist parser's callback. */
@@ -488,6 +491,23 @@ static int parse_src(const struct tree *t, struct flist_src *s, const char *name
 	return rc == -E2BIG ? -EINVAL : rc;
 }
 
+void tree_set_min_hash(struct tree *t, unsigned len)
+{
+	t->min_hash = len;
+}
+
+/* The validation's callback under min_hash 32: an MD5 entry stops it. */
+static int no_md5(void *ctx, const struct flist_entry *e)
+{
+	struct tree *t = ctx;
+
+	if (e->hash_len == 16) {
+		t->md5_line = e->line;
+		return -EPERM;
+	}
+	return 0;
+}
+
 static int add_src(struct tree *t, const char *service, const char *name, struct flist_src *s,
 		   struct tree_flist_stats *st, char *err, size_t errlen)
 {
@@ -500,7 +520,11 @@ static int add_src(struct tree *t, const char *service, const char *name, struct
 	if (t->nservices > UINT16_MAX)
 		return -E2BIG;
 	/* Validate the whole flist before touching the tree: a malformed one adds nothing. */
-	rc = parse_src(t, s, name, NULL, NULL, &fst, err, errlen);
+	rc = parse_src(t, s, name, t->min_hash == 32 ? no_md5 : NULL, t, &fst, err, errlen);
+	if (rc == -EPERM) {
+		snprintf(err, errlen, "%s:%u: an MD5 entry, and min_hash is sha256", name, t->md5_line);
+		rc = -EINVAL;
+	}
 	if (rc)
 		return rc;
 	svc = realloc(t->services, (t->nservices + 1) * sizeof *svc);

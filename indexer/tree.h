@@ -51,6 +51,8 @@ int tree_add_flist_fd(struct tree *t, const char *service, const char *name, int
 /* Bound every later flist: at most max_bytes (read from an fd) and max_entries entries (0: no
  * bound); one past them is refused as a malformed flist is (-EINVAL, err naming the limit). */
 void tree_set_limits(struct tree *t, uint64_t max_bytes, uint64_t max_entries);
+/* From now on, refuse (as malformed) a flist that lists an MD5 hash: len 32; 16 allows both. */
+void tree_set_min_hash(struct tree *t, unsigned len);
 
 /* Number of entries, the root included. */
 size_t tree_count(const struct tree *t);

@@ -66,7 +66,8 @@ const struct ipc_type proto_fetcher_from_indexer[] = {
 const size_t proto_fetcher_from_indexer_n = N(proto_fetcher_from_indexer);
 
 const struct ipc_type proto_indexer_from_fetcher[] = {
-	{ MSG_FETCH_DONE, 0, 4 + 4 + 8 + 4, 4 + 4 + 8 + STR(1024), "fetch-done" },
+	{ MSG_FETCH_DONE, 0, 4 + 4 + 8 + 4 + 1 + 4 + 4,
+	  4 + 4 + 8 + STR(1024) + 1 + STR(FETCH_ETAG_MAX) + STR(FETCH_DATE_MAX), "fetch-done" },
 	{ MSG_PROBE_DONE, 0, 4 + 8, 4 + PROBE_MAX_HOSTS * (4 + STR(PROBE_DETAIL_MAX)), "probe-done" },
 	{ MSG_FETCH_ALIVE, 0, 0, 0, "fetch-alive" },
 };
@@ -128,6 +129,9 @@ void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c)
 	ipc_wr_u32(w, c->master_port);
 	ipc_wr_u32(w, c->rediscover_s);
 	ipc_wr_cstr(w, c->ssh_known_hosts);
+	ipc_wr_cstr(w, c->trusted_keys);
+	ipc_wr_u32(w, c->min_hash_len);
+	ipc_wr_u32(w, c->refresh_s);
 }
 
 /* A u32 count (at most WCONF_MAX_PROXIES) then that many strings. Returns 0, -EPROTO, -ENOMEM. */
@@ -221,7 +225,10 @@ int proto_conf_decode(const void *buf, size_t len, struct worker_conf *c)
 	    c->master_port - 1 > 65534)))
 		goto fail;
 	c->ssh_known_hosts = ipc_rd_strdup(&r, WCONF_MAX_STR);
-	if (!c->ssh_known_hosts)
+	c->trusted_keys = ipc_rd_strdup(&r, WCONF_MAX_STR);
+	c->min_hash_len = ipc_rd_u32(&r);
+	c->refresh_s = ipc_rd_u32(&r);
+	if (!c->ssh_known_hosts || !c->trusted_keys || (c->min_hash_len != 16 && c->min_hash_len != 32))
 		goto fail;
 	/* Exact length, and the strings every worker relies on are there. */
 	if (!ipc_rd_done(&r) || !c->mountpoint || !c->mountpoint[0] || !c->prefix ||
@@ -257,6 +264,7 @@ void proto_conf_free(struct worker_conf *c)
 	strv_free(c->proxy, c->nproxy);
 	free(c->auto_root);
 	free(c->ssh_known_hosts);
+	free(c->trusted_keys);
 	memset(c, 0, sizeof *c);
 }
 

@@ -124,6 +124,9 @@ int proto_ctl_reply_decode(const void *buf, size_t len, uint32_t *status, const 
  *   u32 n             1 … FETCH_MAX_URLS
  *   n × str url       tried in order; a 404 (or 410) is "not here", go on; a layer that is down (in
  *                     backoff) is skipped; http://, https://, sftp:// only
+ *   FETCH_FLIST only: str etag (≤ FETCH_ETAG_MAX), str last_modified (≤ FETCH_DATE_MAX): the
+ *                     validators of the copy the indexer holds, sent as If-None-Match and
+ *                     If-Modified-Since when not empty (SPEC §8); printable ASCII only
  * MSG_FETCH_DONE — id: the MSG_FETCH's. Payload:
  *   u32 status        0, or a positive errno: ENOENT (no URL had it), ETIMEDOUT, EIO, ENOSYS …
  *   u32 url_index     which URL the body came from (n when none); with an error, the URL whose
@@ -131,6 +134,9 @@ int proto_ctl_reply_decode(const void *buf, size_t len, uint32_t *status, const 
  *                     cannot be taken back, so no other URL follows it in the same request)
  *   u64 bytes         bytes written into the pipe
  *   str reason        for the log: each URL tried with what happened, "; "-separated (≤ 1024)
+ *   u8  not_modified  1: status 0 and the URL answered 304 to the validators (no body); else 0
+ *   str etag, str last_modified   the answer's ETag and Last-Modified ("" when it had none,
+ *                     or they are longer than the limits or not printable ASCII), for flists
  * The bytes are unverified: the indexer checks size and hash before anything is served; a body
  * that fails, or broke off, is reported by the indexer, which asks again with a new pipe and the
  * URLs of the layers after url_index's.
@@ -145,6 +151,8 @@ int proto_ctl_reply_decode(const void *buf, size_t len, uint32_t *status, const 
 #define FETCH_FLIST     2
 #define FETCH_BLOB_AHEAD 3
 #define FETCH_MAX_URLS  64
+#define FETCH_ETAG_MAX  256
+#define FETCH_DATE_MAX  64
 
 #define PEER_FETCHER    1
 #define PEER_INDEXER    2
@@ -203,6 +211,11 @@ struct worker_conf {
 	char *auto_root;
 	uint32_t cache_port, master_port, rediscover_s;
 	char *ssh_known_hosts;  /* known host keys of sftp:// layers ("": the default) */
+	/* SPEC §8: the folder of trusted *.pub keys ("": flists need no signature), the shortest
+	 * hash a signed flist may list (16 any, 32 SHA-256 only), and the seconds between asking
+	 * again for remote flists (0: never). */
+	char *trusted_keys;
+	uint32_t min_hash_len, refresh_s;
 };
 
 #define WC_VERIFY_CACHE 1u      /* -verify-cache: re-hash the local cache before serving */

@@ -32,6 +32,8 @@ void config_free(struct config *c)
 	free(c->ssh_known_hosts);
 	free(c->flist_dir);
 	free(c->state_dir);
+	free(c->trusted_keys);
+	free(c->min_hash);
 	free(c->user);
 	for (size_t i = 0; i < c->nlayers; i++) {
 		free(c->layers[i].url);
@@ -109,6 +111,9 @@ void config_encode(struct ipc_wr *w, const struct config *c)
 	wr_list(w, c->debug.filter, c->debug.nfilter);
 	wr_opt(w, c->debug.redis);
 	wr_opt(w, c->debug.redis_passwd);
+	wr_opt(w, c->trusted_keys);
+	wr_opt(w, c->min_hash);
+	ipc_wr_i64(w, c->refresh);
 	ipc_wr_u32(w, c->warnings);
 	if (c->nlayers > MAX_LAYERS || c->nays > MAX_SERVICES)
 		w->bad = true;
@@ -219,7 +224,9 @@ int config_decode(const void *buf, size_t len, struct config *c)
 	debug = ipc_rd_u8(&r);
 	c->debug.present = debug;
 	ok = ok && debug <= 1 && rd_list(&r, &c->debug.filter, &c->debug.nfilter) &&
-	     rd_opt(&r, &c->debug.redis) && rd_opt(&r, &c->debug.redis_passwd);
+	     rd_opt(&r, &c->debug.redis) && rd_opt(&r, &c->debug.redis_passwd) &&
+	     rd_opt(&r, &c->trusted_keys) && rd_opt(&r, &c->min_hash) &&
+	     rd_int(&r, 0, MAX_SECONDS, &c->refresh);
 	c->warnings = ipc_rd_u32(&r);
 	/* What every later step takes for granted. */
 	if (!ok || !ipc_rd_done(&r) || !c->namespace || !c->namespace[0] || !c->cache_dir ||

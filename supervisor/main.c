@@ -211,6 +211,8 @@ static void worker_conf_from(struct worker_conf *wc, const struct config *c, con
 		.resolv = (char *)o->resolv, .proxy = c->proxy, .nproxy = (uint32_t)c->nproxy,
 		.flags = (o->verify_cache ? WC_VERIFY_CACHE : 0) | (o->check ? WC_CHECK : 0),
 		.ssh_known_hosts = c->ssh_known_hosts,
+		.trusted_keys = c->trusted_keys, .refresh_s = (uint32_t)c->refresh,
+		.min_hash_len = c->min_hash && !strcmp(c->min_hash, "sha256") ? 32 : 16,
 	};
 	wc->layers = calloc(c->nlayers + 1, sizeof *wc->layers);
 	wc->services = calloc(c->nays + 1, sizeof *wc->services);
@@ -600,7 +602,7 @@ static bool folders_change(const struct config *a, const struct config *b)
 	size_t i, j;
 
 	if (str_differ(a->cache_dir, b->cache_dir) || str_differ(a->flist_dir, b->flist_dir) ||
-	    str_differ(a->state_dir, b->state_dir) ||
+	    str_differ(a->state_dir, b->state_dir) || str_differ(a->trusted_keys, b->trusted_keys) ||
 	    a->nays != b->nays)
 		return true;
 	for (i = 0; i < a->nays; i++)

@@ -20,10 +20,17 @@
  *    HASH.bro (its compressed size is not known without compressing). Others are replaced.
  *  - STORE and STORE/NS are skipped if they lie inside SRC_DIR; entries that vanish during the
  *    walk are skipped with a warning. -q drops the progress line and the summary.
- *  - Lines are sorted by the bytes of the path as written (percent-encoded). */
+ *  - Lines are sorted by the bytes of the path as written (percent-encoded).
+ *  - -sign: the key is read before anything is written (a wrong key costs no blob); the .sig is
+ *    written, as the flist is, through a temporary file renamed into place, after the flist. The
+ *    revision defaults to the publish time, so that it grows with each publication from one
+ *    machine; a publisher with several machines gives -revision. keygen never replaces a file.
+ *  - Messages are "aysfs-pack: LEVEL: message" on stderr; control characters in them (say, a
+ *    newline in a file name) are shown as '?'. The progress line's totals grow while the walk
+ *    runs; its ETA (bytes left at the rate so far) is shown once the walk is over. */
 #include "indexer/flist.h"
 #include "indexer/hash.h"
-#include "ipc/log.h"
+#include "indexer/sig.h"
 
 #include <brotli/encode.h>
 #include <dirent.h>
@@ -32,6 +39,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -49,12 +57,17 @@
 
 static const char usage_text[] =
 	"usage: aysfs-pack [options] SRC_DIR STORE ID\n"
+	"       aysfs-pack keygen NAME\n"
 	"Writes the blobs of SRC_DIR into STORE/NS/H0/H1/ and its flist as STORE/NS/md/ID.flist.\n"
+	"keygen writes an Ed25519 key pair: NAME.key (private, mode 0600) and NAME.pub, PEM.\n"
 	"  -prefix P          the absolute path SRC_DIR stands for in the flist (default /)\n"
-	"  -hash md5|sha256   content hash (default md5)\n"
+	"  -hash md5|sha256   content hash (default sha256; md5 for readers of the original format)\n"
 	"  -namespace NS      store namespace (default dedupe)\n"
 	"  -bro               store blobs brotli-compressed, as HASH.bro\n"
 	"  -j N               hashing threads (default: the number of online CPUs)\n"
+	"  -sign KEYFILE      sign the flist: writes STORE/NS/md/ID.flist.sig last\n"
+	"  -revision N        the signed revision (default: now, in Unix seconds); must grow\n"
+	"  -expires DAYS      the signature expires after DAYS days (default 30)\n"
 	"  -q                 no progress line, no summary\n"
 	"  -h, --help         this text\n"
 	"Options take one or two dashes. Exit status: 0 done, 1 usage error, 2 I/O error.\n";
@@ -65,7 +78,13 @@ static struct {
 	size_t prefix_len, hash_len;            /* hash_len 16 (MD5) or 32 (SHA-256) */
 	unsigned jobs;
 	bool bro, quiet;
-} opt = { .ns = "dedupe", .hash_len = 16 };
+	const char *sign;               /* -sign KEYFILE */
+	uint64_t revision;
+	bool has_revision;
+	uint64_t expires_days;
+} opt = { .ns = "dedupe", .hash_len = 32, .expires_days = 30 };
+static struct sig_key sign_key;
+static char sign_fp[SIG_FP_HEX + 1];
 
 struct entry {
 	char *path, *link;      /* percent-encoded */
@@ -99,8 +118,9 @@ static struct {
 	struct stat store_st[2];        /* STORE and STORE/NS, never packed */
 	double t0;
 	atomic_bool failed, done;
-	atomic_ulong files_done, blobs_new, blobs_old, tmp_seq;
-	atomic_ullong bytes_done;
+	atomic_ulong files_done, files_found, blobs_new, blobs_old, tmp_seq;
+	atomic_ullong bytes_done, bytes_found;
+	atomic_bool walked;             /* the walk is over: the totals are final */
 } P = { .lock = PTHREAD_MUTEX_INITIALIZER, .not_empty = PTHREAD_COND_INITIALIZER,
 	.not_full = PTHREAD_COND_INITIALIZER };
 
@@ -120,18 +140,37 @@ static double now(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Messages go through log.c, which shows control characters (say, newlines in names) as '?'. */
 static void clear_progress(void)
 {
 	if (P.progress)
 		(void)!write(STDERR_FILENO, "\r\033[K", 4);
 }
 
+/* "aysfs-pack: LEVEL: message", one write(2), control characters shown as '?'. */
+static void __attribute__((format(printf, 2, 3))) say(const char *level, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int head = snprintf(line, sizeof line, "aysfs-pack: %s: ", level), n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line + head, sizeof line - (size_t)head - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	n = head + (n < (int)sizeof line - head - 1 ? n : (int)sizeof line - head - 2);
+	for (int i = head; i < n; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			line[i] = '?';
+	line[n++] = '\n';
+	(void)!write(STDERR_FILENO, line, (size_t)n);
+}
+
 /* Report an error naming `where` (err 0: no errno text) and make every thread stop. */
 static int fail(const char *where, const char *what, int err)
 {
 	clear_progress();
-	log_err("%s: %s%s%s", where, what, err ? ": " : "", err ? strerror(-err) : "");
+	say("ERROR", "%s: %s%s%s", where, what, err ? ": " : "", err ? strerror(-err) : "");
 	atomic_store(&P.failed, true);
 	return err ? err : -EIO;
 }
@@ -139,7 +178,7 @@ static int fail(const char *where, const char *what, int err)
 static int skip(const char *where, const char *why)
 {
 	clear_progress();
-	log_warn("%s: %s: skipped", where, why);
+	say("WARN", "%s: %s: skipped", where, why);
 	return 0;
 }
 
@@ -396,10 +435,19 @@ static void *progress_main(void *arg)
 	const struct timespec tick = { 0, 100 * 1000 * 1000 };  /* at most 10 updates a second */
 
 	while (!atomic_load(&P.done)) {
+		bool walked = atomic_load(&P.walked);
 		double mib = atomic_load(&P.bytes_done) / 1048576.0, t = now() - P.t0;
+		double total = atomic_load(&P.bytes_found) / 1048576.0, rate = t > 0 ? mib / t : 0.0;
+		char eta[32] = "ETA --";
 
-		dprintf(STDERR_FILENO, "\r\033[K%lu files, %.1f MiB, %.1f MiB/s",
-			atomic_load(&P.files_done), mib, t > 0 ? mib / t : 0.0);
+		if (walked && rate > 0 && total >= mib) {
+			unsigned long s = (unsigned long)((total - mib) / rate + 0.5);
+
+			snprintf(eta, sizeof eta, "ETA %lu:%02lu", s / 60, s % 60);
+		}
+		dprintf(STDERR_FILENO, "\r\033[K%lu/%lu%s files, %.1f/%.1f%s MiB, %.1f MiB/s, %s",
+			atomic_load(&P.files_done), atomic_load(&P.files_found), walked ? "" : "+",
+			mib, total, walked ? "" : "+", rate, eta);
 		nanosleep(&tick, NULL);
 	}
 	return NULL;
@@ -478,6 +526,8 @@ static int walk_file(struct walk *w, int dfd, const char *name)
 		return fail(w->where, "adding", -ENOMEM);
 	}
 	w->files++;
+	atomic_fetch_add(&P.files_found, 1);
+	atomic_fetch_add(&P.bytes_found, (unsigned long long)st.st_size);
 	queue_push(&j);
 	return 0;
 }
@@ -644,11 +694,130 @@ static int flist_write(struct walk *w)
 	return 0;
 }
 
+/* Replace md/name by len bytes of buf, through a temporary file, fsync and rename. */
+static int md_replace(const char *name, const char *buf, size_t len)
+{
+	char tmp[400];
+	int fd, r;
+
+	snprintf(tmp, sizeof tmp, ".%s.%ld.tmp", name, (long)getpid());
+	fd = openat(P.md_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	r = write_full(fd, (const uint8_t *)buf, len);
+	if (!r && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && !r)
+		r = -errno;
+	if (!r && renameat(P.md_fd, tmp, P.md_fd, name) < 0)
+		r = -errno;
+	if (r)
+		unlinkat(P.md_fd, tmp, 0);
+	else
+		fsync(P.md_fd);
+	return r;
+}
+
+/* md/ID.flist.sig for the flist just written (SPEC section 8): after it, as the last file. */
+static int sig_write(void)
+{
+	char name[320], sig_name[330], shown[PATH_MAX + 640], body[SIG_FILE_MAX], file[SIG_FILE_MAX];
+	uint8_t sha[32];
+	uint64_t n;
+	size_t blen, flen;
+	int64_t t = (int64_t)time(NULL);
+	int fd, r;
+
+	snprintf(name, sizeof name, "%s.flist", opt.id);
+	snprintf(sig_name, sizeof sig_name, "%s.sig", name);
+	snprintf(shown, sizeof shown, "%s/%s/md/%s", opt.store, opt.ns, sig_name);
+	fd = openat(P.md_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return fail(shown, "reading the flist back", -errno);
+	r = hasher_fd(fd, 32, sha, &n);
+	close(fd);
+	if (r)
+		return fail(shown, "hashing the flist", r);
+	blen = sig_body(body, sizeof body, opt.id, opt.has_revision ? opt.revision : (uint64_t)t,
+			t + (int64_t)opt.expires_days * 86400, sha, sign_key.fp);
+	flen = blen ? sig_sign(&sign_key, body, blen, file, sizeof file) : 0;
+	if (!flen)
+		return fail(shown, blen ? "signing" : "the id cannot be signed", 0);
+	if ((r = md_replace(sig_name, file, flen)))
+		return fail(shown, "writing", r);
+	return 0;
+}
+
+/* Read a whole small file (a key) into buf; its length, or -errno. */
+static ssize_t read_small(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	size_t got = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	while (got < size && (n = read(fd, buf + got, size - got)) != 0) {
+		if (n < 0 && errno != EINTR) {
+			n = -errno;
+			close(fd);
+			return n;
+		}
+		got += n > 0 ? (size_t)n : 0;
+	}
+	close(fd);
+	return got == size ? -EFBIG : (ssize_t)got;
+}
+
+/* aysfs-pack keygen NAME: NAME.key (0600) and NAME.pub, never over an existing file. */
+static int keygen(const char *name)
+{
+	char *priv, *pub, fp[SIG_FP_HEX + 1], path[PATH_MAX], key_path[PATH_MAX];
+	const char *what = "writing";
+	int r = 0, fd;
+
+	if (!*name || strlen(name) > PATH_MAX - 8) {
+		say("ERROR", "keygen: NAME must not be empty or so long");
+		return 1;
+	}
+	if (sig_keygen(&priv, &pub, fp)) {
+		say("ERROR", "keygen: cannot make an Ed25519 key");
+		return 2;
+	}
+	snprintf(key_path, sizeof key_path, "%s.key", name);
+	for (int i = 0; i < 2 && !r; i++) {
+		const char *text = i ? pub : priv;
+
+		snprintf(path, sizeof path, "%s.%s", name, i ? "pub" : "key");
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, i ? 0644 : 0600);
+		if (fd < 0 || (r = write_full(fd, (const uint8_t *)text, strlen(text))) ||
+		    fsync(fd) < 0) {
+			r = r ? r : -errno;
+			what = fd < 0 && errno == EEXIST ? "exists: not replaced" : "writing";
+		}
+		if (fd >= 0 && close(fd) < 0 && !r)
+			r = -errno;
+		if (r && fd >= 0)
+			unlink(path);
+		if (r && i)     /* no half pair */
+			unlink(key_path);
+	}
+	free(priv);
+	free(pub);
+	if (r) {
+		say("ERROR", "%s: %s%s%s", path, what, r == -EEXIST ? "" : ": ",
+		    r == -EEXIST ? "" : strerror(-r));
+		return 2;
+	}
+	printf("wrote %s.key (private, mode 0600) and %s.pub; fingerprint %s\n", name, name, fp);
+	return 0;
+}
+
 /* ---- main ------------------------------------------------------------------------------------- */
 
 static int usage_error(const char *what, const char *arg)
 {
-	log_err("%s%s%s (see aysfs-pack -h)", what, arg ? ": " : "", arg ? arg : "");
+	say("ERROR", "%s%s%s (see aysfs-pack -h)", what, arg ? ": " : "", arg ? arg : "");
 	return 1;
 }
 
@@ -705,7 +874,8 @@ static int parse_args(int argc, char **argv)
 				opt.quiet = true;
 			continue;
 		}
-		if (!IS("prefix") && !IS("hash") && !IS("namespace") && !IS("j"))
+		if (!IS("prefix") && !IS("hash") && !IS("namespace") && !IS("j") && !IS("sign") &&
+		    !IS("revision") && !IS("expires"))
 			return usage_error("unknown option", argv[i]);
 		if (!v && i + 1 == argc)
 			return usage_error("option needs a value", argv[i]);
@@ -720,6 +890,21 @@ static int parse_args(int argc, char **argv)
 			return usage_error("-hash must be md5 or sha256", v);
 		if (IS("hash"))
 			opt.hash_len = strcmp(v, "md5") ? 32 : 16;
+		if (IS("sign"))
+			opt.sign = v;
+		if (IS("revision") || IS("expires")) {
+			unsigned long long x = strtoull(v, &end, 10);
+
+			if (v[0] < '0' || v[0] > '9' || *end || x > (IS("revision") ? INT64_MAX : 36500))
+				return usage_error(IS("revision") ? "-revision must be a number below 2^63" :
+						   "-expires must be a number of days up to 36500", v);
+			if (IS("revision")) {
+				opt.revision = x;
+				opt.has_revision = true;
+			} else {
+				opt.expires_days = x;
+			}
+		}
 		if (IS("j")) {
 			j = strtoul(v, &end, 10);
 			if (v[0] < '0' || v[0] > '9' || *end || j < 1 || j > MAX_JOBS)
@@ -729,6 +914,8 @@ static int parse_args(int argc, char **argv)
 #undef IS
 	}
 	i += i < argc && !strcmp(argv[i], "--");
+	if ((opt.has_revision || opt.expires_days != 30) && !opt.sign)
+		return usage_error("-revision and -expires go with -sign", NULL);
 	if (argc - i != 3)
 		return usage_error("expected SRC_DIR STORE ID", NULL);
 	opt.src = argv[i];
@@ -772,9 +959,28 @@ int main(int argc, char **argv)
 	long cpus;
 	int r, src_fd;
 
-	log_init("aysfs-pack", LOG_INFO);
+	if (argc >= 2 && !strcmp(argv[1], "keygen")) {
+		if (argc != 3)
+			return usage_error("usage: aysfs-pack keygen NAME", NULL);
+		return keygen(argv[2]);
+	}
 	if ((r = parse_args(argc, argv)))
 		return r < 0 ? 0 : r;
+	if (opt.sign) {
+		static char key[16384];
+		ssize_t klen = read_small(opt.sign, key, sizeof key);
+
+		if (klen < 0) {
+			say("ERROR", "-sign %s: %s", opt.sign, strerror((int)-klen));
+			return 1;
+		}
+		r = sig_key_read(key, (size_t)klen, true, &sign_key);
+		explicit_bzero(key, sizeof key);
+		if (r) {
+			say("ERROR", "-sign %s: not an Ed25519 private key in PEM", opt.sign);
+			return 1;
+		}
+	}
 	P.t0 = now();
 	umask(022);
 	cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -803,6 +1009,7 @@ int main(int argc, char **argv)
 	started = workers_start(wk);
 	if (started == opt.jobs && wk) {
 		r = walk_dir(&w, src_fd);
+		atomic_store(&P.walked, true);
 	} else {
 		r = wk ? -ECANCELED : fail(opt.src, "starting", -ENOMEM);
 		close(src_fd);
@@ -823,15 +1030,20 @@ int main(int argc, char **argv)
 		r = flist_write(&w);
 	else
 		r = r ? r : -ECANCELED;
+	if (!r && opt.sign)
+		r = sig_write();
+	memcpy(sign_fp, sign_key.fp, sizeof sign_fp);
+	sig_key_free(&sign_key);
 	for (size_t i = 0; i < w.n; i++)
 		bytes += w.v[i]->size;
 	for (n = strlen(opt.store); n > 1 && opt.store[n - 1] == '/';)
 		n--;
 	if (!r && !opt.quiet)
 		printf("packed %lu files (%" PRIu64 " bytes), %lu directories, %lu symlinks into "
-		       "%.*s/%s: %lu new blobs, %lu existing, in %.2f s\n", w.files, bytes, w.dirs,
+		       "%.*s/%s: %lu new blobs, %lu existing, in %.2f s%s%s\n", w.files, bytes, w.dirs,
 		       w.links, (int)n, opt.store, opt.ns, atomic_load(&P.blobs_new),
-		       atomic_load(&P.blobs_old), now() - P.t0);
+		       atomic_load(&P.blobs_old), now() - P.t0, opt.sign ? "; signed with key " : "",
+		       opt.sign ? sign_fp : "");
 	for (size_t i = 0; i < w.n; i++) {
 		free(w.v[i]->path);
 		free(w.v[i]->link);

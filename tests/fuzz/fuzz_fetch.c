@@ -6,7 +6,8 @@
  * the fetcher.
  *
  * Beyond "no crash": a request taken has 1 … FETCH_MAX_URLS URLs, each non-empty, NUL-free and
- * bounded; read-ahead exactly when the kind byte says so; a fetch only with a pipe,
+ * bounded; read-ahead exactly when the kind byte says so; a flist's validators (which become
+ * request headers) bounded and printable ASCII, none for other kinds; a fetch only with a pipe,
  * a push only with an fd of its size. A refused fetch is answered (MSG_FETCH_DONE on the channel,
  * drained here), a malformed one is not. */
 #include "fetcher/fetcher.h"
@@ -120,6 +121,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		} else {
 			check(data[1] % 3 == 0 && q.ahead == (data[2] == FETCH_BLOB_AHEAD));
 			check(data[2] == FETCH_BLOB || data[2] == FETCH_FLIST || q.ahead);
+			check(q.flist == (data[2] == FETCH_FLIST));
+			check(strlen(q.etag) <= FETCH_ETAG_MAX && strlen(q.last_modified) <= FETCH_DATE_MAX);
+			check(q.flist || (!q.etag[0] && !q.last_modified[0]));
+			for (const char *c = q.etag; *c; c++)
+				check(*c >= 0x20 && *c <= 0x7e);
+			for (const char *c = q.last_modified; *c; c++)
+				check(*c >= 0x20 && *c <= 0x7e);
 		}
 		request_free(&q);
 		check(answers() == 0);

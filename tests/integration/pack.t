@@ -63,12 +63,12 @@ blob_names() { find "$1" -path "$1/md" -prune -o -type f -printf '%f\n' | sort; 
 
 # ---- a first pack ----------------------------------------------------------------------------------
 ST=$T/store
-out=$("$PACK" "$S" "$ST" test 2>"$T/err")
+out=$("$PACK" -hash md5 "$S" "$ST" test 2>"$T/err")
 is $? 0 "pack exits 0"
 FL=$ST/dedupe/md/test.flist
 like "$out" "^packed $NFILES files \\([0-9]+ bytes\\), 5 directories, 3 symlinks into $ST/dedupe: $((NBLOBFILES - 1)) new blobs, 1 existing, in [0-9]+\\.[0-9]{2} s\$" \
 	"one summary line on stdout; two identical files make one new blob"
-like "$(cat "$T/err")" "fifo" "a fifo is skipped with a warning"
+like "$(cat "$T/err")" "^aysfs-pack: WARN: .*fifo: a fifo: skipped" "a fifo is skipped with a warning, in the tools' message style"
 ok_cmd "the flist is at NS/md/ID.flist" test -f "$FL"
 
 blob_check "$ST/dedupe" md5
@@ -105,13 +105,13 @@ is "$(grep -v '||0|type=[dl]|' "$FL" | cut -d'|' -f2 | grep . | sort -u)" "$(src
 	"the flist's hashes are those of the files"
 
 # Determinism: one thread, another store, the same flist.
-"$PACK" -j 1 -q "$S" "$T/store-j1" test >"$T/out-j1" 2>/dev/null
+"$PACK" -hash md5 -j 1 -q "$S" "$T/store-j1" test >"$T/out-j1" 2>/dev/null
 is "$?:$(cat "$T/out-j1")" "0:" "-j 1 -q: exit 0, nothing on stdout"
 ok_cmd "-j 1 writes the same flist" cmp "$FL" "$T/store-j1/dedupe/md/test.flist"
 
 # ---- a second pack: everything exists; the flist is replaced atomically ------------------------------
 ino=$(stat -c %i "$FL")
-out=$("$PACK" "$S" "$ST" test 2>/dev/null)
+out=$("$PACK" -hash md5 "$S" "$ST" test 2>/dev/null)
 like "$out" ": 0 new blobs, $NBLOBFILES existing, in " "re-running writes no blob"
 isnt_ino=$([ "$(stat -c %i "$FL")" != "$ino" ] && echo replaced)
 is "$isnt_ino" replaced "the flist is replaced by a new file (rename), not rewritten in place"
@@ -121,7 +121,7 @@ is "$(find "$ST" -name '*.tmp' | wc -l)" 0 "no temporary file left in the store"
 # A blob of the wrong size (a torn copy) is replaced.
 BIGB=$ST/dedupe/$(md5 "$S/big" | cut -c1)/$(md5 "$S/big" | cut -c2)/$(md5 "$S/big")
 chmod u+w "$BIGB" && truncate -s 1000 "$BIGB" && chmod 0444 "$BIGB"
-out=$("$PACK" "$S" "$ST" test 2>/dev/null)
+out=$("$PACK" -hash md5 "$S" "$ST" test 2>/dev/null)
 like "$out" ": 1 new blobs, $((NBLOBFILES - 1)) existing" "a blob of the wrong size is written again"
 is "$(md5 "$BIGB")" "$(md5 "$S/big")" "and is right afterwards"
 
@@ -141,8 +141,13 @@ is "$(grep '^/opt/app/a/hello.txt|' "$FL2" | cut -d'|' -f2)" "$(sha256 "$S/a/hel
 	"sha256 hashes in the flist"
 is "$(ls "$ST/dedupe/md")" test.flist "the default namespace is untouched"
 
+# The default hash is SHA-256 (SPEC section 1).
+"$PACK" -q "$S" "$T/store-default" d >/dev/null 2>&1
+is "$(grep '^/a/hello.txt|' "$T/store-default/dedupe/md/d.flist" | cut -d'|' -f2)" \
+	"$(sha256 "$S/a/hello.txt")" "without -hash, blobs are named by their SHA-256"
+
 # ---- -bro -----------------------------------------------------------------------------------------
-"$PACK" --bro -namespace=bro "$S" "$ST" b >/dev/null 2>&1
+"$PACK" --bro -hash md5 -namespace=bro "$S" "$ST" b >/dev/null 2>&1
 is $? 0 "-bro packs"
 BRO=$ST/bro
 is "$(find "$BRO" -path "$BRO/md" -prune -o -type f ! -name '*.bro' -print | wc -l)" 0 \
@@ -193,7 +198,7 @@ else
 	_tap_n=$((_tap_n + 1)); echo "ok $_tap_n # skip no brotli decoder (brotli, python3 brotli, libbrotlidec)"
 	_tap_n=$((_tap_n + 1)); echo "ok $_tap_n # skip no brotli decoder (brotli, python3 brotli, libbrotlidec)"
 fi
-out=$("$PACK" -bro -namespace bro "$S" "$ST" b 2>/dev/null)
+out=$("$PACK" -bro -hash md5 -namespace bro "$S" "$ST" b 2>/dev/null)
 like "$out" ": 0 new blobs, $NBLOBFILES existing" "-bro: re-running writes no blob"
 
 # ---- errors -----------------------------------------------------------------------------------------
@@ -208,6 +213,15 @@ for args in "" "$S $ST" "-x $S $ST id" "-hash sha1 $S $ST id" "-j 0 $S $ST id" "
 	"$PACK" $args >/dev/null 2>&1
 	is $? 1 "usage error exits 1: '$args'"
 done
+for args in "-revision 5 $S $ST id" "-expires 3 $S $ST id" "-sign $T/nokey $S $ST id" \
+	"-sign $T/help $S $ST id" "-sign" "keygen" "keygen a b"; do
+	# shellcheck disable=SC2086
+	"$PACK" $args >/dev/null 2>&1
+	is $? 1 "usage error exits 1: '$args'"
+done
+ok_cmd "a bad -sign key writes nothing" test ! -e "$ST/dedupe/md/id.flist"
+err=$("$PACK" -x 2>&1 >/dev/null)
+like "$err" "^aysfs-pack: ERROR: unknown option: -x" "usage errors in the tools' message style"
 err=$("$PACK" "$T/missing" "$T/store-m" id 2>&1 >/dev/null)
 is $? 2 "a missing SRC_DIR exits 2"
 like "$err" "$T/missing" "and the message names it"
