@@ -305,10 +305,11 @@ int accept_check(const char *id, const char *name, const uint8_t sha[32], const 
 		return refuse(why, whylen, "hash mismatch: the flist is not the one signed");
 	floor_name(id, fname, sizeof fname);
 	dfd = open(sdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd < 0)
+	/* Without commit (-check), a state folder not made yet is one with no floor. */
+	if (dfd < 0 && (commit || errno != ENOENT))
 		return refuse(why, whylen, "state folder %s: %s (the revision floor cannot be kept)",
 			      sdir, strerror(errno));
-	rc = floor_read(dfd, fname, &floor_rev, floor_sha);
+	rc = dfd < 0 ? -ENOENT : floor_read(dfd, fname, &floor_rev, floor_sha);
 	if (rc && rc != -ENOENT) {
 		close(dfd);
 		return refuse(why, whylen, "revision floor %s/%s: %s", sdir, fname, strerror(-rc));

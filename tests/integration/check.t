@@ -103,6 +103,40 @@ check good "$T/full"
 is "$ST" 1 "a mountpoint that is not empty: exit 1"
 like "$OUT" "check: mountpoint $T/full is not empty" "... named"
 
+# Signed flists (SPEC §8): the keys' folder, and whether each flist found would be accepted.
+PACK=$AYSFS_BUILD/aysfs-pack
+mkdir -p "$T/keys" "$T/nokeys" "$T/signed"
+(cd "$T" && "$PACK" keygen k1 >/dev/null && "$PACK" keygen k2 >/dev/null) || bail "keygen"
+cp "$T/k1.pub" "$T/keys/"; cp "$T/k2.pub" "$T/nokeys/"
+"$PACK" -q -sign "$T/k1.key" "$T/src" "$T/signed" app >/dev/null || bail "aysfs-pack -sign"
+chmod -R a+rX "$T/keys" "$T/nokeys" "$T/signed"
+signed_cfg() {
+	cat >"$T/$1.toml" <<EOF2
+[main]
+prefix = "/"
+cache_dir = "$T/cache"
+state_dir = "$T/state"
+trusted_keys = "$2"
+[[ays]]
+id = "app"
+[[store]]
+url = "$T/signed"
+EOF2
+	chmod 644 "$T/$1.toml"
+}
+signed_cfg signed "$T/keys"
+check signed
+is "$ST" 0 "a flist signed by a trusted key: exit 0"
+like "$OUT" "check: service app: $T/signed/dedupe/md/app.flist is signed by a trusted key" "... said"
+signed_cfg untrusted "$T/nokeys"
+check untrusted
+is "$ST" 1 "a flist no trusted key signed: exit 1"
+like "$OUT" "check: service app: $T/signed/dedupe/md/app.flist would be refused: .*key" "... with the reason"
+signed_cfg nokeys "$T/absent"
+check nokeys
+is "$ST" 1 "a trusted_keys folder that cannot be read: exit 1"
+like "$OUT" "check: trusted_keys $T/absent" "... named"
+
 mount_start "$T/mnt" -config "$T/good.toml" || bail "mount failed"
 check good
 is "$ST" 1 "a mountpoint already mounted: exit 1"
