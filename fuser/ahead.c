@@ -18,7 +18,7 @@
  *
  * A guess costs an open nothing: the indexer serves read-ahead on threads of its own and the
  * fetcher after every other request, only from layers that have answered (ipc/proto.h,
- * FETCH_BLOB_AHEAD). What comes back waits on the idle list (ops.c) for the open; a guess that
+ * FETCH_BLOB_AHEAD). What comes back waits on the idle list (blobs.c) for the open; a guess that
  * fails is forgotten, and the open asks again for real. At most AHEAD_PENDING guesses are asked at
  * once, so a program that jumps around the tree does not flood the indexer.
  */
@@ -79,7 +79,7 @@ void ahead_from(struct fuser *f, const struct ix_inode *in, bool guessed)
 	if (f->ahead_window > AHEAD_FILES)
 		f->ahead_window = AHEAD_FILES;
 	/* The idle list makes room by closing its oldest fds; a tiny one has none to give. */
-	if (f->idle_max < 4 * AHEAD_FILES || f->idx_fd < 0)
+	if (f->blobs.idle_max < 4 * AHEAD_FILES || f->idx_fd < 0)
 		return;
 	while (files < f->ahead_window && bytes < AHEAD_BYTES && steps++ < AHEAD_STEPS &&
 	       f->ahead_pending < AHEAD_PENDING && (slot = walk_next(&f->ix, slot)) != UINT32_MAX) {
@@ -97,8 +97,8 @@ void ahead_from(struct fuser *f, const struct ix_inode *in, bool guessed)
 		b->state = BLOB_PENDING;
 		b->speculative = true;
 		b->ahead = true;
-		if (ask_indexer(f, b, ix_ino(&f->ix, s), MSG_PREFETCH)) {
-			pending_drop(f, b);
+		if (blob_ask(f, b, ix_ino(&f->ix, s), MSG_PREFETCH)) {
+			blob_unask(f, b);
 			b->state = BLOB_IDLE;
 			b->refs++;
 			blob_put(f, b);

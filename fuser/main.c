@@ -5,6 +5,7 @@
  * the first index from the indexer, then serves: one poll loop over /dev/fuse and both channels,
  * so that opens parked for a blob never hold up other requests. It opens no path.
  */
+#include "fuser/fh.h"
 #include "fuser/fuser.h"
 
 #include "ipc/log.h"
@@ -15,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -120,7 +120,10 @@ static int on_indexer_msg(struct fuser *f)
 			close(msg.fds[0]);
 			return -EPROTO;
 		}
-		blob_ready(f, msg.hdr.id, msg.fds[0], layer, len);
+		const struct ix_inode *in = blob_ready(f, msg.hdr.id, msg.fds[0], layer, len);
+
+		if (in)
+			ahead_from(f, in, false);       /* an open missed it: read ahead of it */
 		return 1;
 	}
 	case MSG_BLOB_ERR: {
@@ -146,19 +149,6 @@ static int on_indexer_msg(struct fuser *f)
 
 static struct fuser fuser;
 
-/* Idle blob fds may use half of the fd table, up to IDLE_FDS_MAX: the rest is for the handles
- * that programs hold open and the blobs being asked for. */
-static unsigned idle_max(void)
-{
-	struct rlimit r;
-	rlim_t half;
-
-	if (getrlimit(RLIMIT_NOFILE, &r) || r.rlim_cur < 256)
-		return 0;
-	half = (r.rlim_cur - 128) / 2;
-	return half < IDLE_FDS_MAX ? (unsigned)half : IDLE_FDS_MAX;
-}
-
 /* A restarted fuser takes the mount over: the supervisor sends the instance number (the top of
  * every file handle) and the kernel's FUSE_INIT as the first fuser saw it. */
 static void recv_takeover(uint8_t *init, size_t *len)
@@ -182,7 +172,7 @@ static void recv_takeover(uint8_t *init, size_t *len)
 	    *len < FUSE_INIT_MIN_LEN || *len > FUSE_INIT_MAX_LEN)
 		die(64, "malformed FUSE_INIT from the supervisor");
 	memcpy(init, p, *len);
-	handle_set_instance((uint16_t)instance);
+	fh_set_instance((uint16_t)instance);
 }
 
 int main(int argc, char **argv)
@@ -198,7 +188,7 @@ int main(int argc, char **argv)
 	log_init("fuser", argc > 2 && strcmp(argv[1], "-l") == 0 ? atoi(argv[2]) : LOG_INFO);
 	policy_worker_start("fuser");
 	fuser.idx_fd = FD_PEER1;
-	fuser.idle_max = idle_max();
+	blobs_init(&fuser.blobs);
 
 	if ((rc = proto_recv_conf(FD_SUPERVISOR, START_DEADLINE_MS, &conf)))
 		die(64, "no valid configuration from the supervisor: %s", strerror(-rc));
