@@ -149,6 +149,50 @@ static int on_indexer_msg(struct fuser *f)
 
 static struct fuser fuser;
 
+/* The fuser's whole configuration (MSG_FUSER_CONF): its log level and the kernel's cache
+ * lifetimes. */
+static void recv_conf(struct fuser *f)
+{
+	struct ipc_rd r;
+	uint32_t level;
+	int rc = recv_within(FD_SUPERVISOR, proto_fuser_from_supervisor,
+			     proto_fuser_from_supervisor_n, START_DEADLINE_MS);
+
+	if (rc != 1 || msg.hdr.type != MSG_FUSER_CONF) {
+		if (rc == 1)
+			ipc_msg_close_fds(&msg);
+		die(64, "no valid configuration from the supervisor: %s",
+		    strerror(rc < 0 ? -rc : EPROTO));
+	}
+	ipc_rd_init(&r, msg.payload, msg.hdr.len);
+	level = ipc_rd_u32(&r);
+	f->entry_ttl = ipc_rd_u32(&r);
+	f->attr_ttl = ipc_rd_u32(&r);
+	f->negative_ttl = ipc_rd_u32(&r);
+	if (!ipc_rd_done(&r) || level > LOG_DEBUG)
+		die(64, "no valid configuration from the supervisor: %s", strerror(EPROTO));
+	log_init("fuser", (int)level);
+}
+
+/* Once serving, all the supervisor sends is a restarted indexer's channel (MSG_PEER). Returns 1
+ * with *peer set, 0 when the supervisor is gone, -errno for anything else (fds closed). */
+static int recv_peer(int *peer)
+{
+	struct ipc_rd r;
+	int rc = ipc_recv(FD_SUPERVISOR, proto_fuser_from_supervisor, proto_fuser_from_supervisor_n,
+			  &msg);
+
+	if (rc <= 0)
+		return rc;
+	ipc_rd_init(&r, msg.payload, msg.hdr.len);
+	if (msg.hdr.type == MSG_PEER && ipc_rd_u32(&r) == PEER_INDEXER && ipc_rd_done(&r)) {
+		*peer = msg.fds[0];
+		return 1;
+	}
+	ipc_msg_close_fds(&msg);
+	return -EPROTO;
+}
+
 /* A restarted fuser takes the mount over: the supervisor sends the instance number (the top of
  * every file handle) and the kernel's FUSE_INIT as the first fuser saw it. */
 static void recv_takeover(uint8_t *init, size_t *len)
@@ -156,8 +200,8 @@ static void recv_takeover(uint8_t *init, size_t *len)
 	struct ipc_rd r;
 	const void *p;
 	uint32_t instance;
-	int rc = recv_within(FD_SUPERVISOR, proto_from_supervisor, proto_from_supervisor_n,
-			     START_DEADLINE_MS);
+	int rc = recv_within(FD_SUPERVISOR, proto_fuser_from_supervisor,
+			     proto_fuser_from_supervisor_n, START_DEADLINE_MS);
 
 	if (rc != 1 || msg.hdr.type != MSG_FUSE_INIT) {
 		if (rc == 1)
@@ -178,7 +222,6 @@ static void recv_takeover(uint8_t *init, size_t *len)
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(1, argv);
-	struct worker_conf conf;
 	struct fuse_buf buf = { 0 };
 	bool restarted = argc > 3 && strcmp(argv[3], "-restarted") == 0, init_sent = restarted;
 	uint8_t init[FUSE_INIT_MAX_LEN];
@@ -190,13 +233,7 @@ int main(int argc, char **argv)
 	fuser.idx_fd = FD_PEER1;
 	blobs_init(&fuser.blobs);
 
-	if ((rc = proto_recv_conf(FD_SUPERVISOR, START_DEADLINE_MS, &conf)))
-		die(64, "no valid configuration from the supervisor: %s", strerror(-rc));
-	log_init("fuser", (int)conf.log_level);
-	fuser.entry_ttl = conf.entry_ttl;
-	fuser.attr_ttl = conf.attr_ttl;
-	fuser.negative_ttl = conf.negative_ttl;
-	proto_conf_free(&conf);
+	recv_conf(&fuser);
 	if (restarted)
 		recv_takeover(init, &init_len);
 
@@ -278,7 +315,7 @@ int main(int argc, char **argv)
 			/* The supervisor: a restarted indexer's channel; EOF means stop. */
 			int peer;
 
-			rc = proto_recv_supervisor(FD_SUPERVISOR, PEER_INDEXER, &msg, &peer);
+			rc = recv_peer(&peer);
 			if (rc == 0)
 				break;
 			if (rc < 0)

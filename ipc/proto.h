@@ -6,7 +6,8 @@
  *   indexer:  3 supervisor   4 fuser     5 fetcher
  *   fetcher:  3 supervisor   4 indexer   5 [main] ssh_key, read-only (only when configured)
  *
- * Each receiver accepts only its channel's types (the tables in proto.c).
+ * Each receiver accepts only its channel's types: the tables of proto_supervisor.c, proto_fuser.c
+ * and proto_workers.c (the indexer's, the fetcher's and aysfs-config's), each process's own side.
  */
 #ifndef AYSFS_PROTO_H
 #define AYSFS_PROTO_H
@@ -23,8 +24,12 @@
 #define FD_SSH_KEY      5       /* fetcher */
 
 enum msg_type {
-	/* supervisor → every worker */
-	MSG_CONF = 1,           /* struct worker_conf */
+	/* supervisor → a worker */
+	MSG_CONF = 1,           /* struct worker_conf (the indexer, the fetcher) */
+	/* supervisor → the fuser, in place of MSG_CONF (the fuser decodes nothing else of the
+	 * configuration): u32 log level (0 … 5), u32 entry_ttl, u32 attr_ttl, u32 negative_ttl
+	 * (seconds); exactly FUSER_CONF_LEN bytes */
+	MSG_FUSER_CONF = 7,
 	/* supervisor → a worker: a new channel to a restarted peer; fd: the socket; u32 PEER_* */
 	MSG_PEER = 5,
 	/* every worker → supervisor */
@@ -90,6 +95,8 @@ enum msg_type {
 	 * once per mount */
 	MSG_FUSE_INIT = 32,
 };
+
+#define FUSER_CONF_LEN  16
 
 #define FUSE_INIT_MIN   (40 + 16)       /* fuse_in_header + the oldest fuse_init_in */
 #define FUSE_INIT_MAX   512
@@ -216,6 +223,10 @@ void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c);
 int proto_conf_decode(const void *buf, size_t len, struct worker_conf *c);
 void proto_conf_free(struct worker_conf *c);
 
+/* A MSG_FUSER_CONF payload into buf. Returns its length, FUSER_CONF_LEN. */
+size_t proto_fuser_conf_encode(uint8_t buf[FUSER_CONF_LEN], uint32_t log_level, uint32_t entry_ttl,
+			       uint32_t attr_ttl, uint32_t negative_ttl);
+
 /* Free n strings and the array that holds them (NULL is fine). */
 void strv_free(char **v, size_t n);
 
@@ -240,6 +251,8 @@ int proto_blob_closed_decode(const void *buf, size_t len, uint8_t *hash);
 /* The accept tables of each receiver. */
 extern const struct ipc_type proto_from_supervisor[];   /* what a worker accepts on fd 3 */
 extern const size_t proto_from_supervisor_n;
+extern const struct ipc_type proto_fuser_from_supervisor[];     /* what the fuser accepts there */
+extern const size_t proto_fuser_from_supervisor_n;
 extern const struct ipc_type proto_fuser_from_indexer[];
 extern const size_t proto_fuser_from_indexer_n;
 extern const struct ipc_type proto_indexer_from_fuser[];
