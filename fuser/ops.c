@@ -11,7 +11,6 @@
 #include "ipc/log.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -222,10 +221,6 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, !in ? ESTALE : S_ISDIR(in->mode) ? EISDIR : EINVAL);
 		return;
 	}
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || fi->flags & (O_TRUNC | O_CREAT)) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
 	fi->keep_cache = 1;
 	fi->noflush = 1;
 	if (in->size == 0) {
@@ -359,63 +354,14 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	reply_xattr(req, size, list, n);
 }
 
-/* ---- everything that would modify the tree ---------------------------------------------------- */
-/* The mount is read-only, so the kernel already refuses these; answer the same if one arrives. */
-
-static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-		       struct fuse_file_info *fi)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
-		      const char *newname, unsigned int flags)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-		      struct fuse_file_info *fi)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-			size_t size, int flags)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
-{
-	fuse_reply_err(req, EROFS);
-}
-
+/* Only what the kernel sends on a read-only mount (MS_RDONLY, supervisor/mount.c). The VFS itself
+ * answers EROFS to every modifying call before FUSE sees it: an open for writing or truncating,
+ * create, mknod, mkdir, unlink, rmdir, symlink, link, rename, setattr (chmod, chown, utime,
+ * truncate) and setxattr/removexattr; O_CREAT never reaches open (tests/integration/readonly.t).
+ * Were root to remount it read-write, nothing could change all the same: there is no write
+ * handler (libfuse answers ENOSYS) and every blob fd is read-only. Debug mode (SPEC section 7)
+ * will need a read-write mount, create, write and setattr for the paths its filter matches, and
+ * EROFS from open and every modifying handler for all other paths. */
 const struct fuse_lowlevel_ops fuser_ops = {
 	.init = op_init,
 	.lookup = op_lookup,
@@ -430,15 +376,4 @@ const struct fuse_lowlevel_ops fuser_ops = {
 	.statfs = op_statfs,
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,
-	.setattr = op_setattr,
-	.mknod = op_mknod,
-	.mkdir = op_mkdir,
-	.unlink = op_unlink,
-	.rmdir = op_unlink,
-	.symlink = op_symlink,
-	.rename = op_rename,
-	.link = op_link,
-	.create = op_create,
-	.setxattr = op_setxattr,
-	.removexattr = op_removexattr,
 };
