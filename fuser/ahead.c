@@ -28,24 +28,6 @@
 
 #include <sys/stat.h>
 
-/* The slot after `slot` in a depth-first walk of the tree in name order; UINT32_MAX after the last. */
-static uint32_t walk_next(const struct ix *ix, uint32_t slot)
-{
-	const struct ix_inode *in = &ix->inodes[slot];
-
-	if (S_ISDIR(in->mode) && in->b > 0)
-		return in->a;
-	while (slot != IX_ROOT) {
-		const struct ix_inode *dir = &ix->inodes[in->parent];
-
-		if (slot + 1 < dir->a + dir->b)
-			return slot + 1;
-		slot = in->parent;
-		in = dir;
-	}
-	return UINT32_MAX;
-}
-
 bool ahead_in_walk(struct fuser *f, const struct ix_inode *in)
 {
 	uint32_t slot = (uint32_t)(in - f->ix.inodes), s = f->ahead_last;
@@ -55,7 +37,7 @@ bool ahead_in_walk(struct fuser *f, const struct ix_inode *in)
 	if (s >= f->ix.ninodes)
 		return false;   /* never: fuser_set_index resets it */
 	while (files < AHEAD_NEAR && steps++ < AHEAD_STEPS &&
-	       (s = walk_next(&f->ix, s)) != UINT32_MAX) {
+	       (s = ix_walk_next(&f->ix, s)) != UINT32_MAX) {
 		const struct ix_inode *n = &f->ix.inodes[s];
 
 		if (s == slot)
@@ -82,7 +64,7 @@ void ahead_from(struct fuser *f, const struct ix_inode *in, bool guessed)
 	if (f->blobs.idle_max < 4 * AHEAD_FILES || f->idx_fd < 0)
 		return;
 	while (files < f->ahead_window && bytes < AHEAD_BYTES && steps++ < AHEAD_STEPS &&
-	       f->ahead_pending < AHEAD_PENDING && (slot = walk_next(&f->ix, slot)) != UINT32_MAX) {
+	       f->ahead_pending < AHEAD_PENDING && (slot = ix_walk_next(&f->ix, slot)) != UINT32_MAX) {
 		const struct ix_inode *s = &f->ix.inodes[slot];
 		struct blob *b;
 

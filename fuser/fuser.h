@@ -51,11 +51,6 @@ struct fuser {
 
 extern const struct fuse_lowlevel_ops fuser_ops;
 
-/* reload.c: start the thread that sends invalidations; queue those that a change from `old` to
- * `new` needs (returns how many). */
-int reload_start(struct fuse_session *se);
-unsigned reload_invalidate(const struct ix *old, const struct ix *new);
-
 /* takeover.c: a fuser taking over the mount of one that died; a handle made by the dead fuser
  * (fh_foreign) is served from its inode's content. */
 void handle_read_foreign(struct fuser *f, fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

@@ -7,6 +7,7 @@
  */
 #include "fuser/fh.h"
 #include "fuser/fuser.h"
+#include "fuser/reload.h"
 
 #include "ipc/log.h"
 #include "ipc/proto.h"
