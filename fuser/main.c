@@ -175,25 +175,6 @@ static void recv_conf(struct fuser *f)
 	log_init("fuser", (int)level);
 }
 
-/* Once serving, all the supervisor sends is a restarted indexer's channel (MSG_PEER). Returns 1
- * with *peer set, 0 when the supervisor is gone, -errno for anything else (fds closed). */
-static int recv_peer(int *peer)
-{
-	struct ipc_rd r;
-	int rc = ipc_recv(FD_SUPERVISOR, proto_fuser_from_supervisor, proto_fuser_from_supervisor_n,
-			  &msg);
-
-	if (rc <= 0)
-		return rc;
-	ipc_rd_init(&r, msg.payload, msg.hdr.len);
-	if (msg.hdr.type == MSG_PEER && ipc_rd_u32(&r) == PEER_INDEXER && ipc_rd_done(&r)) {
-		*peer = msg.fds[0];
-		return 1;
-	}
-	ipc_msg_close_fds(&msg);
-	return -EPROTO;
-}
-
 /* A restarted fuser takes the mount over: the supervisor sends the instance number (the top of
  * every file handle) and the kernel's FUSE_INIT as the first fuser saw it. */
 static void recv_takeover(uint8_t *init, size_t *len)
@@ -220,6 +201,56 @@ static void recv_takeover(uint8_t *init, size_t *len)
 	fh_set_instance((uint16_t)instance);
 }
 
+/* Wait for the first index (a large tree may take a while to build). */
+static void first_index(struct fuser *f)
+{
+	struct ipc_rd r;
+	uint64_t size;
+	int rc;
+
+	do {
+		rc = recv_within(f->idx_fd, proto_fuser_from_indexer, proto_fuser_from_indexer_n,
+				 START_DEADLINE_MS);
+		if (rc != 1 || msg.hdr.type != MSG_INDEX)
+			die(64, "no index from the indexer (%s)", rc < 0 ? strerror(-rc) : "wrong message");
+		ipc_rd_init(&r, msg.payload, msg.hdr.len);
+		ipc_rd_u64(&r);
+		size = ipc_rd_u64(&r);
+		if (!ipc_rd_done(&r))
+			die(64, "malformed index message");
+		rc = take_index(f, msg.fds[0], size);
+	} while (rc == -ENOMEM);
+	if (rc)
+		die(64, "the first index is unusable");
+}
+
+/* Once serving, all the supervisor sends is a restarted indexer's channel (MSG_PEER), which gets
+ * the tree being served (the base of its next reload) and every blob still pending. Returns false
+ * when the supervisor is gone. */
+static bool on_supervisor_msg(struct fuser *f)
+{
+	uint8_t cur[16];
+	struct ipc_wr w;
+	struct ipc_rd r;
+	int rc = ipc_recv(FD_SUPERVISOR, proto_fuser_from_supervisor, proto_fuser_from_supervisor_n,
+			  &msg);
+
+	if (rc == 0)
+		return false;
+	ipc_rd_init(&r, msg.payload, msg.hdr.len);
+	if (rc < 0 || msg.hdr.type != MSG_PEER || ipc_rd_u32(&r) != PEER_INDEXER || !ipc_rd_done(&r))
+		die(67, "supervisor channel: %s", strerror(rc < 0 ? -rc : EPROTO));
+	close(f->idx_fd);
+	f->idx_fd = msg.fds[0];
+	fcntl(f->idx_fd, F_SETFL, O_NONBLOCK);
+	ipc_wr_init(&w, cur, sizeof cur);
+	ipc_wr_u64(&w, f->ix.hdr->generation);
+	ipc_wr_u64(&w, f->map_size);
+	ipc_send(f->idx_fd, MSG_INDEX, 0, cur, w.len, &f->index_fd, 1);
+	log_info("a new indexer is connected; %u opens asked again", blobs_ask_again(f));
+	return true;
+}
+
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(1, argv);
@@ -237,24 +268,7 @@ int main(int argc, char **argv)
 	recv_conf(&fuser);
 	if (restarted)
 		recv_takeover(init, &init_len);
-
-	do {
-		rc = recv_within(fuser.idx_fd, proto_fuser_from_indexer, proto_fuser_from_indexer_n,
-				 START_DEADLINE_MS);
-		if (rc != 1 || msg.hdr.type != MSG_INDEX)
-			die(64, "no index from the indexer (%s)", rc < 0 ? strerror(-rc) : "wrong message");
-		struct ipc_rd r;
-
-		ipc_rd_init(&r, msg.payload, msg.hdr.len);
-		ipc_rd_u64(&r);
-		uint64_t size = ipc_rd_u64(&r);
-
-		if (!ipc_rd_done(&r))
-			die(64, "malformed index message");
-		rc = take_index(&fuser, msg.fds[0], size);
-	} while (rc == -ENOMEM);
-	if (rc)
-		die(64, "the first index is unusable");
+	first_index(&fuser);
 
 	fuser.se = fuse_session_new(&args, &fuser_ops, sizeof fuser_ops, &fuser);
 	if (!fuser.se)
@@ -312,31 +326,8 @@ int main(int argc, char **argv)
 				fuser.idx_fd = -1;
 			}
 		}
-		if (p[2].revents) {
-			/* The supervisor: a restarted indexer's channel; EOF means stop. */
-			int peer;
-
-			rc = recv_peer(&peer);
-			if (rc == 0)
-				break;
-			if (rc < 0)
-				die(67, "supervisor channel: %s", strerror(-rc));
-			if (rc == 1) {
-				close(fuser.idx_fd);
-				fuser.idx_fd = peer;
-				fcntl(fuser.idx_fd, F_SETFL, O_NONBLOCK);
-				uint8_t cur[16];
-				struct ipc_wr w;
-
-				/* Its base for the next reload: the tree being served. */
-				ipc_wr_init(&w, cur, sizeof cur);
-				ipc_wr_u64(&w, fuser.ix.hdr->generation);
-				ipc_wr_u64(&w, fuser.map_size);
-				ipc_send(fuser.idx_fd, MSG_INDEX, 0, cur, w.len, &fuser.index_fd, 1);
-				log_info("a new indexer is connected; %u opens asked again",
-					 blobs_ask_again(&fuser));
-			}
-		}
+		if (p[2].revents && !on_supervisor_msg(&fuser))
+			break;          /* the supervisor is gone: stop */
 	}
 	free(buf.mem);
 	fuse_session_destroy(fuser.se);
