@@ -1,7 +1,7 @@
 /* proto_workers.c — the protocol as the indexer, the fetcher and aysfs-config speak it: their accept
  * tables, the worker configuration's decoding (encoded by proto_supervisor.c) and the worker side
  * of the supervisor's channel. Neither the supervisor nor the fuser links it. */
-#include "ipc/proto.h"
+#include "ipc/proto_workers.h"
 #include "fetcher/probe_wire.h"
 
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* test_fuser_walk.c — the walk of the tree that read-ahead follows (ix_walk_next in ipc/index.c) and
  * the blobs read-ahead asks for after an open (fuser/ahead.c). */
 #include "fuser/fuser.h"
-#include "ipc/proto.h"
+#include "ipc/proto_workers.h"
 #include "tests/tap.h"
 #include "tests/unit/fuser_tree.h"
 
