@@ -26,10 +26,6 @@
  * the file opened before it: a walk through the tree, not a program picking files of its own. */
 #define AHEAD_NEAR 4
 
-/* The kernel's FUSE_INIT request: fuse_in_header (40 bytes) and fuse_init_in (16 … 64 bytes). */
-#define FUSE_INIT_MIN_LEN 56
-#define FUSE_INIT_MAX_LEN 512
-
 struct fuser {
 	struct fuse_session *se;
 	int idx_fd;

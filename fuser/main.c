@@ -195,7 +195,7 @@ static void recv_takeover(uint8_t *init, size_t *len)
 	*len = r.left;
 	p = ipc_rd_bytes(&r, *len);
 	if (!p || !ipc_rd_done(&r) || instance == 0 || instance > UINT16_MAX ||
-	    *len < FUSE_INIT_MIN_LEN || *len > FUSE_INIT_MAX_LEN)
+	    *len < FUSE_INIT_MIN || *len > FUSE_INIT_MAX)
 		die(64, "malformed FUSE_INIT from the supervisor");
 	memcpy(init, p, *len);
 	fh_set_instance((uint16_t)instance);
@@ -256,7 +256,7 @@ int main(int argc, char **argv)
 	struct fuse_args args = FUSE_ARGS_INIT(1, argv);
 	struct fuse_buf buf = { 0 };
 	bool restarted = argc > 3 && strcmp(argv[3], "-restarted") == 0, init_sent = restarted;
-	uint8_t init[FUSE_INIT_MAX_LEN];
+	uint8_t init[FUSE_INIT_MAX];
 	size_t init_len = 0;
 	int rc;
 

@@ -120,8 +120,8 @@ bool takeover_is_init(const struct fuse_buf *buf, size_t len, uint8_t *out, size
 {
 	const struct fuse_in_header *h = buf->mem;
 
-	if (buf->flags & FUSE_BUF_IS_FD || !buf->mem || len < FUSE_INIT_MIN_LEN ||
-	    len > FUSE_INIT_MAX_LEN || h->opcode != FUSE_INIT || h->len != len)
+	if (buf->flags & FUSE_BUF_IS_FD || !buf->mem || len < FUSE_INIT_MIN ||
+	    len > FUSE_INIT_MAX || h->opcode != FUSE_INIT || h->len != len)
 		return false;
 	memcpy(out, buf->mem, len);
 	*outlen = len;
@@ -130,7 +130,7 @@ bool takeover_is_init(const struct fuse_buf *buf, size_t len, uint8_t *out, size
 
 int takeover_start(struct fuse_session *se, const uint8_t *init, size_t len)
 {
-	static uint8_t copy[FUSE_INIT_MAX_LEN] __attribute__((aligned(8)));
+	static uint8_t copy[FUSE_INIT_MAX] __attribute__((aligned(8)));
 	struct fuse_in_header *h = (struct fuse_in_header *)copy;
 	struct fuse_buf buf = { .size = len, .mem = copy };
 	struct fuse_out_header resend = {
@@ -138,7 +138,7 @@ int takeover_start(struct fuse_session *se, const uint8_t *init, size_t len)
 	};
 	struct iovec iov = { .iov_base = &resend, .iov_len = sizeof resend };
 
-	if (len < FUSE_INIT_MIN_LEN || len > sizeof copy)
+	if (len < FUSE_INIT_MIN || len > sizeof copy)
 		return -EINVAL;
 	memcpy(copy, init, len);
 	if (h->opcode != FUSE_INIT || h->len != len)

@@ -885,8 +885,9 @@ int main(int argc, char **argv)
 			status = EXIT_MOUNT;
 			break;
 		}
-		if (i == ROLE_FUSER ? ipc_send(workers[i].ctl, MSG_FUSER_CONF, 0, fconf, fuser_conf(fconf, &cfg,
-					       o.log_level), NULL, 0) :
+		size_t flen = fuser_conf(fconf, &cfg, o.log_level);
+
+		if (i == ROLE_FUSER ? ipc_send(workers[i].ctl, MSG_FUSER_CONF, 0, fconf, flen, NULL, 0) :
 		    ipc_send(workers[i].ctl, MSG_CONF, 0, confbuf, w.len, NULL, 0))
 			log_err("cannot send the configuration to the %s", workers[i].name);
 	}
