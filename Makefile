@@ -62,10 +62,11 @@ CONFIG   := $(call mod,config) supervisor/confwire.c
 obj      = $(patsubst %.c,$(O)/obj/%.o,$(1))
 
 # The supervisor and the fuser (the privileged core, `make tcb`) link only the shared code they use.
-IPC_CORE       := ipc/ipc.c ipc/log.c ipc/proto.c
+# Each links its own side of the protocol (ipc/proto_*.c); the other workers' side is in neither.
+IPC_CORE       := ipc/ipc.c ipc/log.c
 POLICY_CORE    := policy/policy.c policy/seccomp.c
-BIN_supervisor := supervisor/main.c $(SUP) $(IPC_CORE) ipc/ctl.c $(POLICY_CORE)
-BIN_fuser      := fuser/main.c $(FUSER) $(IPC_CORE) ipc/index.c $(POLICY_CORE)
+BIN_supervisor := supervisor/main.c $(SUP) $(IPC_CORE) ipc/proto_supervisor.c ipc/ctl.c $(POLICY_CORE)
+BIN_fuser      := fuser/main.c $(FUSER) $(IPC_CORE) ipc/proto_fuser.c ipc/index.c $(POLICY_CORE)
 BIN_indexer    := indexer/main.c $(INDEXER) $(IPC) $(POLICY) fetcher/probe_wire.c
 BIN_fetcher    := fetcher/main.c $(FETCHER) $(IPC) $(POLICY)
 BIN_config     := config/main.c $(CONFIG) $(IPC) $(POLICY)
@@ -90,6 +91,9 @@ UNIT_index  := indexer/tree.c indexer/flist.c $(IPC)
 UNIT_ctl    := $(IPC)
 UNIT_cache  := indexer/cache.c indexer/hash.c indexer/tree.c indexer/flist.c $(IPC)
 UNIT_known_hosts := fetcher/ssh.c $(IPC)
+UNIT_fuser_fh     := fuser/fh.c
+UNIT_fuser_walk   := fuser/ahead.c fuser/blobs.c fuser/fh.c fuser/ops.c fuser/takeover.c indexer/tree.c indexer/flist.c $(IPC)
+UNIT_fuser_reload := fuser/reload.c indexer/tree.c indexer/flist.c $(IPC)
 FUZZ_config := $(UNIT_config)
 FUZZ_flist  := $(UNIT_flist)
 FUZZ_ipc    := $(IPC)

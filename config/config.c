@@ -12,7 +12,7 @@
  */
 #include "config/config.h"
 #include "config/toml.h"
-#include "ipc/proto.h"
+#include "ipc/proto_workers.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -11,7 +11,7 @@
 #include "supervisor/confwire.h"
 
 #include "ipc/log.h"
-#include "ipc/proto.h"
+#include "ipc/proto_workers.h"
 #include "policy/policy.h"
 #include "policy/seccomp.h"
 

@@ -10,7 +10,7 @@
 #define AYSFS_FETCHER_H
 
 #include "ipc/ipc.h"
-#include "ipc/proto.h"
+#include "ipc/proto_workers.h"
 
 #include <poll.h>
 #include <stdbool.h>

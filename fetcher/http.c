@@ -28,7 +28,7 @@
 #include "fetcher/fetcher.h"
 
 #include "ipc/log.h"
-#include "ipc/proto.h"
+#include "ipc/proto_workers.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

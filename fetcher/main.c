@@ -13,7 +13,7 @@
 #include "fetcher/fetcher.h"
 
 #include "ipc/log.h"
-#include "ipc/proto.h"
+#include "ipc/proto_workers.h"
 #include "policy/policy.h"
 #include "policy/seccomp.h"
 

@@ -11,7 +11,7 @@
 
 #include "ipc/log.h"
 #include "fetcher/probe_wire.h"
-#include "ipc/proto.h"
+#include "ipc/proto_workers.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

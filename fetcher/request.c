@@ -7,7 +7,7 @@
 #include "fetcher/fetcher.h"
 
 #include "ipc/log.h"
-#include "ipc/proto.h"
+#include "ipc/proto_workers.h"
 
 #include <errno.h>
 #include <fcntl.h>

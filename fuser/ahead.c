@@ -18,7 +18,7 @@
  *
  * A guess costs an open nothing: the indexer serves read-ahead on threads of its own and the
  * fetcher after every other request, only from layers that have answered (ipc/proto.h,
- * FETCH_BLOB_AHEAD). What comes back waits on the idle list (ops.c) for the open; a guess that
+ * FETCH_BLOB_AHEAD). What comes back waits on the idle list (blobs.c) for the open; a guess that
  * fails is forgotten, and the open asks again for real. At most AHEAD_PENDING guesses are asked at
  * once, so a program that jumps around the tree does not flood the indexer.
  */
@@ -27,24 +27,6 @@
 #include "ipc/proto.h"
 
 #include <sys/stat.h>
-
-/* The slot after `slot` in a depth-first walk of the tree in name order; UINT32_MAX after the last. */
-static uint32_t walk_next(const struct ix *ix, uint32_t slot)
-{
-	const struct ix_inode *in = &ix->inodes[slot];
-
-	if (S_ISDIR(in->mode) && in->b > 0)
-		return in->a;
-	while (slot != IX_ROOT) {
-		const struct ix_inode *dir = &ix->inodes[in->parent];
-
-		if (slot + 1 < dir->a + dir->b)
-			return slot + 1;
-		slot = in->parent;
-		in = dir;
-	}
-	return UINT32_MAX;
-}
 
 bool ahead_in_walk(struct fuser *f, const struct ix_inode *in)
 {
@@ -55,7 +37,7 @@ bool ahead_in_walk(struct fuser *f, const struct ix_inode *in)
 	if (s >= f->ix.ninodes)
 		return false;   /* never: fuser_set_index resets it */
 	while (files < AHEAD_NEAR && steps++ < AHEAD_STEPS &&
-	       (s = walk_next(&f->ix, s)) != UINT32_MAX) {
+	       (s = ix_walk_next(&f->ix, s)) != UINT32_MAX) {
 		const struct ix_inode *n = &f->ix.inodes[s];
 
 		if (s == slot)
@@ -79,10 +61,10 @@ void ahead_from(struct fuser *f, const struct ix_inode *in, bool guessed)
 	if (f->ahead_window > AHEAD_FILES)
 		f->ahead_window = AHEAD_FILES;
 	/* The idle list makes room by closing its oldest fds; a tiny one has none to give. */
-	if (f->idle_max < 4 * AHEAD_FILES || f->idx_fd < 0)
+	if (f->blobs.idle_max < 4 * AHEAD_FILES || f->idx_fd < 0)
 		return;
 	while (files < f->ahead_window && bytes < AHEAD_BYTES && steps++ < AHEAD_STEPS &&
-	       f->ahead_pending < AHEAD_PENDING && (slot = walk_next(&f->ix, slot)) != UINT32_MAX) {
+	       f->ahead_pending < AHEAD_PENDING && (slot = ix_walk_next(&f->ix, slot)) != UINT32_MAX) {
 		const struct ix_inode *s = &f->ix.inodes[slot];
 		struct blob *b;
 
@@ -97,8 +79,8 @@ void ahead_from(struct fuser *f, const struct ix_inode *in, bool guessed)
 		b->state = BLOB_PENDING;
 		b->speculative = true;
 		b->ahead = true;
-		if (ask_indexer(f, b, ix_ino(&f->ix, s), MSG_PREFETCH)) {
-			pending_drop(f, b);
+		if (blob_ask(f, b, ix_ino(&f->ix, s), MSG_PREFETCH)) {
+			blob_unask(f, b);
 			b->state = BLOB_IDLE;
 			b->refs++;
 			blob_put(f, b);

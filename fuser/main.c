@@ -5,7 +5,9 @@
  * the first index from the indexer, then serves: one poll loop over /dev/fuse and both channels,
  * so that opens parked for a blob never hold up other requests. It opens no path.
  */
+#include "fuser/fh.h"
 #include "fuser/fuser.h"
+#include "fuser/reload.h"
 
 #include "ipc/log.h"
 #include "ipc/proto.h"
@@ -15,7 +17,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -120,7 +121,10 @@ static int on_indexer_msg(struct fuser *f)
 			close(msg.fds[0]);
 			return -EPROTO;
 		}
-		blob_ready(f, msg.hdr.id, msg.fds[0], layer, len);
+		const struct ix_inode *in = blob_ready(f, msg.hdr.id, msg.fds[0], layer, len);
+
+		if (in)
+			ahead_from(f, in, false);       /* an open missed it: read ahead of it */
 		return 1;
 	}
 	case MSG_BLOB_ERR: {
@@ -146,17 +150,29 @@ static int on_indexer_msg(struct fuser *f)
 
 static struct fuser fuser;
 
-/* Idle blob fds may use half of the fd table, up to IDLE_FDS_MAX: the rest is for the handles
- * that programs hold open and the blobs being asked for. */
-static unsigned idle_max(void)
+/* The fuser's whole configuration (MSG_FUSER_CONF): its log level and the kernel's cache
+ * lifetimes. */
+static void recv_conf(struct fuser *f)
 {
-	struct rlimit r;
-	rlim_t half;
+	struct ipc_rd r;
+	uint32_t level;
+	int rc = recv_within(FD_SUPERVISOR, proto_fuser_from_supervisor,
+			     proto_fuser_from_supervisor_n, START_DEADLINE_MS);
 
-	if (getrlimit(RLIMIT_NOFILE, &r) || r.rlim_cur < 256)
-		return 0;
-	half = (r.rlim_cur - 128) / 2;
-	return half < IDLE_FDS_MAX ? (unsigned)half : IDLE_FDS_MAX;
+	if (rc != 1 || msg.hdr.type != MSG_FUSER_CONF) {
+		if (rc == 1)
+			ipc_msg_close_fds(&msg);
+		die(64, "no valid configuration from the supervisor: %s",
+		    strerror(rc < 0 ? -rc : EPROTO));
+	}
+	ipc_rd_init(&r, msg.payload, msg.hdr.len);
+	level = ipc_rd_u32(&r);
+	f->entry_ttl = ipc_rd_u32(&r);
+	f->attr_ttl = ipc_rd_u32(&r);
+	f->negative_ttl = ipc_rd_u32(&r);
+	if (!ipc_rd_done(&r) || level > LOG_DEBUG)
+		die(64, "no valid configuration from the supervisor: %s", strerror(EPROTO));
+	log_init("fuser", (int)level);
 }
 
 /* A restarted fuser takes the mount over: the supervisor sends the instance number (the top of
@@ -166,8 +182,8 @@ static void recv_takeover(uint8_t *init, size_t *len)
 	struct ipc_rd r;
 	const void *p;
 	uint32_t instance;
-	int rc = recv_within(FD_SUPERVISOR, proto_from_supervisor, proto_from_supervisor_n,
-			     START_DEADLINE_MS);
+	int rc = recv_within(FD_SUPERVISOR, proto_fuser_from_supervisor,
+			     proto_fuser_from_supervisor_n, START_DEADLINE_MS);
 
 	if (rc != 1 || msg.hdr.type != MSG_FUSE_INIT) {
 		if (rc == 1)
@@ -179,54 +195,80 @@ static void recv_takeover(uint8_t *init, size_t *len)
 	*len = r.left;
 	p = ipc_rd_bytes(&r, *len);
 	if (!p || !ipc_rd_done(&r) || instance == 0 || instance > UINT16_MAX ||
-	    *len < FUSE_INIT_MIN_LEN || *len > FUSE_INIT_MAX_LEN)
+	    *len < FUSE_INIT_MIN || *len > FUSE_INIT_MAX)
 		die(64, "malformed FUSE_INIT from the supervisor");
 	memcpy(init, p, *len);
-	handle_set_instance((uint16_t)instance);
+	fh_set_instance((uint16_t)instance);
+}
+
+/* Wait for the first index (a large tree may take a while to build). */
+static void first_index(struct fuser *f)
+{
+	struct ipc_rd r;
+	uint64_t size;
+	int rc;
+
+	do {
+		rc = recv_within(f->idx_fd, proto_fuser_from_indexer, proto_fuser_from_indexer_n,
+				 START_DEADLINE_MS);
+		if (rc != 1 || msg.hdr.type != MSG_INDEX)
+			die(64, "no index from the indexer (%s)", rc < 0 ? strerror(-rc) : "wrong message");
+		ipc_rd_init(&r, msg.payload, msg.hdr.len);
+		ipc_rd_u64(&r);
+		size = ipc_rd_u64(&r);
+		if (!ipc_rd_done(&r))
+			die(64, "malformed index message");
+		rc = take_index(f, msg.fds[0], size);
+	} while (rc == -ENOMEM);
+	if (rc)
+		die(64, "the first index is unusable");
+}
+
+/* Once serving, all the supervisor sends is a restarted indexer's channel (MSG_PEER), which gets
+ * the tree being served (the base of its next reload) and every blob still pending. Returns false
+ * when the supervisor is gone. */
+static bool on_supervisor_msg(struct fuser *f)
+{
+	uint8_t cur[16];
+	struct ipc_wr w;
+	struct ipc_rd r;
+	int rc = ipc_recv(FD_SUPERVISOR, proto_fuser_from_supervisor, proto_fuser_from_supervisor_n,
+			  &msg);
+
+	if (rc == 0)
+		return false;
+	ipc_rd_init(&r, msg.payload, msg.hdr.len);
+	if (rc < 0 || msg.hdr.type != MSG_PEER || ipc_rd_u32(&r) != PEER_INDEXER || !ipc_rd_done(&r))
+		die(67, "supervisor channel: %s", strerror(rc < 0 ? -rc : EPROTO));
+	close(f->idx_fd);
+	f->idx_fd = msg.fds[0];
+	fcntl(f->idx_fd, F_SETFL, O_NONBLOCK);
+	ipc_wr_init(&w, cur, sizeof cur);
+	ipc_wr_u64(&w, f->ix.hdr->generation);
+	ipc_wr_u64(&w, f->map_size);
+	ipc_send(f->idx_fd, MSG_INDEX, 0, cur, w.len, &f->index_fd, 1);
+	log_info("a new indexer is connected; %u opens asked again", blobs_ask_again(f));
+	return true;
 }
 
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(1, argv);
-	struct worker_conf conf;
 	struct fuse_buf buf = { 0 };
 	bool restarted = argc > 3 && strcmp(argv[3], "-restarted") == 0, init_sent = restarted;
-	uint8_t init[FUSE_INIT_MAX_LEN];
+	uint8_t init[FUSE_INIT_MAX];
 	size_t init_len = 0;
 	int rc;
 
 	log_init("fuser", argc > 2 && strcmp(argv[1], "-l") == 0 ? atoi(argv[2]) : LOG_INFO);
 	policy_worker_start("fuser");
 	fuser.idx_fd = FD_PEER1;
-	fuser.idle_max = idle_max();
+	blobs_init(&fuser.blobs);
 
-	if ((rc = proto_recv_conf(FD_SUPERVISOR, START_DEADLINE_MS, &conf)))
-		die(64, "no valid configuration from the supervisor: %s", strerror(-rc));
-	log_init("fuser", (int)conf.log_level);
-	fuser.entry_ttl = conf.entry_ttl;
-	fuser.attr_ttl = conf.attr_ttl;
-	fuser.negative_ttl = conf.negative_ttl;
-	proto_conf_free(&conf);
+	recv_conf(&fuser);
 	if (restarted)
 		recv_takeover(init, &init_len);
-
-	do {
-		rc = recv_within(fuser.idx_fd, proto_fuser_from_indexer, proto_fuser_from_indexer_n,
-				 START_DEADLINE_MS);
-		if (rc != 1 || msg.hdr.type != MSG_INDEX)
-			die(64, "no index from the indexer (%s)", rc < 0 ? strerror(-rc) : "wrong message");
-		struct ipc_rd r;
-
-		ipc_rd_init(&r, msg.payload, msg.hdr.len);
-		ipc_rd_u64(&r);
-		uint64_t size = ipc_rd_u64(&r);
-
-		if (!ipc_rd_done(&r))
-			die(64, "malformed index message");
-		rc = take_index(&fuser, msg.fds[0], size);
-	} while (rc == -ENOMEM);
-	if (rc)
-		die(64, "the first index is unusable");
+	first_index(&fuser);
 
 	fuser.se = fuse_session_new(&args, &fuser_ops, sizeof fuser_ops, &fuser);
 	if (!fuser.se)
@@ -284,31 +326,8 @@ int main(int argc, char **argv)
 				fuser.idx_fd = -1;
 			}
 		}
-		if (p[2].revents) {
-			/* The supervisor: a restarted indexer's channel; EOF means stop. */
-			int peer;
-
-			rc = proto_recv_supervisor(FD_SUPERVISOR, PEER_INDEXER, &msg, &peer);
-			if (rc == 0)
-				break;
-			if (rc < 0)
-				die(67, "supervisor channel: %s", strerror(-rc));
-			if (rc == 1) {
-				close(fuser.idx_fd);
-				fuser.idx_fd = peer;
-				fcntl(fuser.idx_fd, F_SETFL, O_NONBLOCK);
-				uint8_t cur[16];
-				struct ipc_wr w;
-
-				/* Its base for the next reload: the tree being served. */
-				ipc_wr_init(&w, cur, sizeof cur);
-				ipc_wr_u64(&w, fuser.ix.hdr->generation);
-				ipc_wr_u64(&w, fuser.map_size);
-				ipc_send(fuser.idx_fd, MSG_INDEX, 0, cur, w.len, &fuser.index_fd, 1);
-				log_info("a new indexer is connected; %u opens asked again",
-					 blobs_ask_again(&fuser));
-			}
-		}
+		if (p[2].revents && !on_supervisor_msg(&fuser))
+			break;          /* the supervisor is gone: stop */
 	}
 	free(buf.mem);
 	fuse_session_destroy(fuser.se);

@@ -1,23 +1,20 @@
 /* ops.c — the kernel's requests, answered from the index and from blob fds.
  *
  * Everything but open is answered at once from the immutable index. An open of a file with content
- * needs the blob's fd: if another handle already holds it, the open shares it; otherwise the
- * request is parked, one MSG_OPEN goes to the indexer for the blob, and every open of that blob
- * that arrives meanwhile joins the same wait. Reads then splice from the blob fd to the kernel.
+ * needs the blob's fd, which blobs.c holds or asks the indexer for (the request is parked until it
+ * comes). Reads then splice from the blob fd to the kernel.
  */
+#include "fuser/blobs.h"
+#include "fuser/fh.h"
 #include "fuser/fuser.h"
 
 #include "ipc/log.h"
-#include "ipc/proto.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <unistd.h>
 
 #define XATTR_HASH  "user.aysfs.hash"
 #define XATTR_AYS   "user.aysfs.ays"
@@ -215,276 +212,13 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	readdir_common(req, ino, size, off, true);
 }
 
-/* ---- blobs ------------------------------------------------------------------------------------ */
-
-static unsigned bucket_of(const uint8_t *hash)
-{
-	return ((unsigned)hash[0] << 8 | hash[1]) % BLOB_BUCKETS;
-}
-
-static struct blob *blob_find(struct fuser *f, const uint8_t *hash, uint8_t len)
-{
-	for (struct blob *b = f->buckets[bucket_of(hash)]; b; b = b->next)
-		if (b->hash_len == len && memcmp(b->hash, hash, len) == 0)
-			return b;
-	return NULL;
-}
-
-/* Tell the indexer that no handle uses a blob any more (MSG_BLOB_CLOSED: it may evict it), or
- * that one does again (MSG_BLOB_HELD). */
-static void tell_indexer(struct fuser *f, const struct blob *b, uint16_t type)
-{
-	uint8_t buf[1 + 32];
-	struct ipc_wr w;
-
-	if (f->idx_fd < 0)
-		return;
-	ipc_wr_init(&w, buf, sizeof buf);
-	ipc_wr_u8(&w, b->hash_len);
-	ipc_wr_bytes(&w, b->hash, b->hash_len);
-	ipc_send(f->idx_fd, type, 0, buf, w.len, NULL, 0);
-}
-
-/* ---- the idle list: blob fds that no handle uses, most recently used first ---- */
-
-static void idle_remove(struct fuser *f, struct blob *b)
-{
-	*(b->newer ? &b->newer->older : &f->idle_newest) = b->older;
-	*(b->older ? &b->older->newer : &f->idle_oldest) = b->newer;
-	b->older = b->newer = NULL;
-	f->nidle--;
-	f->idle_bytes -= b->size;
-}
-
-/* Close the fd of a blob no handle uses: the record stays (user.aysfs.layer keeps answering);
- * the next open asks the indexer again. */
-static void fd_close(struct blob *b)
-{
-	close(b->fd);
-	b->fd = -1;
-	b->state = BLOB_IDLE;
-}
-
-static void idle_close(struct fuser *f, struct blob *b)
-{
-	idle_remove(f, b);
-	fd_close(b);
-}
-
-/* No handle uses b now: the indexer may evict it; its fd waits on the idle list unless the
- * blob has left the cache. */
-static void idle_add(struct fuser *f, struct blob *b)
-{
-	if (b->pinned)
-		tell_indexer(f, b, MSG_BLOB_CLOSED);
-	b->pinned = false;
-	if (b->gone) {
-		fd_close(b);
-		return;
-	}
-	b->older = f->idle_newest;
-	b->newer = NULL;
-	*(f->idle_newest ? &f->idle_newest->newer : &f->idle_oldest) = b;
-	f->idle_newest = b;
-	f->nidle++;
-	f->idle_bytes += b->size;
-	while (f->nidle && (f->nidle > f->idle_max || f->idle_bytes > IDLE_BYTES_MAX))
-		idle_close(f, f->idle_oldest);
-}
-
-void blob_hold(struct fuser *f, struct blob *b)
-{
-	if (b->refs++ == 0 && b->state == BLOB_OPEN) {
-		idle_remove(f, b);
-		tell_indexer(f, b, MSG_BLOB_HELD);
-		b->pinned = true;
-	}
-}
-
-void blob_gone(struct fuser *f, const uint8_t *hash, uint8_t len)
-{
-	struct blob *b = blob_find(f, hash, len);
-
-	if (!b || b->state != BLOB_OPEN)
-		return;
-	if (b->refs == 0)
-		idle_close(f, b);
-	else
-		b->gone = true;
-}
-
-/* Drop one reference. With the last one, a blob that has its fd keeps it on the idle list (a
- * warm open of the same content then needs no round trip to the indexer); one that never got an
- * fd is forgotten unless it was served once (user.aysfs.layer keeps answering). */
-void blob_put(struct fuser *f, struct blob *b)
-{
-	struct blob **pp;
-
-	if (--b->refs)
-		return;
-	if (b->state == BLOB_OPEN) {
-		idle_add(f, b);
-		return;
-	}
-	if (b->fd >= 0)
-		close(b->fd);
-	b->fd = -1;
-	if (b->layer) {
-		b->state = BLOB_IDLE;
-		return;
-	}
-	for (pp = &f->buckets[bucket_of(b->hash)]; *pp != b; pp = &(*pp)->next)
-		;
-	*pp = b->next;
-	free(b);
-}
-
-/* Pending blobs are found by the request id of their MSG_OPEN, which the indexer echoes: ids are
- * sequential, so the low bits spread them over the buckets. */
-static struct blob **pending_slot(struct fuser *f, uint64_t req_id)
-{
-	return &f->pending[req_id % PENDING_BUCKETS];
-}
-
-static void pending_add(struct fuser *f, struct blob *b)
-{
-	struct blob **slot = pending_slot(f, b->req_id);
-
-	b->pnext = *slot;
-	*slot = b;
-}
-
-/* The pending blob asked with req_id, unlinked from the pending table; NULL for an id that is not
- * pending (a reply to a request the fuser no longer waits for, or a lying indexer). */
-static struct blob *pending_take(struct fuser *f, uint64_t req_id)
-{
-	for (struct blob **pp = pending_slot(f, req_id); *pp; pp = &(*pp)->pnext) {
-		struct blob *b = *pp;
-
-		if (b->req_id == req_id) {
-			*pp = b->pnext;
-			b->pnext = NULL;
-			if (b->ahead_counted)
-				f->ahead_pending--;
-			b->ahead_counted = false;
-			return b;
-		}
-	}
-	return NULL;
-}
-
-void pending_drop(struct fuser *f, struct blob *b)
-{
-	pending_take(f, b->req_id);
-}
-
-int ask_indexer(struct fuser *f, struct blob *b, fuse_ino_t ino, uint32_t type)
-{
-	uint8_t buf[1 + 32 + 8 + 4 + 4096];
-	char path[4096];
-	struct ipc_wr w;
-	int rc, n = ix_path(&f->ix, ix_inode(&f->ix, ino), path, sizeof path);
-
-	b->req_id = ++f->next_req_id;
-	b->promoted = false;
-	b->ino = ino;
-	pending_add(f, b);
-	if (f->idx_fd < 0)
-		return 0;       /* no indexer right now: asked when the new one connects */
-	ipc_wr_init(&w, buf, sizeof buf);
-	ipc_wr_u8(&w, b->hash_len);
-	ipc_wr_bytes(&w, b->hash, b->hash_len);
-	ipc_wr_u64(&w, b->size);
-	ipc_wr_str(&w, path, n < 0 ? 0 : (size_t)n);
-	rc = ipc_send(f->idx_fd, type, b->req_id, buf, w.len, NULL, 0);
-	/* A dead indexer: its successor is asked when the supervisor hands over its channel. */
-	return rc == -EPIPE || rc == -ECONNRESET ? 0 : rc;
-}
-
-unsigned blobs_ask_again(struct fuser *f)
-{
-	struct blob *all = NULL;
-	unsigned n = 0;
-
-	/* Take every pending blob out first: asking again gives each a new id, hence a new bucket. */
-	for (unsigned i = 0; i < PENDING_BUCKETS; i++)
-		while (f->pending[i]) {
-			struct blob *b = f->pending[i];
-
-			f->pending[i] = b->pnext;
-			b->pnext = all;
-			all = b;
-		}
-	while (all) {
-		struct blob *b = all;
-
-		all = b->pnext;
-		b->pnext = NULL;
-		n++;
-		if (b->waiters)
-			b->speculative = false;
-		if (ask_indexer(f, b, b->ino, b->speculative ? MSG_PREFETCH : MSG_OPEN))
-			log_err("cannot ask the new indexer for a blob");
-	}
-	return n;
-}
-
-/* The record of in's content, made (idle, without fd) when there is none. NULL: out of memory. */
-struct blob *blob_for(struct fuser *f, const struct ix_inode *in)
-{
-	const uint8_t *hash = ix_bytes(&f->ix, in->a);
-	struct blob *b = blob_find(f, hash, (uint8_t)in->b);
-
-	if (b || !(b = calloc(1, sizeof *b)))
-		return b;
-	memcpy(b->hash, hash, in->b);
-	b->hash_len = (uint8_t)in->b;
-	b->size = in->size;
-	b->fd = -1;
-	b->state = BLOB_IDLE;
-	b->next = f->buckets[bucket_of(b->hash)];
-	f->buckets[bucket_of(b->hash)] = b;
-	return b;
-}
-
-/* The fd must be what the index promises: a regular file, read-only, of the listed size. Its
- * change time is kept in *ctime_ns. */
-static int check_blob_fd(int fd, uint64_t size, uint64_t *ctime_ns)
-{
-	struct stat st;
-	int fl = fcntl(fd, F_GETFL);
-
-	if (fl < 0 || (fl & O_ACCMODE) != O_RDONLY)
-		return -EBADF;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != size)
-		return -EIO;
-	*ctime_ns = (uint64_t)st.st_ctim.tv_sec * 1000000000u + (uint64_t)st.st_ctim.tv_nsec;
-	return 0;
-}
-
-/* Is b's file still as it was when the indexer handed it over? */
-static bool blob_unchanged(const struct blob *b)
-{
-	uint64_t now;
-
-	return check_blob_fd(b->fd, b->size, &now) == 0 && now == b->ctime_ns;
-}
-
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fuser *f = fuser_of(req);
 	const struct ix_inode *in = ix_inode(&f->ix, ino);
-	struct waiter *w;
-	struct blob *b;
-	bool guessed, walk;
-	int rc;
 
 	if (!in || !S_ISREG(in->mode)) {
 		fuse_reply_err(req, !in ? ESTALE : S_ISDIR(in->mode) ? EISDIR : EINVAL);
-		return;
-	}
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || fi->flags & (O_TRUNC | O_CREAT)) {
-		fuse_reply_err(req, EROFS);
 		return;
 	}
 	fi->keep_cache = 1;
@@ -494,173 +228,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_open(req, fi);
 		return;
 	}
-	walk = ahead_in_walk(f, in);
-	b = blob_for(f, in);
-	guessed = b && b->ahead;
-	if (b)
-		b->ahead = false;
-	/* A held fd is served again only while its file is the one the indexer verified (SPEC §6):
-	 * one fstat. A file changed since (written in place, or unlinked by an eviction) is let go
-	 * of when no handle uses it and asked for again; while handles use it, the open fails. */
-	if (b && b->state == BLOB_OPEN && !blob_unchanged(b)) {
-		log_warn("%s: the blob's file changed after it was verified; asked for again",
-			 b->layer ? b->layer : "local cache");
-		if (b->refs) {
-			fuse_reply_err(req, EIO);
-			return;
-		}
-		idle_close(f, b);
-	}
-	if (b && b->state == BLOB_OPEN) {
-		blob_hold(f, b);
-		fi->fh = fh_of(b);
-		fuse_reply_open(req, fi);
-		if (guessed)
-			ahead_from(f, in, true);        /* read-ahead was right: move its window on */
-		return;
-	}
-	w = calloc(1, sizeof *w);
-	if (!w || !b) {
-		free(w);
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	if (b->state == BLOB_IDLE) {
-		b->state = BLOB_PENDING;
-		b->speculative = false;
-		rc = ask_indexer(f, b, ino, MSG_OPEN);
-		if (rc) {
-			log_err("cannot ask the indexer for a blob: %s", strerror(-rc));
-			pending_drop(f, b);
-			b->state = BLOB_IDLE;
-			b->refs++;
-			blob_put(f, b);
-			free(w);
-			fuse_reply_err(req, EIO);
-			return;
-		}
-		/* The guesses go out when this blob is here, not beside it: on two cores they
-		 * would slow the open that waits (each process on its way serves three requests
-		 * instead of one), and the program has the blob to work on meanwhile. None for
-		 * a program that is not walking the tree (ahead.c). */
-		b->ahead_after = walk;
-	} else {
-		/* Read-ahead asked for it, and waits behind every open: if the indexer has not
-		 * started on it yet, it serves it as an open now. */
-		if (b->speculative && !b->promoted && f->idx_fd >= 0) {
-			ipc_send(f->idx_fd, MSG_PROMOTE, b->req_id, NULL, 0, NULL, 0);
-			b->promoted = true;
-		}
-		if (guessed)
-			ahead_from(f, in, true);
-	}
-	w->req = req;
-	w->fi = *fi;
-	w->next = b->waiters;
-	b->waiters = w;
-	b->refs++;
-}
-
-/* Every open waiting for b fails with err; the next open asks again. */
-static void fail_waiters(struct fuser *f, struct blob *b, int err)
-{
-	struct waiter *w;
-
-	b->state = BLOB_IDLE;
-	b->ahead_after = false;
-	b->refs++;
-	while ((w = b->waiters)) {
-		b->waiters = w->next;
-		fuse_reply_err(w->req, err);
-		free(w);
-		b->refs--;
-	}
-	blob_put(f, b);
-}
-
-void blob_ready(struct fuser *f, uint64_t req_id, int fd, const char *layer, size_t layer_len)
-{
-	struct blob *b = pending_take(f, req_id);
-	const struct ix_inode *ahead;
-	struct waiter *w;
-
-	if (!b) {
-		close(fd);
-		return;
-	}
-	if (check_blob_fd(fd, b->size, &b->ctime_ns)) {
-		log_err("indexer sent an fd that is not a read-only file of %llu bytes",
-			(unsigned long long)b->size);
-		close(fd);
-		if (!b->speculative)
-			tell_indexer(f, b, MSG_BLOB_CLOSED);     /* it pinned what we refuse */
-		fail_waiters(f, b, EIO);
-		return;
-	}
-	b->fd = fd;
-	b->state = BLOB_OPEN;
-	b->gone = false;
-	/* The indexer pins what it answers to MSG_OPEN; a prefetch that an open joined is pinned
-	 * now. */
-	b->pinned = !b->speculative;
-	if (b->speculative && b->waiters) {
-		tell_indexer(f, b, MSG_BLOB_HELD);
-		b->pinned = true;
-	}
-	free(b->layer);
-	b->layer = strndup(layer, layer_len);
-	/* Taken now: a reply that fails below may drop the blob. */
-	ahead = b->ahead_after ? ix_inode(&f->ix, b->ino) : NULL;
-	b->ahead_after = false;
-	while ((w = b->waiters)) {
-		b->waiters = w->next;
-		if (w->read_size) {
-			reply_read(w->req, b, w->read_size, w->read_off);
-			b->refs--;      /* the handle's own reference stays (takeover.c) */
-			free(w);
-			continue;
-		}
-		w->fi.fh = fh_of(b);
-		w->fi.keep_cache = 1;
-		if (fuse_reply_open(w->req, &w->fi))
-			blob_put(f, b);         /* interrupted: the handle will never be released */
-		free(w);
-	}
-	if (b->refs == 0)
-		idle_add(f, b);         /* prefetched: kept for the open that comes next */
-	if (ahead)
-		ahead_from(f, ahead, false);
-}
-
-void blob_failed(struct fuser *f, uint64_t req_id, int err)
-{
-	struct blob *b = pending_take(f, req_id);
-
-	if (!b)
-		return;
-	/* Not in the cache, but an open came meanwhile: now ask for it for real. */
-	if (b->speculative && b->waiters) {
-		b->speculative = false;
-		if (ask_indexer(f, b, b->ino, MSG_OPEN) == 0)
-			return;
-		pending_drop(f, b);
-		err = EIO;
-	}
-	fail_waiters(f, b, err);
-}
-
-void reply_read(fuse_req_t req, const struct blob *b, size_t size, off_t off)
-{
-	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
-
-	if (!b) {
-		fuse_reply_buf(req, NULL, 0);
-		return;
-	}
-	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	bv.buf[0].fd = b->fd;
-	bv.buf[0].pos = off;
-	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+	/* blobs.c answers (or parks) the open; read-ahead moves its window on when it had guessed
+	 * this file. */
+	if (blob_open(f, req, ino, in, fi, ahead_in_walk(f, in)))
+		ahead_from(f, in, true);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -669,7 +240,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (fh_foreign(fi->fh))
 		handle_read_foreign(fuser_of(req), req, ino, size, off, fi->fh);
 	else
-		reply_read(req, fh_blob(fi->fh), size, off);
+		blob_reply_read(req, fh_blob(fi->fh), size, off);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -783,63 +354,14 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	reply_xattr(req, size, list, n);
 }
 
-/* ---- everything that would modify the tree ---------------------------------------------------- */
-/* The mount is read-only, so the kernel already refuses these; answer the same if one arrives. */
-
-static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-		       struct fuse_file_info *fi)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
-		      const char *newname, unsigned int flags)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-		      struct fuse_file_info *fi)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-			size_t size, int flags)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
-{
-	fuse_reply_err(req, EROFS);
-}
-
+/* Only what the kernel sends on a read-only mount (MS_RDONLY, supervisor/mount.c). The VFS itself
+ * answers EROFS to every modifying call before FUSE sees it: an open for writing or truncating,
+ * create, mknod, mkdir, unlink, rmdir, symlink, link, rename, setattr (chmod, chown, utime,
+ * truncate) and setxattr/removexattr; O_CREAT never reaches open (tests/integration/readonly.t).
+ * Were root to remount it read-write, nothing could change all the same: there is no write
+ * handler (libfuse answers ENOSYS) and every blob fd is read-only. Debug mode (SPEC section 7)
+ * will need a read-write mount, create, write and setattr for the paths its filter matches, and
+ * EROFS from open and every modifying handler for all other paths. */
 const struct fuse_lowlevel_ops fuser_ops = {
 	.init = op_init,
 	.lookup = op_lookup,
@@ -854,15 +376,4 @@ const struct fuse_lowlevel_ops fuser_ops = {
 	.statfs = op_statfs,
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,
-	.setattr = op_setattr,
-	.mknod = op_mknod,
-	.mkdir = op_mkdir,
-	.unlink = op_unlink,
-	.rmdir = op_unlink,
-	.symlink = op_symlink,
-	.rename = op_rename,
-	.link = op_link,
-	.create = op_create,
-	.setxattr = op_setxattr,
-	.removexattr = op_removexattr,
 };

@@ -10,6 +10,8 @@
  *   - an entry whose attributes changed: its attributes only (its content did not change, or it
  *     would have a new number: open files keep reading what they opened).
  */
+#include "fuser/reload.h"
+
 #include "fuser/fuser.h"
 
 #include "ipc/log.h"
@@ -17,14 +19,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct inval {
-	struct inval *next;
-	uint64_t ino;           /* the inode, or the parent of `name` */
-	int attrs_only;         /* inode: attributes only (else also its cached data or listing) */
-	uint16_t len;           /* name length; 0: an inode invalidation */
-	char name[];
-};
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
@@ -53,9 +47,8 @@ static bool same_name(const struct ix *a, const struct ix_inode *x, const struct
 	       memcmp(ix_name(a, x), ix_name(b, y), x->name_len) == 0;
 }
 
-unsigned reload_invalidate(const struct ix *old, const struct ix *new)
+unsigned reload_diff(const struct ix *old, const struct ix *new, struct inval **list)
 {
-	struct inval *list = NULL;
 	unsigned n = 0;
 
 	for (uint32_t s = 1; s < old->ninodes; s++) {
@@ -63,12 +56,12 @@ unsigned reload_invalidate(const struct ix *old, const struct ix *new)
 		uint64_t parent = old->inodes[o->parent].ino;
 
 		if (!x || !same_name(old, o, new, x)) {
-			push(&list, parent, ix_name(old, o), o->name_len, 0);
-			push(&list, parent, NULL, 0, 0);
+			push(list, parent, ix_name(old, o), o->name_len, 0);
+			push(list, parent, NULL, 0, 0);
 			n += 2;
 		} else if (x->mode != o->mode || x->mtime != o->mtime || x->nlink != o->nlink ||
 			   x->size != o->size) {
-			push(&list, o->ino, NULL, 0, !S_ISDIR(o->mode));
+			push(list, o->ino, NULL, 0, !S_ISDIR(o->mode));
 			n++;
 		}
 	}
@@ -78,11 +71,19 @@ unsigned reload_invalidate(const struct ix *old, const struct ix *new)
 		if (!o || !same_name(old, o, new, x)) {
 			uint64_t parent = new->inodes[x->parent].ino;
 
-			push(&list, parent, ix_name(new, x), x->name_len, 0);
-			push(&list, parent, NULL, 0, 0);
+			push(list, parent, ix_name(new, x), x->name_len, 0);
+			push(list, parent, NULL, 0, 0);
 			n += 2;
 		}
 	}
+	return n;
+}
+
+unsigned reload_invalidate(const struct ix *old, const struct ix *new)
+{
+	struct inval *list = NULL;
+	unsigned n = reload_diff(old, new, &list);
+
 	if (!list)
 		return 0;
 	pthread_mutex_lock(&lock);

@@ -10,7 +10,7 @@
  *   - The requests the dead fuser had read and not answered: FUSE_NOTIFY_RESEND (kernel 6.9 and
  *     later) puts them back in the queue.
  *   - Its open files. A handle (fh) is a blob pointer tagged with the instance of the fuser that
- *     made it; a read of a handle from another instance is served from the content of its inode,
+ *     made it (fh.c); a read of a handle from another instance is served from the content of its inode,
  *     asking the indexer for the blob when needed (the read waits like an open does). The first
  *     such read adopts the handle: it holds a reference on the blob until the handle is released.
  */
@@ -31,13 +31,9 @@
 #define FUSE_NOTIFY_RESEND 7    /* linux/fuse.h 7.40; Debian 12's headers are older */
 #endif
 
-#define FH_TAG_SHIFT    48
-#define FH_PTR_MASK     ((1ull << FH_TAG_SHIFT) - 1)
 /* No request of the kernel has this id: even (not an interrupt), below the resend bit. */
 #define TAKEOVER_UNIQUE 0x7ffffffffffffff0ull
 #define ADOPT_BUCKETS   256
-
-static uint64_t tag = 1ull << FH_TAG_SHIFT;
 
 struct adopted {
 	uint64_t fh;
@@ -46,32 +42,6 @@ struct adopted {
 };
 
 static struct adopted *adopted[ADOPT_BUCKETS];
-
-void handle_set_instance(uint16_t instance)
-{
-	tag = (uint64_t)(instance ? instance : 1) << FH_TAG_SHIFT;
-}
-
-uint64_t fh_of(const struct blob *b)
-{
-	uintptr_t p = (uintptr_t)b;
-
-	/* User-space pointers fit in 47 bits on x86-64 (and 48 on arm64); a wider one would lose
-	 * its top, so it must never happen. */
-	if ((uint64_t)p & ~FH_PTR_MASK)
-		abort();
-	return (uint64_t)p | tag;
-}
-
-bool fh_foreign(uint64_t fh)
-{
-	return fh != 0 && (fh & ~FH_PTR_MASK) != tag;
-}
-
-struct blob *fh_blob(uint64_t fh)
-{
-	return fh ? (struct blob *)(uintptr_t)(fh & FH_PTR_MASK) : NULL;
-}
 
 static struct adopted **slot(uint64_t fh)
 {
@@ -109,7 +79,7 @@ void handle_read_foreign(struct fuser *f, fuse_req_t req, fuse_ino_t ino, size_t
 	}
 	b = a->b;
 	if (b->state == BLOB_OPEN) {
-		reply_read(req, b, size, off);
+		blob_reply_read(req, b, size, off);
 		return;
 	}
 	if (!(w = calloc(1, sizeof *w))) {
@@ -119,8 +89,8 @@ void handle_read_foreign(struct fuser *f, fuse_req_t req, fuse_ino_t ino, size_t
 	if (b->state == BLOB_IDLE) {
 		b->state = BLOB_PENDING;
 		b->speculative = false;
-		if (ask_indexer(f, b, ino, MSG_OPEN)) {
-			pending_drop(f, b);
+		if (blob_ask(f, b, ino, MSG_OPEN)) {
+			blob_unask(f, b);
 			b->state = BLOB_IDLE;
 			free(w);
 			fuse_reply_err(req, EIO);
@@ -150,8 +120,8 @@ bool takeover_is_init(const struct fuse_buf *buf, size_t len, uint8_t *out, size
 {
 	const struct fuse_in_header *h = buf->mem;
 
-	if (buf->flags & FUSE_BUF_IS_FD || !buf->mem || len < FUSE_INIT_MIN_LEN ||
-	    len > FUSE_INIT_MAX_LEN || h->opcode != FUSE_INIT || h->len != len)
+	if (buf->flags & FUSE_BUF_IS_FD || !buf->mem || len < FUSE_INIT_MIN ||
+	    len > FUSE_INIT_MAX || h->opcode != FUSE_INIT || h->len != len)
 		return false;
 	memcpy(out, buf->mem, len);
 	*outlen = len;
@@ -160,7 +130,7 @@ bool takeover_is_init(const struct fuse_buf *buf, size_t len, uint8_t *out, size
 
 int takeover_start(struct fuse_session *se, const uint8_t *init, size_t len)
 {
-	static uint8_t copy[FUSE_INIT_MAX_LEN] __attribute__((aligned(8)));
+	static uint8_t copy[FUSE_INIT_MAX] __attribute__((aligned(8)));
 	struct fuse_in_header *h = (struct fuse_in_header *)copy;
 	struct fuse_buf buf = { .size = len, .mem = copy };
 	struct fuse_out_header resend = {
@@ -168,7 +138,7 @@ int takeover_start(struct fuse_session *se, const uint8_t *init, size_t len)
 	};
 	struct iovec iov = { .iov_base = &resend, .iov_len = sizeof resend };
 
-	if (len < FUSE_INIT_MIN_LEN || len > sizeof copy)
+	if (len < FUSE_INIT_MIN || len > sizeof copy)
 		return -EINVAL;
 	memcpy(copy, init, len);
 	if (h->opcode != FUSE_INIT || h->len != len)

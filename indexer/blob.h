@@ -2,7 +2,7 @@
 #ifndef AYSFS_BLOB_H
 #define AYSFS_BLOB_H
 
-#include "ipc/proto.h"
+#include "ipc/proto_workers.h"
 
 #include <stdbool.h>
 #include <stddef.h>

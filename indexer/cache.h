@@ -8,7 +8,7 @@
 #ifndef AYSFS_CACHE_H
 #define AYSFS_CACHE_H
 
-#include "ipc/proto.h"
+#include "ipc/proto_workers.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -2,7 +2,7 @@
 #ifndef AYSFS_INDEXER_CTL_H
 #define AYSFS_INDEXER_CTL_H
 
-#include "ipc/proto.h"
+#include "ipc/proto_workers.h"
 
 #include <stdint.h>
 

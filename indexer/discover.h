@@ -2,7 +2,7 @@
 #ifndef AYSFS_DISCOVER_H
 #define AYSFS_DISCOVER_H
 
-#include "ipc/proto.h"
+#include "ipc/proto_workers.h"
 
 #include <limits.h>
 #include <stddef.h>

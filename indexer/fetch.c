@@ -27,7 +27,7 @@
 #include "indexer/hash.h"
 #include "ipc/log.h"
 #include "fetcher/probe_wire.h"
-#include "ipc/proto.h"
+#include "ipc/proto_workers.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -2,7 +2,7 @@
 #ifndef AYSFS_FETCH_H
 #define AYSFS_FETCH_H
 
-#include "ipc/proto.h"
+#include "ipc/proto_workers.h"
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -2,7 +2,7 @@
 #ifndef AYSFS_INDEXER_H
 #define AYSFS_INDEXER_H
 
-#include "ipc/proto.h"
+#include "ipc/proto_workers.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -15,7 +15,7 @@
 
 #include "ipc/index.h"
 #include "ipc/log.h"
-#include "ipc/proto.h"
+#include "ipc/proto_workers.h"
 #include "policy/policy.h"
 #include "policy/seccomp.h"
 

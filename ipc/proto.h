@@ -6,7 +6,8 @@
  *   indexer:  3 supervisor   4 fuser     5 fetcher
  *   fetcher:  3 supervisor   4 indexer   5 [main] ssh_key, read-only (only when configured)
  *
- * Each receiver accepts only its channel's types (the tables in proto.c).
+ * Each receiver accepts only its channel's types: the tables of proto_supervisor.c, proto_fuser.c
+ * and proto_workers.c (the indexer's, the fetcher's and aysfs-config's), each process's own side.
  */
 #ifndef AYSFS_PROTO_H
 #define AYSFS_PROTO_H
@@ -23,8 +24,12 @@
 #define FD_SSH_KEY      5       /* fetcher */
 
 enum msg_type {
-	/* supervisor → every worker */
-	MSG_CONF = 1,           /* struct worker_conf */
+	/* supervisor → a worker */
+	MSG_CONF = 1,           /* struct worker_conf (the indexer, the fetcher) */
+	/* supervisor → the fuser, in place of MSG_CONF (the fuser decodes nothing else of the
+	 * configuration): u32 log level (0 … 5), u32 entry_ttl, u32 attr_ttl, u32 negative_ttl
+	 * (seconds); exactly FUSER_CONF_LEN bytes */
+	MSG_FUSER_CONF = 7,
 	/* supervisor → a worker: a new channel to a restarted peer; fd: the socket; u32 PEER_* */
 	MSG_PEER = 5,
 	/* every worker → supervisor */
@@ -91,6 +96,8 @@ enum msg_type {
 	MSG_FUSE_INIT = 32,
 };
 
+#define FUSER_CONF_LEN  16
+
 #define FUSE_INIT_MIN   (40 + 16)       /* fuse_in_header + the oldest fuse_init_in */
 #define FUSE_INIT_MAX   512
 
@@ -102,57 +109,11 @@ enum msg_type {
 #define CTL_ARG_MAX     4095
 #define CTL_TEXT_MAX    (32 * 1024)
 
-struct ctl_msg {
-	char cmd[CTL_CMD_MAX + 1];
-	char arg[CTL_ARG_MAX + 1];
-};
-
-/* Encode / decode a MSG_CTL payload (decode: 0 or -EPROTO; strings NUL-free and bounded). */
+/* Encode a MSG_CTL payload; decode a MSG_CTL_REPLY one (0 or -EPROTO; *text points into buf, not
+ * NUL-terminated). */
 void proto_ctl_encode(struct ipc_wr *w, const char *cmd, const char *arg);
-int proto_ctl_decode(const void *buf, size_t len, struct ctl_msg *c);
-/* Encode / decode a MSG_CTL_REPLY payload; decode points *text into buf (not NUL-terminated). */
-void proto_ctl_reply_encode(struct ipc_wr *w, uint32_t status, const char *text, size_t len);
 int proto_ctl_reply_decode(const void *buf, size_t len, uint32_t *status, const char **text,
 			   size_t *text_len);
-
-/* MSG_FETCH — fd: the write end of a non-blocking pipe made by the indexer, which reads the body
- * from the other end into a file of its own (the fetcher never sees a file of the cache, and never
- * opens a path); the fetcher closes it when the request ends. Payload:
- *   u8  kind          FETCH_BLOB, FETCH_FLIST, or FETCH_BLOB_AHEAD (a blob no one has opened yet:
- *                     read-ahead, below)
- *   u64 max_size      a body longer than this fails ("too long"): a blob's listed size, a flist's cap
- *   u32 n             1 … FETCH_MAX_URLS
- *   n × str url       tried in order; a 404 (or 410) is "not here", go on; a layer that is down (in
- *                     backoff) is skipped; http://, https://, sftp:// only
- *   FETCH_FLIST only: str etag (≤ FETCH_ETAG_MAX), str last_modified (≤ FETCH_DATE_MAX): the
- *                     validators of the copy the indexer holds, sent as If-None-Match and
- *                     If-Modified-Since when not empty (SPEC §8); printable ASCII only
- * MSG_FETCH_DONE — id: the MSG_FETCH's. Payload:
- *   u32 status        0, or a positive errno: ENOENT (no URL had it), ETIMEDOUT, EIO, ENOSYS …
- *   u32 url_index     which URL the body came from (n when none); with an error, the URL whose
- *                     body broke off after some of it went into the pipe (a body in the pipe
- *                     cannot be taken back, so no other URL follows it in the same request)
- *   u64 bytes         bytes written into the pipe
- *   str reason        for the log: each URL tried with what happened, "; "-separated (≤ 1024)
- *   u8  not_modified  1: status 0 and the URL answered 304 to the validators (no body); else 0
- *   str etag, str last_modified   the answer's ETag and Last-Modified ("" when it had none,
- *                     or they are longer than the limits or not printable ASCII), for flists
- * The bytes are unverified: the indexer checks size and hash before anything is served; a body
- * that fails, or broke off, is reported by the indexer, which asks again with a new pipe and the
- * URLs of the layers after url_index's.
- *
- * FETCH_BLOB_AHEAD is read-ahead, which must never cost an open anything: it waits behind every
- * other request, holds at most FETCH_MAX_AHEAD of the fetcher's transfers, and goes only to
- * layers (and proxies) that have answered and not failed since. A layer not known to answer —
- * never tried yet, or due for its retry after a back-off — is left to real opens: the request
- * stops there with status EAGAIN ("not tried"), so a dead layer costs no more attempts than the
- * opens make. A layer that is down is skipped, as for any request. */
-#define FETCH_BLOB      1
-#define FETCH_FLIST     2
-#define FETCH_BLOB_AHEAD 3
-#define FETCH_MAX_URLS  64
-#define FETCH_ETAG_MAX  256
-#define FETCH_DATE_MAX  64
 
 #define PEER_FETCHER    1
 #define PEER_INDEXER    2
@@ -221,49 +182,24 @@ struct worker_conf {
 #define WC_VERIFY_CACHE 1u      /* -verify-cache: re-hash the local cache before serving */
 #define WC_CHECK        2u      /* -check: the indexer checks folders and layers, then exits */
 
-#define WCONF_MAX_PROXIES 16
-
 /* Serialise into w (sets w->bad when it does not fit). */
 void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c);
-/* Parse a MSG_CONF payload; every string bounded. Returns 0, -EPROTO or -ENOMEM. On failure *c
- * is freed. */
-int proto_conf_decode(const void *buf, size_t len, struct worker_conf *c);
-void proto_conf_free(struct worker_conf *c);
+/* A MSG_FUSER_CONF payload into buf. Returns its length, FUSER_CONF_LEN. */
+size_t proto_fuser_conf_encode(uint8_t buf[FUSER_CONF_LEN], uint32_t log_level, uint32_t entry_ttl,
+			       uint32_t attr_ttl, uint32_t negative_ttl);
 
 /* Free n strings and the array that holds them (NULL is fine). */
 void strv_free(char **v, size_t n);
-
-/* A worker's supervisor channel once it runs: receive one message into *m. Returns 1 with *peer
- * set to the fd of a MSG_PEER of kind `want` (the caller owns it), 2 for a MSG_CONF (a reload; the
- * payload is in *m), 3 for a MSG_CTL (payload in *m), 0 when the supervisor is gone, -EPROTO for
- * anything else (fds closed). */
-int proto_recv_supervisor(int fd, uint32_t want, struct ipc_msg *m, int *peer);
-
-/* The same for a worker that takes more than one kind of peer: 1 for a MSG_PEER of any known kind,
- * with *kind set. */
-int proto_recv_supervisor_any(int fd, struct ipc_msg *m, int *peer, uint32_t *kind);
-
-/* A worker's first step: wait up to ms for MSG_CONF on fd and decode it. Returns 0 or -errno
- * (-ETIMEDOUT, -EPROTO for anything but a valid MSG_CONF). */
-int proto_recv_conf(int fd, int ms, struct worker_conf *c);
 
 /* A MSG_BLOB_CLOSED, _HELD or _GONE payload: the hash into hash[32]. Returns its length (16 or
  * 32) or -EPROTO. */
 int proto_blob_closed_decode(const void *buf, size_t len, uint8_t *hash);
 
-/* The accept tables of each receiver. */
-extern const struct ipc_type proto_from_supervisor[];   /* what a worker accepts on fd 3 */
-extern const size_t proto_from_supervisor_n;
+/* The accept tables of the supervisor's and the fuser's channels (the workers': proto_workers.h). */
+extern const struct ipc_type proto_fuser_from_supervisor[];
+extern const size_t proto_fuser_from_supervisor_n;
 extern const struct ipc_type proto_fuser_from_indexer[];
 extern const size_t proto_fuser_from_indexer_n;
-extern const struct ipc_type proto_indexer_from_fuser[];
-extern const size_t proto_indexer_from_fuser_n;
-extern const struct ipc_type proto_indexer_from_fetcher[];
-extern const size_t proto_indexer_from_fetcher_n;
-extern const struct ipc_type proto_fetcher_from_indexer[];
-extern const size_t proto_fetcher_from_indexer_n;
-extern const struct ipc_type proto_config_from_supervisor[];
-extern const size_t proto_config_from_supervisor_n;
 extern const struct ipc_type proto_supervisor_from_config[];
 extern const size_t proto_supervisor_from_config_n;
 extern const struct ipc_type proto_supervisor_from_worker[];

@@ -719,6 +719,13 @@ static int reload_now(char *why, size_t whysz)
 	return rc;
 }
 
+/* The fuser's own configuration (MSG_FUSER_CONF), from the configuration in force. */
+static size_t fuser_conf(uint8_t *buf, const struct config *c, int log_level)
+{
+	return proto_fuser_conf_encode(buf, (uint32_t)log_level, (uint32_t)c->entry_ttl,
+				       (uint32_t)c->attr_ttl, (uint32_t)c->negative_ttl);
+}
+
 /* Messages from a worker: only the types of proto_supervisor_from_worker; anything else, or a
  * malformed one, is a hostile worker. Returns 1 when the fuser reported ready, 0 otherwise, -1 on
  * a protocol violation or a closed channel. */
@@ -863,7 +870,7 @@ int main(int argc, char **argv)
 	struct config cfg;
 	struct worker_conf wc;
 	char err[1024], mnt[PATH_MAX];
-	static uint8_t confbuf[IPC_MAX_PAYLOAD];
+	static uint8_t confbuf[IPC_MAX_PAYLOAD], fconf[FUSER_CONF_LEN];
 	struct ipc_wr w;
 	int pairs[5][2], fuse_fd, sfd, rc, status = 0;
 	sigset_t sigs;
@@ -966,7 +973,10 @@ int main(int argc, char **argv)
 			status = EXIT_MOUNT;
 			break;
 		}
-		if (worker_send(&workers[i], MSG_CONF, 0, confbuf, w.len, NULL, 0))
+		size_t flen = fuser_conf(fconf, &cfg, o.log_level);
+
+		if (i == ROLE_FUSER ? worker_send(&workers[i], MSG_FUSER_CONF, 0, fconf, flen, NULL, 0) :
+		    worker_send(&workers[i], MSG_CONF, 0, confbuf, w.len, NULL, 0))
 			log_err("cannot send the configuration to the %s", workers[i].name);
 	}
 	/* The workers hold their ends now; ours would keep channels open after a worker died. The
@@ -1121,7 +1131,8 @@ int main(int argc, char **argv)
 				     restart_indexer(wk, &workers[ROLE_FETCHER], &workers[ROLE_FUSER],
 						     confbuf, w.len, o.log_level) :
 				     wk->role == ROLE_FUSER ?
-				     takeover_restart_fuser(wk, &workers[ROLE_INDEXER], mnt, confbuf, w.len,
+				     takeover_restart_fuser(wk, &workers[ROLE_INDEXER], mnt, fconf,
+							    fuser_conf(fconf, &cfg, o.log_level),
 							    o.log_level, spawn_worker) :
 				     restart_fetcher(wk, &workers[ROLE_INDEXER], confbuf, w.len, o.log_level);
 				if (rc == -EAGAIN) {

@@ -99,7 +99,7 @@ int takeover_restart_fuser(struct worker *fuser, struct worker *idx, const char 
 	close(sp[1]);
 	close(fi[0]);
 	if (!rc)
-		rc = worker_send(fuser, MSG_CONF, 0, conf, conf_len, NULL, 0);
+		rc = worker_send(fuser, MSG_FUSER_CONF, 0, conf, conf_len, NULL, 0);
 	if (!rc && take) {
 		/* File handles of the new instance differ from every earlier one (16 bits). */
 		instance = instance % 0xffff + 1;

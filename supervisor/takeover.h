@@ -21,7 +21,8 @@ typedef int (*start_fn)(struct worker *w, int log_level, bool restarted);
  * connection over (nothing is unmounted; waiting requests are served); else the mount is detached
  * and made again, and the new fuser serves the fresh one. Either way the indexer is handed the new
  * fuser's channel and sends it the tree being served. Returns 0; -EAGAIN while the indexer is
- * down (try again after its restart); or -errno (the mount must stop). */
+ * down (try again after its restart); or -errno (the mount must stop). conf: the new fuser's
+ * configuration, a MSG_FUSER_CONF payload. */
 int takeover_restart_fuser(struct worker *fuser, struct worker *idx, const char *mnt,
 			   const uint8_t *conf, size_t conf_len, int log_level, start_fn start);
 

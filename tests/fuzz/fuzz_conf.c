@@ -1,7 +1,7 @@
 /* fuzz_conf.c — the worker configuration message (MSG_CONF), which every worker decodes from the
  * supervisor: any payload is either refused or decodes to bounded strings that re-encode to the
  * same bytes. */
-#include "ipc/proto.h"
+#include "ipc/proto_workers.h"
 #include "tests/fuzz/fuzz.h"
 
 #include <stdlib.h>

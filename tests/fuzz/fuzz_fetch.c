@@ -12,7 +12,7 @@
  * drained here), a malformed one is not. */
 #include "fetcher/fetcher.h"
 #include "ipc/log.h"
-#include "ipc/proto.h"
+#include "ipc/proto_workers.h"
 #include "tests/fuzz/fuzz.h"
 
 #include <errno.h>

@@ -9,7 +9,7 @@
  * exactly, and a payload the reader fully accepted re-encodes to the same bytes. */
 #include "tests/fuzz/fuzz.h"
 #include "ipc/ipc.h"
-#include "ipc/proto.h"
+#include "ipc/proto_workers.h"
 
 #include <stdlib.h>
 #include <string.h>

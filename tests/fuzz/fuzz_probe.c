@@ -5,7 +5,7 @@
  * Beyond "no crash": a payload that decodes re-encodes to the same bytes, and is accepted by the
  * receiver's accept table (so the table never refuses a message the decoder would take). */
 #include "fetcher/probe_wire.h"
-#include "ipc/proto.h"
+#include "ipc/proto_workers.h"
 #include "tests/fuzz/fuzz.h"
 
 #include <stdlib.h>

@@ -1,5 +1,7 @@
-/* proto.c — accept tables and the worker configuration's encoding. */
-#include "ipc/proto.h"
+/* proto_workers.c — the protocol as the indexer, the fetcher and aysfs-config speak it: their accept
+ * tables, the worker configuration's decoding (encoded by proto_supervisor.c) and the worker side
+ * of the supervisor's channel. Neither the supervisor nor the fuser links it. */
+#include "ipc/proto_workers.h"
 #include "fetcher/probe_wire.h"
 
 #include <errno.h>
@@ -18,35 +20,11 @@ const struct ipc_type proto_from_supervisor[] = {
 };
 const size_t proto_from_supervisor_n = N(proto_from_supervisor);
 
-const struct ipc_type proto_supervisor_from_worker[] = {
-	{ MSG_READY, 0, 0, 0, "ready" },
-	{ MSG_TREE_DONE, 0, 24, 24, "tree-done" },
-	{ MSG_TREE_FAIL, 0, 4, STR(1024), "tree-fail" },
-	{ MSG_CTL_REPLY, 0, 8, 4 + STR(CTL_TEXT_MAX), "ctl-reply" },
-	{ MSG_FUSE_INIT, 0, FUSE_INIT_MIN, FUSE_INIT_MAX, "fuse-init" },
-	{ MSG_SYSCALL, 0, 8, 8, "syscall" },
-};
-const size_t proto_supervisor_from_worker_n = N(proto_supervisor_from_worker);
-
 const struct ipc_type proto_config_from_supervisor[] = {
 	{ MSG_CONFIG_READ, 1, 4, STR(WCONF_MAX_STR), "config-read" },
 	{ MSG_CONFIG_DEFAULTS, 0, 0, 0, "config-defaults" },
 };
 const size_t proto_config_from_supervisor_n = N(proto_config_from_supervisor);
-
-const struct ipc_type proto_supervisor_from_config[] = {
-	{ MSG_CONFIG_DONE, 0, 1, IPC_MAX_PAYLOAD, "config-done" },
-	{ MSG_CONFIG_FAIL, 0, 4, STR(1024), "config-fail" },
-};
-const size_t proto_supervisor_from_config_n = N(proto_supervisor_from_config);
-
-const struct ipc_type proto_fuser_from_indexer[] = {
-	{ MSG_INDEX, 1, 16, 16, "index" },
-	{ MSG_BLOB, 1, 4, STR(WCONF_MAX_STR), "blob" },
-	{ MSG_BLOB_ERR, 0, 4, 4, "blob-err" },
-	{ MSG_BLOB_GONE, 0, 1 + 16, 1 + 32, "blob-gone" },
-};
-const size_t proto_fuser_from_indexer_n = N(proto_fuser_from_indexer);
 
 const struct ipc_type proto_indexer_from_fuser[] = {
 	{ MSG_OPEN, 0, 1 + 8 + 4, 1 + 32 + 8 + STR(4096), "open" },
@@ -73,67 +51,6 @@ const struct ipc_type proto_indexer_from_fetcher[] = {
 };
 const size_t proto_indexer_from_fetcher_n = N(proto_indexer_from_fetcher);
 
-int proto_blob_closed_decode(const void *buf, size_t len, uint8_t *hash)
-{
-	struct ipc_rd r;
-	const void *h;
-	uint8_t n;
-
-	ipc_rd_init(&r, buf, len);
-	n = ipc_rd_u8(&r);
-	h = ipc_rd_bytes(&r, n);
-	if ((n != 16 && n != 32) || !h || !ipc_rd_done(&r))
-		return -EPROTO;
-	memcpy(hash, h, n);
-	return n;
-}
-
-void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c)
-{
-	ipc_wr_u32(w, c->log_level);
-	ipc_wr_cstr(w, c->mountpoint);
-	ipc_wr_cstr(w, c->prefix);
-	ipc_wr_cstr(w, c->namespace);
-	ipc_wr_cstr(w, c->flist_dir);
-	ipc_wr_cstr(w, c->cache_dir);
-	ipc_wr_cstr(w, c->state_dir);
-	ipc_wr_u32(w, c->entry_ttl);
-	ipc_wr_u32(w, c->attr_ttl);
-	ipc_wr_u32(w, c->negative_ttl);
-	ipc_wr_u64(w, c->cache_size);
-	ipc_wr_u32(w, c->cache_expiration);
-	ipc_wr_u64(w, c->flist_max_size);
-	ipc_wr_u32(w, c->flist_max_entries);
-	ipc_wr_u32(w, c->nlayers);
-	for (uint32_t i = 0; i < c->nlayers; i++) {
-		ipc_wr_cstr(w, c->layers[i].url);
-		ipc_wr_u32(w, c->layers[i].flags);
-		ipc_wr_u32(w, c->layers[i].nproxy);
-		for (uint32_t j = 0; j < c->layers[i].nproxy; j++)
-			ipc_wr_cstr(w, c->layers[i].proxy[j]);
-	}
-	ipc_wr_u32(w, c->nservices);
-	for (uint32_t i = 0; i < c->nservices; i++) {
-		ipc_wr_cstr(w, c->services[i].id);
-		ipc_wr_cstr(w, c->services[i].flist);
-		ipc_wr_u32(w, c->services[i].flags);
-	}
-	ipc_wr_cstr(w, c->cafile);
-	ipc_wr_cstr(w, c->resolv);
-	ipc_wr_u32(w, c->nproxy);
-	for (uint32_t i = 0; i < c->nproxy; i++)
-		ipc_wr_cstr(w, c->proxy[i]);
-	ipc_wr_u32(w, c->flags);
-	ipc_wr_cstr(w, c->auto_root);
-	ipc_wr_u32(w, c->cache_port);
-	ipc_wr_u32(w, c->master_port);
-	ipc_wr_u32(w, c->rediscover_s);
-	ipc_wr_cstr(w, c->ssh_known_hosts);
-	ipc_wr_cstr(w, c->trusted_keys);
-	ipc_wr_u32(w, c->min_hash_len);
-	ipc_wr_u32(w, c->refresh_s);
-}
-
 /* A u32 count (at most WCONF_MAX_PROXIES) then that many strings. Returns 0, -EPROTO, -ENOMEM. */
 static int read_strings(struct ipc_rd *r, char ***v, uint32_t *n)
 {
@@ -150,13 +67,6 @@ static int read_strings(struct ipc_rd *r, char ***v, uint32_t *n)
 		if (!((*v)[i] = ipc_rd_strdup(r, WCONF_MAX_STR)))
 			return -EPROTO;
 	return 0;
-}
-
-void strv_free(char **v, size_t n)
-{
-	for (size_t i = 0; v && i < n; i++)
-		free(v[i]);
-	free(v);
 }
 
 int proto_conf_decode(const void *buf, size_t len, struct worker_conf *c)
@@ -320,12 +230,6 @@ int proto_recv_supervisor(int fd, uint32_t want, struct ipc_msg *m, int *peer)
 	return rc;
 }
 
-void proto_ctl_encode(struct ipc_wr *w, const char *cmd, const char *arg)
-{
-	ipc_wr_cstr(w, cmd);
-	ipc_wr_cstr(w, arg);
-}
-
 int proto_ctl_decode(const void *buf, size_t len, struct ctl_msg *c)
 {
 	struct ipc_rd r;
@@ -341,17 +245,4 @@ void proto_ctl_reply_encode(struct ipc_wr *w, uint32_t status, const char *text,
 {
 	ipc_wr_u32(w, status);
 	ipc_wr_str(w, text, len > CTL_TEXT_MAX ? CTL_TEXT_MAX : len);
-}
-
-int proto_ctl_reply_decode(const void *buf, size_t len, uint32_t *status, const char **text,
-			   size_t *text_len)
-{
-	struct ipc_rd r;
-
-	ipc_rd_init(&r, buf, len);
-	*status = ipc_rd_u32(&r);
-	*text = ipc_rd_str(&r, CTL_TEXT_MAX, text_len);
-	if (!*text || !ipc_rd_done(&r) || *status > 4095)
-		return -EPROTO;
-	return 0;
 }

@@ -1,0 +1,461 @@
+/* blobs.c — the blob fds: what an open of a file with content needs.
+ *
+ * One record per content (hash) served. If a handle already holds its fd, an open shares it;
+ * otherwise the request is parked, one MSG_OPEN goes to the indexer for the blob, and every open
+ * of that blob that arrives meanwhile joins the same wait. The fd comes back in a MSG_BLOB and is
+ * checked (a regular file, read-only, of the listed size) before any open is answered with it.
+ * When the last handle closes, the fd waits on an idle list (most recently used first, bounded in
+ * fds and bytes) for the next open of that content, which then needs no round trip; the indexer is
+ * told (MSG_BLOB_CLOSED, _HELD) so that it evicts only what no handle uses.
+ */
+#include "fuser/blobs.h"
+#include "fuser/fh.h"
+#include "fuser/fuser.h"
+
+#include "ipc/log.h"
+#include "ipc/proto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Idle blob fds may use half of the fd table, up to IDLE_FDS_MAX: the rest is for the handles
+ * that programs hold open and the blobs being asked for. */
+void blobs_init(struct blobs *c)
+{
+	struct rlimit r;
+	rlim_t half;
+
+	c->idle_max = 0;
+	if (getrlimit(RLIMIT_NOFILE, &r) || r.rlim_cur < 256)
+		return;
+	half = (r.rlim_cur - 128) / 2;
+	c->idle_max = half < IDLE_FDS_MAX ? (unsigned)half : IDLE_FDS_MAX;
+}
+
+static unsigned bucket_of(const uint8_t *hash)
+{
+	return ((unsigned)hash[0] << 8 | hash[1]) % BLOB_BUCKETS;
+}
+
+struct blob *blob_find(struct fuser *f, const uint8_t *hash, uint8_t len)
+{
+	for (struct blob *b = f->blobs.buckets[bucket_of(hash)]; b; b = b->next)
+		if (b->hash_len == len && memcmp(b->hash, hash, len) == 0)
+			return b;
+	return NULL;
+}
+
+/* Tell the indexer that no handle uses a blob any more (MSG_BLOB_CLOSED: it may evict it), or
+ * that one does again (MSG_BLOB_HELD). */
+static void tell_indexer(struct fuser *f, const struct blob *b, uint16_t type)
+{
+	uint8_t buf[1 + 32];
+	struct ipc_wr w;
+
+	if (f->idx_fd < 0)
+		return;
+	ipc_wr_init(&w, buf, sizeof buf);
+	ipc_wr_u8(&w, b->hash_len);
+	ipc_wr_bytes(&w, b->hash, b->hash_len);
+	ipc_send(f->idx_fd, type, 0, buf, w.len, NULL, 0);
+}
+
+/* ---- the idle list: blob fds that no handle uses, most recently used first ---- */
+
+static void idle_remove(struct blobs *c, struct blob *b)
+{
+	*(b->newer ? &b->newer->older : &c->idle_newest) = b->older;
+	*(b->older ? &b->older->newer : &c->idle_oldest) = b->newer;
+	b->older = b->newer = NULL;
+	c->nidle--;
+	c->idle_bytes -= b->size;
+}
+
+/* Close the fd of a blob no handle uses: the record stays (user.aysfs.layer keeps answering);
+ * the next open asks the indexer again. */
+static void fd_close(struct blob *b)
+{
+	close(b->fd);
+	b->fd = -1;
+	b->state = BLOB_IDLE;
+}
+
+static void idle_close(struct blobs *c, struct blob *b)
+{
+	idle_remove(c, b);
+	fd_close(b);
+}
+
+/* No handle uses b now: the indexer may evict it; its fd waits on the idle list unless the
+ * blob has left the cache. */
+static void idle_add(struct fuser *f, struct blob *b)
+{
+	struct blobs *c = &f->blobs;
+
+	if (b->pinned)
+		tell_indexer(f, b, MSG_BLOB_CLOSED);
+	b->pinned = false;
+	if (b->gone) {
+		fd_close(b);
+		return;
+	}
+	b->older = c->idle_newest;
+	b->newer = NULL;
+	*(c->idle_newest ? &c->idle_newest->newer : &c->idle_oldest) = b;
+	c->idle_newest = b;
+	c->nidle++;
+	c->idle_bytes += b->size;
+	while (c->nidle && (c->nidle > c->idle_max || c->idle_bytes > IDLE_BYTES_MAX))
+		idle_close(c, c->idle_oldest);
+}
+
+void blob_hold(struct fuser *f, struct blob *b)
+{
+	if (b->refs++ == 0 && b->state == BLOB_OPEN) {
+		idle_remove(&f->blobs, b);
+		tell_indexer(f, b, MSG_BLOB_HELD);
+		b->pinned = true;
+	}
+}
+
+void blob_gone(struct fuser *f, const uint8_t *hash, uint8_t len)
+{
+	struct blob *b = blob_find(f, hash, len);
+
+	if (!b || b->state != BLOB_OPEN)
+		return;
+	if (b->refs == 0)
+		idle_close(&f->blobs, b);
+	else
+		b->gone = true;
+}
+
+/* Drop one reference. With the last one, a blob that has its fd keeps it on the idle list (a
+ * warm open of the same content then needs no round trip to the indexer); one that never got an
+ * fd is forgotten unless it was served once (user.aysfs.layer keeps answering). */
+void blob_put(struct fuser *f, struct blob *b)
+{
+	struct blob **pp;
+
+	if (--b->refs)
+		return;
+	if (b->state == BLOB_OPEN) {
+		idle_add(f, b);
+		return;
+	}
+	if (b->fd >= 0)
+		close(b->fd);
+	b->fd = -1;
+	if (b->layer) {
+		b->state = BLOB_IDLE;
+		return;
+	}
+	for (pp = &f->blobs.buckets[bucket_of(b->hash)]; *pp != b; pp = &(*pp)->next)
+		;
+	*pp = b->next;
+	free(b);
+}
+
+/* ---- pending blobs: asked of the indexer ---- */
+
+/* Pending blobs are found by the request id of their MSG_OPEN, which the indexer echoes: ids are
+ * sequential, so the low bits spread them over the buckets. */
+static struct blob **pending_slot(struct blobs *c, uint64_t req_id)
+{
+	return &c->pending[req_id % PENDING_BUCKETS];
+}
+
+/* The pending blob asked with req_id, unlinked from the pending table; NULL for an id that is not
+ * pending (a reply to a request the fuser no longer waits for, or a lying indexer). */
+static struct blob *pending_take(struct fuser *f, uint64_t req_id)
+{
+	for (struct blob **pp = pending_slot(&f->blobs, req_id); *pp; pp = &(*pp)->pnext) {
+		struct blob *b = *pp;
+
+		if (b->req_id == req_id) {
+			*pp = b->pnext;
+			b->pnext = NULL;
+			if (b->ahead_counted)
+				f->ahead_pending--;
+			b->ahead_counted = false;
+			return b;
+		}
+	}
+	return NULL;
+}
+
+void blob_unask(struct fuser *f, struct blob *b)
+{
+	pending_take(f, b->req_id);
+}
+
+int blob_ask(struct fuser *f, struct blob *b, fuse_ino_t ino, uint32_t type)
+{
+	uint8_t buf[1 + 32 + 8 + 4 + 4096];
+	char path[4096];
+	struct ipc_wr w;
+	struct blob **slot;
+	int rc, n = ix_path(&f->ix, ix_inode(&f->ix, ino), path, sizeof path);
+
+	b->req_id = ++f->blobs.next_req_id;
+	b->promoted = false;
+	b->ino = ino;
+	slot = pending_slot(&f->blobs, b->req_id);
+	b->pnext = *slot;
+	*slot = b;
+	if (f->idx_fd < 0)
+		return 0;       /* no indexer right now: asked when the new one connects */
+	ipc_wr_init(&w, buf, sizeof buf);
+	ipc_wr_u8(&w, b->hash_len);
+	ipc_wr_bytes(&w, b->hash, b->hash_len);
+	ipc_wr_u64(&w, b->size);
+	ipc_wr_str(&w, path, n < 0 ? 0 : (size_t)n);
+	rc = ipc_send(f->idx_fd, type, b->req_id, buf, w.len, NULL, 0);
+	/* A dead indexer: its successor is asked when the supervisor hands over its channel. */
+	return rc == -EPIPE || rc == -ECONNRESET ? 0 : rc;
+}
+
+unsigned blobs_ask_again(struct fuser *f)
+{
+	struct blob *all = NULL;
+	unsigned n = 0;
+
+	/* Take every pending blob out first: asking again gives each a new id, hence a new bucket. */
+	for (unsigned i = 0; i < PENDING_BUCKETS; i++)
+		while (f->blobs.pending[i]) {
+			struct blob *b = f->blobs.pending[i];
+
+			f->blobs.pending[i] = b->pnext;
+			b->pnext = all;
+			all = b;
+		}
+	while (all) {
+		struct blob *b = all;
+
+		all = b->pnext;
+		b->pnext = NULL;
+		n++;
+		if (b->waiters)
+			b->speculative = false;
+		if (blob_ask(f, b, b->ino, b->speculative ? MSG_PREFETCH : MSG_OPEN))
+			log_err("cannot ask the new indexer for a blob");
+	}
+	return n;
+}
+
+struct blob *blob_for(struct fuser *f, const struct ix_inode *in)
+{
+	const uint8_t *hash = ix_bytes(&f->ix, in->a);
+	struct blob *b = blob_find(f, hash, (uint8_t)in->b);
+
+	if (b || !(b = calloc(1, sizeof *b)))
+		return b;
+	memcpy(b->hash, hash, in->b);
+	b->hash_len = (uint8_t)in->b;
+	b->size = in->size;
+	b->fd = -1;
+	b->state = BLOB_IDLE;
+	b->next = f->blobs.buckets[bucket_of(b->hash)];
+	f->blobs.buckets[bucket_of(b->hash)] = b;
+	return b;
+}
+
+/* ---- opens ---- */
+
+/* The fd must be what the index promises: a regular file, read-only, of the listed size. Its
+ * change time is kept in *ctime_ns. */
+static int check_blob_fd(int fd, uint64_t size, uint64_t *ctime_ns)
+{
+	struct stat st;
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || (fl & O_ACCMODE) != O_RDONLY)
+		return -EBADF;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != size)
+		return -EIO;
+	*ctime_ns = (uint64_t)st.st_ctim.tv_sec * 1000000000u + (uint64_t)st.st_ctim.tv_nsec;
+	return 0;
+}
+
+/* Is b's file still as it was when the indexer handed it over? */
+static bool blob_unchanged(const struct blob *b)
+{
+	uint64_t now;
+
+	return check_blob_fd(b->fd, b->size, &now) == 0 && now == b->ctime_ns;
+}
+
+bool blob_open(struct fuser *f, fuse_req_t req, fuse_ino_t ino, const struct ix_inode *in,
+	       struct fuse_file_info *fi, bool walk)
+{
+	struct blob *b = blob_for(f, in);
+	bool guessed = b && b->ahead;
+	struct waiter *w;
+	int rc;
+
+	if (b)
+		b->ahead = false;
+	/* A held fd is served again only while its file is the one the indexer verified (SPEC §6):
+	 * one fstat. A file changed since (written in place, or unlinked by an eviction) is let go
+	 * of when no handle uses it and asked for again; while handles use it, the open fails. */
+	if (b && b->state == BLOB_OPEN && !blob_unchanged(b)) {
+		log_warn("%s: the blob's file changed after it was verified; asked for again",
+			 b->layer ? b->layer : "local cache");
+		if (b->refs) {
+			fuse_reply_err(req, EIO);
+			return false;
+		}
+		idle_close(&f->blobs, b);
+	}
+	if (b && b->state == BLOB_OPEN) {
+		blob_hold(f, b);
+		fi->fh = fh_of(b);
+		fuse_reply_open(req, fi);
+		return guessed;
+	}
+	w = calloc(1, sizeof *w);
+	if (!w || !b) {
+		free(w);
+		fuse_reply_err(req, ENOMEM);
+		return false;
+	}
+	if (b->state == BLOB_IDLE) {
+		b->state = BLOB_PENDING;
+		b->speculative = false;
+		rc = blob_ask(f, b, ino, MSG_OPEN);
+		if (rc) {
+			log_err("cannot ask the indexer for a blob: %s", strerror(-rc));
+			blob_unask(f, b);
+			b->state = BLOB_IDLE;
+			b->refs++;
+			blob_put(f, b);
+			free(w);
+			fuse_reply_err(req, EIO);
+			return false;
+		}
+		/* The guesses go out when this blob is here, not beside it: on two cores they
+		 * would slow the open that waits (each process on its way serves three requests
+		 * instead of one), and the program has the blob to work on meanwhile. None for
+		 * a program that is not walking the tree (ahead.c). */
+		b->ahead_after = walk;
+		guessed = false;
+	} else if (b->speculative && !b->promoted && f->idx_fd >= 0) {
+		/* Read-ahead asked for it, and waits behind every open: if the indexer has not
+		 * started on it yet, it serves it as an open now. */
+		ipc_send(f->idx_fd, MSG_PROMOTE, b->req_id, NULL, 0, NULL, 0);
+		b->promoted = true;
+	}
+	w->req = req;
+	w->fi = *fi;
+	w->next = b->waiters;
+	b->waiters = w;
+	b->refs++;
+	return guessed;
+}
+
+/* Every open waiting for b fails with err; the next open asks again. */
+static void fail_waiters(struct fuser *f, struct blob *b, int err)
+{
+	struct waiter *w;
+
+	b->state = BLOB_IDLE;
+	b->ahead_after = false;
+	b->refs++;
+	while ((w = b->waiters)) {
+		b->waiters = w->next;
+		fuse_reply_err(w->req, err);
+		free(w);
+		b->refs--;
+	}
+	blob_put(f, b);
+}
+
+const struct ix_inode *blob_ready(struct fuser *f, uint64_t req_id, int fd, const char *layer,
+				  size_t layer_len)
+{
+	struct blob *b = pending_take(f, req_id);
+	const struct ix_inode *ahead;
+	struct waiter *w;
+
+	if (!b) {
+		close(fd);
+		return NULL;
+	}
+	if (check_blob_fd(fd, b->size, &b->ctime_ns)) {
+		log_err("indexer sent an fd that is not a read-only file of %llu bytes",
+			(unsigned long long)b->size);
+		close(fd);
+		if (!b->speculative)
+			tell_indexer(f, b, MSG_BLOB_CLOSED);     /* it pinned what we refuse */
+		fail_waiters(f, b, EIO);
+		return NULL;
+	}
+	b->fd = fd;
+	b->state = BLOB_OPEN;
+	b->gone = false;
+	/* The indexer pins what it answers to MSG_OPEN; a prefetch that an open joined is pinned
+	 * now. */
+	b->pinned = !b->speculative;
+	if (b->speculative && b->waiters) {
+		tell_indexer(f, b, MSG_BLOB_HELD);
+		b->pinned = true;
+	}
+	free(b->layer);
+	b->layer = strndup(layer, layer_len);
+	/* Taken now: a reply that fails below may drop the blob. */
+	ahead = b->ahead_after ? ix_inode(&f->ix, b->ino) : NULL;
+	b->ahead_after = false;
+	while ((w = b->waiters)) {
+		b->waiters = w->next;
+		if (w->read_size) {
+			blob_reply_read(w->req, b, w->read_size, w->read_off);
+			b->refs--;      /* the handle's own reference stays (takeover.c) */
+			free(w);
+			continue;
+		}
+		w->fi.fh = fh_of(b);
+		w->fi.keep_cache = 1;
+		if (fuse_reply_open(w->req, &w->fi))
+			blob_put(f, b);         /* interrupted: the handle will never be released */
+		free(w);
+	}
+	if (b->refs == 0)
+		idle_add(f, b);         /* prefetched: kept for the open that comes next */
+	return ahead;
+}
+
+void blob_failed(struct fuser *f, uint64_t req_id, int err)
+{
+	struct blob *b = pending_take(f, req_id);
+
+	if (!b)
+		return;
+	/* Not in the cache, but an open came meanwhile: now ask for it for real. */
+	if (b->speculative && b->waiters) {
+		b->speculative = false;
+		if (blob_ask(f, b, b->ino, MSG_OPEN) == 0)
+			return;
+		blob_unask(f, b);
+		err = EIO;
+	}
+	fail_waiters(f, b, err);
+}
+
+void blob_reply_read(fuse_req_t req, const struct blob *b, size_t size, off_t off)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+
+	if (!b) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	bv.buf[0].fd = b->fd;
+	bv.buf[0].pos = off;
+	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+}

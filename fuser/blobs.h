@@ -1,0 +1,106 @@
+/* blobs.h — the fuser's blob fds (blobs.c): one record per content served, shared by every open
+ * handle of that content, asked of the indexer once, kept on an idle list after the last handle.
+ */
+#ifndef AYSFS_FUSER_BLOBS_H
+#define AYSFS_FUSER_BLOBS_H
+
+#define FUSE_USE_VERSION 314
+
+#include "ipc/index.h"
+
+#include <fuse_lowlevel.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define BLOB_BUCKETS 4096
+#define PENDING_BUCKETS 256     /* blobs asked of the indexer, by request id */
+#define IDLE_FDS_MAX 65536      /* fds of blobs no handle uses, kept for the next open */
+#define IDLE_BYTES_MAX (4ull << 30)  /* and the most content they may keep alive */
+
+struct fuser;
+
+/* An open request waiting for its blob; or a read of a handle opened by an earlier fuser
+ * (takeover.c), when read_size is not 0. */
+struct waiter {
+	fuse_req_t req;
+	struct fuse_file_info fi;
+	size_t read_size;
+	off_t read_off;
+	struct waiter *next;
+};
+
+enum blob_state {
+	BLOB_PENDING,           /* asked the indexer; opens wait */
+	BLOB_OPEN,              /* fd held, shared by every open handle of that content; with no
+				 * handle (refs 0) it waits on the idle list for the next open */
+	BLOB_IDLE,              /* no handle: fd closed, only where it came from is remembered */
+};
+
+/* One blob the fuser has served. */
+struct blob {
+	uint8_t hash[32];
+	uint8_t hash_len;
+	bool speculative;       /* asked with MSG_PREFETCH (read-ahead, served after every open) */
+	bool ahead;             /* brought in by read-ahead and not opened since */
+	bool ahead_counted;     /* counted in ahead_pending while its MSG_PREFETCH is pending */
+	bool promoted;          /* an open waits for its MSG_PREFETCH: MSG_PROMOTE sent */
+	bool ahead_after;       /* an open missed it: read-ahead from b->ino once it is here */
+	bool gone;              /* no longer in the indexer's cache: no idle life after the handles */
+	bool pinned;            /* the indexer counts it in use: an fd for a MSG_OPEN, or HELD */
+	enum blob_state state;
+	uint64_t size;
+	int fd;                 /* BLOB_OPEN only */
+	uint64_t ctime_ns;      /* its file's change time when the indexer handed it over */
+	unsigned refs;          /* open handles, plus one per waiter */
+	uint64_t req_id;        /* the MSG_OPEN that asked for it, while pending */
+	uint64_t ino;           /* an inode with this content, to ask again for it */
+	struct waiter *waiters;
+	char *layer;            /* where it came from (xattr user.aysfs.layer) */
+	struct blob *next;      /* hash bucket chain */
+	struct blob *pnext;     /* pending chain, while BLOB_PENDING */
+	struct blob *older, *newer;  /* idle list, while BLOB_OPEN with no handle */
+};
+
+struct blobs {
+	struct blob *buckets[BLOB_BUCKETS];
+	struct blob *pending[PENDING_BUCKETS];
+	struct blob *idle_newest, *idle_oldest;
+	unsigned nidle, idle_max;
+	uint64_t idle_bytes;
+	uint64_t next_req_id;
+};
+
+/* Size the idle list from the fd limit (before the fuser locks itself down). */
+void blobs_init(struct blobs *c);
+
+/* An open of `in` (inode number ino, a file with content): answered at once when its fd is held,
+ * else parked until the indexer replies. `walk`: the open follows a walk of the tree (ahead.c),
+ * so read-ahead starts once the blob is here. Returns true when read-ahead had brought the blob
+ * in (the guess was right: the caller moves its window on). */
+bool blob_open(struct fuser *f, fuse_req_t req, fuse_ino_t ino, const struct ix_inode *in,
+	       struct fuse_file_info *fi, bool walk);
+
+/* Replies from the indexer to a MSG_OPEN (main.c reads them, and answers the parked opens here).
+ * blob_ready returns the inode to read ahead from now (NULL: none). */
+const struct ix_inode *blob_ready(struct fuser *f, uint64_t req_id, int fd, const char *layer,
+				  size_t layer_len);
+void blob_failed(struct fuser *f, uint64_t req_id, int err);
+/* The blob left the indexer's cache: its fd is closed now if idle, else at its last release. */
+void blob_gone(struct fuser *f, const uint8_t *hash, uint8_t len);
+/* A restarted indexer: ask it again for every blob still pending. Returns how many. */
+unsigned blobs_ask_again(struct fuser *f);
+
+/* The record of a content (NULL: none); the record of in's content, made idle when there is none
+ * (NULL: out of memory). */
+struct blob *blob_find(struct fuser *f, const uint8_t *hash, uint8_t len);
+struct blob *blob_for(struct fuser *f, const struct ix_inode *in);
+/* Ask the indexer for b (MSG_OPEN or MSG_PREFETCH), b pending from now; blob_unask after a
+ * failure. */
+int blob_ask(struct fuser *f, struct blob *b, fuse_ino_t ino, uint32_t type);
+void blob_unask(struct fuser *f, struct blob *b);
+void blob_hold(struct fuser *f, struct blob *b);        /* one more reference */
+void blob_put(struct fuser *f, struct blob *b);
+/* Serve a read of size bytes at off from the blob's fd (NULL: an empty file). */
+void blob_reply_read(fuse_req_t req, const struct blob *b, size_t size, off_t off);
+
+#endif
