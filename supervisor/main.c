@@ -249,32 +249,6 @@ static void resolve_user(struct worker *w, const char *user)
 		 w->name);
 }
 
-/* The local cache and the state folder must exist and be the indexer's before it starts; the state
- * folder is its alone (0700). */
-static void prepare_dir(const char *key, const char *dir, mode_t mode, uid_t uid, gid_t gid)
-{
-	char path[PATH_MAX];
-	size_t len = strlen(dir);
-
-	if (len >= sizeof path || dir[0] != '/')
-		die(EXIT_USAGE, "%s must be an absolute path: %s", key, dir);
-	memcpy(path, dir, len + 1);
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0755) && errno != EEXIST)
-			die(EXIT_USAGE, "cannot create %s: %s", path, strerror(errno));
-		*p = '/';
-	}
-	if (mkdir(path, mode) == 0) {
-		if (chown(path, uid, gid))
-			die(EXIT_USAGE, "cannot give %s to the indexer: %s", path, strerror(errno));
-	} else if (errno != EEXIST) {
-		die(EXIT_USAGE, "cannot create %s: %s", path, strerror(errno));
-	}
-}
-
 /* The fetcher's fd 5: [main] ssh_key, opened here (it is root's to read) when a layer is sftp://,
  * and kept for restarts; -1 when there is none. */
 static int ssh_key_fd = -1;
@@ -826,8 +800,10 @@ int main(int argc, char **argv)
 		if (spawn_open_exe(&workers[i]))
 			return EXIT_USAGE;
 	}
-	prepare_dir("cache_dir", cfg.cache_dir, 0750, workers[ROLE_INDEXER].uid, workers[ROLE_INDEXER].gid);
-	prepare_dir("state_dir", cfg.state_dir, 0700, workers[ROLE_INDEXER].uid, workers[ROLE_INDEXER].gid);
+	cachedir_prepare("cache_dir", cfg.cache_dir, cfg.namespace, 0750, workers[ROLE_INDEXER].uid,
+			 workers[ROLE_INDEXER].gid);
+	cachedir_prepare("state_dir", cfg.state_dir, NULL, 0700, workers[ROLE_INDEXER].uid,
+			 workers[ROLE_INDEXER].gid);
 	open_ssh_key(&cfg);
 	if (policy_supervisor_caps())
 		die(EXIT_MOUNT, "cannot drop the supervisor's capabilities to the five it keeps");
@@ -848,6 +824,7 @@ int main(int argc, char **argv)
 	if (sfd < 0)
 		die(EXIT_MOUNT, "signalfd: %s", strerror(errno));
 
+	mount_warn_not_empty(mnt);
 	fuse_fd = mount_fuse(mnt);
 	if (fuse_fd < 0)
 		die(EXIT_MOUNT, "cannot mount %s: %s", mnt, strerror(-fuse_fd));
