@@ -138,38 +138,45 @@ static int walk_dir(struct walk *w, int dfd, enum kind k, const char *path)
 	return rc;
 }
 
-/* Give `dir` (fd, kept), a folder of kind k that root owns, to uid:gid if it holds only our
+/* Give `dir` (fd, O_PATH), a folder of kind k that root owns, to uid:gid if it holds only our
  * layout; exits 1 otherwise. */
 static void adopt(const char *key, const char *dir, int fd, enum kind k, const char *ns,
 		  uid_t uid, gid_t gid)
 {
 	struct walk w = { .ns = ns, .uid = uid, .gid = gid };
 	struct stat st;
+	int rd = -1;
 
 	if (fstat(fd, &st))
 		die(1, "%s %s: %s", key, dir, strerror(errno));
 	w.dev = st.st_dev;
 	for (int pass = 0; pass < 2; pass++) {
 		/* A folder of its own for each walk: a dup would share the first one's offset. */
-		int dup = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 		w.give = pass == 1;
-		if (dup < 0 || walk_dir(&w, dup, k, dir))
+		if (dfd < 0)
+			die(1, "%s %s: %s", key, dir, strerror(errno));
+		if (rd < 0)
+			rd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+		if (walk_dir(&w, dfd, k, dir))
 			die(1, "%s %s is root's and holds %s: refused (move that away, or give the "
 			    "folder to uid %u)", key, dir, w.bad, (unsigned)uid);
 	}
 	/* The state folder is the indexer's alone. */
-	if (fchown(fd, uid, gid) || (k == K_STATE && fchmod(fd, 0700)))
+	if (rd < 0 || fchown(rd, uid, gid) || (k == K_STATE && fchmod(rd, 0700)))
 		die(1, "%s %s: cannot give it to the indexer: %s", key, dir, strerror(errno));
+	close(rd);
 	log_notice("%s %s was root's, with only the cache's own files: given to uid %u", key, dir,
 		   (unsigned)uid);
 }
 
-/* The folder `path` (made or found) is the indexer's, or the supervisor exits 1. */
+/* The folder `path` (made or found) is the indexer's, or the supervisor exits 1. O_PATH: root
+ * has no CAP_DAC_OVERRIDE under the units, and the indexer's folders are 0700 or 0750. */
 static void check_dir(const char *key, const char *path, enum kind k, const char *ns, uid_t uid,
 		      gid_t gid)
 {
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
 
 	if (fd < 0 && (errno == ELOOP || errno == ENOTDIR) && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
@@ -210,8 +217,8 @@ void cachedir_prepare(const char *key, const char *dir, const char *ns, mode_t m
 	if (errno != EEXIST)
 		die(1, "cannot create %s: %s", path, strerror(errno));
 	check_dir(key, path, ns ? K_CACHE : K_STATE, ns, uid, gid);
-	/* The indexer's cache_dir may hold a namespace folder that root made. */
-	if (ns && snprintf(path + len, sizeof path - len, "/%s", ns) > 0 &&
-	    (lstat(path, &st) == 0 || errno != ENOENT))
+	/* The indexer's cache_dir may hold a namespace folder that root made (when root may look:
+	 * without CAP_DAC_OVERRIDE, a cache_dir of mode 0750 is the indexer's to see into). */
+	if (ns && snprintf(path + len, sizeof path - len, "/%s", ns) > 0 && lstat(path, &st) == 0)
 		check_dir(key, path, K_NS, ns, uid, gid);
 }

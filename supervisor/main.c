@@ -92,7 +92,7 @@ static void usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "aysfs-supervisor: ");
+	fprintf(stderr, "aysfs-supervisor: ERROR: ");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -128,7 +128,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		a += a[1] == '-' ? 2 : 1;
 		len = strcspn(a, "=");
 		if (len >= sizeof name)
-			usage_error("unknown option: %s", argv[i]);
+			usage_error("unknown option %s", argv[i]);
 		memcpy(name, a, len);
 		name[len] = '\0';
 		if (a[len] == '=')
@@ -173,7 +173,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 			if (*val == '\0' || *end || o->log_level < 0 || o->log_level > 5)
 				usage_error("log level must be 0 to 5: %s", val);
 		} else {
-			usage_error("unknown option: %s", argv[i]);
+			usage_error("unknown option %s", argv[i]);
 		}
 #undef FLAG
 #undef OPT
@@ -752,7 +752,7 @@ int main(int argc, char **argv)
 	time_t ready_deadline;
 	int64_t watchdog_ms = watchdog_interval_ms(), watchdog_at = 0;
 
-	log_init("supervisor", LOG_INFO);
+	log_init("supervisor", LOG_INFO | (log_to_journal() ? 0 : LOG_STAMP));
 	parse_args(argc, argv, &o);
 	log_init("supervisor", o.log_level);
 	if (o.auto_discover) {

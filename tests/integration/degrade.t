@@ -3,7 +3,7 @@
 # workers when it holds only the cache's own layout, and refused (exit 1, naming what is in the
 # way) when it holds anything else, is a symlink or is another user's: the mount never runs without
 # a cache it can write. An empty tree (a misspelt section, no service) is a warning at start and a
-# line of `aysfs-ctl status`; a mount over a non-empty folder is a warning naming it; df shows no
+# line of `aysfs-ctl status`; [debug] (not served yet) is a warning; a mount over a non-empty folder is a warning naming it; df shows no
 # use (a full read-only mount would alert every disk monitor).
 . "$(dirname "$0")/lib.sh"
 t_setup
@@ -114,6 +114,14 @@ like "$(cat "$T/log")" "WARN indexer: the tree is empty: its 1 services list not
 	"a service with nothing under prefix: the same warning, saying so"
 mount_stop
 rm -rf "$T/noflists"
+
+# ---- [debug], which this version reads but does not serve -----------------------------------------
+cp "$T/config.toml" "$T/debug.toml"
+printf '[debug]\nfilter = [".*"]\n' >>"$T/debug.toml"
+mount_start "$T/mnt" -config "$T/debug.toml" || bail "mount failed"
+like "$(cat "$T/log")" "WARN config: $T/debug.toml: \[debug\] is not available in this version: every path stays read-only" \
+	"a [debug] table is a warning, not ignored"
+mount_stop
 
 # ---- a non-empty mountpoint; df -----------------------------------------------------------------------
 mkdir -p "$T/full"; touch "$T/full/hidden-file"
