@@ -7,6 +7,7 @@
 #   make install    install into $(DESTDIR)$(PREFIX) (units, config: below); as root also creates
 #                   the workers' system users
 #   make uninstall  remove what install wrote (a configuration file that was changed stays)
+#   make deb        a Debian package in build/deb/ (tools/deb.sh)
 #
 # V selects the variant: release (default), asan (AddressSanitizer + UBSan), fuzz (clang, libFuzzer).
 
@@ -102,7 +103,7 @@ FUZZ_known_hosts := fetcher/ssh.c $(IPC)
 UNITS    := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 FUZZERS  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 
-.PHONY: all bins tests check fuzz fuzzers demo install uninstall users deps clean tcb
+.PHONY: all bins tests check fuzz fuzzers demo install uninstall users deps clean tcb deb
 .DEFAULT_GOAL := all
 
 ifeq ($(V),fuzz)
@@ -253,7 +254,12 @@ uninstall:
 	  [ ! -d $$d ] || rmdir --ignore-fail-on-non-empty $$d || exit 1; \
 	done
 
+# A Debian package, build/deb/aysfs_VERSION_ARCH.deb (tools/deb.sh): the programs built anew in
+# build/deb for PREFIX=/usr, since the supervisor carries its libexec folder from PREFIX.
+deb:
+	VERSION=$(VERSION) MAKE="$(MAKE)" tools/deb.sh
+
 clean:
 	rm -rf build
 
--include $(shell find build/$(V)/obj build/$(V)/obj-hooks -name '*.d' 2>/dev/null)
+-include $(shell find $(O)/obj $(O)/obj-hooks -name '*.d' 2>/dev/null)
