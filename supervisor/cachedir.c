@@ -5,7 +5,8 @@
  * by a package, from a backup) is given to the account when it holds nothing but the layout
  * aysfs itself writes there (cache: NAMESPACE/H0/H1/HASH, NAMESPACE/md/ID.flist, .recency,
  * .tmp-*; state: verified-*), every entry root's, no symlink, no file with another link, nothing
- * mounted below; anything else is refused, naming what is in the way.
+ * mounted below; anything else is refused, naming what is in the way, as is a folder whose mode
+ * keeps its owner from writing or that is on a read-only filesystem.
  *
  * The check walks everything first, then the second walk gives each entry away, children before
  * their folder: until then every folder is root's, so no other account can change what was
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 enum kind { K_CACHE, K_NS, K_H0, K_H1, K_MD, K_STATE, K_FILE, K_SKIP, K_BAD };
@@ -177,17 +179,23 @@ static void check_dir(const char *key, const char *path, enum kind k, const char
 		      gid_t gid)
 {
 	int fd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct statvfs sv;
 	struct stat st;
 
 	if (fd < 0 && (errno == ELOOP || errno == ENOTDIR) && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
 		die(1, "%s %s is a symlink: refused (name the folder itself)", key, path);
 	if (fd < 0 || fstat(fd, &st))
 		die(1, "%s %s: %s", key, path, strerror(errno ? errno : ENOTDIR));
+	if (fstatvfs(fd, &sv) == 0 && sv.f_flag & ST_RDONLY)
+		die(1, "%s %s is on a read-only filesystem: refused", key, path);
 	if (st.st_uid == 0 && uid != 0)
 		adopt(key, path, fd, k, ns, uid, gid);
 	else if (st.st_uid != uid)
 		die(1, "%s %s belongs to uid %u, not to the indexer's uid %u: refused", key, path,
 		    (unsigned)st.st_uid, (unsigned)uid);
+	if ((st.st_mode & 0300) != 0300)
+		die(1, "%s %s: its mode %04o does not let its owner write there: refused", key, path,
+		    (unsigned)(st.st_mode & 07777));
 	close(fd);
 }
 

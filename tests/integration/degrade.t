@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # No silent degradation. A cache_dir (or state_dir) that root made beforehand is given to the
 # workers when it holds only the cache's own layout, and refused (exit 1, naming what is in the
-# way) when it holds anything else, is a symlink or is another user's: the mount never runs without
-# a cache it can write. An empty tree (a misspelt section, no service) is a warning at start and a
-# line of `aysfs-ctl status`; [debug] (not served yet) is a warning; a mount over a non-empty folder is a warning naming it; df shows no
-# use (a full read-only mount would alert every disk monitor).
+# way) when it holds anything else, is a symlink, is another user's, cannot be written or is on a
+# read-only filesystem: the mount never runs without a cache it can write. An empty tree (a
+# misspelt section, no service) is a warning at start and a line of `aysfs-ctl status`; [debug]
+# (not served yet) is a warning; a mount over a non-empty folder is a warning naming it; df shows
+# no use (a full read-only mount would alert every disk monitor).
 . "$(dirname "$0")/lib.sh"
 t_setup
 CTL=$AYSFS_BUILD/aysfs-ctl
@@ -82,8 +83,16 @@ refused "a cache_dir of another user" "cache_dir $T/cache belongs to uid 4242, n
 chown "$IDX_UID" "$T/cache"; mkdir "$T/cache/dedupe"; touch "$T/cache/dedupe/junk"
 refused "the workers' cache_dir with a root-owned namespace folder holding something else" \
 	"cache_dir $T/cache/dedupe is root's and holds $T/cache/dedupe/junk, which is not the cache's"
-rm -rf "$T/cache"; mkdir "$T/cache"; chown "$IDX_UID" "$T/cache"
-echo x >"$T/state/notes"; chown 0 "$T/state"
+rm -rf "$T/cache"; mkdir -m 0555 "$T/cache"; chown "$IDX_UID" "$T/cache"
+refused "the workers' cache_dir of mode 0555" "cache_dir $T/cache: its mode 0555 does not let its owner write there: refused"
+mkdir -p "$T/rofs"; mount -t tmpfs -o ro,mode=0755 tmpfs "$T/rofs"
+sed "s|^cache_dir = .*|cache_dir = \"$T/rofs\"|" "$T/config.toml" >"$T/ro.toml"
+out=$(timeout 30 "$SUPERVISOR" -config "$T/ro.toml" "$T/mnt" 2>&1); st=$?
+umount "$T/rofs"
+is "$st" 1 "a cache_dir on a read-only filesystem: exit 1"
+like "$out" "cache_dir $T/rofs is on a read-only filesystem: refused" "... saying so"
+chmod 0755 "$T/cache"
+rm -rf "$T/state"; mkdir "$T/state"; echo x >"$T/state/notes"
 refused "a root-owned state_dir holding something else" "state_dir $T/state is root's and holds $T/state/notes"
 rm -rf "$T/state"
 
