@@ -7,6 +7,7 @@
 #   make install    install into $(DESTDIR)$(PREFIX) (units, config: below); as root also creates
 #                   the workers' system users
 #   make uninstall  remove what install wrote (a configuration file that was changed stays)
+#   make deb        a Debian package in build/deb/ (tools/deb.sh)
 #
 # V selects the variant: release (default), asan (AddressSanitizer + UBSan), fuzz (clang, libFuzzer).
 
@@ -18,6 +19,7 @@ BINDIR   := $(PREFIX)/bin
 LIBEXEC  := $(PREFIX)/libexec/aysfs
 # systemd reads units from /usr/local/lib/systemd/system and /usr/lib/systemd/system alike.
 UNITDIR  ?= $(PREFIX)/lib/systemd/system
+MANDIR   ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 VERSION  := 0.1.0
 
@@ -109,7 +111,7 @@ FUZZ_sig    := indexer/sig.c $(IPC)
 UNITS    := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 FUZZERS  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 
-.PHONY: all bins tests check fuzz fuzzers demo install uninstall users deps clean tcb
+.PHONY: all bins tests check fuzz fuzzers demo install uninstall users deps clean tcb deb
 .DEFAULT_GOAL := all
 
 ifeq ($(V),fuzz)
@@ -211,9 +213,14 @@ INST_SBIN    := aysfs-supervisor aysfs-ctl
 INST_LIBEXEC := aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-config
 INST_BIN     := aysfs-pack
 INST_UNITS   := aysfs.service aysfs@.service
+INST_MAN1    := aysfs-pack.1
+INST_MAN5    := aysfs.toml.5
+INST_MAN8    := aysfs-supervisor.8 aysfs-ctl.8
 CONFIG_FILE  := $(SYSCONFDIR)/aysfs/config.toml
 UNINSTALL    := $(addprefix $(SBINDIR)/,$(INST_SBIN) aysfs) $(addprefix $(LIBEXEC)/,$(INST_LIBEXEC)) \
-                $(addprefix $(BINDIR)/,$(INST_BIN)) $(addprefix $(UNITDIR)/,$(INST_UNITS))
+                $(addprefix $(BINDIR)/,$(INST_BIN)) $(addprefix $(UNITDIR)/,$(INST_UNITS)) \
+                $(addprefix $(MANDIR)/man1/,$(INST_MAN1)) $(addprefix $(MANDIR)/man5/,$(INST_MAN5)) \
+                $(addprefix $(MANDIR)/man8/,$(INST_MAN8) aysfs.8)
 
 # The units name /usr/local paths; they are rewritten for PREFIX. The example configuration
 # becomes $(CONFIG_FILE) only when there is none: an operator's file is never replaced.
@@ -223,6 +230,11 @@ install: bins
 	ln -sf aysfs-supervisor $(DESTDIR)$(SBINDIR)/aysfs
 	install -m 0755 $(addprefix $(O)/,$(INST_LIBEXEC)) $(DESTDIR)$(LIBEXEC)/
 	install -m 0755 $(addprefix $(O)/,$(INST_BIN)) $(DESTDIR)$(BINDIR)/
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 $(addprefix docs/man/,$(INST_MAN1)) $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(addprefix docs/man/,$(INST_MAN5)) $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 $(addprefix docs/man/,$(INST_MAN8)) $(DESTDIR)$(MANDIR)/man8/
+	ln -sf aysfs-supervisor.8 $(DESTDIR)$(MANDIR)/man8/aysfs.8
 	for u in $(INST_UNITS); do \
 	  sed 's|/usr/local/|$(PREFIX)/|g' examples/$$u >$(DESTDIR)$(UNITDIR)/$$u && \
 	  chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
@@ -248,7 +260,12 @@ uninstall:
 	  [ ! -d $$d ] || rmdir --ignore-fail-on-non-empty $$d || exit 1; \
 	done
 
+# A Debian package, build/deb/aysfs_VERSION_ARCH.deb (tools/deb.sh): the programs built anew in
+# build/deb for PREFIX=/usr, since the supervisor carries its libexec folder from PREFIX.
+deb:
+	VERSION=$(VERSION) MAKE="$(MAKE)" tools/deb.sh
+
 clean:
 	rm -rf build
 
--include $(shell find build/$(V)/obj build/$(V)/obj-hooks -name '*.d' 2>/dev/null)
+-include $(shell find $(O)/obj $(O)/obj-hooks -name '*.d' 2>/dev/null)

@@ -257,9 +257,13 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fuser *f = fuser_of(req);
+	/* The size is the tree's; nothing of it is "used" (it takes no space of its own, and the
+	 * local cache is the cache filesystem's to report): a full read-only mount would alert
+	 * every disk monitor. */
 	struct statvfs sv = {
-		.f_bsize = 4096, .f_frsize = 4096, .f_blocks = f->blocks,
-		.f_files = f->ix.ninodes, .f_namemax = 255,
+		.f_bsize = 4096, .f_frsize = 4096, .f_blocks = f->blocks, .f_bfree = f->blocks,
+		.f_bavail = f->blocks, .f_files = f->ix.ninodes, .f_ffree = f->ix.ninodes,
+		.f_favail = f->ix.ninodes, .f_namemax = 255,
 	};
 
 	fuse_reply_statfs(req, &sv);

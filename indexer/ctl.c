@@ -32,6 +32,7 @@ static struct hits hits[WCONF_MAX_LAYERS + 2];
 static unsigned nhits;
 static const struct worker_conf *conf;
 static const char *cache_root;
+static char empty_tree[600];    /* why the tree served is empty, or "" */
 
 void ictl_init(const struct worker_conf *c, const char *root)
 {
@@ -55,6 +56,30 @@ void ictl_note_blob(const char *layer, uint64_t size)
 		hits[i].hits++;
 		hits[i].bytes += size;
 	}
+	pthread_mutex_unlock(&lock);
+}
+
+void ictl_note_tree(const struct worker_conf *c, uint64_t entries, uint32_t services,
+		    uint32_t rejected)
+{
+	char why[sizeof empty_tree] = "";
+
+	if (entries > 1)
+		;
+	else if (rejected && !services)
+		snprintf(why, sizeof why, "every service was rejected (see the log)");
+	else if (!services && !c->nservices)
+		snprintf(why, sizeof why, "no service: no [[ays]] is configured and flist_dir %.400s "
+			 "holds no *.flist", c->flist_dir);
+	else if (!services)
+		snprintf(why, sizeof why, "no service is mounted");
+	else
+		snprintf(why, sizeof why, "its %u services list nothing under prefix %.400s", services,
+			 c->prefix);
+	if (why[0])
+		log_warn("the tree is empty: %s", why);
+	pthread_mutex_lock(&lock);
+	memcpy(empty_tree, why, sizeof why);
 	pthread_mutex_unlock(&lock);
 }
 
@@ -88,12 +113,17 @@ static void status(FILE *out)
 {
 	static char disc[8192];
 	struct hits snap[sizeof hits / sizeof hits[0]];
+	char empty[sizeof empty_tree];
 	unsigned n;
 
 	pthread_mutex_lock(&lock);
 	n = nhits;
 	memcpy(snap, hits, n * sizeof *snap);
+	memcpy(empty, empty_tree, sizeof empty);
 	pthread_mutex_unlock(&lock);
+
+	if (empty[0])
+		fprintf(out, "  warning: the tree is empty: %s\n", empty);
 
 	fprintf(out, "  layers (blobs served since the indexer started):\n");
 	for (uint32_t i = 0; i < conf->nlayers; i++) {

@@ -505,12 +505,12 @@ int load_tree(const struct worker_conf *c, const char *cache_root, uint64_t gene
 		if (rc)
 			log_err("flist_dir %s: %s", c->flist_dir, strerror(-rc));
 		rc = 0;
-		qsort(v, n, sizeof *v, by_path);
+		/* qsort of a NULL array is undefined even when empty. An empty tree is the caller's
+		 * warning (ictl_note_tree), in the log and in status. */
+		if (n)
+			qsort(v, n, sizeof *v, by_path);
 		for (size_t i = 0; i < n && !rc; i++)
 			rc = add_one(t, v[i].id, v[i].path, res);
-		if (n == 0 && !c->auto_root[0])
-			log_warn("no service configured and no *.flist in %s: the tree is empty",
-				 c->flist_dir);
 	}
 	if (!rc && c->auto_root[0])
 		rc = add_auto(t, c, v, n, res);

@@ -263,6 +263,7 @@ static void send_tree(const struct worker_conf *c)
 	ipc_wr_u32(&w, res.services);
 	ipc_wr_u32(&w, res.rejected);
 	ipc_send(FD_SUPERVISOR, MSG_TREE_DONE, 0, buf, w.len, NULL, 0);
+	ictl_note_tree(c, res.entries, res.services, res.rejected);
 }
 
 /* A reload that came before a restarted indexer had its base (the supervisor restarts the indexer

@@ -1,13 +1,22 @@
-/* log.h — one line per event on stderr: "LEVEL component: message" (journald reads stderr). */
+/* log.h — one line per event on stderr: "LEVEL component: message" (journald reads stderr), after
+ * the time ("2024-05-01T10:00:00.123Z ", RFC 3339, UTC) when stderr is not the journal. */
 #ifndef AYSFS_LOG_H
 #define AYSFS_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 /* The original tool's scale: 0 critical only … 4 info (default) … 5 debug. */
 enum log_level { LOG_CRIT = 0, LOG_ERROR = 1, LOG_WARN = 2, LOG_NOTICE = 3, LOG_INFO = 4, LOG_DEBUG = 5 };
 
+/* LOG_STAMP in log_init's level turns the time on for the rest of the process's life: the
+ * supervisor decides (log_to_journal) and hands log_flags() to its workers with their level. */
+#define LOG_STAMP 0x100
 void log_init(const char *component, int level);
+int log_flags(void);
+
+/* Whether stderr is the stream systemd's journal reads (JOURNAL_STREAM names its device:inode). */
+bool log_to_journal(void);
 int log_level(void);
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vmsg(enum log_level lvl, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));

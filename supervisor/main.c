@@ -97,7 +97,7 @@ static void usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "aysfs-supervisor: ");
+	fprintf(stderr, "aysfs-supervisor: ERROR: ");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -133,7 +133,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		a += a[1] == '-' ? 2 : 1;
 		len = strcspn(a, "=");
 		if (len >= sizeof name)
-			usage_error("unknown option: %s", argv[i]);
+			usage_error("unknown option %s", argv[i]);
 		memcpy(name, a, len);
 		name[len] = '\0';
 		if (a[len] == '=')
@@ -180,7 +180,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 			if (*val == '\0' || *end || o->log_level < 0 || o->log_level > 5)
 				usage_error("log level must be 0 to 5: %s", val);
 		} else {
-			usage_error("unknown option: %s", argv[i]);
+			usage_error("unknown option %s", argv[i]);
 		}
 #undef FLAG
 #undef OPT
@@ -258,32 +258,6 @@ static void resolve_user(struct worker *w, const char *user)
 		die(EXIT_USAGE, "neither user %s nor nobody exists", name);
 	log_warn("user %s does not exist; the %s runs as nobody (make install creates it)", name,
 		 w->name);
-}
-
-/* The local cache and the state folder must exist and be the indexer's before it starts; the state
- * folder is its alone (0700). */
-static void prepare_dir(const char *key, const char *dir, mode_t mode, uid_t uid, gid_t gid)
-{
-	char path[PATH_MAX];
-	size_t len = strlen(dir);
-
-	if (len >= sizeof path || dir[0] != '/')
-		die(EXIT_USAGE, "%s must be an absolute path: %s", key, dir);
-	memcpy(path, dir, len + 1);
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0755) && errno != EEXIST)
-			die(EXIT_USAGE, "cannot create %s: %s", path, strerror(errno));
-		*p = '/';
-	}
-	if (mkdir(path, mode) == 0) {
-		if (chown(path, uid, gid))
-			die(EXIT_USAGE, "cannot give %s to the indexer: %s", path, strerror(errno));
-	} else if (errno != EEXIST) {
-		die(EXIT_USAGE, "cannot create %s: %s", path, strerror(errno));
-	}
 }
 
 /* The fetcher's fd 5: [main] ssh_key, opened here (it is root's to read) when a layer is sftp://,
@@ -878,7 +852,7 @@ int main(int argc, char **argv)
 	time_t ready_deadline;
 	int64_t watchdog_ms = watchdog_interval_ms(), watchdog_at = 0;
 
-	log_init("supervisor", LOG_INFO);
+	log_init("supervisor", LOG_INFO | (log_to_journal() ? 0 : LOG_STAMP));
 	/* A log reader that went away costs log lines, not the mount (the workers inherit this). */
 	signal(SIGPIPE, SIG_IGN);
 	parse_args(argc, argv, &o);
@@ -930,8 +904,10 @@ int main(int argc, char **argv)
 		if (spawn_open_exe(&workers[i]))
 			return EXIT_USAGE;
 	}
-	prepare_dir("cache_dir", cfg.cache_dir, 0750, workers[ROLE_INDEXER].uid, workers[ROLE_INDEXER].gid);
-	prepare_dir("state_dir", cfg.state_dir, 0700, workers[ROLE_INDEXER].uid, workers[ROLE_INDEXER].gid);
+	cachedir_prepare("cache_dir", cfg.cache_dir, cfg.namespace, 0750, workers[ROLE_INDEXER].uid,
+			 workers[ROLE_INDEXER].gid);
+	cachedir_prepare("state_dir", cfg.state_dir, NULL, 0700, workers[ROLE_INDEXER].uid,
+			 workers[ROLE_INDEXER].gid);
 	open_ssh_key(&cfg);
 	if (policy_supervisor_caps())
 		die(EXIT_MOUNT, "cannot drop the supervisor's capabilities to the five it keeps");
@@ -951,6 +927,7 @@ int main(int argc, char **argv)
 	if (sfd < 0)
 		die(EXIT_MOUNT, "signalfd: %s", strerror(errno));
 
+	mount_warn_not_empty(mnt);
 	fuse_fd = mount_fuse(mnt);
 	if (fuse_fd < 0)
 		die(EXIT_MOUNT, "cannot mount %s: %s", mnt, strerror(-fuse_fd));

@@ -3,6 +3,7 @@
 
 #include "ipc/log.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -32,6 +33,23 @@ int mount_clear_stale(const char *mnt)
 			return -errno;
 	}
 	return -ENOTCONN;
+}
+
+void mount_warn_not_empty(const char *mnt)
+{
+	DIR *d = opendir(mnt);
+	struct dirent *de;
+	char first[256] = "";
+	unsigned long n = 0;
+
+	while (d && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && !n++)
+			snprintf(first, sizeof first, "%s", de->d_name);
+	if (d)
+		closedir(d);
+	if (n)
+		log_warn("mountpoint %s is not empty: its %lu entries (%s, ...) are hidden while the "
+			 "tree is mounted over them", mnt, n, first);
 }
 
 int mount_fuse(const char *mnt)

@@ -80,13 +80,13 @@ static int child_fds(const struct worker *w)
 
 int spawn_worker(struct worker *w, int log_level, bool restarted)
 {
-	char level[4];
+	char level[12];
 	char *const envp[] = { NULL };
 	char *argv[] = { NULL, "-l", level, restarted ? "-restarted" : NULL, NULL };
 	char name[32];
 	pid_t pid;
 
-	snprintf(level, sizeof level, "%d", log_level);
+	snprintf(level, sizeof level, "%d", log_level | log_flags());
 	snprintf(name, sizeof name, "aysfs-%s", w->name);
 	argv[0] = name;
 	pid = fork();

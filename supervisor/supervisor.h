@@ -13,11 +13,22 @@
  * it. Returns 0, or -errno when the mountpoint is unusable. */
 int mount_clear_stale(const char *mnt);
 
+/* A warning when the folder `mnt` has entries: the mount hides them. */
+void mount_warn_not_empty(const char *mnt);
+
 /* Open /dev/fuse and mount it read-only at mnt. Returns the fd, or -errno. */
 int mount_fuse(const char *mnt);
 
 /* Unmount; lazily when busy. Returns 0 or -errno. */
 int mount_remove(const char *mnt);
+
+/* ---- cachedir.c ---- */
+
+/* Make `dir` (cache_dir with its namespace `ns`, or state_dir with ns NULL) with `mode` for
+ * uid:gid, or check the one that exists: theirs, or root's holding only what aysfs writes there
+ * (then given to them); anything else (a symlink, another owner, other files) exits 1. */
+void cachedir_prepare(const char *key, const char *dir, const char *ns, mode_t mode, uid_t uid,
+		      gid_t gid);
 
 /* ---- spawn.c ---- */
 

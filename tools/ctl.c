@@ -1,7 +1,11 @@
 /* aysfs-ctl — talks to a running mount through its control socket (ipc/ctl.h). Root only: the
  * socket's folder is root's alone, and the supervisor checks the caller's uid as well.
  *
- *   aysfs-ctl MOUNTPOINT status|reload|cache|evict PATH|verify
+ *   aysfs-ctl [-json] MOUNTPOINT status|reload|cache|evict PATH|verify
+ *
+ * A relative PATH of evict is taken from the mountpoint. -json turns the answer of status and cache
+ * into one JSON object, here in the client: the supervisor sends text for people, and root's
+ * process should not grow a second format. Messages of its own: "aysfs-ctl: LEVEL: message".
  *
  * Exit status: 0 done; 1 usage, or the command failed (the reason on stderr); 2 no supervisor
  * answers for that mountpoint (or the caller may not talk to it).
@@ -12,6 +16,8 @@
 #include <limits.h>
 #include <libgen.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,25 +31,191 @@
 #define VERIFY_WAIT_MS  (31 * 60 * 1000)        /* the supervisor gives verify 30 min */
 
 static const char usage_text[] =
-	"usage: aysfs-ctl MOUNTPOINT COMMAND\n"
+	"usage: aysfs-ctl [-json] MOUNTPOINT COMMAND\n"
 	"Talks to the aysfs-supervisor serving MOUNTPOINT (root only).\n"
 	"\n"
 	"  status       workers (pid, restarts, last exit), tree, layers, local cache\n"
 	"  reload       read the configuration and the flists again (as SIGHUP does)\n"
 	"  cache        what the local cache holds\n"
-	"  evict PATH   drop the cached blob of PATH\n"
+	"  evict PATH   drop the cached blob of PATH (a relative PATH is taken from MOUNTPOINT)\n"
 	"  verify       re-hash the local cache, dropping blobs that do not match\n"
+	"\n"
+	"  -json        the answer of status or cache as a JSON object\n"
+	"  -h, -v       this text; the version\n"
 	"\n"
 	"The control socket is " CTL_RUN_DIR "/NAME.sock, NAME made from the mountpoint's real path.\n"
 	"Exit status: 0 done, 1 usage error or the command failed, 2 no mount answers there.\n";
+
+__attribute__((format(printf, 1, 2)))
+static void error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("aysfs-ctl: ERROR: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
 
 __attribute__((noreturn))
 static void usage(const char *why)
 {
 	if (why)
-		fprintf(stderr, "aysfs-ctl: %s\n", why);
+		error("%s", why);
 	fputs(usage_text, why ? stderr : stdout);
 	exit(why ? 1 : 0);
+}
+
+/* ---- -json ------------------------------------------------------------------------------------
+ * The answer's lines, by their indentation: "HEADING:" opens an object of the lines indented below
+ * it; any other line is a member "KEY": VALUE, KEY before the first run of two or more spaces,
+ * else before the first ": ", else before the first space. A VALUE that is a decimal number is a
+ * JSON number; any other is a string. A key seen twice in one object gets "#2", "#3", ... */
+struct jnode {
+	char *key, *val;        /* val NULL: an object */
+	int indent;
+	struct jnode *child, *last, *next;
+};
+
+/* A JSON string: quotes, backslashes and control characters escaped; bytes that are not UTF-8
+ * (paths are bytes) become U+FFFD. */
+static void json_str(FILE *out, const char *s, size_t n, const char *suffix)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+
+	fputc('"', out);
+	while (p < end) {
+		unsigned c = *p;
+		int len = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 :
+			  c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+		bool good = len > 0 && end - p >= len;
+
+		for (int i = 1; good && i < len; i++)
+			good = (p[i] & 0xc0) == 0x80;
+		/* Overlong forms, surrogates and code points above U+10FFFF. */
+		if (good && len > 2)
+			good = !(c == 0xe0 && p[1] < 0xa0) && !(c == 0xed && p[1] >= 0xa0) &&
+			       !(c == 0xf0 && p[1] < 0x90) && !(c == 0xf4 && p[1] >= 0x90);
+		if (!good) {
+			fputs("\\ufffd", out);
+			p++;
+		} else if (c == '"' || c == '\\') {
+			fprintf(out, "\\%c", c);
+			p++;
+		} else if (c < 0x20 || c == 0x7f) {
+			fprintf(out, "\\u%04x", c);
+			p++;
+		} else {
+			fwrite(p, 1, (size_t)len, out);
+			p += len;
+		}
+	}
+	fprintf(out, "%s\"", suffix);
+}
+
+static bool json_number(const char *s)
+{
+	const char *p = s + (*s == '-');
+
+	if (*p == '0')
+		p++;
+	else if (*p >= '1' && *p <= '9')
+		p += strspn(p, "0123456789");
+	else
+		return false;
+	if (*p == '.' && p[1] >= '0' && p[1] <= '9')
+		p += 1 + strspn(p + 1, "0123456789");
+	return *p == '\0';
+}
+
+static void json_emit(FILE *out, const struct jnode *obj, int depth)
+{
+	bool first = true;
+
+	fputs("{", out);
+	for (const struct jnode *n = obj->child; n; n = n->next) {
+		char suffix[16] = "";
+		int seen = 0;
+
+		for (const struct jnode *m = obj->child; m != n; m = m->next)
+			seen += strcmp(m->key, n->key) == 0;
+		if (seen)
+			snprintf(suffix, sizeof suffix, "#%d", seen + 1);
+		fprintf(out, "%s\n%*s", first ? "" : ",", 2 * depth + 2, "");
+		first = false;
+		json_str(out, n->key, strlen(n->key), suffix);
+		fputs(": ", out);
+		if (!n->val)
+			json_emit(out, n, depth + 1);
+		else if (json_number(n->val))
+			fputs(n->val, out);
+		else
+			json_str(out, n->val, strlen(n->val), "");
+	}
+	fprintf(out, "%s}", first ? "" : "\n");
+	if (depth)
+		return;
+	fputc('\n', out);
+}
+
+/* Print text (NUL-terminated, changed in place) as one JSON object. Returns 0 or -ENOMEM. */
+static int json_print(FILE *out, char *text)
+{
+	struct jnode root = { .indent = -1 }, *stack[64] = { &root };
+	int top = 0, rc = 0;
+	size_t nodes = 0;
+	struct jnode *all[4096];
+
+	for (char *line = text, *nl; line && *line; line = nl) {
+		struct jnode *n;
+		size_t len, sep;
+		int indent;
+
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl++ = '\0';
+		indent = (int)strspn(line, " ");
+		line += indent;
+		len = strlen(line);
+		while (len && line[len - 1] == ' ')
+			line[--len] = '\0';
+		if (!len)
+			continue;
+		if (nodes == sizeof all / sizeof all[0] || !(n = calloc(1, sizeof *n))) {
+			rc = -ENOMEM;
+			break;
+		}
+		all[nodes++] = n;
+		n->indent = indent;
+		n->key = line;
+		while (top > 0 && stack[top]->indent >= indent)
+			top--;
+		if (line[len - 1] == ':') {
+			line[len - 1] = '\0';
+		} else {
+			char *two = strstr(line, "  "), *colon = strstr(line, ": ");
+
+			sep = two ? (size_t)(two - line) : colon ? (size_t)(colon - line) : strcspn(line, " ");
+			n->val = line + sep;
+			if (*n->val) {
+				*n->val++ = '\0';
+				n->val += strspn(n->val, ": ");
+			}
+		}
+		if (stack[top]->last)
+			stack[top]->last->next = n;
+		else
+			stack[top]->child = n;
+		stack[top]->last = n;
+		if (!n->val && top + 1 < (int)(sizeof stack / sizeof stack[0]))
+			stack[++top] = n;
+	}
+	if (!rc)
+		json_emit(out, &root, 0);
+	for (size_t i = 0; i < nodes; i++)
+		free(all[i]);
+	return rc;
 }
 
 /* The mountpoint's real path as the supervisor saw it, without touching the mount itself (a
@@ -90,77 +262,110 @@ int main(int argc, char **argv)
 	struct ctl_req parsed;
 	struct pollfd p;
 	uint32_t status = 0;
+	const char *arg[3];
+	int narg = 0, fd, rc, len;
+	bool json = false, opts = true;
 	ssize_t n;
-	int fd, rc, len;
 
-	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "-help") ||
-			  !strcmp(argv[1], "--help")))
-		usage(NULL);
-	if (argc == 2 && (!strcmp(argv[1], "-v") || !strcmp(argv[1], "--version"))) {
-		printf("aysfs-ctl %s\n", AYSFS_VERSION);
-		return 0;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!opts || a[0] != '-' || a[1] == '\0') {
+			if (narg == 3)
+				usage("too many arguments");
+			arg[narg++] = a;
+		} else if (!strcmp(a, "--")) {
+			opts = false;
+		} else if (!strcmp(a, "-h") || !strcmp(a, "-help") || !strcmp(a, "--help")) {
+			usage(NULL);
+		} else if (!strcmp(a, "-v") || !strcmp(a, "-version") || !strcmp(a, "--version")) {
+			printf("aysfs-ctl %s\n", AYSFS_VERSION);
+			return 0;
+		} else if (!strcmp(a, "-json") || !strcmp(a, "--json")) {
+			json = true;
+		} else {
+			error("unknown option %s", a);
+			return 1;
+		}
 	}
-	if (argc < 3 || argc > 4)
+	if (narg < 2)
 		usage("a mountpoint and a command are needed");
-	if (argc == 4) {
-		const char *a = argv[3];
+	if ((rc = mount_path(arg[0], mnt, sizeof mnt)) ||
+	    (rc = ctl_socket_path(mnt, sa.sun_path, sizeof sa.sun_path))) {
+		error("%s: %s", arg[0], strerror(-rc));
+		return 2;
+	}
+	if (narg == 3) {
+		const char *a = arg[2];
 
-		/* evict takes a path; a relative one is taken from here. */
+		/* evict's path: a relative one is taken from the mountpoint. */
 		if (a[0] != '/') {
-			char cwd[PATH_MAX];
-
-			if (!getcwd(cwd, sizeof cwd) ||
-			    (size_t)snprintf(path, sizeof path, "%s/%s", cwd, a) >= sizeof path)
+			if ((size_t)snprintf(path, sizeof path, "%s/%s", strcmp(mnt, "/") ? mnt : "", a) >=
+			    sizeof path)
 				usage("the path is too long");
 			a = path;
 		}
-		len = snprintf(req, sizeof req, "%s %s", argv[2], a);
+		len = snprintf(req, sizeof req, "%s %s", arg[1], a);
 	} else {
-		len = snprintf(req, sizeof req, "%s", argv[2]);
+		len = snprintf(req, sizeof req, "%s", arg[1]);
 	}
 	if (len < 0 || (size_t)len >= sizeof req || ctl_parse(req, (size_t)len, &parsed, err, sizeof err))
 		usage(len < 0 || (size_t)len >= sizeof req ? "the request is too long" : err);
+	if (json && parsed.cmd != CTL_STATUS && parsed.cmd != CTL_CACHE)
+		usage("-json is for status and cache");
 
-	if ((rc = mount_path(argv[1], mnt, sizeof mnt)) ||
-	    (rc = ctl_socket_path(mnt, sa.sun_path, sizeof sa.sun_path))) {
-		fprintf(stderr, "aysfs-ctl: %s: %s\n", argv[1], strerror(-rc));
-		return 2;
-	}
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa)) {
 		int e = errno;
 
 		if (e == EACCES || e == EPERM)
-			fprintf(stderr, "aysfs-ctl: %s: permission denied (only root may control a mount)\n",
-				sa.sun_path);
+			error("%s: permission denied (only root may control a mount)", sa.sun_path);
 		else if (e == ENOENT || e == ECONNREFUSED)
-			fprintf(stderr, "aysfs-ctl: no aysfs-supervisor serves %s (%s: %s)\n", mnt,
-				sa.sun_path, strerror(e));
+			error("no aysfs-supervisor serves %s (%s: %s)", mnt, sa.sun_path, strerror(e));
 		else
-			fprintf(stderr, "aysfs-ctl: %s: %s\n", sa.sun_path, strerror(e));
+			error("%s: %s", sa.sun_path, strerror(e));
 		return 2;
 	}
 	/* A refusal may come before the request is sent (and close the connection): read it all
 	 * the same. */
 	if (send(fd, req, (size_t)len, MSG_NOSIGNAL) != len && errno != EPIPE && errno != ECONNRESET) {
-		fprintf(stderr, "aysfs-ctl: cannot send the request: %s\n", strerror(errno));
+		error("cannot send the request: %s", strerror(errno));
 		return 2;
 	}
 	p = (struct pollfd){ .fd = fd, .events = POLLIN };
 	rc = poll(&p, 1, parsed.cmd == CTL_VERIFY ? VERIFY_WAIT_MS : WAIT_MS);
 	if (rc <= 0) {
-		fprintf(stderr, "aysfs-ctl: no answer from the supervisor%s\n", rc == 0 ? " in time" : "");
+		error("no answer from the supervisor%s", rc == 0 ? " in time" : "");
 		return 2;
 	}
 	n = recv(fd, reply, sizeof reply - 1, 0);
 	if (n < 4) {
-		fprintf(stderr, "aysfs-ctl: the supervisor closed the connection without an answer\n");
+		error("the supervisor closed the connection without an answer");
 		return 2;
 	}
 	for (int i = 0; i < 4; i++)
 		status |= (uint32_t)reply[i] << (8 * i);
-	fwrite(reply + 4, 1, (size_t)n - 4, status ? stderr : stdout);
-	if (status == EPERM)
-		return 2;
-	return status ? 1 : 0;
+	reply[n] = '\0';
+	if (status) {
+		/* The reason, each line as a message of this program. */
+		for (char *line = (char *)reply + 4, *nl; *line; line = nl) {
+			nl = line + strcspn(line, "\n");
+			if (*nl)
+				*nl++ = '\0';
+			error("%s", line);
+		}
+		return status == EPERM ? 2 : 1;
+	}
+	if (json && strlen((char *)reply + 4) == (size_t)n - 4) {
+		if (json_print(stdout, (char *)reply + 4)) {
+			error("out of memory");
+			return 1;
+		}
+	} else if (json) {
+		error("the answer holds a NUL byte; it cannot be shown as JSON");
+		return 1;
+	} else {
+		fwrite(reply + 4, 1, (size_t)n - 4, stdout);
+	}
+	return fflush(stdout) ? 1 : 0;
 }

@@ -13,6 +13,8 @@ pkgs=(
 	dnsmasq-base                     # tests: a real DNS server on a loopback address for -resolv and -auto
 	openssh-server openssh-client    # tests: a real sshd on 127.0.0.1 for sftp:// layers, ssh-keygen
 	systemd                          # tests: systemd-analyze verify of the units (no systemd need run)
+	mandoc man-db                    # tests: the manual pages checked (mandoc -T lint) and rendered (man -l)
+	lintian dpkg-dev                 # make deb: dpkg-shlibdeps for its Depends, lintian to check it
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -111,7 +111,9 @@ mount_start() {
 	mkdir -p "$MNT" 2>/dev/null
 	_mounts+=("$MNT")
 	: >"$T/log"
-	"$SUPERVISOR" "$@" "$MNT" 2>>"$T/log" &
+	# The log as the journal gets it: no time at the start of each line (the journal keeps its
+	# own), so that patterns may anchor on the level. log.t tests the time.
+	JOURNAL_STREAM=$(stat -c %d:%i "$T/log") "$SUPERVISOR" "$@" "$MNT" 2>>"$T/log" &
 	SUP_PID=$!
 	for _ in $(seq 200); do
 		grep -q "serving $MNT" "$T/log" && return 0

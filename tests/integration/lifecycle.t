@@ -19,7 +19,7 @@ out=$("$SUPERVISOR" -config "$T/none.toml" "$T/mnt" 2>&1); st=$?
 is "$st" 1 "a missing config file exits 1"
 out=$("$SUPERVISOR" -bogus "$T/mnt" 2>&1); st=$?
 is "$st" 1 "an unknown option exits 1"
-like "$out" "unknown option: -bogus" "and says which"
+like "$out" "^aysfs-supervisor: ERROR: unknown option -bogus" "and says which, as program: LEVEL: message"
 out=$("$SUPERVISOR" -l 9 "$T/mnt" 2>&1); st=$?
 is "$st" 1 "a bad log level exits 1"
 like "$("$SUPERVISOR" -v)" '^aysfs [0-9]' "-v prints the version"
