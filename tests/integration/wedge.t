@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Root never waits on a worker: with the indexer stopped (it reads nothing), a flood of reloads and
-# 1,000 `aysfs-ctl status` calls fill its channel; the supervisor kills the worker that does not
+# Root never waits on a worker: with the indexer stopped (it reads nothing), reloads and 1,000
+# `aysfs-ctl status` calls fill its channel; the supervisor kills the worker that does not
 # drain instead of blocking on it, and SIGTERM still unmounts within 2 s (with the indexer stopped).
 . "$(dirname "$0")/lib.sh"
 t_setup
@@ -15,7 +15,16 @@ store_config
 mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
 idx=$(worker_pid indexer)
 kill -STOP "$idx"
-for _ in $(seq 400); do kill -HUP "$SUP_PID"; sleep 0.005; done
+# One reload at a time (each queues a MSG_CONF for the indexer), until root gives up on it.
+for i in $(seq 600); do
+	kill -HUP "$SUP_PID"
+	for _ in $(seq 50); do
+		[ "$(grep -c 'reloading on Hangup' "$T/log")" -ge "$i" ] && break
+		sleep 0.01
+	done
+	grep -q 'does not read its channel' "$T/log" && break
+done
+kill -STOP "$(worker_pid indexer)" 2>/dev/null     # the one restarted after the kill, if any
 for wave in $(seq 10); do
 	pids=()
 	for _ in $(seq 100); do timeout 1 "$CTL" "$T/mnt" status >/dev/null 2>&1 & pids+=($!); done
