@@ -14,7 +14,7 @@
 
 static const char *log_component = "aysfs";
 static int log_threshold = LOG_INFO;
-static bool log_stamp;
+static bool log_stamp, log_tool;
 
 static const char *const level_names[] = { "CRIT", "ERROR", "WARN", "NOTICE", "INFO", "DEBUG" };
 
@@ -37,7 +37,8 @@ void log_init(const char *component, int level)
 {
 	log_component = component;
 	log_stamp |= (level & LOG_STAMP) != 0;
-	level &= ~LOG_STAMP;
+	log_tool = (level & LOG_TOOL) != 0;
+	level &= ~(LOG_STAMP | LOG_TOOL);
 	log_threshold = level < LOG_CRIT ? LOG_CRIT : level > LOG_DEBUG ? LOG_DEBUG : level;
 }
 
@@ -71,7 +72,8 @@ void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
 		return;
 	if (log_stamp && clock_gettime(CLOCK_REALTIME, &ts) == 0)
 		utc_stamp(stamp, sizeof stamp, &ts);
-	head = snprintf(line, sizeof line, "%s%s %s: ", stamp, level_names[lvl], log_component);
+	head = log_tool ? snprintf(line, sizeof line, "%s%s: %s: ", stamp, log_component, level_names[lvl])
+			: snprintf(line, sizeof line, "%s%s %s: ", stamp, level_names[lvl], log_component);
 	if (head < 0 || head >= (int)sizeof line)
 		return;
 	n = vsnprintf(line + head, sizeof line - head - 1, fmt, ap);

@@ -12,6 +12,8 @@ enum log_level { LOG_CRIT = 0, LOG_ERROR = 1, LOG_WARN = 2, LOG_NOTICE = 3, LOG_
 /* LOG_STAMP in log_init's level turns the time on for the rest of the process's life: the
  * supervisor decides (log_to_journal) and hands log_flags() to its workers with their level. */
 #define LOG_STAMP 0x100
+/* LOG_TOOL: a command's own messages, "PROGRAM: LEVEL: message" (component = the program). */
+#define LOG_TOOL 0x200
 void log_init(const char *component, int level);
 int log_flags(void);
 

@@ -31,6 +31,7 @@
 #include "indexer/flist.h"
 #include "indexer/hash.h"
 #include "indexer/sig.h"
+#include "ipc/log.h"
 
 #include <brotli/encode.h>
 #include <dirent.h>
@@ -146,31 +147,11 @@ static void clear_progress(void)
 		(void)!write(STDERR_FILENO, "\r\033[K", 4);
 }
 
-/* "aysfs-pack: LEVEL: message", one write(2), control characters shown as '?'. */
-static void __attribute__((format(printf, 2, 3))) say(const char *level, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	int head = snprintf(line, sizeof line, "aysfs-pack: %s: ", level), n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line + head, sizeof line - (size_t)head - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	n = head + (n < (int)sizeof line - head - 1 ? n : (int)sizeof line - head - 2);
-	for (int i = head; i < n; i++)
-		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
-			line[i] = '?';
-	line[n++] = '\n';
-	(void)!write(STDERR_FILENO, line, (size_t)n);
-}
-
 /* Report an error naming `where` (err 0: no errno text) and make every thread stop. */
 static int fail(const char *where, const char *what, int err)
 {
 	clear_progress();
-	say("ERROR", "%s: %s%s%s", where, what, err ? ": " : "", err ? strerror(-err) : "");
+	log_err("%s: %s%s%s", where, what, err ? ": " : "", err ? strerror(-err) : "");
 	atomic_store(&P.failed, true);
 	return err ? err : -EIO;
 }
@@ -178,7 +159,7 @@ static int fail(const char *where, const char *what, int err)
 static int skip(const char *where, const char *why)
 {
 	clear_progress();
-	say("WARN", "%s: %s: skipped", where, why);
+	log_warn("%s: %s: skipped", where, why);
 	return 0;
 }
 
@@ -777,11 +758,11 @@ static int keygen(const char *name)
 	int r = 0, fd;
 
 	if (!*name || strlen(name) > PATH_MAX - 8) {
-		say("ERROR", "keygen: NAME must not be empty or so long");
+		log_err("keygen: NAME must not be empty or so long");
 		return 1;
 	}
 	if (sig_keygen(&priv, &pub, fp)) {
-		say("ERROR", "keygen: cannot make an Ed25519 key");
+		log_err("keygen: cannot make an Ed25519 key");
 		return 2;
 	}
 	snprintf(key_path, sizeof key_path, "%s.key", name);
@@ -805,7 +786,7 @@ static int keygen(const char *name)
 	free(priv);
 	free(pub);
 	if (r) {
-		say("ERROR", "%s: %s%s%s", path, what, r == -EEXIST ? "" : ": ",
+		log_err("%s: %s%s%s", path, what, r == -EEXIST ? "" : ": ",
 		    r == -EEXIST ? "" : strerror(-r));
 		return 2;
 	}
@@ -817,7 +798,7 @@ static int keygen(const char *name)
 
 static int usage_error(const char *what, const char *arg)
 {
-	say("ERROR", "%s%s%s (see aysfs-pack -h)", what, arg ? ": " : "", arg ? arg : "");
+	log_err("%s%s%s (see aysfs-pack -h)", what, arg ? ": " : "", arg ? arg : "");
 	return 1;
 }
 
@@ -959,6 +940,7 @@ int main(int argc, char **argv)
 	long cpus;
 	int r, src_fd;
 
+	log_init("aysfs-pack", LOG_INFO | LOG_TOOL);
 	if (argc >= 2 && !strcmp(argv[1], "keygen")) {
 		if (argc != 3)
 			return usage_error("usage: aysfs-pack keygen NAME", NULL);
@@ -971,13 +953,13 @@ int main(int argc, char **argv)
 		ssize_t klen = read_small(opt.sign, key, sizeof key);
 
 		if (klen < 0) {
-			say("ERROR", "-sign %s: %s", opt.sign, strerror((int)-klen));
+			log_err("-sign %s: %s", opt.sign, strerror((int)-klen));
 			return 1;
 		}
 		r = sig_key_read(key, (size_t)klen, true, &sign_key);
 		explicit_bzero(key, sizeof key);
 		if (r) {
-			say("ERROR", "-sign %s: not an Ed25519 private key in PEM", opt.sign);
+			log_err("-sign %s: not an Ed25519 private key in PEM", opt.sign);
 			return 1;
 		}
 	}
