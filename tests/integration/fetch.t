@@ -135,26 +135,8 @@ HANG_PID=$!
 # A server that answers 200 with the whole length of the good store's file, sends its first half
 # and drops the connection: a body that breaks off after the fetcher began to pass it on.
 P_CUT=$(free_port)
-python3 -c '
-import os, socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64)
-while True:
-    c, _ = s.accept()
-    req = b""
-    while b"\r\n\r\n" not in req:
-        d = c.recv(4096)
-        if not d: break
-        req += d
-    try:
-        path = os.path.join(sys.argv[2], req.split(b" ")[1].decode().lstrip("/"))
-        body = open(path, "rb").read()
-        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:len(body) // 2])
-    except (OSError, IndexError):
-        c.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
-    c.close()
-' "$P_CUT" "$W/good" &
-CUT_PID=$!
+half_body_start "$P_CUT" "$W/good" close
+CUT_PID=$HALF_PID
 
 # config FILE STORE_URL…: a config with these [[store]]s in order (a "push:" prefix makes a push cache).
 config() {

@@ -200,6 +200,37 @@ nginx_stop() {
 	rm -f "$T/nginx.pid"
 }
 
+# half_body_start PORT DIR hold|close: a server on 127.0.0.1:PORT that answers GET /PATH with 200 and
+# the whole length of DIR/PATH, sends the first half of the body, then holds the connection open
+# (hold: a stalled body) or drops it (close: a body that breaks off); 404 for what DIR lacks. Its
+# pid is $HALF_PID; the caller stops it.
+half_body_start() {
+	python3 -c '
+import os, socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64)
+held = []
+while True:
+    c, _ = s.accept()
+    req = b""
+    while b"\r\n\r\n" not in req:
+        d = c.recv(4096)
+        if not d: break
+        req += d
+    try:
+        path = os.path.join(sys.argv[2], req.split(b" ")[1].decode().lstrip("/"))
+        body = open(path, "rb").read()
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:len(body) // 2])
+    except (OSError, IndexError):
+        c.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+    if sys.argv[3] == "hold":
+        held.append(c)
+    else:
+        c.close()
+' "$1" "$2" "$3" &
+	HALF_PID=$!
+}
+
 # store_config: $T/config.toml for the simplest mount: flists from $T/flists, the local cache in
 # $T/cache, one folder store at $T/store, the tree at the mountpoint's root.
 store_config() {

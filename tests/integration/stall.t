@@ -43,27 +43,8 @@ nginx_start "server { listen 127.0.0.1:$P_GOOD; root $W/good; }"
 # A server that answers 200 with the file's whole length, sends half of the body and then nothing,
 # holding the connection open (a wedged server, or a path that drops packets).
 P_STALL=$(free_port)
-python3 -c '
-import os, socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64)
-held = []
-while True:
-    c, _ = s.accept()
-    held.append(c)
-    req = b""
-    while b"\r\n\r\n" not in req:
-        d = c.recv(4096)
-        if not d: break
-        req += d
-    try:
-        path = os.path.join(sys.argv[2], req.split(b" ")[1].decode().lstrip("/"))
-        body = open(path, "rb").read()
-        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:len(body) // 2])
-    except (OSError, IndexError):
-        c.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
-' "$P_STALL" "$W/good" &
-STALL_PID=$!
+half_body_start "$P_STALL" "$W/good" hold
+STALL_PID=$HALF_PID
 for _ in $(seq 50); do
 	python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1]))).close()' \
 		"$P_STALL" 2>/dev/null && break
