@@ -60,7 +60,7 @@ SUP      := $(call mod,supervisor)
 FUSER    := $(call mod,fuser)
 INDEXER  := $(call mod,indexer)
 FETCHER  := $(call mod,fetcher)
-CONFIG   := $(call mod,config) supervisor/confwire.c
+CONFIG   := $(call mod,config)
 obj      = $(patsubst %.c,$(O)/obj/%.o,$(1))
 
 # The supervisor and the fuser (the privileged core, `make tcb`) link only the shared code they use.
@@ -86,7 +86,7 @@ LIBS_ctl        :=
 BINS := aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-config aysfs-pack aysfs-ctl
 
 # Unit tests (tests/unit/test_X.c) and fuzz harnesses (tests/fuzz/fuzz_X.c) name what they link.
-UNIT_config := $(CONFIG) $(IPC)
+UNIT_config := $(CONFIG) supervisor/rootconf.c $(IPC)
 UNIT_flist  := indexer/flist.c $(IPC)
 UNIT_ipc    := $(IPC)
 UNIT_index  := indexer/tree.c indexer/flist.c $(IPC)
@@ -100,7 +100,7 @@ FUZZ_config := $(UNIT_config)
 FUZZ_flist  := $(UNIT_flist)
 FUZZ_ipc    := $(IPC)
 FUZZ_conf   := $(IPC)
-FUZZ_confwire := supervisor/confwire.c $(IPC)
+FUZZ_rootconf := supervisor/rootconf.c $(IPC)
 FUZZ_index  := $(IPC)
 FUZZ_probe  := fetcher/probe_wire.c $(IPC)
 FUZZ_fetch  := fetcher/request.c $(IPC)

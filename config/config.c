@@ -937,3 +937,37 @@ int config_parse_size(const char *s, uint64_t *out)
 	*out = n << shift;
 	return 0;
 }
+
+void config_free(struct config *c)
+{
+	free(c->file);
+	free(c->id);
+	free(c->namespace);
+	free(c->prefix);
+	free(c->cache_dir);
+	free(c->cafile);
+	strv_free(c->proxy, c->nproxy);
+	free(c->ssh_key);
+	free(c->ssh_known_hosts);
+	free(c->flist_dir);
+	free(c->state_dir);
+	free(c->trusted_keys);
+	free(c->min_hash);
+	free(c->user);
+	for (size_t i = 0; i < c->nlayers; i++) {
+		free(c->layers[i].url);
+		strv_free(c->layers[i].proxy, c->layers[i].nproxy);
+	}
+	free(c->layers);
+	for (size_t i = 0; i < c->nays; i++) {
+		free(c->ays[i].id);
+		free(c->ays[i].flist);
+	}
+	free(c->ays);
+	strv_free(c->debug.filter, c->debug.nfilter);
+	free(c->debug.redis);
+	free(c->debug.redis_passwd);
+	memset(c, 0, sizeof *c);
+}
+
+/* ---- encoding (aysfs-config) ---------------------------------------------------------------- */

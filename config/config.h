@@ -83,7 +83,7 @@ int config_load_fd(const char *file, int fd, struct config *c, config_warn_fn wa
 int config_load(const char *file, struct config *c, config_warn_fn warn, void *ctx,
 		char *err, size_t errlen);
 
-/* (supervisor/confwire.c, which the supervisor links without the parser) */
+/* Free every string and array of *c and zero it. */
 void config_free(struct config *c);
 
 /* "10G" → bytes (K, M, G, T powers of 1024; a bare number is bytes). -EINVAL if malformed. */

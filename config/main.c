@@ -2,13 +2,13 @@
  *
  * The supervisor runs as root and parses nothing: at start-up and at each reload it opens the
  * file, starts this program as the workers' user (as it starts a worker: fixed fds, no
- * capabilities, empty environment) and hands it the open file on fd 3. This program parses it
- * (config/toml.c, config/config.c), logs warnings itself, and answers with the configuration in
- * the bounded encoding of supervisor/confwire.c, or with the error "FILE:LINE:COLUMN: reason".
- * Then it exits. It runs for milliseconds and holds nothing.
+ * capabilities, empty environment) and hands it the open file on fd 3 with what the command line
+ * says. This program parses it (config/toml.c, config/config.c), logs warnings itself, and
+ * answers with each process's configuration (config/relay.c) — or with the error
+ * "FILE:LINE:COLUMN: reason". Then it exits. It runs for milliseconds and holds nothing.
  */
 #include "config/config.h"
-#include "supervisor/confwire.h"
+#include "config/relay.h"
 
 #include "ipc/log.h"
 #include "ipc/proto_workers.h"
@@ -41,14 +41,48 @@ static int fail(const char *why)
 	return ipc_send(FD_SUPERVISOR, MSG_CONFIG_FAIL, 0, buf, w.len, NULL, 0);
 }
 
-int main(int argc, char **argv)
+/* The three answers, in the order root expects them (ipc/proto.h). */
+static int answer(const struct config *c, const struct config_req_in *q)
 {
 	static uint8_t out[IPC_MAX_PAYLOAD];
+	uint8_t fconf[FUSER_CONF_LEN];
+	struct worker_conf wc;
+	struct ipc_wr w, root;
+	char err[1024];
+	int rc;
+
+	if (relay_worker_conf(&wc, c, q))
+		return fail("aysfs-config: out of memory") ? 65 : 0;
+	ipc_wr_init(&w, out, sizeof out);
+	proto_conf_encode(&w, &wc);
+	ipc_wr_init(&root, out + w.len, sizeof out - w.len);
+	relay_root_conf(&root, c, &wc);
+	free(wc.layers);
+	free(wc.services);
+	if (w.bad || root.bad) {
+		snprintf(err, sizeof err, "%s: too large: over %d layers, %d services, %d proxies or "
+			 "filters, %d flists named by path, or %d bytes in all",
+			 c->file ? c->file : "the configuration", WCONF_MAX_LAYERS, WCONF_MAX_SERVICES,
+			 WCONF_MAX_PROXIES, ROOTCONF_MAX_WATCH, IPC_MAX_PAYLOAD);
+		return fail(err) ? 65 : 0;
+	}
+	proto_fuser_conf_encode(fconf, q->log_level, (uint32_t)c->entry_ttl, (uint32_t)c->attr_ttl,
+				(uint32_t)c->negative_ttl);
+	rc = ipc_send(FD_SUPERVISOR, MSG_CONFIG_WORKERS, 0, out, w.len, NULL, 0);
+	if (!rc)
+		rc = ipc_send(FD_SUPERVISOR, MSG_CONFIG_FUSER, 0, fconf, sizeof fconf, NULL, 0);
+	if (!rc)
+		rc = ipc_send(FD_SUPERVISOR, MSG_CONFIG_DONE, 0, out + w.len, root.len, NULL, 0);
+	return rc ? 65 : 0;
+}
+
+int main(int argc, char **argv)
+{
 	static struct ipc_msg m;
+	static struct config_req_in q;
 	char file[WCONF_MAX_STR + 1], err[1024];
 	struct config c;
 	struct ipc_rd r;
-	struct ipc_wr w;
 	int rc;
 
 	log_init("config", argc > 2 && strcmp(argv[1], "-l") == 0 ? atoi(argv[2]) : LOG_INFO);
@@ -59,12 +93,14 @@ int main(int argc, char **argv)
 		die(64, "no request from the supervisor: %s", rc ? strerror(-rc) : "it is gone");
 	/* From here on: read the fd received, write the answer, exit. */
 	seccomp_lockdown(SECCOMP_CONFIG, "config");
+	ipc_rd_init(&r, m.payload, m.hdr.len);
+	if (m.hdr.type == MSG_CONFIG_READ && !ipc_rd_cstr(&r, file, sizeof file))
+		die(64, "a malformed request from the supervisor");
+	if (proto_config_req_decode(&r, &q))
+		die(64, "a malformed request from the supervisor");
 	if (m.hdr.type == MSG_CONFIG_DEFAULTS) {
 		config_defaults(&c);
 	} else {
-		ipc_rd_init(&r, m.payload, m.hdr.len);
-		if (!ipc_rd_cstr(&r, file, sizeof file) || !ipc_rd_done(&r))
-			die(64, "a malformed request from the supervisor");
 		rc = config_load_fd(file, m.fds[0], &c, warning, NULL, err, sizeof err);
 		close(m.fds[0]);
 		if (rc)
@@ -74,16 +110,14 @@ int main(int argc, char **argv)
 			log_warn("%s: [debug] is not available in this version: every path stays "
 				 "read-only", file);
 	}
-	c.warnings = warnings;
-	ipc_wr_init(&w, out, sizeof out);
-	config_encode(&w, &c);
-	if (w.bad) {
-		snprintf(err, sizeof err, "%s: too large: over %d layers, %d services, %d proxies or "
-			 "filters, or %d bytes in all", c.file ? c.file : "the configuration",
-			 WCONF_MAX_LAYERS, WCONF_MAX_SERVICES, 64, IPC_MAX_PAYLOAD);
+	if (c.prefix && c.prefix[0] != '/') {
+		snprintf(err, sizeof err, "%s: prefix must be an absolute path",
+			 c.file ? c.file : "the configuration");
+		config_free(&c);
 		return fail(err) ? 65 : 0;
 	}
-	rc = ipc_send(FD_SUPERVISOR, MSG_CONFIG_DONE, 0, out, w.len, NULL, 0);
+	c.warnings = warnings;
+	rc = answer(&c, &q);
 	config_free(&c);
-	return rc ? 65 : 0;
+	return rc;
 }

@@ -3,7 +3,7 @@
 #ifndef AYSFS_ACCEPT_H
 #define AYSFS_ACCEPT_H
 
-#include "ipc/proto.h"
+#include "ipc/proto_workers.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -22,9 +22,6 @@ struct ix;
 int load_tree(const struct worker_conf *c, const char *cache_root, uint64_t generation,
 	      const struct ix *prev, struct load_result *res);
 
-/* The folder of a local layer URL ("/path" or "file:///path"), or NULL for a network layer. */
-const char *layer_local_path(const char *url);
-
 /* Limit file access to the configuration's folders (sandbox.c, Landlock); before any thread. */
 void indexer_landlock(const struct worker_conf *c);
 

@@ -75,10 +75,15 @@ enum msg_type {
 	/* fetcher → indexer, empty: it is alive (every second while it holds requests) */
 	MSG_FETCH_ALIVE = 23,
 	/* supervisor → aysfs-config (its fd 3): read this configuration file. fd: the file, opened by
-	 * root; str the file's name, for messages. Or, without a file, give the defaults (empty). */
+	 * root; str the file's name, for messages, then struct config_req. Or, without a file, give
+	 * the defaults: struct config_req alone. */
 	MSG_CONFIG_READ = 60,
 	MSG_CONFIG_DEFAULTS = 63,
-	/* aysfs-config → supervisor: the configuration (supervisor/confwire.c), or why not */
+	/* aysfs-config → supervisor, in this order: the indexer's and the fetcher's MSG_CONF payload
+	 * and the fuser's MSG_FUSER_CONF payload, both relayed by root as they are (root decodes
+	 * neither), then root's own few values (supervisor/rootconf.c). Or, at any point, why not. */
+	MSG_CONFIG_WORKERS = 64,
+	MSG_CONFIG_FUSER = 65,
 	MSG_CONFIG_DONE = 61,
 	MSG_CONFIG_FAIL = 62,   /* str "FILE:LINE:COLUMN: reason" */
 	/* -auto (fetcher/probe_wire.h): indexer → fetcher, which hosts resolve and accept a TCP
@@ -119,77 +124,31 @@ int proto_ctl_reply_decode(const void *buf, size_t len, uint32_t *status, const 
 #define PEER_INDEXER    2
 #define PEER_FUSER      3       /* to the indexer: a restarted fuser (send it the tree served) */
 
-/* Layer flags on the wire. */
-#define WL_CACHE        1u      /* [[cache]] (may be written back); else a [[store]] */
-#define WL_PURGE        2u
-#define WL_PUSH         4u
-
-/* Service flags. */
-#define WS_PREFETCH     1u
-
-#define WCONF_MAX_LAYERS    64
-#define WCONF_MAX_SERVICES  1024
-#define WCONF_MAX_STR       4096
-
-struct wire_layer {
-	char *url;
-	uint32_t flags;
-	char **proxy;           /* this layer's own proxies (else the [main] ones), tried in order */
-	uint32_t nproxy;
-};
-
-struct wire_service {
-	char *id;
-	char *flist;            /* "" unless given */
-	uint32_t flags;
-};
-
-struct worker_conf {
-	uint32_t log_level;
-	char *mountpoint;
-	char *prefix;           /* flist paths under it appear under the mountpoint */
-	char *namespace;
-	char *flist_dir;
-	char *cache_dir;
-	char *state_dir;        /* the node's state, the indexer's alone (SPEC §6) */
-	uint32_t entry_ttl, attr_ttl, negative_ttl;
-	uint64_t cache_size;
-	uint32_t cache_expiration;
-	uint64_t flist_max_size;        /* bytes of one flist, and its entries: beyond, it is refused */
-	uint32_t flist_max_entries;
-	struct wire_layer *layers;
-	uint32_t nlayers;
-	struct wire_service *services;
-	uint32_t nservices;
-	/* For the fetcher, read at its start-up: */
-	char *cafile;           /* CA bundle: -cafile, else config cafile, else "" (the system's) */
-	char *resolv;           /* resolver configuration (-resolv, default /etc/resolv.conf) */
-	char **proxy;           /* [main] proxy: HTTP proxies tried in order */
-	uint32_t nproxy;
-	uint32_t flags;         /* WC_* */
-	/* -auto (SPEC section 5): the root of the well-known paths ("" without -auto), the ports
-	 * probed, and the seconds between re-discoveries (0: at start-up and reload only). */
-	char *auto_root;
-	uint32_t cache_port, master_port, rediscover_s;
-	char *ssh_known_hosts;  /* known host keys of sftp:// layers ("": the default) */
-	/* SPEC §8: the folder of trusted *.pub keys ("": flists need no signature), the shortest
-	 * hash a signed flist may list (16 any, 32 SHA-256 only), and the seconds between asking
-	 * again for remote flists (0: never). */
-	char *trusted_keys;
-	uint32_t min_hash_len, refresh_s;
-};
+#define WCONF_MAX_STR   4096    /* a string of a configuration or a layer URL */
 
 #define WC_VERIFY_CACHE 1u      /* -verify-cache: re-hash the local cache before serving */
 #define WC_CHECK        2u      /* -check: the indexer checks folders and layers, then exits */
 
-/* Serialise into w (sets w->bad when it does not fit). */
-void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c);
-/* A MSG_FUSER_CONF payload into buf. Returns its length, FUSER_CONF_LEN. */
-size_t proto_fuser_conf_encode(uint8_t buf[FUSER_CONF_LEN], uint32_t log_level, uint32_t entry_ttl,
-			       uint32_t attr_ttl, uint32_t negative_ttl);
+/* What root tells aysfs-config besides the file: what the command line says of the workers'
+ * configuration (aysfs-config puts it into the payloads it writes for them). Strings: "" = none. */
+struct config_req {
+	uint32_t log_level;
+	uint32_t flags;         /* WC_VERIFY_CACHE, WC_CHECK */
+	const char *mountpoint; /* resolved */
+	const char *cafile;     /* -cafile */
+	const char *resolv;     /* -resolv */
+	const char *auto_root;  /* -auto: -root; "" without -auto */
+	uint32_t cache_port, master_port;
+};
 
-/* Free n strings and the array that holds them (NULL is fine). */
-void strv_free(char **v, size_t n);
+/* MSG_CONFIG_DONE — root's part of the configuration: str user, str namespace, str cache_dir,
+ * str state_dir, str ssh_key ("" when no sftp:// layer needs it), u32 warnings (aysfs-config
+ * logged them), u64 a number that differs when the indexer's folders differ, str flist_dir, u32
+ * n ≤ ROOTCONF_MAX_WATCH, n × str a flist named by path (watched for changes). */
+#define ROOTCONF_MAX_WATCH 64
+
+/* Append a struct config_req to w (root's side; aysfs-config decodes it, proto_workers.c). */
+void proto_config_req_encode(struct ipc_wr *w, const struct config_req *q);
 
 /* A MSG_BLOB_CLOSED, _HELD or _GONE payload: the hash into hash[32]. Returns its length (16 or
  * 32) or -EPROTO. */

@@ -1,7 +1,7 @@
 /* proto_supervisor.c — the supervisor's side of the protocol: what it accepts from the workers and
- * from aysfs-config, the payloads it writes (the workers' configurations, aysfs-ctl's commands) and
- * the one it reads back (a command's answer). The workers decode them in proto_workers.c; the
- * fuser reads its own configuration itself (fuser/main.c). */
+ * from aysfs-config, the payloads it writes (its request to aysfs-config, aysfs-ctl's commands) and
+ * the one it reads back (a command's answer). The workers' configurations are written by
+ * aysfs-config and relayed by root undecoded (ipc/proto_workers.c, config/relay.c). */
 #include "ipc/proto.h"
 
 #include <errno.h>
@@ -21,75 +21,23 @@ const struct ipc_type proto_supervisor_from_worker[] = {
 const size_t proto_supervisor_from_worker_n = N(proto_supervisor_from_worker);
 
 const struct ipc_type proto_supervisor_from_config[] = {
+	{ MSG_CONFIG_WORKERS, 0, 16, IPC_MAX_PAYLOAD, "config-workers" },
+	{ MSG_CONFIG_FUSER, 0, FUSER_CONF_LEN, FUSER_CONF_LEN, "config-fuser" },
 	{ MSG_CONFIG_DONE, 0, 1, IPC_MAX_PAYLOAD, "config-done" },
 	{ MSG_CONFIG_FAIL, 0, 4, STR(1024), "config-fail" },
 };
 const size_t proto_supervisor_from_config_n = N(proto_supervisor_from_config);
 
-void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c)
+void proto_config_req_encode(struct ipc_wr *w, const struct config_req *q)
 {
-	ipc_wr_u32(w, c->log_level);
-	ipc_wr_cstr(w, c->mountpoint);
-	ipc_wr_cstr(w, c->prefix);
-	ipc_wr_cstr(w, c->namespace);
-	ipc_wr_cstr(w, c->flist_dir);
-	ipc_wr_cstr(w, c->cache_dir);
-	ipc_wr_cstr(w, c->state_dir);
-	ipc_wr_u32(w, c->entry_ttl);
-	ipc_wr_u32(w, c->attr_ttl);
-	ipc_wr_u32(w, c->negative_ttl);
-	ipc_wr_u64(w, c->cache_size);
-	ipc_wr_u32(w, c->cache_expiration);
-	ipc_wr_u64(w, c->flist_max_size);
-	ipc_wr_u32(w, c->flist_max_entries);
-	ipc_wr_u32(w, c->nlayers);
-	for (uint32_t i = 0; i < c->nlayers; i++) {
-		ipc_wr_cstr(w, c->layers[i].url);
-		ipc_wr_u32(w, c->layers[i].flags);
-		ipc_wr_u32(w, c->layers[i].nproxy);
-		for (uint32_t j = 0; j < c->layers[i].nproxy; j++)
-			ipc_wr_cstr(w, c->layers[i].proxy[j]);
-	}
-	ipc_wr_u32(w, c->nservices);
-	for (uint32_t i = 0; i < c->nservices; i++) {
-		ipc_wr_cstr(w, c->services[i].id);
-		ipc_wr_cstr(w, c->services[i].flist);
-		ipc_wr_u32(w, c->services[i].flags);
-	}
-	ipc_wr_cstr(w, c->cafile);
-	ipc_wr_cstr(w, c->resolv);
-	ipc_wr_u32(w, c->nproxy);
-	for (uint32_t i = 0; i < c->nproxy; i++)
-		ipc_wr_cstr(w, c->proxy[i]);
-	ipc_wr_u32(w, c->flags);
-	ipc_wr_cstr(w, c->auto_root);
-	ipc_wr_u32(w, c->cache_port);
-	ipc_wr_u32(w, c->master_port);
-	ipc_wr_u32(w, c->rediscover_s);
-	ipc_wr_cstr(w, c->ssh_known_hosts);
-	ipc_wr_cstr(w, c->trusted_keys);
-	ipc_wr_u32(w, c->min_hash_len);
-	ipc_wr_u32(w, c->refresh_s);
-}
-
-size_t proto_fuser_conf_encode(uint8_t buf[FUSER_CONF_LEN], uint32_t log_level, uint32_t entry_ttl,
-			       uint32_t attr_ttl, uint32_t negative_ttl)
-{
-	struct ipc_wr w;
-
-	ipc_wr_init(&w, buf, FUSER_CONF_LEN);
-	ipc_wr_u32(&w, log_level);
-	ipc_wr_u32(&w, entry_ttl);
-	ipc_wr_u32(&w, attr_ttl);
-	ipc_wr_u32(&w, negative_ttl);
-	return w.len;
-}
-
-void strv_free(char **v, size_t n)
-{
-	for (size_t i = 0; v && i < n; i++)
-		free(v[i]);
-	free(v);
+	ipc_wr_u32(w, q->log_level);
+	ipc_wr_u32(w, q->flags);
+	ipc_wr_cstr(w, q->mountpoint);
+	ipc_wr_cstr(w, q->cafile);
+	ipc_wr_cstr(w, q->resolv);
+	ipc_wr_cstr(w, q->auto_root);
+	ipc_wr_u32(w, q->cache_port);
+	ipc_wr_u32(w, q->master_port);
 }
 
 void proto_ctl_encode(struct ipc_wr *w, const char *cmd, const char *arg)

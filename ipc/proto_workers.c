@@ -21,8 +21,8 @@ const struct ipc_type proto_from_supervisor[] = {
 const size_t proto_from_supervisor_n = N(proto_from_supervisor);
 
 const struct ipc_type proto_config_from_supervisor[] = {
-	{ MSG_CONFIG_READ, 1, 4, STR(WCONF_MAX_STR), "config-read" },
-	{ MSG_CONFIG_DEFAULTS, 0, 0, 0, "config-defaults" },
+	{ MSG_CONFIG_READ, 1, 4 + CONFIG_REQ_MIN, STR(WCONF_MAX_STR) + CONFIG_REQ_MAX, "config-read" },
+	{ MSG_CONFIG_DEFAULTS, 0, CONFIG_REQ_MIN, CONFIG_REQ_MAX, "config-defaults" },
 };
 const size_t proto_config_from_supervisor_n = N(proto_config_from_supervisor);
 
@@ -245,4 +245,95 @@ void proto_ctl_reply_encode(struct ipc_wr *w, uint32_t status, const char *text,
 {
 	ipc_wr_u32(w, status);
 	ipc_wr_str(w, text, len > CTL_TEXT_MAX ? CTL_TEXT_MAX : len);
+}
+
+void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c)
+{
+	ipc_wr_u32(w, c->log_level);
+	ipc_wr_cstr(w, c->mountpoint);
+	ipc_wr_cstr(w, c->prefix);
+	ipc_wr_cstr(w, c->namespace);
+	ipc_wr_cstr(w, c->flist_dir);
+	ipc_wr_cstr(w, c->cache_dir);
+	ipc_wr_cstr(w, c->state_dir);
+	ipc_wr_u32(w, c->entry_ttl);
+	ipc_wr_u32(w, c->attr_ttl);
+	ipc_wr_u32(w, c->negative_ttl);
+	ipc_wr_u64(w, c->cache_size);
+	ipc_wr_u32(w, c->cache_expiration);
+	ipc_wr_u64(w, c->flist_max_size);
+	ipc_wr_u32(w, c->flist_max_entries);
+	ipc_wr_u32(w, c->nlayers);
+	for (uint32_t i = 0; i < c->nlayers; i++) {
+		ipc_wr_cstr(w, c->layers[i].url);
+		ipc_wr_u32(w, c->layers[i].flags);
+		ipc_wr_u32(w, c->layers[i].nproxy);
+		for (uint32_t j = 0; j < c->layers[i].nproxy; j++)
+			ipc_wr_cstr(w, c->layers[i].proxy[j]);
+	}
+	ipc_wr_u32(w, c->nservices);
+	for (uint32_t i = 0; i < c->nservices; i++) {
+		ipc_wr_cstr(w, c->services[i].id);
+		ipc_wr_cstr(w, c->services[i].flist);
+		ipc_wr_u32(w, c->services[i].flags);
+	}
+	ipc_wr_cstr(w, c->cafile);
+	ipc_wr_cstr(w, c->resolv);
+	ipc_wr_u32(w, c->nproxy);
+	for (uint32_t i = 0; i < c->nproxy; i++)
+		ipc_wr_cstr(w, c->proxy[i]);
+	ipc_wr_u32(w, c->flags);
+	ipc_wr_cstr(w, c->auto_root);
+	ipc_wr_u32(w, c->cache_port);
+	ipc_wr_u32(w, c->master_port);
+	ipc_wr_u32(w, c->rediscover_s);
+	ipc_wr_cstr(w, c->ssh_known_hosts);
+	ipc_wr_cstr(w, c->trusted_keys);
+	ipc_wr_u32(w, c->min_hash_len);
+	ipc_wr_u32(w, c->refresh_s);
+}
+
+size_t proto_fuser_conf_encode(uint8_t buf[FUSER_CONF_LEN], uint32_t log_level, uint32_t entry_ttl,
+			       uint32_t attr_ttl, uint32_t negative_ttl)
+{
+	struct ipc_wr w;
+
+	ipc_wr_init(&w, buf, FUSER_CONF_LEN);
+	ipc_wr_u32(&w, log_level);
+	ipc_wr_u32(&w, entry_ttl);
+	ipc_wr_u32(&w, attr_ttl);
+	ipc_wr_u32(&w, negative_ttl);
+	return w.len;
+}
+
+int proto_config_req_decode(struct ipc_rd *r, struct config_req_in *q)
+{
+	q->log_level = ipc_rd_u32(r);
+	q->flags = ipc_rd_u32(r);
+	ipc_rd_cstr(r, q->mountpoint, sizeof q->mountpoint);
+	ipc_rd_cstr(r, q->cafile, sizeof q->cafile);
+	ipc_rd_cstr(r, q->resolv, sizeof q->resolv);
+	ipc_rd_cstr(r, q->auto_root, sizeof q->auto_root);
+	q->cache_port = ipc_rd_u32(r);
+	q->master_port = ipc_rd_u32(r);
+	if (!ipc_rd_done(r) || q->log_level > 5 || (q->flags & ~(WC_VERIFY_CACHE | WC_CHECK)) ||
+	    !q->mountpoint[0] || q->cache_port > 65535 || q->master_port > 65535)
+		return -EPROTO;
+	return 0;
+}
+
+const char *layer_local_path(const char *url)
+{
+	if (url[0] == '/')
+		return url;
+	if (strncmp(url, "file:///", 8) == 0)
+		return url + 7;
+	return NULL;
+}
+
+void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
 }

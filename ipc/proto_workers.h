@@ -45,6 +45,65 @@
 #define FETCH_ETAG_MAX  256
 #define FETCH_DATE_MAX  64
 
+/* Layer flags on the wire. */
+#define WL_CACHE        1u      /* [[cache]] (may be written back); else a [[store]] */
+#define WL_PURGE        2u
+#define WL_PUSH         4u
+
+/* Service flags. */
+#define WS_PREFETCH     1u
+
+#define WCONF_MAX_LAYERS    64
+#define WCONF_MAX_SERVICES  1024
+
+struct wire_layer {
+	char *url;
+	uint32_t flags;
+	char **proxy;           /* this layer's own proxies (else the [main] ones), tried in order */
+	uint32_t nproxy;
+};
+
+struct wire_service {
+	char *id;
+	char *flist;            /* "" unless given */
+	uint32_t flags;
+};
+
+struct worker_conf {
+	uint32_t log_level;
+	char *mountpoint;
+	char *prefix;           /* flist paths under it appear under the mountpoint */
+	char *namespace;
+	char *flist_dir;
+	char *cache_dir;
+	char *state_dir;        /* the node's state, the indexer's alone (SPEC §6) */
+	uint32_t entry_ttl, attr_ttl, negative_ttl;
+	uint64_t cache_size;
+	uint32_t cache_expiration;
+	uint64_t flist_max_size;        /* bytes of one flist, and its entries: beyond, it is refused */
+	uint32_t flist_max_entries;
+	struct wire_layer *layers;
+	uint32_t nlayers;
+	struct wire_service *services;
+	uint32_t nservices;
+	/* For the fetcher, read at its start-up: */
+	char *cafile;           /* CA bundle: -cafile, else config cafile, else "" (the system's) */
+	char *resolv;           /* resolver configuration (-resolv, default /etc/resolv.conf) */
+	char **proxy;           /* [main] proxy: HTTP proxies tried in order */
+	uint32_t nproxy;
+	uint32_t flags;         /* WC_* */
+	/* -auto (SPEC section 5): the root of the well-known paths ("" without -auto), the ports
+	 * probed, and the seconds between re-discoveries (0: at start-up and reload only). */
+	char *auto_root;
+	uint32_t cache_port, master_port, rediscover_s;
+	char *ssh_known_hosts;  /* known host keys of sftp:// layers ("": the default) */
+	/* SPEC §8: the folder of trusted *.pub keys ("": flists need no signature), the shortest
+	 * hash a signed flist may list (16 any, 32 SHA-256 only), and the seconds between asking
+	 * again for remote flists (0: never). */
+	char *trusted_keys;
+	uint32_t min_hash_len, refresh_s;
+};
+
 #define WCONF_MAX_PROXIES 16
 
 
@@ -75,6 +134,32 @@ int proto_recv_supervisor_any(int fd, struct ipc_msg *m, int *peer, uint32_t *ki
 /* A worker's first step: wait up to ms for MSG_CONF on fd and decode it. Returns 0 or -errno
  * (-ETIMEDOUT, -EPROTO for anything but a valid MSG_CONF). */
 int proto_recv_conf(int fd, int ms, struct worker_conf *c);
+
+/* Serialise into w (sets w->bad when it does not fit): aysfs-config's side. */
+void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c);
+/* A MSG_FUSER_CONF payload into buf. Returns its length, FUSER_CONF_LEN. */
+size_t proto_fuser_conf_encode(uint8_t buf[FUSER_CONF_LEN], uint32_t log_level, uint32_t entry_ttl,
+			       uint32_t attr_ttl, uint32_t negative_ttl);
+
+/* Free n strings and the array that holds them (NULL is fine). */
+void strv_free(char **v, size_t n);
+
+/* struct config_req as aysfs-config receives it (ipc/proto.h): strings copied, bounded. */
+#define CONFIG_REQ_MIN (4 + 4 + 4 * 4 + 4 + 4)
+#define CONFIG_REQ_MAX (CONFIG_REQ_MIN + 4 * 4096)
+struct config_req_in {
+	uint32_t log_level, flags;
+	char mountpoint[4096], cafile[4096], resolv[4096], auto_root[4096];
+	uint32_t cache_port, master_port;
+};
+
+/* Read the rest of r as a struct config_req: 0, or -EPROTO (no mountpoint, a port over 65535,
+ * unknown flags, bytes left over). */
+int proto_config_req_decode(struct ipc_rd *r, struct config_req_in *q);
+
+/* The folder a layer's URL names (an absolute path, or file:///path), or NULL for a network
+ * layer: the one rule for "is this layer local" (the indexer's, aysfs-config's). */
+const char *layer_local_path(const char *url);
 
 extern const struct ipc_type proto_from_supervisor[];   /* what a worker accepts on fd 3 */
 extern const size_t proto_from_supervisor_n;

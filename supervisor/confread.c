@@ -3,10 +3,10 @@
  * The TOML parser and the mapping of SPEC section 3 are the largest code aysfs has that reads a
  * file; root need not run them. The supervisor opens the file (it may be readable by root only),
  * starts aysfs-config as the workers' user with the file on its fd 3 and a socket on fd 4
- * (spawn_worker: no capabilities, empty environment), and decodes the answer with the bounded
- * decoder of confwire.c. Every wait has a deadline.
+ * (spawn_worker: no capabilities, empty environment). Its answer is three messages in a fixed
+ * order: the workers' payloads, kept as they are, then root's own part (rootconf.c); anything else
+ * is refused. Every wait has a deadline.
  */
-#include "supervisor/confwire.h"
 #include "supervisor/supervisor.h"
 
 #include "ipc/log.h"
@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -36,52 +37,74 @@ static void reap(pid_t pid)
 	waitpid(pid, NULL, 0);
 }
 
-/* Ask the reader started on sock; fd: the open file, or -1 for the defaults. */
-static int ask(int sock, const char *path, int fd, struct config *c, char *err, size_t errlen)
+/* One answer of the three; a MSG_CONFIG_FAIL instead ends the exchange with its reason. */
+static int expect(int sock, uint16_t type, const char *path, struct ipc_msg *m, char *err,
+		  size_t errlen)
 {
-	static struct ipc_msg m;
-	uint8_t buf[4 + 4096];
-	struct ipc_wr w;
 	struct ipc_rd r;
 	char why[1025];
-	int rc;
+	int rc = ipc_recv_wait(sock, proto_supervisor_from_config, proto_supervisor_from_config_n, m,
+			       CONFIG_DEADLINE_MS);
 
-	ipc_wr_init(&w, buf, sizeof buf);
-	ipc_wr_cstr(&w, path);
-	if (w.bad)
-		rc = -ENAMETOOLONG;
-	else if (fd >= 0)
-		rc = ipc_send(sock, MSG_CONFIG_READ, 0, buf, w.len, &fd, 1);
-	else
-		rc = ipc_send(sock, MSG_CONFIG_DEFAULTS, 0, NULL, 0, NULL, 0);
-	if (rc == 0)
-		rc = ipc_recv_wait(sock, proto_supervisor_from_config, proto_supervisor_from_config_n,
-				   &m, CONFIG_DEADLINE_MS);
 	if (rc <= 0) {
 		snprintf(err, errlen, "%s: aysfs-config did not answer: %s", path,
 			 rc ? strerror(-rc) : "it exited");
 		return rc ? rc : -EIO;
 	}
-	if (m.hdr.type == MSG_CONFIG_DONE) {
-		if (config_decode(m.payload, m.hdr.len, c) == 0)
-			return 0;
-		snprintf(err, errlen, "%s: aysfs-config sent a malformed configuration", path);
+	if (m->hdr.type == type)
+		return 0;
+	ipc_rd_init(&r, m->payload, m->hdr.len);
+	if (m->hdr.type != MSG_CONFIG_FAIL || !ipc_rd_cstr(&r, why, sizeof why) || !ipc_rd_done(&r)) {
+		snprintf(err, errlen, "%s: aysfs-config answered out of order", path);
 		return -EPROTO;
 	}
-	ipc_rd_init(&r, m.payload, m.hdr.len);
-	if (!ipc_rd_cstr(&r, why, sizeof why) || !ipc_rd_done(&r))
-		snprintf(why, sizeof why, "%s: aysfs-config sent a malformed answer", path);
 	snprintf(err, errlen, "%s", why);
 	return -EINVAL;
 }
 
+/* Ask the reader started on sock; fd: the open file, or -1 for the defaults. */
+static int ask(int sock, const char *path, int fd, const struct config_req *q, struct rootconf *c,
+	       char *err, size_t errlen)
+{
+	static struct ipc_msg m;
+	static uint8_t buf[6 * (4 + PATH_MAX)];
+	struct ipc_wr w;
+	int rc;
+
+	ipc_wr_init(&w, buf, sizeof buf);
+	if (fd >= 0)
+		ipc_wr_cstr(&w, path);
+	proto_config_req_encode(&w, q);
+	if (w.bad)
+		rc = -ENAMETOOLONG;
+	else
+		rc = ipc_send(sock, fd >= 0 ? MSG_CONFIG_READ : MSG_CONFIG_DEFAULTS, 0, buf, w.len,
+			      &fd, fd >= 0);
+	if (rc) {
+		snprintf(err, errlen, "%s: cannot ask aysfs-config: %s", path, strerror(-rc));
+		return rc;
+	}
+	if ((rc = expect(sock, MSG_CONFIG_WORKERS, path, &m, err, errlen)))
+		return rc;
+	memcpy(c->conf, m.payload, m.hdr.len);
+	c->conf_len = m.hdr.len;
+	if ((rc = expect(sock, MSG_CONFIG_FUSER, path, &m, err, errlen)))
+		return rc;
+	memcpy(c->fconf, m.payload, sizeof c->fconf);
+	if ((rc = expect(sock, MSG_CONFIG_DONE, path, &m, err, errlen)))
+		return rc;
+	if (rootconf_decode(m.payload, m.hdr.len, c) == 0)
+		return 0;
+	snprintf(err, errlen, "%s: aysfs-config sent a malformed configuration", path);
+	return -EPROTO;
+}
+
 int config_read(const char *path, bool must_exist, const char *user, int log_level,
-		struct config *c, char *err, size_t errlen)
+		const struct config_req *q, struct rootconf *c, char *err, size_t errlen)
 {
 	struct worker w = { .role = ROLE_COUNT, .name = "config", .exe_fd = -1, .fds = { -1, -1, -1 } };
 	int sv[2], rc, fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 
-	memset(c, 0, sizeof *c);
 	if (fd < 0 && (errno != ENOENT || must_exist)) {
 		rc = -errno;
 		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
@@ -102,7 +125,7 @@ int config_read(const char *path, bool must_exist, const char *user, int log_lev
 				snprintf(err, errlen, "%s: cannot start aysfs-config: %s", path,
 					 strerror(-rc));
 			else
-				rc = ask(sv[0], path, fd, c, err, errlen);
+				rc = ask(sv[0], path, fd, q, c, err, errlen);
 			close(sv[0]);
 			if (w.pid > 0)
 				reap(w.pid);

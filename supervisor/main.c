@@ -9,7 +9,6 @@
  * worker is restarted when it dies; the fuser's successor takes the mount over, takeover.c).
  * aysfs-ctl is served by ctl.c, reloads on file changes come from watch.c.
  */
-#include "config/config.h"
 #include "supervisor/ctl.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/takeover.h"
@@ -192,57 +191,16 @@ static void parse_args(int argc, char **argv, struct options *o)
 		usage_error("%s", "-pprof: the status server is not available in this version yet");
 }
 
-/* What the workers are told, from the configuration and the mountpoint. */
-static void worker_conf_from(struct worker_conf *wc, const struct config *c, const char *mnt,
-			     const struct options *o)
+/* What the command line says of the workers' configuration (aysfs-config writes it). */
+static void config_req_from(struct config_req *q, const struct options *o, const char *mnt)
 {
-	int log_level = o->log_level;
-
-	*wc = (struct worker_conf){
-		.log_level = (uint32_t)log_level, .mountpoint = (char *)mnt,
-		.prefix = c->prefix ? c->prefix : (char *)mnt, .namespace = c->namespace,
-		.flist_dir = c->flist_dir, .cache_dir = c->cache_dir, .state_dir = c->state_dir,
-		.entry_ttl = (uint32_t)c->entry_ttl, .attr_ttl = (uint32_t)c->attr_ttl,
-		.negative_ttl = (uint32_t)c->negative_ttl, .cache_size = c->cache_size,
-		.cache_expiration = (uint32_t)c->cache_expiration,
-		.flist_max_size = c->flist_max_size, .flist_max_entries = (uint32_t)c->flist_max_entries,
-		.nlayers = (uint32_t)c->nlayers, .nservices = (uint32_t)c->nays,
-		.cafile = (char *)(o->cafile ? o->cafile : c->cafile ? c->cafile : ""),
-		.resolv = (char *)o->resolv, .proxy = c->proxy, .nproxy = (uint32_t)c->nproxy,
+	*q = (struct config_req){
+		.log_level = (uint32_t)o->log_level, .mountpoint = mnt,
 		.flags = (o->verify_cache ? WC_VERIFY_CACHE : 0) | (o->check ? WC_CHECK : 0),
-		.ssh_known_hosts = c->ssh_known_hosts,
-		.trusted_keys = c->trusted_keys, .refresh_s = (uint32_t)c->refresh,
-		.min_hash_len = c->min_hash && !strcmp(c->min_hash, "sha256") ? 32 : 16,
+		.cafile = o->cafile ? o->cafile : "", .resolv = o->resolv ? o->resolv : "",
+		.auto_root = o->auto_discover ? o->root : "",
+		.cache_port = (uint32_t)o->cache_port, .master_port = (uint32_t)o->master_port,
 	};
-	wc->layers = calloc(c->nlayers + 1, sizeof *wc->layers);
-	wc->services = calloc(c->nays + 1, sizeof *wc->services);
-	if (!wc->layers || !wc->services)
-		die(EXIT_USAGE, "out of memory");
-	for (size_t i = 0; i < c->nlayers; i++) {
-		wc->layers[i].url = c->layers[i].url;
-		wc->layers[i].flags = (c->layers[i].is_cache ? WL_CACHE : 0) |
-				      (c->layers[i].purge ? WL_PURGE : 0) | (c->layers[i].push ? WL_PUSH : 0);
-		wc->layers[i].proxy = c->layers[i].proxy;
-		wc->layers[i].nproxy = (uint32_t)c->layers[i].nproxy;
-	}
-	/* -auto (SPEC section 5): the indexer discovers; -root prefixes the well-known paths, and
-	 * flist_dir when the configuration leaves it at its default. */
-	if (o->auto_discover) {
-		static char flist_dir[PATH_MAX];
-
-		wc->auto_root = (char *)o->root;
-		wc->cache_port = (uint32_t)o->cache_port;
-		wc->master_port = (uint32_t)o->master_port;
-		wc->rediscover_s = (uint32_t)c->rediscover;
-		if (strcmp(c->flist_dir, "/etc/ays/local") == 0 && strcmp(o->root, "/") &&
-		    snprintf(flist_dir, sizeof flist_dir, "%s/etc/ays/local", o->root) < (int)sizeof flist_dir)
-			wc->flist_dir = flist_dir;
-	}
-	for (size_t i = 0; i < c->nays; i++) {
-		wc->services[i].id = c->ays[i].id;
-		wc->services[i].flist = c->ays[i].flist ? c->ays[i].flist : "";
-		wc->services[i].flags = c->ays[i].prefetch ? WS_PREFETCH : 0;
-	}
 }
 
 /* The workers' accounts: `user` for the fuser and the indexer, `user`-fetch for the fetcher (so a
@@ -264,17 +222,13 @@ static void resolve_user(struct worker *w, const char *user)
  * and kept for restarts; -1 when there is none. */
 static int ssh_key_fd = -1;
 
-static void open_ssh_key(const struct config *c)
+static void open_ssh_key(const struct rootconf *c, const char *file)
 {
-	size_t i;
-
-	for (i = 0; i < c->nlayers && strncmp(c->layers[i].url, "sftp://", 7); i++)
-		;
-	if (i == c->nlayers || !c->ssh_key)
+	if (!c->ssh_key[0])
 		return;
 	ssh_key_fd = open(c->ssh_key, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (ssh_key_fd < 0)
-		die(EXIT_USAGE, "%s: ssh_key %s: %s", c->file ? c->file : "config", c->ssh_key,
+		die(EXIT_USAGE, "%s: ssh_key %s: %s", file ? file : "config", c->ssh_key,
 		    strerror(errno));
 }
 
@@ -559,93 +513,37 @@ static int restart_indexer(struct worker *idx, struct worker *f, struct worker *
 /* A reload sent to the indexer once it has been restarted (see reload()). */
 static bool reload_after_restart;
 
-static bool local_path(const char *url)
+static int reload(const struct options *o, struct rootconf *cfg, const char *mnt, char *why,
+		  size_t whysz)
 {
-	return url && (url[0] == '/' || strncmp(url, "file://", 7) == 0);
-}
-
-static bool str_differ(const char *a, const char *b)
-{
-	return strcmp(a ? a : "", b ? b : "") != 0;
-}
-
-/* Whether the folders and files the indexer may reach (its Landlock rules, made at its start)
- * differ between two configurations: the cache, flist_dir, local layers, flists named by path. */
-static bool folders_change(const struct config *a, const struct config *b)
-{
-	size_t i, j;
-
-	if (str_differ(a->cache_dir, b->cache_dir) || str_differ(a->flist_dir, b->flist_dir) ||
-	    str_differ(a->state_dir, b->state_dir) || str_differ(a->trusted_keys, b->trusted_keys) ||
-	    a->nays != b->nays)
-		return true;
-	for (i = 0; i < a->nays; i++)
-		if (str_differ(a->ays[i].flist, b->ays[i].flist))
-			return true;
-	for (i = j = 0; i < a->nlayers || j < b->nlayers; i++, j++) {
-		while (i < a->nlayers && !local_path(a->layers[i].url))
-			i++;
-		while (j < b->nlayers && !local_path(b->layers[j].url))
-			j++;
-		if ((i < a->nlayers) != (j < b->nlayers))
-			return true;
-		if (i < a->nlayers && (str_differ(a->layers[i].url, b->layers[j].url) ||
-				       a->layers[i].is_cache != b->layers[j].is_cache))
-			return true;
-	}
-	return false;
-}
-
-static int reload(const struct options *o, struct config *cfg, const char *mnt, uint8_t *confbuf,
-		  size_t *conflen, char *why, size_t whysz)
-{
-	static uint8_t buf[IPC_MAX_PAYLOAD];
-	struct config next;
-	struct worker_conf wc;
+	static struct rootconf next;
+	struct config_req q;
 	char err[1024];
-	struct ipc_wr w;
-	int rc;
 
-	if (config_read(o->config, o->config_given, cfg->user, o->log_level, &next, err, sizeof err)) {
+	config_req_from(&q, o, mnt);
+	if (config_read(o->config, o->config_given, cfg->user, o->log_level, &q, &next, err,
+			sizeof err)) {
 		log_err("reload: %s; the tree being served is kept", err);
 		snprintf(why, whysz, "%s; the tree being served is kept", err);
-		return -1;
-	}
-	worker_conf_from(&wc, &next, mnt, o);
-	ipc_wr_init(&w, buf, sizeof buf);
-	proto_conf_encode(&w, &wc);
-	free(wc.layers);
-	free(wc.services);
-	if (w.bad) {
-		log_err("reload: the configuration is too large; the tree being served is kept");
-		snprintf(why, whysz, "the configuration is too large; the tree being served is kept");
-		config_free(&next);
 		return -1;
 	}
 	/* The indexer's file access is fixed at its start (Landlock): new folders need a new
 	 * indexer, started with the new configuration, which takes the served tree from the fuser
 	 * as the base of this reload (unchanged paths keep their inode numbers). */
-	if (workers[ROLE_INDEXER].pid > 0 && folders_change(cfg, &next)) {
+	if (workers[ROLE_INDEXER].pid > 0 && next.folders != cfg->folders) {
 		log_notice("reload: the indexer's folders change: it is restarted with them");
-		memcpy(confbuf, buf, w.len);
-		*conflen = w.len;
 		workers[ROLE_INDEXER].planned = true;
 		reload_after_restart = true;
 		kill(workers[ROLE_INDEXER].pid, SIGKILL);
-		config_free(cfg);
 		*cfg = next;
 		return 0;
 	}
 	if (workers[ROLE_INDEXER].ctl < 0 ||
-	    (rc = worker_send(&workers[ROLE_INDEXER], MSG_CONF, 0, buf, w.len, NULL, 0))) {
+	    worker_send(&workers[ROLE_INDEXER], MSG_CONF, 0, next.conf, next.conf_len, NULL, 0)) {
 		log_err("reload: the indexer is not there; try again");
 		snprintf(why, whysz, "the indexer is not there right now; try again");
-		config_free(&next);
 		return -1;
 	}
-	memcpy(confbuf, buf, w.len);
-	*conflen = w.len;
-	config_free(cfg);
 	*cfg = next;
 	return 0;
 }
@@ -654,10 +552,8 @@ static int reload(const struct options *o, struct config *cfg, const char *mnt, 
  * (aysfs-ctl, the file watcher). */
 static struct {
 	const struct options *o;
-	struct config *cfg;
+	struct rootconf *cfg;
 	const char *mnt;
-	uint8_t *confbuf;
-	size_t *conflen;
 } reload_ctx;
 
 static const char *config_path(const struct options *o)
@@ -666,14 +562,14 @@ static const char *config_path(const struct options *o)
 }
 
 /* Watch the configuration file, the flists it names by path, and flist_dir. */
-static void watch_config(const struct options *o, const struct config *c)
+static void watch_config(const struct options *o, const struct rootconf *c)
 {
-	const char *files[1 + WCONF_MAX_SERVICES];
+	const char *files[1 + ROOTCONF_MAX_WATCH];
 	size_t n = 0;
 
 	files[n++] = config_path(o);
-	for (size_t i = 0; i < c->nays && n < sizeof files / sizeof files[0]; i++)
-		files[n++] = c->ays[i].flist;
+	for (size_t i = 0; i < c->nwatch; i++)
+		files[n++] = c->watch[i];
 	watch_set(files, n, c->flist_dir);
 }
 
@@ -683,21 +579,13 @@ static int reload_now(char *why, size_t whysz)
 	int rc;
 
 	notify_reload(true, NULL);
-	rc = reload(reload_ctx.o, reload_ctx.cfg, reload_ctx.mnt, reload_ctx.confbuf,
-		    reload_ctx.conflen, why, whysz);
+	rc = reload(reload_ctx.o, reload_ctx.cfg, reload_ctx.mnt, why, whysz);
 	if (rc) {
 		sctl_tree_fail(why);    /* aysfs-ctl status shows it */
 		notify_reload(false, why);
 	}
 	watch_config(reload_ctx.o, reload_ctx.cfg);
 	return rc;
-}
-
-/* The fuser's own configuration (MSG_FUSER_CONF), from the configuration in force. */
-static size_t fuser_conf(uint8_t *buf, const struct config *c, int log_level)
-{
-	return proto_fuser_conf_encode(buf, (uint32_t)log_level, (uint32_t)c->entry_ttl,
-				       (uint32_t)c->attr_ttl, (uint32_t)c->negative_ttl);
 }
 
 /* Messages from a worker: only the types of proto_supervisor_from_worker; anything else, or a
@@ -761,17 +649,28 @@ static int on_worker_msg(struct worker *w)
 	return -1;
 }
 
+/* The configuration at start-up, for the mountpoint mnt. Returns 0, or -1 (logged). */
+static int read_config(const struct options *o, const char *mnt, struct rootconf *cfg)
+{
+	struct config_req q;
+	char err[1024];
+
+	config_req_from(&q, o, mnt);
+	if (config_read(o->config, o->config_given, "aysfs", o->log_level, &q, cfg, err, sizeof err)) {
+		log_crit("%s%s", o->check ? "check: " : "", err);
+		return -1;
+	}
+	return 0;
+}
+
 /* -check: nothing is mounted, made or cleared. What root sees (the configuration's warnings, the
  * workers' accounts, the mountpoint), then what the indexer sees with the fetcher (the cache and
  * state folders, each layer and its flists: indexer/check.c). One line per finding; 0 or 1. */
-static int check_main(const struct options *o, struct config *cfg)
+static int check_main(const struct options *o, struct rootconf *cfg, const char *file)
 {
-	static uint8_t conf[IPC_MAX_PAYLOAD];
 	int problems = cfg->warnings ? 1 : 0, p[3][2], st = 0;
 	char mnt[PATH_MAX], up[PATH_MAX + 4], name[128];
-	struct worker_conf wc;
 	struct stat a, b;
-	struct ipc_wr w;
 	uid_t uid;
 	gid_t gid;
 	DIR *d;
@@ -798,17 +697,12 @@ static int check_main(const struct options *o, struct config *cfg)
 		if (n > 2 && ++problems)
 			log_err("check: mountpoint %s is not empty: the mount would hide what is there", mnt);
 	}
-	worker_conf_from(&wc, cfg, mnt, o);
-	ipc_wr_init(&w, conf, sizeof conf);
-	proto_conf_encode(&w, &wc);
-	free(wc.layers);
-	free(wc.services);
 	for (int i = ROLE_INDEXER; i <= ROLE_FETCHER; i++) {
 		resolve_user(&workers[i], cfg->user);
 		if (spawn_open_exe(&workers[i]))
 			return EXIT_USAGE;
 	}
-	open_ssh_key(cfg);
+	open_ssh_key(cfg, file);
 	/* 0: supervisor ↔ indexer, 1: supervisor ↔ fetcher, 2: indexer ↔ fetcher; no fuser. */
 	for (int i = 0; i < 3; i++)
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p[i]))
@@ -818,8 +712,8 @@ static int check_main(const struct options *o, struct config *cfg)
 	memcpy(workers[ROLE_INDEXER].fds, (int[]){ p[0][1], -1, p[2][0] }, sizeof(int[3]));
 	memcpy(workers[ROLE_FETCHER].fds, (int[]){ p[1][1], p[2][1], ssh_key_fd }, sizeof(int[3]));
 	for (int i = ROLE_INDEXER; i <= ROLE_FETCHER; i++)
-		if (w.bad || spawn_worker(&workers[i], o->log_level, false) ||
-		    ipc_send(p[i - ROLE_INDEXER][0], MSG_CONF, 0, conf, w.len, NULL, 0))
+		if (spawn_worker(&workers[i], o->log_level, false) ||
+		    ipc_send(p[i - ROLE_INDEXER][0], MSG_CONF, 0, cfg->conf, cfg->conf_len, NULL, 0))
 			die(EXIT_USAGE, "cannot start the %s", workers[i].name);
 	for (int i = 0; i < 3; i++)
 		close(p[i][1]);
@@ -830,7 +724,6 @@ static int check_main(const struct options *o, struct config *cfg)
 	waitpid(workers[ROLE_FETCHER].pid, NULL, 0);
 	if (!WIFEXITED(st) || WEXITSTATUS(st))
 		problems++;
-	config_free(cfg);
 	if (problems)
 		log_err("check: problems found (each is a line above)");
 	else
@@ -841,11 +734,8 @@ static int check_main(const struct options *o, struct config *cfg)
 int main(int argc, char **argv)
 {
 	struct options o;
-	struct config cfg;
-	struct worker_conf wc;
-	char err[1024], mnt[PATH_MAX];
-	static uint8_t confbuf[IPC_MAX_PAYLOAD], fconf[FUSER_CONF_LEN];
-	struct ipc_wr w;
+	static struct rootconf cfg;
+	char err[1024], mnt[PATH_MAX], real[PATH_MAX];
 	int pairs[5][2], fuse_fd, sfd, rc, status = 0;
 	sigset_t sigs;
 	bool ready = false, stopping = false;
@@ -868,17 +758,21 @@ int main(int argc, char **argv)
 	if (geteuid() != 0)
 		die(EXIT_MOUNT, "must run as root to mount and to start the workers as their users");
 	/* An explicit -config must exist; the default config.toml only when it does. It is parsed
-	 * by aysfs-config, as the default workers' user: root parses no TOML. */
-	if (config_read(o.config, o.config_given, "aysfs", o.log_level, &cfg, err, sizeof err)) {
-		log_crit("%s%s", o.check ? "check: " : "", err);
+	 * by aysfs-config, as the default workers' user: root parses no TOML. The workers are told
+	 * the mountpoint resolved: read again if it resolves otherwise once a stale mount is gone. */
+	if (!realpath(o.mountpoint, mnt))
+		snprintf(mnt, sizeof mnt, "%s", o.mountpoint);
+	if (read_config(&o, mnt, &cfg))
 		return EXIT_USAGE;
-	}
 	if (o.check)
-		return check_main(&o, &cfg);
-	if (mount_clear_stale(o.mountpoint) || !realpath(o.mountpoint, mnt))
+		return check_main(&o, &cfg, config_path(&o));
+	if (mount_clear_stale(o.mountpoint) || !realpath(o.mountpoint, real))
 		die(EXIT_MOUNT, "mountpoint %s: %s", o.mountpoint, strerror(errno ? errno : ENOTDIR));
-	if (cfg.prefix && cfg.prefix[0] != '/')
-		die(EXIT_USAGE, "%s: prefix must be an absolute path", cfg.file ? cfg.file : o.config);
+	if (strcmp(real, mnt)) {
+		snprintf(mnt, sizeof mnt, "%s", real);
+		if (read_config(&o, mnt, &cfg))
+			return EXIT_USAGE;
+	}
 	{
 		static const struct sctl_ops ctl_ops = { .reload = reload_now, .workers = workers };
 		static struct sctl_ops ops;
@@ -893,12 +787,6 @@ int main(int argc, char **argv)
 				 strerror(-rc));
 	}
 
-	worker_conf_from(&wc, &cfg, mnt, &o);
-	ipc_wr_init(&w, confbuf, sizeof confbuf);
-	proto_conf_encode(&w, &wc);
-	if (w.bad)
-		die(EXIT_USAGE, "the configuration is too large (over %d bytes encoded)", IPC_MAX_PAYLOAD);
-
 	for (int i = 0; i < ROLE_COUNT; i++) {
 		resolve_user(&workers[i], cfg.user);
 		if (spawn_open_exe(&workers[i]))
@@ -908,7 +796,7 @@ int main(int argc, char **argv)
 			 workers[ROLE_INDEXER].gid);
 	cachedir_prepare("state_dir", cfg.state_dir, NULL, 0700, workers[ROLE_INDEXER].uid,
 			 workers[ROLE_INDEXER].gid);
-	open_ssh_key(&cfg);
+	open_ssh_key(&cfg, config_path(&o));
 	if (policy_supervisor_caps())
 		die(EXIT_MOUNT, "cannot drop the supervisor's capabilities to the five it keeps");
 
@@ -950,10 +838,9 @@ int main(int argc, char **argv)
 			status = EXIT_MOUNT;
 			break;
 		}
-		size_t flen = fuser_conf(fconf, &cfg, o.log_level);
-
-		if (i == ROLE_FUSER ? worker_send(&workers[i], MSG_FUSER_CONF, 0, fconf, flen, NULL, 0) :
-		    worker_send(&workers[i], MSG_CONF, 0, confbuf, w.len, NULL, 0))
+		if (i == ROLE_FUSER ?
+		    worker_send(&workers[i], MSG_FUSER_CONF, 0, cfg.fconf, FUSER_CONF_LEN, NULL, 0) :
+		    worker_send(&workers[i], MSG_CONF, 0, cfg.conf, cfg.conf_len, NULL, 0))
 			log_err("cannot send the configuration to the %s", workers[i].name);
 	}
 	/* The workers hold their ends now; ours would keep channels open after a worker died. The
@@ -963,14 +850,10 @@ int main(int argc, char **argv)
 		close(pairs[i][1]);
 	close(pairs[3][0]);
 	close(pairs[4][0]);
-	free(wc.layers);
-	free(wc.services);
 
 	reload_ctx.o = &o;
 	reload_ctx.cfg = &cfg;
 	reload_ctx.mnt = mnt;
-	reload_ctx.confbuf = confbuf;
-	reload_ctx.conflen = &w.len;
 	watch_config(&o, &cfg);
 	ready_deadline = time(NULL) + READY_DEADLINE_S;
 	while (!stopping) {
@@ -1106,12 +989,12 @@ int main(int argc, char **argv)
 					takeover_indexer_restarted(workers[ROLE_FUSER].pid > 0);
 				rc = wk->role == ROLE_INDEXER ?
 				     restart_indexer(wk, &workers[ROLE_FETCHER], &workers[ROLE_FUSER],
-						     confbuf, w.len, o.log_level) :
+						     cfg.conf, cfg.conf_len, o.log_level) :
 				     wk->role == ROLE_FUSER ?
-				     takeover_restart_fuser(wk, &workers[ROLE_INDEXER], mnt, fconf,
-							    fuser_conf(fconf, &cfg, o.log_level),
-							    o.log_level, spawn_worker) :
-				     restart_fetcher(wk, &workers[ROLE_INDEXER], confbuf, w.len, o.log_level);
+				     takeover_restart_fuser(wk, &workers[ROLE_INDEXER], mnt, cfg.fconf,
+							    FUSER_CONF_LEN, o.log_level, spawn_worker) :
+				     restart_fetcher(wk, &workers[ROLE_INDEXER], cfg.conf, cfg.conf_len,
+						     o.log_level);
 				if (rc == -EAGAIN) {
 					wk->restart_at = now_ms() + 50;
 				} else if (rc) {
@@ -1121,7 +1004,8 @@ int main(int argc, char **argv)
 					sctl_worker_restarted(wk->role);
 					if (wk->role == ROLE_INDEXER && reload_after_restart) {
 						reload_after_restart = false;
-						if (worker_send(wk, MSG_CONF, 0, confbuf, w.len, NULL, 0))
+						if (worker_send(wk, MSG_CONF, 0, cfg.conf, cfg.conf_len,
+								NULL, 0))
 							log_err("reload: the new indexer cannot be asked");
 					}
 				}
@@ -1138,7 +1022,6 @@ int main(int argc, char **argv)
 	watch_close();
 	if (o.pidfile)
 		unlink(o.pidfile);
-	config_free(&cfg);
 	log_info("stopped");
 	return status;
 }

@@ -2,6 +2,9 @@
 #ifndef AYSFS_SUPERVISOR_H
 #define AYSFS_SUPERVISOR_H
 
+#include "ipc/proto.h"
+
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -29,6 +32,30 @@ int mount_remove(const char *mnt);
  * (then given to them); anything else (a symlink, another owner, other files) exits 1. */
 void cachedir_prepare(const char *key, const char *dir, const char *ns, mode_t mode, uid_t uid,
 		      gid_t gid);
+
+/* ---- confread.c, rootconf.c ---- */
+
+/* The configuration as root holds it: its own few values, decoded (rootconf.c), and the workers'
+ * payloads, relayed as aysfs-config wrote them. */
+struct rootconf {
+	char user[64], namespace[256];
+	char cache_dir[PATH_MAX], state_dir[PATH_MAX], ssh_key[PATH_MAX], flist_dir[PATH_MAX];
+	char watch[ROOTCONF_MAX_WATCH][PATH_MAX];
+	uint32_t nwatch, warnings;
+	uint64_t folders;               /* differs when the indexer's folders differ */
+	uint8_t conf[IPC_MAX_PAYLOAD];  /* MSG_CONF for the indexer and the fetcher */
+	size_t conf_len;
+	uint8_t fconf[FUSER_CONF_LEN];  /* MSG_FUSER_CONF */
+};
+
+/* Read the configuration file at `path` (the defaults when it is missing and need not exist)
+ * with aysfs-config, started as `user` (nobody if missing), told what the command line says (q).
+ * Returns 0, or -errno with err holding the reason ("FILE:LINE:COLUMN: …"). */
+int config_read(const char *path, bool must_exist, const char *user, int log_level,
+		const struct config_req *q, struct rootconf *c, char *err, size_t errlen);
+
+/* MSG_CONFIG_DONE's payload into *c (its fields other than conf, fconf). 0 or -EPROTO. */
+int rootconf_decode(const void *buf, size_t len, struct rootconf *c);
 
 /* ---- spawn.c ---- */
 
@@ -68,15 +95,5 @@ int spawn_worker(struct worker *w, int log_level, bool restarted);
  * to be restarted as after any death. */
 int worker_send(const struct worker *w, uint16_t type, uint64_t id, const void *payload,
 		size_t len, const int *fds, unsigned nfds);
-
-/* ---- confread.c ---- */
-
-struct config;
-
-/* Read the configuration file at path through aysfs-config, run as `user` (else nobody). A
- * missing file gives the defaults unless must_exist. Returns 0, or -errno with `err` saying why
- * ("FILE:LINE:COLUMN: reason" for a syntax error). */
-int config_read(const char *path, bool must_exist, const char *user, int log_level,
-		struct config *c, char *err, size_t errlen);
 
 #endif

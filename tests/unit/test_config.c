@@ -5,7 +5,8 @@
  */
 #include "config/config.h"
 #include "config/toml.h"
-#include "supervisor/confwire.h"
+#include "config/relay.h"
+#include "supervisor/supervisor.h"
 #include "tests/tap.h"
 
 #include <errno.h>
@@ -784,74 +785,88 @@ static void test_parse_size(void)
 	}
 }
 
-/* Encode, decode, encode again: the same bytes, and the fields the supervisor reads are there. */
-static void roundtrip(const char *name, const struct config *c)
+/* What aysfs-config answers: the workers' payload decodes on their side to the configuration's
+ * values, root's part decodes on root's side, and root's part refuses every truncation. */
+static const struct config_req_in req = { .log_level = 5, .mountpoint = "/mnt/x", .resolv = "" };
+
+static void relay(const char *name, const struct config *c, struct rootconf *rc)
 {
 	static uint8_t a[IPC_MAX_PAYLOAD], b[IPC_MAX_PAYLOAD];
+	static struct rootconf d;
+	struct worker_conf wc, back;
 	struct ipc_wr w1, w2;
-	struct config d;
 
+	ok(relay_worker_conf(&wc, c, &req) == 0, "%s: the workers' configuration", name);
 	ipc_wr_init(&w1, a, sizeof a);
-	config_encode(&w1, c);
-	ok(!w1.bad, "%s: encodes", name);
-	is_int(config_decode(a, w1.len, &d), 0, "%s: decodes", name);
+	proto_conf_encode(&w1, &wc);
 	ipc_wr_init(&w2, b, sizeof b);
-	config_encode(&w2, &d);
-	ok(w2.len == w1.len && !memcmp(a, b, w1.len), "%s: the same bytes again", name);
-	ok(d.nlayers == c->nlayers && d.nays == c->nays && !strcmp(d.cache_dir, c->cache_dir) &&
-	   !strcmp(d.user, c->user) && d.entry_ttl == c->entry_ttl && d.cache_size == c->cache_size &&
-	   (d.prefix == NULL) == (c->prefix == NULL), "%s: fields", name);
-	for (size_t i = 0; i < c->nlayers && i < d.nlayers; i++)
-		ok(!strcmp(d.layers[i].url, c->layers[i].url) && d.layers[i].is_cache == c->layers[i].is_cache &&
-		   d.layers[i].push == c->layers[i].push && d.layers[i].purge == c->layers[i].purge,
-		   "%s: layer %zu", name, i);
-	config_free(&d);
-	/* Every proper prefix and one byte more are refused. */
-	for (size_t n = 0; n < w1.len; n++)
-		if (config_decode(a, n, &d) != -EPROTO || !is_zeroed(&d)) {
+	relay_root_conf(&w2, c, &wc);
+	ok(!w1.bad && !w2.bad, "%s: encodes", name);
+	free(wc.layers);
+	free(wc.services);
+	is_int(proto_conf_decode(a, w1.len, &back), 0, "%s: the workers decode theirs", name);
+	ok(back.nlayers == c->nlayers && back.nservices == c->nays &&
+	   !strcmp(back.cache_dir, c->cache_dir) && back.entry_ttl == c->entry_ttl &&
+	   back.cache_size == c->cache_size && back.log_level == 5 &&
+	   !strcmp(back.prefix, c->prefix ? c->prefix : "/mnt/x"), "%s: their fields", name);
+	for (size_t i = 0; i < c->nlayers && i < back.nlayers; i++)
+		ok(!strcmp(back.layers[i].url, c->layers[i].url) &&
+		   !(back.layers[i].flags & WL_CACHE) == !c->layers[i].is_cache &&
+		   !(back.layers[i].flags & WL_PUSH) == !c->layers[i].push &&
+		   !(back.layers[i].flags & WL_PURGE) == !c->layers[i].purge, "%s: layer %zu", name, i);
+	proto_conf_free(&back);
+	is_int(rootconf_decode(b, w2.len, rc), 0, "%s: root decodes its part", name);
+	ok(!strcmp(rc->user, c->user) && !strcmp(rc->cache_dir, c->cache_dir) &&
+	   !strcmp(rc->namespace, c->namespace) && !strcmp(rc->state_dir, c->state_dir),
+	   "%s: root's fields", name);
+	for (size_t n = 0; n < w2.len; n++)
+		if (rootconf_decode(b, n, &d) != -EPROTO) {
 			ok(0, "%s: a prefix of %zu bytes is refused", name, n);
 			return;
 		}
-	a[w1.len] = 0;
-	is_int(config_decode(a, w1.len + 1, &d), -EPROTO, "%s: a byte too many is refused", name);
+	b[w2.len] = 0;
+	is_int(rootconf_decode(b, w2.len + 1, &d), -EPROTO, "%s: a byte too many is refused", name);
 }
 
 static void test_wire(void)
 {
-	static uint8_t buf[IPC_MAX_PAYLOAD];
+	static struct rootconf r1, r2;
 	struct config c;
-	struct ipc_wr w;
 
 	config_defaults(&c);
-	roundtrip("defaults", &c);
+	relay("defaults", &c, &r1);
 	config_free(&c);
 	if (load(spec_example, &c, NULL) == 0)
-		roundtrip("SPEC example", &c);
+		relay("SPEC example", &c, &r1);
+	/* The indexer's folders: a network layer more does not change them, a local one does. */
+	free(c.layers[c.nlayers - 1].url);
+	c.layers[c.nlayers - 1].url = strdup("https://elsewhere/store");
+	relay("SPEC example, another network store", &c, &r2);
+	ok(r1.folders == r2.folders, "a network layer changed: the indexer keeps its folders");
+	free(c.layers[0].url);
+	c.layers[0].url = strdup("/mnt/store2");
+	relay("SPEC example, another local cache", &c, &r2);
+	ok(r1.folders != r2.folders, "a local layer changed: the indexer's folders change");
 	config_free(&c);
 	if (load(original_000, &c, NULL) == 0)
-		roundtrip("original 000", &c);
+		relay("original 000", &c, &r1);
 	config_free(&c);
 
-	/* Out of range: a TTL the parser would refuse, a negative expiration; no user. */
-	for (int i = 0; i < 3; i++) {
-		static const char *const what[] = {
-			"a TTL over a year is refused", "a negative expiration is refused",
-			"no user is refused",
-		};
-		struct config d;
+	/* Root refuses what it would act on wrongly: no user, a relative folder. */
+	{
+		static uint8_t buf[IPC_MAX_PAYLOAD];
+		struct worker_conf wc;
+		struct ipc_wr w;
 
 		config_defaults(&c);
-		if (i == 0)
-			c.entry_ttl = 365LL * 24 * 3600 + 1;
-		if (i == 1)
-			c.cache_expiration = -1;
-		if (i == 2) {
-			free(c.user);
-			c.user = NULL;
-		}
+		free(c.cache_dir);
+		c.cache_dir = strdup("relative/cache");
+		relay_worker_conf(&wc, &c, &req);
 		ipc_wr_init(&w, buf, sizeof buf);
-		config_encode(&w, &c);
-		is_int(config_decode(buf, w.len, &d), -EPROTO, "%s", what[i]);
+		relay_root_conf(&w, &c, &wc);
+		free(wc.layers);
+		free(wc.services);
+		is_int(rootconf_decode(buf, w.len, &r1), -EPROTO, "a relative cache_dir is refused");
 		config_free(&c);
 	}
 }

@@ -1,0 +1,18 @@
+/* relay.h — aysfs-config's answers to root: the workers' configurations and root's own part
+ * (config/relay.c). */
+#ifndef AYSFS_CONFIG_RELAY_H
+#define AYSFS_CONFIG_RELAY_H
+
+#include "config/config.h"
+#include "ipc/proto_workers.h"
+
+/* The indexer's and the fetcher's configuration from the file's and the command line's (q). Its
+ * strings point into c and q (and a static buffer). Returns 0, or -1 out of memory; free the
+ * layers and services arrays (only) when done. */
+int relay_worker_conf(struct worker_conf *wc, const struct config *c, const struct config_req_in *q);
+
+/* Root's part (MSG_CONFIG_DONE, decoded by supervisor/rootconf.c) into w; w->bad when it does
+ * not fit or names more than ROOTCONF_MAX_WATCH flists. */
+void relay_root_conf(struct ipc_wr *w, const struct config *c, const struct worker_conf *wc);
+
+#endif
