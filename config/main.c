@@ -61,9 +61,9 @@ static int answer(const struct config *c, const struct config_req_in *q)
 	free(wc.services);
 	if (w.bad || root.bad) {
 		snprintf(err, sizeof err, "%s: too large: over %d layers, %d services, %d proxies or "
-			 "filters, %d flists named by path, or %d bytes in all",
+			 "filters, or %d bytes in all",
 			 c->file ? c->file : "the configuration", WCONF_MAX_LAYERS, WCONF_MAX_SERVICES,
-			 WCONF_MAX_PROXIES, ROOTCONF_MAX_WATCH, IPC_MAX_PAYLOAD);
+			 WCONF_MAX_PROXIES, IPC_MAX_PAYLOAD);
 		return fail(err) ? 65 : 0;
 	}
 	proto_fuser_conf_encode(fconf, q->log_level, (uint32_t)c->entry_ttl, (uint32_t)c->attr_ttl,

@@ -3,7 +3,7 @@
  * Root decodes none of the workers' configuration: it relays the indexer's and fetcher's MSG_CONF
  * payload and the fuser's MSG_FUSER_CONF payload as they are, and reads only its own few values
  * (supervisor/rootconf.c): the workers' account, the folders it makes for them, the ssh key it
- * opens, the files it watches, and one number that changes when the indexer's folders change (its
+ * opens, and one number that changes when the indexer's folders change (its
  * Landlock rules are fixed at its start, so such a reload restarts it).
  */
 #include "config/relay.h"
@@ -33,6 +33,7 @@ int relay_worker_conf(struct worker_conf *wc, const struct config *c, const stru
 		.flags = q->flags, .ssh_known_hosts = c->ssh_known_hosts,
 		.trusted_keys = c->trusted_keys, .refresh_s = (uint32_t)c->refresh,
 		.min_hash_len = c->min_hash && !strcmp(c->min_hash, "sha256") ? 32 : 16,
+		.config_file = (char *)q->config_file,
 	};
 	wc->layers = calloc(c->nlayers + 1, sizeof *wc->layers);
 	wc->services = calloc(c->nays + 1, sizeof *wc->services);
@@ -101,7 +102,7 @@ static uint64_t folders_key(const struct worker_conf *wc)
 
 void relay_root_conf(struct ipc_wr *w, const struct config *c, const struct worker_conf *wc)
 {
-	size_t nsftp = 0, nwatch = 0;
+	size_t nsftp = 0;
 
 	for (size_t i = 0; i < c->nlayers; i++)
 		nsftp += strncmp(c->layers[i].url, "sftp://", 7) == 0;
@@ -112,14 +113,4 @@ void relay_root_conf(struct ipc_wr *w, const struct config *c, const struct work
 	ipc_wr_cstr(w, nsftp && c->ssh_key ? c->ssh_key : "");
 	ipc_wr_u32(w, c->warnings);
 	ipc_wr_u64(w, folders_key(wc));
-	/* What else a change of reloads: flist_dir, the flists named by path. */
-	ipc_wr_cstr(w, wc->flist_dir);
-	for (size_t i = 0; i < c->nays; i++)
-		nwatch += c->ays[i].flist != NULL;
-	ipc_wr_u32(w, (uint32_t)nwatch);
-	for (size_t i = 0; i < c->nays; i++)
-		if (c->ays[i].flist)
-			ipc_wr_cstr(w, c->ays[i].flist);
-	if (nwatch > ROOTCONF_MAX_WATCH)
-		w->bad = true;
 }

@@ -12,7 +12,7 @@
 int relay_worker_conf(struct worker_conf *wc, const struct config *c, const struct config_req_in *q);
 
 /* Root's part (MSG_CONFIG_DONE, decoded by supervisor/rootconf.c) into w; w->bad when it does
- * not fit or names more than ROOTCONF_MAX_WATCH flists. */
+ * not fit. */
 void relay_root_conf(struct ipc_wr *w, const struct config *c, const struct worker_conf *wc);
 
 #endif

@@ -12,6 +12,7 @@
 #include "indexer/fetch.h"
 #include "indexer/indexer.h"
 #include "indexer/refresh.h"
+#include "indexer/watch.h"
 
 #include "ipc/index.h"
 #include "ipc/log.h"
@@ -298,6 +299,18 @@ static int on_base_index(void)
 	return 0;
 }
 
+/* Watch what a change of reloads, as the configuration in force names it. */
+static void watch_conf(const struct worker_conf *c)
+{
+	const char *files[WCONF_MAX_SERVICES];
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < c->nservices; i++)
+		if (c->services[i].flist[0])
+			files[n++] = c->services[i].flist;
+	watch_set(c->config_file, files, n, c->flist_dir);
+}
+
 /* A new configuration: a new tree from its services and flists. The layers and the cache stay
  * those the indexer started with (the blob threads use them); a change there needs a restart. */
 static void reload(const void *payload, size_t len)
@@ -325,6 +338,7 @@ static void reload(const void *payload, size_t len)
 		proto_conf_free(&live);
 	live = c;
 	has_live = true;
+	watch_conf(&live);
 }
 
 /* No handle of the fuser uses a blob any more (it may be evicted from now on), or one does again
@@ -524,17 +538,31 @@ int main(int argc, char **argv)
 
 	bool fuser_gone = false;
 
+	watch_conf(&conf);
 	for (;;) {
-		struct pollfd fds[3] = {
+		struct pollfd fds[4] = {
 			{ .fd = fuser_gone ? -1 : FD_PEER1, .events = POLLIN },
 			{ .fd = FD_SUPERVISOR, .events = POLLIN },
 			{ .fd = wake[0], .events = POLLIN },
 		};
+		int timeout = -1, nwatch = watch_pollfd(&fds[3], &timeout);
+		unsigned changed;
 
-		if (poll(fds, 3, -1) < 0) {
+		if (poll(fds, 3 + (nfds_t)nwatch, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			die(66, "poll: %s", strerror(errno));
+		}
+		changed = watch_process(&fds[3], nwatch);
+		if (changed & WATCH_CONFIG) {
+			/* Root reads it again and sends it (MSG_CONF), which makes the new tree. */
+			log_notice("the configuration file changed: asking the supervisor to reload");
+			if (ipc_send(FD_SUPERVISOR, MSG_CONFIG_CHANGED, 0, NULL, 0, NULL, 0))
+				log_err("cannot tell the supervisor: %s", strerror(errno));
+		} else if (changed && (!restarted || has_base)) {
+			log_notice("reloading: a flist or flist_dir changed");
+			send_tree(has_live ? &live : &conf);
+			watch_conf(has_live ? &live : &conf);
 		}
 		if (fds[0].revents) {
 			rc = ipc_recv(FD_PEER1, proto_indexer_from_fuser, proto_indexer_from_fuser_n, &msg);

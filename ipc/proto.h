@@ -37,6 +37,8 @@ enum msg_type {
 	/* indexer → supervisor */
 	MSG_TREE_DONE = 3,      /* u64 generation, u64 entries, u32 services mounted, u32 rejected */
 	MSG_TREE_FAIL = 4,      /* str reason */
+	/* indexer → supervisor, empty: the configuration file changed (indexer/watch.c) */
+	MSG_CONFIG_CHANGED = 8,
 	/* a worker → supervisor, from its SIGSYS handler just before it dies: u32 audit arch, u32
 	 * number of the system call its seccomp filter refused (policy/seccomp.c) */
 	MSG_SYSCALL = 6,
@@ -138,14 +140,13 @@ struct config_req {
 	const char *cafile;     /* -cafile */
 	const char *resolv;     /* -resolv */
 	const char *auto_root;  /* -auto: -root; "" without -auto */
+	const char *config_file;        /* the file's absolute path, watched ("": none) */
 	uint32_t cache_port, master_port;
 };
 
 /* MSG_CONFIG_DONE — root's part of the configuration: str user, str namespace, str cache_dir,
  * str state_dir, str ssh_key ("" when no sftp:// layer needs it), u32 warnings (aysfs-config
- * logged them), u64 a number that differs when the indexer's folders differ, str flist_dir, u32
- * n ≤ ROOTCONF_MAX_WATCH, n × str a flist named by path (watched for changes). */
-#define ROOTCONF_MAX_WATCH 64
+ * logged them), u64 a number that differs when the indexer's folders differ. */
 
 /* Append a struct config_req to w (root's side; aysfs-config decodes it, proto_workers.c). */
 void proto_config_req_encode(struct ipc_wr *w, const struct config_req *q);

@@ -14,6 +14,7 @@ const struct ipc_type proto_supervisor_from_worker[] = {
 	{ MSG_READY, 0, 0, 0, "ready" },
 	{ MSG_TREE_DONE, 0, 24, 24, "tree-done" },
 	{ MSG_TREE_FAIL, 0, 4, STR(1024), "tree-fail" },
+	{ MSG_CONFIG_CHANGED, 0, 0, 0, "config-changed" },
 	{ MSG_CTL_REPLY, 0, 8, 4 + STR(CTL_TEXT_MAX), "ctl-reply" },
 	{ MSG_FUSE_INIT, 0, FUSE_INIT_MIN, FUSE_INIT_MAX, "fuse-init" },
 	{ MSG_SYSCALL, 0, 8, 8, "syscall" },
@@ -36,6 +37,7 @@ void proto_config_req_encode(struct ipc_wr *w, const struct config_req *q)
 	ipc_wr_cstr(w, q->cafile);
 	ipc_wr_cstr(w, q->resolv);
 	ipc_wr_cstr(w, q->auto_root);
+	ipc_wr_cstr(w, q->config_file);
 	ipc_wr_u32(w, q->cache_port);
 	ipc_wr_u32(w, q->master_port);
 }

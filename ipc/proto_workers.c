@@ -1,5 +1,5 @@
 /* proto_workers.c — the protocol as the indexer, the fetcher and aysfs-config speak it: their accept
- * tables, the worker configuration's decoding (encoded by proto_supervisor.c) and the worker side
+ * tables, the worker configuration (encoded for aysfs-config, config/relay.c; decoded here) and the worker side
  * of the supervisor's channel. Neither the supervisor nor the fuser links it. */
 #include "ipc/proto_workers.h"
 #include "fetcher/probe_wire.h"
@@ -138,7 +138,9 @@ int proto_conf_decode(const void *buf, size_t len, struct worker_conf *c)
 	c->trusted_keys = ipc_rd_strdup(&r, WCONF_MAX_STR);
 	c->min_hash_len = ipc_rd_u32(&r);
 	c->refresh_s = ipc_rd_u32(&r);
-	if (!c->ssh_known_hosts || !c->trusted_keys || (c->min_hash_len != 16 && c->min_hash_len != 32))
+	c->config_file = ipc_rd_strdup(&r, WCONF_MAX_STR);
+	if (!c->ssh_known_hosts || !c->trusted_keys || (c->min_hash_len != 16 && c->min_hash_len != 32) ||
+	    !c->config_file || (c->config_file[0] && c->config_file[0] != '/'))
 		goto fail;
 	/* Exact length, and the strings every worker relies on are there. */
 	if (!ipc_rd_done(&r) || !c->mountpoint || !c->mountpoint[0] || !c->prefix ||
@@ -175,6 +177,7 @@ void proto_conf_free(struct worker_conf *c)
 	free(c->auto_root);
 	free(c->ssh_known_hosts);
 	free(c->trusted_keys);
+	free(c->config_file);
 	memset(c, 0, sizeof *c);
 }
 
@@ -291,6 +294,7 @@ void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c)
 	ipc_wr_cstr(w, c->trusted_keys);
 	ipc_wr_u32(w, c->min_hash_len);
 	ipc_wr_u32(w, c->refresh_s);
+	ipc_wr_cstr(w, c->config_file);
 }
 
 size_t proto_fuser_conf_encode(uint8_t buf[FUSER_CONF_LEN], uint32_t log_level, uint32_t entry_ttl,
@@ -314,10 +318,12 @@ int proto_config_req_decode(struct ipc_rd *r, struct config_req_in *q)
 	ipc_rd_cstr(r, q->cafile, sizeof q->cafile);
 	ipc_rd_cstr(r, q->resolv, sizeof q->resolv);
 	ipc_rd_cstr(r, q->auto_root, sizeof q->auto_root);
+	ipc_rd_cstr(r, q->config_file, sizeof q->config_file);
 	q->cache_port = ipc_rd_u32(r);
 	q->master_port = ipc_rd_u32(r);
 	if (!ipc_rd_done(r) || q->log_level > 5 || (q->flags & ~(WC_VERIFY_CACHE | WC_CHECK)) ||
-	    !q->mountpoint[0] || q->cache_port > 65535 || q->master_port > 65535)
+	    !q->mountpoint[0] || (q->config_file[0] && q->config_file[0] != '/') ||
+	    q->cache_port > 65535 || q->master_port > 65535)
 		return -EPROTO;
 	return 0;
 }

@@ -102,6 +102,9 @@ struct worker_conf {
 	 * again for remote flists (0: never). */
 	char *trusted_keys;
 	uint32_t min_hash_len, refresh_s;
+	/* The configuration file, absolute ("": the defaults): the indexer watches it (with
+	 * flist_dir and the flists named by path) and tells root when it changes. */
+	char *config_file;
 };
 
 #define WCONF_MAX_PROXIES 16
@@ -145,11 +148,11 @@ size_t proto_fuser_conf_encode(uint8_t buf[FUSER_CONF_LEN], uint32_t log_level, 
 void strv_free(char **v, size_t n);
 
 /* struct config_req as aysfs-config receives it (ipc/proto.h): strings copied, bounded. */
-#define CONFIG_REQ_MIN (4 + 4 + 4 * 4 + 4 + 4)
-#define CONFIG_REQ_MAX (CONFIG_REQ_MIN + 4 * 4096)
+#define CONFIG_REQ_MIN (4 + 4 + 5 * 4 + 4 + 4)
+#define CONFIG_REQ_MAX (CONFIG_REQ_MIN + 5 * 4096)
 struct config_req_in {
 	uint32_t log_level, flags;
-	char mountpoint[4096], cafile[4096], resolv[4096], auto_root[4096];
+	char mountpoint[4096], cafile[4096], resolv[4096], auto_root[4096], config_file[4096];
 	uint32_t cache_port, master_port;
 };
 

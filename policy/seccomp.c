@@ -118,6 +118,8 @@ static const struct sc_allow indexer[] = {
 	 * once than it has arenas for: the read-ahead pool has more threads than that. Reads this
 	 * thread's CPU mask, nothing else. */
 	ANY(sched_getaffinity),
+	/* indexer/watch.c: the configuration file, flist_dir and the flists named by path */
+	ANY(inotify_init1), ANY(inotify_add_watch), ANY(inotify_rm_watch),
 };
 
 /* ---- aysfs-fetcher: the network, and fds it is handed; it opens no path ------------------- */

@@ -67,7 +67,7 @@ static int ask(int sock, const char *path, int fd, const struct config_req *q, s
 	       char *err, size_t errlen)
 {
 	static struct ipc_msg m;
-	static uint8_t buf[6 * (4 + PATH_MAX)];
+	static uint8_t buf[7 * (4 + PATH_MAX)];
 	struct ipc_wr w;
 	int rc;
 

@@ -7,12 +7,11 @@
  * Exit status (SPEC section 1): 0 clean stop; 1 usage or configuration error; 2 the mount could
  * not be made (or another supervisor serves the mountpoint); 3 a worker kept crashing (every
  * worker is restarted when it dies; the fuser's successor takes the mount over, takeover.c).
- * aysfs-ctl is served by ctl.c, reloads on file changes come from watch.c.
+ * aysfs-ctl is served by ctl.c; the indexer watches the files whose change reloads.
  */
 #include "supervisor/ctl.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/takeover.h"
-#include "supervisor/watch.h"
 
 #include "ipc/ctl.h"
 #include "ipc/log.h"
@@ -191,10 +190,27 @@ static void parse_args(int argc, char **argv, struct options *o)
 		usage_error("%s", "-pprof: the status server is not available in this version yet");
 }
 
+static const char *config_path(const struct options *o)
+{
+	return o->config_given || access(o->config, F_OK) == 0 ? o->config : NULL;
+}
+
 /* What the command line says of the workers' configuration (aysfs-config writes it). */
 static void config_req_from(struct config_req *q, const struct options *o, const char *mnt)
 {
+	static char file[PATH_MAX];
+	const char *path = config_path(o);
+	char cwd[PATH_MAX];
+
+	/* The indexer watches it (it has another working folder): absolute, symlinks kept. */
+	file[0] = '\0';
+	if (path && path[0] == '/')
+		snprintf(file, sizeof file, "%s", path);
+	else if (path && getcwd(cwd, sizeof cwd) &&
+		 snprintf(file, sizeof file, "%s/%s", cwd, path) >= (int)sizeof file)
+		file[0] = '\0';
 	*q = (struct config_req){
+		.config_file = file,
 		.log_level = (uint32_t)o->log_level, .mountpoint = mnt,
 		.flags = (o->verify_cache ? WC_VERIFY_CACHE : 0) | (o->check ? WC_CHECK : 0),
 		.cafile = o->cafile ? o->cafile : "", .resolv = o->resolv ? o->resolv : "",
@@ -556,24 +572,8 @@ static struct {
 	const char *mnt;
 } reload_ctx;
 
-static const char *config_path(const struct options *o)
-{
-	return o->config_given || access(o->config, F_OK) == 0 ? o->config : NULL;
-}
 
-/* Watch the configuration file, the flists it names by path, and flist_dir. */
-static void watch_config(const struct options *o, const struct rootconf *c)
-{
-	const char *files[1 + ROOTCONF_MAX_WATCH];
-	size_t n = 0;
-
-	files[n++] = config_path(o);
-	for (size_t i = 0; i < c->nwatch; i++)
-		files[n++] = c->watch[i];
-	watch_set(files, n, c->flist_dir);
-}
-
-/* A reload, then the file watches set again from the configuration now in force. */
+/* A reload, told to systemd and to aysfs-ctl status. */
 static int reload_now(char *why, size_t whysz)
 {
 	int rc;
@@ -584,12 +584,11 @@ static int reload_now(char *why, size_t whysz)
 		sctl_tree_fail(why);    /* aysfs-ctl status shows it */
 		notify_reload(false, why);
 	}
-	watch_config(reload_ctx.o, reload_ctx.cfg);
 	return rc;
 }
 
 /* Messages from a worker: only the types of proto_supervisor_from_worker; anything else, or a
- * malformed one, is a hostile worker. Returns 1 when the fuser reported ready, 0 otherwise, -1 on
+ * malformed one, is a hostile worker. Returns 1 when the fuser reported ready, 2 when the indexer saw the configuration file change, 0 otherwise, -1 on
  * a protocol violation or a closed channel. */
 static int on_worker_msg(struct worker *w)
 {
@@ -608,6 +607,8 @@ static int on_worker_msg(struct worker *w)
 	switch (m.hdr.type) {
 	case MSG_READY:
 		return w->role == ROLE_FUSER ? 1 : 0;
+	case MSG_CONFIG_CHANGED:
+		return w->role == ROLE_INDEXER ? 2 : -1;
 	case MSG_TREE_DONE: {
 		uint64_t gen = ipc_rd_u64(&r), entries = ipc_rd_u64(&r);
 		uint32_t ok = ipc_rd_u32(&r), bad = ipc_rd_u32(&r);
@@ -740,7 +741,7 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	bool ready = false, stopping = false;
 	time_t ready_deadline;
-	int64_t watchdog_ms = watchdog_interval_ms(), watchdog_at = 0;
+	int64_t watchdog_ms = watchdog_interval_ms(), watchdog_at = 0, changed_at = 0;
 
 	log_init("supervisor", LOG_INFO | (log_to_journal() ? 0 : LOG_STAMP));
 	/* A log reader that went away costs log lines, not the mount (the workers inherit this). */
@@ -854,11 +855,10 @@ int main(int argc, char **argv)
 	reload_ctx.o = &o;
 	reload_ctx.cfg = &cfg;
 	reload_ctx.mnt = mnt;
-	watch_config(&o, &cfg);
 	ready_deadline = time(NULL) + READY_DEADLINE_S;
 	while (!stopping) {
-		struct pollfd p[1 + ROLE_COUNT + 1 + SCTL_MAX_CLIENTS + 1];
-		int n = 0, nctl, nwatch, timeout = ready ? -1 : 1000;
+		struct pollfd p[1 + ROLE_COUNT + 1 + SCTL_MAX_CLIENTS];
+		int n = 0, nctl, timeout = ready ? -1 : 1000;
 
 		/* Wake for a restart that is due. */
 		for (int i = 0; i < ROLE_COUNT; i++) {
@@ -872,8 +872,6 @@ int main(int argc, char **argv)
 			p[n++] = (struct pollfd){ .fd = workers[i].ctl, .events = POLLIN };
 		nctl = sctl_pollfds(p + n, &timeout);
 		n += nctl;
-		nwatch = watch_pollfd(&p[n], &timeout);
-		n += nwatch;
 		if (watchdog_ms) {
 			int64_t left = watchdog_at - now_ms();
 
@@ -894,7 +892,12 @@ int main(int argc, char **argv)
 			if (!p[1 + i].revents)
 				continue;
 			rc = on_worker_msg(&workers[i]);
-			if (rc == 1 && !ready) {
+			if (rc == 2 && ready && now_ms() >= changed_at + 1000) {
+				/* At most once a second, whatever the indexer sends. */
+				changed_at = now_ms();
+				log_notice("reloading: the configuration file changed");
+				reload_now(err, sizeof err);
+			} else if (rc == 1 && !ready) {
 				ready = true;
 				log_notice("serving %s", mnt);
 				if (o.pidfile)
@@ -915,10 +918,6 @@ int main(int argc, char **argv)
 			}
 		}
 		sctl_process(p + 1 + ROLE_COUNT, nctl);
-		if (watch_process(&p[1 + ROLE_COUNT + nctl], nwatch) && ready) {
-			log_notice("reloading: the configuration, a flist or flist_dir changed");
-			reload_now(err, sizeof err);
-		}
 		if (p[0].revents) {
 			struct signalfd_siginfo si;
 
@@ -1019,7 +1018,6 @@ int main(int argc, char **argv)
 	stop_workers();
 	takeover_close();
 	sctl_close();
-	watch_close();
 	if (o.pidfile)
 		unlink(o.pidfile);
 	log_info("stopped");

@@ -23,15 +23,9 @@ int rootconf_decode(const void *buf, size_t len, struct rootconf *c)
 	ipc_rd_cstr(&r, c->ssh_key, sizeof c->ssh_key);
 	c->warnings = ipc_rd_u32(&r);
 	c->folders = ipc_rd_u64(&r);
-	ipc_rd_cstr(&r, c->flist_dir, sizeof c->flist_dir);
-	c->nwatch = ipc_rd_u32(&r);
-	if (c->nwatch > ROOTCONF_MAX_WATCH)
-		return -EPROTO;
-	for (uint32_t i = 0; i < c->nwatch; i++)
-		ipc_rd_cstr(&r, c->watch[i], sizeof c->watch[i]);
 	if (!ipc_rd_done(&r) || !c->user[0] || !c->namespace[0] || strchr(c->namespace, '/') ||
 	    !absolute(c->cache_dir, false) || !absolute(c->state_dir, false) ||
-	    !absolute(c->ssh_key, true) || !absolute(c->flist_dir, false))
+	    !absolute(c->ssh_key, true))
 		return -EPROTO;
 	return 0;
 }

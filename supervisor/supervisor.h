@@ -39,9 +39,8 @@ void cachedir_prepare(const char *key, const char *dir, const char *ns, mode_t m
  * payloads, relayed as aysfs-config wrote them. */
 struct rootconf {
 	char user[64], namespace[256];
-	char cache_dir[PATH_MAX], state_dir[PATH_MAX], ssh_key[PATH_MAX], flist_dir[PATH_MAX];
-	char watch[ROOTCONF_MAX_WATCH][PATH_MAX];
-	uint32_t nwatch, warnings;
+	char cache_dir[PATH_MAX], state_dir[PATH_MAX], ssh_key[PATH_MAX];
+	uint32_t warnings;
 	uint64_t folders;               /* differs when the indexer's folders differ */
 	uint8_t conf[IPC_MAX_PAYLOAD];  /* MSG_CONF for the indexer and the fetcher */
 	size_t conf_len;

@@ -1,5 +1,6 @@
-/* watch.c — the configuration file and flist_dir, watched with inotify, so that a change reloads
- * as SIGHUP does (SPEC section 6).
+/* watch.c — the configuration file, the flists named by path and flist_dir, watched with inotify
+ * (SPEC section 6): a flist's change makes a new tree here; the configuration's is told to the
+ * supervisor, which reads the file again as on SIGHUP. Root watches nothing itself.
  *
  * Files (the configuration, and flists given by path in [[ays]]) are watched through their folders,
  * since editors and configuration tools replace a file by renaming a new one over it. flist_dir is searched recursively by the indexer, so each of its
@@ -8,7 +9,7 @@
  * WATCH_MAX_WAIT_MS after the first. After each reload the watches are set again from the new
  * configuration (flist_dir may have moved, folders may have appeared).
  */
-#include "supervisor/watch.h"
+#include "indexer/watch.h"
 
 #include "ipc/log.h"
 
@@ -38,8 +39,10 @@ static struct {
 static int ndirs;
 static struct {
 	int wd;
+	unsigned what;                  /* WATCH_TREE or WATCH_CONFIG */
 	char name[NAME_MAX + 1];
 } files_watched[WATCH_MAX_FILES];
+static unsigned pending;
 static int nfiles_watched;
 static int64_t first_at, due_at;        /* 0: nothing pending */
 static bool warned_full;
@@ -80,7 +83,7 @@ static int add(const char *dir, unsigned kind, uint32_t mask)
 	return wd;
 }
 
-static void add_file(const char *path)
+static void add_file(const char *path, unsigned what)
 {
 	char dir[PATH_MAX];
 	const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
@@ -96,6 +99,7 @@ static void add_file(const char *path)
 	if (wd < 0)
 		return;
 	files_watched[nfiles_watched].wd = wd;
+	files_watched[nfiles_watched].what = what;
 	memcpy(files_watched[nfiles_watched++].name, name, strlen(name) + 1);
 }
 
@@ -122,7 +126,8 @@ static void add_tree(const char *dir, int depth)
 	closedir(d);
 }
 
-int watch_set(const char *const *files, size_t nfiles, const char *flist_dir)
+int watch_set(const char *config_file, const char *const *files, size_t nfiles,
+	      const char *flist_dir)
 {
 	if (ifd < 0) {
 		ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -136,15 +141,18 @@ int watch_set(const char *const *files, size_t nfiles, const char *flist_dir)
 	}
 	/* Changes seen so far are in the reload that just happened (or in the first tree). */
 	first_at = due_at = 0;
+	pending = 0;
 	/* Start over: removing every watch is simpler than working out which ones changed. */
 	for (int i = 0; i < ndirs; i++)
 		inotify_rm_watch(ifd, dirs[i].wd);
 	ndirs = 0;
 	nfiles_watched = 0;
 	warned_full = false;
+	if (config_file && config_file[0])
+		add_file(config_file, WATCH_CONFIG);
 	for (size_t i = 0; i < nfiles; i++)
 		if (files[i] && files[i][0])
-			add_file(files[i]);
+			add_file(files[i], WATCH_TREE);
 	if (flist_dir && flist_dir[0])
 		add_tree(flist_dir, 0);
 	return 0;
@@ -176,33 +184,37 @@ int watch_pollfd(struct pollfd *p, int *timeout_ms)
 	return 1;
 }
 
-static bool relevant(const struct inotify_event *ev)
+/* What an event changes: WATCH_TREE, WATCH_CONFIG, both (a lost event: anything), or 0. */
+static unsigned relevant(const struct inotify_event *ev)
 {
-	unsigned kind = 0;
+	unsigned kind = 0, what = 0;
 	size_t len;
 
 	if (ev->mask & IN_Q_OVERFLOW)
-		return true;
+		return WATCH_TREE | WATCH_CONFIG;
 	for (int i = 0; i < ndirs; i++)
 		if (dirs[i].wd == ev->wd)
 			kind = dirs[i].kind;
 	if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF))
-		return kind & W_FLISTS;
+		return kind & W_FLISTS ? WATCH_TREE : 0;
 	if (!ev->len)
-		return false;
+		return 0;
 	if (kind & W_FILES)
 		for (int i = 0; i < nfiles_watched; i++)
 			if (files_watched[i].wd == ev->wd && strcmp(ev->name, files_watched[i].name) == 0)
-				return true;
+				what |= files_watched[i].what;
 	if (!(kind & W_FLISTS))
-		return false;
+		return what;
 	len = strlen(ev->name);
 	/* A folder coming or going may hold flists; a file counts when it is a flist. */
-	return ev->mask & IN_ISDIR || (len > 6 && strcmp(ev->name + len - 6, ".flist") == 0);
+	if (ev->mask & IN_ISDIR || (len > 6 && strcmp(ev->name + len - 6, ".flist") == 0))
+		what |= WATCH_TREE;
+	return what;
 }
 
-bool watch_process(const struct pollfd *p, int n)
+unsigned watch_process(const struct pollfd *p, int n)
 {
+	unsigned what;
 	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
 	int64_t now = mono_ms();
 
@@ -213,7 +225,10 @@ bool watch_process(const struct pollfd *p, int n)
 			for (char *q = buf; q < buf + len;) {
 				const struct inotify_event *ev = (const struct inotify_event *)q;
 
-				if (relevant(ev)) {
+				unsigned now_what = relevant(ev);
+
+				if (now_what) {
+					pending |= now_what;
 					if (!first_at)
 						first_at = now;
 					due_at = now + WATCH_DEBOUNCE_MS;
@@ -225,7 +240,9 @@ bool watch_process(const struct pollfd *p, int n)
 		}
 	}
 	if (!due_at || now < due_at)
-		return false;
+		return 0;
 	first_at = due_at = 0;
-	return true;
+	what = pending;
+	pending = 0;
+	return what;
 }
