@@ -42,35 +42,15 @@ static int recv_within(int fd, const struct ipc_type *accept, size_t n, int ms)
 /* Check the seals and the image, then map it; the fd is closed either way. */
 static int take_index(struct fuser *f, int fd, uint64_t size)
 {
-	const int need = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
-	int seals = fcntl(fd, F_GET_SEALS);
 	char err[256];
-	struct stat st;
 	struct ix ix;
 	void *map;
-	int rc;
+	int rc = ix_map_sealed(&ix, fd, size, &map, err, sizeof err);
 
-	if (seals < 0 || (seals & need) != need) {
-		close(fd);
-		log_err("index memfd is not sealed");
-		return -EPROTO;
-	}
-	if (fstat(fd, &st) || (uint64_t)st.st_size != size || size == 0 || size > SIZE_MAX / 2) {
-		close(fd);
-		log_err("index memfd size differs from the message");
-		return -EPROTO;
-	}
-	map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-	if (map == MAP_FAILED) {
-		close(fd);
-		return -errno;
-	}
-	rc = ix_open(&ix, map, size, err, sizeof err);
 	if (rc) {
 		close(fd);
-		munmap(map, size);
 		log_err("index rejected: %s", err);
-		return -EPROTO;
+		return rc;
 	}
 	if (f->map) {
 		unsigned n;

@@ -185,13 +185,11 @@ static int set_current(int fd, size_t size, uint64_t generation, const struct wo
 {
 	char err[256];
 	struct ix ix;
-	void *map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	void *map;
 
-	if (map == MAP_FAILED)
-		return -errno;
-	if (ix_open(&ix, map, size, err, sizeof err)) {
+	/* The fuser's image (a restarted indexer's base) is checked as the fuser checks ours. */
+	if (ix_map_sealed(&ix, fd, size, &map, err, sizeof err)) {
 		log_err("index: %s", err);
-		munmap(map, size);
 		return -EINVAL;
 	}
 	if (cur.map)

@@ -7,9 +7,11 @@
 #include "ipc/index.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 __attribute__((format(printf, 3, 4)))
@@ -237,4 +239,30 @@ uint32_t ix_walk_next(const struct ix *ix, uint32_t slot)
 		in = dir;
 	}
 	return UINT32_MAX;
+}
+
+int ix_map_sealed(struct ix *ix, int fd, size_t size, void **map, char *err, size_t errlen)
+{
+	const int need = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+	int seals = fcntl(fd, F_GET_SEALS);
+	struct stat st;
+
+	if (seals < 0 || (seals & need) != need) {
+		snprintf(err, errlen, "the index memfd is not sealed");
+		return -EPROTO;
+	}
+	if (fstat(fd, &st) || (uint64_t)st.st_size != size || size == 0 || size > SIZE_MAX / 2) {
+		snprintf(err, errlen, "the index memfd's size differs from the message's");
+		return -EPROTO;
+	}
+	*map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	if (*map == MAP_FAILED) {
+		snprintf(err, errlen, "mmap: %s", strerror(errno));
+		return -errno;
+	}
+	if (ix_open(ix, *map, size, err, errlen)) {
+		munmap(*map, size);
+		return -EPROTO;
+	}
+	return 0;
 }

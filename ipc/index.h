@@ -88,6 +88,12 @@ struct ix {
  * inode number range. */
 int ix_open(struct ix *ix, const void *base, size_t size, char *err, size_t errlen);
 
+/* An image received from another process (fd: a memfd, `size` as its message says): sealed
+ * against writes, shrinking and growing (so it cannot change once validated), of that size, then
+ * mapped read-only and validated (ix_open). Returns 0 with *map set, or -EPROTO (err says why) or
+ * -errno of mmap; the fd stays the caller's either way. */
+int ix_map_sealed(struct ix *ix, int fd, size_t size, void **map, char *err, size_t errlen);
+
 /* The inode of a FUSE inode number, or NULL when this tree has no such number. */
 static inline const struct ix_inode *ix_inode(const struct ix *ix, uint64_t ino)
 {

@@ -89,7 +89,7 @@ static const struct sc_allow fuser[] = {
 	 * each thread is made on its first request. */
 	ANY(splice), ANY(vmsplice), ANY(pipe2),
 	FCNTL(F_SETPIPE_SZ),                            /* libfuse: that pipe holds a whole request */
-	FCNTL(F_GET_SEALS),                             /* a new index must be sealed (fuser/main.c) */
+	FCNTL(F_GET_SEALS),                             /* a new index must be sealed (ipc/index.c) */
 };
 
 /* ---- aysfs-indexer: flists, the local cache, local-folder layers; no network ---------------- */
@@ -104,6 +104,7 @@ static const struct sc_allow indexer[] = {
 	ANY(statfs), ANY(fstatfs),                      /* eviction: room left in the cache */
 	ANY(utimensat),                                 /* eviction: last use of a cached blob */
 	ANY(memfd_create), FCNTL(F_ADD_SEALS),          /* the index image, sealed */
+	FCNTL(F_GET_SEALS),                             /* the fuser's image is sealed (ipc/index.c) */
 	ANY(pipe2), FCNTL(F_SETPIPE_SZ),                /* each download's body, from the fetcher */
 	ANY(shutdown),                                  /* fetch_reconnect() leaves the old channel */
 	ANY(dup2), ANY(dup3),                           /* a restarted fuser's channel at FD_PEER1 */

@@ -248,11 +248,14 @@ static void open_ssh_key(const struct rootconf *c, const char *file)
 		    strerror(errno));
 }
 
+/* Written as root in a folder others may write (/run, /tmp): never through a symlink. */
 static void write_pidfile(const char *path)
 {
-	FILE *f = fopen(path, "we");
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
+	char line[24];
+	int n = snprintf(line, sizeof line, "%d\n", (int)getpid());
 
-	if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f))
+	if (fd < 0 || write(fd, line, (size_t)n) != n || close(fd))
 		log_warn("cannot write pid file %s: %s", path, strerror(errno));
 }
 

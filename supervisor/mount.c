@@ -8,8 +8,10 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -29,7 +31,7 @@ int mount_clear_stale(const char *mnt)
 				return -errno;
 		}
 		log_warn("%s: clearing a stale mount left by an earlier run", mnt);
-		if (umount2(mnt, MNT_DETACH))
+		if (umount2(mnt, MNT_DETACH | UMOUNT_NOFOLLOW))
 			return -errno;
 	}
 	return -ENOTCONN;
@@ -54,22 +56,35 @@ void mount_warn_not_empty(const char *mnt)
 
 int mount_fuse(const char *mnt)
 {
-	char opts[160];
-	int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+				.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+	char opts[160], target[32];
+	int fd, dir;
 
-	if (fd < 0)
+	/* mnt was resolved (realpath) before: a symlink in it now is one put there since, and the
+	 * mount would land elsewhere. The mount is made on the folder opened here. */
+	dir = (int)syscall(SYS_openat2, AT_FDCWD, mnt, &how, sizeof how);
+	if (dir < 0)
+		return errno == ELOOP ? -ELOOP : -errno;
+	snprintf(target, sizeof target, "/proc/self/fd/%d", dir);
+	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		close(dir);
 		return -errno;
+	}
 	/* Permissions are the kernel's (default_permissions) from the modes in the index; every
 	 * user may read (allow_other); nothing on it can gain privileges or be a device. */
 	snprintf(opts, sizeof opts,
 		 "fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions", fd);
-	if (mount("aysfs", mnt, "fuse.aysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOATIME,
+	if (mount("aysfs", target, "fuse.aysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOATIME,
 		  opts)) {
 		int err = errno;
 
 		close(fd);
+		close(dir);
 		return -err;
 	}
+	close(dir);
 	return fd;
 }
 

@@ -83,4 +83,14 @@ mount_start "$T/mnt" -config "$T/config.toml" || bail "remount failed"
 ok_cmd "a new supervisor clears the stale mount and serves" test -f "$T/mnt/x"
 like "$(cat "$T/log")" "clearing a stale mount" "and says so"
 mount_stop
+
+# Root writes nothing through a symlink someone put in its way: a -pidfile that is a symlink is not
+# followed (the file it points to keeps its bytes).
+echo "keep" >"$T/victim"
+ln -s "$T/victim" "$T/pid-link"
+mount_start "$T/mnt" -config "$T/config.toml" -pidfile "$T/pid-link" || bail "mount failed"
+is "$(cat "$T/victim")" "keep" "a -pidfile that is a symlink is not written through"
+like "$(cat "$T/log")" "cannot write pid file $T/pid-link" "and the log says so"
+mount_stop
+rm -f "$T/pid-link"
 done_testing

@@ -4,6 +4,7 @@
 #include "tests/tap.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -335,8 +336,42 @@ static void test_numbering(void)
 	tree_free(t);
 }
 
+/* An image from another process is mapped only when sealed and of the size its message says. */
+static void test_sealed(void)
+{
+	struct tree *t = tree_new("/", LOAD_TIME);
+	char err[256];
+	struct ix ix;
+	void *map;
+
+	add(t, "s", "/a|d41d8cd98f00b204e9800998ecf8427e|0\n", NULL, err, sizeof err);
+	for (int step = 0; step < 3; step++) {
+		int fd = memfd_create("test-sealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		size_t size = tree_image_size(t);
+
+		if (fd < 0 || ftruncate(fd, (off_t)size) || tree_image_write(t, 1, fd))
+			abort();
+		if (step == 0) {
+			ok(ix_map_sealed(&ix, fd, size, &map, err, sizeof err) == -EPROTO,
+			   "an image without seals is refused (%s)", err);
+		} else if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL)) {
+			abort();
+		} else if (step == 1) {
+			ok(ix_map_sealed(&ix, fd, size + 8, &map, err, sizeof err) == -EPROTO,
+			   "a size other than the memfd's is refused (%s)", err);
+		} else {
+			ok(ix_map_sealed(&ix, fd, size, &map, err, sizeof err) == 0 && ix.ninodes >= 2,
+			   "a sealed image of its size is mapped");
+			munmap(map, size);
+		}
+		close(fd);
+	}
+	tree_free(t);
+}
+
 int main(void)
 {
+	test_sealed();
 	test_numbering();
 	test_windows();
 	test_shape();
