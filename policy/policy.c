@@ -36,6 +36,9 @@ int policy_become(uid_t uid, gid_t gid)
 	/* Still root: room for the largest need (the fuser's), where the supervisor's own limits allow
 	 * it (a container may not); each worker then lowers it to its own. */
 	(void)setrlimit(RLIMIT_NOFILE, &nofile);
+	/* libcap-ng keeps the pid it acts on, reset by a fork handler; the launcher's children come
+	 * from clone(CLONE_PARENT), which runs no such handler. */
+	capng_setpid((int)getpid());
 	capng_clear(CAPNG_SELECT_BOTH);
 	if (capng_change_id((int)uid, (int)gid, CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING))
 		return -EPERM;
@@ -71,6 +74,20 @@ int policy_supervisor_caps(void)
 	    !capng_have_capability(CAPNG_EFFECTIVE, CAP_SYS_ADMIN))
 		return -EPERM;
 	return 0;
+}
+
+int policy_launcher_caps(void)
+{
+	static const int keep[] = { CAP_SETUID, CAP_SETGID, CAP_SETPCAP };
+
+	capng_clear(CAPNG_SELECT_BOTH);
+	for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+		if (capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET, keep[i]))
+			return -EINVAL;
+	if (capng_apply(CAPNG_SELECT_BOTH))
+		return -EPERM;
+	capng_get_caps_process();
+	return capng_have_capability(CAPNG_EFFECTIVE, CAP_SYS_ADMIN) ? -EPERM : 0;
 }
 
 void policy_worker_start(const char *role)

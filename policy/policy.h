@@ -24,6 +24,10 @@ void policy_worker_start(const char *role);
  * the effective, permitted and bounding sets; drop every other one. Returns 0 or -EPERM. */
 int policy_supervisor_caps(void);
 
+/* The launcher (supervisor/spawn.c): keep only CAP_SETUID, CAP_SETGID and CAP_SETPCAP, what
+ * policy_become needs. Returns 0 or -errno. */
+int policy_launcher_caps(void);
+
 /* Resolve an account name to ids. Returns 0 or -ENOENT. */
 int policy_user(const char *name, uid_t *uid, gid_t *gid);
 

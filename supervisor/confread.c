@@ -99,21 +99,22 @@ static int ask(int sock, const char *path, int fd, const struct config_req *q, s
 	return -EPROTO;
 }
 
-int config_read(const char *path, bool must_exist, const char *user, int log_level,
+int config_read(const char *path, bool must_exist, uid_t uid, gid_t gid, int log_level,
 		const struct config_req *q, struct rootconf *c, char *err, size_t errlen)
 {
-	struct worker w = { .role = ROLE_COUNT, .name = "config", .exe_fd = -1, .fds = { -1, -1, -1 } };
-	int sv[2], rc, fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	static int exe_fd = -1;         /* opened at the first read, before the launcher starts */
+	struct worker w = { .role = ROLE_COUNT, .name = "config", .exe_fd = exe_fd, .uid = uid,
+			    .gid = gid, .fds = { -1, -1, -1 } };
+	int sv[2], rc = 0, fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 
 	if (fd < 0 && (errno != ENOENT || must_exist)) {
 		rc = -errno;
 		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
 		return rc;
 	}
-	if (policy_user(user, &w.uid, &w.gid) && policy_user("nobody", &w.uid, &w.gid)) {
-		snprintf(err, errlen, "%s: neither user %s nor nobody exists to read it", path, user);
-		rc = -ENOENT;
-	} else if ((rc = spawn_open_exe(&w)) == 0) {
+	if (exe_fd < 0 && (rc = spawn_open_exe(&w)) == 0)
+		exe_fd = w.exe_fd;
+	if (rc == 0) {
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) {
 			rc = -errno;
 			snprintf(err, errlen, "%s: socketpair: %s", path, strerror(-rc));
@@ -130,7 +131,6 @@ int config_read(const char *path, bool must_exist, const char *user, int log_lev
 			if (w.pid > 0)
 				reap(w.pid);
 		}
-		close(w.exe_fd);
 	} else {
 		snprintf(err, errlen, "%s: aysfs-config is missing", path);
 	}

@@ -540,7 +540,10 @@ static int reload(const struct options *o, struct rootconf *cfg, const char *mnt
 	char err[1024];
 
 	config_req_from(&q, o, mnt);
-	if (config_read(o->config, o->config_given, cfg->user, o->log_level, &q, &next, err,
+	/* aysfs-config runs as the workers' user, resolved at start-up (root looks up no account
+	 * later: its seccomp filter is on by then). */
+	if (config_read(o->config, o->config_given, workers[ROLE_INDEXER].uid,
+			workers[ROLE_INDEXER].gid, o->log_level, &q, &next, err,
 			sizeof err)) {
 		log_err("reload: %s; the tree being served is kept", err);
 		snprintf(why, whysz, "%s; the tree being served is kept", err);
@@ -658,9 +661,16 @@ static int read_config(const struct options *o, const char *mnt, struct rootconf
 {
 	struct config_req q;
 	char err[1024];
+	uid_t uid;
+	gid_t gid;
 
+	if (policy_user("aysfs", &uid, &gid) && policy_user("nobody", &uid, &gid)) {
+		log_crit("%sneither user aysfs nor nobody exists to read %s", o->check ? "check: " : "",
+			 o->config);
+		return -1;
+	}
 	config_req_from(&q, o, mnt);
-	if (config_read(o->config, o->config_given, "aysfs", o->log_level, &q, cfg, err, sizeof err)) {
+	if (config_read(o->config, o->config_given, uid, gid, o->log_level, &q, cfg, err, sizeof err)) {
 		log_crit("%s%s", o->check ? "check: " : "", err);
 		return -1;
 	}
@@ -803,6 +813,8 @@ int main(int argc, char **argv)
 	open_ssh_key(&cfg, config_path(&o));
 	if (policy_supervisor_caps())
 		die(EXIT_MOUNT, "cannot drop the supervisor's capabilities to the five it keeps");
+	if ((rc = spawn_launcher_start()))
+		die(EXIT_MOUNT, "cannot start the launcher: %s", strerror(-rc));
 
 	/* 0-2: supervisor ↔ fuser, indexer, fetcher; 3: fuser ↔ indexer; 4: indexer ↔ fetcher. */
 	for (int i = 0; i < 5; i++)

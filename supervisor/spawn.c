@@ -15,11 +15,17 @@
 #include <limits.h>
 #include <signal.h>
 #include <linux/close_range.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdint.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+static int exes[8], nexes;      /* every binary spawn_open_exe opened (the launcher's list) */
 
 int spawn_open_exe(struct worker *w)
 {
@@ -35,7 +41,7 @@ int spawn_open_exe(struct worker *w)
 			snprintf(path, sizeof path, "%s/aysfs-%s", self, w->name);
 			w->exe_fd = open(path, O_PATH | O_CLOEXEC);
 			if (w->exe_fd >= 0)
-				return 0;
+				goto opened;
 		}
 	}
 	snprintf(path, sizeof path, "%s/aysfs-%s", AYSFS_LIBEXEC, w->name);
@@ -47,6 +53,9 @@ int spawn_open_exe(struct worker *w)
 			 AYSFS_LIBEXEC, strerror(err));
 		return -err;
 	}
+opened:
+	if (nexes < (int)(sizeof exes / sizeof exes[0]))
+		exes[nexes++] = w->exe_fd;
 	return 0;
 }
 
@@ -78,27 +87,15 @@ static int child_fds(const struct worker *w)
 	return (int)syscall(SYS_close_range, 7, ~0U, 0);
 }
 
-int spawn_worker(struct worker *w, int log_level, bool restarted)
+/* In the child: fds, user, exec. Never returns. */
+static void exec_child(const struct worker *w, int level_flags, bool restarted)
 {
-	char level[12];
+	char level[12], name[32];
 	char *const envp[] = { NULL };
-	char *argv[] = { NULL, "-l", level, restarted ? "-restarted" : NULL, NULL };
-	char name[32];
-	pid_t pid;
+	char *argv[] = { name, "-l", level, restarted ? "-restarted" : NULL, NULL };
 
-	snprintf(level, sizeof level, "%d", log_level | log_flags());
+	snprintf(level, sizeof level, "%d", level_flags);
 	snprintf(name, sizeof name, "aysfs-%s", w->name);
-	argv[0] = name;
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid > 0) {
-		w->pid = pid;
-		w->started = time(NULL);
-		if (w->ctl >= 0)
-			fcntl(w->ctl, F_SETFL, fcntl(w->ctl, F_GETFL) | O_NONBLOCK);
-		return 0;
-	}
 	/* The worker gets none of the signals the supervisor blocks for its signalfd. Unblocked
 	 * here, in the child, whose pending set starts empty: in the supervisor, a pending signal
 	 * would take its default action (a SIGHUP or SIGTERM not yet read would kill it). */
@@ -114,6 +111,175 @@ int spawn_worker(struct worker *w, int log_level, bool restarted)
 	syscall(SYS_execveat, 6, "", argv, envp, AT_EMPTY_PATH);
 	log_crit("%s: exec: %s", name, strerror(errno));
 	_exit(127);
+}
+
+/* ---- the launcher -------------------------------------------------------------------------------
+ * Once root has loaded its own seccomp filter (policy/seccomp.c, SECCOMP_SUPERVISOR) it cannot
+ * start a process itself: a filter is inherited, and the workers' start-up (the dynamic loader,
+ * Landlock, their own filters) needs calls root's list does not have. So root forks, before its
+ * filter, a launcher that keeps only what starting a worker needs (CAP_SETUID, CAP_SETGID,
+ * CAP_SETPCAP) and does nothing but this: read a fixed-size request (which binary, of those root
+ * opened; which user, never root; the worker's fds), start the worker as root's own child
+ * (CLONE_PARENT, so root reaps it and its SIGCHLD reaches root), answer its pid. It exits when
+ * root's end closes. */
+
+struct launch_req {
+	int32_t exe_fd;         /* one of the binaries opened before the launcher started */
+	uint32_t uid, gid;
+	int32_t level;          /* log level and flags, for -l */
+	uint8_t restarted;
+	uint8_t fdmask;         /* which of fds 3, 4, 5 follow (SCM_RIGHTS, in that order) */
+	char name[14];
+};
+
+static int launcher = -1;       /* root's end; -1: root starts workers itself */
+
+static pid_t launch_here(const struct worker *w, int level, bool restarted, bool sibling)
+{
+	pid_t pid = sibling ? (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0) :
+		    fork();
+
+	if (pid == 0)
+		exec_child(w, level, restarted);
+	return pid;
+}
+
+static bool known_exe(int fd)
+{
+	for (int i = 0; i < nexes; i++)
+		if (exes[i] == fd)
+			return true;
+	return false;
+}
+
+static void launcher_loop(int sock)
+{
+	for (;;) {
+		union {
+			char buf[CMSG_SPACE(3 * sizeof(int))];
+			struct cmsghdr align;
+		} u;
+		struct launch_req q;
+		struct iovec iov = { &q, sizeof q };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+				    .msg_controllen = sizeof u.buf };
+		struct cmsghdr *c;
+		struct worker w = { .fds = { -1, -1, -1 } };
+		int got[3] = { -1, -1, -1 }, ngot = 0, want = 0;
+		ssize_t n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+		int32_t answer;
+
+		if (n <= 0)
+			_exit(0);
+		c = CMSG_FIRSTHDR(&m);
+		if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			ngot = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			memcpy(got, CMSG_DATA(c), (size_t)(ngot > 3 ? 3 : ngot) * sizeof(int));
+		}
+		for (int i = 0; i < 3; i++)
+			want += (q.fdmask >> i) & 1;
+		answer = -EPROTO;
+		/* Root's request, checked all the same: a known binary, never uid or gid 0, a name. */
+		if (n == sizeof q && !(m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && ngot == want &&
+		    q.fdmask < 8 && known_exe(q.exe_fd) && q.uid && q.gid &&
+		    memchr(q.name, '\0', sizeof q.name)) {
+			w.exe_fd = q.exe_fd;
+			w.uid = q.uid;
+			w.gid = q.gid;
+			w.name = q.name;
+			for (int i = 0, k = 0; i < 3; i++)
+				if (q.fdmask >> i & 1)
+					w.fds[i] = got[k++];
+			answer = launch_here(&w, q.level, q.restarted, true);
+			if (answer < 0)
+				answer = -errno;
+		}
+		for (int i = 0; i < ngot && i < 3; i++)
+			close(got[i]);
+		if (send(sock, &answer, sizeof answer, MSG_NOSIGNAL) != sizeof answer)
+			_exit(0);
+	}
+}
+
+int spawn_launcher_start(void)
+{
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return -errno;
+	}
+	if (pid == 0) {
+		/* Only stderr, the binaries and the request socket stay open here. */
+		for (int fd = 3; fd < 1024; fd++)
+			if (fd != sv[1] && !known_exe(fd))
+				close(fd);
+		if (policy_launcher_caps())
+			_exit(127);
+		launcher_loop(sv[1]);
+	}
+	close(sv[1]);
+	launcher = sv[0];
+	return 0;
+}
+
+static int launch_remote(struct worker *w, int level, bool restarted)
+{
+	struct launch_req q = { .exe_fd = w->exe_fd, .uid = w->uid, .gid = w->gid, .level = level,
+				.restarted = restarted };
+	union {
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { &q, sizeof q };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct pollfd p = { .fd = launcher, .events = POLLIN };
+	int fds[3], n = 0;
+	int32_t answer;
+
+	snprintf(q.name, sizeof q.name, "%s", w->name);
+	for (int i = 0; i < 3; i++)
+		if (w->fds[i] >= 0) {
+			q.fdmask |= (uint8_t)(1u << i);
+			fds[n++] = w->fds[i];
+		}
+	if (n) {
+		memset(&u, 0, sizeof u);
+		m.msg_control = u.buf;
+		m.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
+		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
+	}
+	if (sendmsg(launcher, &m, MSG_NOSIGNAL) != sizeof q)
+		return -errno;
+	/* It forks and answers at once; a launcher that does not is gone for good. */
+	if (poll(&p, 1, 5000) != 1 || recv(launcher, &answer, sizeof answer, 0) != sizeof answer)
+		return -ECHILD;
+	return answer;
+}
+
+int spawn_worker(struct worker *w, int log_level, bool restarted)
+{
+	int level = log_level | log_flags();
+	pid_t pid = launcher >= 0 ? launch_remote(w, level, restarted) :
+		    launch_here(w, level, restarted, false);
+
+	if (pid < 0)
+		return launcher >= 0 ? pid : -errno;
+	w->pid = pid;
+	w->started = time(NULL);
+	if (w->ctl >= 0)
+		fcntl(w->ctl, F_SETFL, fcntl(w->ctl, F_GETFL) | O_NONBLOCK);
+	return 0;
 }
 
 int worker_send(const struct worker *w, uint16_t type, uint64_t id, const void *payload,

@@ -48,9 +48,9 @@ struct rootconf {
 };
 
 /* Read the configuration file at `path` (the defaults when it is missing and need not exist)
- * with aysfs-config, started as `user` (nobody if missing), told what the command line says (q).
+ * with aysfs-config, started as uid:gid, told what the command line says (q).
  * Returns 0, or -errno with err holding the reason ("FILE:LINE:COLUMN: …"). */
-int config_read(const char *path, bool must_exist, const char *user, int log_level,
+int config_read(const char *path, bool must_exist, uid_t uid, gid_t gid, int log_level,
 		const struct config_req *q, struct rootconf *c, char *err, size_t errlen);
 
 /* MSG_CONFIG_DONE's payload into *c (its fields other than conf, fconf). 0 or -EPROTO. */
@@ -88,6 +88,11 @@ int spawn_open_exe(struct worker *w);
  * w->fds and nothing else, and an empty environment; `restarted` adds "-restarted" to its argv
  * (a restarted indexer neither purges nor sends a new index). Returns 0 or -errno. */
 int spawn_worker(struct worker *w, int log_level, bool restarted);
+
+/* Start the launcher (spawn.c): from then on spawn_worker asks it, so that root can hold a
+ * seccomp filter of its own. Call once every binary is open (spawn_open_exe) and before the
+ * filter. Returns 0 or -errno. */
+int spawn_launcher_start(void);
 
 /* ipc_send on the worker's channel. Root's ends are non-blocking (spawn_worker makes them so):
  * root never waits on a worker, and one that does not drain its channel (-EAGAIN) is killed,
