@@ -32,7 +32,7 @@ void cachedir_prepare(const char *key, const char *dir, const char *ns, mode_t m
 
 /* ---- spawn.c ---- */
 
-enum worker_role { ROLE_FUSER, ROLE_INDEXER, ROLE_FETCHER, ROLE_COUNT };
+enum worker_role { ROLE_FUSER, ROLE_INDEXER, ROLE_FETCHER, ROLE_STATUS, ROLE_COUNT };
 
 struct worker {
 	enum worker_role role;
