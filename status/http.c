@@ -201,6 +201,8 @@ static void on_input(struct conn *c)
 		return;
 	}
 	c->state = C_WAIT;
+	if (c->deadline > mono_ms() + HTTP_DEADLINE_MS / 2)
+		c->deadline = mono_ms() + HTTP_DEADLINE_MS / 2;
 	ask(&c->q, ASK_INDEXER | ASK_FETCHER, "stats", "", answered);
 }
 
@@ -304,9 +306,10 @@ void http_process(const struct pollfd *p, int n)
 
 		if (c->state == C_FREE || c->deadline > now)
 			continue;
-		if (c->state == C_WAIT)
+		if (c->state == C_WAIT) {
+			c->deadline = now + 1000;       /* to write what is known */
 			ask_give_up(&c->q, ASK_INDEXER | ASK_FETCHER, ETIMEDOUT, "no answer in time");
-		else
+		} else
 			conn_close(c);
 	}
 	if (p[0].revents & POLLIN)
