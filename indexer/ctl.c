@@ -177,9 +177,24 @@ static void stats(FILE *out)
 			indented(out, text, "cache_");
 	}
 	free(text);
+	/* Every configured layer (0 when none served yet), then the local cache's entries. */
+	for (uint32_t i = 0; i < conf->nlayers; i++) {
+		uint64_t h = 0, b = 0;
+
+		for (unsigned k = 0; k < n; k++)
+			if (strcmp(snap[k].layer, conf->layers[i].url) == 0) {
+				h = snap[k].hits;
+				b = snap[k].bytes;
+				snap[k].layer = "";
+			}
+		fprintf(out, "layer_blobs %s %llu\nlayer_blob_bytes %s %llu\n", conf->layers[i].url,
+			(unsigned long long)h, conf->layers[i].url, (unsigned long long)b);
+	}
 	for (unsigned k = 0; k < n; k++)
-		fprintf(out, "layer_blobs %s %llu\nlayer_blob_bytes %s %llu\n", snap[k].layer,
-			(unsigned long long)snap[k].hits, snap[k].layer, (unsigned long long)snap[k].bytes);
+		if (snap[k].layer[0])
+			fprintf(out, "layer_blobs %s %llu\nlayer_blob_bytes %s %llu\n", snap[k].layer,
+				(unsigned long long)snap[k].hits, snap[k].layer,
+				(unsigned long long)snap[k].bytes);
 }
 
 struct job {

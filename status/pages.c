@@ -324,6 +324,15 @@ static void render_json(FILE *out)
 		value_of(RELAY_INDEXER, "cache_hits", ""), value_of(RELAY_INDEXER, "cache_misses", ""));
 }
 
+/* A table cell: the number, or a dash when there is none (-1: a folder layer has no downloads). */
+static void html_num(FILE *out, long long v)
+{
+	if (v < 0)
+		fputs("<td>-</td>", out);
+	else
+		fprintf(out, "<td>%lld</td>", v);
+}
+
 static void render_html(FILE *out)
 {
 	const char *ls[MAX_SAMPLES];
@@ -364,10 +373,11 @@ static void render_html(FILE *out)
 
 		fprintf(out, "<tr class=\"%s\"><td>", strncmp(h, "backing", 7) ? "up" : "down");
 		html_text(out, ls[i]);
-		fprintf(out, "</td><td>%s</td><td>%lld</td><td>%lld</td><td>%lld</td></tr>\n", h,
-			value_of(RELAY_FETCHER, "layer_requests", ls[i]),
-			value_of(RELAY_FETCHER, "layer_bytes", ls[i]),
-			value_of(RELAY_INDEXER, "layer_blobs", ls[i]));
+		fprintf(out, "</td><td>%s</td>", h);
+		html_num(out, value_of(RELAY_FETCHER, "layer_requests", ls[i]));
+		html_num(out, value_of(RELAY_FETCHER, "layer_bytes", ls[i]));
+		html_num(out, value_of(RELAY_INDEXER, "layer_blobs", ls[i]));
+		fputs("</tr>\n", out);
 	}
 	fprintf(out, "</table>\n<h2>Local cache</h2>\n<p>%lld of %lld bytes used; hits %lld, misses %lld</p>\n"
 		"</body></html>\n", value_of(RELAY_INDEXER, "cache_bytes", ""),
