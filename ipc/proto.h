@@ -140,6 +140,7 @@ extern const size_t proto_status_from_supervisor_n;
  * into it but the indexer's tree-failure words, copied. */
 #define RELAY_INDEXER   1
 #define RELAY_FETCHER   2
+#define RELAY_FUSER     3       /* asked only "stats" (its counters of opens and reads) */
 #define ST_ROLES        4       /* fuser, indexer, fetcher, status */
 #define ST_WHY_MAX      1152
 #define ST_EV_NONE      0

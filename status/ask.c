@@ -13,6 +13,7 @@
 
 struct st_facts facts;
 const char *const st_role_name[ST_ROLES] = { "fuser", "indexer", "fetcher", "status" };
+static const char *const relay_name[] = { "?", "indexer", "fetcher", "fuser" };
 
 static struct query *live[MAX_LIVE];
 static uint64_t next_id;
@@ -57,7 +58,7 @@ void ask_give_up(struct query *q, unsigned roles, uint32_t status, const char *w
 {
 	char line[256];
 
-	for (unsigned r = 1; r <= 2; r++) {
+	for (unsigned r = RELAY_INDEXER; r <= RELAY_FUSER; r++) {
 		if (!(roles & q->pending & (1u << r)))
 			continue;
 		q->pending &= ~(1u << r);
@@ -91,7 +92,7 @@ void ask(struct query *q, unsigned roles, const char *cmd, const char *arg,
 		return;
 	}
 	live[slot] = q;
-	for (unsigned r = 1; r <= 2; r++) {
+	for (unsigned r = RELAY_INDEXER; r <= RELAY_FUSER; r++) {
 		if (!(roles & (1u << r)))
 			continue;
 		ipc_wr_init(&w, buf, sizeof buf);
@@ -109,7 +110,7 @@ void ask_forget(struct query *q)
 	for (int i = 0; i < MAX_LIVE; i++)
 		if (live[i] == q)
 			live[i] = NULL;
-	for (int r = 0; r < 3; r++) {
+	for (int r = 0; r < 4; r++) {
 		free(q->text[r]);
 		q->text[r] = NULL;
 	}
@@ -126,7 +127,7 @@ int ask_on_reply(uint64_t id, const void *payload, size_t len)
 
 	ipc_rd_init(&r, payload, len);
 	relay = ipc_rd_u32(&r);
-	if (r.bad || (relay != RELAY_INDEXER && relay != RELAY_FETCHER))
+	if (r.bad || relay < RELAY_INDEXER || relay > RELAY_FUSER)
 		return -EPROTO;
 	for (int i = 0; i < MAX_LIVE; i++) {
 		struct query *q = live[i];
@@ -138,7 +139,7 @@ int ask_on_reply(uint64_t id, const void *payload, size_t len)
 			return 0;
 		}
 		if (proto_ctl_reply_decode((const uint8_t *)payload + 4, len - 4, &status, &text, &tlen)) {
-			log_warn("a malformed answer from the %s", st_role_name[relay]);
+			log_warn("a malformed answer from the %s", relay_name[relay]);
 			ask_give_up(q, 1u << relay, EIO, "a malformed answer");
 			return 0;
 		}

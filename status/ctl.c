@@ -231,8 +231,8 @@ void sctl_event(uint32_t event, uint32_t role)
 {
 	char line[ST_WHY_MAX + 128];
 
-	if (event == ST_EV_DIED && (role == RELAY_INDEXER || role == RELAY_FETCHER))
-		ask_worker_died(role);
+	if (event == ST_EV_DIED && role < ST_ROLES - 1)       /* ROLE_* to RELAY_*: the fuser is 0 */
+		ask_worker_died(role == 0 ? RELAY_FUSER : role);
 	if (event == ST_EV_TREE_DONE)
 		snprintf(line, sizeof line,
 			 "reloaded: generation %llu, %llu entries from %u services (%u rejected)\n",

@@ -203,7 +203,7 @@ static void on_input(struct conn *c)
 	c->state = C_WAIT;
 	if (c->deadline > mono_ms() + HTTP_DEADLINE_MS / 2)
 		c->deadline = mono_ms() + HTTP_DEADLINE_MS / 2;
-	ask(&c->q, ASK_INDEXER | ASK_FETCHER, "stats", "", answered);
+	ask(&c->q, ASK_INDEXER | ASK_FETCHER | ASK_FUSER, "stats", "", answered);
 }
 
 static void on_output(struct conn *c)
@@ -308,7 +308,7 @@ void http_process(const struct pollfd *p, int n)
 			continue;
 		if (c->state == C_WAIT) {
 			c->deadline = now + 1000;       /* to write what is known */
-			ask_give_up(&c->q, ASK_INDEXER | ASK_FETCHER, ETIMEDOUT, "no answer in time");
+			ask_give_up(&c->q, ASK_INDEXER | ASK_FETCHER | ASK_FUSER, ETIMEDOUT, "no answer in time");
 		} else
 			conn_close(c);
 	}

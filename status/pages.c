@@ -28,6 +28,9 @@ struct metric {
 };
 
 static const struct metric metrics[] = {
+	{ RELAY_FUSER, "opens", "aysfs_opens_total", COUNTER, "Files opened." },
+	{ RELAY_FUSER, "reads", "aysfs_reads_total", COUNTER, "Reads of files answered." },
+	{ RELAY_FUSER, "read_bytes", "aysfs_read_bytes_total", COUNTER, "Bytes served by reads of files." },
 	{ RELAY_INDEXER, "cache_hits", "aysfs_cache_hits_total", COUNTER, "Opens served from the local cache." },
 	{ RELAY_INDEXER, "cache_misses", "aysfs_cache_misses_total", COUNTER, "Opens the local cache did not hold." },
 	{ RELAY_INDEXER, "cache_bytes", "aysfs_cache_bytes", GAUGE, "Bytes of blobs in the local cache." },
@@ -156,6 +159,7 @@ static void collect(const struct query *q)
 	nsamples = 0;
 	take(RELAY_INDEXER, q->status[RELAY_INDEXER] ? NULL : q->text[RELAY_INDEXER]);
 	take(RELAY_FETCHER, q->status[RELAY_FETCHER] ? NULL : q->text[RELAY_FETCHER]);
+	take(RELAY_FUSER, q->status[RELAY_FUSER] ? NULL : q->text[RELAY_FUSER]);
 }
 
 /* A Prometheus label value: backslash and quote escaped (a newline cannot occur). */

@@ -55,12 +55,13 @@ int64_t mono_ms(void);
 
 #define ASK_INDEXER (1u << RELAY_INDEXER)
 #define ASK_FETCHER (1u << RELAY_FETCHER)
+#define ASK_FUSER   (1u << RELAY_FUSER)
 
 struct query {
 	uint64_t id;
 	unsigned pending;               /* ASK_* still to answer */
-	uint32_t status[3];
-	char *text[3];                  /* each answer, sanitised (NUL-terminated), or NULL */
+	uint32_t status[4];             /* by RELAY_* */
+	char *text[4];                  /* each answer, sanitised (NUL-terminated), or NULL */
 	void (*done)(struct query *q);  /* called once nothing is pending */
 	bool live;
 };

@@ -22,7 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LISTEN_BACKLOG 64
+#define LISTEN_BACKLOG 1024     /* -pprof: a flood of clients waits in the kernel's queue, not in limbo */
+#define CTL_BACKLOG    8        /* aysfs-ctl: the status worker serves 8 at once */
 
 static int listen_fd = -1, http_fd = -1;
 static char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -168,7 +169,7 @@ int sctl_open(const char *mnt, const struct sctl_ops *o)
 	old = umask(0177);              /* the socket is born 0600 */
 	rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
 	umask(old);
-	if (rc || listen(fd, LISTEN_BACKLOG)) {
+	if (rc || listen(fd, CTL_BACKLOG)) {
 		rc = -errno;
 		close(fd);
 		return rc;
@@ -260,6 +261,11 @@ int sctl_start(struct worker *w, const uint8_t *conf, size_t conf_len, int log_l
 	return 0;
 }
 
+/* Who a RELAY_* names. */
+static const enum worker_role relay_role[] = {
+	[RELAY_INDEXER] = ROLE_INDEXER, [RELAY_FETCHER] = ROLE_FETCHER, [RELAY_FUSER] = ROLE_FUSER,
+};
+
 int sctl_on_msg(const struct worker *from, const struct ipc_msg *m)
 {
 	static uint8_t buf[IPC_MAX_PAYLOAD];
@@ -270,18 +276,19 @@ int sctl_on_msg(const struct worker *from, const struct ipc_msg *m)
 	case MSG_RELAY:         /* status → indexer or fetcher, as MSG_CTL */
 		ipc_rd_init(&r, m->payload, m->hdr.len);
 		to = ipc_rd_u32(&r);
-		if (from->role != ROLE_STATUS || (to != RELAY_INDEXER && to != RELAY_FETCHER))
+		if (from->role != ROLE_STATUS || to < RELAY_INDEXER || to > RELAY_FUSER)
 			return -1;
-		if (worker_send(&ops->workers[to == RELAY_INDEXER ? ROLE_INDEXER : ROLE_FETCHER],
-				MSG_CTL, m->hdr.id, m->payload + 4, m->hdr.len - 4, NULL, 0)) {
+		if (worker_send(&ops->workers[relay_role[to]], MSG_CTL, m->hdr.id, m->payload + 4,
+				m->hdr.len - 4, NULL, 0)) {
 			/* Not delivered: an answer without a payload says so. */
 			worker_send(from, MSG_RELAY_REPLY, m->hdr.id, &to, 4, NULL, 0);
 		}
 		return 0;
-	case MSG_CTL_REPLY:     /* indexer or fetcher → status, unread */
-		if (from->role != ROLE_INDEXER && from->role != ROLE_FETCHER)
+	case MSG_CTL_REPLY:     /* fuser, indexer or fetcher → status, unread */
+		if (from->role == ROLE_STATUS)
 			return -1;
-		to = from->role == ROLE_INDEXER ? RELAY_INDEXER : RELAY_FETCHER;
+		to = from->role == ROLE_INDEXER ? RELAY_INDEXER : from->role == ROLE_FETCHER ?
+		     RELAY_FETCHER : RELAY_FUSER;
 		memcpy(buf, &to, 4);
 		memcpy(buf + 4, m->payload, m->hdr.len);
 		worker_send(status_worker(), MSG_RELAY_REPLY, m->hdr.id, buf, 4 + m->hdr.len, NULL, 0);

@@ -97,6 +97,7 @@ scrape
 L="{layer=\"$STORE\"}"
 req0=$(metric "aysfs_layer_requests_total$L"); bytes0=$(metric "aysfs_layer_bytes_total$L")
 miss0=$(metric aysfs_cache_misses_total); served0=$(metric "aysfs_layer_blobs_served_total$L")
+opens0=$(metric aysfs_opens_total); rbytes0=$(metric aysfs_read_bytes_total)
 is "$req0" 0 "no request to the store yet"
 sum=0
 for i in 1 2 3; do
@@ -108,6 +109,8 @@ is "$(metric "aysfs_layer_requests_total$L")" $(( req0 + 3 )) "three files read:
 is "$(metric "aysfs_layer_bytes_total$L")" $(( bytes0 + sum )) "its bytes by their sizes ($sum)"
 is "$(metric aysfs_cache_misses_total)" $(( miss0 + 3 )) "the cache's misses by 3"
 is "$(metric "aysfs_layer_blobs_served_total$L")" $(( served0 + 3 )) "blobs served from that layer by 3"
+is "$(metric aysfs_opens_total)" $(( opens0 + 3 )) "the fuser's opens by 3"
+is "$(metric aysfs_read_bytes_total)" $(( rbytes0 + sum )) "its bytes served by reads by $sum"
 is "$(metric "aysfs_layer_up$L")" 1 "the layer is up"
 is "$(metric aysfs_tree_entries)" 7 "the tree's entries"
 
