@@ -315,11 +315,21 @@ int sctl_on_msg(const struct worker *from, const struct ipc_msg *m)
 
 /* ---- from main.c ------------------------------------------------------------------------------------ */
 
+static bool dirty;
+
 void sctl_worker_died(enum worker_role role, const char *why)
 {
 	snprintf(wstat[role].last_exit, sizeof wstat[role].last_exit, "%s", why);
 	wstat[role].at = time(NULL);
 	push_facts(ST_EV_DIED, role);
+	dirty = true;           /* its restart time is decided after this */
+}
+
+void sctl_flush(void)
+{
+	if (dirty)
+		push_facts(ST_EV_NONE, 0);
+	dirty = false;
 }
 
 void sctl_worker_restarted(enum worker_role role)

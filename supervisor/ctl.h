@@ -44,6 +44,8 @@ int sctl_on_msg(const struct worker *from, const struct ipc_msg *m);
 /* From main.c's worker handling. */
 void sctl_worker_died(enum worker_role role, const char *why);
 void sctl_worker_restarted(enum worker_role role);
+/* Once the loop has decided what follows a death (a restart time, a back-off): tell it. */
+void sctl_flush(void);
 void sctl_tree_done(uint64_t generation, uint64_t entries, uint32_t services, uint32_t rejected);
 void sctl_tree_fail(const char *why);
 

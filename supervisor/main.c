@@ -455,7 +455,8 @@ static bool note_death(struct worker *w, time_t now)
 
 /* The fetcher in a crash loop is no reason to stop: whatever crashes it from the network would
  * take the cached tree down too, which SPEC section 6 keeps serving offline. So it is restarted
- * with a back-off instead, until it has run CRASH_LOOP_SECONDS without dying. True when w backs off. */
+ * with a back-off instead, until it has run CRASH_LOOP_SECONDS without dying. The status worker
+ * likewise: any local user reaches it through -pprof. True when w backs off. */
 static bool fetcher_backoff(struct worker *w, bool loop, time_t now)
 {
 	if (w->role != ROLE_FETCHER && w->role != ROLE_STATUS)
@@ -1103,9 +1104,11 @@ int main(int argc, char **argv)
 					/* It followed its only peer; the indexer's restart starts a new one. */
 					log_info("the %s stopped with the indexer", wk->name);
 				} else if (fetcher_backoff(wk, note_death(wk, time(NULL)), time(NULL))) {
-					log_err("the %s %s, %d deaths in its crash loop: the cache is served, "
-						"network layers are out of reach; restarting it in %d s", wk->name,
-						why, CRASH_LOOP_DEATHS - 1 + wk->backoff, restart_delay_ms(wk) / 1000);
+					log_err("the %s %s, %d deaths in its crash loop: %s; restarting it in %d s",
+						wk->name, why, CRASH_LOOP_DEATHS - 1 + wk->backoff,
+						wk->role == ROLE_STATUS ? "aysfs-ctl and -pprof wait" :
+						"the cache is served, network layers are out of reach",
+						restart_delay_ms(wk) / 1000);
 					wk->restart_at = now_ms() + restart_delay_ms(wk);
 				} else if (wk->recent_deaths >= CRASH_LOOP_DEATHS) {
 					log_crit("the %s %s, its %dth death within %d s: stopping", wk->name,
@@ -1148,6 +1151,7 @@ int main(int argc, char **argv)
 				}
 			}
 		}
+		sctl_flush();
 	}
 
 	sd_notify_text("STOPPING=1\nSTATUS=stopping");
