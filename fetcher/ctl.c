@@ -85,8 +85,9 @@ static void stats(FILE *out)
 			(unsigned long long)(l->hits + l->ahead), (int)l->len, l->url,
 			(unsigned long long)(l->bytes + l->ahead_bytes));
 		fprintf(out, "layer_up %.*s %d\nlayer_backoff_seconds %.*s %u\n"
-			"layer_failures_in_a_row %.*s %u\n", (int)l->len, l->url, down == 0, (int)l->len,
-			l->url, down, (int)l->len, l->url, fails);
+			"layer_failures_in_a_row %.*s %u\nlayer_failures %.*s %llu\n", (int)l->len, l->url,
+			down == 0, (int)l->len, l->url, down, (int)l->len, l->url, fails, (int)l->len,
+			l->url, (unsigned long long)layer_failures(l->key));
 	}
 }
 

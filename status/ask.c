@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_LIVE (SCTL_MAX_CLIENTS + HTTP_MAX_CONNS)
+#define MAX_LIVE (CONTROL_MAX_CLIENTS + HTTP_MAX_CONNS)
 
 struct st_facts facts;
 const char *const st_role_name[ST_ROLES] = { "fuser", "indexer", "fetcher", "status" };
@@ -24,6 +24,14 @@ int64_t mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void timeout_lower(int *timeout_ms, int64_t deadline, int64_t now)
+{
+	int64_t left = deadline > now ? deadline - now : 0;
+
+	if (*timeout_ms < 0 || left < *timeout_ms)
+		*timeout_ms = (int)left;
 }
 
 char *sanitise(const char *text, size_t len)

@@ -37,15 +37,15 @@ struct client {
 	struct ctl_req req;
 };
 
-static struct client clients[SCTL_MAX_CLIENTS];
-static int slot_of[SCTL_MAX_CLIENTS];   /* pollfd entry 1 + i is clients[slot_of[i]] */
+static struct client clients[CONTROL_MAX_CLIENTS];
+static int slot_of[CONTROL_MAX_CLIENTS];   /* pollfd entry 1 + i is clients[slot_of[i]] */
 static char mountpoint[PATH_MAX];
 static uint64_t next_reload;
 
-void sctl_init(const char *mnt)
+void control_init(const char *mnt)
 {
 	snprintf(mountpoint, sizeof mountpoint, "%s", mnt);
-	for (int i = 0; i < SCTL_MAX_CLIENTS; i++)
+	for (int i = 0; i < CONTROL_MAX_CLIENTS; i++)
 		clients[i].fd = -1;
 }
 
@@ -95,7 +95,7 @@ static void ago(FILE *out, int64_t then)
 		fprintf(out, "%ld h ago", s / 3600);
 }
 
-void sctl_own_status(FILE *out)
+void control_own_status(FILE *out)
 {
 	const struct st_facts *f = &facts;
 
@@ -153,7 +153,7 @@ static void finish(struct query *q)
 		return;
 	}
 	if (c->req.cmd == CTL_STATUS) {
-		sctl_own_status(out);
+		control_own_status(out);
 		fprintf(out, "indexer:\n%s", q->text[RELAY_INDEXER] ? q->text[RELAY_INDEXER] : "  (no answer)\n");
 		fprintf(out, "fetcher:\n%s", q->text[RELAY_FETCHER] ? q->text[RELAY_FETCHER] : "  (no answer)\n");
 	} else {
@@ -213,9 +213,9 @@ static void on_request(struct client *c, const void *buf, size_t len)
 
 /* ---- root's answers and events ------------------------------------------------------------------- */
 
-void sctl_reloaded(uint64_t id, uint32_t status, const char *why)
+void control_reloaded(uint64_t id, uint32_t status, const char *why)
 {
-	for (int i = 0; i < SCTL_MAX_CLIENTS; i++) {
+	for (int i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 		struct client *c = &clients[i];
 
 		if (c->fd < 0 || c->req.cmd != CTL_RELOAD || c->reload_id != id || c->reload_wait)
@@ -227,7 +227,7 @@ void sctl_reloaded(uint64_t id, uint32_t status, const char *why)
 	}
 }
 
-void sctl_event(uint32_t event, uint32_t role)
+void control_event(uint32_t event, uint32_t role)
 {
 	char line[ST_WHY_MAX + 128];
 
@@ -245,7 +245,7 @@ void sctl_event(uint32_t event, uint32_t role)
 		snprintf(line, sizeof line, "the indexer died during the reload; see the log\n");
 	else
 		return;
-	for (int i = 0; i < SCTL_MAX_CLIENTS; i++)
+	for (int i = 0; i < CONTROL_MAX_CLIENTS; i++)
 		if (clients[i].fd >= 0 && clients[i].reload_wait)
 			reply_text(&clients[i], event == ST_EV_TREE_DONE ? 0 : EIO, line);
 }
@@ -267,7 +267,7 @@ static void on_accept(void)
 	if (refused)
 		log_warn("control: refused a caller with uid %d (pid %d): root only",
 			 clen == sizeof cred ? (int)cred.uid : -1, clen == sizeof cred ? (int)cred.pid : -1);
-	for (int i = 0; i < SCTL_MAX_CLIENTS && !c; i++)
+	for (int i = 0; i < CONTROL_MAX_CLIENTS && !c; i++)
 		if (clients[i].fd < 0)
 			c = &clients[i];
 	if (!c) {
@@ -280,31 +280,26 @@ static void on_accept(void)
 	c->deadline = mono_ms() + READ_DEADLINE_MS;
 }
 
-int sctl_pollfds(struct pollfd *p, int *timeout_ms)
+int control_pollfds(struct pollfd *p, int *timeout_ms)
 {
 	int n = 0;
 	int64_t now = mono_ms();
 
 	p[n++] = (struct pollfd){ .fd = FD_CTL_LISTEN, .events = POLLIN };
-	for (int i = 0; i < SCTL_MAX_CLIENTS; i++) {
+	for (int i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 		struct client *c = &clients[i];
-		int64_t left;
 
 		if (c->fd < 0)
 			continue;
 		/* While waiting, only a hang-up matters (POLLHUP is always reported). */
 		slot_of[n - 1] = i;
 		p[n++] = (struct pollfd){ .fd = c->fd, .events = c->waiting ? 0 : POLLIN };
-		left = c->deadline - now;
-		if (left < 0)
-			left = 0;
-		if (*timeout_ms < 0 || left < *timeout_ms)
-			*timeout_ms = (int)left;
+		timeout_lower(timeout_ms, c->deadline, now);
 	}
 	return n;
 }
 
-void sctl_process(const struct pollfd *p, int n)
+void control_process(const struct pollfd *p, int n)
 {
 	static uint8_t buf[CTL_REQ_MAX + 1];
 	int64_t now = mono_ms();
@@ -331,7 +326,7 @@ void sctl_process(const struct pollfd *p, int n)
 		/* MSG_TRUNC: len is the datagram's real size, which ctl_parse refuses when too large. */
 		on_request(c, buf, (size_t)len > sizeof buf ? sizeof buf : (size_t)len);
 	}
-	for (int i = 0; i < SCTL_MAX_CLIENTS; i++) {
+	for (int i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 		struct client *c = &clients[i];
 
 		if (c->fd < 0 || c->deadline > now)

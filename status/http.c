@@ -267,18 +267,13 @@ int http_pollfds(struct pollfd *p, int max, int *timeout_ms)
 	p[n++] = (struct pollfd){ .fd = listen_fd, .events = POLLIN };
 	for (int i = 0; i < HTTP_MAX_CONNS; i++) {
 		struct conn *c = &conns[i];
-		int64_t left;
 
 		if (c->state == C_FREE)
 			continue;
 		slot_of[n - 1] = i;
 		p[n++] = (struct pollfd){ .fd = c->fd, .events = c->state == C_READ ? POLLIN :
 					  c->state == C_WRITE ? POLLOUT : 0 };
-		left = c->deadline - now;
-		if (left < 0)
-			left = 0;
-		if (*timeout_ms < 0 || left < *timeout_ms)
-			*timeout_ms = (int)left;
+		timeout_lower(timeout_ms, c->deadline, now);
 	}
 	return n;
 }

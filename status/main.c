@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #define CONF_DEADLINE_MS 10000
-#define POLL_MAX (1 + 1 + SCTL_MAX_CLIENTS + 1 + HTTP_MAX_CONNS)
+#define POLL_MAX (1 + 1 + CONTROL_MAX_CLIENTS + 1 + HTTP_MAX_CONNS)
 
 static struct ipc_msg msg;
 
@@ -46,7 +46,7 @@ static bool on_supervisor(void)
 	case MSG_ST_FACTS:
 		if (facts_decode(msg.payload, msg.hdr.len, &facts, &event, &role))
 			die(68, "supervisor channel: malformed %s", msg.desc->name);
-		sctl_event(event, role);
+		control_event(event, role);
 		return true;
 	case MSG_RELAY_REPLY:
 		if (ask_on_reply(msg.hdr.id, msg.payload, msg.hdr.len))
@@ -60,7 +60,7 @@ static bool on_supervisor(void)
 		for (char *q = why; *q; q++)
 			if ((unsigned char)*q < 0x20 || *q == 0x7f)
 				*q = '?';
-		sctl_reloaded(msg.hdr.id, st, why);
+		control_reloaded(msg.hdr.id, st, why);
 		return true;
 	}
 	return true;
@@ -77,7 +77,7 @@ int main(int argc, char **argv)
 	if ((rc = proto_recv_conf(FD_SUPERVISOR, CONF_DEADLINE_MS, &conf)))
 		die(64, "no valid configuration from the supervisor: %s", strerror(-rc));
 	log_init("status", (int)conf.log_level);
-	sctl_init(conf.mountpoint);
+	control_init(conf.mountpoint);
 	proto_conf_free(&conf);
 	ctl_on = fcntl(FD_CTL_LISTEN, F_GETFD) >= 0;
 	http_on = fcntl(FD_HTTP_LISTEN, F_GETFD) >= 0;
@@ -96,7 +96,7 @@ int main(int argc, char **argv)
 
 		p[0] = (struct pollfd){ .fd = FD_SUPERVISOR, .events = POLLIN };
 		if (ctl_on)
-			nc = sctl_pollfds(p + n, &timeout);
+			nc = control_pollfds(p + n, &timeout);
 		n += nc;
 		nh = http_pollfds(p + n, POLL_MAX - n, &timeout);
 		n += nh;
@@ -108,7 +108,7 @@ int main(int argc, char **argv)
 		if (p[0].revents && !on_supervisor())
 			return 0;       /* the supervisor stops */
 		if (ctl_on)
-			sctl_process(p + 1, nc);
+			control_process(p + 1, nc);
 		http_process(p + 1 + nc, nh);
 	}
 }

@@ -354,7 +354,7 @@ static void render_html(FILE *out)
 		(unsigned long long)facts.generation, (unsigned long long)facts.entries, facts.services,
 		facts.rejected);
 	if (mem) {
-		sctl_own_status(mem);
+		control_own_status(mem);
 		if (fclose(mem) == 0 && own) {
 			fputs("<pre>", out);
 			html_text(out, own);

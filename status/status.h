@@ -50,6 +50,8 @@ extern const char *const st_role_name[ST_ROLES];
 int facts_decode(const void *buf, size_t len, struct st_facts *f, uint32_t *event, uint32_t *role);
 
 int64_t mono_ms(void);
+/* Lower *timeout_ms (a poll timeout, -1: none) to what is left until deadline. */
+void timeout_lower(int *timeout_ms, int64_t deadline, int64_t now);
 
 /* ---- ask.c: questions to the workers, through root ---------------------------------------------- */
 
@@ -84,16 +86,16 @@ char *sanitise(const char *text, size_t len);
 
 /* ---- ctl.c: the control socket ---------------------------------------------------------------- */
 
-#define SCTL_MAX_CLIENTS 8
+#define CONTROL_MAX_CLIENTS 8
 
-void sctl_init(const char *mountpoint);
-int sctl_pollfds(struct pollfd *p, int *timeout_ms);
-void sctl_process(const struct pollfd *p, int n);
+void control_init(const char *mountpoint);
+int control_pollfds(struct pollfd *p, int *timeout_ms);
+void control_process(const struct pollfd *p, int n);
 /* From main.c: a reload's answer, and events. */
-void sctl_reloaded(uint64_t id, uint32_t status, const char *why);
-void sctl_event(uint32_t event, uint32_t role);
+void control_reloaded(uint64_t id, uint32_t status, const char *why);
+void control_event(uint32_t event, uint32_t role);
 /* Root's part of `status` (also the start of the status page's numbers). */
-void sctl_own_status(FILE *out);
+void control_own_status(FILE *out);
 
 /* ---- http.c: the -pprof server ------------------------------------------------------------------ */
 

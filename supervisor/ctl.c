@@ -290,6 +290,8 @@ int sctl_on_msg(const struct worker *from, const struct ipc_msg *m)
 		to = from->role == ROLE_INDEXER ? RELAY_INDEXER : from->role == ROLE_FETCHER ?
 		     RELAY_FETCHER : RELAY_FUSER;
 		memcpy(buf, &to, 4);
+		if (m->hdr.len > sizeof buf - 4)        /* the accept table bounds it already */
+			return -1;
 		memcpy(buf + 4, m->payload, m->hdr.len);
 		worker_send(status_worker(), MSG_RELAY_REPLY, m->hdr.id, buf, 4 + m->hdr.len, NULL, 0);
 		return 0;

@@ -189,6 +189,8 @@ cat "$T/mnt/f5" >/dev/null 2>&1
 cat "$T/mnt/f6" >/dev/null 2>&1
 scrape
 is "$(metric "aysfs_layer_up$L")" 0 "a stopped layer shows as down in /metrics (aysfs_layer_up 0)"
+is "$(awk -v v="$(metric "aysfs_layer_failures_total$L")" 'BEGIN { exit !(v >= 1) }' && echo y)" y \
+	"its failures are counted ($(metric "aysfs_layer_failures_total$L"))"
 is "$(awk -v v="$(metric "aysfs_layer_backoff_seconds$L")" 'BEGIN { exit !(v > 0) }' && echo y)" y \
 	"with its seconds of back-off left ($(metric "aysfs_layer_backoff_seconds$L"))"
 curl -s "$URL/debug/status" >"$T/page.html"
