@@ -49,7 +49,7 @@ void control_init(const char *mnt)
 		clients[i].fd = -1;
 }
 
-/* ---- answers ------------------------------------------------------------------------------------ */
+/* ---- answers -------------------------------------------------------------------------------- */
 
 /* One datagram: u32 status, then the text (cut when too long), which ends with a newline (added
  * here, so that no caller appends to a buffer it filled). The connection ends with it. */
@@ -211,7 +211,7 @@ static void on_request(struct client *c, const void *buf, size_t len)
 	}
 }
 
-/* ---- root's answers and events ------------------------------------------------------------------- */
+/* ---- root's answers and events -------------------------------------------------------------- */
 
 void control_reloaded(uint64_t id, uint32_t status, const char *why)
 {
@@ -250,7 +250,7 @@ void control_event(uint32_t event, uint32_t role)
 			reply_text(&clients[i], event == ST_EV_TREE_DONE ? 0 : EIO, line);
 }
 
-/* ---- the loop's share ----------------------------------------------------------------------------- */
+/* ---- the loop's share ----------------------------------------------------------------------- */
 
 static void on_accept(void)
 {

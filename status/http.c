@@ -36,7 +36,7 @@ static struct conn conns[HTTP_MAX_CONNS];
 static int slot_of[HTTP_MAX_CONNS];
 static int listen_fd = -1;
 
-/* ---- the reader ----------------------------------------------------------------------------------- */
+/* ---- the reader ----------------------------------------------------------------------------- */
 
 static bool is_token(const char *s, size_t n, const char *word)
 {
@@ -95,7 +95,7 @@ int http_parse(const char *buf, size_t len, struct http_req *req)
 	return 1;
 }
 
-/* ---- connections ------------------------------------------------------------------------------------ */
+/* ---- connections ---------------------------------------------------------------------------- */
 
 static void conn_close(struct conn *c)
 {

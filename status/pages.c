@@ -30,29 +30,50 @@ struct metric {
 static const struct metric metrics[] = {
 	{ RELAY_FUSER, "opens", "aysfs_opens_total", COUNTER, "Files opened." },
 	{ RELAY_FUSER, "reads", "aysfs_reads_total", COUNTER, "Reads of files answered." },
-	{ RELAY_FUSER, "read_bytes", "aysfs_read_bytes_total", COUNTER, "Bytes served by reads of files." },
-	{ RELAY_INDEXER, "cache_hits", "aysfs_cache_hits_total", COUNTER, "Opens served from the local cache." },
-	{ RELAY_INDEXER, "cache_misses", "aysfs_cache_misses_total", COUNTER, "Opens the local cache did not hold." },
-	{ RELAY_INDEXER, "cache_bytes", "aysfs_cache_bytes", GAUGE, "Bytes of blobs in the local cache." },
-	{ RELAY_INDEXER, "cache_limit", "aysfs_cache_limit_bytes", GAUGE, "The local cache's size limit (cache_size)." },
+	{ RELAY_FUSER, "read_bytes", "aysfs_read_bytes_total", COUNTER,
+	  "Bytes served by reads of files." },
+	{ RELAY_INDEXER, "cache_hits", "aysfs_cache_hits_total", COUNTER,
+	  "Opens served from the local cache." },
+	{ RELAY_INDEXER, "cache_misses", "aysfs_cache_misses_total", COUNTER,
+	  "Opens the local cache did not hold." },
+	{ RELAY_INDEXER, "cache_bytes", "aysfs_cache_bytes", GAUGE,
+	  "Bytes of blobs in the local cache." },
+	{ RELAY_INDEXER, "cache_limit", "aysfs_cache_limit_bytes", GAUGE,
+	  "The local cache's size limit (cache_size)." },
 	{ RELAY_INDEXER, "cache_blobs", "aysfs_cache_blobs", GAUGE, "Blobs in the local cache." },
 	{ RELAY_INDEXER, "cache_open", "aysfs_cache_open_blobs", GAUGE, "Cached blobs held open." },
-	{ RELAY_INDEXER, "cache_evictions", "aysfs_cache_evictions_total", COUNTER, "Blobs evicted to stay under the limit." },
-	{ RELAY_INDEXER, "cache_expired", "aysfs_cache_expirations_total", COUNTER, "Blobs removed by cache_expiration." },
-	{ RELAY_INDEXER, "cache_wrong_size", "aysfs_cache_wrong_size_total", COUNTER, "Cached blobs dropped for a size that did not match." },
-	{ RELAY_INDEXER, "cache_rehashed", "aysfs_hash_verifications_total", COUNTER, "Blobs hashed at an open (not yet verified by this node)." },
-	{ RELAY_INDEXER, "hash_failures", "aysfs_hash_failures_total", COUNTER, "Blobs whose content did not match their hash." },
-	{ RELAY_INDEXER, "cache_prefetch_done", "aysfs_prefetch_done_total", COUNTER, "Blobs prefetched." },
-	{ RELAY_INDEXER, "cache_prefetch_failed", "aysfs_prefetch_failed_total", COUNTER, "Prefetches that failed." },
-	{ RELAY_INDEXER, "cache_prefetch_total", "aysfs_prefetch_planned_blobs", GAUGE, "Blobs the prefetch of services plans to fetch." },
-	{ RELAY_INDEXER, "layer_blobs", "aysfs_layer_blobs_served_total", COUNTER, "Blobs served for opens, by the layer they came from." },
-	{ RELAY_INDEXER, "layer_blob_bytes", "aysfs_layer_served_bytes_total", COUNTER, "Bytes of blobs served for opens, by layer." },
-	{ RELAY_FETCHER, "layer_requests", "aysfs_layer_requests_total", COUNTER, "Downloads from a network layer (opens and read-ahead)." },
-	{ RELAY_FETCHER, "layer_bytes", "aysfs_layer_bytes_total", COUNTER, "Bytes downloaded from a network layer." },
-	{ RELAY_FETCHER, "layer_failures", "aysfs_layer_failures_total", COUNTER, "Failed downloads from a network layer." },
-	{ RELAY_FETCHER, "layer_up", "aysfs_layer_up", GAUGE, "1 when a network layer is up, 0 while it backs off." },
-	{ RELAY_FETCHER, "layer_backoff_seconds", "aysfs_layer_backoff_seconds", GAUGE, "Seconds left of a layer's back-off (0: up)." },
-	{ RELAY_FETCHER, "layer_failures_in_a_row", "aysfs_layer_consecutive_failures", GAUGE, "Failures in a row of a network layer." },
+	{ RELAY_INDEXER, "cache_evictions", "aysfs_cache_evictions_total", COUNTER,
+	  "Blobs evicted to stay under the limit." },
+	{ RELAY_INDEXER, "cache_expired", "aysfs_cache_expirations_total", COUNTER,
+	  "Blobs removed by cache_expiration." },
+	{ RELAY_INDEXER, "cache_wrong_size", "aysfs_cache_wrong_size_total", COUNTER,
+	  "Cached blobs dropped for a size that did not match." },
+	{ RELAY_INDEXER, "cache_rehashed", "aysfs_hash_verifications_total", COUNTER,
+	  "Blobs hashed at an open (not yet verified by this node)." },
+	{ RELAY_INDEXER, "hash_failures", "aysfs_hash_failures_total", COUNTER,
+	  "Blobs whose content did not match their hash." },
+	{ RELAY_INDEXER, "cache_prefetch_done", "aysfs_prefetch_done_total", COUNTER,
+	  "Blobs prefetched." },
+	{ RELAY_INDEXER, "cache_prefetch_failed", "aysfs_prefetch_failed_total", COUNTER,
+	  "Prefetches that failed." },
+	{ RELAY_INDEXER, "cache_prefetch_total", "aysfs_prefetch_planned_blobs", GAUGE,
+	  "Blobs the prefetch of services plans to fetch." },
+	{ RELAY_INDEXER, "layer_blobs", "aysfs_layer_blobs_served_total", COUNTER,
+	  "Blobs served for opens, by the layer they came from." },
+	{ RELAY_INDEXER, "layer_blob_bytes", "aysfs_layer_served_bytes_total", COUNTER,
+	  "Bytes of blobs served for opens, by layer." },
+	{ RELAY_FETCHER, "layer_requests", "aysfs_layer_requests_total", COUNTER,
+	  "Downloads from a network layer (opens and read-ahead)." },
+	{ RELAY_FETCHER, "layer_bytes", "aysfs_layer_bytes_total", COUNTER,
+	  "Bytes downloaded from a network layer." },
+	{ RELAY_FETCHER, "layer_failures", "aysfs_layer_failures_total", COUNTER,
+	  "Failed downloads from a network layer." },
+	{ RELAY_FETCHER, "layer_up", "aysfs_layer_up", GAUGE,
+	  "1 when a network layer is up, 0 while it backs off." },
+	{ RELAY_FETCHER, "layer_backoff_seconds", "aysfs_layer_backoff_seconds", GAUGE,
+	  "Seconds left of a layer's back-off (0: up)." },
+	{ RELAY_FETCHER, "layer_failures_in_a_row", "aysfs_layer_consecutive_failures", GAUGE,
+	  "Failures in a row of a network layer." },
 };
 #define NMETRICS (sizeof metrics / sizeof metrics[0])
 
@@ -203,7 +224,8 @@ static void render_metrics(FILE *out)
 			fprintf(out, " %llu\n", (unsigned long long)samples[i].value);
 		}
 	}
-	prom_head(out, "aysfs_worker_restarts_total", "counter", "Restarts of each worker since the mount.");
+	prom_head(out, "aysfs_worker_restarts_total", "counter",
+		  "Restarts of each worker since the mount.");
 	for (int r = 0; r < ST_ROLES; r++)
 		fprintf(out, "aysfs_worker_restarts_total{worker=\"%s\"} %u\n", st_role_name[r],
 			facts.role[r].restarts);
@@ -220,7 +242,7 @@ static void render_metrics(FILE *out)
 	fprintf(out, "aysfs_start_time_seconds %lld\n", (long long)facts.started);
 }
 
-/* ---- for people, and JSON ----------------------------------------------------------------------- */
+/* ---- for people, and JSON ------------------------------------------------------------------- */
 
 static void html_text(FILE *out, const char *s)
 {
@@ -299,7 +321,8 @@ static void render_json(FILE *out)
 	unsigned nl = layers(ls, MAX_SAMPLES);
 	char hb[64];
 
-	fprintf(out, "{\"version\":\"%s\",\"uptime_s\":%lld,\"supervisor_pid\":%u,\"tree\":{\"generation\":%llu,"
+	fprintf(out, "{\"version\":\"%s\",\"uptime_s\":%lld,\"supervisor_pid\":%u,"
+		"\"tree\":{\"generation\":%llu,"
 		"\"entries\":%llu,\"services\":%u,\"rejected\":%u},\"workers\":{", AYSFS_VERSION,
 		(long long)(time(NULL) - facts.started), facts.sup_pid,
 		(unsigned long long)facts.generation, (unsigned long long)facts.entries, facts.services,
@@ -383,7 +406,8 @@ static void render_html(FILE *out)
 		html_num(out, value_of(RELAY_INDEXER, "layer_blobs", ls[i]));
 		fputs("</tr>\n", out);
 	}
-	fprintf(out, "</table>\n<h2>Local cache</h2>\n<p>%lld of %lld bytes used; hits %lld, misses %lld</p>\n"
+	fprintf(out, "</table>\n<h2>Local cache</h2>\n"
+		"<p>%lld of %lld bytes used; hits %lld, misses %lld</p>\n"
 		"</body></html>\n", value_of(RELAY_INDEXER, "cache_bytes", ""),
 		value_of(RELAY_INDEXER, "cache_limit", ""), value_of(RELAY_INDEXER, "cache_hits", ""),
 		value_of(RELAY_INDEXER, "cache_misses", ""));

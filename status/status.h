@@ -20,7 +20,7 @@
 #define FD_CTL_LISTEN   4
 #define FD_HTTP_LISTEN  5
 
-/* ---- facts.c: what root told, the configuration ------------------------------------------------ */
+/* ---- facts.c: what root told, the configuration --------------------------------------------- */
 
 struct st_role {
 	uint32_t pid, restarts, backoff;
@@ -53,7 +53,7 @@ int64_t mono_ms(void);
 /* Lower *timeout_ms (a poll timeout, -1: none) to what is left until deadline. */
 void timeout_lower(int *timeout_ms, int64_t deadline, int64_t now);
 
-/* ---- ask.c: questions to the workers, through root ---------------------------------------------- */
+/* ---- ask.c: questions to the workers, through root ------------------------------------------ */
 
 #define ASK_INDEXER (1u << RELAY_INDEXER)
 #define ASK_FETCHER (1u << RELAY_FETCHER)
@@ -84,7 +84,7 @@ void ask_worker_died(unsigned relay);
  * newline. malloc'd. */
 char *sanitise(const char *text, size_t len);
 
-/* ---- ctl.c: the control socket ---------------------------------------------------------------- */
+/* ---- ctl.c: the control socket -------------------------------------------------------------- */
 
 #define CONTROL_MAX_CLIENTS 8
 
@@ -97,7 +97,7 @@ void control_event(uint32_t event, uint32_t role);
 /* Root's part of `status` (also the start of the status page's numbers). */
 void control_own_status(FILE *out);
 
-/* ---- http.c: the -pprof server ------------------------------------------------------------------ */
+/* ---- http.c: the -pprof server -------------------------------------------------------------- */
 
 #define HTTP_MAX_CONNS   64             /* at once; more wait in the kernel's backlog */
 #define HTTP_REQ_MAX     4096           /* request line and headers */
@@ -117,7 +117,7 @@ void http_init(int listen_fd);
 int http_pollfds(struct pollfd *p, int max, int *timeout_ms);
 void http_process(const struct pollfd *p, int n);
 
-/* ---- pages.c: /metrics, /debug/status, /debug/status.json ------------------------------------------ */
+/* ---- pages.c: /metrics, /debug/status, /debug/status.json ----------------------------------- */
 
 /* The page for `path` from the answers of "stats" (q), into out. Returns the HTTP status (200,
  * 404) and sets *type. */

@@ -792,8 +792,9 @@ static int check_main(const struct options *o, struct config *cfg)
 	gid_t gid;
 	DIR *d;
 
-	for (int i = 0; i < 2; i++) {
-		snprintf(name, sizeof name, "%s%s", cfg->user, i ? "-fetch" : "");
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof name, "%s%s", cfg->user,
+			 (const char *[]){ "", "-fetch", "-status" }[i]);
 		if (policy_user(name, &uid, &gid) && ++problems)
 			log_err("check: user %s does not exist (make install creates it)", name);
 	}
