@@ -139,6 +139,13 @@ void control_own_status(FILE *out)
 	}
 }
 
+void control_status_text(FILE *out, const struct query *q)
+{
+	control_own_status(out);
+	fprintf(out, "indexer:\n%s", q->text[RELAY_INDEXER] ? q->text[RELAY_INDEXER] : "  (no answer)\n");
+	fprintf(out, "fetcher:\n%s", q->text[RELAY_FETCHER] ? q->text[RELAY_FETCHER] : "  (no answer)\n");
+}
+
 /* Everything awaited is in (or will not come): answer the caller. */
 static void finish(struct query *q)
 {
@@ -153,9 +160,7 @@ static void finish(struct query *q)
 		return;
 	}
 	if (c->req.cmd == CTL_STATUS) {
-		control_own_status(out);
-		fprintf(out, "indexer:\n%s", q->text[RELAY_INDEXER] ? q->text[RELAY_INDEXER] : "  (no answer)\n");
-		fprintf(out, "fetcher:\n%s", q->text[RELAY_FETCHER] ? q->text[RELAY_FETCHER] : "  (no answer)\n");
+		control_status_text(out, q);
 	} else {
 		status = q->status[RELAY_INDEXER];
 		fputs(q->text[RELAY_INDEXER] ? q->text[RELAY_INDEXER] : "no answer from the indexer\n",

@@ -116,6 +116,7 @@ static const char *reason(int status)
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 414: return "URI Too Long";
+	case 500: return "Internal Server Error";
 	case 431: return "Request Header Fields Too Large";
 	case 503: return "Service Unavailable";
 	case 505: return "HTTP Version Not Supported";
@@ -180,6 +181,8 @@ static void answered(struct query *q)
 static void on_input(struct conn *c)
 {
 	ssize_t n = recv(c->fd, c->in + c->len, sizeof c->in - c->len, MSG_DONTWAIT);
+	const char *question;
+	unsigned roles;
 	int rc;
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -196,14 +199,14 @@ static void on_input(struct conn *c)
 		error_page(c, -rc);
 		return;
 	}
-	if (!pages_known(c->req.path)) {
+	if (!(question = pages_question(c->req.path, &roles))) {
 		error_page(c, 404);
 		return;
 	}
 	c->state = C_WAIT;
 	if (c->deadline > mono_ms() + HTTP_DEADLINE_MS / 2)
 		c->deadline = mono_ms() + HTTP_DEADLINE_MS / 2;
-	ask(&c->q, ASK_INDEXER | ASK_FETCHER | ASK_FUSER, "stats", "", answered);
+	ask(&c->q, roles, question, "", answered);
 }
 
 static void on_output(struct conn *c)

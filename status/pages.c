@@ -1,6 +1,7 @@
-/* pages.c — /metrics (Prometheus text format 0.0.4), /debug/status (one HTML page, no script, no
- * external resource) and /debug/status.json, from root's facts and the workers' answers to
- * "stats".
+/* pages.c — /metrics (Prometheus text format 0.0.4) and /debug/status (one HTML page, no script,
+ * no external resource) from root's facts and the workers' answers to "stats"; /debug/status.json,
+ * the answer of `aysfs-ctl status` (the workers' answers to "status") as JSON, converted as
+ * `aysfs-ctl -json status` converts it (ipc/ctl_json.c), so that both print the same.
  *
  * A worker's "stats" answer is lines "NAME VALUE" or "NAME LAYER VALUE" (VALUE a decimal integer,
  * LAYER a layer's URL as configured). Only the names of the table below are taken, each from the
@@ -12,6 +13,9 @@
  */
 #include "status/status.h"
 
+#include "ipc/ctl_json.h"
+
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -258,22 +262,6 @@ static void html_text(FILE *out, const char *s)
 	}
 }
 
-static void json_str(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c < 0x20 || c >= 0x7f)
-			fprintf(out, "\\u%04x", c < 0x80 ? c : 0xfffd);
-		else
-			fputc(c, out);
-	}
-	fputc('"', out);
-}
-
 /* The value of metric `key` of `from` for layer `label` ("" none), or -1. */
 static long long value_of(unsigned from, const char *key, const char *label)
 {
@@ -315,40 +303,22 @@ static const char *layer_health(const char *url, char *buf, size_t size)
 	return buf;
 }
 
-static void render_json(FILE *out)
+/* /debug/status.json: the answer of `aysfs-ctl status` as JSON, as `aysfs-ctl -json status` prints
+ * it (the same text, the same conversion). Returns 0 or -ENOMEM. */
+static int render_json(FILE *out, const struct query *q)
 {
-	const char *ls[MAX_SAMPLES];
-	unsigned nl = layers(ls, MAX_SAMPLES);
-	char hb[64];
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&text, &len);
+	int rc = -ENOMEM;
 
-	fprintf(out, "{\"version\":\"%s\",\"uptime_s\":%lld,\"supervisor_pid\":%u,"
-		"\"tree\":{\"generation\":%llu,"
-		"\"entries\":%llu,\"services\":%u,\"rejected\":%u},\"workers\":{", AYSFS_VERSION,
-		(long long)(time(NULL) - facts.started), facts.sup_pid,
-		(unsigned long long)facts.generation, (unsigned long long)facts.entries, facts.services,
-		facts.rejected);
-	for (int r = 0; r < ST_ROLES; r++) {
-		fprintf(out, "%s\"%s\":{\"pid\":%d,\"restarts\":%u,\"last_exit\":", r ? "," : "",
-			st_role_name[r], r == ST_ROLES - 1 ? (int)getpid() : (int)facts.role[r].pid,
-			facts.role[r].restarts);
-		json_str(out, facts.role[r].last_exit);
-		fputc('}', out);
+	if (mem) {
+		control_status_text(mem, q);
+		if (fclose(mem) == 0 && text)
+			rc = ctl_json_print(out, text);
 	}
-	fprintf(out, "},\"layers\":[");
-	for (unsigned i = 0; i < nl; i++) {
-		fprintf(out, "%s{\"url\":", i ? "," : "");
-		json_str(out, ls[i]);
-		fprintf(out, ",\"health\":");
-		json_str(out, layer_health(ls[i], hb, sizeof hb));
-		fprintf(out, ",\"backoff_s\":%lld,\"requests\":%lld,\"bytes\":%lld,\"blobs_served\":%lld}",
-			value_of(RELAY_FETCHER, "layer_backoff_seconds", ls[i]),
-			value_of(RELAY_FETCHER, "layer_requests", ls[i]),
-			value_of(RELAY_FETCHER, "layer_bytes", ls[i]),
-			value_of(RELAY_INDEXER, "layer_blobs", ls[i]));
-	}
-	fprintf(out, "],\"cache\":{\"bytes\":%lld,\"limit\":%lld,\"hits\":%lld,\"misses\":%lld}}\n",
-		value_of(RELAY_INDEXER, "cache_bytes", ""), value_of(RELAY_INDEXER, "cache_limit", ""),
-		value_of(RELAY_INDEXER, "cache_hits", ""), value_of(RELAY_INDEXER, "cache_misses", ""));
+	free(text);
+	return rc;
 }
 
 /* A table cell: the number, or a dash when there is none (-1: a folder layer has no downloads). */
@@ -413,21 +383,25 @@ static void render_html(FILE *out)
 		value_of(RELAY_INDEXER, "cache_misses", ""));
 }
 
-bool pages_known(const char *path)
+const char *pages_question(const char *path, unsigned *roles)
 {
-	return !strcmp(path, "/metrics") || !strcmp(path, "/debug/status") ||
-	       !strcmp(path, "/debug/status.json") || !strcmp(path, "/");
+	*roles = ASK_INDEXER | ASK_FETCHER | ASK_FUSER;
+	if (!strcmp(path, "/metrics") || !strcmp(path, "/debug/status") || !strcmp(path, "/"))
+		return "stats";
+	*roles = ASK_INDEXER | ASK_FETCHER;
+	return !strcmp(path, "/debug/status.json") ? "status" : NULL;
 }
 
 int pages_render(const char *path, const struct query *q, FILE *out, const char **type)
 {
+	if (!strcmp(path, "/debug/status.json")) {
+		*type = "application/json";
+		return render_json(out, q) ? 500 : 200;
+	}
 	collect(q);
 	if (!strcmp(path, "/metrics")) {
 		*type = "text/plain; version=0.0.4; charset=utf-8";
 		render_metrics(out);
-	} else if (!strcmp(path, "/debug/status.json")) {
-		*type = "application/json";
-		render_json(out);
 	} else if (!strcmp(path, "/debug/status") || !strcmp(path, "/")) {
 		*type = "text/html; charset=utf-8";
 		render_html(out);

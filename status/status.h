@@ -94,8 +94,10 @@ void control_process(const struct pollfd *p, int n);
 /* From main.c: a reload's answer, and events. */
 void control_reloaded(uint64_t id, uint32_t status, const char *why);
 void control_event(uint32_t event, uint32_t role);
-/* Root's part of `status` (also the start of the status page's numbers). */
+/* Root's part of `status` (also on the status page), and the whole answer of `status` from the
+ * indexer's and the fetcher's answers in q (also /debug/status.json, as JSON). */
 void control_own_status(FILE *out);
+void control_status_text(FILE *out, const struct query *q);
 
 /* ---- http.c: the -pprof server -------------------------------------------------------------- */
 
@@ -119,10 +121,10 @@ void http_process(const struct pollfd *p, int n);
 
 /* ---- pages.c: /metrics, /debug/status, /debug/status.json ----------------------------------- */
 
-/* The page for `path` from the answers of "stats" (q), into out. Returns the HTTP status (200,
- * 404) and sets *type. */
+/* The page for `path` from the workers' answers (q) to pages_question(path), into out. Returns the
+ * HTTP status (200, 404) and sets *type. */
 int pages_render(const char *path, const struct query *q, FILE *out, const char **type);
-/* True when `path` needs the workers' numbers. */
-bool pages_known(const char *path);
+/* What `path` asks the workers ("stats" or "status"), or NULL for a path that is not served. */
+const char *pages_question(const char *path, unsigned *roles);
 
 #endif

@@ -197,9 +197,15 @@ curl -s "$URL/debug/status" >"$T/page.html"
 like "$(grep -F "$STORE" "$T/page.html")" "backing off, [0-9]+ s left" "and as backing off in the page"
 ok_cmd "the page needs no script and no other resource" sh -c "! grep -Eiq '<script|src=|<link|@import' '$T/page.html'"
 curl -s "$URL/debug/status.json" >"$T/status.json"
+"$CTL" -json "$T/mnt" status >"$T/ctl.json"
 ok_cmd "/debug/status.json is valid JSON" python3 -m json.tool "$T/status.json"
-is "$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(sorted(l["url"] for l in j["layers"]))' "$T/status.json")" \
+is "$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(sorted(j["indexer"]["layers (blobs served since the indexer started)"]))' "$T/status.json")" \
 	"$(python3 -c 'import sys; print(sorted(sys.argv[1:]))' "$T/local" "$STORE")" "it lists every layer"
+like "$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["fetcher"]["network layers (downloads since the fetcher started)"][sys.argv[2]])' "$T/status.json" "$STORE")" \
+	"^down for [0-9]+ s more" "and the stopped one as down"
+# Both made a second apart at most: the same but for "N s ago" and the seconds of a back-off.
+norm() { python3 -c 'import json,re,sys; print(re.sub(r"[0-9]+ s (ago|more)", "N", json.dumps(json.load(open(sys.argv[1])), sort_keys=True)))' "$1"; }
+is "$(norm "$T/status.json")" "$(norm "$T/ctl.json")" "aysfs-ctl -json status prints the same JSON"
 
 # ---- headless Chromium ---------------------------------------------------------------------------------
 CHROME=(chromium --headless --no-sandbox --disable-gpu --no-first-run --user-data-dir="$T/chrome")

@@ -72,8 +72,11 @@ int main(void)
 	ok(strstr(m, "&lt;x&gt;") && !strstr(m, "<x>"), "the page escapes what it shows");
 	ok(!strstr(m, "<script") && !strstr(m, "http://") && !strstr(m, "src="), "no script, no external resource");
 	free(m);
-	m = render("/debug/status.json", "layer_blobs /a 1\n", "layer_up http://h/s 0\nlayer_backoff_seconds http://h/s 4\n");
-	ok(strstr(m, "\"health\":\"backing off, 4 s left\"") != NULL, "the JSON says which layer backs off");
+	m = render("/debug/status.json", "  layers (blobs served since the indexer started):\n    /a  store, hits 1\n",
+		   "  network layers:\n    http://h/s  down for 4 s more (1 failures in a row)\n");
+	ok(strstr(m, "\"/a\": \"store, hits 1\"") != NULL, "the JSON is the status text's, as aysfs-ctl -json makes it");
+	ok(strstr(m, "\"http://h/s\": \"down for 4 s more (1 failures in a row)\"") != NULL, "with each layer's health");
+	ok(strstr(m, "\"workers\": {") != NULL, "and root's part");
 	free(m);
 	return done_testing();
 }
