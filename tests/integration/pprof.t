@@ -124,6 +124,19 @@ scrape
 is "$(metric 'aysfs_worker_restarts_total{worker="fetcher"}')" 1 "the fetcher's restart is counted"
 is "$(metric "aysfs_layer_requests_total$L")" $(( req0 + 3 )) "and its requests counter did not drop"
 
+# ---- a restarted status worker gets the same sockets -----------------------------------------------
+old=$(worker_pid status)
+kill -9 "$old"
+for _ in $(seq 50); do
+	new=$(worker_pid status)
+	[ -n "$new" ] && [ "$new" != "$old" ] && curl -s -o /dev/null "$URL/metrics" && break
+	sleep 0.1
+done
+is "$(curl -s -o /dev/null -w '%{http_code}' "$URL/metrics")" 200 "a killed status worker is restarted and serves /metrics again"
+like "$("$CTL" "$T/mnt" status)" "status +pid $(worker_pid status), restarts 1" "and aysfs-ctl, on the same sockets"
+scrape
+is "$(metric 'aysfs_worker_restarts_total{worker="status"}')" 1 "its restart is counted"
+
 # ---- 500 slow clients, and reads of cached files meanwhile -------------------------------------------
 lat() {         # lat: milliseconds of 30 reads of the three cached files
 	python3 - "$T/mnt" <<'EOF'
