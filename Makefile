@@ -60,6 +60,7 @@ SUP      := $(call mod,supervisor)
 FUSER    := $(call mod,fuser)
 INDEXER  := $(call mod,indexer)
 FETCHER  := $(call mod,fetcher)
+STATUS   := $(call mod,status)
 CONFIG   := $(call mod,config)
 obj      = $(patsubst %.c,$(O)/obj/%.o,$(1))
 
@@ -71,6 +72,7 @@ BIN_supervisor := supervisor/main.c $(SUP) $(IPC_CORE) ipc/proto_supervisor.c ip
 BIN_fuser      := fuser/main.c $(FUSER) $(IPC_CORE) ipc/proto_fuser.c ipc/index.c $(POLICY_CORE)
 BIN_indexer    := indexer/main.c $(INDEXER) $(IPC) $(POLICY) fetcher/probe_wire.c
 BIN_fetcher    := fetcher/main.c $(FETCHER) $(IPC) $(POLICY)
+BIN_status     := status/main.c $(STATUS) $(IPC) $(POLICY)
 BIN_config     := config/main.c $(CONFIG) $(IPC) $(POLICY)
 BIN_pack       := tools/pack.c indexer/flist.c indexer/hash.c indexer/sig.c $(IPC)
 BIN_ctl        := tools/ctl.c $(IPC)
@@ -79,11 +81,12 @@ LIBS_supervisor := $(LIB_POLICY)
 LIBS_fuser      := $(LIB_FUSE) $(LIB_POLICY)
 LIBS_indexer    := $(LIB_CRYPTO) $(LIB_BROTLI) $(LIB_POLICY) -lpthread
 LIBS_fetcher    := $(LIB_CURL) $(LIB_CARES) $(LIB_CRYPTO) $(LIB_POLICY)
+LIBS_status     := $(LIB_POLICY)
 LIBS_config     := $(LIB_POLICY)
 LIBS_pack       := $(LIB_CRYPTO) $(call pc,libbrotlienc) -lpthread
 LIBS_ctl        :=
 
-BINS := aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-config aysfs-pack aysfs-ctl
+BINS := aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-status aysfs-config aysfs-pack aysfs-ctl
 
 # Unit tests (tests/unit/test_X.c) and fuzz harnesses (tests/fuzz/fuzz_X.c) name what they link.
 UNIT_config := $(CONFIG) supervisor/rootconf.c $(IPC)
@@ -107,6 +110,8 @@ FUZZ_fetch  := fetcher/request.c $(IPC)
 FUZZ_ctl    := $(IPC)
 FUZZ_known_hosts := fetcher/ssh.c $(IPC)
 FUZZ_sig    := indexer/sig.c $(IPC)
+FUZZ_http   := status/http.c status/ask.c status/pages.c status/ctl.c $(IPC)
+UNIT_http   := status/http.c status/ask.c status/pages.c status/ctl.c $(IPC)
 
 UNITS    := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 FUZZERS  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -201,7 +206,7 @@ tcb:
 
 users:
 	@if [ "$$(id -u)" = 0 ]; then \
-	  for u in aysfs aysfs-fetch; do \
+	  for u in aysfs aysfs-fetch aysfs-status; do \
 	    getent passwd $$u >/dev/null || useradd --system --no-create-home --home-dir /nonexistent \
 	      --shell /usr/sbin/nologin $$u; \
 	  done; \
@@ -210,7 +215,7 @@ users:
 # What install writes, per folder; uninstall removes exactly these. A new kind of file (man pages,
 # say) is one more list, one more install line and one more name in UNINSTALL.
 INST_SBIN    := aysfs-supervisor aysfs-ctl
-INST_LIBEXEC := aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-config
+INST_LIBEXEC := aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-status aysfs-config
 INST_BIN     := aysfs-pack
 INST_UNITS   := aysfs.service aysfs@.service
 INST_MAN1    := aysfs-pack.1

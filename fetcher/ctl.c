@@ -74,6 +74,23 @@ static void status(FILE *out)
 	}
 }
 
+/* "stats", for the status worker's /metrics: "NAME LAYER VALUE" lines. */
+static void stats(FILE *out)
+{
+	for (unsigned i = 0; i < nlayers; i++) {
+		const struct net_layer *l = &layers[i];
+		unsigned down = layer_down_s(l->key), fails = layer_fails(l->key);
+
+		fprintf(out, "layer_requests %.*s %llu\nlayer_bytes %.*s %llu\n", (int)l->len, l->url,
+			(unsigned long long)(l->hits + l->ahead), (int)l->len, l->url,
+			(unsigned long long)(l->bytes + l->ahead_bytes));
+		fprintf(out, "layer_up %.*s %d\nlayer_backoff_seconds %.*s %u\n"
+			"layer_failures_in_a_row %.*s %u\nlayer_failures %.*s %llu\n", (int)l->len, l->url,
+			down == 0, (int)l->len, l->url, down, (int)l->len, l->url, fails, (int)l->len,
+			l->url, (unsigned long long)layer_failures(l->key));
+	}
+}
+
 int fctl_request(const struct ipc_msg *m)
 {
 	static uint8_t buf[8 + CTL_TEXT_MAX];
@@ -92,6 +109,8 @@ int fctl_request(const struct ipc_msg *m)
 		if (strcmp(c.cmd, "status") == 0) {
 			fprintf(out, "  network layers (downloads since the fetcher started):\n");
 			status(out);
+		} else if (strcmp(c.cmd, "stats") == 0) {
+			stats(out);
 		} else {
 			fprintf(out, "%s: not a command of the fetcher\n", c.cmd);
 			st = EINVAL;

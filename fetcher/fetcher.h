@@ -80,6 +80,8 @@ unsigned layer_down_s(const char *key);
 bool layer_trusted(const char *key);
 /* Failures in a row of that place (0: healthy). */
 unsigned layer_fails(const char *key);
+/* Failed transfers of that place since the fetcher started (those during a back-off included). */
+uint64_t layer_failures(const char *key);
 
 /* The proxies of the configuration (a layer's own list, else [main]'s). */
 int proxies_init(const struct worker_conf *c);

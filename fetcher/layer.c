@@ -26,6 +26,7 @@
 struct place {
 	char key[PLACE_KEY_MAX];
 	uint32_t fails;
+	uint64_t failures;      /* every failed transfer, for /metrics */
 	bool answered;          /* a success since the record was made */
 	uint64_t down_until, used;
 };
@@ -135,6 +136,7 @@ void layer_fail(const char *key, const char *why)
 	struct place *l = place_get(key, now);
 	uint32_t s = BACKOFF_MAX_S;
 
+	l->failures++;
 	if (now < l->down_until)
 		return;
 	if (l->fails < 16)
@@ -167,6 +169,11 @@ bool layer_trusted(const char *key)
 unsigned layer_fails(const char *key)
 {
 	return place_get(key, now_ms())->fails;
+}
+
+uint64_t layer_failures(const char *key)
+{
+	return place_get(key, now_ms())->failures;
 }
 
 /* ---- proxies ---------------------------------------------------------------------------------- */

@@ -43,6 +43,7 @@ struct fuser {
 	unsigned ahead_pending; /* read-ahead requests the indexer has not answered */
 	unsigned ahead_window;  /* files read-ahead covers now (AHEAD_START … AHEAD_FILES) */
 	uint32_t ahead_last;    /* slot of the file opened last (the root at first and after a reload) */
+	uint64_t n_opens, n_reads, read_bytes;  /* "stats", for the status worker (main.c) */
 };
 
 extern const struct fuse_lowlevel_ops fuser_ops;

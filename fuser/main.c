@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -204,12 +205,14 @@ static void first_index(struct fuser *f)
 		die(64, "the first index is unusable");
 }
 
-/* Once serving, all the supervisor sends is a restarted indexer's channel (MSG_PEER), which gets
- * the tree being served (the base of its next reload) and every blob still pending. Returns false
- * when the supervisor is gone. */
+/* Once serving, the supervisor sends a restarted indexer's channel (MSG_PEER), which gets the tree
+ * being served (the base of its next reload) and every blob still pending, and the status worker's
+ * question for the counters (MSG_CTL, whatever it asks: "stats"). Returns false when the
+ * supervisor is gone. */
 static bool on_supervisor_msg(struct fuser *f)
 {
-	uint8_t cur[16];
+	uint8_t cur[128];
+	char text[96];
 	struct ipc_wr w;
 	struct ipc_rd r;
 	int rc = ipc_recv(FD_SUPERVISOR, proto_fuser_from_supervisor, proto_fuser_from_supervisor_n,
@@ -217,6 +220,17 @@ static bool on_supervisor_msg(struct fuser *f)
 
 	if (rc == 0)
 		return false;
+	if (rc > 0 && msg.hdr.type == MSG_CTL) {
+		int n = snprintf(text, sizeof text, "opens %llu\nreads %llu\nread_bytes %llu\n",
+				 (unsigned long long)f->n_opens, (unsigned long long)f->n_reads,
+				 (unsigned long long)f->read_bytes);
+
+		ipc_wr_init(&w, cur, sizeof cur);
+		ipc_wr_u32(&w, 0);
+		ipc_wr_str(&w, text, n > 0 && (size_t)n < sizeof text ? (size_t)n : 0);
+		ipc_send(FD_SUPERVISOR, MSG_CTL_REPLY, msg.hdr.id, cur, w.len, NULL, 0);
+		return true;
+	}
 	ipc_rd_init(&r, msg.payload, msg.hdr.len);
 	if (rc < 0 || msg.hdr.type != MSG_PEER || ipc_rd_u32(&r) != PEER_INDEXER || !ipc_rd_done(&r))
 		die(67, "supervisor channel: %s", strerror(rc < 0 ? -rc : EPROTO));

@@ -223,6 +223,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->keep_cache = 1;
 	fi->noflush = 1;
+	f->n_opens++;
 	if (in->size == 0) {
 		fi->fh = 0;     /* nothing to read: no blob */
 		fuse_reply_open(req, fi);
@@ -237,6 +238,12 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
+	struct fuser *f = fuser_of(req);
+	const struct ix_inode *in = ix_inode(&f->ix, ino);
+
+	f->n_reads++;
+	if (in && (uint64_t)off < in->size)
+		f->read_bytes += in->size - (uint64_t)off < size ? in->size - (uint64_t)off : size;
 	if (fh_foreign(fi->fh))
 		handle_read_foreign(fuser_of(req), req, ino, size, off, fi->fh);
 	else

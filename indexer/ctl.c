@@ -158,6 +158,45 @@ static void status(FILE *out)
 	}
 }
 
+/* "stats", for the status worker's /metrics: lines "NAME VALUE" and "NAME LAYER VALUE". */
+static void stats(FILE *out)
+{
+	struct hits snap[sizeof hits / sizeof hits[0]];
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&text, &len);
+	unsigned n;
+
+	pthread_mutex_lock(&lock);
+	n = nhits;
+	memcpy(snap, hits, n * sizeof *snap);
+	pthread_mutex_unlock(&lock);
+	if (mem) {
+		cache_ctl_report(mem);
+		if (fclose(mem) == 0 && text)
+			indented(out, text, "cache_");
+	}
+	free(text);
+	/* Every configured layer (0 when none served yet), then the local cache's entries. */
+	for (uint32_t i = 0; i < conf->nlayers; i++) {
+		uint64_t h = 0, b = 0;
+
+		for (unsigned k = 0; k < n; k++)
+			if (strcmp(snap[k].layer, conf->layers[i].url) == 0) {
+				h = snap[k].hits;
+				b = snap[k].bytes;
+				snap[k].layer = "";
+			}
+		fprintf(out, "layer_blobs %s %llu\nlayer_blob_bytes %s %llu\n", conf->layers[i].url,
+			(unsigned long long)h, conf->layers[i].url, (unsigned long long)b);
+	}
+	for (unsigned k = 0; k < n; k++)
+		if (snap[k].layer[0])
+			fprintf(out, "layer_blobs %s %llu\nlayer_blob_bytes %s %llu\n", snap[k].layer,
+				(unsigned long long)snap[k].hits, snap[k].layer,
+				(unsigned long long)snap[k].bytes);
+}
+
 struct job {
 	uint64_t id;
 	struct ctl_msg m;
@@ -176,6 +215,8 @@ static void *run(void *arg)
 	if (out) {
 		if (strcmp(j->m.cmd, "status") == 0) {
 			status(out);
+		} else if (strcmp(j->m.cmd, "stats") == 0) {
+			stats(out);
 		} else if (strcmp(j->m.cmd, "cache") == 0) {
 			st = (uint32_t)-cache_ctl_report(out);
 		} else if (strcmp(j->m.cmd, "evict") == 0) {

@@ -5,6 +5,8 @@
  *   fuser:    3 supervisor   4 indexer   5 /dev/fuse
  *   indexer:  3 supervisor   4 fuser     5 fetcher
  *   fetcher:  3 supervisor   4 indexer   5 [main] ssh_key, read-only (only when configured)
+ *   status:   3 supervisor   4 the control socket, listening   5 -pprof's TCP socket, listening
+ *             (only with -pprof)
  *
  * Each receiver accepts only its channel's types: the tables of proto_supervisor.c, proto_fuser.c
  * and proto_workers.c (the indexer's, the fetcher's and aysfs-config's), each process's own side.
@@ -101,6 +103,13 @@ enum msg_type {
 	 * bytes, which the new fuser feeds to its session in place of the INIT the kernel sends only
 	 * once per mount */
 	MSG_FUSE_INIT = 32,
+	/* The status worker (aysfs-status) and the supervisor, which relays without reading: see
+	 * below. */
+	MSG_RELAY = 70,         /* status → supervisor */
+	MSG_RELAY_REPLY = 71,   /* supervisor → status */
+	MSG_ST_RELOAD = 72,     /* status → supervisor: empty; a reload, as SIGHUP */
+	MSG_ST_RELOADED = 73,   /* supervisor → status: u32 status (0: started), str why */
+	MSG_ST_FACTS = 74,      /* supervisor → status: what root knows (below) */
 };
 
 #define FUSER_CONF_LEN  16
@@ -116,11 +125,38 @@ enum msg_type {
 #define CTL_ARG_MAX     4095
 #define CTL_TEXT_MAX    (32 * 1024)
 
-/* Encode a MSG_CTL payload; decode a MSG_CTL_REPLY one (0 or -EPROTO; *text points into buf, not
- * NUL-terminated). */
+/* The status worker's side (ipc/proto_status.c): encode a MSG_CTL payload; decode a MSG_CTL_REPLY
+ * one (0 or -EPROTO; *text points into buf, not NUL-terminated). */
 void proto_ctl_encode(struct ipc_wr *w, const char *cmd, const char *arg);
 int proto_ctl_reply_decode(const void *buf, size_t len, uint32_t *status, const char **text,
 			   size_t *text_len);
+extern const struct ipc_type proto_status_from_supervisor[];
+extern const size_t proto_status_from_supervisor_n;
+
+/* MSG_RELAY — id chosen by the status worker; u32 RELAY_* (who is asked), then a MSG_CTL payload,
+ * which the supervisor sends on as MSG_CTL with the same id, unread.
+ * MSG_RELAY_REPLY — id the same; u32 RELAY_* (who answered), then that worker's MSG_CTL_REPLY
+ * payload as it came (the status worker decodes it; root only checks the frame's bounds).
+ * MSG_ST_FACTS — root's own numbers, sent whenever one changes (an event) and to a started status
+ * worker: u32 event (ST_EV_*), u32 event role (a ROLE_*), u32 supervisor pid, i64 started (unix
+ * s), str config file ("" for none), u32 n roles (ST_ROLES), n × { u32 pid (0: not running),
+ * u32 restarts, i64 last exit (unix s; 0: none), str last exit (≤ 160), i64 restart in ms (-1:
+ * none due), u32 back-off (its deaths in a crash loop) }, then the tree: u8 built, u64
+ * generation, u64 entries, u32 services, u32 rejected, i64 built at, i64 last failure at, str the
+ * failure (≤ ST_WHY_MAX). Root writes it from its own variables; it reads nothing a worker wrote
+ * into it but the indexer's tree-failure words, copied. */
+#define RELAY_INDEXER   1
+#define RELAY_FETCHER   2
+#define RELAY_FUSER     3       /* asked only "stats" (its counters of opens and reads) */
+#define ST_ROLES        4       /* fuser, indexer, fetcher, status */
+#define ST_WHY_MAX      1152
+#define ST_EV_NONE      0
+#define ST_EV_DIED      1       /* the event role died (its pending questions will not be answered) */
+#define ST_EV_TREE_DONE 2
+#define ST_EV_TREE_FAIL 3
+#define RELAY_MAX       (4 + 4 + CTL_CMD_MAX + 4 + CTL_ARG_MAX)
+#define RELAY_REPLY_MAX (4 + 4 + 4 + CTL_TEXT_MAX)
+#define ST_FACTS_MAX    (8 * 1024)
 
 #define PEER_FETCHER    1
 #define PEER_INDEXER    2

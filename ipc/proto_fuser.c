@@ -13,6 +13,7 @@ const struct ipc_type proto_fuser_from_supervisor[] = {
 	{ MSG_FUSER_CONF, 0, FUSER_CONF_LEN, FUSER_CONF_LEN, "fuser-conf" },
 	{ MSG_PEER, 1, 4, 4, "peer" },
 	{ MSG_FUSE_INIT, 0, 4 + FUSE_INIT_MIN, 4 + FUSE_INIT_MAX, "fuse-init" },
+	{ MSG_CTL, 0, 8, STR(CTL_CMD_MAX) + STR(CTL_ARG_MAX), "ctl" },
 };
 const size_t proto_fuser_from_supervisor_n = N(proto_fuser_from_supervisor);
 

@@ -1,7 +1,7 @@
 /* proto_supervisor.c — the supervisor's side of the protocol: what it accepts from the workers and
- * from aysfs-config, the payloads it writes (its request to aysfs-config, aysfs-ctl's commands) and
- * the one it reads back (a command's answer). The workers' configurations are written by
- * aysfs-config and relayed by root undecoded (ipc/proto_workers.c, config/relay.c). */
+ * from aysfs-config and the one payload it writes (its request to aysfs-config). The workers'
+ * configurations are written by aysfs-config and relayed by root undecoded (ipc/proto_workers.c,
+ * config/relay.c); aysfs-ctl's commands and answers pass through it unread (MSG_RELAY). */
 #include "ipc/proto.h"
 
 #include <errno.h>
@@ -15,9 +15,11 @@ const struct ipc_type proto_supervisor_from_worker[] = {
 	{ MSG_TREE_DONE, 0, 24, 24, "tree-done" },
 	{ MSG_TREE_FAIL, 0, 4, STR(1024), "tree-fail" },
 	{ MSG_CONFIG_CHANGED, 0, 0, 0, "config-changed" },
-	{ MSG_CTL_REPLY, 0, 8, 4 + STR(CTL_TEXT_MAX), "ctl-reply" },
+	{ MSG_CTL_REPLY, 0, 8, RELAY_REPLY_MAX - 4, "ctl-reply" },
 	{ MSG_FUSE_INIT, 0, FUSE_INIT_MIN, FUSE_INIT_MAX, "fuse-init" },
 	{ MSG_SYSCALL, 0, 8, 8, "syscall" },
+	{ MSG_RELAY, 0, 4, RELAY_MAX, "relay" },
+	{ MSG_ST_RELOAD, 0, 0, 0, "reload" },
 };
 const size_t proto_supervisor_from_worker_n = N(proto_supervisor_from_worker);
 
@@ -40,23 +42,4 @@ void proto_config_req_encode(struct ipc_wr *w, const struct config_req *q)
 	ipc_wr_cstr(w, q->config_file);
 	ipc_wr_u32(w, q->cache_port);
 	ipc_wr_u32(w, q->master_port);
-}
-
-void proto_ctl_encode(struct ipc_wr *w, const char *cmd, const char *arg)
-{
-	ipc_wr_cstr(w, cmd);
-	ipc_wr_cstr(w, arg);
-}
-
-int proto_ctl_reply_decode(const void *buf, size_t len, uint32_t *status, const char **text,
-			   size_t *text_len)
-{
-	struct ipc_rd r;
-
-	ipc_rd_init(&r, buf, len);
-	*status = ipc_rd_u32(&r);
-	*text = ipc_rd_str(&r, CTL_TEXT_MAX, text_len);
-	if (!*text || !ipc_rd_done(&r) || *status > 4095)
-		return -EPROTO;
-	return 0;
 }

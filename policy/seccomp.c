@@ -136,6 +136,16 @@ static const struct sc_allow fetcher[] = {
 	ARG2(setsockopt, 1, IPPROTO_TCP, 2, TCP_NODELAY),
 };
 
+/* ---- aysfs-status: the control socket and -pprof's TCP socket, both bound by root ------------- */
+static const struct sc_allow status[] = {
+	/* Only on fd 4 (the control socket) and fd 5 (-pprof's), the listening sockets it was given:
+	 * it makes no socket, binds and connects nothing. */
+	ARG(accept4, 0, SCMP_CMP_EQ, 4), ARG(accept4, 0, SCMP_CMP_EQ, 5),
+	ARG2(getsockopt, 1, SOL_SOCKET, 2, SO_PEERCRED),        /* the control socket's callers */
+	ANY(sendto), ANY(recvfrom),                             /* send(2), recv(2) */
+	ARG(shutdown, 1, SCMP_CMP_EQ, SHUT_WR),                 /* an HTTP answer is over */
+};
+
 /* ---- sftp:// layers (libcurl + libssh2): the fetcher's role when one is configured ---------------
  * libcurl 7.88 takes the client key only by name and libssh2 opens it at each login: the
  * fetcher copies the key (fd 5, opened by the supervisor) into a sealed memfd of its own and
@@ -173,6 +183,7 @@ static const struct sc_group roles[SECCOMP_ROLES][3] = {
 	[SECCOMP_FETCHER] = { GROUP(base), GROUP(fetcher) },
 	[SECCOMP_CONFIG] = { GROUP(base) },
 	[SECCOMP_FETCHER_SFTP] = { GROUP(base), GROUP(fetcher), GROUP(fetcher_sftp) },
+	[SECCOMP_STATUS] = { GROUP(base), GROUP(status) },
 };
 
 /* ---- SIGSYS: say which call, then die of it ------------------------------------------------ */

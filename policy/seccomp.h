@@ -24,7 +24,7 @@
  * by name, /proc/self/fd/N of the fetcher's own memfd; docs/SECURITY.md). */
 enum seccomp_role {
 	SECCOMP_FUSER, SECCOMP_INDEXER, SECCOMP_FETCHER, SECCOMP_CONFIG, SECCOMP_FETCHER_SFTP,
-	SECCOMP_ROLES
+	SECCOMP_STATUS, SECCOMP_ROLES
 };
 
 /* Load the role's filter on every thread of the process (SECCOMP_FILTER_FLAG_TSYNC). Exits with

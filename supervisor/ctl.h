@@ -1,20 +1,17 @@
-/* ctl.h — the supervisor's side of aysfs-ctl (supervisor/ctl.c): the control socket, its clients,
- * and the questions forwarded to the workers (MSG_CTL / MSG_CTL_REPLY). main.c calls the hooks
- * below; everything else stays in ctl.c. */
+/* ctl.h — root's share of aysfs-ctl and -pprof (supervisor/ctl.c): binding the control socket and
+ * the status server's TCP socket, starting the status worker (aysfs-status) with them, relaying
+ * its questions to the workers unread, and telling it root's own numbers. main.c calls these. */
 #ifndef AYSFS_SUP_CTL_H
 #define AYSFS_SUP_CTL_H
 
 #include "supervisor/supervisor.h"
 
-#include <poll.h>
+#include "ipc/ipc.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#define SCTL_MAX_CLIENTS 8
-/* Why a reload failed: the configuration reader's message (up to 1,024 bytes) or the indexer's
- * (as long), and the words that follow it. */
-#define SCTL_WHY_MAX 1152
+#include <sys/socket.h>
 
 struct sctl_ops {
 	/* Start a reload now. Returns 0 when the indexer builds the new tree (its outcome arrives
@@ -27,19 +24,28 @@ struct sctl_ops {
 /* Bind the mount's control socket (ipc/ctl.h). A socket left by a dead supervisor is replaced;
  * one that answers means another supervisor serves mnt: -EADDRINUSE. Returns 0 or -errno. */
 int sctl_open(const char *mnt, const struct sctl_ops *ops);
-/* Close every client and remove the socket. */
+/* -pprof: parse HOST:PORT (an IPv4 address, [IPv6], or localhost), which must be a loopback
+ * address: 0, -EINVAL (not HOST:PORT) or -EADDRNOTAVAIL (not loopback). */
+int sctl_pprof_parse(const char *addr, struct sockaddr_storage *ss, socklen_t *len);
+/* Parse and bind it, listening. Returns 0 or -errno (those of sctl_pprof_parse first). */
+int sctl_open_http(const char *addr);
+/* Close both and remove the control socket. */
 void sctl_close(void);
 
-/* The loop's share: fill pollfds (returns how many, at most 1 + SCTL_MAX_CLIENTS), lower
- * *timeout_ms to the next deadline; then handle what poll reported in the same entries. */
-int sctl_pollfds(struct pollfd *p, int *timeout_ms);
-void sctl_process(const struct pollfd *p, int n);
+/* Start (or restart) the status worker with the listening sockets, and send it the worker
+ * configuration and root's numbers. Returns 0 or -errno. */
+int sctl_start(struct worker *w, const uint8_t *conf, size_t conf_len, int log_level,
+	       bool restarted);
+
+/* MSG_RELAY and MSG_ST_RELOAD from the status worker, MSG_CTL_REPLY from the indexer or the
+ * fetcher. Returns 0, or -1 when `from` may not send it (a hostile worker). */
+int sctl_on_msg(const struct worker *from, const struct ipc_msg *m);
 
 /* From main.c's worker handling. */
-/* Returns 0, or -EPROTO for a malformed answer (a hostile worker). */
-int sctl_on_reply(enum worker_role role, uint64_t id, const void *payload, size_t len);
 void sctl_worker_died(enum worker_role role, const char *why);
 void sctl_worker_restarted(enum worker_role role);
+/* Once the loop has decided what follows a death (a restart time, a back-off): tell it. */
+void sctl_flush(void);
 void sctl_tree_done(uint64_t generation, uint64_t entries, uint32_t services, uint32_t rejected);
 void sctl_tree_fail(const char *why);
 

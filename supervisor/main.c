@@ -7,7 +7,8 @@
  * Exit status (SPEC section 1): 0 clean stop; 1 usage or configuration error; 2 the mount could
  * not be made (or another supervisor serves the mountpoint); 3 a worker kept crashing (every
  * worker is restarted when it dies; the fuser's successor takes the mount over, takeover.c).
- * aysfs-ctl is served by ctl.c; the indexer watches the files whose change reloads.
+ * aysfs-ctl and -pprof are served by the status worker, root's share of it is ctl.c; the indexer
+ * watches the files whose change reloads.
  */
 #include "supervisor/ctl.h"
 #include "supervisor/supervisor.h"
@@ -70,8 +71,8 @@ static const char usage_text[] =
 	"  -config FILE, -c FILE  configuration (TOML); default config.toml when it exists\n"
 	"  -auto                  auto-discovery of layers (ROOT/mnt/ays/..., hosts ayscache*, aysmaster*)\n"
 	"                         and flists (ROOT/etc/ays/local); may be combined with -config\n"
-	"  -pprof                 live status on 127.0.0.1:6060 (not available yet)\n"
-	"  -pprof-addr HOST:PORT  the same on another loopback address (not available yet)\n"
+	"  -pprof                 live status on http://127.0.0.1:6060 (/metrics, /debug/status)\n"
+	"  -pprof-addr HOST:PORT  the same on another loopback address (127.x.x.x, [::1], localhost)\n"
 	"  -root DIR              prefix of -auto's well-known paths (default /)\n"
 	"  -resolv FILE           resolver configuration for the network process\n"
 	"  -cafile FILE           CA bundle for the network process\n"
@@ -186,8 +187,18 @@ static void parse_args(int argc, char **argv, struct options *o)
 	if (!o->mountpoint)
 		usage_error("%s", "no mountpoint given");
 	/* Say so rather than run without a feature the operator asked for. */
-	if (o->pprof || o->pprof_addr)
-		usage_error("%s", "-pprof: the status server is not available in this version yet");
+	if (o->pprof && !o->pprof_addr)
+		o->pprof_addr = "127.0.0.1:6060";
+	if (o->pprof_addr) {
+		struct sockaddr_storage ss;
+		socklen_t sl;
+		int prc = sctl_pprof_parse(o->pprof_addr, &ss, &sl);
+
+		if (prc)
+			usage_error("-pprof-addr %s: %s", o->pprof_addr, prc == -EADDRNOTAVAIL ?
+				    "not a loopback address (the status server is for this host only)" :
+				    "not HOST:PORT");
+	}
 }
 
 static const char *config_path(const struct options *o)
@@ -225,7 +236,8 @@ static void resolve_user(struct worker *w, const char *user)
 {
 	char name[128];
 
-	snprintf(name, sizeof name, "%s%s", user, w->role == ROLE_FETCHER ? "-fetch" : "");
+	snprintf(name, sizeof name, "%s%s", user, w->role == ROLE_FETCHER ? "-fetch" :
+		 w->role == ROLE_STATUS ? "-status" : "");
 	if (policy_user(name, &w->uid, &w->gid) == 0)
 		return;
 	if (policy_user("nobody", &w->uid, &w->gid))
@@ -319,6 +331,7 @@ static struct worker workers[ROLE_COUNT] = {
 	[ROLE_FUSER] = { .role = ROLE_FUSER, .name = "fuser" },
 	[ROLE_INDEXER] = { .role = ROLE_INDEXER, .name = "indexer" },
 	[ROLE_FETCHER] = { .role = ROLE_FETCHER, .name = "fetcher" },
+	[ROLE_STATUS] = { .role = ROLE_STATUS, .name = "status" },
 };
 
 static void stop_workers(void)
@@ -415,10 +428,11 @@ static bool note_death(struct worker *w, time_t now)
 
 /* The fetcher in a crash loop is no reason to stop: whatever crashes it from the network would
  * take the cached tree down too, which SPEC section 6 keeps serving offline. So it is restarted
- * with a back-off instead, until it has run CRASH_LOOP_SECONDS without dying. True when w backs off. */
+ * with a back-off instead, until it has run CRASH_LOOP_SECONDS without dying. The status worker
+ * likewise: any local user reaches it through -pprof. True when w backs off. */
 static bool fetcher_backoff(struct worker *w, bool loop, time_t now)
 {
-	if (w->role != ROLE_FETCHER)
+	if (w->role != ROLE_FETCHER && w->role != ROLE_STATUS)
 		return false;
 	if (w->backoff && now - w->started >= CRASH_LOOP_SECONDS)
 		w->backoff = 0;
@@ -638,7 +652,9 @@ static int on_worker_msg(struct worker *w)
 		return 0;
 	}
 	case MSG_CTL_REPLY:
-		return sctl_on_reply(w->role, m.hdr.id, m.payload, m.hdr.len) ? -1 : 0;
+	case MSG_RELAY:
+	case MSG_ST_RELOAD:
+		return sctl_on_msg(w, &m);
 	case MSG_FUSE_INIT:
 		if (w->role != ROLE_FUSER)
 			return -1;
@@ -689,8 +705,9 @@ static int check_main(const struct options *o, struct rootconf *cfg, const char 
 	gid_t gid;
 	DIR *d;
 
-	for (int i = 0; i < 2; i++) {
-		snprintf(name, sizeof name, "%s%s", cfg->user, i ? "-fetch" : "");
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof name, "%s%s", cfg->user,
+			 (const char *[]){ "", "-fetch", "-status" }[i]);
 		if (policy_user(name, &uid, &gid) && ++problems)
 			log_err("check: user %s does not exist (make install creates it)", name);
 	}
@@ -799,6 +816,8 @@ int main(int argc, char **argv)
 		if (rc)
 			log_warn("no control socket (aysfs-ctl will not reach this mount): %s",
 				 strerror(-rc));
+		if (o.pprof_addr && (rc = sctl_open_http(o.pprof_addr)))
+			die(EXIT_USAGE, "-pprof-addr %s: %s", o.pprof_addr, strerror(-rc));
 	}
 
 	for (int i = 0; i < ROLE_COUNT; i++) {
@@ -847,6 +866,11 @@ int main(int argc, char **argv)
 	       sizeof(int[3]));
 
 	for (int i = 0; i < ROLE_COUNT; i++) {
+		if (i == ROLE_STATUS) {
+			if (sctl_start(&workers[i], cfg.conf, cfg.conf_len, o.log_level, false))
+				log_err("no status worker: aysfs-ctl will not be answered");
+			continue;
+		}
 		rc = spawn_worker(&workers[i], o.log_level, false);
 		if (rc) {
 			log_crit("cannot start the %s: %s", workers[i].name, strerror(-rc));
@@ -872,8 +896,8 @@ int main(int argc, char **argv)
 	reload_ctx.mnt = mnt;
 	ready_deadline = time(NULL) + READY_DEADLINE_S;
 	while (!stopping) {
-		struct pollfd p[1 + ROLE_COUNT + 1 + SCTL_MAX_CLIENTS];
-		int n = 0, nctl, timeout = ready ? -1 : 1000;
+		struct pollfd p[1 + ROLE_COUNT];
+		int n = 0, timeout = ready ? -1 : 1000;
 
 		/* Wake for a restart that is due. */
 		for (int i = 0; i < ROLE_COUNT; i++) {
@@ -885,8 +909,6 @@ int main(int argc, char **argv)
 		p[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		for (int i = 0; i < ROLE_COUNT; i++)
 			p[n++] = (struct pollfd){ .fd = workers[i].ctl, .events = POLLIN };
-		nctl = sctl_pollfds(p + n, &timeout);
-		n += nctl;
 		if (watchdog_ms) {
 			int64_t left = watchdog_at - now_ms();
 
@@ -932,7 +954,6 @@ int main(int argc, char **argv)
 				workers[i].ctl = -1;
 			}
 		}
-		sctl_process(p + 1 + ROLE_COUNT, nctl);
 		if (p[0].revents) {
 			struct signalfd_siginfo si;
 
@@ -981,9 +1002,11 @@ int main(int argc, char **argv)
 					/* It followed its only peer; the indexer's restart starts a new one. */
 					log_info("the %s stopped with the indexer", wk->name);
 				} else if (fetcher_backoff(wk, note_death(wk, time(NULL)), time(NULL))) {
-					log_err("the %s %s, %d deaths in its crash loop: the cache is served, "
-						"network layers are out of reach; restarting it in %d s", wk->name,
-						why, CRASH_LOOP_DEATHS - 1 + wk->backoff, restart_delay_ms(wk) / 1000);
+					log_err("the %s %s, %d deaths in its crash loop: %s; restarting it in %d s",
+						wk->name, why, CRASH_LOOP_DEATHS - 1 + wk->backoff,
+						wk->role == ROLE_STATUS ? "aysfs-ctl and -pprof wait" :
+						"the cache is served, network layers are out of reach",
+						restart_delay_ms(wk) / 1000);
 					wk->restart_at = now_ms() + restart_delay_ms(wk);
 				} else if (wk->recent_deaths >= CRASH_LOOP_DEATHS) {
 					log_crit("the %s %s, its %dth death within %d s: stopping", wk->name,
@@ -1004,6 +1027,8 @@ int main(int argc, char **argv)
 				rc = wk->role == ROLE_INDEXER ?
 				     restart_indexer(wk, &workers[ROLE_FETCHER], &workers[ROLE_FUSER],
 						     cfg.conf, cfg.conf_len, o.log_level) :
+				     wk->role == ROLE_STATUS ?
+				     sctl_start(wk, cfg.conf, cfg.conf_len, o.log_level, true) :
 				     wk->role == ROLE_FUSER ?
 				     takeover_restart_fuser(wk, &workers[ROLE_INDEXER], mnt, cfg.fconf,
 							    FUSER_CONF_LEN, o.log_level, spawn_worker) :
@@ -1025,6 +1050,7 @@ int main(int argc, char **argv)
 				}
 			}
 		}
+		sctl_flush();
 	}
 
 	sd_notify_text("STOPPING=1\nSTATUS=stopping");

@@ -58,7 +58,7 @@ int rootconf_decode(const void *buf, size_t len, struct rootconf *c);
 
 /* ---- spawn.c ---- */
 
-enum worker_role { ROLE_FUSER, ROLE_INDEXER, ROLE_FETCHER, ROLE_COUNT };
+enum worker_role { ROLE_FUSER, ROLE_INDEXER, ROLE_FETCHER, ROLE_STATUS, ROLE_COUNT };
 
 struct worker {
 	enum worker_role role;

@@ -1,6 +1,6 @@
 /* try-syscall — what a role's seccomp filter really allows.
  *
- *   try-syscall ROLE CALL…      ROLE: fuser, indexer, fetcher, config, or none (no filter: the
+ *   try-syscall ROLE CALL…      ROLE: fuser, indexer, fetcher, config, status, or none (no filter: the
  *                               control)
  *   try-syscall -relaxed        exit 0 when this build's lists carry the sanitizer group
  *
@@ -69,6 +69,9 @@ static long c_setsockopt(int level, int name)
 
 static long c_sockopt_nodelay(void) { return c_setsockopt(IPPROTO_TCP, TCP_NODELAY); }
 static long c_sockopt_other(void) { return c_setsockopt(SOL_SOCKET, SO_KEEPALIVE); }
+/* accept4 on fd 4 (the status worker's control socket) or on any other fd. */
+static long c_accept_fd4(void) { return accept4(4, NULL, NULL, 0); }
+static long c_accept_other(void) { return accept4(9, NULL, NULL, 0); }
 /* getpid through the x32 calling convention (__X32_SYSCALL_BIT): another ABI, another table. */
 static long c_x32(void) { return syscall(0x40000000 + SYS_getpid); }
 
@@ -141,6 +144,7 @@ static const struct {
 	{ "ioprio-self", c_ioprio_self }, { "ioprio-other", c_ioprio_other },
 	{ "setpriority-self", c_setprio_self }, { "setpriority-other", c_setprio_other },
 	{ "setsockopt-nodelay", c_sockopt_nodelay }, { "setsockopt-other", c_sockopt_other },
+	{ "accept-fd4", c_accept_fd4 }, { "accept-other", c_accept_other },
 };
 
 static const struct {
@@ -149,11 +153,12 @@ static const struct {
 } roles[] = {
 	{ "fuser", SECCOMP_FUSER }, { "indexer", SECCOMP_INDEXER }, { "fetcher", SECCOMP_FETCHER },
 	{ "config", SECCOMP_CONFIG }, { "fetcher-sftp", SECCOMP_FETCHER_SFTP },
+	{ "status", SECCOMP_STATUS },
 };
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: try-syscall fuser|indexer|fetcher|config|none CALL...\n       "
+	fprintf(stderr, "usage: try-syscall fuser|indexer|fetcher|config|status|none CALL...\n       "
 		"try-syscall -relaxed\ncalls:");
 	for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++)
 		fprintf(stderr, " %s", calls[i].name);

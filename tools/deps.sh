@@ -15,6 +15,8 @@ pkgs=(
 	systemd                          # tests: systemd-analyze verify of the units (no systemd need run)
 	mandoc man-db                    # tests: the manual pages checked (mandoc -T lint) and rendered (man -l)
 	lintian dpkg-dev                 # make deb: dpkg-shlibdeps for its Depends, lintian to check it
+	prometheus                       # tests: promtool check metrics on -pprof's /metrics
+	chromium                         # tests: headless Chromium renders -pprof's status page
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -33,7 +33,7 @@ is "$(dpkg-deb --ctrl-tarfile "$DEB" | tar -xO ./conffiles)" "/etc/aysfs/config.
 list=$(dpkg-deb -c "$DEB" | awk '{ print $6 }')
 for f in usr/sbin/aysfs-supervisor usr/sbin/aysfs usr/sbin/aysfs-ctl usr/bin/aysfs-pack \
 	usr/libexec/aysfs/aysfs-fuser usr/libexec/aysfs/aysfs-indexer usr/libexec/aysfs/aysfs-fetcher \
-	usr/libexec/aysfs/aysfs-config lib/systemd/system/aysfs.service lib/systemd/system/aysfs@.service \
+	usr/libexec/aysfs/aysfs-status usr/libexec/aysfs/aysfs-config lib/systemd/system/aysfs.service lib/systemd/system/aysfs@.service \
 	usr/share/man/man8/aysfs-supervisor.8.gz usr/share/man/man8/aysfs-ctl.8.gz \
 	usr/share/man/man1/aysfs-pack.1.gz usr/share/man/man5/aysfs.toml.5.gz usr/share/doc/aysfs/copyright; do
 	printf '%s\n' "$list" | grep -qx "./$f"; ok $? "the package holds /$f"
@@ -65,7 +65,7 @@ mount -t proc proc "$R/proc"
 cp /var/lib/dpkg/status "$R/var/lib/dpkg/status"
 : >"$R/var/lib/dpkg/available"
 # As a fresh system: no aysfs users yet, no /etc/aysfs (this system may have both from make install).
-sed -i -e '/^aysfs:/d' -e '/^aysfs-fetch:/d' "$R"/etc/{passwd,group,shadow,gshadow}
+sed -i -e '/^aysfs:/d' -e '/^aysfs-fetch:/d' -e '/^aysfs-status:/d' "$R"/etc/{passwd,group,shadow,gshadow}
 rm -rf "$R/etc/aysfs"
 host_sum=$(cat /etc/passwd /etc/group /var/lib/dpkg/status | md5sum)
 
@@ -73,7 +73,7 @@ out=$(dpkg --root="$R" -i "$DEB" 2>&1); st=$?
 is "$st" 0 "dpkg --root installs it"
 [ "$st" = 0 ] || printf '%s\n' "$out" | sed 's/^/#   /'
 is "$(dpkg-query --admindir="$R/var/lib/dpkg" -W -f='${Status}' aysfs)" "install ok installed" "and records it installed"
-for u in aysfs aysfs-fetch; do
+for u in aysfs aysfs-fetch aysfs-status; do
 	uid=$(awk -F: -v u="$u" '$1 == u { print $3 }' "$R/etc/passwd")
 	ok $([ -n "$uid" ] && [ "$uid" -lt 1000 ]; echo $?) "postinst made the system user $u (uid $uid)"
 done
