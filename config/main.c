@@ -69,10 +69,6 @@ int main(int argc, char **argv)
 		close(m.fds[0]);
 		if (rc)
 			return fail(err) ? 65 : 0;
-		/* Read (its keys are checked) but not served yet: say so rather than ignore it. */
-		if (c.debug.present)
-			log_warn("%s: [debug] is not available in this version: every path stays "
-				 "read-only", file);
 	}
 	c.warnings = warnings;
 	ipc_wr_init(&w, out, sizeof out);

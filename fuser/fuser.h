@@ -43,9 +43,16 @@ struct fuser {
 	unsigned ahead_pending; /* read-ahead requests the indexer has not answered */
 	unsigned ahead_window;  /* files read-ahead covers now (AHEAD_START … AHEAD_FILES) */
 	uint32_t ahead_last;    /* slot of the file opened last (the root at first and after a reload) */
+
+	bool debug;             /* [debug] (SPEC §7): fuser_debug_ops serve, over debug.c's overlay */
+	int dbg_fd;             /* the channel to aysfs-debug (-1: none yet, or it is restarting) */
 };
 
 extern const struct fuse_lowlevel_ops fuser_ops;
+/* debug.c: the ops of a mount with [debug]: writes to what aysfs-debug allows, over fuser_ops. */
+extern const struct fuse_lowlevel_ops fuser_debug_ops;
+/* debug.c: a (new) channel to aysfs-debug: take the stored contents it sends first. 0 or -EPROTO. */
+int debug_connect(struct fuser *f, int fd);
 
 /* takeover.c: a fuser taking over the mount of one that died; a handle made by the dead fuser
  * (fh_foreign) is served from its inode's content. */

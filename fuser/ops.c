@@ -364,8 +364,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
  * truncate) and setxattr/removexattr; O_CREAT never reaches open (tests/integration/readonly.t).
  * Were root to remount it read-write, nothing could change all the same: there is no write
  * handler (libfuse answers ENOSYS) and every blob fd is read-only. Debug mode (SPEC section 7)
- * will need a read-write mount, create, write and setattr for the paths its filter matches, and
- * EROFS from open and every modifying handler for all other paths. */
+ * serves fuser_debug_ops instead (debug.c), on a read-write mount, only with [debug]. */
 const struct fuse_lowlevel_ops fuser_ops = {
 	.init = op_init,
 	.lookup = op_lookup,

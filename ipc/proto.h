@@ -28,7 +28,8 @@ enum msg_type {
 	MSG_CONF = 1,           /* struct worker_conf (the indexer, the fetcher) */
 	/* supervisor → the fuser, in place of MSG_CONF (the fuser decodes nothing else of the
 	 * configuration): u32 log level (0 … 5), u32 entry_ttl, u32 attr_ttl, u32 negative_ttl
-	 * (seconds); exactly FUSER_CONF_LEN bytes */
+	 * (seconds), u32 flags (FUSER_DEBUG: [debug] is set, wait for aysfs-debug and serve writes);
+	 * exactly FUSER_CONF_LEN bytes */
 	MSG_FUSER_CONF = 7,
 	/* supervisor → a worker: a new channel to a restarted peer; fd: the socket; u32 PEER_* */
 	MSG_PEER = 5,
@@ -96,7 +97,8 @@ enum msg_type {
 	MSG_FUSE_INIT = 32,
 };
 
-#define FUSER_CONF_LEN  16
+#define FUSER_CONF_LEN  20
+#define FUSER_DEBUG     1u
 
 #define FUSE_INIT_MIN   (40 + 16)       /* fuse_in_header + the oldest fuse_init_in */
 #define FUSE_INIT_MAX   512
@@ -117,7 +119,9 @@ int proto_ctl_reply_decode(const void *buf, size_t len, uint32_t *status, const 
 
 #define PEER_FETCHER    1
 #define PEER_INDEXER    2
-#define PEER_FUSER      3       /* to the indexer: a restarted fuser (send it the tree served) */
+#define PEER_FUSER      3       /* to the indexer: a restarted fuser (send it the tree served);
+				 * to aysfs-debug: a fuser (send it the stored contents) */
+#define PEER_DEBUG      4       /* to the fuser: aysfs-debug (ipc/proto_debug.h) */
 
 /* Layer flags on the wire. */
 #define WL_CACHE        1u      /* [[cache]] (may be written back); else a [[store]] */
@@ -186,7 +190,7 @@ struct worker_conf {
 void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c);
 /* A MSG_FUSER_CONF payload into buf. Returns its length, FUSER_CONF_LEN. */
 size_t proto_fuser_conf_encode(uint8_t buf[FUSER_CONF_LEN], uint32_t log_level, uint32_t entry_ttl,
-			       uint32_t attr_ttl, uint32_t negative_ttl);
+			       uint32_t attr_ttl, uint32_t negative_ttl, uint32_t flags);
 
 /* Free n strings and the array that holds them (NULL is fine). */
 void strv_free(char **v, size_t n);

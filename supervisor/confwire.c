@@ -111,6 +111,7 @@ void config_encode(struct ipc_wr *w, const struct config *c)
 	wr_list(w, c->debug.filter, c->debug.nfilter);
 	wr_opt(w, c->debug.redis);
 	wr_opt(w, c->debug.redis_passwd);
+	ipc_wr_u64(w, c->debug.max_size);
 	wr_opt(w, c->trusted_keys);
 	wr_opt(w, c->min_hash);
 	ipc_wr_i64(w, c->refresh);
@@ -224,7 +225,9 @@ int config_decode(const void *buf, size_t len, struct config *c)
 	debug = ipc_rd_u8(&r);
 	c->debug.present = debug;
 	ok = ok && debug <= 1 && rd_list(&r, &c->debug.filter, &c->debug.nfilter) &&
-	     rd_opt(&r, &c->debug.redis) && rd_opt(&r, &c->debug.redis_passwd) &&
+	     rd_opt(&r, &c->debug.redis) && rd_opt(&r, &c->debug.redis_passwd);
+	c->debug.max_size = ipc_rd_u64(&r);
+	ok = ok && c->debug.max_size > 0 && c->debug.max_size <= 512ull << 20 &&
 	     rd_opt(&r, &c->trusted_keys) && rd_opt(&r, &c->min_hash) &&
 	     rd_int(&r, 0, MAX_SECONDS, &c->refresh);
 	c->warnings = ipc_rd_u32(&r);

@@ -66,7 +66,7 @@ static struct {
 	char fail[SCTL_WHY_MAX];
 } tree;
 
-static const char *const role_name[ROLE_COUNT] = { "fuser", "indexer", "fetcher" };
+static const char *const role_name[ROLE_COUNT] = { "fuser", "indexer", "fetcher", "debug" };
 
 static int64_t mono_ms(void)
 {
@@ -243,6 +243,8 @@ static void own_status(FILE *out)
 	for (int r = 0; r < ROLE_COUNT; r++) {
 		const struct worker *w = &ops->workers[r];
 
+		if (r == ROLE_DEBUG && w->exe_fd <= 0)
+			continue;       /* no [debug]: no debug worker */
 		fprintf(out, "  %-8s ", role_name[r]);
 		if (w->pid > 0)
 			fprintf(out, "pid %d", (int)w->pid);
@@ -274,9 +276,13 @@ static void finish(struct client *c)
 	}
 	if (c->req.cmd == CTL_STATUS) {
 		own_status(out);
-		for (int r = ROLE_INDEXER; r < ROLE_COUNT; r++)
+		for (int r = ROLE_INDEXER; r <= ROLE_FETCHER; r++)
 			fprintf(out, "%s:\n%s", role_name[r],
 				c->text[r] ? c->text[r] : "  (no answer)\n");
+	} else if (c->req.cmd == CTL_DEBUG) {
+		status = c->status[ROLE_DEBUG];
+		fputs(c->text[ROLE_DEBUG] ? c->text[ROLE_DEBUG] : "no answer from the debug worker\n",
+		      out);
 	} else {
 		status = c->status[ROLE_INDEXER];
 		fputs(c->text[ROLE_INDEXER] ? c->text[ROLE_INDEXER] : "no answer from the indexer\n",
@@ -365,6 +371,14 @@ static void on_request(struct client *c, const void *buf, size_t len)
 	case CTL_CACHE:
 	case CTL_EVICT:
 		ask(c, 1u << ROLE_INDEXER);
+		break;
+	case CTL_DEBUG:
+		/* The journal of debug mode (SPEC §7), which only aysfs-debug reads. */
+		if (ops->workers[ROLE_DEBUG].exe_fd <= 0) {
+			reply_text(c, EINVAL, "this mount has no [debug] section\n");
+			return;
+		}
+		ask(c, 1u << ROLE_DEBUG);
 		break;
 	}
 }

@@ -251,7 +251,8 @@ static void resolve_user(struct worker *w, const char *user)
 {
 	char name[128];
 
-	snprintf(name, sizeof name, "%s%s", user, w->role == ROLE_FETCHER ? "-fetch" : "");
+	snprintf(name, sizeof name, "%s%s", user,
+		 w->role == ROLE_FETCHER || w->role == ROLE_DEBUG ? "-fetch" : "");
 	if (policy_user(name, &w->uid, &w->gid) == 0)
 		return;
 	if (policy_user("nobody", &w->uid, &w->gid))
@@ -346,6 +347,7 @@ static struct worker workers[ROLE_COUNT] = {
 	[ROLE_FUSER] = { .role = ROLE_FUSER, .name = "fuser" },
 	[ROLE_INDEXER] = { .role = ROLE_INDEXER, .name = "indexer" },
 	[ROLE_FETCHER] = { .role = ROLE_FETCHER, .name = "fetcher" },
+	[ROLE_DEBUG] = { .role = ROLE_DEBUG, .name = "debug", .ctl = -1, .fds = { -1, -1, -1 } },
 };
 
 static void stop_workers(void)
@@ -697,7 +699,8 @@ static int reload_now(char *why, size_t whysz)
 static size_t fuser_conf(uint8_t *buf, const struct config *c, int log_level)
 {
 	return proto_fuser_conf_encode(buf, (uint32_t)log_level, (uint32_t)c->entry_ttl,
-				       (uint32_t)c->attr_ttl, (uint32_t)c->negative_ttl);
+				       (uint32_t)c->attr_ttl, (uint32_t)c->negative_ttl,
+				       c->debug.present ? FUSER_DEBUG : 0);
 }
 
 /* Messages from a worker: only the types of proto_supervisor_from_worker; anything else, or a
@@ -844,7 +847,8 @@ int main(int argc, char **argv)
 	struct config cfg;
 	struct worker_conf wc;
 	char err[1024], mnt[PATH_MAX];
-	static uint8_t confbuf[IPC_MAX_PAYLOAD], fconf[FUSER_CONF_LEN];
+	static uint8_t confbuf[IPC_MAX_PAYLOAD], fconf[FUSER_CONF_LEN], dconf[IPC_MAX_PAYLOAD];
+	size_t dconf_len = 0;
 	struct ipc_wr w;
 	int pairs[5][2], fuse_fd, sfd, rc, status = 0;
 	sigset_t sigs;
@@ -900,9 +904,17 @@ int main(int argc, char **argv)
 		die(EXIT_USAGE, "the configuration is too large (over %d bytes encoded)", IPC_MAX_PAYLOAD);
 
 	for (int i = 0; i < ROLE_COUNT; i++) {
+		if (i == ROLE_DEBUG && !cfg.debug.present)
+			continue;
 		resolve_user(&workers[i], cfg.user);
 		if (spawn_open_exe(&workers[i]))
 			return EXIT_USAGE;
+	}
+	if (cfg.debug.present) {
+		dconf_len = debug_conf_encode(dconf, sizeof dconf, &cfg);
+		mount_read_write(true);
+		log_notice("debug mode: the mount is read-write; paths the [debug] filter matches are "
+			   "written into Redis, every other path stays read-only");
 	}
 	cachedir_prepare("cache_dir", cfg.cache_dir, cfg.namespace, 0750, workers[ROLE_INDEXER].uid,
 			 workers[ROLE_INDEXER].gid);
@@ -943,6 +955,16 @@ int main(int argc, char **argv)
 	       sizeof(int[3]));
 
 	for (int i = 0; i < ROLE_COUNT; i++) {
+		if (i == ROLE_DEBUG) {
+			if (cfg.debug.present &&
+			    (rc = debug_start(&workers[i], &workers[ROLE_FUSER], dconf, dconf_len,
+					      o.log_level))) {
+				log_crit("cannot start the debug worker: %s", strerror(-rc));
+				stopping = true;
+				status = EXIT_MOUNT;
+			}
+			break;
+		}
 		rc = spawn_worker(&workers[i], o.log_level, false);
 		if (rc) {
 			log_crit("cannot start the %s: %s", workers[i].name, strerror(-rc));
@@ -1111,6 +1133,8 @@ int main(int argc, char **argv)
 				     takeover_restart_fuser(wk, &workers[ROLE_INDEXER], mnt, fconf,
 							    fuser_conf(fconf, &cfg, o.log_level),
 							    o.log_level, spawn_worker) :
+				     wk->role == ROLE_DEBUG ?
+				     debug_start(wk, &workers[ROLE_FUSER], dconf, dconf_len, o.log_level) :
 				     restart_fetcher(wk, &workers[ROLE_INDEXER], confbuf, w.len, o.log_level);
 				if (rc == -EAGAIN) {
 					wk->restart_at = now_ms() + 50;
@@ -1119,6 +1143,9 @@ int main(int argc, char **argv)
 					status = EXIT_WORKER;
 				} else {
 					sctl_worker_restarted(wk->role);
+					if (wk->role == ROLE_FUSER && cfg.debug.present &&
+					    debug_connect(&workers[ROLE_DEBUG], wk))
+						log_err("the new fuser cannot be connected to the debug worker");
 					if (wk->role == ROLE_INDEXER && reload_after_restart) {
 						reload_after_restart = false;
 						if (worker_send(wk, MSG_CONF, 0, confbuf, w.len, NULL, 0))

@@ -16,8 +16,10 @@ int mount_clear_stale(const char *mnt);
 /* A warning when the folder `mnt` has entries: the mount hides them. */
 void mount_warn_not_empty(const char *mnt);
 
-/* Open /dev/fuse and mount it read-only at mnt. Returns the fd, or -errno. */
+/* Open /dev/fuse and mount it at mnt, read-only unless mount_read_write(true) was called (debug
+ * mode, SPEC §7). Returns the fd, or -errno. */
 int mount_fuse(const char *mnt);
+void mount_read_write(bool rw);
 
 /* Unmount; lazily when busy. Returns 0 or -errno. */
 int mount_remove(const char *mnt);
@@ -32,7 +34,8 @@ void cachedir_prepare(const char *key, const char *dir, const char *ns, mode_t m
 
 /* ---- spawn.c ---- */
 
-enum worker_role { ROLE_FUSER, ROLE_INDEXER, ROLE_FETCHER, ROLE_COUNT };
+/* ROLE_DEBUG runs only when the configuration has [debug] (debug.c). */
+enum worker_role { ROLE_FUSER, ROLE_INDEXER, ROLE_FETCHER, ROLE_DEBUG, ROLE_COUNT };
 
 struct worker {
 	enum worker_role role;
@@ -68,6 +71,18 @@ int spawn_worker(struct worker *w, int log_level, bool restarted);
  * to be restarted as after any death. */
 int worker_send(const struct worker *w, uint16_t type, uint64_t id, const void *payload,
 		size_t len, const int *fds, unsigned nfds);
+
+/* ---- debug.c: aysfs-debug, with [debug] only ---- */
+
+struct config;
+
+/* MSG_DEBUG_CONF's payload from the configuration; 0 when it does not fit. */
+size_t debug_conf_encode(uint8_t *buf, size_t cap, const struct config *c);
+/* Start (or restart) the debug worker with that payload, and connect it to the fuser. */
+int debug_start(struct worker *dbg, struct worker *fuser, const uint8_t *conf, size_t len,
+		int log_level);
+/* A new channel between the two (after a restart of the fuser). Returns 0 or -errno. */
+int debug_connect(struct worker *dbg, struct worker *fuser);
 
 /* ---- confread.c ---- */
 

@@ -1,0 +1,79 @@
+/* debug.c — debug mode's worker, aysfs-debug (SPEC §7), started only when the configuration has a
+ * [debug] section: its configuration, and its channel to the fuser, made again whenever either
+ * of the two is restarted. Root relays; it neither compiles the filter nor speaks to Redis. */
+#include "supervisor/supervisor.h"
+
+#include "config/config.h"
+#include "ipc/log.h"
+#include "ipc/proto.h"
+#include "ipc/proto_debug.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+size_t debug_conf_encode(uint8_t *buf, size_t cap, const struct config *c)
+{
+	struct ipc_wr w;
+
+	ipc_wr_init(&w, buf, cap);
+	ipc_wr_u64(&w, c->debug.max_size);
+	ipc_wr_cstr(&w, c->id ? c->id : "");
+	ipc_wr_cstr(&w, c->debug.redis ? c->debug.redis : "127.0.0.1:6379");
+	ipc_wr_cstr(&w, c->debug.redis_passwd);
+	ipc_wr_u32(&w, (uint32_t)c->debug.nfilter);
+	for (size_t i = 0; i < c->debug.nfilter; i++)
+		ipc_wr_cstr(&w, c->debug.filter[i]);
+	return w.bad || c->debug.nfilter > DBG_FILTER_MAX ? 0 : w.len;
+}
+
+/* A new channel between the fuser and the debug worker; each is handed its end (MSG_PEER).
+ * A peer that is not running gets its end when it starts. */
+int debug_connect(struct worker *dbg, struct worker *fuser)
+{
+	uint8_t to_fuser[4], to_debug[4];
+	struct ipc_wr w;
+	int sp[2], rc = 0;
+
+	if (dbg->ctl < 0 || fuser->ctl < 0)
+		return 0;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp))
+		return -errno;
+	ipc_wr_init(&w, to_fuser, sizeof to_fuser);
+	ipc_wr_u32(&w, PEER_DEBUG);
+	ipc_wr_init(&w, to_debug, sizeof to_debug);
+	ipc_wr_u32(&w, PEER_FUSER);
+	if (worker_send(dbg, MSG_PEER, 0, to_debug, 4, &sp[0], 1) ||
+	    worker_send(fuser, MSG_PEER, 0, to_fuser, 4, &sp[1], 1))
+		rc = -EIO;
+	close(sp[0]);
+	close(sp[1]);
+	return rc;
+}
+
+int debug_start(struct worker *dbg, struct worker *fuser, const uint8_t *conf, size_t len,
+		int log_level)
+{
+	int sp[2], rc;
+
+	if (len == 0) {
+		log_crit("the [debug] section does not fit in a message (at most %d filters)",
+			 DBG_FILTER_MAX);
+		return -EINVAL;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp))
+		return -errno;
+	if (dbg->ctl >= 0)
+		close(dbg->ctl);
+	dbg->ctl = sp[0];
+	memcpy(dbg->fds, (int[]){ sp[1], -1, -1 }, sizeof(int[3]));
+	rc = spawn_worker(dbg, log_level, false);
+	close(sp[1]);
+	dbg->fds[0] = -1;
+	if (rc)
+		return rc;
+	if (worker_send(dbg, MSG_DEBUG_CONF, 0, conf, len, NULL, 0))
+		log_err("cannot send the configuration to the debug worker");
+	return debug_connect(dbg, fuser);
+}
