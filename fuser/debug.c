@@ -204,7 +204,7 @@ static int call(struct fuser *f, uint16_t type, uint32_t flags, int64_t mtime, c
 	if (rc == 1 && reply_msg.hdr.id == id &&
 	    (reply_msg.hdr.type == MSG_DBG_REPLY || reply_msg.hdr.type == MSG_DBG_REPLY_FD) &&
 	    !dbg_reply_decode(reply_msg.payload, reply_msg.hdr.len, rep) &&
-	    (reply_msg.hdr.type == MSG_DBG_REPLY) == (rep->status != 0)) {
+	    (reply_msg.hdr.type == MSG_DBG_REPLY || rep->status == 0)) {
 		if (reply_msg.hdr.nfds)
 			*fd_out = reply_msg.fds[0];
 		return -(int)rep->status;
@@ -403,11 +403,8 @@ static int open_write(struct fuser *f, struct node *n, bool trunc, struct handle
 	struct handle *h;
 	int base = trunc ? -1 : base_fd(f, n), fd, rc;
 
-	if (base == -2) {
-		/* The blob is fetched by a read-only open: then its content is here to copy. */
-		log_warn("%s: open it for reading once (or with O_TRUNC) before writing into it", n->path);
-		return -EAGAIN;
-	}
+	if (base == -2)
+		return -EAGAIN;         /* dbg_open parks the request until the blob is here */
 	rc = call(f, base >= 0 ? MSG_DBG_OPEN_FROM : MSG_DBG_OPEN, trunc ? DBG_F_TRUNC : 0, 0, n->path,
 		  base, &r, &fd);
 	if (rc)
@@ -461,6 +458,55 @@ static void reply_open(fuse_req_t req, struct fuse_file_info *fi, struct handle 
 	}
 }
 
+/* Opens for writing that wait for the index's blob to copy from (asked of the indexer as a read
+ * would be); debug_retry() goes through them after each message of the indexer. */
+struct parked {
+	struct parked *next;
+	fuse_req_t req;
+	fuse_ino_t ino;
+	struct fuse_file_info fi;
+};
+
+static struct parked *parked;
+
+static void park(struct fuser *f, fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	const struct ix_inode *in = ix_inode(&f->ix, ino);
+	struct blob *b = in ? blob_for(f, in) : NULL;
+	struct parked *p = malloc(sizeof *p);
+
+	if (!p || !b || (b->state == BLOB_IDLE && blob_ask(f, b, ino, MSG_OPEN))) {
+		free(p);
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	*p = (struct parked){ .next = parked, .req = req, .ino = ino, .fi = *fi };
+	parked = p;
+}
+
+void debug_retry(struct fuser *f)
+{
+	for (struct parked **pp = &parked, *p; (p = *pp);) {
+		struct node *n = by_ino(p->ino);
+		const struct ix_inode *in = ix_inode(&f->ix, p->ino);
+		struct blob *b = in ? blob_find(f, ix_bytes(&f->ix, in->a), (uint8_t)in->b) : NULL;
+		struct handle *h;
+		int rc;
+
+		if (n && b && b->state == BLOB_PENDING) {
+			pp = &p->next;
+			continue;
+		}
+		rc = n ? open_write(f, n, false, &h) : -ESTALE;
+		if (rc)
+			fuse_reply_err(p->req, rc == -EAGAIN ? EIO : -rc);
+		else
+			reply_open(p->req, &p->fi, h);
+		*pp = p->next;
+		free(p);
+	}
+}
+
 static void dbg_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fuser *f = fuse_req_userdata(req);
@@ -490,11 +536,12 @@ static void dbg_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	rc = open_write(f, n, fi->flags & O_TRUNC, &h);
-	if (rc) {
+	if (rc == -EAGAIN && n->in_index)
+		park(f, req, ino, fi);
+	else if (rc)
 		fuse_reply_err(req, -rc);
-		return;
-	}
-	reply_open(req, fi, h);
+	else
+		reply_open(req, fi, h);
 }
 
 static void dbg_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,

@@ -53,6 +53,8 @@ extern const struct fuse_lowlevel_ops fuser_ops;
 extern const struct fuse_lowlevel_ops fuser_debug_ops;
 /* debug.c: a (new) channel to aysfs-debug: take the stored contents it sends first. 0 or -EPROTO. */
 int debug_connect(struct fuser *f, int fd);
+/* debug.c: opens for writing that waited for a blob, answered now that it came (or failed). */
+void debug_retry(struct fuser *f);
 
 /* takeover.c: a fuser taking over the mount of one that died; a handle made by the dead fuser
  * (fh_foreign) is served from its inode's content. */

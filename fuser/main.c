@@ -356,6 +356,8 @@ int main(int argc, char **argv)
 				fuser.idx_fd = -1;
 			}
 		}
+		if (p[1].revents && fuser.debug)
+			debug_retry(&fuser);
 		if (p[2].revents && !on_supervisor_msg(&fuser))
 			break;          /* the supervisor is gone: stop */
 	}
