@@ -149,6 +149,7 @@ static const struct {
 } roles[] = {
 	{ "fuser", SECCOMP_FUSER }, { "indexer", SECCOMP_INDEXER }, { "fetcher", SECCOMP_FETCHER },
 	{ "config", SECCOMP_CONFIG }, { "fetcher-sftp", SECCOMP_FETCHER_SFTP },
+	{ "debug", SECCOMP_DEBUG }, { "fuser-debug", SECCOMP_FUSER_DEBUG },
 };
 
 static void usage(void)
