@@ -147,6 +147,16 @@ static struct node *node_new(const char *path, uint64_t parent, uint64_t ino, bo
 	return n;
 }
 
+/* Undo node_new of n (still the first node: nothing was made since). */
+static void node_drop(struct node *n)
+{
+	if (nodes != n)
+		return;
+	nodes = n->next;
+	free(n->path);
+	free(n);
+}
+
 static int set_path(struct node *n, const char *path, uint64_t parent)
 {
 	char *p = strdup(path);
@@ -580,6 +590,8 @@ static void dbg_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
 	}
 	rc = open_write(f, n, n->removed || (fi->flags & O_TRUNC), &h);
 	if (rc) {
+		if (n->removed)
+			node_drop(n);   /* refused: leave no trace of the name */
 		fuse_reply_err(req, -rc);
 		return;
 	}
@@ -863,96 +875,49 @@ out:
 
 /* ---- directories ----------------------------------------------------------------------------- */
 
-/* As ops.c's readdir, with the overlay: names removed are left out, and the new files of this
- * directory come after the index's entries. */
-static void readdir_overlay(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
+/* readdir (ops.c) through the overlay: names removed are left out, files written answer for
+ * themselves, and the new files of this directory come after the index's entries. */
+static int dir_overlay(struct fuser *f, const struct ix_inode *dir, uint64_t i, char name[256],
+		       struct fuse_entry_param *e)
 {
-	struct fuser *f = fuse_req_userdata(req);
-	const struct ix_inode *dir = ix_inode(&f->ix, ino);
-	char *buf, name[256];
-	size_t used = 0;
-	uint64_t i = off < 0 ? 0 : (uint64_t)off, count;
+	struct node *n = NULL;
 
-	if (!dir || !S_ISDIR(dir->mode)) {
-		fuse_reply_err(req, dir ? ENOTDIR : ESTALE);
-		return;
-	}
-	if (size > 1 << 20)
-		size = 1 << 20;
-	buf = malloc(size);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	count = 2 + (uint64_t)dir->b;
-	for (;; i++) {
-		struct fuse_entry_param e = { .generation = 1 };
-		const struct ix_inode *in = NULL;
-		struct node *n = NULL;
-		size_t len;
+	if (i < 2 + (uint64_t)dir->b) {
+		const struct ix_inode *in = &f->ix.inodes[dir->a + i - 2];
 
-		if (i < count) {
-			in = i == 0 ? dir : i == 1 ? &f->ix.inodes[dir->parent] : &f->ix.inodes[dir->a + i - 2];
-			if (i < 2) {
-				strcpy(name, i == 0 ? "." : "..");
-			} else {
-				memcpy(name, ix_name(&f->ix, in), in->name_len);
-				name[in->name_len] = '\0';
-				n = by_name(ino, name);
-				if (n && n->removed)
-					continue;
-			}
-		} else {
-			/* The (i - count)-th new file of this directory. */
-			uint64_t k = i - count;
+		memcpy(name, ix_name(&f->ix, in), in->name_len);
+		name[in->name_len] = '\0';
+		n = by_name(dir->ino, name);
+		if (!n)
+			return DIR_INDEX;
+		if (n->removed)
+			return DIR_SKIP;
+	} else {
+		uint64_t k = i - 2 - (uint64_t)dir->b;  /* the k-th new file of this directory */
 
-			for (n = nodes; n; n = n->next)
-				if (n->parent == ino && !n->removed &&
-				    !ix_lookup(&f->ix, dir, n->name, strlen(n->name)) && k-- == 0)
-					break;
-			if (!n)
+		for (n = nodes; n; n = n->next)
+			if (n->parent == dir->ino && !n->removed &&
+			    !ix_lookup(&f->ix, dir, n->name, strlen(n->name)) && k-- == 0)
 				break;
-			snprintf(name, sizeof name, "%s", n->name);
-		}
-		if (n) {
-			e.ino = n->ino;
-			node_attr(f, n, &e.attr);
-		} else {
-			e.ino = in->ino;
-			e.attr.st_ino = in->ino;
-			e.attr.st_mode = in->mode;
-			e.attr_timeout = f->attr_ttl;
-			e.entry_timeout = f->entry_ttl;
-			if (plus) {
-				/* the index's attributes, as lookup gives them */
-				e.attr.st_nlink = in->nlink;
-				e.attr.st_size = (off_t)in->size;
-				e.attr.st_mtim.tv_sec = in->mtime;
-				e.attr.st_ctim = e.attr.st_atim = e.attr.st_mtim;
-				e.attr.st_blksize = 4096;
-				e.attr.st_blocks = (blkcnt_t)((in->size + 511) / 512);
-			}
-		}
-		len = plus ? fuse_add_direntry_plus(req, buf + used, size - used, name, &e, (off_t)i + 1) :
-		      fuse_add_direntry(req, buf + used, size - used, name, &e.attr, (off_t)i + 1);
-		if (len > size - used)
-			break;
-		used += len;
+		if (!n)
+			return DIR_END;
+		snprintf(name, 256, "%s", n->name);
 	}
-	fuse_reply_buf(req, buf, used);
-	free(buf);
+	*e = (struct fuse_entry_param){ .ino = n->ino, .generation = 1 };
+	node_attr(f, n, &e->attr);
+	return DIR_OWN;
 }
 
 static void dbg_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			struct fuse_file_info *fi)
 {
-	readdir_overlay(req, ino, size, off, false);
+	fuser_ops.readdir(req, ino, size, off, fi);     /* through dir_overlay */
 }
 
 static void dbg_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			    struct fuse_file_info *fi)
 {
-	readdir_overlay(req, ino, size, off, true);
+	fuser_ops.readdirplus(req, ino, size, off, fi);
 }
 
 static void dbg_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -973,6 +938,7 @@ static void dbg_init(void *userdata, struct fuse_conn_info *conn)
 
 	fuser_ops.init(userdata, conn);
 	f->no_opendir = false;
+	f->dir_overlay = dir_overlay;
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;  /* O_TRUNC comes with the open */
 }

@@ -45,8 +45,14 @@ struct fuser {
 	uint32_t ahead_last;    /* slot of the file opened last (the root at first and after a reload) */
 
 	bool debug;             /* [debug] (SPEC §7): fuser_debug_ops serve, over debug.c's overlay */
+	/* readdir's entry at offset i (≥ 2) of dir, when debug mode's overlay changes it: DIR_INDEX
+	 * (the index's child, as without it), DIR_OWN (name and *e filled), DIR_SKIP, DIR_END. */
+	int (*dir_overlay)(struct fuser *f, const struct ix_inode *dir, uint64_t i, char name[256],
+			   struct fuse_entry_param *e);
 	int dbg_fd;             /* the channel to aysfs-debug (-1: none yet, or it is restarting) */
 };
+
+enum { DIR_INDEX, DIR_OWN, DIR_SKIP, DIR_END };
 
 extern const struct fuse_lowlevel_ops fuser_ops;
 /* debug.c: the ops of a mount with [debug]: writes to what aysfs-debug allows, over fuser_ops. */
