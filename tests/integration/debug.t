@@ -143,6 +143,22 @@ like "$out" "^/app/lib.py $(md5 "$M/app/lib.py") 22 [0-9]{4}-[0-9]{2}-[0-9]{2}T"
 like "$out" "/app/new.py $h 18 " "aysfs-ctl debug lists every changed path"
 like "$out" "/app/gone.py - removed " "and the removed ones"
 
+# ---- a reload keeps the edits; a restarted debug worker or fuser takes up where the old one was ------
+kill -HUP "$SUP_PID"
+for _ in $(seq 50); do grep -q "serving .* entries (generation 2)" "$T/log" && break; sleep 0.1; done
+is "$(cat "$M/app/new.py")" 'print("new file")' "after a reload, a new file is still there"
+is "$(cat "$M/app/main.py")" "$(printf 'print("overwritten")\n# more')" "and an edited one keeps its content"
+kill -KILL "$(worker_pid debug)"
+for _ in $(seq 50); do [ "$(grep -c 'INFO debug: a new fuser is connected' "$T/log")" -ge 2 ] && break; sleep 0.1; done
+printf 'after the debug worker died\n' >"$M/app/w.py"
+is "$?" 0 "the debug worker killed: it is restarted, and writes work again"
+is "$(cat "$M/app/w.py")" "after the debug worker died" "and read back"
+kill -KILL "$(worker_pid fuser)"
+for _ in $(seq 50); do [ "$(grep -c 'INFO debug: a new fuser is connected' "$T/log")" -ge 3 ] && break; sleep 0.1; done
+is "$(cat "$M/app/w.py")" "after the debug worker died" "the fuser killed: the new one shows the edits"
+printf 'after the fuser died\n' >"$M/app/w.py"
+is "$(cat "$M/app/w.py")" "after the fuser died" "and writes work through it"
+
 # ---- restart: the edits are read back from Redis --------------------------------------------------
 mount_stop
 mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
