@@ -22,7 +22,8 @@ redis_stop() {
 	for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 	rm -f "$T/redis.pid"
 }
-trap 'redis_stop; _cleanup' EXIT
+unix_stop() { [ -s "$T/redis-unix.pid" ] && kill "$(cat "$T/redis-unix.pid")" 2>/dev/null; }
+trap 'redis_stop; unix_stop; _cleanup' EXIT
 rcli() { redis-cli -p "$RP" "$@"; }
 
 mkdir -p "$T/store/dedupe" "$T/src/app"
@@ -205,6 +206,38 @@ printf 'legacy: 1\n' >"$M/app/conf.hrd"
 is "$?" 0 "[[debug]] debug_filter, redis.addr, redis.port: a matching file is written"
 is "$(rcli hget debug:paths:node1 /app/conf.hrd)" "$(md5 "$M/app/conf.hrd"),10" "and stored"
 ok_cmd "a path that filter does not match: EROFS" pyerr EROFS create "$M/app/x.py"
+
+mount_stop
+
+# ---- Redis on a Unix socket, with a password (AUTH) ----------------------------------------------
+redis-server --port 0 --unixsocket "$T/redis.sock" --unixsocketperm 777 --requirepass s3cret \
+	--save '' --appendonly no --daemonize yes --pidfile "$T/redis-unix.pid" --dir "$T" \
+	--logfile "$T/redis-unix.log" >/dev/null
+for _ in $(seq 50); do [ -S "$T/redis.sock" ] && break; sleep 0.1; done
+config "$T/unix.toml" "[debug]
+filter = ['.*\\.py']
+redis = \"$T/redis.sock\"
+redis_passwd = \"s3cret\""
+mount_start "$T/mnt" -config "$T/unix.toml" || bail "mount failed"
+printf 'over a socket\n' >"$M/app/sock.py"
+is "$?" 0 "redis = a socket's path, redis_passwd: a matching file is written"
+is "$(redis-cli -s "$T/redis.sock" -a s3cret --no-auth-warning hget debug:paths:node1 /app/sock.py)" \
+	"$(md5 "$M/app/sock.py"),14" "and stored through the socket, after AUTH"
+mount_stop
+upid=$(cat "$T/redis-unix.pid")
+kill "$upid"
+for _ in $(seq 50); do kill -0 "$upid" 2>/dev/null || break; sleep 0.1; done
+sed -i 's/s3cret"/wrong"/' "$T/unix.toml"
+redis-server --port 0 --unixsocket "$T/redis.sock" --unixsocketperm 777 --requirepass s3cret \
+	--save '' --appendonly no --daemonize yes --pidfile "$T/redis-unix.pid" --dir "$T" \
+	--logfile "$T/redis-unix.log" >/dev/null
+for _ in $(seq 50); do [ -S "$T/redis.sock" ] && break; sleep 0.1; done
+mount_start "$T/mnt" -config "$T/unix.toml" || bail "mount failed"
+like "$(cat "$T/log")" "ERROR debug: redis AUTH: " "a wrong password: Redis's refusal is logged"
+ok_cmd "and writes fail with EIO" pyerr EIO create "$M/app/sock2.py"
+mount_stop
+kill "$(cat "$T/redis-unix.pid")"
+mount_start "$T/mnt" -config "$T/legacy.toml" || bail "mount failed"
 
 # ---- concurrency: 4 writers on different files, 1 reader each, 200 rounds ---------------------------
 python3 - "$M/app" >"$T/conc" 2>&1 <<'PY'
