@@ -1,5 +1,6 @@
-/* wire.c — what aysfs-debug decodes: its configuration (from the supervisor) and the journal's
- * lines (from Redis, which anyone who can reach it may have written). */
+/* wire.c — what aysfs-debug decodes: the fuser's requests, its configuration (from the
+ * supervisor) and the journal's lines (from Redis, which anyone who can reach it may have
+ * written); and the replies it encodes. */
 #include "debug/debug.h"
 
 #include <errno.h>
@@ -7,6 +8,49 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+#define REQ_MIN (4 + 8 + 4)
+#define REQ_MAX (REQ_MIN + DBG_PATH_MAX)
+
+/* aysfs-debug's side of its channel to the fuser (the fuser's is ipc/proto_debug.c). */
+const struct ipc_type proto_debug_from_fuser[] = {
+	{ MSG_DBG_OPEN, 0, REQ_MIN, REQ_MAX, "dbg-open" },
+	{ MSG_DBG_OPEN_FROM, 1, REQ_MIN, REQ_MAX, "dbg-open-from" },
+	{ MSG_DBG_COMMIT, 1, REQ_MIN, REQ_MAX, "dbg-commit" },
+	{ MSG_DBG_UNLINK, 0, REQ_MIN, REQ_MAX, "dbg-unlink" },
+};
+const size_t proto_debug_from_fuser_n = N(proto_debug_from_fuser);
+
+void dbg_reply_encode(struct ipc_wr *w, uint32_t status, uint32_t kind, uint64_t size)
+{
+	ipc_wr_u32(w, status);
+	ipc_wr_u32(w, kind);
+	ipc_wr_u64(w, size);
+}
+
+void dbg_entry_encode(struct ipc_wr *w, int64_t mtime, uint64_t size, const char *path,
+		      size_t path_len)
+{
+	ipc_wr_i64(w, mtime);
+	ipc_wr_u64(w, size);
+	ipc_wr_str(w, path, path_len);
+}
+
+int dbg_req_decode(const void *buf, size_t len, struct dbg_req *q)
+{
+	struct ipc_rd r;
+
+	ipc_rd_init(&r, buf, len);
+	q->flags = ipc_rd_u32(&r);
+	q->mtime = ipc_rd_i64(&r);
+	q->path = ipc_rd_str(&r, DBG_PATH_MAX, &q->path_len);
+	if (!ipc_rd_done(&r) || !dbg_good_path(q->path, q->path_len) ||
+	    (q->flags & ~(DBG_F_TRUNC | DBG_F_CHECK)))
+		return -EPROTO;
+	return 0;
+}
+
 
 void debug_conf_free(struct debug_conf *c)
 {

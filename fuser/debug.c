@@ -458,14 +458,23 @@ static int commit(struct fuser *f, struct handle *h)
 	return 0;
 }
 
+static void release_handle(struct handle *h)
+{
+	if (h->node->writer == h)
+		h->node->writer = NULL;
+	if (h->fd >= 0)
+		close(h->fd);
+	content_put(h->content);
+	free(h);
+}
+
 static void reply_open(fuse_req_t req, struct fuse_file_info *fi, struct handle *h)
 {
 	fi->fh = handle_fh(h);
 	fi->direct_io = 1;      /* every read comes here: a commit is seen at once */
 	fi->keep_cache = 0;
-	if (fuse_reply_open(req, fi) == -ENOENT) {
-		/* interrupted: the kernel will not release it */
-	}
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		release_handle(h);      /* interrupted: the kernel will never release it */
 }
 
 /* Opens for writing that wait for the index's blob to copy from (asked of the indexer as a read
@@ -685,12 +694,7 @@ static void dbg_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	}
 	if (h->fd >= 0 && h->dirty && commit(f, h))
 		log_err("%s: the last close could not store it; what was written is lost", h->node->path);
-	if (h->node->writer == h)
-		h->node->writer = NULL;
-	if (h->fd >= 0)
-		close(h->fd);
-	content_put(h->content);
-	free(h);
+	release_handle(h);
 	fuse_reply_err(req, 0);
 }
 

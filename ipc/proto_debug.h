@@ -23,6 +23,7 @@
 
 #include "ipc/ipc.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -73,7 +74,10 @@ void dbg_req_encode(struct ipc_wr *w, uint32_t flags, int64_t mtime, const char 
 void dbg_reply_encode(struct ipc_wr *w, uint32_t status, uint32_t kind, uint64_t size);
 void dbg_entry_encode(struct ipc_wr *w, int64_t mtime, uint64_t size, const char *path,
 		      size_t path_len);
-/* Each returns 0 or -EPROTO: exact lengths, a path that starts with '/' and holds no NUL, a
+/* A path on the wire: from "/", no NUL. */
+bool dbg_good_path(const char *p, size_t n);
+/* (dbg_req_decode, the encoders of replies and entries and aysfs-debug's table: debug/wire.c.)
+ * Each returns 0 or -EPROTO: exact lengths, a path that starts with '/' and holds no NUL, a
  * status below 4096. */
 int dbg_req_decode(const void *buf, size_t len, struct dbg_req *q);
 int dbg_reply_decode(const void *buf, size_t len, struct dbg_reply *r);
