@@ -259,10 +259,14 @@ static void place(struct fuser *f, const char *path, size_t len, int fd, uint64_
 		return;
 	}
 	in = ix_lookup(&f->ix, dir, slash + 1, strlen(slash + 1));
+	if (in && !S_ISREG(in->mode)) {
+		content_put(c);
+		log_warn("%s: stored in Redis, but the tree has a folder or a link there: not shown", buf);
+		return;
+	}
 	n = by_name(dir->ino, slash + 1);
 	if (!n || n->removed)
-		n = node_new(buf, dir->ino, in && S_ISREG(in->mode) ? in->ino : 0,
-			     in && S_ISREG(in->mode));
+		n = node_new(buf, dir->ino, in ? in->ino : 0, in);
 	if (!n) {
 		content_put(c);
 		return;
@@ -617,11 +621,15 @@ static void dbg_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
 	struct handle *h = handle_of(fi->fh);
+	struct node *changed = h ? NULL : by_ino(ino);
 	int fd = h ? (h->fd >= 0 ? h->fd : h->content ? h->content->fd : -1) : -1;
 	char *buf;
 	ssize_t n;
 
-	if (!h) {
+	/* A handle of a fuser that died (takeover.c) of a file changed here: its stored content. */
+	if (!h && fh_foreign(fi->fh & ~1ull) && changed && changed->content)
+		fd = changed->content->fd;
+	else if (!h) {
 		fuser_ops.read(req, ino, size, off, fi);
 		return;
 	}
