@@ -49,12 +49,17 @@ static const struct ipc_type from_supervisor[] = {
 };
 
 /* Editors' temporary files: backups (x.py~), vim's swap files (.x.py.swp, .swo, … .swa) and
- * its probe (4913, any name of digits only), names ending in .tmp. */
+ * its probe (4913, any name of digits only), emacs' auto-saves (#x.py#), sed -i's (sedXXXXXX),
+ * names ending in .tmp. */
 static bool is_scratch(const char *name)
 {
 	size_t n = strlen(name);
 
 	if (n && name[n - 1] == '~')
+		return true;
+	if (n > 2 && name[0] == '#' && name[n - 1] == '#')
+		return true;
+	if (n == 9 && !strncmp(name, "sed", 3) && !strchr(name, '.'))
 		return true;
 	if (n > 5 && name[0] == '.' && !strncmp(name + n - 4, ".sw", 3) && name[n - 1] >= 'a' &&
 	    name[n - 1] <= 'z')

@@ -122,6 +122,10 @@ is "$(cat "$M/app/lib.py")" "$(printf 'def f():\n    return 3')" "vim's save rea
 is "$(rcli hget debug:paths:node1 /app/lib.py)" "$(md5 "$M/app/lib.py"),22" "vim's save is stored"
 is "$(ls -a "$M/app" | grep -c -e '~$' -e '\.swp$' -e '^4913$')" 0 "vim leaves no temporary file behind"
 
+sed -i 's/return 3/return 4/' "$M/app/lib.py" 2>"$T/sed.err"
+is "$?$(cat "$T/sed.err")" 0 "sed -i (its temporary sedXXXXXX renamed over the file) saves a matching file"
+is "$(cat "$M/app/lib.py")" "$(printf 'def f():\n    return 4')" "and sed's save reads back"
+
 # ---- what stays read-only, the size limit ------------------------------------------------------
 ok_cmd "create of a non-matching path: EROFS" pyerr EROFS create "$M/app/x.txt"
 ok_cmd "writing a non-matching file: EROFS" pyerr EROFS write "$M/app/readme.txt"
