@@ -53,6 +53,8 @@ struct node {
 	int64_t mtime;
 	bool removed;           /* a whiteout: the name is gone */
 	bool in_index;          /* ino is the index's */
+	bool orphan;            /* removed, and no whiteout needed: freed with its last handle */
+	unsigned handles;       /* open handles on it */
 	struct handle *writer;  /* the handle written last, for stat */
 };
 
@@ -147,14 +149,29 @@ static struct node *node_new(const char *path, uint64_t parent, uint64_t ino, bo
 	return n;
 }
 
-/* Undo node_new of n (still the first node: nothing was made since). */
+/* n leaves the list (a refused create; a removed file no handle uses and whose name hides
+ * nothing of the index), so that edits over a long session do not pile up nodes. */
 static void node_drop(struct node *n)
 {
-	if (nodes != n)
-		return;
-	nodes = n->next;
-	free(n->path);
-	free(n);
+	for (struct node **pp = &nodes; *pp; pp = &(*pp)->next)
+		if (*pp == n) {
+			*pp = n->next;
+			free(n->path);
+			free(n);
+			return;
+		}
+}
+
+/* n's name is gone: a whiteout when `hides` (the index has that name), else dropped once no
+ * handle uses it. */
+static void node_remove(struct node *n, bool hides)
+{
+	n->removed = true;
+	content_put(n->content);
+	n->content = NULL;
+	n->orphan = !hides;
+	if (n->orphan && !n->handles)
+		node_drop(n);
 }
 
 static int set_path(struct node *n, const char *path, uint64_t parent)
@@ -429,6 +446,7 @@ static int open_write(struct fuser *f, struct node *n, bool trunc, struct handle
 		return -ENOMEM;
 	}
 	*h = (struct handle){ .node = n, .fd = fd, .max_size = r.size, .mtime = now_s() };
+	n->handles++;
 	struct stat st;
 
 	h->size = fstat(fd, &st) ? 0 : (uint64_t)st.st_size;
@@ -464,12 +482,16 @@ static int commit(struct fuser *f, struct handle *h)
 
 static void release_handle(struct handle *h)
 {
-	if (h->node->writer == h)
-		h->node->writer = NULL;
+	struct node *n = h->node;
+
+	if (n->writer == h)
+		n->writer = NULL;
 	if (h->fd >= 0)
 		close(h->fd);
 	content_put(h->content);
 	free(h);
+	if (--n->handles == 0 && n->orphan)
+		node_drop(n);
 }
 
 static void reply_open(fuse_req_t req, struct fuse_file_info *fi, struct handle *h)
@@ -547,6 +569,7 @@ static void dbg_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			return;
 		}
 		h->node = n;
+		n->handles++;
 		h->fd = -1;
 		h->content = n->content;
 		if (h->content)
@@ -744,10 +767,7 @@ static void dbg_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 		if (tmp) {
 			if (!rc)
 				rc = commit(f, tmp);
-			if (n->writer == tmp)
-				n->writer = NULL;
-			close(tmp->fd);
-			free(tmp);
+			release_handle(tmp);
 		}
 	}
 	if (!rc && (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))) {
@@ -794,9 +814,7 @@ static void dbg_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	n->removed = true;
-	content_put(n->content);
-	n->content = NULL;
+	node_remove(n, in);
 	fuse_reply_err(req, 0);
 }
 
@@ -810,7 +828,7 @@ static void dbg_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 	const struct ix_inode *dir = ix_inode(&f->ix, parent);
 	const struct ix_inode *in = dir ? ix_lookup(&f->ix, dir, name, strlen(name)) : NULL;
 	struct node *n = by_name(parent, name), *old = by_name(newparent, newname);
-	struct handle h = { .fd = -1 };
+	struct handle h = { .fd = -1 }, *empty = NULL;
 	struct dbg_reply r;
 	int fd = -1, rc, err = 0;
 
@@ -846,13 +864,12 @@ static void dbg_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 		goto out;
 	}
 	if (h.fd == -1) {       /* empty: an empty memfd to store */
-		struct handle *e, *writer = n->writer;
+		struct handle *writer = n->writer;
 
-		if ((rc = open_write(f, n, true, &e)))
+		if ((rc = open_write(f, n, true, &empty)))
 			goto out;
-		h.fd = fd = e->fd;
+		h.fd = empty->fd;
 		n->writer = writer;
-		free(e);
 	}
 	h.node = n;
 	h.dirty = true;
@@ -864,24 +881,21 @@ static void dbg_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 		rc = commit(f, &h);
 		n->path = keep;
 	}
-	if (fd >= 0)
-		close(fd);
 	if (rc)
 		goto out;
 	if ((rc = call(f, MSG_DBG_UNLINK, 0, 0, from, -1, &r, &fd)))
 		log_err("%s: stored as %s, but the old name could not be removed", from, to);
 	rc = 0;
-	if (old && old != n && !old->removed) {
-		old->removed = true;
-		content_put(old->content);
-		old->content = NULL;
-	}
+	if (old && old != n && !old->removed)
+		node_remove(old, false);        /* n takes its name */
 	/* The node moves (the kernel moved its inode); the old name is a whiteout when the index
 	 * has it. */
 	if (in && node_new(from, parent, in->ino, true))
 		nodes->removed = true;
 	rc = set_path(n, to, newparent);
 out:
+	if (empty)
+		release_handle(empty);
 	fuse_reply_err(req, -rc);
 }
 

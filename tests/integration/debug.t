@@ -142,6 +142,20 @@ is "$?" 0 "a matching file can be removed"
 ok "$([ ! -e "$M/app/gone.py" ]; echo $?)" "it is gone"
 is "$(rcli hexists debug:paths:node1 /app/gone.py)" 0 "and gone from debug:paths"
 
+python3 - "$M/app" >"$T/out" 2>&1 <<'PY'
+import os, sys
+d = sys.argv[1]
+open(d + "/held.py", "w").write("first\n")
+r = open(d + "/held.py")                        # a reader holds it
+w = open(d + "/held.py.tmp", "w"); w.write("second\n"); w.close()
+os.rename(d + "/held.py.tmp", d + "/held.py")   # saved over while read
+a = r.read()
+os.unlink(d + "/held.py")                      # and removed while still open
+print(a.strip(), open(d + "/other.py", "w").write("x") and "ok", os.path.exists(d + "/held.py"))
+r.close()
+PY
+is "$(cat "$T/out")" "first ok False" "a file saved over and removed while open: its reader keeps what it opened"
+
 # ---- aysfs-ctl debug ----------------------------------------------------------------------------
 out=$("$AYSFS_BUILD/aysfs-ctl" "$M" debug 2>&1)
 like "$out" "^/app/lib.py $(md5 "$M/app/lib.py") 22 [0-9]{4}-[0-9]{2}-[0-9]{2}T" "aysfs-ctl debug: path, md5, size, time"
