@@ -268,20 +268,25 @@ def writer(w):
         with open("%s/c%d.hrd" % (d, w), "wb") as f:
             f.write(body(w, i))
 def reader(w, bad):
-    path, seen = "%s/c%d.hrd" % (d, w), 0
+    # Every read is one whole round's content, never an empty or half-written file (a reader
+    # sees a commit or the one before), and rounds never go back.
+    path, seen = "%s/c%d.hrd" % (d, w), -1
     while seen < rounds - 1:
         try:
             data = open(path, "rb").read()
         except FileNotFoundError:
+            if seen >= 0:
+                bad.value += 1
+                return
             continue
-        if not data:
-            continue
+        if not data and seen < 0:
+            continue            # created, not yet committed
         head = data.split(b":")
-        i = int(head[1])
-        if data != body(w, i):
+        i = int(head[1]) if len(head) > 2 and head[1].isdigit() else -1
+        if i < seen or data != body(w, i):
             bad.value += 1
             return
-        seen = max(seen, i)
+        seen = i
 if __name__ == "__main__":
     bad = mp.Value("i", 0)
     ps = [mp.Process(target=writer, args=(w,)) for w in range(4)]
