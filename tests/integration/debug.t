@@ -204,6 +204,11 @@ is "$(cat "$T/out")" "EIO" "Redis stopped before close: close fails with EIO"
 is "$(cat "$M/app/new.py")" "$before" "the previous content is intact"
 like "$(cat "$T/log")" "ERROR debug: /app/new.py: not stored: Redis" "the log says why"
 rm -f "$T/redis.pid"
+redis_start
+printf 'Redis is back\n' >"$M/app/new.py"
+is "$?" 0 "Redis back: the next write reconnects and is stored"
+is "$(rcli hget debug:paths:node1 /app/new.py)" "$(md5 "$M/app/new.py"),14" "in the new Redis"
+redis_stop
 
 # ---- Redis down at mount: read-only content served, writes EIO ------------------------------------
 mount_stop
