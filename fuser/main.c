@@ -243,8 +243,9 @@ static void debug_first(struct fuser *f)
 }
 
 /* Once serving, all the supervisor sends is a restarted indexer's channel (MSG_PEER), which gets
- * the tree being served (the base of its next reload) and every blob still pending. Returns false
- * when the supervisor is gone. */
+ * the tree being served (the base of its next reload) and every blob still pending, or in debug
+ * mode a restarted debug worker's, which sends its stored files first. Returns false when the
+ * supervisor is gone. */
 static bool on_supervisor_msg(struct fuser *f)
 {
 	uint8_t cur[16];
@@ -252,7 +253,6 @@ static bool on_supervisor_msg(struct fuser *f)
 	struct ipc_rd r;
 	int rc = ipc_recv(FD_SUPERVISOR, proto_fuser_from_supervisor, proto_fuser_from_supervisor_n,
 			  &msg);
-
 	uint32_t peer;
 
 	if (rc == 0)

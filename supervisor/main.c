@@ -695,12 +695,16 @@ static int reload_now(char *why, size_t whysz)
 	return rc;
 }
 
+/* Debug mode (SPEC §7) is decided at start-up, with the mount: a reload that adds or drops
+ * [debug] changes neither (a restarted fuser must match the mount and the debug worker). */
+static bool debug_mode;
+
 /* The fuser's own configuration (MSG_FUSER_CONF), from the configuration in force. */
 static size_t fuser_conf(uint8_t *buf, const struct config *c, int log_level)
 {
 	return proto_fuser_conf_encode(buf, (uint32_t)log_level, (uint32_t)c->entry_ttl,
 				       (uint32_t)c->attr_ttl, (uint32_t)c->negative_ttl,
-				       c->debug.present ? FUSER_DEBUG : 0);
+				       debug_mode ? FUSER_DEBUG : 0);
 }
 
 /* Messages from a worker: only the types of proto_supervisor_from_worker; anything else, or a
@@ -910,7 +914,8 @@ int main(int argc, char **argv)
 		if (spawn_open_exe(&workers[i]))
 			return EXIT_USAGE;
 	}
-	if (cfg.debug.present) {
+	debug_mode = cfg.debug.present;
+	if (debug_mode) {
 		dconf_len = debug_conf_encode(dconf, sizeof dconf, &cfg);
 		mount_read_write(true);
 		log_notice("debug mode: the mount is read-write; paths the [debug] filter matches are "
@@ -956,7 +961,7 @@ int main(int argc, char **argv)
 
 	for (int i = 0; i < ROLE_COUNT; i++) {
 		if (i == ROLE_DEBUG) {
-			if (cfg.debug.present &&
+			if (debug_mode &&
 			    (rc = debug_start(&workers[i], &workers[ROLE_FUSER], dconf, dconf_len,
 					      o.log_level))) {
 				log_crit("cannot start the debug worker: %s", strerror(-rc));
@@ -1143,7 +1148,7 @@ int main(int argc, char **argv)
 					status = EXIT_WORKER;
 				} else {
 					sctl_worker_restarted(wk->role);
-					if (wk->role == ROLE_FUSER && cfg.debug.present &&
+					if (wk->role == ROLE_FUSER && debug_mode &&
 					    debug_connect(&workers[ROLE_DEBUG], wk))
 						log_err("the new fuser cannot be connected to the debug worker");
 					if (wk->role == ROLE_INDEXER && reload_after_restart) {

@@ -306,6 +306,21 @@ ok "$(for w in 0 1 2 3; do [ "$(rcli hget debug:paths:node1 /app/c$w.hrd | cut -
 	"Redis holds each file's last round"
 mount_stop
 
+# ---- debug mode is decided at start-up: a reload that adds [debug] changes nothing -------------
+config "$T/plain.toml" ""
+mount_start "$T/mnt" -config "$T/plain.toml" || bail "mount failed"
+config "$T/plain.toml" "[debug]
+filter = ['.*']
+redis = \"127.0.0.1:$RP\""
+kill -HUP "$SUP_PID"
+sleep 1
+kill -KILL "$(worker_pid fuser)"
+for _ in $(seq 50); do grep -q "took the mount over" "$T/log" && break; sleep 0.1; done
+is "$(cat "$M/app/readme.txt")" "plain text" "[debug] added at a reload, then the fuser restarted: the tree is served"
+ok_cmd "and it stays read-only" pyerr EROFS create "$M/app/x.py"
+like "$(findmnt -n -o OPTIONS "$M")" '^ro,' "the mount is still read-only"
+mount_stop
+
 # ---- a malformed filter: a configuration error naming file:line --------------------------------
 config "$T/bad.toml" "[debug]
 filter = ['(unclosed']"
