@@ -309,6 +309,9 @@ mount_stop
 # ---- debug mode is decided at start-up: a reload that adds [debug] changes nothing -------------
 config "$T/plain.toml" ""
 mount_start "$T/mnt" -config "$T/plain.toml" || bail "mount failed"
+out=$("$AYSFS_BUILD/aysfs-ctl" "$M" debug 2>&1); st=$?
+is "$st:$out" "1:aysfs-ctl: ERROR: this mount has no [debug] section" "aysfs-ctl debug without [debug]: exit 1, saying so"
+ok "$(pgrep -P "$SUP_PID" -f aysfs-debug >/dev/null; [ $? = 1 ]; echo $?)" "without [debug] no debug worker runs"
 config "$T/plain.toml" "[debug]
 filter = ['.*']
 redis = \"127.0.0.1:$RP\""
