@@ -50,6 +50,7 @@ LIB_CARES:= $(call pc,libcares)
 LIB_CRYPTO := $(call pc,libcrypto)
 LIB_BROTLI := $(call pc,libbrotlidec)
 LIB_POLICY := $(call pc,libcap-ng) $(call pc,libseccomp)
+LIB_HIREDIS := $(call pc,hiredis)
 
 # ---- sources --------------------------------------------------------------------------------------
 # Every module is its folder's *.c except main.c; a binary is its main.c plus the modules it names.
@@ -61,6 +62,7 @@ FUSER    := $(call mod,fuser)
 INDEXER  := $(call mod,indexer)
 FETCHER  := $(call mod,fetcher)
 STATUS   := $(call mod,status)
+DEBUGW   := $(call mod,debug)
 CONFIG   := $(call mod,config)
 obj      = $(patsubst %.c,$(O)/obj/%.o,$(1))
 
@@ -69,10 +71,12 @@ obj      = $(patsubst %.c,$(O)/obj/%.o,$(1))
 IPC_CORE       := ipc/ipc.c ipc/log.c
 POLICY_CORE    := policy/policy.c policy/seccomp.c
 BIN_supervisor := supervisor/main.c $(SUP) $(IPC_CORE) ipc/proto_supervisor.c ipc/ctl.c $(POLICY_CORE)
-BIN_fuser      := fuser/main.c $(FUSER) $(IPC_CORE) ipc/proto_fuser.c ipc/index.c $(POLICY_CORE)
+BIN_fuser      := fuser/main.c $(FUSER) $(IPC_CORE) ipc/proto_fuser.c ipc/proto_debug.c ipc/index.c \
+                  $(POLICY_CORE)
 BIN_indexer    := indexer/main.c $(INDEXER) $(IPC) $(POLICY) fetcher/probe_wire.c
 BIN_fetcher    := fetcher/main.c $(FETCHER) $(IPC) $(POLICY)
 BIN_status     := status/main.c $(STATUS) $(IPC) $(POLICY)
+BIN_debug      := debug/main.c $(DEBUGW) $(IPC) $(POLICY)
 BIN_config     := config/main.c $(CONFIG) $(IPC) $(POLICY)
 BIN_pack       := tools/pack.c indexer/flist.c indexer/hash.c indexer/sig.c $(IPC)
 BIN_ctl        := tools/ctl.c $(IPC)
@@ -82,11 +86,13 @@ LIBS_fuser      := $(LIB_FUSE) $(LIB_POLICY)
 LIBS_indexer    := $(LIB_CRYPTO) $(LIB_BROTLI) $(LIB_POLICY) -lpthread
 LIBS_fetcher    := $(LIB_CURL) $(LIB_CARES) $(LIB_CRYPTO) $(LIB_POLICY)
 LIBS_status     := $(LIB_POLICY)
+LIBS_debug      := $(LIB_HIREDIS) $(LIB_CRYPTO) $(LIB_POLICY)
 LIBS_config     := $(LIB_POLICY)
 LIBS_pack       := $(LIB_CRYPTO) $(call pc,libbrotlienc) -lpthread
 LIBS_ctl        :=
 
-BINS := aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-status aysfs-config aysfs-pack aysfs-ctl
+BINS := aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-status aysfs-debug aysfs-config \
+        aysfs-pack aysfs-ctl
 
 # Unit tests (tests/unit/test_X.c) and fuzz harnesses (tests/fuzz/fuzz_X.c) name what they link.
 UNIT_config := $(CONFIG) supervisor/rootconf.c $(IPC)
@@ -112,6 +118,7 @@ FUZZ_known_hosts := fetcher/ssh.c $(IPC)
 FUZZ_sig    := indexer/sig.c $(IPC)
 FUZZ_http   := status/http.c status/ask.c status/pages.c status/ctl.c $(IPC)
 UNIT_http   := status/http.c status/ask.c status/pages.c status/ctl.c $(IPC)
+FUZZ_debug  := debug/wire.c $(IPC)
 
 UNITS    := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 FUZZERS  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -215,7 +222,7 @@ users:
 # What install writes, per folder; uninstall removes exactly these. A new kind of file (man pages,
 # say) is one more list, one more install line and one more name in UNINSTALL.
 INST_SBIN    := aysfs-supervisor aysfs-ctl
-INST_LIBEXEC := aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-status aysfs-config
+INST_LIBEXEC := aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-status aysfs-debug aysfs-config
 INST_BIN     := aysfs-pack
 INST_UNITS   := aysfs.service aysfs@.service
 INST_MAN1    := aysfs-pack.1

@@ -17,6 +17,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -88,7 +89,7 @@ static const char *const known_keys[][12] = {
 	{ "ays.cache", "url", "mnt", "purge", "push", "proxy", "cache" },
 	{ "ays.stor", "url", "mnt", "proxy", "cache" },
 	{ "ays", "id", "flist", "prefetch", "cache", "stor" },
-	{ "debug", "filter", "debug_filter", "redis", "redis_passwd" },
+	{ "debug", "filter", "debug_filter", "redis", "redis_passwd", "max_size" },
 	{ "debug.redis", "addr", "port", "passwd" },
 };
 
@@ -587,7 +588,23 @@ static int map_ays(struct loader *l, const struct toml_value *v)
 	return rc;
 }
 
-/* redis = "HOST:PORT", or the older redis.addr, redis.port and redis.passwd. */
+/* A filter is a POSIX extended regular expression (SPEC §7). */
+static const char *check_regex(const char *s)
+{
+	static char why[160];
+	regex_t re;
+	int rc = regcomp(&re, s, REG_EXTENDED | REG_NOSUB);
+
+	if (rc == 0) {
+		regfree(&re);
+		return NULL;
+	}
+	strcpy(why, "is not a regular expression: ");
+	regerror(rc, &re, why + strlen(why), sizeof why - strlen(why));
+	return why;
+}
+
+/* redis = "HOST:PORT" or "/path/of/redis.sock", or the older redis.addr, redis.port and redis.passwd. */
 static int map_redis(struct loader *l, const struct toml_entry *re)
 {
 	struct cfg_debug *d = &l->c->debug;
@@ -597,8 +614,9 @@ static int map_redis(struct loader *l, const struct toml_entry *re)
 	int rc = 0;
 
 	if (t->type == TOML_STRING) {
-		if (!is_host_port(t->str.s))
-			return bad(l, t, "debug.redis: expected \"HOST:PORT\"");
+		if (t->str.s[0] == '/' ? has_control(t->str.s) || strlen(t->str.s) > 107 :
+		    !is_host_port(t->str.s))
+			return bad(l, t, "debug.redis: expected \"HOST:PORT\" or a socket's path");
 		return set_str(l, t->str.s, &d->redis);
 	}
 	if (t->type != TOML_TABLE)
@@ -633,6 +651,18 @@ static int map_redis(struct loader *l, const struct toml_entry *re)
 	return 0;
 }
 
+/* debug.max_size: bytes or "64M", from 1 byte to the 512 MiB a Redis value may hold. */
+static int get_debug_size(struct loader *l, const struct toml_value *v, uint64_t *out)
+{
+	if (v->type == TOML_INTEGER && v->i > 0)
+		*out = (uint64_t)v->i;
+	else if (v->type != TOML_STRING || config_parse_size(v->str.s, out) || *out == 0)
+		return bad(l, v, "debug.max_size: expected a size such as \"64M\" (or bytes)");
+	if (*out > 512ull << 20)
+		return bad(l, v, "debug.max_size: at most 512M (a Redis value's limit)");
+	return 0;
+}
+
 static int map_debug(struct loader *l, const struct toml_value *t)
 {
 	struct cfg_debug *d = &l->c->debug;
@@ -654,13 +684,15 @@ static int map_debug(struct loader *l, const struct toml_value *t)
 			rc = bad(l, e->value, "debug.debug_filter: filter is given too "
 				 "(debug_filter is its older name)");
 		else if (!strcmp(e->key, "filter") || !strcmp(e->key, "debug_filter"))
-			rc = get_strs(l, "debug", e, NULL, &d->filter, &d->nfilter);
+			rc = get_strs(l, "debug", e, check_regex, &d->filter, &d->nfilter);
 		else if (!strcmp(e->key, "redis"))
 			rc = map_redis(l, e);
 		else if (!strcmp(e->key, "redis_passwd") && toml_get(toml_get(t, "redis"), "passwd"))
 			rc = bad(l, e->value, "debug.redis_passwd: redis.passwd is given too");
 		else if (!strcmp(e->key, "redis_passwd"))
 			rc = get_str(l, "debug", e, K_PASSWD, &d->redis_passwd);
+		else if (!strcmp(e->key, "max_size"))
+			rc = get_debug_size(l, e->value, &d->max_size);
 		else
 			unknown(l, "debug", e);
 	}
@@ -808,6 +840,7 @@ static int set_defaults(struct config *c)
 	c->negative_ttl = 10;
 	c->flist_max_size = FLIST_MAX_SIZE_DEFAULT;
 	c->flist_max_entries = FLIST_MAX_ENTRIES_DEFAULT;
+	c->debug.max_size = 64ull << 20;
 	c->namespace = strdup("dedupe");
 	c->cache_dir = strdup("/var/cache/aysfs");
 	c->flist_dir = strdup("/etc/ays/local");

@@ -27,8 +27,9 @@ struct cfg_debug {
 	bool present;
 	char **filter;      /* POSIX extended regular expressions */
 	size_t nfilter;
-	char *redis;        /* "host:port" */
+	char *redis;        /* "host:port", or the path of a Unix socket; NULL: 127.0.0.1:6379 */
 	char *redis_passwd;
+	uint64_t max_size;  /* bytes of one file, default 64 MiB, at most 512 MiB (Redis's limit) */
 };
 
 struct config {

@@ -9,6 +9,7 @@
  */
 #include "config/config.h"
 #include "config/relay.h"
+#include "ipc/proto_debug.h"
 
 #include "ipc/log.h"
 #include "ipc/proto_workers.h"
@@ -44,8 +45,9 @@ static int fail(const char *why)
 /* The three answers, in the order root expects them (ipc/proto.h). */
 static int answer(const struct config *c, const struct config_req_in *q)
 {
-	static uint8_t out[IPC_MAX_PAYLOAD];
+	static uint8_t out[IPC_MAX_PAYLOAD], dconf[IPC_MAX_PAYLOAD];
 	uint8_t fconf[FUSER_CONF_LEN];
+	size_t dlen;
 	struct worker_conf wc;
 	struct ipc_wr w, root;
 	char err[1024];
@@ -66,11 +68,19 @@ static int answer(const struct config *c, const struct config_req_in *q)
 			 WCONF_MAX_PROXIES, IPC_MAX_PAYLOAD);
 		return fail(err) ? 65 : 0;
 	}
+	dlen = relay_debug_conf(dconf, sizeof dconf, c);
+	if (dlen == SIZE_MAX) {
+		snprintf(err, sizeof err, "%s: [debug] does not fit in a message (at most %d filters)",
+			 c->file ? c->file : "the configuration", DBG_FILTER_MAX);
+		return fail(err) ? 65 : 0;
+	}
 	proto_fuser_conf_encode(fconf, q->log_level, (uint32_t)c->entry_ttl, (uint32_t)c->attr_ttl,
-				(uint32_t)c->negative_ttl);
+				(uint32_t)c->negative_ttl, c->debug.present ? FUSER_DEBUG : 0);
 	rc = ipc_send(FD_SUPERVISOR, MSG_CONFIG_WORKERS, 0, out, w.len, NULL, 0);
 	if (!rc)
 		rc = ipc_send(FD_SUPERVISOR, MSG_CONFIG_FUSER, 0, fconf, sizeof fconf, NULL, 0);
+	if (!rc)
+		rc = ipc_send(FD_SUPERVISOR, MSG_CONFIG_DEBUG, 0, dconf, dlen, NULL, 0);
 	if (!rc)
 		rc = ipc_send(FD_SUPERVISOR, MSG_CONFIG_DONE, 0, out + w.len, root.len, NULL, 0);
 	return rc ? 65 : 0;
@@ -105,10 +115,6 @@ int main(int argc, char **argv)
 		close(m.fds[0]);
 		if (rc)
 			return fail(err) ? 65 : 0;
-		/* Read (its keys are checked) but not served yet: say so rather than ignore it. */
-		if (c.debug.present)
-			log_warn("%s: [debug] is not available in this version: every path stays "
-				 "read-only", file);
 	}
 	if (c.prefix && c.prefix[0] != '/') {
 		snprintf(err, sizeof err, "%s: prefix must be an absolute path",

@@ -8,6 +8,7 @@
  */
 #include "config/relay.h"
 
+#include "ipc/proto_debug.h"
 #include "ipc/proto_workers.h"
 
 #include <limits.h>
@@ -113,4 +114,21 @@ void relay_root_conf(struct ipc_wr *w, const struct config *c, const struct work
 	ipc_wr_cstr(w, nsftp && c->ssh_key ? c->ssh_key : "");
 	ipc_wr_u32(w, c->warnings);
 	ipc_wr_u64(w, folders_key(wc));
+}
+
+size_t relay_debug_conf(uint8_t *buf, size_t cap, const struct config *c)
+{
+	struct ipc_wr w;
+
+	if (!c->debug.present)
+		return 0;
+	ipc_wr_init(&w, buf, cap);
+	ipc_wr_u64(&w, c->debug.max_size);
+	ipc_wr_cstr(&w, c->id ? c->id : "");
+	ipc_wr_cstr(&w, c->debug.redis ? c->debug.redis : "127.0.0.1:6379");
+	ipc_wr_cstr(&w, c->debug.redis_passwd);
+	ipc_wr_u32(&w, (uint32_t)c->debug.nfilter);
+	for (size_t i = 0; i < c->debug.nfilter; i++)
+		ipc_wr_cstr(&w, c->debug.filter[i]);
+	return w.bad || c->debug.nfilter > DBG_FILTER_MAX ? SIZE_MAX : w.len;
 }

@@ -15,4 +15,8 @@ int relay_worker_conf(struct worker_conf *wc, const struct config *c, const stru
  * not fit. */
 void relay_root_conf(struct ipc_wr *w, const struct config *c, const struct worker_conf *wc);
 
+/* aysfs-debug's configuration (MSG_DEBUG_CONF) into buf: its length, 0 without [debug], SIZE_MAX
+ * when it does not fit (over DBG_FILTER_MAX filters). */
+size_t relay_debug_conf(uint8_t *buf, size_t cap, const struct config *c);
+
 #endif

@@ -44,9 +44,24 @@ struct fuser {
 	unsigned ahead_window;  /* files read-ahead covers now (AHEAD_START … AHEAD_FILES) */
 	uint32_t ahead_last;    /* slot of the file opened last (the root at first and after a reload) */
 	uint64_t n_opens, n_reads, read_bytes;  /* "stats", for the status worker (main.c) */
+
+	bool debug;             /* [debug] (SPEC §7): fuser_debug_ops serve, over debug.c's overlay */
+	/* readdir's entry at offset i (≥ 2) of dir, when debug mode's overlay changes it: DIR_INDEX
+	 * (the index's child, as without it), DIR_OWN (name and *e filled), DIR_SKIP, DIR_END. */
+	int (*dir_overlay)(struct fuser *f, const struct ix_inode *dir, uint64_t i, char name[256],
+			   struct fuse_entry_param *e);
+	int dbg_fd;             /* the channel to aysfs-debug (-1: none yet, or it is restarting) */
 };
 
+enum { DIR_INDEX, DIR_OWN, DIR_SKIP, DIR_END };
+
 extern const struct fuse_lowlevel_ops fuser_ops;
+/* debug.c: the ops of a mount with [debug]: writes to what aysfs-debug allows, over fuser_ops. */
+extern const struct fuse_lowlevel_ops fuser_debug_ops;
+/* debug.c: a (new) channel to aysfs-debug: take the stored contents it sends first. 0 or -EPROTO. */
+int debug_connect(struct fuser *f, int fd);
+/* debug.c: opens for writing that waited for a blob, answered now that it came (or failed). */
+void debug_retry(struct fuser *f);
 
 /* takeover.c: a fuser taking over the mount of one that died; a handle made by the dead fuser
  * (fh_foreign) is served from its inode's content. */

@@ -136,7 +136,7 @@ static struct fuser fuser;
 static void recv_conf(struct fuser *f)
 {
 	struct ipc_rd r;
-	uint32_t level;
+	uint32_t level, flags;
 	int rc = recv_within(FD_SUPERVISOR, proto_fuser_from_supervisor,
 			     proto_fuser_from_supervisor_n, START_DEADLINE_MS);
 
@@ -151,7 +151,9 @@ static void recv_conf(struct fuser *f)
 	f->entry_ttl = ipc_rd_u32(&r);
 	f->attr_ttl = ipc_rd_u32(&r);
 	f->negative_ttl = ipc_rd_u32(&r);
-	if (!ipc_rd_done(&r) || level > LOG_DEBUG)
+	flags = ipc_rd_u32(&r);
+	f->debug = flags & FUSER_DEBUG;
+	if (!ipc_rd_done(&r) || level > LOG_DEBUG || (flags & ~FUSER_DEBUG))
 		die(64, "no valid configuration from the supervisor: %s", strerror(EPROTO));
 	log_init("fuser", (int)level);
 }
@@ -205,8 +207,25 @@ static void first_index(struct fuser *f)
 		die(64, "the first index is unusable");
 }
 
+/* Debug mode: the debug worker's channel, and the contents it stored, before the tree is served
+ * (a restarted mount shows the files edited before). */
+static void debug_first(struct fuser *f)
+{
+	struct ipc_rd r;
+	int rc = recv_within(FD_SUPERVISOR, proto_fuser_from_supervisor,
+			     proto_fuser_from_supervisor_n, START_DEADLINE_MS);
+
+	if (rc == 1)
+		ipc_rd_init(&r, msg.payload, msg.hdr.len);
+	if (rc != 1 || msg.hdr.type != MSG_PEER || ipc_rd_u32(&r) != PEER_DEBUG || !ipc_rd_done(&r))
+		die(64, "no channel to the debug worker from the supervisor");
+	if (debug_connect(f, msg.fds[0]))
+		log_err("the files stored in debug mode are not shown");
+}
+
 /* Once serving, the supervisor sends a restarted indexer's channel (MSG_PEER), which gets the tree
- * being served (the base of its next reload) and every blob still pending, and the status worker's
+ * being served (the base of its next reload) and every blob still pending, in debug mode a
+ * restarted debug worker's, which sends its stored files first, and the status worker's
  * question for the counters (MSG_CTL, whatever it asks: "stats"). Returns false when the
  * supervisor is gone. */
 static bool on_supervisor_msg(struct fuser *f)
@@ -217,6 +236,7 @@ static bool on_supervisor_msg(struct fuser *f)
 	struct ipc_rd r;
 	int rc = ipc_recv(FD_SUPERVISOR, proto_fuser_from_supervisor, proto_fuser_from_supervisor_n,
 			  &msg);
+	uint32_t peer;
 
 	if (rc == 0)
 		return false;
@@ -232,8 +252,14 @@ static bool on_supervisor_msg(struct fuser *f)
 		return true;
 	}
 	ipc_rd_init(&r, msg.payload, msg.hdr.len);
-	if (rc < 0 || msg.hdr.type != MSG_PEER || ipc_rd_u32(&r) != PEER_INDEXER || !ipc_rd_done(&r))
+	peer = ipc_rd_u32(&r);
+	if (rc < 0 || msg.hdr.type != MSG_PEER || !ipc_rd_done(&r) ||
+	    (peer != PEER_INDEXER && !(peer == PEER_DEBUG && f->debug)))
 		die(67, "supervisor channel: %s", strerror(rc < 0 ? -rc : EPROTO));
+	if (peer == PEER_DEBUG) {
+		debug_connect(f, msg.fds[0]);
+		return true;
+	}
 	close(f->idx_fd);
 	f->idx_fd = msg.fds[0];
 	fcntl(f->idx_fd, F_SETFL, O_NONBLOCK);
@@ -257,14 +283,18 @@ int main(int argc, char **argv)
 	log_init("fuser", argc > 2 && strcmp(argv[1], "-l") == 0 ? atoi(argv[2]) : LOG_INFO);
 	policy_worker_start("fuser");
 	fuser.idx_fd = FD_PEER1;
+	fuser.dbg_fd = -1;
 	blobs_init(&fuser.blobs);
 
 	recv_conf(&fuser);
 	if (restarted)
 		recv_takeover(init, &init_len);
 	first_index(&fuser);
+	if (fuser.debug)
+		debug_first(&fuser);
 
-	fuser.se = fuse_session_new(&args, &fuser_ops, sizeof fuser_ops, &fuser);
+	fuser.se = fuse_session_new(&args, fuser.debug ? &fuser_debug_ops : &fuser_ops,
+				    sizeof fuser_ops, &fuser);
 	if (!fuser.se)
 		die(65, "cannot start a FUSE session");
 	/* "/dev/fd/N" tells libfuse the fd is already open and mounted (by the supervisor). */
@@ -277,7 +307,7 @@ int main(int argc, char **argv)
 	}
 	if (reload_start(fuser.se))
 		die(65, "cannot start a thread");
-	seccomp_lockdown(SECCOMP_FUSER, "fuser");
+	seccomp_lockdown(fuser.debug ? SECCOMP_FUSER_DEBUG : SECCOMP_FUSER, "fuser");
 	fcntl(fuser.idx_fd, F_SETFL, O_NONBLOCK);
 	ipc_send(FD_SUPERVISOR, MSG_READY, 0, NULL, 0, NULL, 0);
 
@@ -320,6 +350,8 @@ int main(int argc, char **argv)
 				fuser.idx_fd = -1;
 			}
 		}
+		if (p[1].revents && fuser.debug)
+			debug_retry(&fuser);
 		if (p[2].revents && !on_supervisor_msg(&fuser))
 			break;          /* the supervisor is gone: stop */
 	}

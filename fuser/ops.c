@@ -155,7 +155,9 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_open(req, fi);
 }
 
-/* Directory offsets: 0 ".", 1 "..", 2 + i the i-th child in name order. */
+/* Directory offsets: 0 ".", 1 "..", 2 + i the i-th child in name order; with debug mode's
+ * overlay (f->dir_overlay, debug.c), which may leave a child out or answer for it, and adds the
+ * new files of the directory after the last child. */
 static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
 	struct fuser *f = fuser_of(req);
@@ -174,20 +176,27 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	for (uint64_t i = off < 0 ? 0 : (uint64_t)off; i < 2 + (uint64_t)dir->b; i++) {
+	for (uint64_t i = off < 0 ? 0 : (uint64_t)off;; i++) {
 		const struct ix_inode *in;
 		struct fuse_entry_param e;
+		int ov = f->dir_overlay && i >= 2 ? f->dir_overlay(f, dir, i, name, &e) : DIR_INDEX;
 		size_t n;
 
-		if (i < 2) {
-			in = i == 0 ? dir : &f->ix.inodes[dir->parent];
-			strcpy(name, i == 0 ? "." : "..");
-		} else {
-			in = &f->ix.inodes[dir->a + i - 2];
-			memcpy(name, ix_name(&f->ix, in), in->name_len);
-			name[in->name_len] = '\0';
+		if (ov == DIR_SKIP)
+			continue;
+		if (ov == DIR_END || (ov == DIR_INDEX && i >= 2 + (uint64_t)dir->b))
+			break;
+		if (ov == DIR_INDEX) {
+			if (i < 2) {
+				in = i == 0 ? dir : &f->ix.inodes[dir->parent];
+				strcpy(name, i == 0 ? "." : "..");
+			} else {
+				in = &f->ix.inodes[dir->a + i - 2];
+				memcpy(name, ix_name(&f->ix, in), in->name_len);
+				name[in->name_len] = '\0';
+			}
+			fill_entry(f, in, &e);
 		}
-		fill_entry(f, in, &e);
 		if (plus)
 			n = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, (off_t)i + 1);
 		else
@@ -371,8 +380,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
  * truncate) and setxattr/removexattr; O_CREAT never reaches open (tests/integration/readonly.t).
  * Were root to remount it read-write, nothing could change all the same: there is no write
  * handler (libfuse answers ENOSYS) and every blob fd is read-only. Debug mode (SPEC section 7)
- * will need a read-write mount, create, write and setattr for the paths its filter matches, and
- * EROFS from open and every modifying handler for all other paths. */
+ * serves fuser_debug_ops instead (debug.c), on a read-write mount, only with [debug]. */
 const struct fuse_lowlevel_ops fuser_ops = {
 	.init = op_init,
 	.lookup = op_lookup,

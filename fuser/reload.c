@@ -126,3 +126,17 @@ int reload_start(struct fuse_session *se)
 	session = se;
 	return pthread_create(&t, NULL, notifier, NULL) ? -1 : 0;
 }
+
+void reload_queue_inode(uint64_t ino)
+{
+	struct inval *one = NULL;
+
+	push(&one, ino, NULL, 0, 0);
+	if (!one)
+		return;
+	pthread_mutex_lock(&lock);
+	*tail = one;
+	tail = &one->next;
+	pthread_cond_signal(&cond);
+	pthread_mutex_unlock(&lock);
+}

@@ -21,6 +21,8 @@ struct inval {
 int reload_start(struct fuse_session *se);
 /* Queue for that thread the invalidations a change from `old` to `new` needs. Returns how many. */
 unsigned reload_invalidate(const struct ix *old, const struct ix *new);
+/* One inode's attributes and cached content (debug mode: a file written on the mount). */
+void reload_queue_inode(uint64_t ino);
 /* Those invalidations, pushed on *list (the last found first). Returns how many were found (an
  * entry that could not be allocated is left to the kernel's cache lifetimes). */
 unsigned reload_diff(const struct ix *old, const struct ix *new, struct inval **list);

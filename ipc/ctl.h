@@ -7,7 +7,7 @@
  *
  * Protocol (SOCK_SEQPACKET, one datagram each way):
  *   request: "COMMAND" or "COMMAND ARGUMENT", optionally one trailing newline, at most CTL_REQ_MAX
- *            bytes, no NUL; COMMAND one of status, reload, cache, evict, verify; only evict takes
+ *            bytes, no NUL; COMMAND one of status, reload, cache, evict, verify, debug; only evict takes
  *            (and needs) an argument, an absolute path.
  *   reply:   u32 status (0, or a positive errno; little-endian), then text for people.
  */
@@ -21,7 +21,7 @@
 #define CTL_REQ_MAX     (16 + 1 + 4095 + 1)
 #define CTL_REPLY_MAX   (4 + 96 * 1024)
 
-enum ctl_cmd { CTL_STATUS, CTL_RELOAD, CTL_CACHE, CTL_EVICT, CTL_VERIFY };
+enum ctl_cmd { CTL_STATUS, CTL_RELOAD, CTL_CACHE, CTL_EVICT, CTL_VERIFY, CTL_DEBUG };
 
 struct ctl_req {
 	enum ctl_cmd cmd;

@@ -15,6 +15,7 @@ static const struct {
 	{ "cache", CTL_CACHE, 0 },
 	{ "evict", CTL_EVICT, 1 },
 	{ "verify", CTL_VERIFY, 0 },
+	{ "debug", CTL_DEBUG, 0 },
 };
 
 int ctl_parse(const void *buf, size_t len, struct ctl_req *req, char *err, size_t errsz)
@@ -61,6 +62,6 @@ int ctl_parse(const void *buf, size_t len, struct ctl_req *req, char *err, size_
 		req->arg[alen] = '\0';
 		return 0;
 	}
-	snprintf(err, errsz, "unknown command (status, reload, cache, evict PATH, verify)");
+	snprintf(err, errsz, "unknown command (status, reload, cache, evict PATH, verify, debug)");
 	return -EINVAL;
 }

@@ -30,7 +30,8 @@ enum msg_type {
 	MSG_CONF = 1,           /* struct worker_conf (the indexer, the fetcher) */
 	/* supervisor → the fuser, in place of MSG_CONF (the fuser decodes nothing else of the
 	 * configuration): u32 log level (0 … 5), u32 entry_ttl, u32 attr_ttl, u32 negative_ttl
-	 * (seconds); exactly FUSER_CONF_LEN bytes */
+	 * (seconds), u32 flags (FUSER_DEBUG: [debug] is set, wait for aysfs-debug and serve writes);
+	 * exactly FUSER_CONF_LEN bytes */
 	MSG_FUSER_CONF = 7,
 	/* supervisor → a worker: a new channel to a restarted peer; fd: the socket; u32 PEER_* */
 	MSG_PEER = 5,
@@ -83,11 +84,13 @@ enum msg_type {
 	 * the defaults: struct config_req alone. */
 	MSG_CONFIG_READ = 60,
 	MSG_CONFIG_DEFAULTS = 63,
-	/* aysfs-config → supervisor, in this order: the indexer's and the fetcher's MSG_CONF payload
-	 * and the fuser's MSG_FUSER_CONF payload, both relayed by root as they are (root decodes
-	 * neither), then root's own few values (supervisor/rootconf.c). Or, at any point, why not. */
+	/* aysfs-config → supervisor, in this order: the indexer's and the fetcher's MSG_CONF payload,
+	 * the fuser's MSG_FUSER_CONF payload and aysfs-debug's, relayed by root as they are (root
+	 * decodes none), then root's own few values (supervisor/rootconf.c). Or, at any point, why
+	 * not. */
 	MSG_CONFIG_WORKERS = 64,
 	MSG_CONFIG_FUSER = 65,
+	MSG_CONFIG_DEBUG = 66,  /* aysfs-debug's MSG_DEBUG_CONF payload; empty without [debug] */
 	MSG_CONFIG_DONE = 61,
 	MSG_CONFIG_FAIL = 62,   /* str "FILE:LINE:COLUMN: reason" */
 	/* -auto (fetcher/probe_wire.h): indexer → fetcher, which hosts resolve and accept a TCP
@@ -112,7 +115,8 @@ enum msg_type {
 	MSG_ST_FACTS = 74,      /* supervisor → status: what root knows (below) */
 };
 
-#define FUSER_CONF_LEN  16
+#define FUSER_CONF_LEN  20
+#define FUSER_DEBUG     1u
 
 #define FUSE_INIT_MIN   (40 + 16)       /* fuse_in_header + the oldest fuse_init_in */
 #define FUSE_INIT_MAX   512
@@ -143,12 +147,15 @@ extern const size_t proto_status_from_supervisor_n;
  * u32 restarts, i64 last exit (unix s; 0: none), str last exit (≤ 160), i64 restart in ms (-1:
  * none due), u32 back-off (its deaths in a crash loop) }, then the tree: u8 built, u64
  * generation, u64 entries, u32 services, u32 rejected, i64 built at, i64 last failure at, str the
- * failure (≤ ST_WHY_MAX). Root writes it from its own variables; it reads nothing a worker wrote
+ * failure (≤ ST_WHY_MAX), u8 debug mode. Root writes it from its own variables; it reads nothing a worker wrote
  * into it but the indexer's tree-failure words, copied. */
 #define RELAY_INDEXER   1
 #define RELAY_FETCHER   2
 #define RELAY_FUSER     3       /* asked only "stats" (its counters of opens and reads) */
-#define ST_ROLES        4       /* fuser, indexer, fetcher, status */
+#define RELAY_DEBUG     4       /* aysfs-debug, asked "debug" (its journal); only with [debug] */
+#define RELAY_LAST      RELAY_DEBUG
+#define ST_ROLES        5       /* fuser, indexer, fetcher, status, debug (the ROLE_* order) */
+#define ST_ROLE_STATUS  3
 #define ST_WHY_MAX      1152
 #define ST_EV_NONE      0
 #define ST_EV_DIED      1       /* the event role died (its pending questions will not be answered) */
@@ -160,7 +167,9 @@ extern const size_t proto_status_from_supervisor_n;
 
 #define PEER_FETCHER    1
 #define PEER_INDEXER    2
-#define PEER_FUSER      3       /* to the indexer: a restarted fuser (send it the tree served) */
+#define PEER_FUSER      3       /* to the indexer: a restarted fuser (send it the tree served);
+				 * to aysfs-debug: a fuser (send it the stored contents) */
+#define PEER_DEBUG      4       /* to the fuser: aysfs-debug (ipc/proto_debug.h) */
 
 #define WCONF_MAX_STR   4096    /* a string of a configuration or a layer URL */
 

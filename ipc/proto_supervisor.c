@@ -26,6 +26,7 @@ const size_t proto_supervisor_from_worker_n = N(proto_supervisor_from_worker);
 const struct ipc_type proto_supervisor_from_config[] = {
 	{ MSG_CONFIG_WORKERS, 0, 16, IPC_MAX_PAYLOAD, "config-workers" },
 	{ MSG_CONFIG_FUSER, 0, FUSER_CONF_LEN, FUSER_CONF_LEN, "config-fuser" },
+	{ MSG_CONFIG_DEBUG, 0, 0, IPC_MAX_PAYLOAD, "config-debug" },
 	{ MSG_CONFIG_DONE, 0, 1, IPC_MAX_PAYLOAD, "config-done" },
 	{ MSG_CONFIG_FAIL, 0, 4, STR(1024), "config-fail" },
 };

@@ -298,7 +298,7 @@ void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c)
 }
 
 size_t proto_fuser_conf_encode(uint8_t buf[FUSER_CONF_LEN], uint32_t log_level, uint32_t entry_ttl,
-			       uint32_t attr_ttl, uint32_t negative_ttl)
+			       uint32_t attr_ttl, uint32_t negative_ttl, uint32_t flags)
 {
 	struct ipc_wr w;
 
@@ -307,6 +307,7 @@ size_t proto_fuser_conf_encode(uint8_t buf[FUSER_CONF_LEN], uint32_t log_level, 
 	ipc_wr_u32(&w, entry_ttl);
 	ipc_wr_u32(&w, attr_ttl);
 	ipc_wr_u32(&w, negative_ttl);
+	ipc_wr_u32(&w, flags);
 	return w.len;
 }
 

@@ -142,7 +142,7 @@ int proto_recv_conf(int fd, int ms, struct worker_conf *c);
 void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c);
 /* A MSG_FUSER_CONF payload into buf. Returns its length, FUSER_CONF_LEN. */
 size_t proto_fuser_conf_encode(uint8_t buf[FUSER_CONF_LEN], uint32_t log_level, uint32_t entry_ttl,
-			       uint32_t attr_ttl, uint32_t negative_ttl);
+			       uint32_t attr_ttl, uint32_t negative_ttl, uint32_t flags);
 
 /* Free n strings and the array that holds them (NULL is fine). */
 void strv_free(char **v, size_t n);

@@ -156,6 +156,27 @@ static const struct sc_allow fetcher_sftp[] = {
 	MASKED(openat, 2, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY),
 };
 
+/* ---- debug mode (SPEC §7): the fuser of a mount with [debug] ----------------------------------
+ * It writes into memfds aysfs-debug hands it (pwrite is in the base list): a truncate of an open
+ * file is an ftruncate of that memfd. Blob fds stay read-only, so ftruncate cannot touch them. */
+static const struct sc_allow fuser_debug[] = {
+	ANY(ftruncate),
+};
+
+/* ---- aysfs-debug: Redis (TCP or a Unix socket, through hiredis) and memfds; it opens no path --- */
+static const struct sc_allow debug[] = {
+	ARG(socket, 0, SCMP_CMP_EQ, AF_INET),
+	ARG(socket, 0, SCMP_CMP_EQ, AF_INET6),
+	ARG(socket, 0, SCMP_CMP_EQ, AF_UNIX),           /* redis = "/path/of/redis.sock" */
+	ANY(connect), ANY(getsockopt),                  /* hiredis: a connect with a deadline */
+	ANY(sendto), ANY(recvfrom),
+	/* hiredis: TCP_NODELAY on a TCP connection; redisSetTimeout: SO_RCVTIMEO, SO_SNDTIMEO. */
+	ARG2(setsockopt, 1, IPPROTO_TCP, 2, TCP_NODELAY),
+	ARG2(setsockopt, 1, SOL_SOCKET, 2, SO_RCVTIMEO),
+	ARG2(setsockopt, 1, SOL_SOCKET, 2, SO_SNDTIMEO),
+	ANY(memfd_create), FCNTL(F_ADD_SEALS),          /* contents: writable copies, sealed ones */
+};
+
 /* ---- sanitizer builds only: what the ASan/UBSan runtime calls to write a report -------------- */
 #ifdef AYSFS_SANITIZE
 static const struct sc_allow sanitizer[] = {
@@ -184,6 +205,8 @@ static const struct sc_group roles[SECCOMP_ROLES][3] = {
 	[SECCOMP_CONFIG] = { GROUP(base) },
 	[SECCOMP_FETCHER_SFTP] = { GROUP(base), GROUP(fetcher), GROUP(fetcher_sftp) },
 	[SECCOMP_STATUS] = { GROUP(base), GROUP(status) },
+	[SECCOMP_DEBUG] = { GROUP(base), GROUP(debug) },
+	[SECCOMP_FUSER_DEBUG] = { GROUP(base), GROUP(fuser), GROUP(fuser_debug) },
 };
 
 /* ---- SIGSYS: say which call, then die of it ------------------------------------------------ */

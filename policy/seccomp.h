@@ -21,10 +21,12 @@
 /* SECCOMP_CONFIG: the configuration reader (aysfs-config): it reads the fd it is handed and
  * answers on its channel, so the base list is all it gets. SECCOMP_FETCHER_SFTP: the fetcher of a
  * mount with an sftp:// layer, which may also open files read-only (libssh2 reads the client key
- * by name, /proc/self/fd/N of the fetcher's own memfd; docs/SECURITY.md). */
+ * by name, /proc/self/fd/N of the fetcher's own memfd; docs/SECURITY.md). SECCOMP_DEBUG: aysfs-debug
+ * (Redis's socket, memfds); SECCOMP_FUSER_DEBUG: the fuser of a mount with [debug]. */
 enum seccomp_role {
 	SECCOMP_FUSER, SECCOMP_INDEXER, SECCOMP_FETCHER, SECCOMP_CONFIG, SECCOMP_FETCHER_SFTP,
-	SECCOMP_STATUS, SECCOMP_ROLES
+	SECCOMP_STATUS, SECCOMP_DEBUG, SECCOMP_FUSER_DEBUG,
+	SECCOMP_ROLES
 };
 
 /* Load the role's filter on every thread of the process (SECCOMP_FILTER_FLAG_TSYNC). Exits with

@@ -12,7 +12,7 @@
 #define MAX_LIVE (CONTROL_MAX_CLIENTS + HTTP_MAX_CONNS)
 
 struct st_facts facts;
-const char *const st_role_name[ST_ROLES] = { "fuser", "indexer", "fetcher", "status" };
+const char *const st_role_name[ST_ROLES] = { "fuser", "indexer", "fetcher", "status", "debug" };
 static const char *const relay_name[] = { "?", "indexer", "fetcher", "fuser" };
 
 static struct query *live[MAX_LIVE];
@@ -66,7 +66,7 @@ void ask_give_up(struct query *q, unsigned roles, uint32_t status, const char *w
 {
 	char line[256];
 
-	for (unsigned r = RELAY_INDEXER; r <= RELAY_FUSER; r++) {
+	for (unsigned r = RELAY_INDEXER; r <= RELAY_LAST; r++) {
 		if (!(roles & q->pending & (1u << r)))
 			continue;
 		q->pending &= ~(1u << r);
@@ -100,7 +100,7 @@ void ask(struct query *q, unsigned roles, const char *cmd, const char *arg,
 		return;
 	}
 	live[slot] = q;
-	for (unsigned r = RELAY_INDEXER; r <= RELAY_FUSER; r++) {
+	for (unsigned r = RELAY_INDEXER; r <= RELAY_LAST; r++) {
 		if (!(roles & (1u << r)))
 			continue;
 		ipc_wr_init(&w, buf, sizeof buf);
@@ -118,7 +118,7 @@ void ask_forget(struct query *q)
 	for (int i = 0; i < MAX_LIVE; i++)
 		if (live[i] == q)
 			live[i] = NULL;
-	for (int r = 0; r < 4; r++) {
+	for (int r = 0; r <= RELAY_LAST; r++) {
 		free(q->text[r]);
 		q->text[r] = NULL;
 	}
@@ -135,7 +135,7 @@ int ask_on_reply(uint64_t id, const void *payload, size_t len)
 
 	ipc_rd_init(&r, payload, len);
 	relay = ipc_rd_u32(&r);
-	if (r.bad || relay < RELAY_INDEXER || relay > RELAY_FUSER)
+	if (r.bad || relay < RELAY_INDEXER || relay > RELAY_LAST)
 		return -EPROTO;
 	for (int i = 0; i < MAX_LIVE; i++) {
 		struct query *q = live[i];
@@ -214,6 +214,7 @@ int facts_decode(const void *buf, size_t len, struct st_facts *f, uint32_t *even
 	f->fail_at = ipc_rd_i64(&r);
 	if ((s = ipc_rd_str(&r, ST_WHY_MAX, &sl)))
 		copy_clean(f->fail, sizeof f->fail, s, sl);
+	f->debug = ipc_rd_u8(&r) != 0;
 	if (!ipc_rd_done(&r) || *event > ST_EV_TREE_FAIL)
 		return -EPROTO;
 	f->have = true;

@@ -120,8 +120,10 @@ void control_own_status(FILE *out)
 	for (int r = 0; r < ST_ROLES; r++) {
 		const struct st_role *w = &f->role[r];
 
+		if (r == ST_ROLES - 1 && !facts.debug)     /* the debug worker */
+			continue;
 		fprintf(out, "  %-8s ", st_role_name[r]);
-		if (r == ST_ROLES - 1)
+		if (r == ST_ROLE_STATUS)
 			fprintf(out, "pid %d", (int)getpid());
 		else if (w->pid > 0)
 			fprintf(out, "pid %d", (int)w->pid);
@@ -161,6 +163,10 @@ static void finish(struct query *q)
 	}
 	if (c->req.cmd == CTL_STATUS) {
 		control_status_text(out, q);
+	} else if (c->req.cmd == CTL_DEBUG) {
+		status = q->status[RELAY_DEBUG];
+		fputs(q->text[RELAY_DEBUG] ? q->text[RELAY_DEBUG] : "no answer from the debug worker\n",
+		      out);
 	} else {
 		status = q->status[RELAY_INDEXER];
 		fputs(q->text[RELAY_INDEXER] ? q->text[RELAY_INDEXER] : "no answer from the indexer\n",
@@ -213,6 +219,14 @@ static void on_request(struct client *c, const void *buf, size_t len)
 	case CTL_EVICT:
 		ask(&c->q, ASK_INDEXER, c->req.name, c->req.arg, finish);
 		break;
+	case CTL_DEBUG:
+		/* The journal of debug mode (SPEC §7), which only aysfs-debug reads. */
+		if (!facts.debug) {
+			reply_text(c, EINVAL, "this mount has no [debug] section\n");
+			return;
+		}
+		ask(&c->q, ASK_DEBUG, c->req.name, c->req.arg, finish);
+		break;
 	}
 }
 
@@ -236,7 +250,7 @@ void control_event(uint32_t event, uint32_t role)
 {
 	char line[ST_WHY_MAX + 128];
 
-	if (event == ST_EV_DIED && role < ST_ROLES - 1)       /* ROLE_* to RELAY_*: the fuser is 0 */
+	if (event == ST_EV_DIED && role < ST_ROLES && role != ST_ROLE_STATUS)   /* the fuser is 0 */
 		ask_worker_died(role == 0 ? RELAY_FUSER : role);
 	if (event == ST_EV_TREE_DONE)
 		snprintf(line, sizeof line,

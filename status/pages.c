@@ -204,7 +204,7 @@ static void prom_head(FILE *out, const char *name, const char *type, const char 
 
 static bool worker_up(int r)
 {
-	return r == ST_ROLES - 1 || facts.role[r].pid > 0;
+	return r == ST_ROLE_STATUS || facts.role[r].pid > 0;
 }
 
 static void render_metrics(FILE *out)
@@ -231,11 +231,14 @@ static void render_metrics(FILE *out)
 	prom_head(out, "aysfs_worker_restarts_total", "counter",
 		  "Restarts of each worker since the mount.");
 	for (int r = 0; r < ST_ROLES; r++)
-		fprintf(out, "aysfs_worker_restarts_total{worker=\"%s\"} %u\n", st_role_name[r],
-			facts.role[r].restarts);
+		if (r != ST_ROLES - 1 || facts.debug)   /* the debug worker, with [debug] only */
+			fprintf(out, "aysfs_worker_restarts_total{worker=\"%s\"} %u\n",
+				st_role_name[r], facts.role[r].restarts);
 	prom_head(out, "aysfs_worker_up", "gauge", "1 when the worker runs.");
 	for (int r = 0; r < ST_ROLES; r++)
-		fprintf(out, "aysfs_worker_up{worker=\"%s\"} %d\n", st_role_name[r], worker_up(r));
+		if (r != ST_ROLES - 1 || facts.debug)
+			fprintf(out, "aysfs_worker_up{worker=\"%s\"} %d\n", st_role_name[r],
+				worker_up(r));
 	prom_head(out, "aysfs_tree_generation", "gauge", "Generation of the tree served.");
 	fprintf(out, "aysfs_tree_generation %llu\n", (unsigned long long)facts.generation);
 	prom_head(out, "aysfs_tree_entries", "gauge", "Entries of the tree served.");
@@ -358,8 +361,11 @@ static void render_html(FILE *out)
 	fputs("<h2>Workers</h2>\n<table><tr><th>worker</th><th>pid</th><th>restarts</th>"
 	      "<th>last exit</th></tr>\n", out);
 	for (int r = 0; r < ST_ROLES; r++) {
+		if (r == ST_ROLES - 1 && !facts.debug)
+			continue;
 		fprintf(out, "<tr><td>%s</td><td>%d</td><td>%u</td><td>", st_role_name[r],
-			r == ST_ROLES - 1 ? (int)getpid() : (int)facts.role[r].pid, facts.role[r].restarts);
+			r == ST_ROLE_STATUS ? (int)getpid() : (int)facts.role[r].pid,
+			facts.role[r].restarts);
 		html_text(out, facts.role[r].last_exit);
 		fputs("</td></tr>\n", out);
 	}

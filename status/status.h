@@ -35,6 +35,7 @@ struct st_facts {
 	char config[4097];
 	struct st_role role[ST_ROLES];
 	bool tree_have;
+	bool debug;                     /* the mount has [debug]: aysfs-debug answers "debug" */
 	uint64_t generation, entries;
 	uint32_t services, rejected;
 	int64_t tree_at, fail_at;
@@ -58,12 +59,13 @@ void timeout_lower(int *timeout_ms, int64_t deadline, int64_t now);
 #define ASK_INDEXER (1u << RELAY_INDEXER)
 #define ASK_FETCHER (1u << RELAY_FETCHER)
 #define ASK_FUSER   (1u << RELAY_FUSER)
+#define ASK_DEBUG   (1u << RELAY_DEBUG)
 
 struct query {
 	uint64_t id;
 	unsigned pending;               /* ASK_* still to answer */
-	uint32_t status[4];             /* by RELAY_* */
-	char *text[4];                  /* each answer, sanitised (NUL-terminated), or NULL */
+	uint32_t status[RELAY_LAST + 1];        /* by RELAY_* */
+	char *text[RELAY_LAST + 1];                  /* each answer, sanitised (NUL-terminated), or NULL */
 	void (*done)(struct query *q);  /* called once nothing is pending */
 	bool live;
 };

@@ -91,6 +91,10 @@ static int ask(int sock, const char *path, int fd, const struct config_req *q, s
 	if ((rc = expect(sock, MSG_CONFIG_FUSER, path, &m, err, errlen)))
 		return rc;
 	memcpy(c->fconf, m.payload, sizeof c->fconf);
+	if ((rc = expect(sock, MSG_CONFIG_DEBUG, path, &m, err, errlen)))
+		return rc;
+	memcpy(c->dconf, m.payload, m.hdr.len);
+	c->dconf_len = m.hdr.len;
 	if ((rc = expect(sock, MSG_CONFIG_DONE, path, &m, err, errlen)))
 		return rc;
 	if (rootconf_decode(m.payload, m.hdr.len, c) == 0)

@@ -234,6 +234,7 @@ static void push_facts(uint32_t event, uint32_t role)
 	ipc_wr_i64(&w, tree.at);
 	ipc_wr_i64(&w, tree.fail_at);
 	ipc_wr_cstr(&w, tree.fail);
+	ipc_wr_u8(&w, ops->workers[ROLE_DEBUG].exe_fd > 0);
 	if (!w.bad)
 		worker_send(status_worker(), MSG_ST_FACTS, 0, buf, w.len, NULL, 0);
 }
@@ -264,6 +265,7 @@ int sctl_start(struct worker *w, const uint8_t *conf, size_t conf_len, int log_l
 /* Who a RELAY_* names. */
 static const enum worker_role relay_role[] = {
 	[RELAY_INDEXER] = ROLE_INDEXER, [RELAY_FETCHER] = ROLE_FETCHER, [RELAY_FUSER] = ROLE_FUSER,
+	[RELAY_DEBUG] = ROLE_DEBUG,
 };
 
 int sctl_on_msg(const struct worker *from, const struct ipc_msg *m)
@@ -276,7 +278,7 @@ int sctl_on_msg(const struct worker *from, const struct ipc_msg *m)
 	case MSG_RELAY:         /* status → indexer or fetcher, as MSG_CTL */
 		ipc_rd_init(&r, m->payload, m->hdr.len);
 		to = ipc_rd_u32(&r);
-		if (from->role != ROLE_STATUS || to < RELAY_INDEXER || to > RELAY_FUSER)
+		if (from->role != ROLE_STATUS || to < RELAY_INDEXER || to > RELAY_LAST)
 			return -1;
 		if (worker_send(&ops->workers[relay_role[to]], MSG_CTL, m->hdr.id, m->payload + 4,
 				m->hdr.len - 4, NULL, 0)) {
@@ -288,7 +290,7 @@ int sctl_on_msg(const struct worker *from, const struct ipc_msg *m)
 		if (from->role == ROLE_STATUS)
 			return -1;
 		to = from->role == ROLE_INDEXER ? RELAY_INDEXER : from->role == ROLE_FETCHER ?
-		     RELAY_FETCHER : RELAY_FUSER;
+		     RELAY_FETCHER : from->role == ROLE_DEBUG ? RELAY_DEBUG : RELAY_FUSER;
 		memcpy(buf, &to, 4);
 		if (m->hdr.len > sizeof buf - 4)        /* the accept table bounds it already */
 			return -1;

@@ -236,7 +236,8 @@ static void resolve_user(struct worker *w, const char *user)
 {
 	char name[128];
 
-	snprintf(name, sizeof name, "%s%s", user, w->role == ROLE_FETCHER ? "-fetch" :
+	snprintf(name, sizeof name, "%s%s", user,
+		 w->role == ROLE_FETCHER || w->role == ROLE_DEBUG ? "-fetch" :
 		 w->role == ROLE_STATUS ? "-status" : "");
 	if (policy_user(name, &w->uid, &w->gid) == 0)
 		return;
@@ -332,6 +333,7 @@ static struct worker workers[ROLE_COUNT] = {
 	[ROLE_INDEXER] = { .role = ROLE_INDEXER, .name = "indexer" },
 	[ROLE_FETCHER] = { .role = ROLE_FETCHER, .name = "fetcher" },
 	[ROLE_STATUS] = { .role = ROLE_STATUS, .name = "status" },
+	[ROLE_DEBUG] = { .role = ROLE_DEBUG, .name = "debug", .ctl = -1, .fds = { -1, -1, -1 } },
 };
 
 static void stop_workers(void)
@@ -563,6 +565,15 @@ static int reload(const struct options *o, struct rootconf *cfg, const char *mnt
 		snprintf(why, whysz, "%s; the tree being served is kept", err);
 		return -1;
 	}
+	/* Debug mode is the mount's, decided at start-up: the fuser and the debug worker keep the
+	 * configuration they started with as far as [debug] goes. */
+	if (!next.dconf_len != !cfg->dconf_len ||
+	    (next.dconf_len && memcmp(next.dconf, cfg->dconf, next.dconf_len))) {
+		log_warn("reload: a change of [debug] takes effect at the next start");
+		memcpy(next.dconf, cfg->dconf, cfg->dconf_len);
+		next.dconf_len = cfg->dconf_len;
+		memcpy(next.fconf, cfg->fconf, sizeof next.fconf);
+	}
 	/* The indexer's file access is fixed at its start (Landlock): new folders need a new
 	 * indexer, started with the new configuration, which takes the served tree from the fuser
 	 * as the base of this reload (unchanged paths keep their inode numbers). */
@@ -606,6 +617,10 @@ static int reload_now(char *why, size_t whysz)
 	}
 	return rc;
 }
+
+/* Debug mode (SPEC §7) is decided at start-up, with the mount: a reload that adds or drops
+ * [debug] changes neither (a restarted fuser must match the mount and the debug worker). */
+static bool debug_mode;
 
 /* Messages from a worker: only the types of proto_supervisor_from_worker; anything else, or a
  * malformed one, is a hostile worker. Returns 1 when the fuser reported ready, 2 when the indexer saw the configuration file change, 0 otherwise, -1 on
@@ -821,9 +836,17 @@ int main(int argc, char **argv)
 	}
 
 	for (int i = 0; i < ROLE_COUNT; i++) {
+		if (i == ROLE_DEBUG && !cfg.dconf_len)
+			continue;
 		resolve_user(&workers[i], cfg.user);
 		if (spawn_open_exe(&workers[i]))
 			return EXIT_USAGE;
+	}
+	debug_mode = cfg.dconf_len > 0;
+	if (debug_mode) {
+		mount_read_write(true);
+		log_notice("debug mode: the mount is read-write; paths the [debug] filter matches are "
+			   "written into Redis, every other path stays read-only");
 	}
 	cachedir_prepare("cache_dir", cfg.cache_dir, cfg.namespace, 0750, workers[ROLE_INDEXER].uid,
 			 workers[ROLE_INDEXER].gid);
@@ -870,6 +893,16 @@ int main(int argc, char **argv)
 			if (sctl_start(&workers[i], cfg.conf, cfg.conf_len, o.log_level, false))
 				log_err("no status worker: aysfs-ctl will not be answered");
 			continue;
+		}
+		if (i == ROLE_DEBUG) {
+			if (debug_mode &&
+			    (rc = debug_start(&workers[i], &workers[ROLE_FUSER], cfg.dconf, cfg.dconf_len,
+					      o.log_level))) {
+				log_crit("cannot start the debug worker: %s", strerror(-rc));
+				stopping = true;
+				status = EXIT_MOUNT;
+			}
+			break;
 		}
 		rc = spawn_worker(&workers[i], o.log_level, false);
 		if (rc) {
@@ -1032,6 +1065,8 @@ int main(int argc, char **argv)
 				     wk->role == ROLE_FUSER ?
 				     takeover_restart_fuser(wk, &workers[ROLE_INDEXER], mnt, cfg.fconf,
 							    FUSER_CONF_LEN, o.log_level, spawn_worker) :
+				     wk->role == ROLE_DEBUG ?
+				     debug_start(wk, &workers[ROLE_FUSER], cfg.dconf, cfg.dconf_len, o.log_level) :
 				     restart_fetcher(wk, &workers[ROLE_INDEXER], cfg.conf, cfg.conf_len,
 						     o.log_level);
 				if (rc == -EAGAIN) {
@@ -1041,6 +1076,9 @@ int main(int argc, char **argv)
 					status = EXIT_WORKER;
 				} else {
 					sctl_worker_restarted(wk->role);
+					if (wk->role == ROLE_FUSER && debug_mode &&
+					    debug_connect(&workers[ROLE_DEBUG], wk))
+						log_err("the new fuser cannot be connected to the debug worker");
 					if (wk->role == ROLE_INDEXER && reload_after_restart) {
 						reload_after_restart = false;
 						if (worker_send(wk, MSG_CONF, 0, cfg.conf, cfg.conf_len,

@@ -54,6 +54,13 @@ void mount_warn_not_empty(const char *mnt)
 			 "tree is mounted over them", mnt, n, first);
 }
 
+static bool read_write;
+
+void mount_read_write(bool rw)
+{
+	read_write = rw;
+}
+
 int mount_fuse(const char *mnt)
 {
 	struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
@@ -76,8 +83,8 @@ int mount_fuse(const char *mnt)
 	 * user may read (allow_other); nothing on it can gain privileges or be a device. */
 	snprintf(opts, sizeof opts,
 		 "fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions", fd);
-	if (mount("aysfs", target, "fuse.aysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOATIME,
-		  opts)) {
+	if (mount("aysfs", target, "fuse.aysfs", (read_write ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV |
+		  MS_NOATIME, opts)) {
 		int err = errno;
 
 		close(fd);

@@ -19,8 +19,10 @@ int mount_clear_stale(const char *mnt);
 /* A warning when the folder `mnt` has entries: the mount hides them. */
 void mount_warn_not_empty(const char *mnt);
 
-/* Open /dev/fuse and mount it read-only at mnt. Returns the fd, or -errno. */
+/* Open /dev/fuse and mount it at mnt, read-only unless mount_read_write(true) was called (debug
+ * mode, SPEC §7). Returns the fd, or -errno. */
 int mount_fuse(const char *mnt);
+void mount_read_write(bool rw);
 
 /* Unmount; lazily when busy. Returns 0 or -errno. */
 int mount_remove(const char *mnt);
@@ -45,6 +47,8 @@ struct rootconf {
 	uint8_t conf[IPC_MAX_PAYLOAD];  /* MSG_CONF for the indexer and the fetcher */
 	size_t conf_len;
 	uint8_t fconf[FUSER_CONF_LEN];  /* MSG_FUSER_CONF */
+	uint8_t dconf[IPC_MAX_PAYLOAD]; /* MSG_DEBUG_CONF for aysfs-debug; none without [debug] */
+	size_t dconf_len;
 };
 
 /* Read the configuration file at `path` (the defaults when it is missing and need not exist)
@@ -58,7 +62,8 @@ int rootconf_decode(const void *buf, size_t len, struct rootconf *c);
 
 /* ---- spawn.c ---- */
 
-enum worker_role { ROLE_FUSER, ROLE_INDEXER, ROLE_FETCHER, ROLE_STATUS, ROLE_COUNT };
+/* ROLE_DEBUG runs only when the configuration has [debug] (debug.c). */
+enum worker_role { ROLE_FUSER, ROLE_INDEXER, ROLE_FETCHER, ROLE_STATUS, ROLE_DEBUG, ROLE_COUNT };
 
 struct worker {
 	enum worker_role role;
@@ -99,5 +104,14 @@ int spawn_launcher_start(void);
  * to be restarted as after any death. */
 int worker_send(const struct worker *w, uint16_t type, uint64_t id, const void *payload,
 		size_t len, const int *fds, unsigned nfds);
+
+/* ---- debug.c: aysfs-debug, with [debug] only ---- */
+
+/* Start (or restart) the debug worker with its configuration (MSG_DEBUG_CONF, written by
+ * aysfs-config), and connect it to the fuser. */
+int debug_start(struct worker *dbg, struct worker *fuser, const uint8_t *conf, size_t len,
+		int log_level);
+/* A new channel between the two (after a restart of the fuser). Returns 0 or -errno. */
+int debug_connect(struct worker *dbg, struct worker *fuser);
 
 #endif

@@ -154,6 +154,7 @@ static const struct {
 	{ "fuser", SECCOMP_FUSER }, { "indexer", SECCOMP_INDEXER }, { "fetcher", SECCOMP_FETCHER },
 	{ "config", SECCOMP_CONFIG }, { "fetcher-sftp", SECCOMP_FETCHER_SFTP },
 	{ "status", SECCOMP_STATUS },
+	{ "debug", SECCOMP_DEBUG }, { "fuser-debug", SECCOMP_FUSER_DEBUG },
 };
 
 static void usage(void)

@@ -1,7 +1,7 @@
 /* aysfs-ctl — talks to a running mount through its control socket (ipc/ctl.h). Root only: the
  * socket's folder is root's alone, and the supervisor checks the caller's uid as well.
  *
- *   aysfs-ctl [-json] MOUNTPOINT status|reload|cache|evict PATH|verify
+ *   aysfs-ctl [-json] MOUNTPOINT status|reload|cache|evict PATH|verify|debug
  *
  * A relative PATH of evict is taken from the mountpoint. -json turns the answer of status and cache
  * into one JSON object (ipc/ctl_json.c), here in the client: the status worker sends text for
@@ -40,6 +40,7 @@ static const char usage_text[] =
 	"  cache        what the local cache holds\n"
 	"  evict PATH   drop the cached blob of PATH (a relative PATH is taken from MOUNTPOINT)\n"
 	"  verify       re-hash the local cache, dropping blobs that do not match\n"
+	"  debug        debug mode: the files changed on the mount (path, md5, size, time)\n"
 	"\n"
 	"  -json        the answer of status or cache as a JSON object\n"
 	"  -h, -v       this text; the version\n"

@@ -8,9 +8,11 @@ pkgs=(
 	libseccomp-dev libcap-ng-dev     # the workers' allow-lists and privilege drop
 	libcurl4-openssl-dev libc-ares-dev  # the fetcher: transfers and name resolution
 	libssl-dev libbrotli-dev         # the indexer: hashes, and brotli blobs
+	libhiredis-dev                   # aysfs-debug: debug mode's Redis client (SPEC §7)
 	perl attr python3 util-linux procps brotli  # tests: prove, getfattr, errno checks, findmnt, pgrep, .bro blobs
 	nginx-light openssl              # tests: a real HTTP(S) store on 127.0.0.1, a throwaway CA
 	dnsmasq-base                     # tests: a real DNS server on a loopback address for -resolv and -auto
+	redis-server redis-tools vim-tiny  # tests: debug mode against a real Redis on 127.0.0.1; an editor's save
 	openssh-server openssh-client    # tests: a real sshd on 127.0.0.1 for sftp:// layers, ssh-keygen
 	systemd                          # tests: systemd-analyze verify of the units (no systemd need run)
 	mandoc man-db                    # tests: the manual pages checked (mandoc -T lint) and rendered (man -l)

@@ -124,12 +124,12 @@ like "$(cat "$T/log")" "WARN indexer: the tree is empty: its 1 services list not
 mount_stop
 rm -rf "$T/noflists"
 
-# ---- [debug], which this version reads but does not serve -----------------------------------------
+# ---- [debug] with no Redis to reach (debug.t has the rest) ------------------------------------------
 cp "$T/config.toml" "$T/debug.toml"
-printf '[debug]\nfilter = [".*"]\n' >>"$T/debug.toml"
+printf '[debug]\nfilter = [".*"]\nredis = "127.0.0.1:%s"\n' "$(free_port)" >>"$T/debug.toml"
 mount_start "$T/mnt" -config "$T/debug.toml" || bail "mount failed"
-like "$(cat "$T/log")" "WARN config: $T/debug.toml: \[debug\] is not available in this version: every path stays read-only" \
-	"a [debug] table is a warning, not ignored"
+like "$(cat "$T/log")" "ERROR debug: redis 127.0.0.1:[0-9]+ cannot be reached: the mount serves its read-only content" \
+	"[debug] with Redis unreachable: the mount is served, and the log says why writes fail"
 mount_stop
 
 # ---- a non-empty mountpoint; df -----------------------------------------------------------------------
