@@ -30,6 +30,12 @@ enum msg_type {
 	 * configuration): u32 log level (0 … 5), u32 entry_ttl, u32 attr_ttl, u32 negative_ttl
 	 * (seconds); exactly FUSER_CONF_LEN bytes */
 	MSG_FUSER_CONF = 7,
+	/* supervisor → the fetcher only, after each MSG_CONF and at each reload: the s3:// layers
+	 * (SPEC §9) with their credentials file's bytes (the indexer never sees them). Payload:
+	 * u32 n (≤ S3_MAX_LAYERS), n × { str url (≤ S3_URL_MAX), str endpoint ("": the default),
+	 * str region ("": the default), str credentials file name ("": anonymous), str its bytes
+	 * (≤ S3_KEYFILE_MAX) } */
+	MSG_S3 = 8,
 	/* supervisor → a worker: a new channel to a restarted peer; fd: the socket; u32 PEER_* */
 	MSG_PEER = 5,
 	/* every worker → supervisor */
@@ -130,6 +136,12 @@ int proto_ctl_reply_decode(const void *buf, size_t len, uint32_t *status, const 
 #define WCONF_MAX_LAYERS    64
 #define WCONF_MAX_SERVICES  1024
 #define WCONF_MAX_STR       4096
+
+#define S3_MAX_LAYERS   16
+#define S3_URL_MAX      1024
+#define S3_ENDPOINT_MAX 256
+#define S3_REGION_MAX   64
+#define S3_KEYFILE_MAX  1024
 
 struct wire_layer {
 	char *url;

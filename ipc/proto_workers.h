@@ -78,6 +78,8 @@ int proto_recv_conf(int fd, int ms, struct worker_conf *c);
 
 extern const struct ipc_type proto_from_supervisor[];   /* what a worker accepts on fd 3 */
 extern const size_t proto_from_supervisor_n;
+extern const struct ipc_type proto_fetcher_from_supervisor[];   /* the fetcher's fd 3 */
+extern const size_t proto_fetcher_from_supervisor_n;
 extern const struct ipc_type proto_indexer_from_fuser[];
 extern const size_t proto_indexer_from_fuser_n;
 extern const struct ipc_type proto_indexer_from_fetcher[];

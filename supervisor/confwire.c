@@ -37,6 +37,9 @@ void config_free(struct config *c)
 	free(c->user);
 	for (size_t i = 0; i < c->nlayers; i++) {
 		free(c->layers[i].url);
+		free(c->layers[i].endpoint);
+		free(c->layers[i].region);
+		free(c->layers[i].credentials);
 		strv_free(c->layers[i].proxy, c->layers[i].nproxy);
 	}
 	free(c->layers);
@@ -98,6 +101,9 @@ void config_encode(struct ipc_wr *w, const struct config *c)
 		ipc_wr_cstr(w, l->url);
 		ipc_wr_u8(w, (uint8_t)(l->is_cache | l->purge << 1 | l->push << 2));
 		wr_list(w, l->proxy, l->nproxy);
+		wr_opt(w, l->endpoint);
+		wr_opt(w, l->region);
+		wr_opt(w, l->credentials);
 		ipc_wr_u32(w, l->line);
 	}
 	ipc_wr_u32(w, (uint32_t)c->nays);
@@ -168,7 +174,8 @@ static bool rd_layers(struct ipc_rd *r, struct config *c)
 
 		l->url = rd_str(r);
 		flags = ipc_rd_u8(r);
-		if (!l->url || !l->url[0] || flags > 7 || !rd_list(r, &l->proxy, &l->nproxy))
+		if (!l->url || !l->url[0] || flags > 7 || !rd_list(r, &l->proxy, &l->nproxy) ||
+		    !rd_opt(r, &l->endpoint) || !rd_opt(r, &l->region) || !rd_opt(r, &l->credentials))
 			return false;
 		l->is_cache = flags & 1;
 		l->purge = flags & 2;

@@ -278,6 +278,23 @@ static void open_ssh_key(const struct config *c)
 		    strerror(errno));
 }
 
+/* The fetcher's MSG_S3 (s3keys.c), sent after each of its MSG_CONF and at reloads. */
+static uint8_t s3buf[IPC_MAX_PAYLOAD];
+static size_t s3len;
+
+static void load_s3(const struct config *c)
+{
+	char err[1024];
+
+	if (s3keys_build(c, s3buf, sizeof s3buf, &s3len, err, sizeof err))
+		die(EXIT_USAGE, "%s: %s", c->file ? c->file : "config", err);
+}
+
+static int send_s3(const struct worker *f)
+{
+	return worker_send(f, MSG_S3, 0, s3buf, s3len, NULL, 0);
+}
+
 static void write_pidfile(const char *path)
 {
 	FILE *f = fopen(path, "we");
@@ -490,6 +507,8 @@ static int restart_fetcher(struct worker *f, struct worker *idx, const uint8_t *
 	close(ip[1]);
 	if (!rc)
 		rc = worker_send(f, MSG_CONF, 0, conf, conf_len, NULL, 0);
+	if (!rc)
+		rc = send_s3(f);
 	ipc_wr_init(&w, peer, sizeof peer);
 	ipc_wr_u32(&w, PEER_FETCHER);
 	if (!rc && idx->ctl >= 0)
@@ -540,6 +559,8 @@ static int restart_indexer(struct worker *idx, struct worker *f, struct worker *
 		rc = worker_send(idx, MSG_CONF, 0, conf, conf_len, NULL, 0);
 	if (!rc)
 		rc = worker_send(f, MSG_CONF, 0, conf, conf_len, NULL, 0);
+	if (!rc)
+		rc = send_s3(f);
 	ipc_wr_init(&w, peer, sizeof peer);
 	ipc_wr_u32(&w, PEER_INDEXER);
 	if (!rc && fuser->ctl >= 0)
@@ -611,6 +632,20 @@ static int reload(const struct options *o, struct config *cfg, const char *mnt, 
 		snprintf(why, whysz, "%s; the tree being served is kept", err);
 		return -1;
 	}
+	static uint8_t s3next[sizeof s3buf];
+	size_t s3next_len;
+
+	if (s3keys_build(&next, s3next, sizeof s3next, &s3next_len, err, sizeof err)) {
+		log_err("reload: %s; the tree being served is kept", err);
+		snprintf(why, whysz, "%s; the tree being served is kept", err);
+		config_free(&next);
+		return -1;
+	}
+	memcpy(s3buf, s3next, s3next_len);
+	s3len = s3next_len;
+	explicit_bzero(s3next, s3next_len);
+	if (workers[ROLE_FETCHER].ctl >= 0 && send_s3(&workers[ROLE_FETCHER]))
+		log_err("reload: the fetcher cannot be told the s3:// layers' settings");
 	worker_conf_from(&wc, &next, mnt, o);
 	ipc_wr_init(&w, buf, sizeof buf);
 	proto_conf_encode(&w, &wc);
@@ -809,6 +844,7 @@ static int check_main(const struct options *o, struct config *cfg)
 			return EXIT_USAGE;
 	}
 	open_ssh_key(cfg);
+	load_s3(cfg);
 	/* 0: supervisor ↔ indexer, 1: supervisor ↔ fetcher, 2: indexer ↔ fetcher; no fuser. */
 	for (int i = 0; i < 3; i++)
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p[i]))
@@ -819,7 +855,8 @@ static int check_main(const struct options *o, struct config *cfg)
 	memcpy(workers[ROLE_FETCHER].fds, (int[]){ p[1][1], p[2][1], ssh_key_fd }, sizeof(int[3]));
 	for (int i = ROLE_INDEXER; i <= ROLE_FETCHER; i++)
 		if (w.bad || spawn_worker(&workers[i], o->log_level, false) ||
-		    ipc_send(p[i - ROLE_INDEXER][0], MSG_CONF, 0, conf, w.len, NULL, 0))
+		    ipc_send(p[i - ROLE_INDEXER][0], MSG_CONF, 0, conf, w.len, NULL, 0) ||
+		    (i == ROLE_FETCHER && ipc_send(p[1][0], MSG_S3, 0, s3buf, s3len, NULL, 0)))
 			die(EXIT_USAGE, "cannot start the %s", workers[i].name);
 	for (int i = 0; i < 3; i++)
 		close(p[i][1]);
@@ -909,6 +946,7 @@ int main(int argc, char **argv)
 	cachedir_prepare("state_dir", cfg.state_dir, NULL, 0700, workers[ROLE_INDEXER].uid,
 			 workers[ROLE_INDEXER].gid);
 	open_ssh_key(&cfg);
+	load_s3(&cfg);
 	if (policy_supervisor_caps())
 		die(EXIT_MOUNT, "cannot drop the supervisor's capabilities to the five it keeps");
 
@@ -953,7 +991,8 @@ int main(int argc, char **argv)
 		size_t flen = fuser_conf(fconf, &cfg, o.log_level);
 
 		if (i == ROLE_FUSER ? worker_send(&workers[i], MSG_FUSER_CONF, 0, fconf, flen, NULL, 0) :
-		    worker_send(&workers[i], MSG_CONF, 0, confbuf, w.len, NULL, 0))
+		    worker_send(&workers[i], MSG_CONF, 0, confbuf, w.len, NULL, 0) ||
+		    (i == ROLE_FETCHER && send_s3(&workers[i])))
 			log_err("cannot send the configuration to the %s", workers[i].name);
 	}
 	/* The workers hold their ends now; ours would keep channels open after a worker died. The

@@ -79,4 +79,11 @@ struct config;
 int config_read(const char *path, bool must_exist, const char *user, int log_level,
 		struct config *c, char *err, size_t errlen);
 
+/* ---- s3keys.c ---- */
+
+/* The fetcher's MSG_S3 payload for c's s3:// layers into buf (their credentials files read
+ * now). Returns 0 with *len set, or -errno with `err` saying why (naming no key). */
+int s3keys_build(const struct config *c, uint8_t *buf, size_t size, size_t *len, char *err,
+		 size_t errlen);
+
 #endif
