@@ -179,6 +179,7 @@ $(O)/tests/fuzz_%: $(O)/obj/tests/fuzz/fuzz_%.o $$(call obj,$$(FUZZ_$$*))
 # ---- the README's commands ------------------------------------------------------------------------
 deps:
 	@tools/deps.sh
+	@tools/npm-deps.sh
 
 check: deps users
 	$(MAKE) V=release bins tests
