@@ -72,7 +72,7 @@ BIN_fuser      := fuser/main.c $(FUSER) $(IPC_CORE) ipc/proto_fuser.c ipc/index.
 BIN_indexer    := indexer/main.c $(INDEXER) $(IPC) $(POLICY) fetcher/probe_wire.c
 BIN_fetcher    := fetcher/main.c $(FETCHER) $(IPC) $(POLICY)
 BIN_config     := config/main.c $(CONFIG) $(IPC) $(POLICY)
-BIN_pack       := tools/pack.c indexer/flist.c indexer/hash.c indexer/sig.c $(IPC)
+BIN_pack       := tools/pack.c tools/upload.c fetcher/s3.c indexer/flist.c indexer/hash.c indexer/sig.c $(IPC)
 BIN_ctl        := tools/ctl.c $(IPC)
 
 LIBS_supervisor := $(LIB_POLICY)
@@ -80,7 +80,7 @@ LIBS_fuser      := $(LIB_FUSE) $(LIB_POLICY)
 LIBS_indexer    := $(LIB_CRYPTO) $(LIB_BROTLI) $(LIB_POLICY) -lpthread
 LIBS_fetcher    := $(LIB_CURL) $(LIB_CARES) $(LIB_CRYPTO) $(LIB_POLICY)
 LIBS_config     := $(LIB_POLICY)
-LIBS_pack       := $(LIB_CRYPTO) $(call pc,libbrotlienc) -lpthread
+LIBS_pack       := $(LIB_CRYPTO) $(call pc,libbrotlienc) $(LIB_CURL) -lpthread
 LIBS_ctl        :=
 
 BINS := aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-config aysfs-pack aysfs-ctl

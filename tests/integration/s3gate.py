@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
-"""s3gate.py PORT UPSTREAM_PORT ACCESS SECRET PRIVATE_BUCKET LOG
+"""s3gate.py PORT UPSTREAM_PORT ACCESS SECRET PRIVATE_BUCKET LOG [DELAY_FILE]
 
 A gate in front of s3rver (which stores objects but, in its 3.x releases, does not check
 Signature Version 4 at all): every request that carries an AWS4-HMAC-SHA256 Authorization is
 checked with botocore's own signer (an implementation independent of libcurl's) against ACCESS
 and SECRET, and refused as S3 refuses it (403 SignatureDoesNotMatch, 403 InvalidAccessKeyId);
 an unsigned request to PRIVATE_BUCKET is 403 AccessDenied; the rest goes to s3rver on
-127.0.0.1:UPSTREAM_PORT. Each request is one line of LOG: "METHOD PATH STATUS".
+127.0.0.1:UPSTREAM_PORT. Each request is one line of LOG: "METHOD PATH STATUS". While
+DELAY_FILE exists, every PUT waits the seconds it holds (a test stops an upload half way).
 """
 import http.client
 import http.server
 import sys
+import time
 
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -19,6 +21,7 @@ from botocore.credentials import Credentials
 port, up_port, access, secret, private, log_path = (int(sys.argv[1]), int(sys.argv[2]),
                                                     sys.argv[3], sys.argv[4], sys.argv[5],
                                                     sys.argv[6])
+delay_file = sys.argv[7] if len(sys.argv) > 7 else None
 log = open(log_path, "a", buffering=1)
 
 
@@ -69,6 +72,11 @@ class Gate(http.server.BaseHTTPRequestHandler):
             status, data, hdrs = 400 if why in ("InvalidRequest", "AuthorizationHeaderMalformed") \
                 else 403, refusal(why), [("Content-Type", "application/xml")]
         else:
+            if self.command == "PUT" and delay_file:
+                try:
+                    time.sleep(float(open(delay_file).read()))
+                except (OSError, ValueError):
+                    pass
             c = http.client.HTTPConnection("127.0.0.1", up_port, timeout=30)
             fwd = {k: v for k, v in self.headers.items() if k.lower() not in ("authorization",
                                                                               "connection")}
@@ -78,12 +86,17 @@ class Gate(http.server.BaseHTTPRequestHandler):
             status = r.status
             hdrs = [(k, v) for k, v in r.getheaders()
                     if k.lower() not in ("content-length", "connection", "transfer-encoding")]
+            if self.command == "HEAD":
+                data = b""
+                length = r.getheader("Content-Length", "0")
             c.close()
+        if self.command != "HEAD" or why:
+            length = str(len(data))
         log.write("%s %s %d\n" % (self.command, self.path, status))
         self.send_response(status)
         for k, v in hdrs:
             self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Length", length)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
