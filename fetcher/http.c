@@ -382,12 +382,19 @@ static int resolve_add(struct req *r, const struct url_parts *u, const char *add
 }
 
 /* A flist asked for again: If-None-Match and If-Modified-Since from the copy the indexer holds
- * (request.c checked that they are printable ASCII, so no header can be smuggled in). */
+ * (request.c checked that they are printable ASCII, so no header can be smuggled in). Flists
+ * change (SPEC §9): a shared cache on the way (squid, a CDN) must ask the store again rather than
+ * answer from its copy, hence max-age=0, which it revalidates with a conditional request of its
+ * own. Blob requests carry nothing of the sort, nor any header that varies: any cache may keep
+ * them. */
 static int cond_headers(struct req *r)
 {
 	char h[32 + FETCH_ETAG_MAX];
-	struct curl_slist *l;
+	struct curl_slist *l = curl_slist_append(r->headers, "Cache-Control: max-age=0");
 
+	if (!l)
+		return -ENOMEM;
+	r->headers = l;
 	for (int i = 0; i < 2; i++) {
 		const char *v = i ? r->q.last_modified : r->q.etag;
 
