@@ -83,6 +83,23 @@ grep -q 'HTTP 403 AccessDenied' "$T/log"
 ok $? "the log says 403 AccessDenied"
 mount_stop
 
+# push = true: the blobs read from the store are written, signed, into a writable bucket.
+conf push '[[cache]]' 'url = "s3://priv/cache"' "endpoint = \"$S3_URL\"" "credentials = \"$T/creds\"" \
+	'push = true' '[[store]]' 'url = "s3://pub/tree"' "endpoint = \"$S3_URL\""
+mount_start "$T/mnt" -config "$T/push.toml" || bail "mount with a push cache failed"
+same hello && same lib/big.bin
+ok $? "a tree read from the public bucket"
+h=$(sha256sum <"$S/lib/big.bin" | cut -c1-64)
+pushed=1
+for _ in $(seq 100); do
+	s3_get "priv/cache/dedupe/${h:0:1}/${h:1:1}/$h" 2>/dev/null | cmp -s - "$S/lib/big.bin" && { pushed=0; break; }
+	sleep 0.1
+done
+ok $pushed "push = true: a blob read is written into the private bucket"
+grep -q "^PUT /priv/cache/dedupe/${h:0:1}/${h:1:1}/$h 200" "$S3_LOG"
+ok $? "with a signed PUT"
+mount_stop
+
 # A bucket that does not exist is said as such; a credentials file others can read is a warning.
 chmod 644 "$T/creds"
 conf nobucket '[[store]]' 'url = "s3://nobucket/x"' "endpoint = \"$S3_URL\"" "credentials = \"$T/creds\""
