@@ -63,6 +63,15 @@ done
 is "$errs" 0 "a wrong secret: every read fails with EIO"
 grep -q 'HTTP 403 SignatureDoesNotMatch' "$T/log"
 ok $? "the log says what S3 said: 403 SignatureDoesNotMatch"
+# The credentials are read again at a reload: with the right secret in the file, reads work.
+cp "$T/creds" "$T/badcreds"
+kill -HUP "$SUP_PID"
+fixed=1
+for _ in $(seq 100); do
+	same hello 2>/dev/null && { fixed=0; break; }
+	sleep 0.1
+done
+ok $fixed "after the file is corrected, a reload (SIGHUP) makes reads work"
 mount_stop
 leaks=$(grep -c -e "$S3_SECRET" -e "$S3_ACCESS" "$T/log")
 is "$leaks" 0 "neither the secret nor the access key is in the log"
