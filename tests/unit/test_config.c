@@ -675,7 +675,19 @@ static void test_config_errors(void)
 	fails("[main]\nuser = \"\"\n", "t.toml:2:8:", "main.user: must not be empty");
 	fails("main = 1\n", "t.toml:1:8:", "main: expected a table");
 	fails("[[cache]]\nurl = \"ftp://x/y\"\n", "t.toml:2:7:",
-	      "cache.url: \"ftp://x/y\" is not an absolute path or a file://, http://, https:// or sftp:// URL");
+	      "cache.url: \"ftp://x/y\" is not an absolute path or a file://, http://, https://, sftp:// or s3:// URL");
+	fails("[[store]]\nurl = \"s3://A_b/x\"\n", "t.toml:2:7:", "does not start with a bucket name");
+	fails("[[store]]\nurl = \"s3://ab\"\n", "t.toml:2:7:", "does not start with a bucket name");
+	fails("[[store]]\nurl = \"s3://bkt\"\nendpoint = \"ftp://e\"\n", "t.toml:3:12:",
+	      "store.endpoint: \"ftp://e\" is not an http:// or https:// URL");
+	fails("[[store]]\nurl = \"s3://bkt\"\nendpoint = \"http://e/bkt\"\n", "t.toml:3:12:",
+	      "must not have a path");
+	fails("[[store]]\nurl = \"s3://bkt\"\nregion = \"us east\"\n", "t.toml:3:10:",
+	      "store.region: \"us east\" is not a region name");
+	fails("[[store]]\nurl = \"s3://bkt\"\ncredentials = \"keys\"\n", "t.toml:3:15:",
+	      "store.credentials: \"keys\" must be an absolute path");
+	fails("[[cache]]\nurl = \"http://h/x\"\nregion = \"eu-west-1\"\n", "t.toml:1:1:",
+	      "cache: endpoint, region and credentials are for s3:// layers only");
 	fails("[[cache]]\nurl = \"relative/dir\"\n", "t.toml:2:7:", "is not an absolute path");
 	fails("[[store]]\nurl = \"http:///x\"\n", "t.toml:2:7:", "has no host");
 	fails("[[store]]\nurl = \"https://a b\"\n", "t.toml:2:7:", "holds spaces");
@@ -830,6 +842,27 @@ static void test_wire(void)
 	config_free(&c);
 	if (load(original_000, &c, NULL) == 0)
 		roundtrip("original 000", &c);
+	config_free(&c);
+	is_int(load("[[cache]]\nurl = \"s3://bkt/p\"\nendpoint = \"http://127.0.0.1:9000\"\n"
+		    "region = \"eu-west-1\"\ncredentials = \"/etc/aysfs/s3\"\npush = true\n"
+		    "[[store]]\nurl = \"s3://pub.bucket\"\n", &c, NULL), 0, "s3:// layers load");
+	ok(c.nlayers == 2 && !strcmp(c.layers[0].endpoint, "http://127.0.0.1:9000") &&
+	   !strcmp(c.layers[0].region, "eu-west-1") && !strcmp(c.layers[0].credentials, "/etc/aysfs/s3") &&
+	   !c.layers[1].endpoint && !c.layers[1].region && !c.layers[1].credentials,
+	   "endpoint, region and credentials, or none");
+	roundtrip("s3 layers", &c);
+	{
+		static uint8_t a[IPC_MAX_PAYLOAD];
+		struct ipc_wr w3;
+		struct config d;
+
+		ipc_wr_init(&w3, a, sizeof a);
+		config_encode(&w3, &c);
+		if (config_decode(a, w3.len, &d) == 0)
+			ok(!strcmp(d.layers[0].credentials, "/etc/aysfs/s3") && !d.layers[1].endpoint,
+			   "s3 layers: their keys cross the wire");
+		config_free(&d);
+	}
 	config_free(&c);
 
 	/* Out of range: a TTL the parser would refuse, a negative expiration; no user. */
