@@ -50,22 +50,23 @@ like "$listing" "s3://priv/store/dedupe/md/app.flist" "s3cmd lists the flist"
 cmp -s "$T/s3cmd-big" "$S/a/b/big"
 ok $? "s3cmd reads a blob back"
 
-cat >"$T/s3.toml" <<EOF2
-[main]
-prefix = "/"
-flist_dir = "$T/none"
-cache_dir = "$T/cache-s3"
-[[ays]]
-id = "app"
-[[store]]
-url = "s3://priv/store"
-endpoint = "$S3_URL"
-credentials = "$T/creds"
-EOF2
-mount_start "$T/mnt" -config "$T/s3.toml" || bail "mount failed"
-diff -r "$S" "$T/mnt" >/dev/null
-ok $? "a mount reads the published tree from the bucket"
-mount_stop
+# reads_tree NAME WHAT LAYER-LINES…: a mount of the service "app" from that [[store]], with a
+# cache of its own, reads the whole tree.
+reads_tree() {
+	local name=$1 what=$2
+	shift 2
+	{
+		printf '[main]\nprefix = "/"\nflist_dir = "%s/none"\ncache_dir = "%s/cache-%s"\n' "$T" "$T" "$name"
+		printf '[[ays]]\nid = "app"\n[[store]]\n'
+		printf '%s\n' "$@"
+	} >"$T/$name.toml"
+	mount_start "$T/mnt" -config "$T/$name.toml" || bail "mount failed"
+	diff -r "$S" "$T/mnt" >/dev/null
+	ok $? "$what"
+	mount_stop
+}
+reads_tree s3 "a mount reads the published tree from the bucket" 'url = "s3://priv/store"' \
+	"endpoint = \"$S3_URL\"" "credentials = \"$T/creds\""
 
 # Again, unchanged: no blob is uploaded, the flist is.
 : >"$S3_LOG"
@@ -111,20 +112,7 @@ out=$("$PACK" "$S" "http://127.0.0.1:$port/store" app 2>&1)
 ok $? "aysfs-pack publishes into an http:// store that takes PUT" || diag "$out"
 total=$(find "$S" -type f -exec sha256sum {} + | cut -c1-64 | sort -u | wc -l)
 is "$(grep -c '"PUT /store/dedupe/[0-9a-f]/' "$T/put.log")" "$total" "each blob is PUT once ($total blobs)"
-cat >"$T/http.toml" <<EOF2
-[main]
-prefix = "/"
-flist_dir = "$T/none"
-cache_dir = "$T/cache-http"
-[[ays]]
-id = "app"
-[[store]]
-url = "http://127.0.0.1:$port/store"
-EOF2
-mount_start "$T/mnt" -config "$T/http.toml" || bail "mount failed"
-diff -r "$S" "$T/mnt" >/dev/null
-ok $? "a mount reads the tree published over HTTP PUT"
-mount_stop
+reads_tree http "a mount reads the tree published over HTTP PUT" "url = \"http://127.0.0.1:$port/store\""
 : >"$T/put.log"
 "$PACK" -q "$S" "http://127.0.0.1:$port/store" app
 ok $? "a second publication over HTTP"
