@@ -88,6 +88,7 @@ struct req {
 	char etag[FETCH_ETAG_MAX + 1], last_modified[FETCH_DATE_MAX + 1];
 	/* s3:// (s3.c): the layer, the URL asked for over HTTP, and the start of an error answer */
 	const struct s3_layer *s3;
+	const struct s3_layer *s3_refused;      /* refused this request (403 …): not asked again */
 	char s3url[PATH_MAX + S3_ENDPOINT_MAX];
 	char errbody[S3_ERRBODY_MAX];
 	size_t errlen;
@@ -599,6 +600,9 @@ static void walk(struct req *r)
 
 			r->s3 = NULL;
 			if (!strncmp(url, "s3://", 5)) {
+				/* HASH.bro after HASH was refused: one line per layer says it. */
+				if (r->s3_refused && r->s3_refused == s3_find(url))
+					goto next;
 				if (!(r->s3 = s3_find(url)) ||
 				    s3_http_url(r->s3, url, r->s3url, sizeof r->s3url)) {
 					failed(r, EIO, false, r->s3 ? "too long" :
@@ -757,6 +761,8 @@ static void transfer_done(struct req *r, CURLcode res)
 			note(r, "%ld", code);
 	} else if (answered) {
 		snprintf(why, sizeof why, "HTTP %ld%s", code, s3code);
+		if (r->s3 && code >= 400 && code < 500)
+			r->s3_refused = r->s3;
 		failed(r, EIO, code >= 500, why);
 	} else {
 		failed(r, res == CURLE_OPERATION_TIMEDOUT || r->stalled ? ETIMEDOUT : EIO, true, why);

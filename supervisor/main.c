@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <stddef.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/stat.h>
@@ -278,14 +279,18 @@ static void open_ssh_key(const struct config *c)
 		    strerror(errno));
 }
 
-/* The fetcher's MSG_S3 (s3keys.c), sent after each of its MSG_CONF and at reloads. */
-static uint8_t s3buf[IPC_MAX_PAYLOAD];
+/* The fetcher's MSG_S3 (s3keys.c), sent after each of its MSG_CONF and at reloads; the next one
+ * while a reload builds it. They hold keys: left out of core dumps. */
+static uint8_t s3buf[IPC_MAX_PAYLOAD] __attribute__((aligned(4096)));
+static uint8_t s3next[IPC_MAX_PAYLOAD] __attribute__((aligned(4096)));
 static size_t s3len;
 
 static void load_s3(const struct config *c)
 {
 	char err[1024];
 
+	madvise(s3buf, sizeof s3buf, MADV_DONTDUMP);
+	madvise(s3next, sizeof s3next, MADV_DONTDUMP);
 	if (s3keys_build(c, s3buf, sizeof s3buf, &s3len, err, sizeof err))
 		die(EXIT_USAGE, "%s: %s", c->file ? c->file : "config", err);
 }
@@ -632,7 +637,6 @@ static int reload(const struct options *o, struct config *cfg, const char *mnt, 
 		snprintf(why, whysz, "%s; the tree being served is kept", err);
 		return -1;
 	}
-	static uint8_t s3next[sizeof s3buf];
 	size_t s3next_len;
 
 	if (s3keys_build(&next, s3next, sizeof s3next, &s3next_len, err, sizeof err)) {

@@ -45,6 +45,9 @@ same hello && same lib/big.bin && same lib/sub/small
 ok $? "a private bucket: the flist and every blob are read with signed requests"
 grep -q 'GET /priv/store/dedupe/md/app.flist 200' "$S3_LOG"
 ok $? "the flist came from the bucket, path-style, with a 200"
+st=$("$AYSFS_BUILD/aysfs-ctl" "$T/mnt" status 2>&1)
+like "$st" "s3://priv/store  up, hits [1-9]" "aysfs-ctl status shows the s3:// layer, up, with its hits"
+ok $(printf '%s' "$st" | grep -q -e "$S3_SECRET" -e "$S3_ACCESS"; echo $((! $?))) "and no key"
 mount_stop
 is "$STOP_STATUS" 0 "clean stop"
 
@@ -63,6 +66,8 @@ done
 is "$errs" 0 "a wrong secret: every read fails with EIO"
 grep -q 'HTTP 403 SignatureDoesNotMatch' "$T/log"
 ok $? "the log says what S3 said: 403 SignatureDoesNotMatch"
+line=$(grep 'lib/sub/small: no valid copy' "$T/log" | head -1)
+is "$(printf '%s' "$line" | grep -o 's3://priv/store/' | wc -l)" 1 "in one line for the layer (HASH.bro is not asked after HASH was refused)"
 # The credentials are read again at a reload: with the right secret in the file, reads work.
 cp "$T/creds" "$T/badcreds"
 kill -HUP "$SUP_PID"
