@@ -50,6 +50,8 @@ like "$st" "s3://priv/store  up, hits [1-9]" "aysfs-ctl status shows the s3:// l
 ok $(printf '%s' "$st" | grep -q -e "$S3_SECRET" -e "$S3_ACCESS"; echo $((! $?))) "and no key"
 mount_stop
 is "$STOP_STATUS" 0 "clean stop"
+out=$("$SUPERVISOR" -check -config "$T/priv.toml" "$T/mnt" 2>&1)
+ok $? "-check passes with the s3:// layer" || printf '%s\n' "$out" | sed 's/^/#   /'
 
 # A wrong secret: the flist is given locally, so that the tree is there and each read must fail.
 mkdir -p "$T/flists"
