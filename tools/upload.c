@@ -294,6 +294,10 @@ static void judge(CURLM *multi, struct item *it, CURLcode res)
 	}
 	if (U.s3 && code >= 300 && s3_error_code(it->err, it->errlen, what + 1, sizeof what - 1))
 		what[0] = ' ';
+	if (U.failed) {         /* the first failure is said; the transfers under way just end */
+		it->phase = DONE;
+		return;
+	}
 	if (U.progress)
 		fputs("\r\033[K", stderr);
 	if (res != CURLE_OK)

@@ -302,7 +302,8 @@ _dns_trap() {
 # botocore (s3rver 3.x does not check Signature Version 4) and refuses unsigned requests to "priv".
 # Sets S3_URL (the gate, http://127.0.0.1:PORT), S3_ACCESS, S3_SECRET (the keys it accepts) and
 # S3_LOG (one line per request: "METHOD PATH STATUS"). While the file $T/s3-put-delay exists, each
-# PUT waits the seconds it holds. Stopped at exit, or by s3_stop.
+# PUT waits the seconds it holds; while $T/s3-put-fail holds a number above 0, a PUT is answered
+# 503 SlowDown and the number lowered. Stopped at exit, or by s3_stop.
 S3RVER_PID=
 S3GATE_PID=
 s3_start() {
@@ -321,7 +322,7 @@ s3_start() {
 	S3_LOG=$T/s3gate.log
 	: >"$S3_LOG"
 	python3 "$TOP/tests/integration/s3gate.py" "$port" "$up" "$S3_ACCESS" "$S3_SECRET" priv \
-		"$S3_LOG" "$T/s3-put-delay" 2>>"$T/s3gate.err" &
+		"$S3_LOG" "$T/s3-put-delay" "$T/s3-put-fail" 2>>"$T/s3gate.err" &
 	S3GATE_PID=$!
 	S3_URL=http://127.0.0.1:$port
 	for _ in $(seq 100); do

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""s3gate.py PORT UPSTREAM_PORT ACCESS SECRET PRIVATE_BUCKET LOG [DELAY_FILE]
+"""s3gate.py PORT UPSTREAM_PORT ACCESS SECRET PRIVATE_BUCKET LOG [DELAY_FILE [FAIL_FILE]]
 
 A gate in front of s3rver (which stores objects but, in its 3.x releases, does not check
 Signature Version 4 at all): every request that carries an AWS4-HMAC-SHA256 Authorization is
@@ -7,7 +7,8 @@ checked with botocore's own signer (an implementation independent of libcurl's) 
 and SECRET, and refused as S3 refuses it (403 SignatureDoesNotMatch, 403 InvalidAccessKeyId);
 an unsigned request to PRIVATE_BUCKET is 403 AccessDenied; the rest goes to s3rver on
 127.0.0.1:UPSTREAM_PORT. Each request is one line of LOG: "METHOD PATH STATUS". While
-DELAY_FILE exists, every PUT waits the seconds it holds (a test stops an upload half way).
+DELAY_FILE exists, every PUT waits the seconds it holds (a test stops an upload half way); while
+FAIL_FILE holds a number above 0, a PUT is answered 503 SlowDown and the number lowered.
 """
 import http.client
 import http.server
@@ -22,6 +23,19 @@ port, up_port, access, secret, private, log_path = (int(sys.argv[1]), int(sys.ar
                                                     sys.argv[3], sys.argv[4], sys.argv[5],
                                                     sys.argv[6])
 delay_file = sys.argv[7] if len(sys.argv) > 7 else None
+fail_file = sys.argv[8] if len(sys.argv) > 8 else None
+
+
+def fail_now():
+    """True when this PUT is to be refused with a 503 (FAIL_FILE's count, lowered)."""
+    try:
+        n = int(open(fail_file).read())
+    except (OSError, ValueError, TypeError):
+        return False
+    if n <= 0:
+        return False
+    open(fail_file, "w").write(str(n - 1))
+    return True
 log = open(log_path, "a", buffering=1)
 
 
@@ -68,9 +82,12 @@ class Gate(http.server.BaseHTTPRequestHandler):
             why = check(self.command, self.path, self.headers)
         except (KeyError, ValueError, IndexError):
             why = "AuthorizationHeaderMalformed"
+        if not why and self.command == "PUT" and fail_file and fail_now():
+            why = "SlowDown"
         if why:
-            status, data, hdrs = 400 if why in ("InvalidRequest", "AuthorizationHeaderMalformed") \
-                else 403, refusal(why), [("Content-Type", "application/xml")]
+            status = 400 if why in ("InvalidRequest", "AuthorizationHeaderMalformed") else \
+                503 if why == "SlowDown" else 403
+            data, hdrs = refusal(why), [("Content-Type", "application/xml")]
         else:
             if self.command == "PUT" and delay_file:
                 try:

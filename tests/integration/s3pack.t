@@ -77,6 +77,16 @@ like "$out" "uploaded 0 blobs .* $blobs were there" "and says so"
 grep -q '^PUT /priv/store/dedupe/md/app.flist 200' "$S3_LOG"
 ok $? "the flist is written again"
 
+# 503s are tried again: the first three PUTs of a publication are refused with 503 SlowDown.
+random_file "$S/retried" 5000
+: >"$S3_LOG"
+echo 3 >"$T/s3-put-fail"
+"$PACK" -q "${s3opts[@]}" "$S" s3://priv/store app
+ok $? "a publication whose first three PUTs get 503 SlowDown succeeds"
+is "$(grep -c '^PUT .* 503$' "$S3_LOG"):$(grep -c '^PUT /priv/store/dedupe/md/app.flist 200$' "$S3_LOG")" "3:1" \
+	"the 503s were tried again, and the flist written"
+s3_get priv/store/dedupe/md/app.flist >"$T/got.flist"
+
 # Stopped half way: new blobs, each PUT slowed down; killed after some of them.
 cp "$T/got.flist" "$T/old.flist"
 for i in $(seq 60); do random_file "$S/new$i" 3000; done
