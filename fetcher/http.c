@@ -528,6 +528,7 @@ static int transfer_start(struct req *r, const char *taddrs, const char *paddrs)
 		return -ENOMEM;
 	if (r->s3 && r->s3->access[0] && s3_headers(r))
 		return -ENOMEM;
+
 	if (r->headers)
 		bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
 	if (r->q.push) {
@@ -537,6 +538,9 @@ static int transfer_start(struct req *r, const char *taddrs, const char *paddrs)
 		bad |= curl_easy_setopt(e, CURLOPT_READDATA, r);
 		bad |= curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
 		bad |= curl_easy_setopt(e, CURLOPT_SEEKDATA, r);
+		/* The body at once after "Expect: 100-continue": a cache that does not answer it
+		 * would cost each push a second. */
+		bad |= curl_easy_setopt(e, CURLOPT_EXPECT_100_TIMEOUT_MS, 0L);
 	}
 	if (bad != CURLE_OK)
 		return -EINVAL;
