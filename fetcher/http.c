@@ -454,6 +454,9 @@ static int transfer_start(struct req *r, const char *taddrs, const char *paddrs)
 	r->errbuf[0] = '\0';
 	r->hostkey_why[0] = '\0';
 	r->errlen = 0;
+	/* A reload may have replaced the s3:// settings while the name was looked up. */
+	if (r->s3 && !(r->s3 = s3_find(r->q.url[r->cur])))
+		return -EINVAL;
 	if ((taddrs && resolve_add(r, &r->target, taddrs)) ||
 	    (paddrs && resolve_add(r, &r->px, paddrs)))
 		return -ENOMEM;
