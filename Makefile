@@ -78,7 +78,7 @@ BIN_fetcher    := fetcher/main.c $(FETCHER) $(IPC) $(POLICY)
 BIN_status     := status/main.c $(STATUS) $(IPC) $(POLICY)
 BIN_debug      := debug/main.c $(DEBUGW) $(IPC) $(POLICY)
 BIN_config     := config/main.c $(CONFIG) $(IPC) $(POLICY)
-BIN_pack       := tools/pack.c indexer/flist.c indexer/hash.c indexer/sig.c $(IPC)
+BIN_pack       := tools/pack.c tools/upload.c fetcher/s3.c indexer/flist.c indexer/hash.c indexer/sig.c $(IPC)
 BIN_ctl        := tools/ctl.c $(IPC)
 
 LIBS_supervisor := $(LIB_POLICY)
@@ -88,7 +88,7 @@ LIBS_fetcher    := $(LIB_CURL) $(LIB_CARES) $(LIB_CRYPTO) $(LIB_POLICY)
 LIBS_status     := $(LIB_POLICY)
 LIBS_debug      := $(LIB_HIREDIS) $(LIB_CRYPTO) $(LIB_POLICY)
 LIBS_config     := $(LIB_POLICY)
-LIBS_pack       := $(LIB_CRYPTO) $(call pc,libbrotlienc) -lpthread
+LIBS_pack       := $(LIB_CRYPTO) $(call pc,libbrotlienc) $(LIB_CURL) -lpthread
 LIBS_ctl        :=
 
 BINS := aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-status aysfs-debug aysfs-config \
@@ -102,6 +102,7 @@ UNIT_index  := indexer/tree.c indexer/flist.c $(IPC)
 UNIT_ctl    := $(IPC)
 UNIT_cache  := indexer/cache.c indexer/hash.c indexer/tree.c indexer/flist.c $(IPC)
 UNIT_known_hosts := fetcher/ssh.c $(IPC)
+UNIT_s3     := fetcher/s3.c $(IPC)
 UNIT_fuser_fh     := fuser/fh.c
 UNIT_fuser_walk   := fuser/ahead.c fuser/blobs.c fuser/fh.c fuser/ops.c fuser/takeover.c indexer/tree.c indexer/flist.c $(IPC)
 UNIT_fuser_reload := fuser/reload.c indexer/tree.c indexer/flist.c $(IPC)
@@ -115,6 +116,7 @@ FUZZ_probe  := fetcher/probe_wire.c $(IPC)
 FUZZ_fetch  := fetcher/request.c $(IPC)
 FUZZ_ctl    := $(IPC)
 FUZZ_known_hosts := fetcher/ssh.c $(IPC)
+FUZZ_s3     := fetcher/s3.c $(IPC)
 FUZZ_sig    := indexer/sig.c $(IPC)
 FUZZ_http   := status/http.c status/ask.c status/pages.c status/ctl.c $(IPC)
 UNIT_http   := status/http.c status/ask.c status/pages.c status/ctl.c $(IPC)
@@ -191,6 +193,7 @@ $(O)/tests/fuzz_%: $(O)/obj/tests/fuzz/fuzz_%.o $$(call obj,$$(FUZZ_$$*))
 # ---- the README's commands ------------------------------------------------------------------------
 deps:
 	@tools/deps.sh
+	@tools/npm-deps.sh
 
 check: deps users
 	$(MAKE) V=release bins tests

@@ -84,8 +84,9 @@ static const char *const known_keys[][12] = {
 	{ "", "main", "ays", "cache", "store", "debug" },
 	{ "main", "cache_size", "flist_max_size", "flist_max_entries", "cache_expiration", "cache",
 	  "proxy" },
-	{ "cache", "url", "mnt", "purge", "push", "proxy", "cache" },
-	{ "store", "url", "mnt", "proxy", "cache" },
+	{ "cache", "url", "mnt", "purge", "push", "proxy", "cache", "endpoint", "region",
+	  "credentials" },
+	{ "store", "url", "mnt", "proxy", "cache", "endpoint", "region", "credentials" },
 	{ "ays.cache", "url", "mnt", "purge", "push", "proxy", "cache" },
 	{ "ays.stor", "url", "mnt", "proxy", "cache" },
 	{ "ays", "id", "flist", "prefetch", "cache", "stor" },
@@ -182,6 +183,43 @@ static const char *check_proxy(const char *u)
 			return url_tail_ok(u + n) ? NULL : "has no host, or holds spaces";
 	}
 	return "is not an http://, https:// or socks proxy";
+}
+
+/* An s3:// layer's endpoint: http(s)://host[:port] and nothing after it (the bucket and the path
+ * are the layer URL's). */
+static const char *check_endpoint(const char *u)
+{
+	const char *host = !strncmp(u, "http://", 7) ? u + 7 : !strncmp(u, "https://", 8) ? u + 8 : NULL;
+
+	if (!host)
+		return "is not an http:// or https:// URL";
+	if (!url_tail_ok(host))
+		return "has no host, or holds spaces";
+	if (strchr(host, '/') && strchr(host, '/')[1])
+		return "must not have a path (the bucket is the layer's URL)";
+	return NULL;
+}
+
+/* s3://BUCKET/…: the bucket as S3 names them, up to the first '/'. */
+static bool is_bucket(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n] && s[n] != '/'; n++)
+		if (!islower((unsigned char)s[n]) && !isdigit((unsigned char)s[n]) && s[n] != '.' &&
+		    s[n] != '-')
+			return false;
+	return n >= 3 && n <= 63;
+}
+
+static bool is_region(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++)
+		if (!isalnum((unsigned char)s[n]) && s[n] != '-')
+			return false;
+	return n > 0 && n <= 64;
 }
 
 /* "HOST:PORT", the host possibly "[v6]". */
@@ -330,7 +368,7 @@ static int get_strs(struct loader *l, const char *sec, const struct toml_entry *
 static int get_url(struct loader *l, const char *sec, const struct toml_entry *e, char **out)
 {
 	/* ssh:// is what the older layout wrote for sftp://, and is read as such. */
-	static const char *const remote[] = { "http://", "https://", "sftp://", "ssh://" };
+	static const char *const remote[] = { "http://", "https://", "sftp://", "ssh://", "s3://" };
 	const char *u;
 	int rc = want(l, sec, e, TOML_STRING);
 
@@ -353,6 +391,9 @@ static int get_url(struct loader *l, const char *sec, const struct toml_entry *e
 		if (!url_tail_ok(u + n))
 			return bad(l, e->value, "%s.%s: \"%.80s\" has no host, or holds spaces",
 				   sec, e->key, u);
+		if (!strcmp(remote[i], "s3://") && !is_bucket(u + n))
+			return bad(l, e->value, "%s.%s: \"%.80s\" does not start with a bucket name "
+				   "(3 to 63 lower-case letters, digits, '.', '-')", sec, e->key, u);
 		if (strcmp(remote[i], "ssh://"))
 			return set_str(l, u, out);
 		free(*out);
@@ -362,7 +403,7 @@ static int get_url(struct loader *l, const char *sec, const struct toml_entry *e
 		return no_memory(l);
 	}
 	return bad(l, e->value, "%s.%s: \"%.80s\" is not an absolute path or a file://, http://, "
-		   "https:// or sftp:// URL", sec, e->key, u);
+		   "https://, sftp:// or s3:// URL", sec, e->key, u);
 }
 
 /* cache_expiration, or cache.expiration of the older layout, which it allowed in [main] and in
@@ -463,11 +504,23 @@ static int map_layer(struct loader *l, const struct layer_src *s, struct cfg_lay
 			rc = get_strs(l, s->name, e, check_proxy, &ly->proxy, &ly->nproxy);
 		else if (!strcmp(k, "cache"))
 			rc = map_cache_keys(l, s->name, e, false);
-		else
+		else if (!strcmp(k, "endpoint") && (rc = get_str(l, s->name, e, K_TEXT, &ly->endpoint)) == 0 &&
+			 check_endpoint(ly->endpoint))
+			rc = bad(l, e->value, "%s.endpoint: \"%.80s\" %s", s->name, ly->endpoint,
+				 check_endpoint(ly->endpoint));
+		else if (!strcmp(k, "region") && (rc = get_str(l, s->name, e, K_TEXT, &ly->region)) == 0 &&
+			 !is_region(ly->region))
+			rc = bad(l, e->value, "%s.region: \"%.80s\" is not a region name (letters, "
+				 "digits, '-')", s->name, ly->region);
+		else if (!strcmp(k, "credentials"))
+			rc = get_str(l, s->name, e, K_PATH, &ly->credentials);
+		else if (strcmp(k, "endpoint") && strcmp(k, "region"))
 			unknown(l, s->name, e);
 	}
 	if (rc == 0 && !ly->url)
 		rc = bad(l, t, "%s: url is missing", s->name);
+	if (rc == 0 && strncmp(ly->url, "s3://", 5) && (ly->endpoint || ly->region || ly->credentials))
+		rc = bad(l, t, "%s: endpoint, region and credentials are for s3:// layers only", s->name);
 	return rc;
 }
 
@@ -989,6 +1042,9 @@ void config_free(struct config *c)
 	free(c->user);
 	for (size_t i = 0; i < c->nlayers; i++) {
 		free(c->layers[i].url);
+		free(c->layers[i].endpoint);
+		free(c->layers[i].region);
+		free(c->layers[i].credentials);
 		strv_free(c->layers[i].proxy, c->layers[i].nproxy);
 	}
 	free(c->layers);

@@ -13,6 +13,10 @@ struct cfg_layer {
 	bool push;
 	char **proxy;       /* per-layer proxies, tried in order */
 	size_t nproxy;
+	/* s3:// layers (SPEC §9): NULL for the defaults / anonymous requests */
+	char *endpoint;     /* "http(s)://host[:port]"; default https://s3.amazonaws.com */
+	char *region;       /* default us-east-1 */
+	char *credentials;  /* a file of root's: access_key = …, secret_key = … */
 	unsigned line;      /* where the table starts, for messages */
 };
 

@@ -45,11 +45,11 @@ static int fail(const char *why)
 /* The three answers, in the order root expects them (ipc/proto.h). */
 static int answer(const struct config *c, const struct config_req_in *q)
 {
-	static uint8_t out[IPC_MAX_PAYLOAD], dconf[IPC_MAX_PAYLOAD];
+	static uint8_t out[IPC_MAX_PAYLOAD], dconf[IPC_MAX_PAYLOAD], s3[IPC_MAX_PAYLOAD];
 	uint8_t fconf[FUSER_CONF_LEN];
 	size_t dlen;
 	struct worker_conf wc;
-	struct ipc_wr w, root;
+	struct ipc_wr w, root, s3w;
 	char err[1024];
 	int rc;
 
@@ -68,6 +68,12 @@ static int answer(const struct config *c, const struct config_req_in *q)
 			 WCONF_MAX_PROXIES, IPC_MAX_PAYLOAD);
 		return fail(err) ? 65 : 0;
 	}
+	ipc_wr_init(&s3w, s3, sizeof s3);
+	if (relay_s3_conf(&s3w, c)) {
+		snprintf(err, sizeof err, "%s: the s3:// layers: over %d, or a setting too long",
+			 c->file ? c->file : "the configuration", S3_MAX_LAYERS);
+		return fail(err) ? 65 : 0;
+	}
 	dlen = relay_debug_conf(dconf, sizeof dconf, c);
 	if (dlen == SIZE_MAX) {
 		snprintf(err, sizeof err, "%s: [debug] does not fit in a message (at most %d filters)",
@@ -81,6 +87,8 @@ static int answer(const struct config *c, const struct config_req_in *q)
 		rc = ipc_send(FD_SUPERVISOR, MSG_CONFIG_FUSER, 0, fconf, sizeof fconf, NULL, 0);
 	if (!rc)
 		rc = ipc_send(FD_SUPERVISOR, MSG_CONFIG_DEBUG, 0, dconf, dlen, NULL, 0);
+	if (!rc)
+		rc = ipc_send(FD_SUPERVISOR, MSG_CONFIG_S3, 0, s3, s3w.len, NULL, 0);
 	if (!rc)
 		rc = ipc_send(FD_SUPERVISOR, MSG_CONFIG_DONE, 0, out + w.len, root.len, NULL, 0);
 	return rc ? 65 : 0;

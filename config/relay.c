@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static bool is_s3(const struct cfg_layer *l);
+
 int relay_worker_conf(struct worker_conf *wc, const struct config *c, const struct config_req_in *q)
 {
 	static char flist_dir[PATH_MAX];
@@ -103,7 +105,7 @@ static uint64_t folders_key(const struct worker_conf *wc)
 
 void relay_root_conf(struct ipc_wr *w, const struct config *c, const struct worker_conf *wc)
 {
-	size_t nsftp = 0;
+	size_t nsftp = 0, ns3 = 0;
 
 	for (size_t i = 0; i < c->nlayers; i++)
 		nsftp += strncmp(c->layers[i].url, "sftp://", 7) == 0;
@@ -114,6 +116,13 @@ void relay_root_conf(struct ipc_wr *w, const struct config *c, const struct work
 	ipc_wr_cstr(w, nsftp && c->ssh_key ? c->ssh_key : "");
 	ipc_wr_u32(w, c->warnings);
 	ipc_wr_u64(w, folders_key(wc));
+	/* The credentials files root reads for the fetcher, one per s3:// layer (relay_s3_conf). */
+	for (size_t i = 0; i < c->nlayers; i++)
+		ns3 += is_s3(&c->layers[i]);
+	ipc_wr_u32(w, (uint32_t)ns3);
+	for (size_t i = 0; i < c->nlayers; i++)
+		if (is_s3(&c->layers[i]))
+			ipc_wr_cstr(w, c->layers[i].credentials);
 }
 
 size_t relay_debug_conf(uint8_t *buf, size_t cap, const struct config *c)
@@ -131,4 +140,36 @@ size_t relay_debug_conf(uint8_t *buf, size_t cap, const struct config *c)
 	for (size_t i = 0; i < c->debug.nfilter; i++)
 		ipc_wr_cstr(&w, c->debug.filter[i]);
 	return w.bad || c->debug.nfilter > DBG_FILTER_MAX ? SIZE_MAX : w.len;
+}
+
+/* The s3:// layers, in the order written: the same order in both of the parts below. */
+static bool is_s3(const struct cfg_layer *l)
+{
+	return strncmp(l->url, "s3://", 5) == 0;
+}
+
+int relay_s3_conf(struct ipc_wr *w, const struct config *c)
+{
+	uint32_t n = 0;
+
+	for (size_t i = 0; i < c->nlayers; i++)
+		n += is_s3(&c->layers[i]);
+	if (n > S3_MAX_LAYERS)
+		return -1;
+	ipc_wr_u32(w, n);
+	for (size_t i = 0; i < c->nlayers; i++) {
+		const struct cfg_layer *l = &c->layers[i];
+
+		if (!is_s3(l))
+			continue;
+		if (strlen(l->url) > S3_URL_MAX || (l->endpoint && strlen(l->endpoint) > S3_ENDPOINT_MAX) ||
+		    (l->region && strlen(l->region) > S3_REGION_MAX) ||
+		    (l->credentials && strlen(l->credentials) > S3_URL_MAX))
+			return -1;
+		ipc_wr_cstr(w, l->url);
+		ipc_wr_cstr(w, l->endpoint);
+		ipc_wr_cstr(w, l->region);
+		ipc_wr_cstr(w, l->credentials);
+	}
+	return w->bad ? -1 : 0;
 }

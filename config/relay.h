@@ -19,4 +19,9 @@ void relay_root_conf(struct ipc_wr *w, const struct config *c, const struct work
  * when it does not fit (over DBG_FILTER_MAX filters). */
 size_t relay_debug_conf(uint8_t *buf, size_t cap, const struct config *c);
 
+/* The first part of the fetcher's MSG_S3 (ipc/proto.h): every s3:// layer's URL, endpoint, region
+ * and credentials file name; root appends the files' bytes. Returns 0, or -1 when the layers are
+ * too many or a setting too long (w->bad: it does not fit). */
+int relay_s3_conf(struct ipc_wr *w, const struct config *c);
+
 #endif

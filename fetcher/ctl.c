@@ -6,6 +6,7 @@
 #include "ipc/log.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +26,15 @@ void fctl_init(const struct worker_conf *c)
 {
 	for (uint32_t i = 0; i < c->nlayers && nlayers < WCONF_MAX_LAYERS; i++) {
 		struct net_layer *l = &layers[nlayers];
+		const char *url = c->layers[i].url;
+		const struct s3_layer *s3 = strncmp(url, "s3://", 5) ? NULL : s3_find(url);
+		char http[PATH_MAX + S3_ENDPOINT_MAX];
 		struct url_parts u;
 
-		if (url_split(c->layers[i].url, &u, false) || !strcmp(u.scheme, "file"))
+		/* An s3:// layer's health is its endpoint's (s3.c). */
+		if (s3 && s3_http_url(s3, url, http, sizeof http) == 0)
+			url = http;
+		if (url_split(url, &u, false) || !strcmp(u.scheme, "file"))
 			continue;       /* folders are the indexer's */
 		l->url = strdup(c->layers[i].url);
 		if (!l->url)

@@ -195,6 +195,37 @@ const char *ssh_key_path(void);
 int ssh_hostkey_check(const char *host, long port, const unsigned char *key, size_t key_len,
 		      char *why, size_t size);
 
+/* ---- s3.c: s3:// layers (SPEC §9) ------------------------------------------------------------ */
+
+#define S3_KEY_MAX      128     /* bytes of an access or secret key */
+#define S3_CODE_MAX     64      /* an error answer's <Code> */
+#define S3_ERRBODY_MAX  2048    /* bytes of an error answer kept to find it */
+
+struct s3_layer {
+	char url[S3_URL_MAX + 1];               /* s3://BUCKET/PATH, no trailing slash */
+	size_t url_len;
+	char endpoint[S3_ENDPOINT_MAX + 1];
+	char region[S3_REGION_MAX + 1];
+	char keyfile[S3_URL_MAX + 1];           /* the credentials file's name, for messages */
+	char access[S3_KEY_MAX + 1], secret[S3_KEY_MAX + 1];    /* "" and "": anonymous */
+};
+
+/* Take a MSG_S3 payload (proto.h): the settings of every s3:// layer, replacing the ones held.
+ * Returns 0 or -EPROTO (malformed: nothing changes). */
+int s3_load(const void *buf, size_t len);
+void s3_free(void);
+/* The layer url (s3://…) is under, or NULL. */
+const struct s3_layer *s3_find(const char *url);
+/* The HTTP URL of an s3:// URL under l. Returns 0 or -ENAMETOOLONG. */
+int s3_http_url(const struct s3_layer *l, const char *url, char *out, size_t size);
+/* A credentials file's bytes: access_key and secret_key (each S3_KEY_MAX + 1 bytes). Returns 0,
+ * or -EINVAL with why naming the line (never a value). */
+int s3_creds_parse(const char *buf, size_t len, char *access, char *secret, char *why,
+		   size_t whylen);
+/* The <Code> of an S3 error answer's XML into code (a word of at most size - 1 bytes: letters,
+ * digits, '.', '_', '-'). False when there is none. */
+bool s3_error_code(const char *body, size_t len, char *code, size_t size);
+
 /* ---- dns.c: names to addresses ----------------------------------------------------------------- */
 
 #define DNS_TTL_MIN_S   60

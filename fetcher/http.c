@@ -35,6 +35,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,12 @@ struct req {
 	struct curl_slist *headers;
 	bool not_modified;
 	char etag[FETCH_ETAG_MAX + 1], last_modified[FETCH_DATE_MAX + 1];
+	/* s3:// (s3.c): the layer, the URL asked for over HTTP, and the start of an error answer */
+	const struct s3_layer *s3;
+	const struct s3_layer *s3_refused;      /* refused this request (403 …): not asked again */
+	char s3url[PATH_MAX + S3_ENDPOINT_MAX];
+	char errbody[S3_ERRBODY_MAX];
+	size_t errlen;
 };
 
 struct csock {
@@ -222,7 +229,14 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
 	if ((code != 200 && !r->sftp) || r->q.push) {
-		/* An error page: read it (the connection stays usable) unless it is large. */
+		/* An error page: read it (the connection stays usable) unless it is large; S3's
+		 * says why in its XML (s3_error_code). */
+		if (r->s3 && r->errlen < sizeof r->errbody) {
+			size_t k = len < sizeof r->errbody - r->errlen ? len : sizeof r->errbody - r->errlen;
+
+			memcpy(r->errbody + r->errlen, p, k);
+			r->errlen += k;
+		}
 		r->discarded += len;
 		if (r->discarded > DISCARD_MAX) {
 			r->discard_abort = true;
@@ -369,12 +383,19 @@ static int resolve_add(struct req *r, const struct url_parts *u, const char *add
 }
 
 /* A flist asked for again: If-None-Match and If-Modified-Since from the copy the indexer holds
- * (request.c checked that they are printable ASCII, so no header can be smuggled in). */
+ * (request.c checked that they are printable ASCII, so no header can be smuggled in). Flists
+ * change (SPEC §9): a shared cache on the way (squid, a CDN) must ask the store again rather than
+ * answer from its copy, hence max-age=0, which it revalidates with a conditional request of its
+ * own. Blob requests carry nothing of the sort, nor any header that varies: any cache may keep
+ * them. */
 static int cond_headers(struct req *r)
 {
 	char h[32 + FETCH_ETAG_MAX];
-	struct curl_slist *l;
+	struct curl_slist *l = curl_slist_append(r->headers, "Cache-Control: max-age=0");
 
+	if (!l)
+		return -ENOMEM;
+	r->headers = l;
 	for (int i = 0; i < 2; i++) {
 		const char *v = i ? r->q.last_modified : r->q.etag;
 
@@ -385,6 +406,20 @@ static int cond_headers(struct req *r)
 			return -ENOMEM;
 		r->headers = l;
 	}
+	return 0;
+}
+
+/* S3 wants the payload's SHA-256 named in a signed request (libcurl 7.88 signs the header, but
+ * does not add it): that of the empty body for a GET, none for a push, whose body is streamed. */
+static int s3_headers(struct req *r)
+{
+	struct curl_slist *l = curl_slist_append(r->headers, r->q.push ?
+		"x-amz-content-sha256: UNSIGNED-PAYLOAD" :
+		"x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+
+	if (!l)
+		return -ENOMEM;
+	r->headers = l;
 	return 0;
 }
 
@@ -406,7 +441,7 @@ static void take_validators(struct req *r)
  * the proxy, for the names libcurl will connect to (NULL: a literal, or not needed). */
 static int transfer_start(struct req *r, const char *taddrs, const char *paddrs)
 {
-	const char *url = r->q.url[r->cur];
+	const char *url = r->s3 ? r->s3url : r->q.url[r->cur];
 	uint64_t now = now_ms(), left = r->deadline > now ? r->deadline - now : 1;
 	CURLcode bad = CURLE_OK;
 	CURL *e;
@@ -418,6 +453,10 @@ static int transfer_start(struct req *r, const char *taddrs, const char *paddrs)
 	r->length_checked = r->too_long = r->discard_abort = false;
 	r->errbuf[0] = '\0';
 	r->hostkey_why[0] = '\0';
+	r->errlen = 0;
+	/* A reload may have replaced the s3:// settings while the name was looked up. */
+	if (r->s3 && !(r->s3 = s3_find(r->q.url[r->cur])))
+		return -EINVAL;
 	if ((taddrs && resolve_add(r, &r->target, taddrs)) ||
 	    (paddrs && resolve_add(r, &r->px, paddrs)))
 		return -ENOMEM;
@@ -460,6 +499,15 @@ static int transfer_start(struct req *r, const char *taddrs, const char *paddrs)
 	bad |= curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	bad |= curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
 	bad |= curl_easy_setopt(e, CURLOPT_USERAGENT, "aysfs/" AYSFS_VERSION);
+	if (r->s3 && r->s3->access[0]) {
+		/* libcurl's own AWS Signature Version 4, with the layer's keys (s3.c). */
+		char sigv4[32 + S3_REGION_MAX];
+
+		snprintf(sigv4, sizeof sigv4, "aws:amz:%s:s3", r->s3->region);
+		bad |= curl_easy_setopt(e, CURLOPT_AWS_SIGV4, sigv4);
+		bad |= curl_easy_setopt(e, CURLOPT_USERNAME, r->s3->access);
+		bad |= curl_easy_setopt(e, CURLOPT_PASSWORD, r->s3->secret);
+	}
 	if (r->sftp) {
 		/* The key in memory (ssh.c) and no other way in; no known_hosts file is read. */
 		bad |= curl_easy_setopt(e, CURLOPT_SSH_AUTH_TYPES, (long)CURLSSH_AUTH_PUBLICKEY);
@@ -481,6 +529,9 @@ static int transfer_start(struct req *r, const char *taddrs, const char *paddrs)
 	}
 	if (r->q.flist && !r->sftp && cond_headers(r))
 		return -ENOMEM;
+	if (r->s3 && r->s3->access[0] && s3_headers(r))
+		return -ENOMEM;
+
 	if (r->headers)
 		bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
 	if (r->q.push) {
@@ -490,6 +541,9 @@ static int transfer_start(struct req *r, const char *taddrs, const char *paddrs)
 		bad |= curl_easy_setopt(e, CURLOPT_READDATA, r);
 		bad |= curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
 		bad |= curl_easy_setopt(e, CURLOPT_SEEKDATA, r);
+		/* The body at once after "Expect: 100-continue": a cache that does not answer it
+		 * would cost each push a second. */
+		bad |= curl_easy_setopt(e, CURLOPT_EXPECT_100_TIMEOUT_MS, 0L);
 	}
 	if (bad != CURLE_OK)
 		return -EINVAL;
@@ -549,7 +603,22 @@ static void walk(struct req *r)
 			break;
 		}
 		if (r->state != R_RESOLVING) {
-			rc = url_split(r->q.url[r->cur], &r->target, false);
+			const char *url = r->q.url[r->cur];
+
+			r->s3 = NULL;
+			if (!strncmp(url, "s3://", 5)) {
+				/* HASH.bro after HASH was refused: one line per layer says it. */
+				if (r->s3_refused && r->s3_refused == s3_find(url))
+					goto next;
+				if (!(r->s3 = s3_find(url)) ||
+				    s3_http_url(r->s3, url, r->s3url, sizeof r->s3url)) {
+					failed(r, EIO, false, r->s3 ? "too long" :
+					       "under no s3:// layer of the configuration");
+					goto next;
+				}
+				url = r->s3url;
+			}
+			rc = url_split(url, &r->target, false);
 			r->sftp = strcmp(scheme, "sftp") == 0;
 			if (r->sftp && r->q.push) {
 				failed(r, EIO, false, "push caches are written over http only");
@@ -619,7 +688,7 @@ static void transfer_done(struct req *r, CURLcode res)
 	bool answered = res == CURLE_OK || r->discard_abort;
 	curl_off_t cl = -1, connected = 0;
 	long code = 0, tunnel = 0;
-	char why[HOST_MAX + 512 + CURL_ERROR_SIZE];
+	char why[HOST_MAX + 512 + CURL_ERROR_SIZE], s3code[S3_CODE_MAX + 2] = "";
 
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
@@ -629,6 +698,9 @@ static void transfer_done(struct req *r, CURLcode res)
 		take_validators(r);
 	transfer_end(r);
 	r->state = R_QUEUED;
+	/* What S3 said: " SignatureDoesNotMatch", " NoSuchBucket", … */
+	if (r->s3 && code >= 300 && s3_error_code(r->errbody, r->errlen, s3code + 1, sizeof s3code - 1))
+		s3code[0] = ' ';
 	if (r->sftp) {
 		/* No status line: a whole body is a 200, a missing file a 404. */
 		code = res == CURLE_OK ? 200 : res == CURLE_REMOTE_FILE_NOT_FOUND ? 404 : 0;
@@ -686,6 +758,8 @@ static void transfer_done(struct req *r, CURLcode res)
 		r->not_modified = true;
 		finish(r, 0);
 		return;
+	} else if (answered && code == 404 && !strcmp(s3code, " NoSuchBucket")) {
+		failed(r, EIO, false, "HTTP 404 NoSuchBucket");
 	} else if (answered && (code == 404 || code == 410) && !r->q.push) {
 		layer_ok(r->target.key);
 		if (r->sftp)
@@ -693,7 +767,9 @@ static void transfer_done(struct req *r, CURLcode res)
 		else
 			note(r, "%ld", code);
 	} else if (answered) {
-		snprintf(why, sizeof why, "HTTP %ld", code);
+		snprintf(why, sizeof why, "HTTP %ld%s", code, s3code);
+		if (r->s3 && code >= 400 && code < 500)
+			r->s3_refused = r->s3;
 		failed(r, EIO, code >= 500, why);
 	} else {
 		failed(r, res == CURLE_OPERATION_TIMEDOUT || r->stalled ? ETIMEDOUT : EIO, true, why);

@@ -35,12 +35,19 @@ static struct ipc_msg msg;
 static bool on_supervisor(void)
 {
 	struct worker_conf conf;
-	int rc = ipc_recv(FD_SUPERVISOR, proto_from_supervisor, proto_from_supervisor_n, &msg);
+	int rc = ipc_recv(FD_SUPERVISOR, proto_fetcher_from_supervisor,
+			  proto_fetcher_from_supervisor_n, &msg);
 
 	if (rc == -EAGAIN)
 		return true;
 	if (rc == 0)
 		return false;
+	if (rc > 0 && msg.hdr.type == MSG_S3) {
+		if (s3_load(msg.payload, msg.hdr.len))
+			die(68, "supervisor channel: malformed %s", msg.desc->name);
+		explicit_bzero(msg.payload, msg.hdr.len);
+		return true;
+	}
 	if (rc > 0 && msg.hdr.type == MSG_CTL) {
 		if (fctl_request(&msg))
 			die(68, "supervisor channel: malformed %s", msg.desc->name);
@@ -105,6 +112,12 @@ int main(int argc, char **argv)
 	if ((rc = proto_recv_conf(FD_SUPERVISOR, CONF_DEADLINE_MS, &conf)))
 		die(64, "no valid configuration from the supervisor: %s", strerror(-rc));
 	log_init("fetcher", (int)conf.log_level);
+	/* The s3:// layers' settings and keys follow the configuration, from the supervisor alone. */
+	rc = ipc_recv_wait(FD_SUPERVISOR, proto_fetcher_from_supervisor,
+			   proto_fetcher_from_supervisor_n, &msg, CONF_DEADLINE_MS);
+	if (rc <= 0 || msg.hdr.type != MSG_S3 || s3_load(msg.payload, msg.hdr.len))
+		die(64, "no valid s3:// settings from the supervisor");
+	explicit_bzero(msg.payload, msg.hdr.len);
 	/* First, while fd 5 is still the supervisor's ssh_key (or nothing): libraries open fds too. */
 	if ((rc = ssh_init(&conf)))
 		die(65, "cannot read the SSH keys: %s", strerror(-rc));
@@ -150,6 +163,7 @@ int main(int argc, char **argv)
 			break;
 	}
 	http_free();
+	s3_free();
 	dns_free();
 	ssh_free();
 	return 0;

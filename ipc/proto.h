@@ -33,6 +33,13 @@ enum msg_type {
 	 * (seconds), u32 flags (FUSER_DEBUG: [debug] is set, wait for aysfs-debug and serve writes);
 	 * exactly FUSER_CONF_LEN bytes */
 	MSG_FUSER_CONF = 7,
+	/* supervisor → the fetcher only, after each MSG_CONF and at each reload: the s3:// layers
+	 * (SPEC §9) with their credentials file's bytes (the indexer never sees them). Payload:
+	 * u32 n (≤ S3_MAX_LAYERS), n × { str url (≤ S3_URL_MAX), str endpoint ("": the default),
+	 * str region ("": the default), str credentials file name ("": anonymous) } — written by
+	 * aysfs-config (MSG_CONFIG_S3), relayed as it is — then n × str the credentials file's bytes
+	 * (≤ S3_KEYFILE_MAX; "" for none), which root reads and appends */
+	MSG_S3 = 9,
 	/* supervisor → a worker: a new channel to a restarted peer; fd: the socket; u32 PEER_* */
 	MSG_PEER = 5,
 	/* every worker → supervisor */
@@ -91,6 +98,7 @@ enum msg_type {
 	MSG_CONFIG_WORKERS = 64,
 	MSG_CONFIG_FUSER = 65,
 	MSG_CONFIG_DEBUG = 66,  /* aysfs-debug's MSG_DEBUG_CONF payload; empty without [debug] */
+	MSG_CONFIG_S3 = 67,     /* the first part of the fetcher's MSG_S3 (below) */
 	MSG_CONFIG_DONE = 61,
 	MSG_CONFIG_FAIL = 62,   /* str "FILE:LINE:COLUMN: reason" */
 	/* -auto (fetcher/probe_wire.h): indexer → fetcher, which hosts resolve and accept a TCP
@@ -173,6 +181,12 @@ extern const size_t proto_status_from_supervisor_n;
 
 #define WCONF_MAX_STR   4096    /* a string of a configuration or a layer URL */
 
+#define S3_MAX_LAYERS   16
+#define S3_URL_MAX      1024
+#define S3_ENDPOINT_MAX 256
+#define S3_REGION_MAX   64
+#define S3_KEYFILE_MAX  1024
+
 #define WC_VERIFY_CACHE 1u      /* -verify-cache: re-hash the local cache before serving */
 #define WC_CHECK        2u      /* -check: the indexer checks folders and layers, then exits */
 
@@ -191,7 +205,9 @@ struct config_req {
 
 /* MSG_CONFIG_DONE — root's part of the configuration: str user, str namespace, str cache_dir,
  * str state_dir, str ssh_key ("" when no sftp:// layer needs it), u32 warnings (aysfs-config
- * logged them), u64 a number that differs when the indexer's folders differ. */
+ * logged them), u64 a number that differs when the indexer's folders differ, u32 n (the s3://
+ * layers of MSG_CONFIG_S3, ≤ S3_MAX_LAYERS), n × str the absolute path of its credentials file
+ * ("" for an anonymous layer), which root reads. */
 
 /* Append a struct config_req to w (root's side; aysfs-config decodes it, proto_workers.c). */
 void proto_config_req_encode(struct ipc_wr *w, const struct config_req *q);

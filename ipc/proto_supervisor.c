@@ -27,6 +27,7 @@ const struct ipc_type proto_supervisor_from_config[] = {
 	{ MSG_CONFIG_WORKERS, 0, 16, IPC_MAX_PAYLOAD, "config-workers" },
 	{ MSG_CONFIG_FUSER, 0, FUSER_CONF_LEN, FUSER_CONF_LEN, "config-fuser" },
 	{ MSG_CONFIG_DEBUG, 0, 0, IPC_MAX_PAYLOAD, "config-debug" },
+	{ MSG_CONFIG_S3, 0, 4, IPC_MAX_PAYLOAD, "config-s3" },
 	{ MSG_CONFIG_DONE, 0, 1, IPC_MAX_PAYLOAD, "config-done" },
 	{ MSG_CONFIG_FAIL, 0, 4, STR(1024), "config-fail" },
 };

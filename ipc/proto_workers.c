@@ -20,6 +20,15 @@ const struct ipc_type proto_from_supervisor[] = {
 };
 const size_t proto_from_supervisor_n = N(proto_from_supervisor);
 
+/* The fetcher's: the same, and the s3:// layers' settings (MSG_S3, sent to it alone). */
+const struct ipc_type proto_fetcher_from_supervisor[] = {
+	{ MSG_CONF, 0, 16, IPC_MAX_PAYLOAD, "conf" },
+	{ MSG_PEER, 1, 4, 4, "peer" },
+	{ MSG_CTL, 0, 8, STR(CTL_CMD_MAX) + STR(CTL_ARG_MAX), "ctl" },
+	{ MSG_S3, 0, 4, IPC_MAX_PAYLOAD, "s3" },
+};
+const size_t proto_fetcher_from_supervisor_n = N(proto_fetcher_from_supervisor);
+
 const struct ipc_type proto_config_from_supervisor[] = {
 	{ MSG_CONFIG_READ, 1, 4 + CONFIG_REQ_MIN, STR(WCONF_MAX_STR) + CONFIG_REQ_MAX, "config-read" },
 	{ MSG_CONFIG_DEFAULTS, 0, CONFIG_REQ_MIN, CONFIG_REQ_MAX, "config-defaults" },

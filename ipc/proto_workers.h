@@ -166,6 +166,8 @@ const char *layer_local_path(const char *url);
 
 extern const struct ipc_type proto_from_supervisor[];   /* what a worker accepts on fd 3 */
 extern const size_t proto_from_supervisor_n;
+extern const struct ipc_type proto_fetcher_from_supervisor[];   /* the fetcher's fd 3 */
+extern const size_t proto_fetcher_from_supervisor_n;
 extern const struct ipc_type proto_indexer_from_fuser[];
 extern const size_t proto_indexer_from_fuser_n;
 extern const struct ipc_type proto_indexer_from_fetcher[];

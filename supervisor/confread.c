@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -95,10 +96,15 @@ static int ask(int sock, const char *path, int fd, const struct config_req *q, s
 		return rc;
 	memcpy(c->dconf, m.payload, m.hdr.len);
 	c->dconf_len = m.hdr.len;
+	if ((rc = expect(sock, MSG_CONFIG_S3, path, &m, err, errlen)))
+		return rc;
+	madvise(c->s3, sizeof c->s3, MADV_DONTDUMP);
+	memcpy(c->s3, m.payload, m.hdr.len);
+	c->s3_len = m.hdr.len;
 	if ((rc = expect(sock, MSG_CONFIG_DONE, path, &m, err, errlen)))
 		return rc;
 	if (rootconf_decode(m.payload, m.hdr.len, c) == 0)
-		return 0;
+		return s3keys_append(c, err, errlen);
 	snprintf(err, errlen, "%s: aysfs-config sent a malformed configuration", path);
 	return -EPROTO;
 }

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <stddef.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/stat.h>
@@ -261,6 +262,12 @@ static void open_ssh_key(const struct rootconf *c, const char *file)
 		    strerror(errno));
 }
 
+/* The fetcher's MSG_S3 (ipc/proto.h), after each of its MSG_CONF and at reloads. */
+static int send_s3(const struct worker *f, const struct rootconf *c)
+{
+	return worker_send(f, MSG_S3, 0, c->s3, c->s3_len, NULL, 0);
+}
+
 /* Written as root in a folder others may write (/run, /tmp): never through a symlink. */
 static void write_pidfile(const char *path)
 {
@@ -456,8 +463,8 @@ static int restart_delay_ms(const struct worker *w)
 }
 
 /* A new fetcher with new channels; the indexer is handed its end and sends again what waited. */
-static int restart_fetcher(struct worker *f, struct worker *idx, const uint8_t *conf,
-			   size_t conf_len, int log_level)
+static int restart_fetcher(struct worker *f, struct worker *idx, const struct rootconf *c,
+			   int log_level)
 {
 	int sp[2], ip[2], rc;
 	uint8_t peer[4];
@@ -478,7 +485,9 @@ static int restart_fetcher(struct worker *f, struct worker *idx, const uint8_t *
 	close(sp[1]);
 	close(ip[1]);
 	if (!rc)
-		rc = worker_send(f, MSG_CONF, 0, conf, conf_len, NULL, 0);
+		rc = worker_send(f, MSG_CONF, 0, c->conf, c->conf_len, NULL, 0);
+	if (!rc)
+		rc = send_s3(f, c);
 	ipc_wr_init(&w, peer, sizeof peer);
 	ipc_wr_u32(&w, PEER_FETCHER);
 	if (!rc && idx->ctl >= 0)
@@ -494,7 +503,7 @@ static int restart_fetcher(struct worker *f, struct worker *idx, const uint8_t *
 /* A new indexer, and with it a new fetcher (whose only peer it is): fresh channels for both; the
  * fuser is handed its end and asks again for every blob still pending. */
 static int restart_indexer(struct worker *idx, struct worker *f, struct worker *fuser,
-			   const uint8_t *conf, size_t conf_len, int log_level)
+			   const struct rootconf *c, int log_level)
 {
 	int si[2], sf[2], fi[2], xf[2], rc;
 	uint8_t peer[4];
@@ -526,9 +535,11 @@ static int restart_indexer(struct worker *idx, struct worker *f, struct worker *
 	close(sf[1]);
 	close(xf[1]);
 	if (!rc)
-		rc = worker_send(idx, MSG_CONF, 0, conf, conf_len, NULL, 0);
+		rc = worker_send(idx, MSG_CONF, 0, c->conf, c->conf_len, NULL, 0);
 	if (!rc)
-		rc = worker_send(f, MSG_CONF, 0, conf, conf_len, NULL, 0);
+		rc = worker_send(f, MSG_CONF, 0, c->conf, c->conf_len, NULL, 0);
+	if (!rc)
+		rc = send_s3(f, c);
 	ipc_wr_init(&w, peer, sizeof peer);
 	ipc_wr_u32(&w, PEER_INDEXER);
 	if (!rc && fuser->ctl >= 0)
@@ -585,6 +596,8 @@ static int reload(const struct options *o, struct rootconf *cfg, const char *mnt
 		*cfg = next;
 		return 0;
 	}
+	if (workers[ROLE_FETCHER].ctl >= 0 && send_s3(&workers[ROLE_FETCHER], &next))
+		log_err("reload: the fetcher cannot be told the s3:// layers' settings");
 	if (workers[ROLE_INDEXER].ctl < 0 ||
 	    worker_send(&workers[ROLE_INDEXER], MSG_CONF, 0, next.conf, next.conf_len, NULL, 0)) {
 		log_err("reload: the indexer is not there; try again");
@@ -759,7 +772,8 @@ static int check_main(const struct options *o, struct rootconf *cfg, const char 
 	memcpy(workers[ROLE_FETCHER].fds, (int[]){ p[1][1], p[2][1], ssh_key_fd }, sizeof(int[3]));
 	for (int i = ROLE_INDEXER; i <= ROLE_FETCHER; i++)
 		if (spawn_worker(&workers[i], o->log_level, false) ||
-		    ipc_send(p[i - ROLE_INDEXER][0], MSG_CONF, 0, cfg->conf, cfg->conf_len, NULL, 0))
+		    ipc_send(p[i - ROLE_INDEXER][0], MSG_CONF, 0, cfg->conf, cfg->conf_len, NULL, 0) ||
+		    (i == ROLE_FETCHER && ipc_send(p[1][0], MSG_S3, 0, cfg->s3, cfg->s3_len, NULL, 0)))
 			die(EXIT_USAGE, "cannot start the %s", workers[i].name);
 	for (int i = 0; i < 3; i++)
 		close(p[i][1]);
@@ -913,7 +927,8 @@ int main(int argc, char **argv)
 		}
 		if (i == ROLE_FUSER ?
 		    worker_send(&workers[i], MSG_FUSER_CONF, 0, cfg.fconf, FUSER_CONF_LEN, NULL, 0) :
-		    worker_send(&workers[i], MSG_CONF, 0, cfg.conf, cfg.conf_len, NULL, 0))
+		    worker_send(&workers[i], MSG_CONF, 0, cfg.conf, cfg.conf_len, NULL, 0) ||
+		    (i == ROLE_FETCHER && send_s3(&workers[i], &cfg)))
 			log_err("cannot send the configuration to the %s", workers[i].name);
 	}
 	/* The workers hold their ends now; ours would keep channels open after a worker died. The
@@ -1059,7 +1074,7 @@ int main(int argc, char **argv)
 					takeover_indexer_restarted(workers[ROLE_FUSER].pid > 0);
 				rc = wk->role == ROLE_INDEXER ?
 				     restart_indexer(wk, &workers[ROLE_FETCHER], &workers[ROLE_FUSER],
-						     cfg.conf, cfg.conf_len, o.log_level) :
+						     &cfg, o.log_level) :
 				     wk->role == ROLE_STATUS ?
 				     sctl_start(wk, cfg.conf, cfg.conf_len, o.log_level, true) :
 				     wk->role == ROLE_FUSER ?
@@ -1067,8 +1082,7 @@ int main(int argc, char **argv)
 							    FUSER_CONF_LEN, o.log_level, spawn_worker) :
 				     wk->role == ROLE_DEBUG ?
 				     debug_start(wk, &workers[ROLE_FUSER], cfg.dconf, cfg.dconf_len, o.log_level) :
-				     restart_fetcher(wk, &workers[ROLE_INDEXER], cfg.conf, cfg.conf_len,
-						     o.log_level);
+				     restart_fetcher(wk, &workers[ROLE_INDEXER], &cfg, o.log_level);
 				if (rc == -EAGAIN) {
 					wk->restart_at = now_ms() + 50;
 				} else if (rc) {

@@ -23,6 +23,12 @@ int rootconf_decode(const void *buf, size_t len, struct rootconf *c)
 	ipc_rd_cstr(&r, c->ssh_key, sizeof c->ssh_key);
 	c->warnings = ipc_rd_u32(&r);
 	c->folders = ipc_rd_u64(&r);
+	c->ns3 = ipc_rd_u32(&r);
+	if (c->ns3 > S3_MAX_LAYERS)
+		return -EPROTO;
+	for (uint32_t i = 0; i < c->ns3; i++)
+		if (!ipc_rd_cstr(&r, c->s3cred[i], sizeof c->s3cred[i]) || !absolute(c->s3cred[i], true))
+			return -EPROTO;
 	if (!ipc_rd_done(&r) || !c->user[0] || !c->namespace[0] || strchr(c->namespace, '/') ||
 	    !absolute(c->cache_dir, false) || !absolute(c->state_dir, false) ||
 	    !absolute(c->ssh_key, true))

@@ -49,6 +49,12 @@ struct rootconf {
 	uint8_t fconf[FUSER_CONF_LEN];  /* MSG_FUSER_CONF */
 	uint8_t dconf[IPC_MAX_PAYLOAD]; /* MSG_DEBUG_CONF for aysfs-debug; none without [debug] */
 	size_t dconf_len;
+	uint32_t ns3;                   /* s3:// layers, and their credentials files ("": none) */
+	char s3cred[S3_MAX_LAYERS][PATH_MAX];
+	/* MSG_S3 for the fetcher: aysfs-config's part, then the files' bytes (s3keys.c). It holds
+	 * keys: kept out of core dumps. */
+	uint8_t s3[IPC_MAX_PAYLOAD] __attribute__((aligned(4096)));
+	size_t s3_len;
 };
 
 /* Read the configuration file at `path` (the defaults when it is missing and need not exist)
@@ -57,8 +63,12 @@ struct rootconf {
 int config_read(const char *path, bool must_exist, uid_t uid, gid_t gid, int log_level,
 		const struct config_req *q, struct rootconf *c, char *err, size_t errlen);
 
-/* MSG_CONFIG_DONE's payload into *c (its fields other than conf, fconf). 0 or -EPROTO. */
+/* MSG_CONFIG_DONE's payload into *c (its fields other than the payloads relayed). 0 or -EPROTO. */
 int rootconf_decode(const void *buf, size_t len, struct rootconf *c);
+
+/* Append to c->s3 (aysfs-config's part of MSG_S3) the bytes of each credentials file c->s3cred
+ * names, read as root (s3keys.c). Returns 0, or -errno with err saying which file. */
+int s3keys_append(struct rootconf *c, char *err, size_t errlen);
 
 /* ---- spawn.c ---- */
 

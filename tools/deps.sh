@@ -16,6 +16,8 @@ pkgs=(
 	openssh-server openssh-client    # tests: a real sshd on 127.0.0.1 for sftp:// layers, ssh-keygen
 	systemd                          # tests: systemd-analyze verify of the units (no systemd need run)
 	mandoc man-db                    # tests: the manual pages checked (mandoc -T lint) and rendered (man -l)
+	npm python3-botocore s3cmd       # tests: s3rver (tools/npm-deps.sh), its SigV4 gate (s3gate.py), a second S3 client
+	squid                            # tests: a real shared HTTP cache in front of a store
 	lintian dpkg-dev                 # make deb: dpkg-shlibdeps for its Depends, lintian to check it
 	prometheus                       # tests: promtool check metrics on -pprof's /metrics
 	chromium                         # tests: headless Chromium renders -pprof's status page

@@ -32,9 +32,11 @@
 #include "indexer/hash.h"
 #include "indexer/sig.h"
 #include "ipc/log.h"
+#include "tools/upload.h"
 
 #include <brotli/encode.h>
 #include <dirent.h>
+#include <ftw.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -60,6 +62,8 @@ static const char usage_text[] =
 	"usage: aysfs-pack [options] SRC_DIR STORE ID\n"
 	"       aysfs-pack keygen NAME\n"
 	"Writes the blobs of SRC_DIR into STORE/NS/H0/H1/ and its flist as STORE/NS/md/ID.flist.\n"
+	"STORE is a folder, s3://BUCKET/PATH, or an http(s):// URL that accepts PUT: the blobs it\n"
+	"lacks are uploaded (asked for with HEAD), then the flist, then its signature.\n"
 	"keygen writes an Ed25519 key pair: NAME.key (private, mode 0600) and NAME.pub, PEM.\n"
 	"  -prefix P          the absolute path SRC_DIR stands for in the flist (default /)\n"
 	"  -hash md5|sha256   content hash (default sha256; md5 for readers of the original format)\n"
@@ -69,6 +73,9 @@ static const char usage_text[] =
 	"  -sign KEYFILE      sign the flist: writes STORE/NS/md/ID.flist.sig last\n"
 	"  -revision N        the signed revision (default: now, in Unix seconds); must grow\n"
 	"  -expires DAYS      the signature expires after DAYS days (default 30)\n"
+	"  -endpoint URL      s3://: the S3 endpoint (default https://s3.amazonaws.com)\n"
+	"  -region R          s3://: the region requests are signed for (default us-east-1)\n"
+	"  -credentials FILE  s3://: access_key = ... and secret_key = ... (default: anonymous)\n"
 	"  -q                 no progress line, no summary\n"
 	"  -h, --help         this text\n"
 	"Options take one or two dashes. Exit status: 0 done, 1 usage error, 2 I/O error.\n";
@@ -83,6 +90,7 @@ static struct {
 	uint64_t revision;
 	bool has_revision;
 	uint64_t expires_days;
+	struct upload_opts up;          /* a remote STORE */
 } opt = { .ns = "dedupe", .hash_len = 32, .expires_days = 30 };
 static struct sig_key sign_key;
 static char sign_fp[SIG_FP_HEX + 1];
@@ -856,7 +864,8 @@ static int parse_args(int argc, char **argv)
 			continue;
 		}
 		if (!IS("prefix") && !IS("hash") && !IS("namespace") && !IS("j") && !IS("sign") &&
-		    !IS("revision") && !IS("expires"))
+		    !IS("revision") && !IS("expires") && !IS("endpoint") && !IS("region") &&
+		    !IS("credentials"))
 			return usage_error("unknown option", argv[i]);
 		if (!v && i + 1 == argc)
 			return usage_error("option needs a value", argv[i]);
@@ -873,6 +882,12 @@ static int parse_args(int argc, char **argv)
 			opt.hash_len = strcmp(v, "md5") ? 32 : 16;
 		if (IS("sign"))
 			opt.sign = v;
+		if (IS("endpoint"))
+			opt.up.endpoint = v;
+		if (IS("region"))
+			opt.up.region = v;
+		if (IS("credentials"))
+			opt.up.credentials = v;
 		if (IS("revision") || IS("expires")) {
 			unsigned long long x = strtoull(v, &end, 10);
 
@@ -904,7 +919,24 @@ static int parse_args(int argc, char **argv)
 	opt.id = argv[i + 2];
 	if (!*opt.src || !*opt.store)
 		return usage_error("SRC_DIR and STORE must not be empty", NULL);
+	opt.up.quiet = opt.quiet;
+	if (upload_is_remote(opt.store))
+		return upload_prepare(opt.store, &opt.up);
+	if (opt.up.endpoint || opt.up.region || opt.up.credentials)
+		return usage_error("-endpoint, -region and -credentials are for s3:// stores", NULL);
 	return name_ok(opt.id) ? 0 : usage_error("ID must be one path component", opt.id);
+}
+
+static int stage_entry_remove(const char *path, const struct stat *st, int type, struct FTW *f)
+{
+	return remove(path) ? -1 : 0;
+}
+
+/* The staging folder of a remote publication, with everything in it. */
+static void stage_remove(const char *dir)
+{
+	if (nftw(dir, stage_entry_remove, 32, FTW_DEPTH | FTW_PHYS))
+		log_warn("%s: cannot remove the staging folder: %s", dir, strerror(errno));
 }
 
 /* Start the workers: how many started (all of them, or a failure was reported). */
@@ -931,6 +963,10 @@ static unsigned workers_start(struct worker *wk)
 int main(int argc, char **argv)
 {
 	static struct walk w;
+	static char stage[PATH_MAX];
+	const char *remote = NULL;
+	unsigned long up_new = 0, up_old = 0;
+	uint64_t up_bytes = 0;
 	struct worker *wk;
 	pthread_t progress;
 	struct stat st;
@@ -962,6 +998,18 @@ int main(int argc, char **argv)
 			log_err("-sign %s: not an Ed25519 private key in PEM", opt.sign);
 			return 1;
 		}
+	}
+	/* A remote store: packed into a folder of the same layout first, published from there. */
+	if (upload_is_remote(opt.store)) {
+		const char *tmp = getenv("TMPDIR");
+
+		remote = opt.store;
+		snprintf(stage, sizeof stage, "%s/aysfs-pack.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+		if (!mkdtemp(stage)) {
+			log_err("%s: cannot make a staging folder: %s", stage, strerror(errno));
+			return 2;
+		}
+		opt.store = stage;
 	}
 	P.t0 = now();
 	umask(022);
@@ -1014,6 +1062,12 @@ int main(int argc, char **argv)
 		r = r ? r : -ECANCELED;
 	if (!r && opt.sign)
 		r = sig_write();
+	if (remote) {
+		if (!r && upload_store(stage, remote, opt.ns, opt.id, &up_new, &up_old, &up_bytes))
+			r = -EIO;
+		stage_remove(stage);
+		opt.store = remote;
+	}
 	memcpy(sign_fp, sign_key.fp, sizeof sign_fp);
 	sig_key_free(&sign_key);
 	for (size_t i = 0; i < w.n; i++)
@@ -1026,6 +1080,9 @@ int main(int argc, char **argv)
 		       w.links, (int)n, opt.store, opt.ns, atomic_load(&P.blobs_new),
 		       atomic_load(&P.blobs_old), now() - P.t0, opt.sign ? "; signed with key " : "",
 		       opt.sign ? sign_fp : "");
+	if (!r && !opt.quiet && remote)
+		printf("uploaded %lu blobs (%" PRIu64 " bytes) into %s, %lu were there; then the "
+		       "flist%s\n", up_new, up_bytes, remote, up_old, opt.sign ? " and its signature" : "");
 	for (size_t i = 0; i < w.n; i++) {
 		free(w.v[i]->path);
 		free(w.v[i]->link);

@@ -76,6 +76,7 @@ _mounts=()
 _cleanup() {
 	local m
 	nginx_stop
+	s3_stop
 	if [ -n "$SUP_PID" ] && kill -0 "$SUP_PID" 2>/dev/null; then
 		kill -TERM "$SUP_PID" 2>/dev/null
 		for _ in $(seq 50); do kill -0 "$SUP_PID" 2>/dev/null || break; sleep 0.1; done
@@ -293,4 +294,63 @@ _dns_trap() {
 	case $prev in *dns_stop*) return ;; esac
 	# shellcheck disable=SC2064
 	trap "dns_stop; ${prev:-:}" EXIT
+}
+
+# ---- a real S3 implementation on loopback (s3rver, behind a gate that checks SigV4) -----------------
+# s3_start: s3rver (tools/npm-deps.sh installs it into build/npm) with the buckets "priv" and "pub",
+# its objects in $T/s3, behind tests/integration/s3gate.py, which checks every signature with
+# botocore (s3rver 3.x does not check Signature Version 4) and refuses unsigned requests to "priv".
+# Sets S3_URL (the gate, http://127.0.0.1:PORT), S3_ACCESS, S3_SECRET (the keys it accepts) and
+# S3_LOG (one line per request: "METHOD PATH STATUS"). While the file $T/s3-put-delay exists, each
+# PUT waits the seconds it holds; while $T/s3-put-fail holds a number above 0, a PUT is answered
+# 503 SlowDown and the number lowered. Stopped at exit, or by s3_stop.
+S3RVER_PID=
+S3GATE_PID=
+s3_start() {
+	local s3rver=$TOP/build/npm/node_modules/.bin/s3rver up port
+	[ -x "$s3rver" ] || bail "s3rver is needed (tools/npm-deps.sh installs it into build/npm)"
+	command -v node >/dev/null || bail "node is needed (npm)"
+	python3 -c 'import botocore' 2>/dev/null || bail "botocore is needed (python3-botocore)"
+	up=$(free_port)
+	port=$(free_port)
+	mkdir -p "$T/s3"
+	node "$s3rver" -d "$T/s3" -a 127.0.0.1 -p "$up" --no-vhost-buckets \
+		--configure-bucket priv --configure-bucket pub >"$T/s3rver.log" 2>&1 &
+	S3RVER_PID=$!
+	S3_ACCESS=AKIDAYSFSTEST$RANDOM
+	S3_SECRET=secret-$RANDOM-$RANDOM-$RANDOM
+	S3_LOG=$T/s3gate.log
+	: >"$S3_LOG"
+	python3 "$TOP/tests/integration/s3gate.py" "$port" "$up" "$S3_ACCESS" "$S3_SECRET" priv \
+		"$S3_LOG" "$T/s3-put-delay" "$T/s3-put-fail" 2>>"$T/s3gate.err" &
+	S3GATE_PID=$!
+	S3_URL=http://127.0.0.1:$port
+	for _ in $(seq 100); do
+		curl -s -o /dev/null "http://127.0.0.1:$up/pub/" && curl -s -o /dev/null "$S3_URL/pub/" &&
+			return 0
+		sleep 0.1
+	done
+	bail "s3rver does not start: $(cat "$T/s3rver.log" "$T/s3gate.err" 2>/dev/null)"
+}
+
+s3_stop() {
+	local p
+	for p in $S3GATE_PID $S3RVER_PID; do
+		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
+	S3GATE_PID=
+	S3RVER_PID=
+}
+
+# s3_put BUCKET/KEY FILE: upload FILE signed with the test keys (curl's own SigV4).
+s3_put() {
+	curl -sf -o /dev/null --aws-sigv4 aws:amz:us-east-1:s3 -u "$S3_ACCESS:$S3_SECRET" \
+		-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -T "$2" "$S3_URL/$1"
+}
+
+# s3_get BUCKET/KEY: the object on stdout, signed with the test keys; fails on an error answer.
+s3_get() {
+	curl -sf --aws-sigv4 aws:amz:us-east-1:s3 -u "$S3_ACCESS:$S3_SECRET" \
+		-H 'x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' \
+		"$S3_URL/$1"
 }

@@ -676,7 +676,19 @@ static void test_config_errors(void)
 	fails("[main]\nuser = \"\"\n", "t.toml:2:8:", "main.user: must not be empty");
 	fails("main = 1\n", "t.toml:1:8:", "main: expected a table");
 	fails("[[cache]]\nurl = \"ftp://x/y\"\n", "t.toml:2:7:",
-	      "cache.url: \"ftp://x/y\" is not an absolute path or a file://, http://, https:// or sftp:// URL");
+	      "cache.url: \"ftp://x/y\" is not an absolute path or a file://, http://, https://, sftp:// or s3:// URL");
+	fails("[[store]]\nurl = \"s3://A_b/x\"\n", "t.toml:2:7:", "does not start with a bucket name");
+	fails("[[store]]\nurl = \"s3://ab\"\n", "t.toml:2:7:", "does not start with a bucket name");
+	fails("[[store]]\nurl = \"s3://bkt\"\nendpoint = \"ftp://e\"\n", "t.toml:3:12:",
+	      "store.endpoint: \"ftp://e\" is not an http:// or https:// URL");
+	fails("[[store]]\nurl = \"s3://bkt\"\nendpoint = \"http://e/bkt\"\n", "t.toml:3:12:",
+	      "must not have a path");
+	fails("[[store]]\nurl = \"s3://bkt\"\nregion = \"us east\"\n", "t.toml:3:10:",
+	      "store.region: \"us east\" is not a region name");
+	fails("[[store]]\nurl = \"s3://bkt\"\ncredentials = \"keys\"\n", "t.toml:3:15:",
+	      "store.credentials: \"keys\" must be an absolute path");
+	fails("[[cache]]\nurl = \"http://h/x\"\nregion = \"eu-west-1\"\n", "t.toml:1:1:",
+	      "cache: endpoint, region and credentials are for s3:// layers only");
 	fails("[[cache]]\nurl = \"relative/dir\"\n", "t.toml:2:7:", "is not an absolute path");
 	fails("[[store]]\nurl = \"http:///x\"\n", "t.toml:2:7:", "has no host");
 	fails("[[store]]\nurl = \"https://a b\"\n", "t.toml:2:7:", "holds spaces");
@@ -850,6 +862,32 @@ static void test_wire(void)
 	config_free(&c);
 	if (load(original_000, &c, NULL) == 0)
 		relay("original 000", &c, &r1);
+	config_free(&c);
+	is_int(load("[[cache]]\nurl = \"s3://bkt/p\"\nendpoint = \"http://127.0.0.1:9000\"\n"
+		    "region = \"eu-west-1\"\ncredentials = \"/etc/aysfs/s3\"\npush = true\n"
+		    "[[store]]\nurl = \"s3://pub.bucket\"\n", &c, NULL), 0, "s3:// layers load");
+	ok(c.nlayers == 2 && !strcmp(c.layers[0].endpoint, "http://127.0.0.1:9000") &&
+	   !strcmp(c.layers[0].region, "eu-west-1") && !strcmp(c.layers[0].credentials, "/etc/aysfs/s3") &&
+	   !c.layers[1].endpoint && !c.layers[1].region && !c.layers[1].credentials,
+	   "endpoint, region and credentials, or none");
+	relay("s3 layers", &c, &r1);
+	ok(r1.ns3 == 2 && !strcmp(r1.s3cred[0], "/etc/aysfs/s3") && !r1.s3cred[1][0],
+	   "s3 layers: root is told which credentials files to read, and only that");
+	{
+		static uint8_t a[IPC_MAX_PAYLOAD];
+		struct ipc_wr w3;
+		struct ipc_rd rd;
+		char url[64], ep[64], region[64], cred[64];
+
+		ipc_wr_init(&w3, a, sizeof a);
+		ok(relay_s3_conf(&w3, &c) == 0, "s3 layers: the fetcher's part");
+		ipc_rd_init(&rd, a, w3.len);
+		ok(ipc_rd_u32(&rd) == 2 && ipc_rd_cstr(&rd, url, sizeof url) &&
+		   ipc_rd_cstr(&rd, ep, sizeof ep) && ipc_rd_cstr(&rd, region, sizeof region) &&
+		   ipc_rd_cstr(&rd, cred, sizeof cred) && !strcmp(url, "s3://bkt/p") &&
+		   !strcmp(ep, "http://127.0.0.1:9000") && !strcmp(region, "eu-west-1") &&
+		   !strcmp(cred, "/etc/aysfs/s3"), "s3 layers: URL, endpoint, region, credentials name");
+	}
 	config_free(&c);
 
 	/* Root refuses what it would act on wrongly: no user, a relative folder. */
