@@ -71,8 +71,11 @@ obj      = $(patsubst %.c,$(O)/obj/%.o,$(1))
 IPC_CORE       := ipc/ipc.c ipc/log.c
 POLICY_CORE    := policy/policy.c policy/seccomp.c
 BIN_supervisor := supervisor/main.c $(SUP) $(IPC_CORE) ipc/proto_supervisor.c ipc/ctl.c $(POLICY_CORE)
-BIN_fuser      := fuser/main.c $(FUSER) $(IPC_CORE) ipc/proto_fuser.c ipc/proto_debug.c ipc/index.c \
-                  $(POLICY_CORE)
+# Debug mode's write handlers (fuser/debug.c, SPEC §7) are in a fuser of their own, run only for a
+# mount with [debug] (development nodes): the fuser of every other mount has none of that code.
+BIN_fuser      := fuser/main.c $(filter-out fuser/debug.c,$(FUSER)) $(IPC_CORE) ipc/proto_fuser.c \
+                  ipc/index.c $(POLICY_CORE)
+BIN_fuser-debug := $(BIN_fuser) fuser/debug.c ipc/proto_debug.c
 BIN_indexer    := indexer/main.c $(INDEXER) $(IPC) $(POLICY) fetcher/probe_wire.c
 BIN_fetcher    := fetcher/main.c $(FETCHER) $(IPC) $(POLICY)
 BIN_status     := status/main.c $(STATUS) $(IPC) $(POLICY)
@@ -83,6 +86,7 @@ BIN_ctl        := tools/ctl.c $(IPC)
 
 LIBS_supervisor := $(LIB_POLICY)
 LIBS_fuser      := $(LIB_FUSE) $(LIB_POLICY)
+LIBS_fuser-debug := $(LIBS_fuser)
 LIBS_indexer    := $(LIB_CRYPTO) $(LIB_BROTLI) $(LIB_POLICY) -lpthread
 LIBS_fetcher    := $(LIB_CURL) $(LIB_CARES) $(LIB_CRYPTO) $(LIB_POLICY)
 LIBS_status     := $(LIB_POLICY)
@@ -91,8 +95,8 @@ LIBS_config     := $(LIB_POLICY)
 LIBS_pack       := $(LIB_CRYPTO) $(call pc,libbrotlienc) $(LIB_CURL) -lpthread
 LIBS_ctl        :=
 
-BINS := aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-status aysfs-debug aysfs-config \
-        aysfs-pack aysfs-ctl
+BINS := aysfs-supervisor aysfs-fuser aysfs-fuser-debug aysfs-indexer aysfs-fetcher aysfs-status \
+        aysfs-debug aysfs-config aysfs-pack aysfs-ctl
 
 # Unit tests (tests/unit/test_X.c) and fuzz harnesses (tests/fuzz/fuzz_X.c) name what they link.
 UNIT_config := $(CONFIG) supervisor/rootconf.c $(IPC)
@@ -210,9 +214,13 @@ demo: deps users
 	tools/demo.sh
 
 # The privileged core: every line of this repository's C compiled into aysfs-supervisor and
-# aysfs-fuser, headers included (comments and blank lines aside), per file, then the total.
+# aysfs-fuser, headers included (comments and blank lines aside), per file, then the total; then
+# what a mount with [debug] runs in its place, aysfs-fuser-debug, adds.
 tcb:
 	@tools/tcb.sh $(sort $(BIN_supervisor) $(BIN_fuser))
+	@echo "with [debug] (aysfs-fuser-debug in place of aysfs-fuser): +$$(( \
+	  $$(tools/tcb.sh $(sort $(BIN_supervisor) $(BIN_fuser-debug)) | tail -1) - \
+	  $$(tools/tcb.sh $(sort $(BIN_supervisor) $(BIN_fuser)) | tail -1) ))"
 
 users:
 	@if [ "$$(id -u)" = 0 ]; then \
@@ -225,7 +233,8 @@ users:
 # What install writes, per folder; uninstall removes exactly these. A new kind of file (man pages,
 # say) is one more list, one more install line and one more name in UNINSTALL.
 INST_SBIN    := aysfs-supervisor aysfs-ctl
-INST_LIBEXEC := aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-status aysfs-debug aysfs-config
+INST_LIBEXEC := aysfs-fuser aysfs-fuser-debug aysfs-indexer aysfs-fetcher aysfs-status aysfs-debug \
+                aysfs-config
 INST_BIN     := aysfs-pack
 INST_UNITS   := aysfs.service aysfs@.service
 INST_MAN1    := aysfs-pack.1

@@ -56,12 +56,13 @@ struct fuser {
 enum { DIR_INDEX, DIR_OWN, DIR_SKIP, DIR_END };
 
 extern const struct fuse_lowlevel_ops fuser_ops;
-/* debug.c: the ops of a mount with [debug]: writes to what aysfs-debug allows, over fuser_ops. */
-extern const struct fuse_lowlevel_ops fuser_debug_ops;
-/* debug.c: a (new) channel to aysfs-debug: take the stored contents it sends first. 0 or -EPROTO. */
-int debug_connect(struct fuser *f, int fd);
-/* debug.c: opens for writing that waited for a blob, answered now that it came (or failed). */
-void debug_retry(struct fuser *f);
+/* debug.c, linked only into aysfs-fuser-debug (weak: absent from aysfs-fuser, where they are NULL).
+ * fuser_debug_ops: the ops of a mount with [debug], writes to what aysfs-debug allows, over
+ * fuser_ops. debug_connect: a (new) channel to aysfs-debug, whose stored contents come first; 0 or
+ * -EPROTO. debug_retry: opens for writing that waited for a blob, answered now that it came. */
+extern const struct fuse_lowlevel_ops fuser_debug_ops __attribute__((weak));
+int debug_connect(struct fuser *f, int fd) __attribute__((weak));
+void debug_retry(struct fuser *f) __attribute__((weak));
 
 /* takeover.c: a fuser taking over the mount of one that died; a handle made by the dead fuser
  * (fh_foreign) is served from its inode's content. */

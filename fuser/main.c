@@ -153,6 +153,8 @@ static void recv_conf(struct fuser *f)
 	f->negative_ttl = ipc_rd_u32(&r);
 	flags = ipc_rd_u32(&r);
 	f->debug = flags & FUSER_DEBUG;
+	if (f->debug && !&fuser_debug_ops)
+		die(64, "[debug] is served by aysfs-fuser-debug, not by this fuser");
 	if (!ipc_rd_done(&r) || level > LOG_DEBUG || (flags & ~FUSER_DEBUG))
 		die(64, "no valid configuration from the supervisor: %s", strerror(EPROTO));
 	log_init("fuser", (int)level);

@@ -849,6 +849,10 @@ int main(int argc, char **argv)
 			die(EXIT_USAGE, "-pprof-addr %s: %s", o.pprof_addr, strerror(-rc));
 	}
 
+	/* A mount with [debug] is served by the fuser that has its write handlers. */
+	debug_mode = cfg.dconf_len > 0;
+	if (debug_mode)
+		workers[ROLE_FUSER].exe = "fuser-debug";
 	for (int i = 0; i < ROLE_COUNT; i++) {
 		if (i == ROLE_DEBUG && !cfg.dconf_len)
 			continue;
@@ -856,7 +860,6 @@ int main(int argc, char **argv)
 		if (spawn_open_exe(&workers[i]))
 			return EXIT_USAGE;
 	}
-	debug_mode = cfg.dconf_len > 0;
 	if (debug_mode) {
 		mount_read_write(true);
 		log_notice("debug mode: the mount is read-write; paths the [debug] filter matches are "

@@ -38,19 +38,19 @@ int spawn_open_exe(struct worker *w)
 		slash = strrchr(self, '/');
 		if (slash) {
 			*slash = '\0';
-			snprintf(path, sizeof path, "%s/aysfs-%s", self, w->name);
+			snprintf(path, sizeof path, "%s/aysfs-%s", self, w->exe ? w->exe : w->name);
 			w->exe_fd = open(path, O_PATH | O_CLOEXEC);
 			if (w->exe_fd >= 0)
 				goto opened;
 		}
 	}
-	snprintf(path, sizeof path, "%s/aysfs-%s", AYSFS_LIBEXEC, w->name);
+	snprintf(path, sizeof path, "%s/aysfs-%s", AYSFS_LIBEXEC, w->exe ? w->exe : w->name);
 	w->exe_fd = open(path, O_PATH | O_CLOEXEC);
 	if (w->exe_fd < 0) {
 		int err = errno;
 
-		log_crit("cannot find aysfs-%s beside %s nor in %s: %s", w->name, self,
-			 AYSFS_LIBEXEC, strerror(err));
+		log_crit("cannot find aysfs-%s beside %s nor in %s: %s", w->exe ? w->exe : w->name,
+			 self, AYSFS_LIBEXEC, strerror(err));
 		return -err;
 	}
 opened:
@@ -95,7 +95,7 @@ static void exec_child(const struct worker *w, int level_flags, bool restarted)
 	char *argv[] = { name, "-l", level, restarted ? "-restarted" : NULL, NULL };
 
 	snprintf(level, sizeof level, "%d", level_flags);
-	snprintf(name, sizeof name, "aysfs-%s", w->name);
+	snprintf(name, sizeof name, "aysfs-%s", w->exe ? w->exe : w->name);
 	/* The worker gets none of the signals the supervisor blocks for its signalfd. Unblocked
 	 * here, in the child, whose pending set starts empty: in the supervisor, a pending signal
 	 * would take its default action (a SIGHUP or SIGTERM not yet read would kill it). */
@@ -242,7 +242,7 @@ static int launch_remote(struct worker *w, int level, bool restarted)
 	int fds[3], n = 0;
 	int32_t answer;
 
-	snprintf(q.name, sizeof q.name, "%s", w->name);
+	snprintf(q.name, sizeof q.name, "%s", w->exe ? w->exe : w->name);
 	for (int i = 0; i < 3; i++)
 		if (w->fds[i] >= 0) {
 			q.fdmask |= (uint8_t)(1u << i);

@@ -78,6 +78,7 @@ enum worker_role { ROLE_FUSER, ROLE_INDEXER, ROLE_FETCHER, ROLE_STATUS, ROLE_DEB
 struct worker {
 	enum worker_role role;
 	const char *name;       /* "fuser", … */
+	const char *exe;        /* the binary's name after "aysfs-", when not the name ("fuser-debug") */
 	int exe_fd;             /* O_PATH fd of the binary, opened as root at start-up */
 	uid_t uid;
 	gid_t gid;

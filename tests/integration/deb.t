@@ -33,7 +33,7 @@ is "$(dpkg-deb --ctrl-tarfile "$DEB" | tar -xO ./conffiles)" "/etc/aysfs/config.
 list=$(dpkg-deb -c "$DEB" | awk '{ print $6 }')
 for f in usr/sbin/aysfs-supervisor usr/sbin/aysfs usr/sbin/aysfs-ctl usr/bin/aysfs-pack \
 	usr/libexec/aysfs/aysfs-fuser usr/libexec/aysfs/aysfs-indexer usr/libexec/aysfs/aysfs-fetcher \
-	usr/libexec/aysfs/aysfs-status usr/libexec/aysfs/aysfs-debug \
+	usr/libexec/aysfs/aysfs-status usr/libexec/aysfs/aysfs-debug usr/libexec/aysfs/aysfs-fuser-debug \
 	usr/libexec/aysfs/aysfs-config lib/systemd/system/aysfs.service lib/systemd/system/aysfs@.service \
 	usr/share/man/man8/aysfs-supervisor.8.gz usr/share/man/man8/aysfs-ctl.8.gz \
 	usr/share/man/man1/aysfs-pack.1.gz usr/share/man/man5/aysfs.toml.5.gz usr/share/doc/aysfs/copyright; do

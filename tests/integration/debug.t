@@ -49,6 +49,8 @@ redis = \"127.0.0.1:$RP\"
 max_size = 65536"
 redis_start
 mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
+like "$(readlink /proc/$(worker_pid fuser)/exe)" "/aysfs-fuser-debug\$" \
+	"a mount with [debug] is served by aysfs-fuser-debug, the fuser with write handlers"
 M=$T/mnt
 like "$(findmnt -n -o OPTIONS "$M")" '^rw,' "with [debug] the mount is read-write"
 

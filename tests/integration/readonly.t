@@ -10,6 +10,10 @@ write_flist "$T/flists/s.flist" <<'FL'
 FL
 printf '[main]\nprefix = "/"\nflist_dir = "%s"\ncache_dir = "%s"\n' "$T/flists" "$T/cache" >"$T/config.toml"
 mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
+like "$(readlink /proc/$(worker_pid fuser)/exe)" "/aysfs-fuser\$" \
+	"without [debug] the fuser is aysfs-fuser, which has no write handler at all"
+ok $(! nm "$AYSFS_BUILD/aysfs-fuser" | grep -q " T debug_connect"; echo $?) \
+	"aysfs-fuser holds none of debug mode's code"
 M=$T/mnt
 
 # erofs CALL… : runs python so that the errno itself is checked, not a shell's message.
