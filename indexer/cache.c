@@ -117,6 +117,7 @@ static struct {
 	char *mountpoint;
 	cache_fetch_fn fetch;
 	cache_gone_fn gone;             /* a blob left the cache: the fuser lets go of its fd */
+	cache_full_fn full;             /* past a limit, all pinned: the fuser unpins its idle fds */
 
 	struct centry **tab;            /* open addressing on the hash's first 8 bytes */
 	size_t cap, n;
@@ -845,8 +846,16 @@ static unsigned long evict_to(uint64_t target)
 				v[n++] = e;
 			}
 		}
-		if (!n)
+		if (!n) {
+			/* The rest is pinned: idle fds of the fuser among them, which it lets go of
+			 * when asked; their MSG_BLOB_CLOSED wakes the trim (cache_closed). */
+			if (C.full) {
+				pthread_mutex_unlock(&C.lock);
+				C.full();
+				pthread_mutex_lock(&C.lock);
+			}
 			break;
+		}
 		tried += n;
 		total += n;
 		drop(v, n, WHY_LIMIT);
@@ -1320,6 +1329,11 @@ void cache_done(const uint8_t *hash, size_t hash_len, uint64_t size, int rc, boo
 void cache_on_gone(cache_gone_fn fn)
 {
 	C.gone = fn;
+}
+
+void cache_on_full(cache_full_fn fn)
+{
+	C.full = fn;
 }
 
 bool cache_pin_present(const uint8_t *hash, size_t hash_len)

@@ -343,6 +343,14 @@ static int on_blob_use(bool held)
 	return 0;
 }
 
+/* The cache is full of pinned blobs: the fuser unpins those it keeps idle. */
+static void on_cache_full(void)
+{
+	pthread_mutex_lock(&fuser_lock);
+	ipc_send(FD_PEER1, MSG_BLOB_UNPIN, 0, NULL, 0, NULL, 0);
+	pthread_mutex_unlock(&fuser_lock);
+}
+
 /* A blob left the cache: the fuser closes the fd it may keep for it (else the disk space stays
  * taken until it does). */
 static void on_blob_gone(const uint8_t *hash, size_t len)
@@ -487,6 +495,7 @@ int main(int argc, char **argv)
 		die(70, "out of memory");
 	ictl_init(&conf, blobs_cache_root(blobs));
 	cache_on_gone(on_blob_gone);
+	cache_on_full(on_cache_full);
 	if ((rc = cache_open(blobs_cache_root(blobs), conf.state_dir, conf.cache_size, conf.cache_expiration,
 			     conf.mountpoint, prefetch_get)))
 		log_warn("cache: %s: %s; no quota, expiry or prefetch", blobs_cache_root(blobs),
