@@ -45,6 +45,7 @@
 #include "indexer/cache.h"
 
 #include "indexer/hash.h"
+#include "indexer/tree.h"
 #include "ipc/index.h"
 #include "ipc/log.h"
 
@@ -1528,28 +1529,6 @@ int cache_ctl_report(FILE *out)
 	return ferror(out) ? -EIO : 0;
 }
 
-/* The inode at a path below the tree's root ("a/b" or "/a/b"), or NULL. */
-static const struct ix_inode *lookup(const struct ix *ix, const char *p)
-{
-	const struct ix_inode *in = &ix->inodes[IX_ROOT];
-
-	while (in && *p) {
-		const char *start;
-
-		while (*p == '/')
-			p++;
-		if (!*p)
-			break;
-		start = p;
-		while (*p && *p != '/')
-			p++;
-		if (!S_ISDIR(in->mode))
-			return NULL;
-		in = ix_lookup(ix, in, start, (size_t)(p - start));
-	}
-	return in;
-}
-
 int cache_ctl_evict(const char *path, FILE *out)
 {
 	size_t ml = C.mountpoint ? strlen(C.mountpoint) : 0;
@@ -1572,7 +1551,7 @@ int cache_ctl_evict(const char *path, FILE *out)
 		fprintf(out, "%s: no tree is served yet\n", path);
 		return -ENOENT;
 	}
-	in = lookup(&t->ix, p);
+	in = tree_ix_resolve(&t->ix, p);
 	if (in && file_with_blob(in)) {
 		len = in->b;
 		memcpy(hash, ix_bytes(&t->ix, in->a), len);

@@ -364,6 +364,7 @@ static void on_request(struct client *c, const void *buf, size_t len)
 		break;
 	case CTL_CACHE:
 	case CTL_EVICT:
+	case CTL_ORDER:
 		ask(c, 1u << ROLE_INDEXER);
 		break;
 	}
