@@ -1436,6 +1436,8 @@ void cache_closed(const uint8_t *hash, size_t hash_len)
 			C.trim = true;
 			pthread_cond_signal(&C.work);
 		}
+		if (!e->pins)
+			pthread_cond_broadcast(&C.changed);     /* an evict may wait for it */
 		maybe_free(e);
 	}
 	pthread_mutex_unlock(&C.lock);
@@ -1529,6 +1531,27 @@ int cache_ctl_report(FILE *out)
 	return ferror(out) ? -EIO : 0;
 }
 
+/* A blob pinned by nothing but an fd the fuser keeps idle (fuser/blobs.c): the fuser is asked to
+ * let go of its pins, and the pin waited for, up to a second. Called with the lock held, which it
+ * releases meanwhile; returns the entry again (NULL: it left the cache meanwhile). */
+static struct centry *unpinned(const uint8_t *hash, size_t len)
+{
+	struct timespec until;
+	struct centry *e;
+
+	if (!C.full)
+		return tab_find(hash, len);
+	pthread_mutex_unlock(&C.lock);
+	C.full();
+	pthread_mutex_lock(&C.lock);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 1;
+	while ((e = tab_find(hash, len)) && e->present && !evictable(e) &&
+	       pthread_cond_timedwait(&C.changed, &C.lock, &until) == 0)
+		;
+	return e && e->present ? e : NULL;
+}
+
 int cache_ctl_evict(const char *path, FILE *out)
 {
 	size_t ml = C.mountpoint ? strlen(C.mountpoint) : 0;
@@ -1563,6 +1586,9 @@ int cache_ctl_evict(const char *path, FILE *out)
 		fprintf(out, "%s: not a file with content; nothing to evict\n", path);
 		rc = -EINVAL;
 	} else if (!(e = tab_find(hash, len)) || !e->present) {
+		fprintf(out, "%s: not in the local cache\n", path);
+		rc = -ENOENT;
+	} else if (!evictable(e) && !(e = unpinned(hash, len))) {
 		fprintf(out, "%s: not in the local cache\n", path);
 		rc = -ENOENT;
 	} else if (!evictable(e)) {
