@@ -341,6 +341,18 @@ static bool blob_unchanged(const struct blob *b)
 	       (uint64_t)st.st_ctim.tv_sec * 1000000000u + (uint64_t)st.st_ctim.tv_nsec == b->ctime_ns;
 }
 
+/* Answer an open with b's fd: the one place where a handle gets its blob. Kernel FUSE passthrough
+ * (Linux 6.9, libfuse 3.16: FUSE_CAP_PASSTHROUGH; Debian 12 has libfuse 3.14) would go here: the
+ * blob's fd registered once (fuse_passthrough_open, its backing id kept in the record and closed
+ * with the fd) and named in fi->backing_id, so that the kernel reads the blob file itself and no
+ * READ reaches the fuser; README, "Performance". */
+static int reply_open(fuse_req_t req, struct fuse_file_info *fi, struct blob *b)
+{
+	fi->fh = fh_of(b);
+	fi->keep_cache = 1;
+	return fuse_reply_open(req, fi);
+}
+
 bool blob_open(struct fuser *f, fuse_req_t req, fuse_ino_t ino, const struct ix_inode *in,
 	       struct fuse_file_info *fi, bool walk)
 {
@@ -365,8 +377,7 @@ bool blob_open(struct fuser *f, fuse_req_t req, fuse_ino_t ino, const struct ix_
 	}
 	if (b && b->state == BLOB_OPEN) {
 		blob_hold(f, b);
-		fi->fh = fh_of(b);
-		fuse_reply_open(req, fi);
+		reply_open(req, fi, b);
 		return guessed;
 	}
 	w = calloc(1, sizeof *w);
@@ -469,9 +480,7 @@ const struct ix_inode *blob_ready(struct fuser *f, uint64_t req_id, int fd, cons
 			free(w);
 			continue;
 		}
-		w->fi.fh = fh_of(b);
-		w->fi.keep_cache = 1;
-		if (fuse_reply_open(w->req, &w->fi))
+		if (reply_open(w->req, &w->fi, b))
 			blob_put(f, b);         /* interrupted: the handle will never be released */
 		free(w);
 	}
