@@ -67,17 +67,21 @@ cp "$F2" "$T/flists/s.flist"
 conf "$T/store2" "$T/cache2"
 mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
 cached() { test -e "$(blob_path "$T/cache2" "$(md5sum <"$S/$1" | cut -c1-32)")"; }
+wait_cached() {         # wait_cached WANT FILE...: how many of the files are cached, waiting up to 5 s for WANT
+	local want=$1 n f
+	shift
+	for _ in $(seq 100); do
+		n=0
+		for f in "$@"; do cached "$f" && n=$((n + 1)); done
+		[ "$n" = "$want" ] && break
+		sleep 0.05
+	done
+	echo "$n"
+}
 # The first file of the order; the fuser's own read-ahead guesses nothing from it (it is not
 # near the start of a walk of the tree).
 head -c 1 "$M/${order[0]}" >/dev/null
-n=0
-for _ in $(seq 100); do
-	n=0
-	for f in "${order[@]:1:16}"; do cached "$f" && n=$((n + 1)); done
-	[ "$n" = 16 ] && break
-	sleep 0.05
-done
-is "$n" 16 "the first open of an ordered file brings the next 16 files of the order into the cache"
+is "$(wait_cached 16 "${order[@]:1:16}")" 16 "the first open of an ordered file brings the next 16 files of the order into the cache"
 m=0
 for f in "${order[@]:17}"; do cached "$f" && m=$((m + 1)); done
 is "$m" 0 "and none further"
@@ -85,14 +89,7 @@ other=0
 for f in a/f04 a/f06 a/f08 a/f10 b/f03 b/f05 b/f08 b/f09 c/f02 c/f04; do cached "$f" && other=$((other + 1)); done
 is "$other" 0 "nor a file outside the order"
 for f in "${order[@]:1:10}"; do head -c 1 "$M/$f" >/dev/null; done
-n=0
-for _ in $(seq 100); do
-	n=0
-	for f in "${order[@]:17}"; do cached "$f" && n=$((n + 1)); done
-	[ "$n" = 7 ] && break
-	sleep 0.05
-done
-is "$n" 7 "opens further down the order move the window on, to its end"
+is "$(wait_cached 7 "${order[@]:17}")" 7 "opens further down the order move the window on, to its end"
 is "$(cat "$M/${order[5]}" | md5sum)" "$(md5sum <"$S/${order[5]}")" "and the files read right"
 mount_stop
 is "$STOP_STATUS" 0 "clean stop"
