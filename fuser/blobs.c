@@ -110,7 +110,6 @@ static void unpin(struct fuser *f, struct blob *b)
 	b->pinned = false;
 }
 
-
 static void idle_close(struct fuser *f, struct blob *b)
 {
 	idle_remove(&f->blobs, b);
