@@ -21,7 +21,10 @@
 #   PEER_TIMEOUT  seconds a run of rclone or httpdirfs may take (default 300); a tar that does not
 #                 finish is recorded as such and not repeated
 #   SAMPLES       small files of the open figure (default 200)
-#   TARGETS       which targets, in order (default "native aysfs rclone httpdirfs")
+#   TARGETS       which targets, in order (default "native aysfs rclone httpdirfs"); also
+#                 aysfs-order: aysfs with a published order (aysfs-pack -order) recorded by one cold
+#                 run of the python figure on aysfs (aysfs-ctl MNT order), as a publisher would
+#   FIGURES       which figures (default "tar python open")
 #   KEEP=1        leave the scratch folder
 #   AYSFS_BUILD   folder of the aysfs binaries (default build/release)
 set -eu -o pipefail
@@ -36,6 +39,7 @@ PEER_TIMEOUT=${PEER_TIMEOUT:-300}
 AYSFS_TIMEOUT=600
 SAMPLES=${SAMPLES:-200}
 read -r -a TARGETS <<<"${TARGETS:-native aysfs rclone httpdirfs}"
+read -r -a FIGURES <<<"${FIGURES:-tar python open}"
 MARK=.aysfs-cold-http
 MODULES="json, re, collections, typing, datetime, decimal, email, http.client, urllib.parse, logging, argparse, subprocess"
 
@@ -60,7 +64,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null; } ||
 		die "cannot install ${need_pkgs[*]}"
 fi
-for b in aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-config aysfs-pack; do
+for b in aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-config aysfs-pack aysfs-ctl; do
 	[ -x "$BUILD/$b" ] || die "no $BUILD/$b: make -j2 first"
 done
 
@@ -86,23 +90,23 @@ stop() {   # stop TARGET: end its daemon, undo its mount
 cleanup() {
 	local rc=$? t
 	trap - EXIT INT TERM
-	for t in aysfs rclone httpdirfs; do stop "$t"; done
+	for t in aysfs aysfs-order rclone httpdirfs; do stop "$t"; done
 	[ -s "$D/nginx.pid" ] && kill "$(cat "$D/nginx.pid")" 2>/dev/null
 	if [ "${KEEP:-0}" = 1 ]; then say "== kept $D"; else rm -rf "$D"; fi
 	exit "$rc"
 }
 
-for t in aysfs rclone httpdirfs; do
+for t in aysfs aysfs-order rclone httpdirfs; do
 	if findmnt -rn --mountpoint "$D/mnt/$t" >/dev/null 2>&1; then umount -l "$D/mnt/$t"; fi
 done
 rm -rf "$D"
-mkdir -p "$D/mnt/native" "$D/mnt/aysfs" "$D/mnt/rclone" "$D/mnt/httpdirfs" "$B" "$D/flists" \
+mkdir -p "$D/mnt/native" "$D/mnt/aysfs" "$D/mnt/aysfs-order" "$D/mnt/rclone" "$D/mnt/httpdirfs" "$B" "$D/flists" \
 	"$D/nginx-tmp"
 : >"$D/$MARK"
 chmod 755 "$D" "$D/mnt" "$D/mnt"/* "$B" "$D/flists"
 trap cleanup EXIT
 trap 'say "cold-http.sh: interrupted"; exit 130' INT TERM
-for b in aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-config aysfs-pack; do cp "$BUILD/$b" "$B/"; done
+for b in aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-config aysfs-pack aysfs-ctl; do cp "$BUILD/$b" "$B/"; done
 rev=$(git -C "$TOP" describe --always --dirty 2>/dev/null || echo "?")
 
 # ---- the data --------------------------------------------------------------------------------------
@@ -176,6 +180,7 @@ id = "bench"
 [[store]]
 url = "http://127.0.0.1:$PA"
 EOF
+sed 's|cache-aysfs|cache-aysfs-order|; s|^id = "bench"$|id = "bench-order"|' "$D/aysfs.toml" >"$D/aysfs-order.toml"
 
 # ---- the targets -----------------------------------------------------------------------------------
 wait_mounted() {   # wait_mounted TARGET: up to 60 s
@@ -196,9 +201,9 @@ fresh() {
 	rm -rf "$D/cache-$t"
 	: >"$D/$t.log"
 	case $t in
-	aysfs)
-		setsid "$B/aysfs-supervisor" -config "$D/aysfs.toml" "$D/mnt/aysfs" </dev/null \
-			>>"$D/aysfs.log" 2>&1 &
+	aysfs | aysfs-order)
+		setsid "$B/aysfs-supervisor" -config "$D/$t.toml" "$D/mnt/$t" </dev/null \
+			>>"$D/$t.log" 2>&1 &
 		;;
 	rclone)
 		mkdir -p "$D/cache-$t"
@@ -234,8 +239,8 @@ timed() {
 }
 
 median() { tr ' ' '\n' | awk NF | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-limit_of() { case $1 in native) echo 600 ;; aysfs) echo "$AYSFS_TIMEOUT" ;; *) echo "$PEER_TIMEOUT" ;; esac; }
-log_of() { case $1 in aysfs) echo "$D/aysfs.access" ;; rclone | httpdirfs) echo "$D/tree.access" ;; *) echo /dev/null ;; esac; }
+limit_of() { case $1 in native) echo 600 ;; aysfs*) echo "$AYSFS_TIMEOUT" ;; *) echo "$PEER_TIMEOUT" ;; esac; }
+log_of() { case $1 in aysfs*) echo "$D/aysfs.access" ;; rclone | httpdirfs) echo "$D/tree.access" ;; *) echo /dev/null ;; esac; }
 
 declare -A RES NOTE GETS PER
 NATIVE_BYTES=
@@ -250,7 +255,9 @@ T0=$SECONDS
 (cd "$D/store" && find dedupe -type f ! -path '*/md/*' |
 	awk -v p="$PA" '{ printf "url = \"http://127.0.0.1:%s/%s\"\noutput = \"/dev/null\"\n", p, $0 }') >"$D/urls"
 times=""
+[[ " ${FIGURES[*]} " == *" tar "* ]] || info "no tar figure: no curl floor either"
 for i in $(seq "$RUNS"); do
+	[[ " ${FIGURES[*]} " == *" tar "* ]] || break
 	drop_caches
 	timed 600 "curl -sS -K $D/urls"
 	[ "$STATUS" = 0 ] || die "curl of every blob failed: $(head -c 300 "$D/err")"
@@ -373,7 +380,18 @@ print(\"%.3f %.3f %d %d\" % (lat[len(lat) // 2] * 1000, lat[len(lat) * 9 // 10] 
 # minute of a shared host slows all of them alike instead of one target's runs. Only the target
 # being measured is mounted.
 declare -A RUNS_OF SKIP
-for f in tar python open; do
+# aysfs-order: the order of first opens of one cold run of the python figure on aysfs, published
+# as the flist bench-order into the same store (aysfs-pack -order; the blobs are there already).
+if [[ " ${TARGETS[*]} " == *" aysfs-order "* ]]; then
+	say "== aysfs-order: one cold python run on aysfs, its order of first opens, aysfs-pack -order"
+	run_python aysfs 0
+	"$B/aysfs-ctl" "$D/mnt/aysfs" order bench >"$D/order" || die "aysfs-ctl order failed"
+	retire aysfs
+	unset "RUNS_OF[aysfs,python]"
+	info "$(wc -l <"$D/order") files in the order; $("$B/aysfs-pack" -q -prefix / -order "$D/order" "$SRC" "$D/store" bench-order 2>&1 | tr '\n' ' ')"
+	info "$(grep -c 'order=' "$D/store/dedupe/md/bench-order.flist") flist lines with order=N"
+fi
+for f in "${FIGURES[@]}"; do
 	[ "$f" = python ] && [ -z "$PYREL" ] && continue
 	for i in $(seq "$RUNS"); do
 		for t in "${TARGETS[@]}"; do

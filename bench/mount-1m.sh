@@ -29,8 +29,14 @@ cat "$D/flists/big.flist" >/dev/null   # the flist in the page cache: measure ay
 start=$(date +%s.%N)
 "$B/aysfs-supervisor" -config "$D/config.toml" "$D/mnt" 2>"$D/log" &
 sup=$!
+# Sampled every 10 ms while it builds: the indexer's peak of anonymous memory (VmHWM counts the
+# index memfd's pages too).
+peak_anon=0
 until grep -q "serving $D/mnt" "$D/log"; do
 	kill -0 $sup 2>/dev/null || { cat "$D/log"; exit 1; }
+	p=$(pgrep -P $sup -f aysfs-indexer || true)
+	a=$( [ -n "$p" ] && awk '$1 == "RssAnon:" {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+	[ "${a:-0}" -gt "$peak_anon" ] && peak_anon=$a
 	sleep 0.01
 done
 end=$(date +%s.%N)
@@ -45,3 +51,11 @@ printf 'mount until served: %.2f s\n' "$(echo "$end - $start" | bc)"
 printf 'peak memory (VmHWM): indexer %d KiB, fuser %d KiB; together %.0f bytes per entry\n' \
 	"$ih" "$fh" "$(echo "($ih + $fh) * 1024 / $entries" | bc -l)"
 printf 'resident now (VmRSS): indexer %d KiB, fuser %d KiB\n' "$ir" "$fr"
+# Of that, anonymous memory (each process's own) and shared memory (the sealed index memfd, mapped
+# by both: its pages are counted in each VmRSS but exist once).
+st() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+ia=$(st $idx RssAnon); fa=$(st $fus RssAnon); is=$(st $idx RssShmem); fs=$(st $fus RssShmem)
+printf 'now: anonymous (RssAnon) indexer %d KiB, fuser %d KiB, %.0f bytes per entry; shared (RssShmem, the index) indexer %d KiB, fuser %d KiB\n' \
+	"$ia" "$fa" "$(echo "($ia + $fa) * 1024 / $entries" | bc -l)" "$is" "$fs"
+printf 'the indexer'"'"'s anonymous memory at its sampled peak while building: %d KiB, %.0f bytes per entry\n' \
+	"$peak_anon" "$(echo "$peak_anon * 1024 / $entries" | bc -l)"

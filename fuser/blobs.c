@@ -6,7 +6,11 @@
  * checked (a regular file, read-only, of the listed size) before any open is answered with it.
  * When the last handle closes, the fd waits on an idle list (most recently used first, bounded in
  * fds and bytes) for the next open of that content, which then needs no round trip; the indexer is
- * told (MSG_BLOB_CLOSED, _HELD) so that it evicts only what no handle uses.
+ * told (MSG_BLOB_CLOSED, _HELD) so that it evicts only what no handle uses. MSG_BLOB_CLOSED goes
+ * out only once the fd has been idle for IDLE_UNPIN_MS: a program that opens the same files again
+ * and again (interpreters, builds, a tar run twice) then costs the indexer nothing, where each
+ * open and each release used to wake it. Late is the safe side: the indexer just keeps the blob a
+ * few seconds longer.
  */
 #include "fuser/blobs.h"
 #include "fuser/fh.h"
@@ -21,6 +25,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Idle blob fds may use half of the fd table, up to IDLE_FDS_MAX: the rest is for the handles
@@ -67,8 +72,20 @@ static void tell_indexer(struct fuser *f, const struct blob *b, uint16_t type)
 
 /* ---- the idle list: blob fds that no handle uses, most recently used first ---- */
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void idle_remove(struct blobs *c, struct blob *b)
 {
+	if (c->unpin_next == b)
+		c->unpin_next = b->newer;
+	if (b->pinned)
+		c->npinned--;
 	*(b->newer ? &b->newer->older : &c->idle_newest) = b->older;
 	*(b->older ? &b->older->newer : &c->idle_oldest) = b->newer;
 	b->older = b->newer = NULL;
@@ -85,25 +102,38 @@ static void fd_close(struct blob *b)
 	b->state = BLOB_IDLE;
 }
 
-static void idle_close(struct blobs *c, struct blob *b)
+/* The indexer may evict b from now on. */
+static void unpin(struct fuser *f, struct blob *b)
 {
-	idle_remove(c, b);
+	if (b->pinned)
+		tell_indexer(f, b, MSG_BLOB_CLOSED);
+	b->pinned = false;
+}
+
+static void idle_close(struct fuser *f, struct blob *b)
+{
+	idle_remove(&f->blobs, b);
+	unpin(f, b);
 	fd_close(b);
 }
 
-/* No handle uses b now: the indexer may evict it; its fd waits on the idle list unless the
- * blob has left the cache. */
+/* No handle uses b now: its fd waits on the idle list unless the blob has left the cache; the
+ * indexer is told after IDLE_UNPIN_MS (blobs_unpin). */
 static void idle_add(struct fuser *f, struct blob *b)
 {
 	struct blobs *c = &f->blobs;
 
-	if (b->pinned)
-		tell_indexer(f, b, MSG_BLOB_CLOSED);
-	b->pinned = false;
 	if (b->gone) {
+		unpin(f, b);
 		fd_close(b);
 		return;
 	}
+	b->idle_since = now_ms();
+	/* No idle blob older than unpin_next is pinned. */
+	if (b->pinned && !c->unpin_next)
+		c->unpin_next = b;
+	if (b->pinned)
+		c->npinned++;
 	b->older = c->idle_newest;
 	b->newer = NULL;
 	*(c->idle_newest ? &c->idle_newest->newer : &c->idle_oldest) = b;
@@ -111,14 +141,32 @@ static void idle_add(struct fuser *f, struct blob *b)
 	c->nidle++;
 	c->idle_bytes += b->size;
 	while (c->nidle && (c->nidle > c->idle_max || c->idle_bytes > IDLE_BYTES_MAX))
-		idle_close(c, c->idle_oldest);
+		idle_close(f, c->idle_oldest);
+}
+
+int blobs_unpin(struct fuser *f, bool all)
+{
+	struct blobs *c = &f->blobs;
+	uint64_t now = now_ms();
+
+	while (c->unpin_next && (all || c->npinned > IDLE_PINNED_MAX ||
+				 now - c->unpin_next->idle_since >= IDLE_UNPIN_MS)) {
+		struct blob *b = c->unpin_next;
+
+		c->unpin_next = b->newer;
+		if (b->pinned)
+			c->npinned--;
+		unpin(f, b);
+	}
+	return c->unpin_next ? (int)(IDLE_UNPIN_MS - (now - c->unpin_next->idle_since)) : -1;
 }
 
 void blob_hold(struct fuser *f, struct blob *b)
 {
 	if (b->refs++ == 0 && b->state == BLOB_OPEN) {
 		idle_remove(&f->blobs, b);
-		tell_indexer(f, b, MSG_BLOB_HELD);
+		if (!b->pinned)
+			tell_indexer(f, b, MSG_BLOB_HELD);
 		b->pinned = true;
 	}
 }
@@ -130,7 +178,7 @@ void blob_gone(struct fuser *f, const uint8_t *hash, uint8_t len)
 	if (!b || b->state != BLOB_OPEN)
 		return;
 	if (b->refs == 0)
-		idle_close(&f->blobs, b);
+		idle_close(f, b);
 	else
 		b->gone = true;
 }
@@ -282,12 +330,26 @@ static int check_blob_fd(int fd, uint64_t size, uint64_t *ctime_ns)
 	return 0;
 }
 
-/* Is b's file still as it was when the indexer handed it over? */
+/* Is b's file still as it was when the indexer handed it over? One fstat: the fd's access mode
+ * cannot change, and was checked when it came. */
 static bool blob_unchanged(const struct blob *b)
 {
-	uint64_t now;
+	struct stat st;
 
-	return check_blob_fd(b->fd, b->size, &now) == 0 && now == b->ctime_ns;
+	return fstat(b->fd, &st) == 0 && (uint64_t)st.st_size == b->size &&
+	       (uint64_t)st.st_ctim.tv_sec * 1000000000u + (uint64_t)st.st_ctim.tv_nsec == b->ctime_ns;
+}
+
+/* Answer an open with b's fd: the one place where a handle gets its blob. Kernel FUSE passthrough
+ * (Linux 6.9, libfuse 3.16: FUSE_CAP_PASSTHROUGH; Debian 12 has libfuse 3.14) would go here: the
+ * blob's fd registered once (fuse_passthrough_open, its backing id kept in the record and closed
+ * with the fd) and named in fi->backing_id, so that the kernel reads the blob file itself and no
+ * READ reaches the fuser; README, "Performance". */
+static int reply_open(fuse_req_t req, struct fuse_file_info *fi, struct blob *b)
+{
+	fi->fh = fh_of(b);
+	fi->keep_cache = 1;
+	return fuse_reply_open(req, fi);
 }
 
 bool blob_open(struct fuser *f, fuse_req_t req, fuse_ino_t ino, const struct ix_inode *in,
@@ -310,12 +372,11 @@ bool blob_open(struct fuser *f, fuse_req_t req, fuse_ino_t ino, const struct ix_
 			fuse_reply_err(req, EIO);
 			return false;
 		}
-		idle_close(&f->blobs, b);
+		idle_close(f, b);
 	}
 	if (b && b->state == BLOB_OPEN) {
 		blob_hold(f, b);
-		fi->fh = fh_of(b);
-		fuse_reply_open(req, fi);
+		reply_open(req, fi, b);
 		return guessed;
 	}
 	w = calloc(1, sizeof *w);
@@ -418,9 +479,7 @@ const struct ix_inode *blob_ready(struct fuser *f, uint64_t req_id, int fd, cons
 			free(w);
 			continue;
 		}
-		w->fi.fh = fh_of(b);
-		w->fi.keep_cache = 1;
-		if (fuse_reply_open(w->req, &w->fi))
+		if (reply_open(w->req, &w->fi, b))
 			blob_put(f, b);         /* interrupted: the handle will never be released */
 		free(w);
 	}

@@ -16,6 +16,8 @@
 #define PENDING_BUCKETS 256     /* blobs asked of the indexer, by request id */
 #define IDLE_FDS_MAX 65536      /* fds of blobs no handle uses, kept for the next open */
 #define IDLE_BYTES_MAX (4ull << 30)  /* and the most content they may keep alive */
+#define IDLE_UNPIN_MS 10000     /* idle this long, a blob's fd no longer pins it in the cache */
+#define IDLE_PINNED_MAX 128     /* idle fds that still pin their blob, at most */
 
 struct fuser;
 
@@ -51,6 +53,7 @@ struct blob {
 	uint64_t size;
 	int fd;                 /* BLOB_OPEN only */
 	uint64_t ctime_ns;      /* its file's change time when the indexer handed it over */
+	uint64_t idle_since;    /* when it went on the idle list (ms, monotonic) */
 	unsigned refs;          /* open handles, plus one per waiter */
 	uint64_t req_id;        /* the MSG_OPEN that asked for it, while pending */
 	uint64_t ino;           /* an inode with this content, to ask again for it */
@@ -65,7 +68,8 @@ struct blobs {
 	struct blob *buckets[BLOB_BUCKETS];
 	struct blob *pending[PENDING_BUCKETS];
 	struct blob *idle_newest, *idle_oldest;
-	unsigned nidle, idle_max;
+	struct blob *unpin_next;        /* the oldest idle blob still pinned (NULL: none) */
+	unsigned nidle, idle_max, npinned;      /* npinned: idle, still pinned */
 	uint64_t idle_bytes;
 	uint64_t next_req_id;
 };
@@ -87,6 +91,10 @@ const struct ix_inode *blob_ready(struct fuser *f, uint64_t req_id, int fd, cons
 void blob_failed(struct fuser *f, uint64_t req_id, int err);
 /* The blob left the indexer's cache: its fd is closed now if idle, else at its last release. */
 void blob_gone(struct fuser *f, const uint8_t *hash, uint8_t len);
+/* Tell the indexer about the blobs idle for IDLE_UNPIN_MS (MSG_BLOB_CLOSED), or about all of them
+ * (`all`: the indexer asked, MSG_BLOB_UNPIN). Returns the ms until the next is due, -1 for none
+ * (a poll timeout). */
+int blobs_unpin(struct fuser *f, bool all);
 /* A restarted indexer: ask it again for every blob still pending. Returns how many. */
 unsigned blobs_ask_again(struct fuser *f);
 

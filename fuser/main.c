@@ -116,6 +116,9 @@ static int on_indexer_msg(struct fuser *f)
 		blob_failed(f, msg.hdr.id, (int)err);
 		return 1;
 	}
+	case MSG_BLOB_UNPIN:
+		blobs_unpin(f, true);
+		return 1;
 	case MSG_BLOB_GONE: {
 		uint8_t hash[32];
 		int n = proto_blob_closed_decode(msg.payload, msg.hdr.len, hash);
@@ -320,7 +323,7 @@ int main(int argc, char **argv)
 			{ .fd = FD_SUPERVISOR, .events = POLLIN },
 		};
 
-		if (poll(p, 3, -1) < 0) {
+		if (poll(p, 3, blobs_unpin(&fuser, false)) < 0) {
 			if (errno == EINTR)
 				continue;
 			die(66, "poll: %s", strerror(errno));

@@ -45,6 +45,7 @@
 #include "indexer/cache.h"
 
 #include "indexer/hash.h"
+#include "indexer/tree.h"
 #include "ipc/index.h"
 #include "ipc/log.h"
 
@@ -117,6 +118,7 @@ static struct {
 	char *mountpoint;
 	cache_fetch_fn fetch;
 	cache_gone_fn gone;             /* a blob left the cache: the fuser lets go of its fd */
+	cache_full_fn full;             /* past a limit, all pinned: the fuser unpins its idle fds */
 
 	struct centry **tab;            /* open addressing on the hash's first 8 bytes */
 	size_t cap, n;
@@ -845,8 +847,16 @@ static unsigned long evict_to(uint64_t target)
 				v[n++] = e;
 			}
 		}
-		if (!n)
+		if (!n) {
+			/* The rest is pinned: idle fds of the fuser among them, which it lets go of
+			 * when asked; their MSG_BLOB_CLOSED wakes the trim (cache_closed). */
+			if (C.full) {
+				pthread_mutex_unlock(&C.lock);
+				C.full();
+				pthread_mutex_lock(&C.lock);
+			}
 			break;
+		}
 		tried += n;
 		total += n;
 		drop(v, n, WHY_LIMIT);
@@ -1322,6 +1332,11 @@ void cache_on_gone(cache_gone_fn fn)
 	C.gone = fn;
 }
 
+void cache_on_full(cache_full_fn fn)
+{
+	C.full = fn;
+}
+
 bool cache_pin_present(const uint8_t *hash, size_t hash_len)
 {
 	struct centry *e;
@@ -1421,6 +1436,8 @@ void cache_closed(const uint8_t *hash, size_t hash_len)
 			C.trim = true;
 			pthread_cond_signal(&C.work);
 		}
+		if (!e->pins)
+			pthread_cond_broadcast(&C.changed);     /* an evict may wait for it */
 		maybe_free(e);
 	}
 	pthread_mutex_unlock(&C.lock);
@@ -1514,26 +1531,25 @@ int cache_ctl_report(FILE *out)
 	return ferror(out) ? -EIO : 0;
 }
 
-/* The inode at a path below the tree's root ("a/b" or "/a/b"), or NULL. */
-static const struct ix_inode *lookup(const struct ix *ix, const char *p)
+/* A blob pinned by nothing but an fd the fuser keeps idle (fuser/blobs.c): the fuser is asked to
+ * let go of its pins, and the pin waited for, up to a second. Called with the lock held, which it
+ * releases meanwhile; returns the entry again (NULL: it left the cache meanwhile). */
+static struct centry *unpinned(const uint8_t *hash, size_t len)
 {
-	const struct ix_inode *in = &ix->inodes[IX_ROOT];
+	struct timespec until;
+	struct centry *e;
 
-	while (in && *p) {
-		const char *start;
-
-		while (*p == '/')
-			p++;
-		if (!*p)
-			break;
-		start = p;
-		while (*p && *p != '/')
-			p++;
-		if (!S_ISDIR(in->mode))
-			return NULL;
-		in = ix_lookup(ix, in, start, (size_t)(p - start));
-	}
-	return in;
+	if (!C.full)
+		return tab_find(hash, len);
+	pthread_mutex_unlock(&C.lock);
+	C.full();
+	pthread_mutex_lock(&C.lock);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 1;
+	while ((e = tab_find(hash, len)) && e->present && !evictable(e) &&
+	       pthread_cond_timedwait(&C.changed, &C.lock, &until) == 0)
+		;
+	return e && e->present ? e : NULL;
 }
 
 int cache_ctl_evict(const char *path, FILE *out)
@@ -1558,7 +1574,7 @@ int cache_ctl_evict(const char *path, FILE *out)
 		fprintf(out, "%s: no tree is served yet\n", path);
 		return -ENOENT;
 	}
-	in = lookup(&t->ix, p);
+	in = tree_ix_resolve(&t->ix, p);
 	if (in && file_with_blob(in)) {
 		len = in->b;
 		memcpy(hash, ix_bytes(&t->ix, in->a), len);
@@ -1570,6 +1586,9 @@ int cache_ctl_evict(const char *path, FILE *out)
 		fprintf(out, "%s: not a file with content; nothing to evict\n", path);
 		rc = -EINVAL;
 	} else if (!(e = tab_find(hash, len)) || !e->present) {
+		fprintf(out, "%s: not in the local cache\n", path);
+		rc = -ENOENT;
+	} else if (!evictable(e) && !(e = unpinned(hash, len))) {
 		fprintf(out, "%s: not in the local cache\n", path);
 		rc = -ENOENT;
 	} else if (!evictable(e)) {

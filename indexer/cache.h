@@ -97,6 +97,10 @@ void cache_count_hit(void);
  * removed for its size or by a verify. */
 typedef void (*cache_gone_fn)(const uint8_t *hash, size_t hash_len);
 void cache_on_gone(cache_gone_fn fn);
+/* Called (without the lock) when the cache is past a limit and nothing left is evictable: the
+ * fuser is asked to stop pinning the fds it keeps idle (MSG_BLOB_UNPIN). */
+typedef void (*cache_full_fn)(void);
+void cache_on_full(cache_full_fn fn);
 
 /* The tree being served, mapped by the caller at `map` (size bytes, validated as `ix`): blobs
  * whose size differs from what the tree lists are removed without hashing, then the services

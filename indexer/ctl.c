@@ -2,13 +2,14 @@
  * started, what the local cache holds, each service's flist: signature and last check) and the
  * cache commands.
  *
- * `cache`, `evict PATH` and `verify` are the cache manager's (cache.c). Each request runs on a
+ * `cache`, `evict PATH` and `verify` are the cache manager's (cache.c), `order SERVICE` order.c's. Each request runs on a
  * thread of its own: a verify of a large cache must not hold up opens.
  */
 #include "indexer/ctl.h"
 #include "indexer/accept.h"
 #include "indexer/cache.h"
 #include "indexer/discover.h"
+#include "indexer/order.h"
 
 #include "ipc/log.h"
 
@@ -223,6 +224,10 @@ static void *run(void *arg)
 			st = (uint32_t)-cache_ctl_evict(j->m.arg, out);
 		} else if (strcmp(j->m.cmd, "verify") == 0) {
 			st = (uint32_t)-cache_ctl_verify(out);
+		} else if (strcmp(j->m.cmd, "order") == 0) {
+			st = (uint32_t)-order_print(conf->prefix, j->m.arg, out);
+			if (st)
+				fprintf(out, "%s: no such service is served\n", j->m.arg);
 		} else {
 			fprintf(out, "%s: unknown command\n", j->m.cmd);
 			st = EINVAL;

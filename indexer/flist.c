@@ -211,7 +211,7 @@ static void sanitize(char *out, size_t outsz, const char *s, size_t n)
 	out[i] = '\0';
 }
 
-enum { K_TYPE = 1, K_MODE = 2, K_MTIME = 4, K_LINK = 8 };
+enum { K_TYPE = 1, K_MODE = 2, K_MTIME = 4, K_LINK = 8, K_ORDER = 16 };
 
 static unsigned key_bit(const char *k, size_t n)
 {
@@ -224,13 +224,16 @@ static unsigned key_bit(const char *k, size_t n)
 			return K_LINK;
 	} else if (n == 5 && memcmp(k, "mtime", 5) == 0) {
 		return K_MTIME;
+	} else if (n == 5 && memcmp(k, "order", 5) == 0) {
+		return K_ORDER;
 	}
 	return 0;
 }
 
 static const char *key_name(unsigned bit)
 {
-	return bit == K_TYPE ? "type" : bit == K_MODE ? "mode" : bit == K_MTIME ? "mtime" : "link";
+	return bit == K_TYPE ? "type" : bit == K_MODE ? "mode" : bit == K_MTIME ? "mtime" :
+	       bit == K_ORDER ? "order" : "link";
 }
 
 /* One key=value field after the third. Returns a reason or NULL. */
@@ -308,6 +311,16 @@ static const char *field_parse(const char *f, size_t n, unsigned fieldno, unsign
 			return "mtime is out of range";
 		e->has_mtime = true;
 		return mtime_parse(b->value, (size_t)dl, &e->mtime);
+	case K_ORDER: {
+		int64_t o;
+
+		/* 1 … FLIST_ORDER_MAX: the place of the file in the publisher's list of first opens. */
+		if (dl == DEC_LONG || (dl > 0 && b->value[0] == '-') ||
+		    mtime_parse(b->value, (size_t)dl, &o) || o < 1 || o > FLIST_ORDER_MAX)
+			return "order must be a number from 1 to 1000000";
+		e->order = (uint32_t)o;
+		return NULL;
+	}
 	default: /* K_LINK */
 		if (dl == DEC_LONG)
 			return "link target is longer than 4095 bytes";

@@ -32,6 +32,8 @@
 
 enum flist_type { FLIST_FILE = 'f', FLIST_DIR = 'd', FLIST_LINK = 'l' };
 
+#define FLIST_ORDER_MAX 1000000   /* order=N, N at most this */
+
 struct flist_entry {
 	const char *path;       /* decoded, absolute, normalised, NUL-terminated; valid only during
 				 * the callback */
@@ -41,6 +43,7 @@ struct flist_entry {
 	uint64_t size;          /* < 2^63; 0 for d and l */
 	int64_t mtime;          /* valid when has_mtime */
 	uint32_t mode;          /* permission bits (& 07777), valid when has_mode */
+	uint32_t order;         /* order=N: its place in the published order of first opens; 0 none */
 	bool has_mtime, has_mode;
 	char type;              /* enum flist_type */
 	uint8_t hash_len;       /* 0 (no blob), 16 (MD5) or 32 (SHA-256) */

@@ -13,6 +13,8 @@ struct load_result {
 	uint64_t entries;
 	uint32_t services;      /* mounted */
 	uint32_t rejected;      /* configured or found but not mounted */
+	struct order_item *order;       /* files with order=N (the caller frees them) */
+	size_t norder;
 };
 
 /* Parse every flist of the configuration into one sealed image, numbered against `prev` (the

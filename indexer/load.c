@@ -532,6 +532,8 @@ int load_tree(const struct worker_conf *c, const char *cache_root, uint64_t gene
 				 (unsigned long long)res->entries);
 		if (!rc)
 			rc = seal_image(t, generation, &res->size);
+		if (rc >= 0)
+			res->order = tree_take_order(t, &res->norder);
 		if (rc >= 0) {
 			res->fd = rc;
 			rc = 0;

@@ -11,6 +11,7 @@
 #include "indexer/ctl.h"
 #include "indexer/fetch.h"
 #include "indexer/indexer.h"
+#include "indexer/order.h"
 #include "indexer/refresh.h"
 #include "indexer/watch.h"
 
@@ -22,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -62,6 +64,7 @@ struct open_job {
  * successor (whose request ids start again). */
 static pthread_mutex_t fuser_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned fuser_epoch;
+#define NO_FUSER UINT_MAX       /* the epoch of jobs nobody waits for (order_ahead) */
 
 /* The two pools' queues: opens, and read-ahead. */
 static struct pool {
@@ -230,6 +233,7 @@ static void send_tree(const struct worker_conf *c)
 	int rc = load_tree(c, blobs_cache_root(blobs), generation, cur.map ? &cur.ix : NULL, &res);
 
 	if (rc || (cur.map && res.rejected)) {
+		free(res.order);
 		if (rc)
 			snprintf(why, sizeof why, "%s", strerror(-rc));
 		else
@@ -254,8 +258,10 @@ static void send_tree(const struct worker_conf *c)
 		die(71, "cannot send the index to the fuser: %s", strerror(-rc));
 	if (rc || set_current(res.fd, res.size, generation, c)) {
 		close(res.fd);
+		free(res.order);
 		return;
 	}
+	order_set(&cur.ix, res.order, res.norder);
 	ipc_wr_init(&w, buf, sizeof buf);
 	ipc_wr_u64(&w, generation);
 	ipc_wr_u64(&w, res.entries);
@@ -355,6 +361,14 @@ static int on_blob_use(bool held)
 	return 0;
 }
 
+/* The cache is full of pinned blobs: the fuser unpins those it keeps idle. */
+static void on_cache_full(void)
+{
+	pthread_mutex_lock(&fuser_lock);
+	ipc_send(FD_PEER1, MSG_BLOB_UNPIN, 0, NULL, 0, NULL, 0);
+	pthread_mutex_unlock(&fuser_lock);
+}
+
 /* A blob left the cache: the fuser closes the fd it may keep for it (else the disk space stays
  * taken until it does). */
 static void on_blob_gone(const uint8_t *hash, size_t len)
@@ -368,6 +382,29 @@ static void on_blob_gone(const uint8_t *hash, size_t len)
 	pthread_mutex_lock(&fuser_lock);
 	ipc_send(FD_PEER1, MSG_BLOB_GONE, 0, buf, w.len, NULL, 0);
 	pthread_mutex_unlock(&fuser_lock);
+}
+
+/* An application opens j's file: recorded for `aysfs-ctl order`; when it is one of the published
+ * order (order=N), the next files of the order are asked for on the read-ahead threads, answered
+ * to nobody (an epoch no fuser has): they only go into the local cache. */
+static void order_ahead(const struct open_job *j)
+{
+	struct order_item next[ORDER_WINDOW];
+	size_t n = order_opened(&cur.ix, j->path, j->hash, j->hash_len, next, ORDER_WINDOW);
+
+	for (size_t i = 0; i < n; i++) {
+		struct open_job *a = calloc(1, sizeof *a);
+
+		if (!a)
+			return;
+		a->prefetch = true;
+		a->fuser_epoch = NO_FUSER;
+		a->size = next[i].size;
+		a->hash_len = next[i].hash_len;
+		memcpy(a->hash, next[i].hash, next[i].hash_len);
+		strcpy(a->path, "(published order)");
+		pool_add(&aheads, a);
+	}
 }
 
 /* A request for a blob from the fuser: checked here; answered here when the local cache has it
@@ -395,6 +432,8 @@ static int on_open(bool prefetch)
 	}
 	memcpy(j->hash, hash, j->hash_len);
 	j->fuser_epoch = fuser_epoch;   /* written by this (the main) thread only */
+	if (!prefetch && cur.map)
+		order_ahead(j);
 	/* No thread hand-off on the path of a warm open: pinned, as the pool would (a prefetch is
 	 * not a use: neither pinned nor counted). */
 	if (prefetch || cache_pin_present(j->hash, j->hash_len)) {
@@ -499,6 +538,7 @@ int main(int argc, char **argv)
 		die(70, "out of memory");
 	ictl_init(&conf, blobs_cache_root(blobs));
 	cache_on_gone(on_blob_gone);
+	cache_on_full(on_cache_full);
 	if ((rc = cache_open(blobs_cache_root(blobs), conf.state_dir, conf.cache_size, conf.cache_expiration,
 			     conf.mountpoint, prefetch_get)))
 		log_warn("cache: %s: %s; no quota, expiry or prefetch", blobs_cache_root(blobs),

@@ -8,6 +8,7 @@
 #include "indexer/tree.h"
 
 #include "indexer/flist.h"
+#include "indexer/order.h"
 #include "ipc/index.h"
 
 #include <errno.h>
@@ -56,6 +57,8 @@ struct tree {
 	size_t nservices;
 
 	uint32_t *ino;          /* per node, set by tree_number() */
+	struct order_item *order;       /* files with order=N (order.c), tree_take_order() */
+	size_t norder, cap_order;
 	uint32_t max_ino;
 
 	uint64_t max_bytes, max_entries;        /* one flist's bounds (0: none), tree_set_limits() */
@@ -249,6 +252,57 @@ static void conflict(struct add_ctx *c, const struct flist_entry *e, uint32_t wi
 	}
 }
 
+/* A file of the published order (order=N): kept for order.c. */
+static int order_add(struct tree *t, uint32_t service, const struct flist_entry *e)
+{
+	struct order_item *it;
+
+	if (t->norder == t->cap_order) {
+		size_t cap = t->cap_order ? 2 * t->cap_order : 64;
+
+		if (!(it = realloc(t->order, cap * sizeof *it)))
+			return -ENOMEM;
+		t->order = it;
+		t->cap_order = cap;
+	}
+	it = &t->order[t->norder++];
+	*it = (struct order_item){ .order = e->order, .service = service, .size = e->size,
+				   .hash_len = e->hash_len };
+	memcpy(it->hash, e->hash, e->hash_len);
+	return 0;
+}
+
+struct order_item *tree_take_order(struct tree *t, size_t *n)
+{
+	struct order_item *v = t->order;
+
+	*n = t->norder;
+	t->order = NULL;
+	t->norder = t->cap_order = 0;
+	return v;
+}
+
+const struct ix_inode *tree_ix_resolve(const struct ix *ix, const char *p)
+{
+	const struct ix_inode *in = &ix->inodes[IX_ROOT];
+
+	while (in && *p) {
+		const char *start;
+
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		start = p;
+		while (*p && *p != '/')
+			p++;
+		if (!S_ISDIR(in->mode))
+			return NULL;
+		in = ix_lookup(ix, in, start, (size_t)(p - start));
+	}
+	return in;
+}
+
 static int add_entry(void *ctx, const struct flist_entry *e)
 {
 	struct add_ctx *c = ctx;
@@ -305,6 +359,8 @@ static int add_entry(void *ctx, const struct flist_entry *e)
 	if (rc)
 		return rc;
 	nd = &t->nodes[idx];
+	if (e->type == FLIST_FILE && e->order && e->hash_len && (rc = order_add(t, c->service, e)))
+		return rc;
 	if (e->type == FLIST_FILE) {
 		nd->size = e->size;
 		if (e->hash_len && (rc = arena_add(t, e->hash, e->hash_len, &nd->data_off)))
@@ -360,6 +416,7 @@ void tree_free(struct tree *t)
 	free(t->slots);
 	free(t->arena);
 	free(t->ino);
+	free(t->order);
 	free(t);
 }
 

@@ -37,6 +37,16 @@ struct tree_flist_stats {
 struct tree *tree_new(const char *prefix, int64_t load_time);
 void tree_free(struct tree *t);
 
+/* The files with order=N read so far (struct order_item, order.h), handed to the caller, who
+ * frees them; *n their count. */
+struct order_item;
+struct order_item *tree_take_order(struct tree *t, size_t *n);
+
+/* The inode at a path below the root of an image ("a/b" or "/a/b"), or NULL. */
+struct ix;
+struct ix_inode;
+const struct ix_inode *tree_ix_resolve(const struct ix *ix, const char *path);
+
 /* Add one service's flist. Returns 0, -EINVAL when the flist is malformed (err holds
  * "NAME:LINE: reason" and the tree is unchanged), -ENOMEM, or -E2BIG past the limits of the
  * image format. Warnings are the caller's to log, from *st. */

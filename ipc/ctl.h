@@ -7,8 +7,8 @@
  *
  * Protocol (SOCK_SEQPACKET, one datagram each way):
  *   request: "COMMAND" or "COMMAND ARGUMENT", optionally one trailing newline, at most CTL_REQ_MAX
- *            bytes, no NUL; COMMAND one of status, reload, cache, evict, verify, debug; only evict takes
- *            (and needs) an argument, an absolute path.
+ *            bytes, no NUL; COMMAND one of status, reload, cache, evict, verify, debug, order;
+ *            evict takes (and needs) an absolute path, order a service id (no '/', no space).
  *   reply:   u32 status (0, or a positive errno; little-endian), then text for people.
  */
 #ifndef AYSFS_CTL_H
@@ -21,12 +21,12 @@
 #define CTL_REQ_MAX     (16 + 1 + 4095 + 1)
 #define CTL_REPLY_MAX   (4 + 96 * 1024)
 
-enum ctl_cmd { CTL_STATUS, CTL_RELOAD, CTL_CACHE, CTL_EVICT, CTL_VERIFY, CTL_DEBUG };
+enum ctl_cmd { CTL_STATUS, CTL_RELOAD, CTL_CACHE, CTL_EVICT, CTL_VERIFY, CTL_DEBUG, CTL_ORDER };
 
 struct ctl_req {
 	enum ctl_cmd cmd;
 	const char *name;       /* the command's name */
-	char arg[4096];         /* "" unless evict */
+	char arg[4096];         /* "" unless evict (a path) or order (a service id) */
 };
 
 /* Parse one request datagram. Returns 0, or -EINVAL with a reason in err. */

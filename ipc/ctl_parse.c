@@ -8,7 +8,7 @@
 static const struct {
 	const char *name;
 	enum ctl_cmd cmd;
-	int has_arg;
+	int has_arg;            /* 1 an absolute path, 2 a service id */
 } commands[] = {
 	{ "status", CTL_STATUS, 0 },
 	{ "reload", CTL_RELOAD, 0 },
@@ -16,6 +16,7 @@ static const struct {
 	{ "evict", CTL_EVICT, 1 },
 	{ "verify", CTL_VERIFY, 0 },
 	{ "debug", CTL_DEBUG, 0 },
+	{ "order", CTL_ORDER, 2 },
 };
 
 int ctl_parse(const void *buf, size_t len, struct ctl_req *req, char *err, size_t errsz)
@@ -49,7 +50,12 @@ int ctl_parse(const void *buf, size_t len, struct ctl_req *req, char *err, size_
 			return 0;
 		}
 		alen = sp ? len - wlen - 1 : 0;
-		if (alen == 0 || sp[1] != '/') {
+		if (commands[i].has_arg == 2 && (alen == 0 || memchr(sp + 1, '/', alen) ||
+						 memchr(sp + 1, ' ', alen))) {
+			snprintf(err, errsz, "%s needs a service id", req->name);
+			return -EINVAL;
+		}
+		if (commands[i].has_arg == 1 && (alen == 0 || sp[1] != '/')) {
 			snprintf(err, errsz, "%s needs an absolute path", req->name);
 			return -EINVAL;
 		}
@@ -62,6 +68,6 @@ int ctl_parse(const void *buf, size_t len, struct ctl_req *req, char *err, size_
 		req->arg[alen] = '\0';
 		return 0;
 	}
-	snprintf(err, errsz, "unknown command (status, reload, cache, evict PATH, verify, debug)");
+	snprintf(err, errsz, "unknown command (status, reload, cache, evict PATH, verify, debug, order SERVICE)");
 	return -EINVAL;
 }

@@ -77,6 +77,9 @@ enum msg_type {
 	/* indexer → fuser: the blob left the local cache (evicted, expired, removed by a verify):
 	 * close its fd once no handle uses it; as MSG_BLOB_CLOSED */
 	MSG_BLOB_GONE = 52,
+	/* indexer → fuser: the cache is past its limit and what is left is pinned: send now the
+	 * MSG_BLOB_CLOSED of every idle fd (the fuser sends it IDLE_UNPIN_MS late otherwise). Empty */
+	MSG_BLOB_UNPIN = 53,
 	/* indexer → fetcher: download the first URL that answers into the pipe (see below) */
 	MSG_FETCH = 20,
 	/* fetcher → indexer */

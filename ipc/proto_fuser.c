@@ -22,6 +22,7 @@ const struct ipc_type proto_fuser_from_indexer[] = {
 	{ MSG_BLOB, 1, 4, STR(WCONF_MAX_STR), "blob" },
 	{ MSG_BLOB_ERR, 0, 4, 4, "blob-err" },
 	{ MSG_BLOB_GONE, 0, 1 + 16, 1 + 32, "blob-gone" },
+	{ MSG_BLOB_UNPIN, 0, 0, 0, "blob-unpin" },
 };
 const size_t proto_fuser_from_indexer_n = N(proto_fuser_from_indexer);
 

@@ -217,6 +217,7 @@ static void on_request(struct client *c, const void *buf, size_t len)
 		break;
 	case CTL_CACHE:
 	case CTL_EVICT:
+	case CTL_ORDER:
 		ask(&c->q, ASK_INDEXER, c->req.name, c->req.arg, finish);
 		break;
 	case CTL_DEBUG:

@@ -1,7 +1,7 @@
 /* aysfs-ctl — talks to a running mount through its control socket (ipc/ctl.h). Root only: the
  * socket's folder is root's alone, and the supervisor checks the caller's uid as well.
  *
- *   aysfs-ctl [-json] MOUNTPOINT status|reload|cache|evict PATH|verify|debug
+ *   aysfs-ctl [-json] MOUNTPOINT status|reload|cache|evict PATH|verify|debug|order SERVICE
  *
  * A relative PATH of evict is taken from the mountpoint. -json turns the answer of status and cache
  * into one JSON object (ipc/ctl_json.c), here in the client: the status worker sends text for
@@ -41,6 +41,8 @@ static const char usage_text[] =
 	"  evict PATH   drop the cached blob of PATH (a relative PATH is taken from MOUNTPOINT)\n"
 	"  verify       re-hash the local cache, dropping blobs that do not match\n"
 	"  debug        debug mode: the files changed on the mount (path, md5, size, time)\n"
+	"  order SERVICE  the files of SERVICE in the order first opened, one flist path a line:\n"
+	"               the list aysfs-pack -order reads\n"
 	"\n"
 	"  -json        the answer of status or cache as a JSON object\n"
 	"  -h, -v       this text; the version\n"
@@ -150,7 +152,7 @@ int main(int argc, char **argv)
 		const char *a = arg[2];
 
 		/* evict's path: a relative one is taken from the mountpoint. */
-		if (a[0] != '/') {
+		if (a[0] != '/' && strcmp(arg[1], "order")) {
 			if ((size_t)snprintf(path, sizeof path, "%s/%s", strcmp(mnt, "/") ? mnt : "", a) >=
 			    sizeof path)
 				usage("the path is too long");

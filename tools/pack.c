@@ -76,6 +76,9 @@ static const char usage_text[] =
 	"  -endpoint URL      s3://: the S3 endpoint (default https://s3.amazonaws.com)\n"
 	"  -region R          s3://: the region requests are signed for (default us-east-1)\n"
 	"  -credentials FILE  s3://: access_key = ... and secret_key = ... (default: anonymous)\n"
+	"  -order FILE        write order=N on the lines of the files FILE lists (flist paths, one a\n"
+	"                     line, as aysfs-ctl MNT order SERVICE prints them): nodes fetch the\n"
+	"                     next files of that order into their cache when one of them is opened\n"
 	"  -q                 no progress line, no summary\n"
 	"  -h, --help         this text\n"
 	"Options take one or two dashes. Exit status: 0 done, 1 usage error, 2 I/O error.\n";
@@ -91,6 +94,7 @@ static struct {
 	bool has_revision;
 	uint64_t expires_days;
 	struct upload_opts up;          /* a remote STORE */
+	const char *order;              /* -order FILE */
 } opt = { .ns = "dedupe", .hash_len = 32, .expires_days = 30 };
 static struct sig_key sign_key;
 static char sign_fp[SIG_FP_HEX + 1];
@@ -102,6 +106,7 @@ struct entry {
 	unsigned mode;
 	char type;              /* enum flist_type */
 	char hash[2 * FLIST_HASH_MAX + 1];      /* "" for an empty file */
+	uint32_t order;         /* -order: its place in FILE, 0 none */
 };
 
 struct job {
@@ -642,9 +647,59 @@ static void entry_line(FILE *f, const struct entry *e)
 		fprintf(f, "%s||0|type=d|mode=%04o|mtime=%" PRId64 "\n", e->path, e->mode, e->mtime);
 	else if (e->type == FLIST_LINK)
 		fprintf(f, "%s||0|type=l|link=%s|mtime=%" PRId64 "\n", e->path, e->link, e->mtime);
+	else if (e->order)
+		fprintf(f, "%s|%s|%" PRIu64 "|mode=%04o|mtime=%" PRId64 "|order=%" PRIu32 "\n",
+			e->path, e->hash, e->size, e->mode, e->mtime, e->order);
 	else    /* mode in at most 4 octal digits, as flist_parse wants */
 		fprintf(f, "%s|%s|%" PRIu64 "|mode=%04o|mtime=%" PRId64 "\n", e->path, e->hash,
 			e->size, e->mode, e->mtime);
+}
+
+/* -order FILE: flist paths, one a line (blank lines and '#' comments skipped), in the order a
+ * program first opened them. Each file with content that FILE names gets order=N, N the place
+ * of its first mention. Returns 0, or 1 (the reason logged). */
+static int order_apply(struct walk *w)
+{
+	FILE *f = fopen(opt.order, "re");
+	char *line = NULL;
+	size_t cap = 0, named = 0, matched = 0;
+	ssize_t len;
+	int r = 0;
+
+	if (!f) {
+		log_err("-order %s: %s", opt.order, strerror(errno));
+		return 1;
+	}
+	/* w->v is sorted by path (flist_write): one binary search per line. */
+	while ((len = getline(&line, &cap, f)) >= 0) {
+		struct entry key = { .path = line }, *kp = &key, **hit;
+
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		if (len == 0 || line[0] == '#')
+			continue;
+		if (named == FLIST_ORDER_MAX) {
+			log_err("-order %s: more than %d paths", opt.order, FLIST_ORDER_MAX);
+			r = 1;
+			break;
+		}
+		named++;
+		hit = bsearch(&kp, w->v, w->n, sizeof *w->v, entry_cmp);
+		if (hit && (*hit)->type == FLIST_FILE && (*hit)->hash[0] && !(*hit)->order) {
+			(*hit)->order = (uint32_t)named;
+			matched++;
+		}
+	}
+	if (ferror(f)) {
+		log_err("-order %s: %s", opt.order, strerror(errno));
+		r = 1;
+	}
+	free(line);
+	fclose(f);
+	if (!r && matched < named)
+		log_warn("-order %s: %zu of %zu paths are not files with content of this flist",
+			 opt.order, named - matched, named);
+	return r;
 }
 
 /* Write md/ID.flist through a temporary file renamed into place: readers see the old or the new. */
@@ -658,6 +713,8 @@ static int flist_write(struct walk *w)
 	snprintf(tmp, sizeof tmp, ".%s.%ld.tmp", name, (long)getpid());
 	snprintf(shown, sizeof shown, "%s/%s/md/%s", opt.store, opt.ns, name);
 	qsort(w->v, w->n, sizeof *w->v, entry_cmp);
+	if (opt.order && order_apply(w))
+		return -EINVAL;
 	if (atomic_load(&P.blobs_new) && syncfs(P.ns_fd) < 0)
 		return fail(shown, "syncing the store", -errno);
 	fd = openat(P.md_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -865,7 +922,7 @@ static int parse_args(int argc, char **argv)
 		}
 		if (!IS("prefix") && !IS("hash") && !IS("namespace") && !IS("j") && !IS("sign") &&
 		    !IS("revision") && !IS("expires") && !IS("endpoint") && !IS("region") &&
-		    !IS("credentials"))
+		    !IS("credentials") && !IS("order"))
 			return usage_error("unknown option", argv[i]);
 		if (!v && i + 1 == argc)
 			return usage_error("option needs a value", argv[i]);
@@ -888,6 +945,8 @@ static int parse_args(int argc, char **argv)
 			opt.up.region = v;
 		if (IS("credentials"))
 			opt.up.credentials = v;
+		if (IS("order"))
+			opt.order = v;
 		if (IS("revision") || IS("expires")) {
 			unsigned long long x = strtoull(v, &end, 10);
 
@@ -984,6 +1043,10 @@ int main(int argc, char **argv)
 	}
 	if ((r = parse_args(argc, argv)))
 		return r < 0 ? 0 : r;
+	if (opt.order && access(opt.order, R_OK)) {
+		log_err("-order %s: %s", opt.order, strerror(errno));
+		return 1;
+	}
 	if (opt.sign) {
 		static char key[16384];
 		ssize_t klen = read_small(opt.sign, key, sizeof key);

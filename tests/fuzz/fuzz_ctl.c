@@ -1,6 +1,7 @@
 /* fuzz_ctl.c — the control socket's request parser (ipc/ctl.c), which the supervisor (root) runs on
  * every datagram a caller sends. Any input is either refused with a reason or parsed into a known
- * command whose argument is bounded, NUL-free and, when present, an absolute path; and a parsed
+ * command whose argument is bounded, NUL-free and, when present, an absolute path (evict) or a
+ * service id without '/' or space (order); and a parsed
  * request, written back the way aysfs-ctl writes it, parses to the same thing. The socket name
  * derived from the input (as if it were a mountpoint) always fits sun_path. */
 #include "ipc/ctl.h"
@@ -24,8 +25,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		check(req.name && size <= CTL_REQ_MAX);
 		check(alen < sizeof req.arg);
-		check((req.cmd == CTL_EVICT) == (alen > 0));
-		check(!alen || req.arg[0] == '/');
+		check((req.cmd == CTL_EVICT || req.cmd == CTL_ORDER) == (alen > 0));
+		check(req.cmd != CTL_EVICT || req.arg[0] == '/');
+		check(req.cmd != CTL_ORDER || (!strchr(req.arg, '/') && !strchr(req.arg, ' ')));
 		check(!strchr(req.arg, '\n'));
 		n = snprintf(again, sizeof again, "%s%s%s", req.name, alen ? " " : "", req.arg);
 		check(n > 0 && (size_t)n < sizeof again);

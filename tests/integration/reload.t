@@ -46,12 +46,30 @@ is "$(cat <&3 | wc -c)" 199000 "a file open before the reload keeps reading what
 exec 3<&-
 is "$(ls "$M" | tr '\n' ' ')" "a c dir " "the listing is the new one"
 
+# The kernel keeps a file's pages across opens (FOPEN_KEEP_CACHE): a reload that changes a file's
+# content shows the new bytes at once all the same, although every old byte is in the page cache
+# and the size did not change (the new content is a new inode number, its old dentry invalidated).
+random_file "$T/src/p1" 100000; random_file "$T/src/p2" 100000
+p1=$(blob p1); p2=$(blob p2)
+printf '/a|%s\n/c|%s\n/dir/x|%s|mode=0500\n/p|%s\n' "$a2" "$c" "$x" "$p1" | write_flist "$T/flists/s.flist"
+kill -HUP "$SUP_PID"
+for _ in $(seq 100); do grep -q "serving .* (generation 3)" "$T/log" && break; sleep 0.05; done
+sleep 0.2
+cat "$M/p" >/dev/null; cat "$M/p" >/dev/null
+is "$(fincore -n -o PAGES "$M/p" | tr -d ' ')" 25 "the old content of /p is in the page cache (25 pages)"
+printf '/a|%s\n/c|%s\n/dir/x|%s|mode=0500\n/p|%s\n' "$a2" "$c" "$x" "$p2" | write_flist "$T/flists/s.flist"
+kill -HUP "$SUP_PID"
+for _ in $(seq 100); do grep -q "serving .* (generation 4)" "$T/log" && break; sleep 0.05; done
+sleep 0.2
+is "$(sha256sum <"$M/p")" "$(sha256sum <"$T/src/p2")" "a reload that changes a file's content shows the new bytes at once, the old ones cached"
+is "$(stat -c %s "$M/p")" 100000 "at the same size"
+
 # A malformed flist: the reload fails, the tree being served stays.
 printf '/a|%s\n/zz|nothex|5\n' "$a1" | write_flist "$T/flists/s.flist"
 kill -USR1 "$SUP_PID"
 for _ in $(seq 100); do grep -q "reload failed" "$T/log" && break; sleep 0.05; done
 like "$(cat "$T/log")" "s.flist:2: hash must be 32 or 64 hex digits" "a malformed flist is named with file:line"
-like "$(cat "$T/log")" "reload failed, still serving generation 2" "and fails the reload (SIGUSR1)"
+like "$(cat "$T/log")" "reload failed, still serving generation 4" "and fails the reload (SIGUSR1)"
 is "$(sha256sum <"$M/a")" "$(sha256sum <"$T/src/a2")" "and the old tree is still served"
 ok_cmd "entirely" test -e "$M/c"
 

@@ -27,6 +27,11 @@ int main(void)
 	is_int(parse("evict", &r), -EINVAL, "evict needs a path");
 	is_int(parse("evict ", &r), -EINVAL, "an empty path is refused");
 	is_int(parse("evict opt/x", &r), -EINVAL, "a relative path is refused");
+	ok(parse("order base", &r) == 0 && r.cmd == CTL_ORDER, "order SERVICE");
+	is_str(r.arg, "base", "the service id");
+	is_int(parse("order", &r), -EINVAL, "order needs a service id");
+	is_int(parse("order a/b", &r), -EINVAL, "a service id has no '/'");
+	is_int(parse("order a b", &r), -EINVAL, "nor a space");
 	is_int(parse("status now", &r), -EINVAL, "status takes no argument");
 	is_int(parse("status\n\n", &r), -EINVAL, "two newlines are refused");
 	is_int(parse("Status", &r), -EINVAL, "commands are lower case");

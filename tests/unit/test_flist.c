@@ -297,6 +297,23 @@ static void test_percent(void)
 	bad_n("/l||0|type=l|link=a\0b\n", 22, "t:1: link contains a NUL byte", "literal NUL in link");
 }
 
+/* order=N (aysfs-pack -order): a known key, 1 to FLIST_ORDER_MAX. */
+static void test_order(void)
+{
+	good("/f|" MD5 "|4|order=7\n", "order=7");
+	is_int(ents[0].order, 7, "its place");
+	good("/f|" MD5 "|4\n", "no order");
+	is_int(ents[0].order, 0, "is 0");
+	good("/f|" MD5 "|4|order=1000000\n", "order=1000000");
+	bad("/f|" MD5 "|4|order=0\n", "t:1: order must be a number from 1 to 1000000", "order=0");
+	bad("/f|" MD5 "|4|order=1000001\n", "t:1: order must be a number from 1 to 1000000",
+	    "past the bound");
+	bad("/f|" MD5 "|4|order=-3\n", "t:1: order must be a number from 1 to 1000000", "negative");
+	bad("/f|" MD5 "|4|order=x\n", "t:1: order must be a number from 1 to 1000000", "not a number");
+	bad("/f|" MD5 "|4|order=\n", "t:1: order must be a number from 1 to 1000000", "empty");
+	bad("/f|" MD5 "|4|order=1|order=2\n", "t:1: duplicate key 'order'", "order twice");
+}
+
 static void test_type(void)
 {
 	good("/f|" MD5 "|4|type=f\n", "type=f");
@@ -595,6 +612,7 @@ int main(void)
 	test_path();
 	test_percent();
 	test_type();
+	test_order();
 	test_mode();
 	test_mtime();
 	test_link();
