@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -177,6 +178,29 @@ static const struct sc_allow debug[] = {
 	ANY(memfd_create), FCNTL(F_ADD_SEALS),          /* contents: writable copies, sealed ones */
 };
 
+/* ---- aysfs-supervisor, once mounted and its workers started (supervisor/main.c) --------------
+ * Root keeps CAP_SYS_ADMIN, CAP_KILL and the ids' capabilities; this list bounds what it can do
+ * with them. It starts no process itself (the launcher, forked before this filter, does: a filter is
+ * inherited) and opens nothing for writing: the pid file and the notify socket are opened before.
+ * On top of the base list: */
+static const struct sc_allow supervisor[] = {
+	ANY(wait4), ANY(waitid),                        /* reaping workers and aysfs-config */
+	ANY(kill),                                      /* stopping and killing workers */
+	ARG(socketpair, 0, SCMP_CMP_EQ, AF_UNIX),       /* a restarted worker's channels */
+	/* the configuration file and the s3:// credentials at a reload, read-only */
+	MASKED(openat, 2, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY),
+	ANY(sendto),                                    /* systemd's notify socket, opened before */
+	ARG(shutdown, 1, SCMP_CMP_EQ, SHUT_RDWR),
+	ANY(umount2),                                   /* the unmount at the end */
+	/* A fresh mount for a new fuser (supervisor/takeover.c), on the folder and a /dev/fuse fd
+	 * opened before the filter, with the flags of the first mount and no others (no bind, move or
+	 * remount): read-only, or read-write in debug mode. */
+	ARG(mount, 3, SCMP_CMP_EQ, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOATIME),
+	ARG(mount, 3, SCMP_CMP_EQ, MS_NOSUID | MS_NODEV | MS_NOATIME),
+	ANY(unlink), ANY(unlinkat),                     /* the pid file and the control socket */
+	FCNTL(F_DUPFD_CLOEXEC),
+};
+
 /* ---- sanitizer builds only: what the ASan/UBSan runtime calls to write a report -------------- */
 #ifdef AYSFS_SANITIZE
 static const struct sc_allow sanitizer[] = {
@@ -203,6 +227,7 @@ static const struct sc_group roles[SECCOMP_ROLES][3] = {
 	[SECCOMP_INDEXER] = { GROUP(base), GROUP(indexer) },
 	[SECCOMP_FETCHER] = { GROUP(base), GROUP(fetcher) },
 	[SECCOMP_CONFIG] = { GROUP(base) },
+	[SECCOMP_SUPERVISOR] = { GROUP(base), GROUP(supervisor) },
 	[SECCOMP_FETCHER_SFTP] = { GROUP(base), GROUP(fetcher), GROUP(fetcher_sftp) },
 	[SECCOMP_STATUS] = { GROUP(base), GROUP(status) },
 	[SECCOMP_DEBUG] = { GROUP(base), GROUP(debug) },
@@ -214,6 +239,7 @@ static const struct sc_group roles[SECCOMP_ROLES][3] = {
 #define NAMES_MAX 512
 static char names[NAMES_MAX][24];       /* filled before the filter: the handler only reads */
 static char role_label[16];
+static bool sigsys_is_root;
 
 /* Async-signal-safe helpers: no stdio in a handler. */
 static size_t put_str(char *p, const char *s)
@@ -260,9 +286,10 @@ static void sigsys_trap(int sig, siginfo_t *si, void *uc)
 	n += put_str(line + n, ") is not in the seccomp allow-list: killed\n");
 	(void)!write(STDERR_FILENO, line, n);
 	/* The supervisor names the call in its own line from this (ipc framing, built by hand;
-	 * sendmsg, as the base list has no sendto). */
-	sendmsg(3, &(struct msghdr){ .msg_iov = &(struct iovec){ &m, sizeof m }, .msg_iovlen = 1 },
-		MSG_DONTWAIT | MSG_NOSIGNAL);
+	 * sendmsg, as the base list has no sendto). Root itself has no supervisor on fd 3. */
+	if (!sigsys_is_root)
+		sendmsg(3, &(struct msghdr){ .msg_iov = &(struct iovec){ &m, sizeof m },
+					     .msg_iovlen = 1 }, MSG_DONTWAIT | MSG_NOSIGNAL);
 	errno = saved;
 	/* The default action again: the filter answers this rt_sigaction with KILL_PROCESS. */
 	sigaction(SIGSYS, &dfl, NULL);
@@ -307,6 +334,7 @@ void seccomp_lockdown(enum seccomp_role role, const char *role_name)
 	int rc = -ENOMEM;
 
 	snprintf(role_label, sizeof role_label, "%s", role_name);
+	sigsys_is_root = role == SECCOMP_SUPERVISOR;
 	fill_names();
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGSYS, &sa, NULL))

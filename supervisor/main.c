@@ -202,25 +202,34 @@ static void parse_args(int argc, char **argv, struct options *o)
 	}
 }
 
+/* Decided once, at start-up (root's seccomp filter has no access(2) later). */
 static const char *config_path(const struct options *o)
 {
-	return o->config_given || access(o->config, F_OK) == 0 ? o->config : NULL;
+	static int exists = -1;
+
+	if (exists < 0)
+		exists = o->config_given || access(o->config, F_OK) == 0;
+	return exists ? o->config : NULL;
 }
 
 /* What the command line says of the workers' configuration (aysfs-config writes it). */
 static void config_req_from(struct config_req *q, const struct options *o, const char *mnt)
 {
 	static char file[PATH_MAX];
+	static bool made;
 	const char *path = config_path(o);
 	char cwd[PATH_MAX];
 
-	/* The indexer watches it (it has another working folder): absolute, symlinks kept. */
-	file[0] = '\0';
-	if (path && path[0] == '/')
-		snprintf(file, sizeof file, "%s", path);
-	else if (path && getcwd(cwd, sizeof cwd) &&
-		 snprintf(file, sizeof file, "%s/%s", cwd, path) >= (int)sizeof file)
-		file[0] = '\0';
+	/* The indexer watches it (it has another working folder): absolute, symlinks kept. Made at
+	 * start-up, when root may still ask for its working folder. */
+	if (!made) {
+		made = true;
+		if (path && path[0] == '/')
+			snprintf(file, sizeof file, "%s", path);
+		else if (path && getcwd(cwd, sizeof cwd) &&
+			 snprintf(file, sizeof file, "%s/%s", cwd, path) >= (int)sizeof file)
+			file[0] = '\0';
+	}
 	*q = (struct config_req){
 		.config_file = file,
 		.log_level = (uint32_t)o->log_level, .mountpoint = mnt,
@@ -268,37 +277,52 @@ static int send_s3(const struct worker *f, const struct rootconf *c)
 	return worker_send(f, MSG_S3, 0, c->s3, c->s3_len, NULL, 0);
 }
 
-/* Written as root in a folder others may write (/run, /tmp): never through a symlink. */
-static void write_pidfile(const char *path)
+/* -pidfile: opened at start-up (root's seccomp filter opens nothing for writing later), written
+ * once the tree is served. In a folder others may write (/run, /tmp): never through a symlink. */
+static int pidfile_fd = -1;
+
+static void open_pidfile(const char *path)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
+	pidfile_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
+	if (pidfile_fd < 0)
+		log_warn("cannot write pid file %s: %s", path, strerror(errno));
+}
+
+static void write_pidfile(void)
+{
 	char line[24];
 	int n = snprintf(line, sizeof line, "%d\n", (int)getpid());
 
-	if (fd < 0 || write(fd, line, (size_t)n) != n || close(fd))
-		log_warn("cannot write pid file %s: %s", path, strerror(errno));
+	if (pidfile_fd >= 0 && (write(pidfile_fd, line, (size_t)n) != n || close(pidfile_fd)))
+		log_warn("cannot write the pid file: %s", strerror(errno));
+	pidfile_fd = -1;
 }
 
 /* Readiness and status the systemd way: one datagram to $NOTIFY_SOCKET ("@name" is abstract). */
 static void sd_notify_text(const char *text)
 {
-	const char *path = getenv("NOTIFY_SOCKET");
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	size_t len;
-	int fd;
+	static struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	static const char *path;
+	static size_t len;
+	static int fd = -2;     /* -2: not looked at yet; -1: no NOTIFY_SOCKET */
 
-	if (!path || (path[0] != '/' && path[0] != '@') || (len = strlen(path)) >= sizeof sa.sun_path)
-		return;
-	memcpy(sa.sun_path, path, len);
-	if (path[0] == '@')
-		sa.sun_path[0] = '\0';
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
+	/* The socket is made at the first call, at start-up: root's seccomp filter has no socket(2). */
+	if (fd == -2) {
+		path = getenv("NOTIFY_SOCKET");
+		fd = -1;
+		if (!path || (path[0] != '/' && path[0] != '@') ||
+		    (len = strlen(path)) >= sizeof sa.sun_path)
+			return;
+		memcpy(sa.sun_path, path, len);
+		if (path[0] == '@')
+			sa.sun_path[0] = '\0';
+		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	}
+	if (fd < 0 || !text)
 		return;
 	if (sendto(fd, text, strlen(text), MSG_NOSIGNAL, (struct sockaddr *)&sa,
 		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
 		log_warn("cannot notify %s: %s", path, strerror(errno));
-	close(fd);
 }
 
 /* A reload the systemd way: RELOADING=1 (with the time, as systemd 253 and later want it) as it
@@ -942,6 +966,13 @@ int main(int argc, char **argv)
 	close(pairs[3][0]);
 	close(pairs[4][0]);
 
+	if (o.pidfile)
+		open_pidfile(o.pidfile);
+	sd_notify_text(NULL);   /* makes the notify socket, if any */
+	/* From here on root runs under an allow-list of its own (policy/seccomp.c, docs/SECURITY.md):
+	 * what is left is relaying, reaping, signalling, asking the launcher, reading the
+	 * configuration file again, and the unmount. */
+	seccomp_lockdown(SECCOMP_SUPERVISOR, "supervisor");
 	reload_ctx.o = &o;
 	reload_ctx.cfg = &cfg;
 	reload_ctx.mnt = mnt;
@@ -988,8 +1019,7 @@ int main(int argc, char **argv)
 			} else if (rc == 1 && !ready) {
 				ready = true;
 				log_notice("serving %s", mnt);
-				if (o.pidfile)
-					write_pidfile(o.pidfile);
+				write_pidfile();
 				char note[PATH_MAX + 64];
 
 				if (snprintf(note, sizeof note, "READY=1\nSTATUS=serving %s\nMAINPID=%d", mnt,

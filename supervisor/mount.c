@@ -61,24 +61,38 @@ void mount_read_write(bool rw)
 	read_write = rw;
 }
 
+/* A fresh mount after the fuser and the indexer died together (takeover.c) is made when root's
+ * seccomp filter is on, which opens nothing read-write: the folder and a few /dev/fuse fds are
+ * opened at the first mount and kept. */
+#define MOUNT_SPARES 4
+static int dir = -1, spare[MOUNT_SPARES], nspare;
+
 int mount_fuse(const char *mnt)
 {
 	struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
 				.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
 	char opts[160], target[32];
-	int fd, dir;
+	int fd;
 
 	/* mnt was resolved (realpath) before: a symlink in it now is one put there since, and the
-	 * mount would land elsewhere. The mount is made on the folder opened here. */
-	dir = (int)syscall(SYS_openat2, AT_FDCWD, mnt, &how, sizeof how);
-	if (dir < 0)
-		return errno == ELOOP ? -ELOOP : -errno;
-	snprintf(target, sizeof target, "/proc/self/fd/%d", dir);
-	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		close(dir);
-		return -errno;
+	 * mount would land elsewhere. The mount is made on the folder opened here, then and later. */
+	if (dir < 0) {
+		dir = (int)syscall(SYS_openat2, AT_FDCWD, mnt, &how, sizeof how);
+		if (dir < 0)
+			return errno == ELOOP ? -ELOOP : -errno;
+		while (nspare < MOUNT_SPARES && (fd = open("/dev/fuse", O_RDWR | O_CLOEXEC)) >= 0)
+			spare[nspare++] = fd;
+		fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	} else if (nspare > 0) {
+		fd = spare[--nspare];
+	} else {
+		log_crit("%s: no /dev/fuse fd is left for another fresh mount (%d made)", mnt,
+			 MOUNT_SPARES);
+		return -EMFILE;
 	}
+	if (fd < 0)
+		return -errno;
+	snprintf(target, sizeof target, "/proc/self/fd/%d", dir);
 	/* Permissions are the kernel's (default_permissions) from the modes in the index; every
 	 * user may read (allow_other); nothing on it can gain privileges or be a device. */
 	snprintf(opts, sizeof opts,
@@ -88,10 +102,8 @@ int mount_fuse(const char *mnt)
 		int err = errno;
 
 		close(fd);
-		close(dir);
 		return -err;
 	}
-	close(dir);
 	return fd;
 }
 

@@ -262,7 +262,7 @@ static int launch_remote(struct worker *w, int level, bool restarted)
 	if (sendmsg(launcher, &m, MSG_NOSIGNAL) != sizeof q)
 		return -errno;
 	/* It forks and answers at once; a launcher that does not is gone for good. */
-	if (poll(&p, 1, 5000) != 1 || recv(launcher, &answer, sizeof answer, 0) != sizeof answer)
+	if (poll(&p, 1, 5000) != 1 || read(launcher, &answer, sizeof answer) != sizeof answer)
 		return -ECHILD;
 	return answer;
 }

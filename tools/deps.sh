@@ -16,7 +16,7 @@ pkgs=(
 	openssh-server openssh-client    # tests: a real sshd on 127.0.0.1 for sftp:// layers, ssh-keygen
 	systemd                          # tests: systemd-analyze verify of the units (no systemd need run)
 	mandoc man-db                    # tests: the manual pages checked (mandoc -T lint) and rendered (man -l)
-	npm python3-botocore s3cmd       # tests: s3rver (tools/npm-deps.sh), its SigV4 gate (s3gate.py), a second S3 client
+	python3-botocore s3cmd           # tests: s3rver's SigV4 gate (s3gate.py), a second S3 client
 	squid                            # tests: a real shared HTTP cache in front of a store
 	lintian dpkg-dev                 # make deb: dpkg-shlibdeps for its Depends, lintian to check it
 	prometheus                       # tests: promtool check metrics on -pprof's /metrics
@@ -26,6 +26,9 @@ missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' || missing+=("$p")
 done
+# npm installs s3rver (tools/npm-deps.sh). Debian's package only where no npm is there: a machine
+# with Node.js from elsewhere has its own npm, which Debian's conflicts with.
+command -v npm >/dev/null || missing+=(npm)
 [ ${#missing[@]} = 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
 	echo "deps: missing packages (run as root to install them): ${missing[*]}" >&2

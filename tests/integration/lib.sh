@@ -321,7 +321,13 @@ s3_start() {
 	S3_SECRET=secret-$RANDOM-$RANDOM-$RANDOM
 	S3_LOG=$T/s3gate.log
 	: >"$S3_LOG"
-	python3 "$TOP/tests/integration/s3gate.py" "$port" "$up" "$S3_ACCESS" "$S3_SECRET" priv \
+	# botocore: Debian's python3-botocore is for /usr/bin/python3, which may not be the first python3.
+	local py
+	for py in python3 /usr/bin/python3 ''; do
+		[ -n "$py" ] && "$py" -c 'import botocore' 2>/dev/null && break
+	done
+	[ -n "$py" ] || bail "botocore is needed for the S3 gate (Debian's python3-botocore)"
+	"$py" "$TOP/tests/integration/s3gate.py" "$port" "$up" "$S3_ACCESS" "$S3_SECRET" priv \
 		"$S3_LOG" "$T/s3-put-delay" "$T/s3-put-fail" 2>>"$T/s3gate.err" &
 	S3GATE_PID=$!
 	S3_URL=http://127.0.0.1:$port
