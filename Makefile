@@ -56,7 +56,7 @@ LIB_HIREDIS := $(call pc,hiredis)
 # Every module is its folder's *.c except main.c; a binary is its main.c plus the modules it names.
 mod      = $(filter-out $(1)/main.c,$(wildcard $(1)/*.c))
 IPC      := $(call mod,ipc)
-POLICY   := $(call mod,policy)
+POLICY   := $(filter-out policy/allow_core.c,$(call mod,policy))
 SUP      := $(call mod,supervisor)
 FUSER    := $(call mod,fuser)
 INDEXER  := $(call mod,indexer)
@@ -69,7 +69,7 @@ obj      = $(patsubst %.c,$(O)/obj/%.o,$(1))
 # The supervisor and the fuser (the privileged core, `make tcb`) link only the shared code they use.
 # Each links its own side of the protocol (ipc/proto_*.c); the other workers' side is in neither.
 IPC_CORE       := ipc/ipc.c ipc/log.c
-POLICY_CORE    := policy/policy.c policy/seccomp.c
+POLICY_CORE    := policy/policy.c policy/seccomp.c policy/allow_core.c
 BIN_supervisor := supervisor/main.c $(SUP) $(IPC_CORE) ipc/proto_supervisor.c ipc/ctl.c $(POLICY_CORE)
 # Debug mode's write handlers (fuser/debug.c, SPEC §7) are in a fuser of their own, run only for a
 # mount with [debug] (development nodes): the fuser of every other mount has none of that code.

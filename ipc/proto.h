@@ -101,6 +101,9 @@ enum msg_type {
 	MSG_CONFIG_WORKERS = 64,
 	MSG_CONFIG_FUSER = 65,
 	MSG_CONFIG_DEBUG = 66,  /* aysfs-debug's MSG_DEBUG_CONF payload; empty without [debug] */
+	/* supervisor → aysfs-debug (fd 3), as aysfs-config wrote it: u64 max_size, str id, str redis,
+	 * str passwd, u32 n, then n str filters (ipc/proto_debug.h has the rest of debug mode's) */
+	MSG_DEBUG_CONF = 88,
 	MSG_CONFIG_S3 = 67,     /* the first part of the fetcher's MSG_S3 (below) */
 	MSG_CONFIG_DONE = 61,
 	MSG_CONFIG_FAIL = 62,   /* str "FILE:LINE:COLUMN: reason" */

@@ -1,6 +1,6 @@
 /* proto_debug.h — debug mode's messages (SPEC §7): the channel between the fuser and aysfs-debug,
  * and the debug worker's configuration from the supervisor. Linked by the fuser and the debug
- * worker only (the supervisor encodes MSG_DEBUG_CONF in supervisor/debug.c).
+ * worker only (MSG_DEBUG_CONF, from the supervisor, is in ipc/proto.h).
  *
  * The fuser asks, aysfs-debug answers; every request is answered by one MSG_DBG_REPLY (no fd) or
  * MSG_DBG_REPLY_FD (one memfd), with the request's id. The only messages aysfs-debug sends on its
@@ -36,9 +36,6 @@ enum {
 	MSG_DBG_LOADED = 85,
 	MSG_DBG_REPLY = 86,
 	MSG_DBG_REPLY_FD = 87,
-	/* supervisor → aysfs-debug (fd 3): u64 max_size, str id, str redis, str passwd, u32 n, then n
-	 * str filters */
-	MSG_DEBUG_CONF = 88,
 };
 
 #define DBG_PATH_MAX    4095

@@ -6,7 +6,6 @@
 
 #include "ipc/log.h"
 #include "ipc/proto.h"
-#include "ipc/proto_debug.h"
 
 #include <errno.h>
 #include <string.h>
