@@ -107,6 +107,7 @@ UNIT_ctl    := $(IPC)
 UNIT_cache  := indexer/cache.c indexer/hash.c indexer/tree.c indexer/flist.c $(IPC)
 UNIT_known_hosts := fetcher/ssh.c $(IPC)
 UNIT_s3     := fetcher/s3.c $(IPC)
+UNIT_deaths := supervisor/deaths.c
 UNIT_fuser_fh     := fuser/fh.c
 UNIT_fuser_walk   := fuser/ahead.c fuser/blobs.c fuser/fh.c fuser/ops.c fuser/takeover.c indexer/tree.c indexer/flist.c $(IPC)
 UNIT_fuser_reload := fuser/reload.c indexer/tree.c indexer/flist.c $(IPC)

@@ -44,9 +44,6 @@
 #define EXIT_MOUNT      2
 #define EXIT_WORKER     3
 #define READY_DEADLINE_S 60
-#define CRASH_LOOP_DEATHS 5     /* deaths of one worker … */
-#define CRASH_LOOP_SECONDS 60   /* … within this many seconds: exit 3 (the fetcher: back-off) */
-#define BACKOFF_MAX_MS  60000   /* the fetcher's restart delay in a crash loop: 1 s doubling to this */
 
 struct options {
 	const char *config;
@@ -445,45 +442,6 @@ static int64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Record a death; true when it makes a crash loop (CRASH_LOOP_DEATHS within CRASH_LOOP_SECONDS). */
-static bool note_death(struct worker *w, time_t now)
-{
-	int recent = 0;
-
-	w->deaths[w->ndeaths++ % CRASH_LOOP_DEATHS] = now;
-	for (int i = 0; i < CRASH_LOOP_DEATHS && i < w->ndeaths; i++)
-		recent += now - w->deaths[i] < CRASH_LOOP_SECONDS;
-	w->recent_deaths = recent;
-	return recent >= CRASH_LOOP_DEATHS;
-}
-
-/* The fetcher in a crash loop is no reason to stop: whatever crashes it from the network would
- * take the cached tree down too, which SPEC section 6 keeps serving offline. So it is restarted
- * with a back-off instead, until it has run CRASH_LOOP_SECONDS without dying. The status worker
- * likewise: any local user reaches it through -pprof. True when w backs off. */
-static bool fetcher_backoff(struct worker *w, bool loop, time_t now)
-{
-	if (w->role != ROLE_FETCHER && w->role != ROLE_STATUS)
-		return false;
-	if (w->backoff && now - w->started >= CRASH_LOOP_SECONDS)
-		w->backoff = 0;
-	if (loop || w->backoff)
-		w->backoff++;
-	return w->backoff > 0;
-}
-
-/* 100 ms after a first death, doubling with each recent one, never over a second; a fetcher that
- * backs off: 1 s, doubling with each death of its crash loop, up to BACKOFF_MAX_MS. */
-static int restart_delay_ms(const struct worker *w)
-{
-	int d = 100 << (w->recent_deaths > 1 ? w->recent_deaths - 1 : 0);
-
-	if (w->backoff)
-		return w->backoff > 7 ? BACKOFF_MAX_MS :
-		       (1000 << (w->backoff - 1)) > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : 1000 << (w->backoff - 1);
-	return d > 1000 ? 1000 : d;
 }
 
 /* A new fetcher with new channels; the indexer is handed its end and sends again what waited. */
@@ -1082,13 +1040,13 @@ int main(int argc, char **argv)
 				} else if (followed) {
 					/* It followed its only peer; the indexer's restart starts a new one. */
 					log_info("the %s stopped with the indexer", wk->name);
-				} else if (fetcher_backoff(wk, note_death(wk, time(NULL)), time(NULL))) {
+				} else if (deaths_backoff(wk, deaths_note(wk, time(NULL)), time(NULL))) {
 					log_err("the %s %s, %d deaths in its crash loop: %s; restarting it in %d s",
 						wk->name, why, CRASH_LOOP_DEATHS - 1 + wk->backoff,
 						wk->role == ROLE_STATUS ? "aysfs-ctl and -pprof wait" :
 						"the cache is served, network layers are out of reach",
-						restart_delay_ms(wk) / 1000);
-					wk->restart_at = now_ms() + restart_delay_ms(wk);
+						deaths_restart_delay_ms(wk) / 1000);
+					wk->restart_at = now_ms() + deaths_restart_delay_ms(wk);
 				} else if (wk->recent_deaths >= CRASH_LOOP_DEATHS) {
 					log_crit("the %s %s, its %dth death within %d s: stopping", wk->name,
 						 why, CRASH_LOOP_DEATHS, CRASH_LOOP_SECONDS);
@@ -1096,8 +1054,8 @@ int main(int argc, char **argv)
 					status = EXIT_WORKER;
 				} else {
 					log_err("the %s %s; restarting it in %d ms", wk->name, why,
-						restart_delay_ms(wk));
-					wk->restart_at = now_ms() + restart_delay_ms(wk);
+						deaths_restart_delay_ms(wk));
+					wk->restart_at = now_ms() + deaths_restart_delay_ms(wk);
 				}
 			}
 			if (!stopping && wk->pid == 0 && wk->restart_at && now_ms() >= wk->restart_at &&

@@ -97,6 +97,21 @@ struct worker {
 	int refused_nr;
 };
 
+/* ---- deaths.c ---- */
+
+#define CRASH_LOOP_DEATHS 5     /* deaths of one worker … */
+#define CRASH_LOOP_SECONDS 60   /* … within this many seconds: exit 3 (the fetcher: back-off) */
+#define BACKOFF_MAX_MS  60000   /* the fetcher's restart delay in a crash loop: 1 s doubling to this */
+
+/* Record a death at `now`; true when it makes a crash loop (CRASH_LOOP_DEATHS within
+ * CRASH_LOOP_SECONDS). */
+bool deaths_note(struct worker *w, time_t now);
+/* The fetcher and the status worker back off in a crash loop rather than stop the mount: true
+ * when w backs off (loop: what deaths_note said). */
+bool deaths_backoff(struct worker *w, bool loop, time_t now);
+/* The delay before w's restart, in ms. */
+int deaths_restart_delay_ms(const struct worker *w);
+
 /* Find and open the worker binary: beside our own executable, else in AYSFS_LIBEXEC. */
 int spawn_open_exe(struct worker *w);
 
