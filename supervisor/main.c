@@ -773,46 +773,54 @@ static int check_main(const struct options *o, struct rootconf *cfg, const char 
 	return problems ? EXIT_USAGE : 0;
 }
 
-int main(int argc, char **argv)
-{
+/* What main's phases share: the command line, the configuration in force, the mountpoint, and the
+ * loop's state. */
+static struct {
 	struct options o;
-	static struct rootconf cfg;
-	char err[1024], mnt[PATH_MAX], real[PATH_MAX];
-	int pairs[5][2], fuse_fd, sfd, rc, status = 0;
-	sigset_t sigs;
-	bool ready = false, stopping = false;
+	struct rootconf cfg;
+	char mnt[PATH_MAX];
+	int sfd, status;
+	bool ready, stopping;
 	time_t ready_deadline;
-	int64_t watchdog_ms = watchdog_interval_ms(), watchdog_at = 0, changed_at = 0;
+	int64_t watchdog_ms, watchdog_at, changed_at;
+} S;
+
+/* Until the workers start: the command line, the configuration, the mountpoint cleared of a stale
+ * mount, the control socket, the binaries, the cache folders, the capabilities root keeps and the
+ * launcher. Returns -1 to go on, else the exit status (-check, a configuration error). */
+static int start_up(int argc, char **argv)
+{
+	char real[PATH_MAX];
+	int rc;
 
 	log_init("supervisor", LOG_INFO | (log_to_journal() ? 0 : LOG_STAMP));
 	/* A log reader that went away costs log lines, not the mount (the workers inherit this). */
 	signal(SIGPIPE, SIG_IGN);
-	parse_args(argc, argv, &o);
-	log_init("supervisor", o.log_level);
-	if (o.auto_discover) {
+	parse_args(argc, argv, &S.o);
+	log_init("supervisor", S.o.log_level);
+	if (S.o.auto_discover) {
 		static char root[PATH_MAX];
 
-		if (!realpath(o.root, root))
-			die(EXIT_USAGE, "-root %s: %s", o.root, strerror(errno));
-		o.root = root;
+		if (!realpath(S.o.root, root))
+			die(EXIT_USAGE, "-root %s: %s", S.o.root, strerror(errno));
+		S.o.root = root;
 	}
-
 	if (geteuid() != 0)
 		die(EXIT_MOUNT, "must run as root to mount and to start the workers as their users");
 	/* An explicit -config must exist; the default config.toml only when it does. It is parsed
 	 * by aysfs-config, as the default workers' user: root parses no TOML. The workers are told
 	 * the mountpoint resolved: read again if it resolves otherwise once a stale mount is gone. */
-	if (!realpath(o.mountpoint, mnt))
-		snprintf(mnt, sizeof mnt, "%s", o.mountpoint);
-	if (read_config(&o, mnt, &cfg))
+	if (!realpath(S.o.mountpoint, S.mnt))
+		snprintf(S.mnt, sizeof S.mnt, "%s", S.o.mountpoint);
+	if (read_config(&S.o, S.mnt, &S.cfg))
 		return EXIT_USAGE;
-	if (o.check)
-		return check_main(&o, &cfg, config_path(&o));
-	if (mount_clear_stale(o.mountpoint) || !realpath(o.mountpoint, real))
-		die(EXIT_MOUNT, "mountpoint %s: %s", o.mountpoint, strerror(errno ? errno : ENOTDIR));
-	if (strcmp(real, mnt)) {
-		snprintf(mnt, sizeof mnt, "%s", real);
-		if (read_config(&o, mnt, &cfg))
+	if (S.o.check)
+		return check_main(&S.o, &S.cfg, config_path(&S.o));
+	if (mount_clear_stale(S.o.mountpoint) || !realpath(S.o.mountpoint, real))
+		die(EXIT_MOUNT, "mountpoint %s: %s", S.o.mountpoint, strerror(errno ? errno : ENOTDIR));
+	if (strcmp(real, S.mnt)) {
+		snprintf(S.mnt, sizeof S.mnt, "%s", real);
+		if (read_config(&S.o, S.mnt, &S.cfg))
 			return EXIT_USAGE;
 	}
 	{
@@ -820,25 +828,24 @@ int main(int argc, char **argv)
 		static struct sctl_ops ops;
 
 		ops = ctl_ops;
-		ops.config = config_path(&o);
-		rc = sctl_open(mnt, &ops);
+		ops.config = config_path(&S.o);
+		rc = sctl_open(S.mnt, &ops);
 		if (rc == -EADDRINUSE)
-			die(EXIT_MOUNT, "%s is already served by another aysfs-supervisor", mnt);
+			die(EXIT_MOUNT, "%s is already served by another aysfs-supervisor", S.mnt);
 		if (rc)
 			log_warn("no control socket (aysfs-ctl will not reach this mount): %s",
 				 strerror(-rc));
-		if (o.pprof_addr && (rc = sctl_open_http(o.pprof_addr)))
-			die(EXIT_USAGE, "-pprof-addr %s: %s", o.pprof_addr, strerror(-rc));
+		if (S.o.pprof_addr && (rc = sctl_open_http(S.o.pprof_addr)))
+			die(EXIT_USAGE, "-pprof-addr %s: %s", S.o.pprof_addr, strerror(-rc));
 	}
-
 	/* A mount with [debug] is served by the fuser that has its write handlers. */
-	debug_mode = cfg.dconf_len > 0;
+	debug_mode = S.cfg.dconf_len > 0;
 	if (debug_mode)
 		workers[ROLE_FUSER].exe = "fuser-debug";
 	for (int i = 0; i < ROLE_COUNT; i++) {
-		if (i == ROLE_DEBUG && !cfg.dconf_len)
+		if (i == ROLE_DEBUG && !S.cfg.dconf_len)
 			continue;
-		resolve_user(&workers[i], cfg.user);
+		resolve_user(&workers[i], S.cfg.user);
 		if (spawn_open_exe(&workers[i]))
 			return EXIT_USAGE;
 	}
@@ -847,36 +854,42 @@ int main(int argc, char **argv)
 		log_notice("debug mode: the mount is read-write; paths the [debug] filter matches are "
 			   "written into Redis, every other path stays read-only");
 	}
-	cachedir_prepare("cache_dir", cfg.cache_dir, cfg.namespace, 0750, workers[ROLE_INDEXER].uid,
+	cachedir_prepare("cache_dir", S.cfg.cache_dir, S.cfg.namespace, 0750,
+			 workers[ROLE_INDEXER].uid, workers[ROLE_INDEXER].gid);
+	cachedir_prepare("state_dir", S.cfg.state_dir, NULL, 0700, workers[ROLE_INDEXER].uid,
 			 workers[ROLE_INDEXER].gid);
-	cachedir_prepare("state_dir", cfg.state_dir, NULL, 0700, workers[ROLE_INDEXER].uid,
-			 workers[ROLE_INDEXER].gid);
-	open_ssh_key(&cfg, config_path(&o));
+	open_ssh_key(&S.cfg, config_path(&S.o));
 	if (policy_supervisor_caps())
 		die(EXIT_MOUNT, "cannot drop the supervisor's capabilities to the five it keeps");
 	if ((rc = spawn_launcher_start()))
 		die(EXIT_MOUNT, "cannot start the launcher: %s", strerror(-rc));
+	return -1;
+}
+
+/* The signals root takes (through a signalfd), the mount, the workers with their channels, then
+ * root's own seccomp filter. */
+static void mount_and_start(void)
+{
+	int pairs[5][2], fuse_fd, rc;
+	sigset_t sigs;
 
 	/* 0-2: supervisor ↔ fuser, indexer, fetcher; 3: fuser ↔ indexer; 4: indexer ↔ fetcher. */
 	for (int i = 0; i < 5; i++)
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pairs[i]))
 			die(EXIT_MOUNT, "socketpair: %s", strerror(errno));
 	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	sigaddset(&sigs, SIGUSR1);
-	sigaddset(&sigs, SIGCHLD);
+	for (size_t i = 0; i < 5; i++)
+		sigaddset(&sigs, (int[]){ SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGCHLD }[i]);
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
-	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0)
+	S.sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (S.sfd < 0)
 		die(EXIT_MOUNT, "signalfd: %s", strerror(errno));
 
-	mount_warn_not_empty(mnt);
-	fuse_fd = mount_fuse(mnt);
+	mount_warn_not_empty(S.mnt);
+	fuse_fd = mount_fuse(S.mnt);
 	if (fuse_fd < 0)
-		die(EXIT_MOUNT, "cannot mount %s: %s", mnt, strerror(-fuse_fd));
-	log_info("mounted %s", mnt);
+		die(EXIT_MOUNT, "cannot mount %s: %s", S.mnt, strerror(-fuse_fd));
+	log_info("mounted %s", S.mnt);
 
 	workers[ROLE_FUSER].ctl = pairs[0][0];
 	workers[ROLE_INDEXER].ctl = pairs[1][0];
@@ -889,31 +902,31 @@ int main(int argc, char **argv)
 
 	for (int i = 0; i < ROLE_COUNT; i++) {
 		if (i == ROLE_STATUS) {
-			if (sctl_start(&workers[i], cfg.conf, cfg.conf_len, o.log_level, false))
+			if (sctl_start(&workers[i], S.cfg.conf, S.cfg.conf_len, S.o.log_level, false))
 				log_err("no status worker: aysfs-ctl will not be answered");
 			continue;
 		}
 		if (i == ROLE_DEBUG) {
 			if (debug_mode &&
-			    (rc = debug_start(&workers[i], &workers[ROLE_FUSER], cfg.dconf, cfg.dconf_len,
-					      o.log_level))) {
+			    (rc = debug_start(&workers[i], &workers[ROLE_FUSER], S.cfg.dconf,
+					      S.cfg.dconf_len, S.o.log_level))) {
 				log_crit("cannot start the debug worker: %s", strerror(-rc));
-				stopping = true;
-				status = EXIT_MOUNT;
+				S.stopping = true;
+				S.status = EXIT_MOUNT;
 			}
 			break;
 		}
-		rc = spawn_worker(&workers[i], o.log_level, false);
+		rc = spawn_worker(&workers[i], S.o.log_level, false);
 		if (rc) {
 			log_crit("cannot start the %s: %s", workers[i].name, strerror(-rc));
-			stopping = true;
-			status = EXIT_MOUNT;
+			S.stopping = true;
+			S.status = EXIT_MOUNT;
 			break;
 		}
 		if (i == ROLE_FUSER ?
-		    worker_send(&workers[i], MSG_FUSER_CONF, 0, cfg.fconf, FUSER_CONF_LEN, NULL, 0) :
-		    worker_send(&workers[i], MSG_CONF, 0, cfg.conf, cfg.conf_len, NULL, 0) ||
-		    (i == ROLE_FETCHER && send_s3(&workers[i], &cfg)))
+		    worker_send(&workers[i], MSG_FUSER_CONF, 0, S.cfg.fconf, FUSER_CONF_LEN, NULL, 0) :
+		    worker_send(&workers[i], MSG_CONF, 0, S.cfg.conf, S.cfg.conf_len, NULL, 0) ||
+		    (i == ROLE_FETCHER && send_s3(&workers[i], &S.cfg)))
 			log_err("cannot send the configuration to the %s", workers[i].name);
 	}
 	/* The workers hold their ends now; ours would keep channels open after a worker died. The
@@ -924,186 +937,228 @@ int main(int argc, char **argv)
 	close(pairs[3][0]);
 	close(pairs[4][0]);
 
-	if (o.pidfile)
-		open_pidfile(o.pidfile);
+	if (S.o.pidfile)
+		open_pidfile(S.o.pidfile);
 	sd_notify_text(NULL);   /* makes the notify socket, if any */
 	/* From here on root runs under an allow-list of its own (policy/seccomp.c, docs/SECURITY.md):
 	 * what is left is relaying, reaping, signalling, asking the launcher, reading the
 	 * configuration file again, and the unmount. */
 	seccomp_lockdown(SECCOMP_SUPERVISOR, "supervisor");
-	reload_ctx.o = &o;
-	reload_ctx.cfg = &cfg;
-	reload_ctx.mnt = mnt;
-	ready_deadline = time(NULL) + READY_DEADLINE_S;
-	while (!stopping) {
-		struct pollfd p[1 + ROLE_COUNT];
-		int n = 0, timeout = ready ? -1 : 1000;
+	reload_ctx.o = &S.o;
+	reload_ctx.cfg = &S.cfg;
+	reload_ctx.mnt = S.mnt;
+	S.ready_deadline = time(NULL) + READY_DEADLINE_S;
+}
 
-		/* Wake for a restart that is due. */
-		for (int i = 0; i < ROLE_COUNT; i++) {
-			int64_t left = workers[i].restart_at - now_ms();
+/* A message of worker i (on_worker_msg), and what it means for the mount. */
+static void on_message(int i)
+{
+	char err[1024];
+	int rc = on_worker_msg(&workers[i]);
 
-			if (workers[i].restart_at)
-				timeout = left < 0 ? 0 : left < timeout || timeout < 0 ? (int)left : timeout;
-		}
-		p[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-		for (int i = 0; i < ROLE_COUNT; i++)
-			p[n++] = (struct pollfd){ .fd = workers[i].ctl, .events = POLLIN };
-		if (watchdog_ms) {
-			int64_t left = watchdog_at - now_ms();
+	if (rc == 2 && S.ready && now_ms() >= S.changed_at + 1000) {
+		/* At most once a second, whatever the indexer sends. */
+		S.changed_at = now_ms();
+		log_notice("reloading: the configuration file changed");
+		reload_now(err, sizeof err);
+	} else if (rc == 1 && !S.ready) {
+		char note[PATH_MAX + 64];
 
-			timeout = left <= 0 ? 0 : timeout < 0 || left < timeout ? (int)left : timeout;
-		}
-		if (poll(p, n, timeout) < 0 && errno != EINTR)
-			die(EXIT_MOUNT, "poll: %s", strerror(errno));
-		if (watchdog_ms && now_ms() >= watchdog_at) {
-			sd_notify_text("WATCHDOG=1");
-			watchdog_at = now_ms() + watchdog_ms;
-		}
-		if (!ready && time(NULL) > ready_deadline) {
-			log_crit("the tree was not served within %d s", READY_DEADLINE_S);
-			status = EXIT_MOUNT;
+		S.ready = true;
+		log_notice("serving %s", S.mnt);
+		write_pidfile();
+		if (snprintf(note, sizeof note, "READY=1\nSTATUS=serving %s\nMAINPID=%d", S.mnt,
+			     (int)getpid()) < (int)sizeof note)
+			sd_notify_text(note);
+		notify_serving = true;
+	} else if (rc < 0) {
+		/* A closed or hostile channel: the worker is of no more use. Its death is handled
+		 * when it is reaped. */
+		if (workers[i].pid > 0)
+			kill(workers[i].pid, SIGKILL);
+		close(workers[i].ctl);
+		workers[i].ctl = -1;
+	}
+}
+
+static void on_signals(void)
+{
+	struct signalfd_siginfo si;
+	char err[1024];
+
+	while (read(S.sfd, &si, sizeof si) == sizeof si) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			log_notice("stopping on %s", strsignal((int)si.ssi_signo));
+			S.stopping = true;
+			break;
+		case SIGHUP:
+		case SIGUSR1:
+			log_notice("reloading on %s", strsignal((int)si.ssi_signo));
+			reload_now(err, sizeof err);
 			break;
 		}
-		for (int i = 0; i < ROLE_COUNT; i++) {
-			if (!p[1 + i].revents)
-				continue;
-			rc = on_worker_msg(&workers[i]);
-			if (rc == 2 && ready && now_ms() >= changed_at + 1000) {
-				/* At most once a second, whatever the indexer sends. */
-				changed_at = now_ms();
-				log_notice("reloading: the configuration file changed");
-				reload_now(err, sizeof err);
-			} else if (rc == 1 && !ready) {
-				ready = true;
-				log_notice("serving %s", mnt);
-				write_pidfile();
-				char note[PATH_MAX + 64];
-
-				if (snprintf(note, sizeof note, "READY=1\nSTATUS=serving %s\nMAINPID=%d", mnt,
-					     (int)getpid()) < (int)sizeof note)
-					sd_notify_text(note);
-				notify_serving = true;
-			} else if (rc < 0) {
-				/* A closed or hostile channel: the worker is of no more use. Its death is
-				 * handled below, when it is reaped. */
-				if (workers[i].pid > 0)
-					kill(workers[i].pid, SIGKILL);
-				close(workers[i].ctl);
-				workers[i].ctl = -1;
-			}
-		}
-		if (p[0].revents) {
-			struct signalfd_siginfo si;
-
-			while (read(sfd, &si, sizeof si) == sizeof si) {
-				switch (si.ssi_signo) {
-				case SIGTERM:
-				case SIGINT:
-					log_notice("stopping on %s", strsignal((int)si.ssi_signo));
-					stopping = true;
-					break;
-				case SIGHUP:
-				case SIGUSR1:
-					log_notice("reloading on %s", strsignal((int)si.ssi_signo));
-					reload_now(err, sizeof err);
-					break;
-				}
-			}
-		}
-		for (int i = 0; i < ROLE_COUNT && !stopping; i++) {
-			struct worker *wk = &workers[i];
-			int ws;
-			char why[192];
-			bool followed;
-
-			if (wk->pid > 0 && waitpid(wk->pid, &ws, WNOHANG) > 0) {
-				struct pollfd q = { .fd = wk->ctl, .events = POLLIN };
-
-				/* What it sent before it died (a refused system call) is still queued. */
-				while (wk->ctl >= 0 && poll(&q, 1, 0) == 1 && on_worker_msg(wk) >= 0)
-					;
-				describe_exit(wk, ws, why, sizeof why);
-				wk->refused_known = false;
-				wk->pid = 0;
-				followed = wk->role == ROLE_FETCHER && fetcher_followed_indexer(ws);
-				sctl_worker_died(wk->role, followed ? "stopped with the indexer" : why);
-				if (wk->ctl >= 0) {
-					close(wk->ctl);
-					wk->ctl = -1;
-				}
-				if (wk->planned) {
-					wk->planned = false;
-					log_info("the %s stopped for the reload; it starts again with the new "
-						 "configuration", wk->name);
-					wk->restart_at = now_ms();
-				} else if (followed) {
-					/* It followed its only peer; the indexer's restart starts a new one. */
-					log_info("the %s stopped with the indexer", wk->name);
-				} else if (deaths_backoff(wk, deaths_note(wk, time(NULL)), time(NULL))) {
-					log_err("the %s %s, %d deaths in its crash loop: %s; restarting it in %d s",
-						wk->name, why, CRASH_LOOP_DEATHS - 1 + wk->backoff,
-						wk->role == ROLE_STATUS ? "aysfs-ctl and -pprof wait" :
-						"the cache is served, network layers are out of reach",
-						deaths_restart_delay_ms(wk) / 1000);
-					wk->restart_at = now_ms() + deaths_restart_delay_ms(wk);
-				} else if (wk->recent_deaths >= CRASH_LOOP_DEATHS) {
-					log_crit("the %s %s, its %dth death within %d s: stopping", wk->name,
-						 why, CRASH_LOOP_DEATHS, CRASH_LOOP_SECONDS);
-					stopping = true;
-					status = EXIT_WORKER;
-				} else {
-					log_err("the %s %s; restarting it in %d ms", wk->name, why,
-						deaths_restart_delay_ms(wk));
-					wk->restart_at = now_ms() + deaths_restart_delay_ms(wk);
-				}
-			}
-			if (!stopping && wk->pid == 0 && wk->restart_at && now_ms() >= wk->restart_at &&
-			    !(wk->role == ROLE_FETCHER && workers[ROLE_INDEXER].pid == 0)) {
-				wk->restart_at = 0;
-				if (wk->role == ROLE_INDEXER)
-					takeover_indexer_restarted(workers[ROLE_FUSER].pid > 0);
-				rc = wk->role == ROLE_INDEXER ?
-				     restart_indexer(wk, &workers[ROLE_FETCHER], &workers[ROLE_FUSER],
-						     &cfg, o.log_level) :
-				     wk->role == ROLE_STATUS ?
-				     sctl_start(wk, cfg.conf, cfg.conf_len, o.log_level, true) :
-				     wk->role == ROLE_FUSER ?
-				     takeover_restart_fuser(wk, &workers[ROLE_INDEXER], mnt, cfg.fconf,
-							    FUSER_CONF_LEN, o.log_level, spawn_worker) :
-				     wk->role == ROLE_DEBUG ?
-				     debug_start(wk, &workers[ROLE_FUSER], cfg.dconf, cfg.dconf_len, o.log_level) :
-				     restart_fetcher(wk, &workers[ROLE_INDEXER], &cfg, o.log_level);
-				if (rc == -EAGAIN) {
-					wk->restart_at = now_ms() + 50;
-				} else if (rc) {
-					stopping = true;
-					status = EXIT_WORKER;
-				} else {
-					sctl_worker_restarted(wk->role);
-					if (wk->role == ROLE_FUSER && debug_mode &&
-					    debug_connect(&workers[ROLE_DEBUG], wk))
-						log_err("the new fuser cannot be connected to the debug worker");
-					if (wk->role == ROLE_INDEXER && reload_after_restart) {
-						reload_after_restart = false;
-						if (worker_send(wk, MSG_CONF, 0, cfg.conf, cfg.conf_len,
-								NULL, 0))
-							log_err("reload: the new indexer cannot be asked");
-					}
-				}
-			}
-		}
-		sctl_flush();
 	}
+}
 
+/* wk has just been reaped with wait status ws: why, and when it starts again (or the mount stops). */
+static void on_death(struct worker *wk, int ws)
+{
+	struct pollfd q = { .fd = wk->ctl, .events = POLLIN };
+	char why[192];
+	bool followed;
+
+	/* What it sent before it died (a refused system call) is still queued. */
+	while (wk->ctl >= 0 && poll(&q, 1, 0) == 1 && on_worker_msg(wk) >= 0)
+		;
+	describe_exit(wk, ws, why, sizeof why);
+	wk->refused_known = false;
+	wk->pid = 0;
+	followed = wk->role == ROLE_FETCHER && fetcher_followed_indexer(ws);
+	sctl_worker_died(wk->role, followed ? "stopped with the indexer" : why);
+	if (wk->ctl >= 0) {
+		close(wk->ctl);
+		wk->ctl = -1;
+	}
+	if (wk->planned) {
+		wk->planned = false;
+		log_info("the %s stopped for the reload; it starts again with the new configuration",
+			 wk->name);
+		wk->restart_at = now_ms();
+	} else if (followed) {
+		/* It followed its only peer; the indexer's restart starts a new one. */
+		log_info("the %s stopped with the indexer", wk->name);
+	} else if (deaths_backoff(wk, deaths_note(wk, time(NULL)), time(NULL))) {
+		log_err("the %s %s, %d deaths in its crash loop: %s; restarting it in %d s", wk->name,
+			why, CRASH_LOOP_DEATHS - 1 + wk->backoff,
+			wk->role == ROLE_STATUS ? "aysfs-ctl and -pprof wait" :
+			"the cache is served, network layers are out of reach",
+			deaths_restart_delay_ms(wk) / 1000);
+		wk->restart_at = now_ms() + deaths_restart_delay_ms(wk);
+	} else if (wk->recent_deaths >= CRASH_LOOP_DEATHS) {
+		log_crit("the %s %s, its %dth death within %d s: stopping", wk->name, why,
+			 CRASH_LOOP_DEATHS, CRASH_LOOP_SECONDS);
+		S.stopping = true;
+		S.status = EXIT_WORKER;
+	} else {
+		log_err("the %s %s; restarting it in %d ms", wk->name, why, deaths_restart_delay_ms(wk));
+		wk->restart_at = now_ms() + deaths_restart_delay_ms(wk);
+	}
+}
+
+/* wk's restart is due: one table of who restarts how. */
+static void restart(struct worker *wk)
+{
+	const struct rootconf *c = &S.cfg;
+	int lvl = S.o.log_level, rc;
+
+	wk->restart_at = 0;
+	if (wk->role == ROLE_INDEXER)
+		takeover_indexer_restarted(workers[ROLE_FUSER].pid > 0);
+	switch (wk->role) {
+	case ROLE_INDEXER:
+		rc = restart_indexer(wk, &workers[ROLE_FETCHER], &workers[ROLE_FUSER], c, lvl);
+		break;
+	case ROLE_STATUS:
+		rc = sctl_start(wk, c->conf, c->conf_len, lvl, true);
+		break;
+	case ROLE_FUSER:
+		rc = takeover_restart_fuser(wk, &workers[ROLE_INDEXER], S.mnt, c->fconf, FUSER_CONF_LEN,
+					    lvl, spawn_worker);
+		break;
+	case ROLE_DEBUG:
+		rc = debug_start(wk, &workers[ROLE_FUSER], c->dconf, c->dconf_len, lvl);
+		break;
+	default:
+		rc = restart_fetcher(wk, &workers[ROLE_INDEXER], c, lvl);
+		break;
+	}
+	if (rc == -EAGAIN) {
+		wk->restart_at = now_ms() + 50;
+	} else if (rc) {
+		S.stopping = true;
+		S.status = EXIT_WORKER;
+	} else {
+		sctl_worker_restarted(wk->role);
+		if (wk->role == ROLE_FUSER && debug_mode && debug_connect(&workers[ROLE_DEBUG], wk))
+			log_err("the new fuser cannot be connected to the debug worker");
+		if (wk->role == ROLE_INDEXER && reload_after_restart) {
+			reload_after_restart = false;
+			if (worker_send(wk, MSG_CONF, 0, c->conf, c->conf_len, NULL, 0))
+				log_err("reload: the new indexer cannot be asked");
+		}
+	}
+}
+
+/* One turn of the loop: wait for a signal, a worker's message or a deadline, then handle them. */
+static void loop_once(void)
+{
+	struct pollfd p[1 + ROLE_COUNT];
+	int n = 0, timeout = S.ready ? -1 : 1000, ws;
+
+	/* Wake for a restart that is due, and for systemd's watchdog. */
+	for (int i = 0; i < ROLE_COUNT; i++) {
+		int64_t left = workers[i].restart_at - now_ms();
+
+		if (workers[i].restart_at)
+			timeout = left < 0 ? 0 : left < timeout || timeout < 0 ? (int)left : timeout;
+	}
+	if (S.watchdog_ms) {
+		int64_t left = S.watchdog_at - now_ms();
+
+		timeout = left <= 0 ? 0 : timeout < 0 || left < timeout ? (int)left : timeout;
+	}
+	p[n++] = (struct pollfd){ .fd = S.sfd, .events = POLLIN };
+	for (int i = 0; i < ROLE_COUNT; i++)
+		p[n++] = (struct pollfd){ .fd = workers[i].ctl, .events = POLLIN };
+	if (poll(p, n, timeout) < 0 && errno != EINTR)
+		die(EXIT_MOUNT, "poll: %s", strerror(errno));
+	if (S.watchdog_ms && now_ms() >= S.watchdog_at) {
+		sd_notify_text("WATCHDOG=1");
+		S.watchdog_at = now_ms() + S.watchdog_ms;
+	}
+	if (!S.ready && time(NULL) > S.ready_deadline) {
+		log_crit("the tree was not served within %d s", READY_DEADLINE_S);
+		S.status = EXIT_MOUNT;
+		S.stopping = true;
+		return;
+	}
+	for (int i = 0; i < ROLE_COUNT; i++)
+		if (p[1 + i].revents)
+			on_message(i);
+	if (p[0].revents)
+		on_signals();
+	for (int i = 0; i < ROLE_COUNT && !S.stopping; i++) {
+		struct worker *wk = &workers[i];
+
+		if (wk->pid > 0 && waitpid(wk->pid, &ws, WNOHANG) > 0)
+			on_death(wk, ws);
+		if (!S.stopping && wk->pid == 0 && wk->restart_at && now_ms() >= wk->restart_at &&
+		    !(wk->role == ROLE_FETCHER && workers[ROLE_INDEXER].pid == 0))
+			restart(wk);
+	}
+	sctl_flush();
+}
+
+int main(int argc, char **argv)
+{
+	int rc = start_up(argc, argv);
+
+	if (rc >= 0)
+		return rc;
+	S.watchdog_ms = watchdog_interval_ms();
+	mount_and_start();
+	while (!S.stopping)
+		loop_once();
 	sd_notify_text("STOPPING=1\nSTATUS=stopping");
-	if ((rc = mount_remove(mnt)))
-		log_err("cannot unmount %s: %s", mnt, strerror(-rc));
+	if ((rc = mount_remove(S.mnt)))
+		log_err("cannot unmount %s: %s", S.mnt, strerror(-rc));
 	stop_workers();
 	takeover_close();
 	sctl_close();
-	if (o.pidfile)
-		unlink(o.pidfile);
+	if (S.o.pidfile)
+		unlink(S.o.pidfile);
 	log_info("stopped");
-	return status;
+	return S.status;
 }
