@@ -1,8 +1,11 @@
 /* aysfs-supervisor (also installed as `aysfs`) — the privileged core.
  *
- * Reads argv and the configuration, mounts the tree, starts the three workers with the
- * privileges each needs and no more, and stays in the foreground until SIGTERM or SIGINT, when it
+ * Reads argv (args.c) and the configuration (through aysfs-config, confread.c), mounts the tree,
+ * starts the workers (through the launcher, spawn.c) with the privileges each needs and no more,
+ * loads its own seccomp filter, and stays in the foreground until SIGTERM or SIGINT, when it
  * unmounts (lazily if busy), stops the workers and exits 0. It parses nothing from the network.
+ * This file is over 800 lines because -check (check_main) shares its start-up steps; the loop and
+ * each phase are functions under 80 lines.
  *
  * Exit status (SPEC section 1): 0 clean stop; 1 usage or configuration error; 2 the mount could
  * not be made (or another supervisor serves the mountpoint); 3 a worker kept crashing (every
@@ -25,7 +28,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,164 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define EXIT_USAGE      1
-#define EXIT_MOUNT      2
-#define EXIT_WORKER     3
 #define READY_DEADLINE_S 60
-
-struct options {
-	const char *config;
-	bool config_given;
-	bool auto_discover;
-	bool pprof;
-	const char *pprof_addr;
-	const char *root;
-	const char *resolv;
-	const char *cafile;
-	long master_port, cache_port;
-	int log_level;
-	const char *pidfile;
-	bool verify_cache;
-	bool check;
-	const char *mountpoint;
-};
-
-static const char usage_text[] =
-	"usage: aysfs-supervisor [options] MOUNTPOINT\n"
-	"Mounts the read-only tree described by flists and serves it until SIGTERM or SIGINT.\n"
-	"\n"
-	"  -config FILE, -c FILE  configuration (TOML); default config.toml when it exists\n"
-	"  -auto                  auto-discovery of layers (ROOT/mnt/ays/..., hosts ayscache*, aysmaster*)\n"
-	"                         and flists (ROOT/etc/ays/local); may be combined with -config\n"
-	"  -pprof                 live status on http://127.0.0.1:6060 (/metrics, /debug/status)\n"
-	"  -pprof-addr HOST:PORT  the same on another loopback address (127.x.x.x, [::1], localhost)\n"
-	"  -root DIR              prefix of -auto's well-known paths (default /)\n"
-	"  -resolv FILE           resolver configuration for the network process\n"
-	"  -cafile FILE           CA bundle for the network process\n"
-	"  -master-port N         port probed by -auto for masters (default 443)\n"
-	"  -cache-port N          port probed by -auto for LAN caches (default 9990)\n"
-	"  -l LEVEL               log level 0 (critical only) … 4 (info, default) … 5 (debug)\n"
-	"  -pidfile FILE          write the supervisor's pid there\n"
-	"  -verify-cache          re-hash the local cache at start-up and drop blobs that do not match\n"
-	"  -check                 check the configuration, the workers' accounts, the cache, each layer\n"
-	"                         and the mountpoint without mounting; exit 0 when nothing is wrong\n"
-	"  -v                     print the version and exit\n"
-	"  -h, -help              this text\n"
-	"Both -name and --name spellings are accepted, and -name=value as well as -name value.\n"
-	"Reload: SIGHUP, SIGUSR1, `aysfs-ctl MOUNTPOINT reload`, or a change of the config file or of\n"
-	"flist_dir. Control socket for aysfs-ctl (root only): " CTL_RUN_DIR "/NAME.sock.\n"
-	"Exit status: 0 clean stop, 1 usage or configuration error, 2 mount failed, 3 a worker kept\n"
-	"crashing (5 deaths within 60 s).\n";
-
-__attribute__((format(printf, 1, 2), noreturn))
-static void usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "aysfs-supervisor: ERROR: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n%s", usage_text);
-	exit(EXIT_USAGE);
-}
-
-static long parse_port(const char *s)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-
-	if (*s == '\0' || *end || v < 1 || v > 65535)
-		usage_error("not a port number: %s", s);
-	return v;
-}
-
-static void parse_args(int argc, char **argv, struct options *o)
-{
-	*o = (struct options){ .root = "/", .resolv = "/etc/resolv.conf", .master_port = 443,
-			       .cache_port = 9990, .log_level = LOG_INFO, .config = "config.toml" };
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *val = NULL;
-		char name[32];
-		size_t len;
-
-		if (a[0] != '-' || a[1] == '\0') {
-			if (o->mountpoint)
-				usage_error("more than one mountpoint: %s", a);
-			o->mountpoint = a;
-			continue;
-		}
-		a += a[1] == '-' ? 2 : 1;
-		len = strcspn(a, "=");
-		if (len >= sizeof name)
-			usage_error("unknown option %s", argv[i]);
-		memcpy(name, a, len);
-		name[len] = '\0';
-		if (a[len] == '=')
-			val = a + len + 1;
-
-#define FLAG(n) (strcmp(name, n) == 0 && !val)
-#define OPT(n) (strcmp(name, n) == 0 && (val || (i + 1 < argc ? (val = argv[++i]) : \
-		(usage_error("option needs a value: %s", argv[i]), NULL))))
-		if (FLAG("h") || FLAG("help")) {
-			fputs(usage_text, stdout);
-			exit(0);
-		} else if (FLAG("v") || FLAG("version")) {
-			printf("aysfs %s\n", AYSFS_VERSION);
-			exit(0);
-		} else if (FLAG("auto")) {
-			o->auto_discover = true;
-		} else if (FLAG("pprof")) {
-			o->pprof = true;
-		} else if (FLAG("check")) {
-			o->check = true;
-		} else if (FLAG("verify-cache")) {
-			o->verify_cache = true;
-		} else if (OPT("config") || OPT("c")) {
-			o->config = val;
-			o->config_given = true;
-		} else if (OPT("pprof-addr")) {
-			o->pprof_addr = val;
-		} else if (OPT("root")) {
-			o->root = val;
-		} else if (OPT("resolv")) {
-			o->resolv = val;
-		} else if (OPT("cafile")) {
-			o->cafile = val;
-		} else if (OPT("master-port")) {
-			o->master_port = parse_port(val);
-		} else if (OPT("cache-port")) {
-			o->cache_port = parse_port(val);
-		} else if (OPT("pidfile")) {
-			o->pidfile = val;
-		} else if (OPT("l")) {
-			char *end;
-
-			o->log_level = (int)strtol(val, &end, 10);
-			if (*val == '\0' || *end || o->log_level < 0 || o->log_level > 5)
-				usage_error("log level must be 0 to 5: %s", val);
-		} else {
-			usage_error("unknown option %s", argv[i]);
-		}
-#undef FLAG
-#undef OPT
-	}
-	if (!o->mountpoint)
-		usage_error("%s", "no mountpoint given");
-	/* Say so rather than run without a feature the operator asked for. */
-	if (o->pprof && !o->pprof_addr)
-		o->pprof_addr = "127.0.0.1:6060";
-	if (o->pprof_addr) {
-		struct sockaddr_storage ss;
-		socklen_t sl;
-		int prc = sctl_pprof_parse(o->pprof_addr, &ss, &sl);
-
-		if (prc)
-			usage_error("-pprof-addr %s: %s", o->pprof_addr, prc == -EADDRNOTAVAIL ?
-				    "not a loopback address (the status server is for this host only)" :
-				    "not HOST:PORT");
-	}
-}
 
 /* Decided once, at start-up (root's seccomp filter has no access(2) later). */
 static const char *config_path(const struct options *o)
@@ -254,9 +99,8 @@ static void resolve_user(struct worker *w, const char *user)
 		 w->name);
 }
 
-/* The fetcher's fd 5: [main] ssh_key, opened here (it is root's to read) when a layer is sftp://,
- * and kept for restarts; -1 when there is none. */
-static int ssh_key_fd = -1;
+/* The fetcher's fd 5 (ssh_key_fd, restart.c): [main] ssh_key, opened here (it is root's to read)
+ * when a layer is sftp://. */
 
 static void open_ssh_key(const struct rootconf *c, const char *file)
 {
@@ -268,11 +112,6 @@ static void open_ssh_key(const struct rootconf *c, const char *file)
 		    strerror(errno));
 }
 
-/* The fetcher's MSG_S3 (ipc/proto.h), after each of its MSG_CONF and at reloads. */
-static int send_s3(const struct worker *f, const struct rootconf *c)
-{
-	return worker_send(f, MSG_S3, 0, c->s3, c->s3_len, NULL, 0);
-}
 
 /* -pidfile: opened at start-up (root's seccomp filter opens nothing for writing later), written
  * once the tree is served. In a folder others may write (/run, /tmp): never through a symlink. */
@@ -442,97 +281,6 @@ static int64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* A new fetcher with new channels; the indexer is handed its end and sends again what waited. */
-static int restart_fetcher(struct worker *f, struct worker *idx, const struct rootconf *c,
-			   int log_level)
-{
-	int sp[2], ip[2], rc;
-	uint8_t peer[4];
-	struct ipc_wr w;
-
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp))
-		return -errno;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ip)) {
-		close(sp[0]);
-		close(sp[1]);
-		return -errno;
-	}
-	f->ctl = sp[0];
-	f->fds[0] = sp[1];
-	f->fds[1] = ip[1];
-	f->fds[2] = ssh_key_fd;
-	rc = spawn_worker(f, log_level, true);
-	close(sp[1]);
-	close(ip[1]);
-	if (!rc)
-		rc = worker_send(f, MSG_CONF, 0, c->conf, c->conf_len, NULL, 0);
-	if (!rc)
-		rc = send_s3(f, c);
-	ipc_wr_init(&w, peer, sizeof peer);
-	ipc_wr_u32(&w, PEER_FETCHER);
-	if (!rc && idx->ctl >= 0)
-		rc = worker_send(idx, MSG_PEER, 0, peer, w.len, &ip[0], 1);
-	close(ip[0]);
-	if (rc)
-		log_crit("cannot restart the %s: %s", f->name, strerror(-rc));
-	else
-		log_notice("the %s is restarted (pid %d)", f->name, (int)f->pid);
-	return rc;
-}
-
-/* A new indexer, and with it a new fetcher (whose only peer it is): fresh channels for both; the
- * fuser is handed its end and asks again for every blob still pending. */
-static int restart_indexer(struct worker *idx, struct worker *f, struct worker *fuser,
-			   const struct rootconf *c, int log_level)
-{
-	int si[2], sf[2], fi[2], xf[2], rc;
-	uint8_t peer[4];
-	struct ipc_wr w;
-
-	if (f->pid > 0) {
-		kill(f->pid, SIGKILL);
-		waitpid(f->pid, NULL, 0);
-		f->pid = 0;
-	}
-	f->restart_at = 0;
-	if (f->ctl >= 0)
-		close(f->ctl);
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, si) ||
-	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sf) ||
-	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fi) ||
-	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, xf))
-		return -errno;   /* fds of a failed start do not matter: the mount stops */
-	idx->ctl = si[0];
-	memcpy(idx->fds, (int[]){ si[1], fi[1], xf[0] }, sizeof idx->fds);
-	f->ctl = sf[0];
-	memcpy(f->fds, (int[]){ sf[1], xf[1], ssh_key_fd }, sizeof f->fds);
-	rc = spawn_worker(idx, log_level, true);
-	if (!rc)
-		rc = spawn_worker(f, log_level, true);
-	close(si[1]);
-	close(fi[1]);
-	close(xf[0]);
-	close(sf[1]);
-	close(xf[1]);
-	if (!rc)
-		rc = worker_send(idx, MSG_CONF, 0, c->conf, c->conf_len, NULL, 0);
-	if (!rc)
-		rc = worker_send(f, MSG_CONF, 0, c->conf, c->conf_len, NULL, 0);
-	if (!rc)
-		rc = send_s3(f, c);
-	ipc_wr_init(&w, peer, sizeof peer);
-	ipc_wr_u32(&w, PEER_INDEXER);
-	if (!rc && fuser->ctl >= 0)
-		rc = worker_send(fuser, MSG_PEER, 0, peer, w.len, &fi[0], 1);
-	close(fi[0]);
-	if (rc)
-		log_crit("cannot restart the %s: %s", idx->name, strerror(-rc));
-	else
-		log_notice("the %s is restarted (pid %d), with a new %s (pid %d)", idx->name,
-			   (int)idx->pid, f->name, (int)f->pid);
-	return rc;
 }
 
 /* Read the configuration again and hand it to the indexer, which builds the new tree (and keeps

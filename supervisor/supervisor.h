@@ -10,6 +10,32 @@
 #include <sys/types.h>
 #include <time.h>
 
+#define EXIT_USAGE      1
+#define EXIT_MOUNT      2
+#define EXIT_WORKER     3
+
+/* ---- args.c ---- */
+
+struct options {
+	const char *config;
+	bool config_given;
+	bool auto_discover;
+	bool pprof;
+	const char *pprof_addr;
+	const char *root;
+	const char *resolv;
+	const char *cafile;
+	long master_port, cache_port;
+	int log_level;
+	const char *pidfile;
+	bool verify_cache;
+	bool check;
+	const char *mountpoint;
+};
+
+/* Fill *o from argv; a usage error exits 1 with the usage text's first line, -h and -v exit 0. */
+void parse_args(int argc, char **argv, struct options *o);
+
 /* ---- mount.c ---- */
 
 /* If `mnt` is a dead FUSE mount left by a crash ("Transport endpoint is not connected"), detach
@@ -96,6 +122,21 @@ struct worker {
 	uint32_t refused_arch;
 	int refused_nr;
 };
+
+/* ---- restart.c ---- */
+
+/* The fetcher's fd 5: [main] ssh_key, opened by root (main.c) when a layer is sftp://, kept for
+ * restarts; -1 when there is none. */
+extern int ssh_key_fd;
+
+/* The fetcher's MSG_S3 (ipc/proto.h), after each of its MSG_CONF and at reloads. */
+int send_s3(const struct worker *f, const struct rootconf *c);
+/* A new fetcher with new channels; the indexer is handed its end. 0 or -errno. */
+int restart_fetcher(struct worker *f, struct worker *idx, const struct rootconf *c, int log_level);
+/* A new indexer, and with it a new fetcher (whose only peer it is); the fuser is handed its new
+ * channel to the indexer. 0 or -errno. */
+int restart_indexer(struct worker *idx, struct worker *f, struct worker *fuser,
+		    const struct rootconf *c, int log_level);
 
 /* ---- deaths.c ---- */
 
