@@ -1039,7 +1039,8 @@ int main(int argc, char **argv)
 				wk->refused_known = false;
 				wk->pid = 0;
 				followed = wk->role == ROLE_FETCHER && fetcher_followed_indexer(ws);
-				sctl_worker_died(wk->role, followed ? "stopped with the indexer" : why);
+				sctl_worker_died(wk->role, followed ? "stopped with the indexer" : why, ws,
+						 wk->planned, followed);
 				if (wk->ctl >= 0) {
 					close(wk->ctl);
 					wk->ctl = -1;
