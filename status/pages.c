@@ -494,9 +494,16 @@ static void render_html(FILE *out)
 	for (int r = 0; r < ST_ROLES; r++) {
 		if (r == ST_ROLES - 1 && !facts.debug)
 			continue;
-		fprintf(out, "<tr><td>%s</td><td>%d</td><td>%u</td><td>", st_role_name[r],
+		char causes[8 * ST_CAUSES * 4] = "";    /* " (signal 1, exited 1)" */
+		int cl = 0;
+
+		for (int c = 0; c < ST_CAUSES && cl < (int)sizeof causes - 40; c++)
+			if (facts.role[r].cause[c])
+				cl += snprintf(causes + cl, sizeof causes - (size_t)cl, "%s%s %u",
+					       cl ? ", " : " (", st_cause_name[c], facts.role[r].cause[c]);
+		fprintf(out, "<tr><td>%s</td><td>%d</td><td>%u%s%s</td><td>", st_role_name[r],
 			r == ST_ROLE_STATUS ? (int)getpid() : (int)facts.role[r].pid,
-			facts.role[r].restarts);
+			facts.role[r].restarts, causes, cl ? ")" : "");
 		html_text(out, facts.role[r].last_exit);
 		fputs("</td></tr>\n", out);
 	}
