@@ -3,6 +3,7 @@
  * restarts. */
 #include "status/status.h"
 #include "tests/tap.h"
+#include "ipc/proto_workers.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -109,5 +110,21 @@ int main(void)
 	ok(!strstr(m, "bad time") && !strstr(m, "lower case"), "malformed lines are dropped");
 	ok(strstr(m, "<td>2</td>") != NULL, "a layer's mean blob fetch in ms (8000 us / 4)");
 	free(m);
+
+	/* An answer over CTL_TEXT_MAX is cut after its last whole line. */
+	static uint8_t wire[8 + 2 * CTL_TEXT_MAX];
+	char *big_text = malloc(2 * CTL_TEXT_MAX);
+	struct ipc_wr w;
+	const char *got;
+	size_t glen = 0;
+	uint32_t st;
+
+	for (size_t i = 0; i + 12 <= 2 * CTL_TEXT_MAX; i += 12)
+		memcpy(big_text + i, "hits 123456\n", 12);
+	ipc_wr_init(&w, wire, sizeof wire);
+	proto_ctl_reply_encode(&w, 0, big_text, 2 * CTL_TEXT_MAX / 12 * 12);
+	ok(!w.bad && proto_ctl_reply_decode(wire, w.len, &st, &got, &glen) == 0 && glen <= CTL_TEXT_MAX &&
+	   glen % 12 == 0 && got[glen - 1] == '\n', "a reply too long is cut after a whole line");
+	free(big_text);
 	return done_testing();
 }
