@@ -1,9 +1,12 @@
 /* ctl.c — the fetcher's part of aysfs-ctl `status`: each network layer's health (up, or down with
  * the seconds left and the failures in a row), and the downloads it served since the fetcher
- * started (hits and bytes, for opens; read-ahead's apart). Answered at once from the poll loop: it is all in memory. */
+ * started (hits and bytes, for opens; read-ahead's apart). Answered at once from the poll loop: it is all in memory.
+ * "stats" (the status worker's /metrics) adds each layer's failures by kind and a histogram of its
+ * blob downloads' times (libcurl's whole time of the transfer that succeeded), fixed buckets. */
 #include "fetcher/fetcher.h"
 
 #include "ipc/log.h"
+#include "ipc/logring.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -11,12 +14,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The histogram's upper bounds: microseconds, and as /metrics writes them (seconds). */
+static const uint64_t bucket_us[] = { 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,
+				      2500000, 5000000, 10000000, 30000000 };
+static const char *const bucket_le[] = { "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1",
+					 "2.5", "5", "10", "30", "+Inf" };
+#define NBUCKETS (sizeof bucket_us / sizeof bucket_us[0] + 1)
+
 struct net_layer {
 	char *url;              /* as configured, trailing slashes dropped */
 	size_t len;
 	char key[PLACE_KEY_MAX];        /* its scheme://host:port */
 	uint64_t hits, bytes;           /* downloads for opens */
 	uint64_t ahead, ahead_bytes;    /* read-ahead's (FETCH_BLOB_AHEAD) */
+	uint64_t le[NBUCKETS];          /* blob downloads that took ≤ bucket_us[i] (not cumulative) */
+	uint64_t took, took_us;         /* blob downloads, and their time in all */
 };
 
 static struct net_layer layers[WCONF_MAX_LAYERS];
@@ -47,7 +59,7 @@ void fctl_init(const struct worker_conf *c)
 	}
 }
 
-void fctl_note_fetch(const char *url, uint64_t bytes, bool ahead)
+void fctl_note_fetch(const char *url, uint64_t bytes, bool ahead, bool blob, uint64_t us)
 {
 	for (unsigned i = 0; i < nlayers; i++) {
 		struct net_layer *l = &layers[i];
@@ -55,6 +67,15 @@ void fctl_note_fetch(const char *url, uint64_t bytes, bool ahead)
 		if (strncmp(url, l->url, l->len) == 0 && url[l->len] == '/') {
 			*(ahead ? &l->ahead : &l->hits) += 1;
 			*(ahead ? &l->ahead_bytes : &l->bytes) += bytes;
+			if (blob) {
+				unsigned b = 0;
+
+				while (b < NBUCKETS - 1 && us > bucket_us[b])
+					b++;
+				l->le[b]++;
+				l->took++;
+				l->took_us += us;
+			}
 			return;
 		}
 	}
@@ -92,9 +113,21 @@ static void stats(FILE *out)
 			(unsigned long long)(l->hits + l->ahead), (int)l->len, l->url,
 			(unsigned long long)(l->bytes + l->ahead_bytes));
 		fprintf(out, "layer_up %.*s %d\nlayer_backoff_seconds %.*s %u\n"
-			"layer_failures_in_a_row %.*s %u\nlayer_failures %.*s %llu\n", (int)l->len, l->url,
-			down == 0, (int)l->len, l->url, down, (int)l->len, l->url, fails, (int)l->len,
-			l->url, (unsigned long long)layer_failures(l->key));
+			"layer_failures_in_a_row %.*s %u\n", (int)l->len, l->url, down == 0, (int)l->len,
+			l->url, down, (int)l->len, l->url, fails);
+		for (int k = 0; k < FK_COUNT; k++)
+			fprintf(out, "layer_failures %.*s %s %llu\n", (int)l->len, l->url, fail_kind_name[k],
+				(unsigned long long)layer_failures(l->key, (enum fail_kind)k));
+		uint64_t sum = 0;
+
+		for (unsigned b = 0; b < NBUCKETS; b++) {
+			sum += l->le[b];
+			fprintf(out, "layer_fetch_bucket %.*s %s %llu\n", (int)l->len, l->url, bucket_le[b],
+				(unsigned long long)sum);
+		}
+		fprintf(out, "layer_fetch_sum_us %.*s %llu\nlayer_fetch_count %.*s %llu\n", (int)l->len,
+			l->url, (unsigned long long)l->took_us, (int)l->len, l->url,
+			(unsigned long long)l->took);
 	}
 }
 
@@ -118,6 +151,7 @@ int fctl_request(const struct ipc_msg *m)
 			status(out);
 		} else if (strcmp(c.cmd, "stats") == 0) {
 			stats(out);
+			log_ring_print(out);
 		} else {
 			fprintf(out, "%s: not a command of the fetcher\n", c.cmd);
 			st = EINVAL;

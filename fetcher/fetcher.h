@@ -75,13 +75,24 @@ int url_split(const char *url, struct url_parts *u, bool proxy);
  * per failure); layer_down_s says how many seconds are left (0: may be tried). */
 void layer_ok(const char *key);
 void layer_fail(const char *key, const char *why);
+/* What a failed transfer was, for /metrics (aysfs_layer_failures_total{kind}): a small fixed
+ * set, from libcurl's result and the answer (http.c). */
+enum fail_kind {
+	FK_NONE = -1,           /* not a failure of the place (not tried, a local error) */
+	FK_TIMEOUT, FK_REFUSED, FK_DNS, FK_TLS, FK_DROPPED, FK_HTTP_5XX, FK_HTTP_4XX, FK_S3,
+	FK_OTHER, FK_COUNT
+};
+extern const char *const fail_kind_name[FK_COUNT];
+/* Count a failed transfer of that place (never goes down). */
+void layer_count(const char *key, enum fail_kind kind);
 unsigned layer_down_s(const char *key);
 /* Has that place answered, with no failure since? (What read-ahead may use.) */
 bool layer_trusted(const char *key);
 /* Failures in a row of that place (0: healthy). */
 unsigned layer_fails(const char *key);
-/* Failed transfers of that place since the fetcher started (those during a back-off included). */
-uint64_t layer_failures(const char *key);
+/* Failed transfers of that place of that kind since the fetcher started (those during a back-off
+ * included). */
+uint64_t layer_failures(const char *key, enum fail_kind kind);
 
 /* The proxies of the configuration (a layer's own list, else [main]'s). */
 int proxies_init(const struct worker_conf *c);
@@ -150,8 +161,9 @@ void http_process(const struct pollfd *pfd, int n);
 /* Remember the configuration's network layers (call before the configuration is freed). */
 void fctl_init(const struct worker_conf *c);
 /* A download of `bytes` from url succeeded (counted for the layer url is under: for opens, or
- * for read-ahead when `ahead`). */
-void fctl_note_fetch(const char *url, uint64_t bytes, bool ahead);
+ * for read-ahead when `ahead`); a blob's (not a flist's) also counts its transfer's `us`
+ * microseconds in the layer's latency histogram. */
+void fctl_note_fetch(const char *url, uint64_t bytes, bool ahead, bool blob, uint64_t us);
 /* Answer a MSG_CTL at once. Returns 0, or -EPROTO when it is malformed. */
 int fctl_request(const struct ipc_msg *m);
 

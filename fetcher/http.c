@@ -72,6 +72,7 @@ struct req {
 	bool sftp;                      /* the current URL is sftp:// */
 	bool stalled;                   /* no byte for FETCH_STALL_MS: given up */
 	curl_off_t moved;               /* body bytes at the last progress call */
+	curl_off_t took_us;             /* the last transfer's whole time (libcurl's) */
 	uint64_t progress_at;           /* when they last changed (or the transfer resumed) */
 	char hostkey_why[HOST_MAX + 512];       /* why the host key was refused */
 	int werr;
@@ -148,23 +149,56 @@ static void __attribute__((format(printf, 2, 3))) note(struct req *r, const char
 		  r->reason + start + (start ? 2 : 0));
 }
 
-/* A failure of the current URL; `down` marks its layer. */
-static void failed(struct req *r, int err, bool down, const char *why)
+/* A failure of the current URL; `down` marks its layer, `kind` (FK_NONE: not the layer's fault)
+ * counts it. */
+static void failed(struct req *r, int err, bool down, enum fail_kind kind, const char *why)
 {
 	note(r, "%s", why);
 	r->all_404 = false;
 	r->last_err = err;
+	if (r->target.key[0])
+		layer_count(r->target.key, kind);
 	if (down && r->target.key[0])
 		layer_fail(r->target.key, why);
 }
 
 /* The proxy could not be reached: mark it down; the caller tries the URL again (next proxy). */
-static void proxy_failed(struct req *r, const char *why)
+static void proxy_failed(struct req *r, enum fail_kind kind, const char *why)
 {
 	note(r, "proxy %s: %s", r->proxy, why);
 	r->all_404 = false;
 	r->last_err = EIO;
+	layer_count(r->px.key, kind);
 	layer_fail(r->px.key, why);
+}
+
+/* What a transfer that got no usable answer was. */
+static enum fail_kind kind_of(CURLcode res)
+{
+	switch (res) {
+	case CURLE_OPERATION_TIMEDOUT:
+		return FK_TIMEOUT;
+	case CURLE_COULDNT_CONNECT:
+		return FK_REFUSED;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		return FK_DNS;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		return FK_TLS;
+	case CURLE_PARTIAL_FILE:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_GOT_NOTHING:
+		return FK_DROPPED;
+	default:
+		return FK_OTHER;
+	}
 }
 
 static void transfer_end(struct req *r)
@@ -208,7 +242,8 @@ static void finish(struct req *r, int status)
 	request_reply(r->q.id, status, status == 0 || r->dirty ? r->cur : r->q.n, bytes, r->reason,
 		      r->rlen, status == 0 && r->not_modified, r->etag, r->last_modified);
 	if (status == 0)
-		fctl_note_fetch(r->q.url[r->cur], bytes, r->q.ahead);
+		fctl_note_fetch(r->q.url[r->cur], bytes, r->q.ahead, !r->q.flist,
+				r->took_us > 0 ? (uint64_t)r->took_us : 0);
 out:
 	for (int i = 0; i < FETCH_MAX_ACTIVE; i++)
 		if (active[i] == r) {
@@ -576,11 +611,11 @@ static int resolve_start(struct req *r)
 	if (rt == -EINPROGRESS || rp == -EINPROGRESS)
 		return -EINPROGRESS;
 	if (rp) {
-		proxy_failed(r, paddrs);
+		proxy_failed(r, FK_DNS, paddrs);
 		return -EAGAIN;
 	}
 	if (rt) {
-		failed(r, EIO, true, taddrs);
+		failed(r, EIO, true, FK_DNS, taddrs);
 		return -EHOSTUNREACH;
 	}
 	return transfer_start(r, t, p);
@@ -597,7 +632,8 @@ static void walk(struct req *r)
 
 	while (r->cur < r->q.n) {
 		if (now_ms() >= r->deadline) {
-			failed(r, ETIMEDOUT, false, r->state == R_RESOLVING ?
+			failed(r, ETIMEDOUT, false, r->state == R_RESOLVING ? FK_DNS : FK_NONE,
+			       r->state == R_RESOLVING ?
 			       "name lookup did not end before the request's deadline" :
 			       "not tried: the request's deadline passed");
 			break;
@@ -612,7 +648,7 @@ static void walk(struct req *r)
 					goto next;
 				if (!(r->s3 = s3_find(url)) ||
 				    s3_http_url(r->s3, url, r->s3url, sizeof r->s3url)) {
-					failed(r, EIO, false, r->s3 ? "too long" :
+					failed(r, EIO, false, FK_NONE, r->s3 ? "too long" :
 					       "under no s3:// layer of the configuration");
 					goto next;
 				}
@@ -621,30 +657,30 @@ static void walk(struct req *r)
 			rc = url_split(url, &r->target, false);
 			r->sftp = strcmp(scheme, "sftp") == 0;
 			if (r->sftp && r->q.push) {
-				failed(r, EIO, false, "push caches are written over http only");
+				failed(r, EIO, false, FK_NONE, "push caches are written over http only");
 				goto next;
 			}
 			if (r->sftp && !ssh_key_path()) {
-				failed(r, EIO, false, "no ssh_key to log in with");
+				failed(r, EIO, false, FK_NONE, "no ssh_key to log in with");
 				goto next;
 			}
 			if (!r->sftp && strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
-				failed(r, EIO, false, scheme[0] ? "not an http, https or sftp URL" :
+				failed(r, EIO, false, FK_NONE, scheme[0] ? "not an http, https or sftp URL" :
 				       "not a valid URL");
 				goto next;
 			}
 			if (rc) {
-				failed(r, EIO, false, "not a valid URL");
+				failed(r, EIO, false, FK_NONE, "not a valid URL");
 				goto next;
 			}
 			if ((down = layer_down_s(r->target.key))) {
 				snprintf(why, sizeof why, "down for %u s", down);
-				failed(r, EIO, false, why);
+				failed(r, EIO, false, FK_NONE, why);
 				goto next;
 			}
 			if (proxy_pick(r->q.url[r->cur], &r->proxy, &r->px, &down)) {
 				snprintf(why, sizeof why, "every proxy is down (for %u s)", down);
-				failed(r, EIO, false, why);
+				failed(r, EIO, false, FK_NONE, why);
 				goto next;
 			}
 			/* Read-ahead leaves a place that has not proved itself to the opens, and SFTP:
@@ -675,7 +711,7 @@ static void walk(struct req *r)
 		if (rc == -EAGAIN)
 			continue;               /* the same URL through the next proxy */
 		if (rc != -EHOSTUNREACH)
-			failed(r, EIO, false, "cannot set up the transfer");
+			failed(r, EIO, false, FK_NONE, "cannot set up the transfer");
 next:
 		r->cur++;
 	}
@@ -694,6 +730,7 @@ static void transfer_done(struct req *r, CURLcode res)
 	curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
 	curl_easy_getinfo(r->easy, CURLINFO_CONNECT_TIME_T, &connected);
 	curl_easy_getinfo(r->easy, CURLINFO_HTTP_CONNECTCODE, &tunnel);
+	curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME_T, &r->took_us);
 	if (r->q.flist && !r->sftp && (code == 200 || code == 304))
 		take_validators(r);
 	transfer_end(r);
@@ -719,14 +756,14 @@ static void transfer_done(struct req *r, CURLcode res)
 	if (r->proxy && !answered && !r->dirty && (tunnel >= 300 || (!connected &&
 	    (res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_PROXY ||
 	     res == CURLE_OPERATION_TIMEDOUT)))) {
-		proxy_failed(r, why);
+		proxy_failed(r, tunnel >= 300 ? FK_HTTP_4XX : kind_of(res), why);
 		walk(r);
 		return;
 	}
 	if (r->werr) {
 		snprintf(why, sizeof why, "cannot %s the blob %s: %s", r->q.push ? "read" : "write",
 			 r->q.push ? "fd" : "pipe", strerror(r->werr));
-		failed(r, EIO, false, why);
+		failed(r, EIO, false, FK_NONE, why);
 		finish(r, -1);
 		return;
 	}
@@ -739,12 +776,12 @@ static void transfer_done(struct req *r, CURLcode res)
 	if (r->too_long) {
 		snprintf(why, sizeof why, "too long (over %llu bytes)",
 			 (unsigned long long)r->q.max_size);
-		failed(r, EIO, false, why);
+		failed(r, EIO, false, FK_OTHER, why);
 	} else if (answered && code == 200 && !r->q.push) {
 		if (cl >= 0 && (uint64_t)cl != r->written) {
 			snprintf(why, sizeof why, "short body (%llu of %lld bytes)",
 				 (unsigned long long)r->written, (long long)cl);
-			failed(r, EIO, true, why);
+			failed(r, EIO, true, FK_DROPPED, why);
 		} else {
 			layer_ok(r->target.key);
 			note(r, "200, %llu bytes", (unsigned long long)r->written);
@@ -759,7 +796,7 @@ static void transfer_done(struct req *r, CURLcode res)
 		finish(r, 0);
 		return;
 	} else if (answered && code == 404 && !strcmp(s3code, " NoSuchBucket")) {
-		failed(r, EIO, false, "HTTP 404 NoSuchBucket");
+		failed(r, EIO, false, FK_S3, "HTTP 404 NoSuchBucket");
 	} else if (answered && (code == 404 || code == 410) && !r->q.push) {
 		layer_ok(r->target.key);
 		if (r->sftp)
@@ -770,9 +807,11 @@ static void transfer_done(struct req *r, CURLcode res)
 		snprintf(why, sizeof why, "HTTP %ld%s", code, s3code);
 		if (r->s3 && code >= 400 && code < 500)
 			r->s3_refused = r->s3;
-		failed(r, EIO, code >= 500, why);
+		failed(r, EIO, code >= 500, code >= 500 ? FK_HTTP_5XX : r->s3 && code >= 400 ? FK_S3 :
+		       code >= 400 ? FK_HTTP_4XX : FK_OTHER, why);
 	} else {
-		failed(r, res == CURLE_OPERATION_TIMEDOUT || r->stalled ? ETIMEDOUT : EIO, true, why);
+		failed(r, res == CURLE_OPERATION_TIMEDOUT || r->stalled ? ETIMEDOUT : EIO, true,
+		       r->hostkey_why[0] ? FK_TLS : r->stalled ? FK_TIMEOUT : kind_of(res), why);
 	}
 	if (r->dirty) {
 		finish(r, -1);  /* part of this body is in the pipe: the indexer asks again */

@@ -26,7 +26,7 @@
 struct place {
 	char key[PLACE_KEY_MAX];
 	uint32_t fails;
-	uint64_t failures;      /* every failed transfer, for /metrics */
+	uint64_t failures[FK_COUNT];    /* every failed transfer by kind, for /metrics */
 	bool answered;          /* a success since the record was made */
 	uint64_t down_until, used;
 };
@@ -136,7 +136,6 @@ void layer_fail(const char *key, const char *why)
 	struct place *l = place_get(key, now);
 	uint32_t s = BACKOFF_MAX_S;
 
-	l->failures++;
 	if (now < l->down_until)
 		return;
 	if (l->fails < 16)
@@ -171,9 +170,19 @@ unsigned layer_fails(const char *key)
 	return place_get(key, now_ms())->fails;
 }
 
-uint64_t layer_failures(const char *key)
+const char *const fail_kind_name[FK_COUNT] = {
+	"timeout", "refused", "dns", "tls", "dropped", "http_5xx", "http_4xx", "s3_refused", "other",
+};
+
+void layer_count(const char *key, enum fail_kind kind)
 {
-	return place_get(key, now_ms())->failures;
+	if (kind > FK_NONE && kind < FK_COUNT)
+		place_get(key, now_ms())->failures[kind]++;
+}
+
+uint64_t layer_failures(const char *key, enum fail_kind kind)
+{
+	return place_get(key, now_ms())->failures[kind];
 }
 
 /* ---- proxies ---------------------------------------------------------------------------------- */

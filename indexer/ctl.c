@@ -12,6 +12,7 @@
 #include "indexer/order.h"
 
 #include "ipc/log.h"
+#include "ipc/logring.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -218,6 +219,7 @@ static void *run(void *arg)
 			status(out);
 		} else if (strcmp(j->m.cmd, "stats") == 0) {
 			stats(out);
+			log_ring_print(out);
 		} else if (strcmp(j->m.cmd, "cache") == 0) {
 			st = (uint32_t)-cache_ctl_report(out);
 		} else if (strcmp(j->m.cmd, "evict") == 0) {

@@ -83,6 +83,8 @@ void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
 	for (int i = head; i < n; i++)
 		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
 			line[i] = '?';
+	if (log_keep)
+		log_keep(lvl, line + head, (size_t)(n - head));
 	line[n++] = '\n';
 	(void)!write(STDERR_FILENO, line, n);
 }

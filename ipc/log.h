@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 /* The original tool's scale: 0 critical only … 4 info (default) … 5 debug. */
 enum log_level { LOG_CRIT = 0, LOG_ERROR = 1, LOG_WARN = 2, LOG_NOTICE = 3, LOG_INFO = 4, LOG_DEBUG = 5 };
@@ -22,6 +23,10 @@ bool log_to_journal(void);
 int log_level(void);
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vmsg(enum log_level lvl, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
+/* ipc/logring.c's hook (weak: NULL in the supervisor and the fuser, which link no ring): each
+ * warning, error and critical message, without the line's head. */
+void log_keep(enum log_level lvl, const char *msg, size_t len) __attribute__((weak));
 
 /* Log at CRIT and exit with `status`. */
 void die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));

@@ -159,7 +159,8 @@ extern const size_t proto_status_from_supervisor_n;
  * worker: u32 event (ST_EV_*), u32 event role (a ROLE_*), u32 supervisor pid, i64 started (unix
  * s), str config file ("" for none), u32 n roles (ST_ROLES), n × { u32 pid (0: not running),
  * u32 restarts, i64 last exit (unix s; 0: none), str last exit (≤ 160), i64 restart in ms (-1:
- * none due), u32 back-off (its deaths in a crash loop) }, then the tree: u8 built, u64
+ * none due), u32 back-off (its deaths in a crash loop), ST_CAUSES × u32 restarts after a death
+ * of that cause (ST_CAUSE_*) }, then the tree: u8 built, u64
  * generation, u64 entries, u32 services, u32 rejected, i64 built at, i64 last failure at, str the
  * failure (≤ ST_WHY_MAX), u8 debug mode. Root writes it from its own variables; it reads nothing a worker wrote
  * into it but the indexer's tree-failure words, copied. */
@@ -171,6 +172,14 @@ extern const size_t proto_status_from_supervisor_n;
 #define ST_ROLES        5       /* fuser, indexer, fetcher, status, debug (the ROLE_* order) */
 #define ST_ROLE_STATUS  3
 #define ST_WHY_MAX      1152
+/* Why a worker died before a restart (root knows it when it reaps). */
+#define ST_CAUSE_EXITED  0      /* it exited */
+#define ST_CAUSE_SIGNAL  1      /* a signal killed it (not root, not its seccomp filter) */
+#define ST_CAUSE_SECCOMP 2      /* its seccomp filter refused a system call (SIGSYS) */
+#define ST_CAUSE_DRAIN   3      /* root killed it: it did not read its channel */
+#define ST_CAUSE_RELOAD  4      /* stopped for a reload (the indexer's folders changed) */
+#define ST_CAUSE_PEER    5      /* the fetcher, stopped with the indexer */
+#define ST_CAUSES        6
 #define ST_EV_NONE      0
 #define ST_EV_DIED      1       /* the event role died (its pending questions will not be answered) */
 #define ST_EV_TREE_DONE 2

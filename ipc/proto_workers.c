@@ -255,8 +255,15 @@ int proto_ctl_decode(const void *buf, size_t len, struct ctl_msg *c)
 
 void proto_ctl_reply_encode(struct ipc_wr *w, uint32_t status, const char *text, size_t len)
 {
+	/* Too long: cut after the last whole line that fits, never inside one (a "stats" line cut
+	 * short would read as another number). */
+	if (len > CTL_TEXT_MAX) {
+		const char *nl = memrchr(text, '\n', CTL_TEXT_MAX);
+
+		len = nl ? (size_t)(nl - text) + 1 : CTL_TEXT_MAX;
+	}
 	ipc_wr_u32(w, status);
-	ipc_wr_str(w, text, len > CTL_TEXT_MAX ? CTL_TEXT_MAX : len);
+	ipc_wr_str(w, text, len);
 }
 
 void proto_conf_encode(struct ipc_wr *w, const struct worker_conf *c)

@@ -13,6 +13,8 @@
 
 struct st_facts facts;
 const char *const st_role_name[ST_ROLES] = { "fuser", "indexer", "fetcher", "status", "debug" };
+const char *const st_cause_name[ST_CAUSES] = { "exited", "signal", "seccomp", "undrained", "reload",
+					       "with_indexer" };
 static const char *const relay_name[] = { "?", "indexer", "fetcher", "fuser" };
 
 static struct query *live[MAX_LIVE];
@@ -204,6 +206,8 @@ int facts_decode(const void *buf, size_t len, struct st_facts *f, uint32_t *even
 			copy_clean(k->last_exit, sizeof k->last_exit, s, sl);
 		k->restart_in_ms = ipc_rd_i64(&r);
 		k->backoff = ipc_rd_u32(&r);
+		for (int c = 0; c < ST_CAUSES; c++)
+			k->cause[c] = ipc_rd_u32(&r);
 	}
 	f->tree_have = ipc_rd_u8(&r) != 0;
 	f->generation = ipc_rd_u64(&r);

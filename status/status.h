@@ -26,6 +26,7 @@ struct st_role {
 	uint32_t pid, restarts, backoff;
 	int64_t exit_at, restart_in_ms;
 	char last_exit[161];
+	uint32_t cause[ST_CAUSES];      /* restarts by the cause of the death before */
 };
 
 struct st_facts {
@@ -45,6 +46,7 @@ struct st_facts {
 
 extern struct st_facts facts;
 extern const char *const st_role_name[ST_ROLES];
+extern const char *const st_cause_name[ST_CAUSES];
 
 /* Decode a MSG_ST_FACTS payload into *f (control characters of the failure replaced). Returns 0
  * with the event and its role, or -EPROTO. */

@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +36,9 @@ static struct {
 	unsigned restarts;
 	char last_exit[160];
 	time_t at;
+	uint32_t cause;                 /* of the last death (ST_CAUSE_*) */
+	bool drained;                   /* killed for not reading its channel */
+	uint32_t by_cause[ST_CAUSES];   /* restarts, by the cause of the death before */
 } wstat[ROLE_COUNT];
 
 static struct {
@@ -225,6 +230,8 @@ static void push_facts(uint32_t event, uint32_t role)
 		ipc_wr_cstr(&w, wstat[r].last_exit);
 		ipc_wr_i64(&w, k->pid <= 0 && k->restart_at ? k->restart_at - now : -1);
 		ipc_wr_u32(&w, (uint32_t)k->backoff);
+		for (int c = 0; c < ST_CAUSES; c++)
+			ipc_wr_u32(&w, wstat[r].by_cause[c]);
 	}
 	ipc_wr_u8(&w, tree.have);
 	ipc_wr_u64(&w, tree.generation);
@@ -321,8 +328,17 @@ int sctl_on_msg(const struct worker *from, const struct ipc_msg *m)
 
 static bool dirty;
 
-void sctl_worker_died(enum worker_role role, const char *why)
+void sctl_worker_killed(enum worker_role role)
 {
+	wstat[role].drained = true;
+}
+
+void sctl_worker_died(enum worker_role role, const char *why, int ws, bool planned, bool followed)
+{
+	wstat[role].cause = planned ? ST_CAUSE_RELOAD : followed ? ST_CAUSE_PEER :
+			    wstat[role].drained ? ST_CAUSE_DRAIN : !WIFSIGNALED(ws) ? ST_CAUSE_EXITED :
+			    WTERMSIG(ws) == SIGSYS ? ST_CAUSE_SECCOMP : ST_CAUSE_SIGNAL;
+	wstat[role].drained = false;
 	snprintf(wstat[role].last_exit, sizeof wstat[role].last_exit, "%s", why);
 	wstat[role].at = time(NULL);
 	push_facts(ST_EV_DIED, role);
@@ -339,6 +355,7 @@ void sctl_flush(void)
 void sctl_worker_restarted(enum worker_role role)
 {
 	wstat[role].restarts++;
+	wstat[role].by_cause[wstat[role].cause]++;
 	push_facts(ST_EV_NONE, 0);
 }
 

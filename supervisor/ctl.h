@@ -42,7 +42,10 @@ int sctl_start(struct worker *w, const uint8_t *conf, size_t conf_len, int log_l
 int sctl_on_msg(const struct worker *from, const struct ipc_msg *m);
 
 /* From main.c's worker handling. */
-void sctl_worker_died(enum worker_role role, const char *why);
+/* A death: `ws` as waitpid gave it, `planned` for a reload, `followed` the fetcher that stopped
+ * with the indexer; sctl_worker_killed before, when root killed it for not reading its channel. */
+void sctl_worker_died(enum worker_role role, const char *why, int ws, bool planned, bool followed);
+void sctl_worker_killed(enum worker_role role);
 void sctl_worker_restarted(enum worker_role role);
 /* Once the loop has decided what follows a death (a restart time, a back-off): tell it. */
 void sctl_flush(void);

@@ -764,7 +764,8 @@ static void on_death(struct worker *wk, int ws)
 	wk->refused_known = false;
 	wk->pid = 0;
 	followed = wk->role == ROLE_FETCHER && fetcher_followed_indexer(ws);
-	sctl_worker_died(wk->role, followed ? "stopped with the indexer" : why);
+	sctl_worker_died(wk->role, followed ? "stopped with the indexer" : why, ws, wk->planned,
+			 followed);
 	if (wk->ctl >= 0) {
 		close(wk->ctl);
 		wk->ctl = -1;

@@ -5,6 +5,7 @@
  * later does not change what a restart runs.
  */
 #include "supervisor/supervisor.h"
+#include "supervisor/ctl.h"
 
 #include "ipc/ipc.h"
 #include "ipc/log.h"
@@ -289,6 +290,7 @@ int worker_send(const struct worker *w, uint16_t type, uint64_t id, const void *
 
 	if (rc == -EAGAIN && w->pid > 0) {
 		log_err("the %s does not read its channel; killed", w->name);
+		sctl_worker_killed(w->role);
 		kill(w->pid, SIGKILL);
 	}
 	return rc;

@@ -6,7 +6,9 @@
 # -pprof-addr exits 1; 500 slow clients do not delay reads of cached files and are all closed by
 # their deadline; headless Chromium renders the page (a screenshot in the output folder, its DOM
 # names every layer); without -pprof nothing listens. The status worker's seccomp list accepts
-# only on the fds it was given.
+# only on the fds it was given. Failures by kind (a refused port, a 503, a server that holds),
+# the blob-fetch histogram (_count = the blobs fetched), restarts by cause (SIGKILL: "signal"),
+# and a worker's warning on the page Chromium renders.
 . "$(dirname "$0")/lib.sh"
 t_setup
 CTL=$AYSFS_BUILD/aysfs-ctl
@@ -27,11 +29,40 @@ for i in 1 2 3 4 5 6; do
 	h=$(put_blob "$W/store" "$T/src/f$i")
 	echo "/f$i|$h|$(stat -c %s "$T/src/f$i")" >>"$T/svc.flist"
 done
+# f7's blob is in no store: its open tries the failing layers after the store's 404.
+random_file "$T/f7" 1000
+echo "/f7|$(put_blob "$T/nowhere" "$T/f7")|1000" >>"$T/svc.flist"
 write_flist "$T/flists/svc.flist" <"$T/svc.flist"
 chmod -R a+rX "$W" "$T/local"
 PORT=$(free_port)
-nginx_start "server { listen 127.0.0.1:$PORT; root $W; }"
+P503=$(free_port)
+nginx_start "server { listen 127.0.0.1:$PORT; root $W; }" "server { listen 127.0.0.1:$P503; return 503; }"
 STORE="http://127.0.0.1:$PORT/store"
+REFUSED="http://127.0.0.1:$(free_port)/store"   # nothing listens there
+S503="http://127.0.0.1:$P503/store"
+# A server that answers 200 with a length, sends no byte of the body and holds (the fetcher's
+# stall deadline ends it: a timeout). It stops by itself.
+PHOLD=$(free_port)
+python3 - "$PHOLD" <<'PY' &
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(16)
+s.settimeout(1)
+held = []
+end = time.monotonic() + 300
+while time.monotonic() < end:
+    try:
+        c, _ = s.accept()
+    except socket.timeout:
+        continue
+    c.recv(4096)
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+    held.append(c)
+PY
+HOLD_PID=$!
+HOLD="http://127.0.0.1:$PHOLD/store"
 cat >"$T/config.toml" <<EOF
 [main]
 prefix = "/"
@@ -41,6 +72,12 @@ cache_dir = "$T/cache"
 url = "$T/local"
 [[store]]
 url = "$STORE"
+[[store]]
+url = "$REFUSED"
+[[store]]
+url = "$S503"
+[[store]]
+url = "$HOLD"
 EOF
 
 # listening_inodes PID…: the socket inodes of those processes' fds that /proc/net/tcp{,6} lists as
@@ -112,16 +149,24 @@ is "$(metric "aysfs_layer_blobs_served_total$L")" $(( served0 + 3 )) "blobs serv
 is "$(metric aysfs_opens_total)" $(( opens0 + 3 )) "the fuser's opens by 3"
 is "$(metric aysfs_read_bytes_total)" $(( rbytes0 + sum )) "its bytes served by reads by $sum"
 is "$(metric "aysfs_layer_up$L")" 1 "the layer is up"
-is "$(metric aysfs_tree_entries)" 7 "the tree's entries"
+is "$(metric aysfs_tree_entries)" 8 "the tree's entries"
+H="aysfs_layer_fetch_seconds"
+is "$(metric "${H}_count$L")" 3 "the blob-fetch histogram's _count is the blobs fetched (3)"
+is "$(metric "${H}_bucket{layer=\"$STORE\",le=\"+Inf\"}")" 3 "its +Inf bucket too"
+is "$(awk -v v="$(metric "${H}_sum$L")" 'BEGIN { exit !(v > 0 && v < 30) }' && echo y)" y \
+	"its _sum is seconds ($(metric "${H}_sum$L"))"
+is "$(metric "aysfs_layer_failures_total{layer=\"$STORE\",kind=\"refused\"}")" 0 "no failure of the store yet"
 
 # ---- counters survive a restarted fetcher --------------------------------------------------------------
 kill -9 "$(worker_pid fetcher)"
+FR='aysfs_worker_restarts_total{worker="fetcher",cause="signal"}'
 for _ in $(seq 50); do
-	[ "$(curl -s "$URL/metrics" | awk '$1 == "aysfs_worker_restarts_total{worker=\"fetcher\"}" { print $2 }')" = 1 ] && break
+	[ "$(curl -s "$URL/metrics" | awk -v n="$FR" '$1 == n { print $2 }')" = 1 ] && break
 	sleep 0.1
 done
 scrape
-is "$(metric 'aysfs_worker_restarts_total{worker="fetcher"}')" 1 "the fetcher's restart is counted"
+is "$(metric "$FR")" 1 "the fetcher's restart is counted, cause signal (SIGKILL)"
+is "$(metric 'aysfs_worker_restarts_total{worker="fetcher",cause="exited"}')" 0 "and not as an exit"
 is "$(metric "aysfs_layer_requests_total$L")" $(( req0 + 3 )) "and its requests counter did not drop"
 
 # ---- a restarted status worker gets the same sockets -----------------------------------------------
@@ -135,7 +180,7 @@ done
 is "$(curl -s -o /dev/null -w '%{http_code}' "$URL/metrics")" 200 "a killed status worker is restarted and serves /metrics again"
 like "$("$CTL" "$T/mnt" status)" "status +pid $(worker_pid status), restarts 1" "and aysfs-ctl, on the same sockets"
 scrape
-is "$(metric 'aysfs_worker_restarts_total{worker="status"}')" 1 "its restart is counted"
+is "$(metric 'aysfs_worker_restarts_total{worker="status",cause="signal"}')" 1 "its restart is counted"
 
 # ---- 500 slow clients, and reads of cached files meanwhile -------------------------------------------
 lat() {         # lat: milliseconds of 30 reads of the three cached files
@@ -196,14 +241,27 @@ is "$(awk -v s="$secs" 'BEGIN { exit !(s < 8) }' && echo y)" y "by the deadline 
 like "$code" "200|503" "the server still answers during or after the flood ($code)"
 is "$(curl -s -o /dev/null -w '%{http_code}' "$URL/metrics")" 200 "and 200 once it is over"
 
+# ---- failures by kind -------------------------------------------------------------------------------
+scrape
+h0=$(metric "${H}_count$L")
+ok_cmd "f7, in no store, cannot be read" sh -c "! cat '$T/mnt/f7' >/dev/null 2>&1"
+scrape
+kind() { metric "aysfs_layer_failures_total{layer=\"$1\",kind=\"$2\"}"; }
+is "$(kind "$REFUSED" refused)" 1 "a refused port counts as kind refused"
+is "$(kind "$S503" http_5xx)" 1 "a 503 as kind http_5xx"
+is "$(kind "$HOLD" timeout)" 1 "a server that holds as kind timeout"
+is "$(kind "$STORE" refused)$(kind "$REFUSED" timeout)$(kind "$S503" refused)" 000 "and nothing else is counted"
+is "$(metric "${H}_count$L")" "$h0" "failed fetches are not in the histogram"
+ok_cmd "promtool check metrics passes with failures and histograms" sh -c "promtool check metrics <'$T/m'"
+
 # ---- a layer stopped mid-test --------------------------------------------------------------------------
 nginx_stop
 cat "$T/mnt/f5" >/dev/null 2>&1
 cat "$T/mnt/f6" >/dev/null 2>&1
 scrape
 is "$(metric "aysfs_layer_up$L")" 0 "a stopped layer shows as down in /metrics (aysfs_layer_up 0)"
-is "$(awk -v v="$(metric "aysfs_layer_failures_total$L")" 'BEGIN { exit !(v >= 1) }' && echo y)" y \
-	"its failures are counted ($(metric "aysfs_layer_failures_total$L"))"
+is "$(awk -v v="$(kind "$STORE" refused)" 'BEGIN { exit !(v >= 1) }' && echo y)" y \
+	"its failures are counted, kind refused ($(kind "$STORE" refused))"
 is "$(awk -v v="$(metric "aysfs_layer_backoff_seconds$L")" 'BEGIN { exit !(v > 0) }' && echo y)" y \
 	"with its seconds of back-off left ($(metric "aysfs_layer_backoff_seconds$L"))"
 curl -s "$URL/debug/status" >"$T/page.html"
@@ -213,7 +271,7 @@ curl -s "$URL/debug/status.json" >"$T/status.json"
 "$CTL" -json "$T/mnt" status >"$T/ctl.json"
 ok_cmd "/debug/status.json is valid JSON" python3 -m json.tool "$T/status.json"
 is "$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(sorted(j["indexer"]["layers (blobs served since the indexer started)"]))' "$T/status.json")" \
-	"$(python3 -c 'import sys; print(sorted(sys.argv[1:]))' "$T/local" "$STORE")" "it lists every layer"
+	"$(python3 -c 'import sys; print(sorted(sys.argv[1:]))' "$T/local" "$STORE" "$REFUSED" "$S503" "$HOLD")" "it lists every layer"
 like "$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["fetcher"]["network layers (downloads since the fetcher started)"][sys.argv[2]])' "$T/status.json" "$STORE")" \
 	"^down for [0-9]+ s more" "and the stopped one as down"
 # Both made a second apart at most: the same but for "N s ago" and the seconds of a back-off.
@@ -227,15 +285,20 @@ timeout 60 "${CHROME[@]}" --window-size=1200,900 --screenshot="$OUT/status.png" 
 is "$([ -s "$OUT/status.png" ] && echo y)" y "Chromium renders the page into $OUT/status.png"
 timeout 60 "${CHROME[@]}" --dump-dom "$URL/debug/status" >"$T/dom.html" 2>>"$T/chrome.log"
 cp "$T/chrome.log" "$OUT/chrome.log"
-for l in "$T/local" "$STORE"; do
+for l in "$T/local" "$STORE" "$REFUSED" "$S503" "$HOLD"; do
 	is "$(grep -qF "$l" "$T/dom.html" && echo y)" y "its DOM names the layer $l"
 done
+like "$(grep -F "layer ${S503%/store} is down" "$T/dom.html")" "<td>fetcher</td><td>WARN</td>" \
+	"and the fetcher's warning that the 503 layer is down, under the last warnings and errors"
+like "$(sed -n '/Last warnings/,$p' "$T/dom.html" | grep -c '<tr><td>[0-9]* s ago')" "^([1-9]|1[0-9]|20)$" \
+	"20 of them at most"
 
 # ---- the status worker's allow-list -------------------------------------------------------------------
 is "$("$TRY" status accept-fd4 accept-other socket-inet socket-unix open-read execve 2>/dev/null | tr '\n' ' ')" \
 	"status accept-fd4 errno:ENOTSOCK status accept-other killed status socket-inet killed status socket-unix killed status open-read $("$TRY" -relaxed && echo ok || echo killed) status execve killed " \
 	"the status worker's seccomp list: accept4 on fd 4 (and 5) only, no socket, no open, no exec"
 
+kill "$HOLD_PID" 2>/dev/null; wait "$HOLD_PID" 2>/dev/null
 mount_stop
 is "$STOP_STATUS" 0 "SIGTERM stops the mount"
 is "$( (exec 3<>/dev/tcp/127.0.0.1/"$HP") 2>/dev/null || echo y)" y "and nothing listens on the port any more"

@@ -3,6 +3,7 @@
  * restarts. */
 #include "status/status.h"
 #include "tests/tap.h"
+#include "ipc/proto_workers.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -78,5 +79,52 @@ int main(void)
 	ok(strstr(m, "\"http://h/s\": \"down for 4 s more (1 failures in a row)\"") != NULL, "with each layer's health");
 	ok(strstr(m, "\"workers\": {") != NULL, "and root's part");
 	free(m);
+
+	/* Failures by kind, the histogram, the last warnings and errors. */
+	m = render("/metrics", "", "layer_failures http://h/s refused 2\nlayer_failures http://h/s a\"b 1\n"
+		   "layer_failures http://h/s 3\nlayer_fetch_bucket http://h/s 0.5 1\n"
+		   "layer_fetch_bucket http://h/s +Inf 2\nlayer_fetch_sum_us http://h/s 1500000\n"
+		   "layer_fetch_count http://h/s 2\n");
+	ok(strstr(m, "aysfs_layer_failures_total{layer=\"http://h/s\",kind=\"refused\"} 2\n") != NULL,
+	   "a failure's kind is a second label");
+	ok(!strstr(m, "a\"b") && !strstr(m, "aysfs_layer_failures_total{layer=\"http://h/s\"}"),
+	   "a kind out of its alphabet, or none, is dropped");
+	ok(strstr(m, "# TYPE aysfs_layer_fetch_seconds histogram\n"
+		     "aysfs_layer_fetch_seconds_bucket{layer=\"http://h/s\",le=\"0.5\"} 1\n"
+		     "aysfs_layer_fetch_seconds_bucket{layer=\"http://h/s\",le=\"+Inf\"} 2\n"
+		     "aysfs_layer_fetch_seconds_sum{layer=\"http://h/s\"} 1.500000\n"
+		     "aysfs_layer_fetch_seconds_count{layer=\"http://h/s\"} 2\n") != NULL,
+	   "the histogram: one type line, buckets, _sum in seconds, _count");
+	free(m);
+	m = render("/metrics", "", "layer_fetch_bucket http://h/s +Inf 1\nlayer_fetch_count http://h/s 1\n");
+	ok(strstr(m, "aysfs_layer_fetch_seconds_count{layer=\"http://h/s\"} 3\n") != NULL,
+	   "its series never go down either (2, then 1 from a restarted fetcher: 3)");
+	free(m);
+	m = render("/debug/status", "log 2000 ERROR older <b>\nlog 3000 WARN newer\nlog x WARN bad time\n"
+		   "log 4000 warn lower case\nlog 5000\n", "log 2500 WARN the fetcher's\nlayer_fetch_count http://h/t 4\n"
+		   "layer_fetch_sum_us http://h/t 8000\n");
+	ok(strstr(m, "<td>indexer</td><td>WARN</td><td>newer</td>") != NULL, "a worker's warning is on the page");
+	ok(strstr(m, "<td>indexer</td><td>ERROR</td><td>older &lt;b&gt;</td>") != NULL, "escaped");
+	ok(strstr(m, "newer") < strstr(m, "<td>the fetcher&#39;s") && strstr(m, "<td>the fetcher&#39;s") < strstr(m, "older"),
+	   "merged with the other workers', the newest first");
+	ok(!strstr(m, "bad time") && !strstr(m, "lower case"), "malformed lines are dropped");
+	ok(strstr(m, "<td>2</td>") != NULL, "a layer's mean blob fetch in ms (8000 us / 4)");
+	free(m);
+
+	/* An answer over CTL_TEXT_MAX is cut after its last whole line. */
+	static uint8_t wire[8 + 2 * CTL_TEXT_MAX];
+	char *big_text = malloc(2 * CTL_TEXT_MAX);
+	struct ipc_wr w;
+	const char *got;
+	size_t glen = 0;
+	uint32_t st;
+
+	for (size_t i = 0; i + 12 <= 2 * CTL_TEXT_MAX; i += 12)
+		memcpy(big_text + i, "hits 123456\n", 12);
+	ipc_wr_init(&w, wire, sizeof wire);
+	proto_ctl_reply_encode(&w, 0, big_text, 2 * CTL_TEXT_MAX / 12 * 12);
+	ok(!w.bad && proto_ctl_reply_decode(wire, w.len, &st, &got, &glen) == 0 && glen <= CTL_TEXT_MAX &&
+	   glen % 12 == 0 && got[glen - 1] == '\n', "a reply too long is cut after a whole line");
+	free(big_text);
 	return done_testing();
 }
