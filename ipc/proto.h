@@ -162,7 +162,7 @@ extern const size_t proto_status_from_supervisor_n;
  * none due), u32 back-off (its deaths in a crash loop), ST_CAUSES × u32 restarts after a death
  * of that cause (ST_CAUSE_*) }, then the tree: u8 built, u64
  * generation, u64 entries, u32 services, u32 rejected, i64 built at, i64 last failure at, str the
- * failure (≤ ST_WHY_MAX), u8 debug mode. Root writes it from its own variables; it reads nothing a worker wrote
+ * failure (≤ ST_WHY_MAX), u8 debug mode, u32 trees built, u32 reloads failed. Root writes it from its own variables; it reads nothing a worker wrote
  * into it but the indexer's tree-failure words, copied. */
 #define RELAY_INDEXER   1
 #define RELAY_FETCHER   2

@@ -219,6 +219,8 @@ int facts_decode(const void *buf, size_t len, struct st_facts *f, uint32_t *even
 	if ((s = ipc_rd_str(&r, ST_WHY_MAX, &sl)))
 		copy_clean(f->fail, sizeof f->fail, s, sl);
 	f->debug = ipc_rd_u8(&r) != 0;
+	f->trees_built = ipc_rd_u32(&r);
+	f->reloads_failed = ipc_rd_u32(&r);
 	if (!ipc_rd_done(&r) || *event > ST_EV_TREE_FAIL)
 		return -EPROTO;
 	f->have = true;

@@ -362,6 +362,11 @@ static void render_metrics(FILE *out)
 	fprintf(out, "aysfs_tree_entries %llu\n", (unsigned long long)facts.entries);
 	prom_head(out, "aysfs_tree_services", "gauge", "Services mounted in the tree served.");
 	fprintf(out, "aysfs_tree_services %u\n", facts.services);
+	prom_head(out, "aysfs_reloads_total", "counter", "Reloads that made a new tree.");
+	fprintf(out, "aysfs_reloads_total %u\n", facts.trees_built ? facts.trees_built - 1 : 0);
+	prom_head(out, "aysfs_reload_failures_total", "counter",
+		  "Reloads that failed (the tree being served was kept).");
+	fprintf(out, "aysfs_reload_failures_total %u\n", facts.reloads_failed);
 	prom_head(out, "aysfs_start_time_seconds", "gauge", "When the supervisor started (Unix time).");
 	fprintf(out, "aysfs_start_time_seconds %lld\n", (long long)facts.started);
 }

@@ -37,6 +37,7 @@ struct st_facts {
 	struct st_role role[ST_ROLES];
 	bool tree_have;
 	bool debug;                     /* the mount has [debug]: aysfs-debug answers "debug" */
+	uint32_t trees_built, reloads_failed;   /* the first tree and each reload's; failed reloads */
 	uint64_t generation, entries;
 	uint32_t services, rejected;
 	int64_t tree_at, fail_at;

@@ -47,6 +47,7 @@ static struct {
 	uint32_t services, rejected;
 	time_t at, fail_at;
 	char fail[ST_WHY_MAX];
+	uint32_t built, failed;         /* trees built (the first and each reload's), failed reloads */
 } tree;
 
 static int64_t mono_ms(void)
@@ -242,6 +243,8 @@ static void push_facts(uint32_t event, uint32_t role)
 	ipc_wr_i64(&w, tree.fail_at);
 	ipc_wr_cstr(&w, tree.fail);
 	ipc_wr_u8(&w, ops->workers[ROLE_DEBUG].exe_fd > 0);
+	ipc_wr_u32(&w, tree.built);
+	ipc_wr_u32(&w, tree.failed);
 	if (!w.bad)
 		worker_send(status_worker(), MSG_ST_FACTS, 0, buf, w.len, NULL, 0);
 }
@@ -367,6 +370,7 @@ void sctl_tree_done(uint64_t generation, uint64_t entries, uint32_t services, ui
 	tree.services = services;
 	tree.rejected = rejected;
 	tree.at = time(NULL);
+	tree.built++;
 	push_facts(ST_EV_TREE_DONE, 0);
 }
 
@@ -374,5 +378,6 @@ void sctl_tree_fail(const char *why)
 {
 	snprintf(tree.fail, sizeof tree.fail, "%s", why);
 	tree.fail_at = time(NULL);
+	tree.failed++;
 	push_facts(ST_EV_TREE_FAIL, 0);
 }

@@ -157,6 +157,21 @@ is "$(awk -v v="$(metric "${H}_sum$L")" 'BEGIN { exit !(v > 0 && v < 30) }' && e
 	"its _sum is seconds ($(metric "${H}_sum$L"))"
 is "$(metric "aysfs_layer_failures_total{layer=\"$STORE\",kind=\"refused\"}")" 0 "no failure of the store yet"
 
+# Reloads: one that builds a tree, one that fails (a broken configuration keeps the tree).
+rl0=$(metric aysfs_reloads_total); rf0=$(metric aysfs_reload_failures_total)
+is "$rl0/$rf0" "0/0" "no reload yet"
+kill -HUP "$SUP_PID"
+for _ in $(seq 100); do scrape; [ "$(metric aysfs_reloads_total)" = 1 ] && break; sleep 0.1; done
+is "$(metric aysfs_reloads_total)" 1 "a reload on SIGHUP: aysfs_reloads_total 1"
+cp "$T/config.toml" "$T/config.good"
+echo "this is = = not toml" >>"$T/config.toml"
+kill -HUP "$SUP_PID"
+for _ in $(seq 100); do scrape; [ "$(metric aysfs_reload_failures_total)" = 1 ] && break; sleep 0.1; done
+is "$(metric aysfs_reload_failures_total)/$(metric aysfs_reloads_total)" "1/1" \
+	"a broken configuration: aysfs_reload_failures_total 1, no new reload"
+cp "$T/config.good" "$T/config.toml"
+scrape
+
 # ---- counters survive a restarted fetcher --------------------------------------------------------------
 kill -9 "$(worker_pid fetcher)"
 FR='aysfs_worker_restarts_total{worker="fetcher",cause="signal"}'
