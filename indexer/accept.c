@@ -413,3 +413,12 @@ int accept_report(FILE *out)
 	pthread_mutex_unlock(&lock);
 	return 0;
 }
+
+void accept_stats(FILE *out)
+{
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < nrecords; i++)
+		if (records[i].signed_ok)
+			fprintf(out, "service_revision %s %" PRIu64 "\n", records[i].id, records[i].revision);
+	pthread_mutex_unlock(&lock);
+}

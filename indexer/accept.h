@@ -39,4 +39,7 @@ int accept_report(FILE *out);
  * Returns its length, -ENOENT, -EFBIG or another -errno. */
 long accept_read_small(int dirfd, const char *path, size_t max, char **out);
 
+/* "service_revision ID N" for each service whose signed flist was accepted (the indexer's "stats"). */
+void accept_stats(FILE *out);
+
 #endif

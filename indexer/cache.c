@@ -102,6 +102,7 @@ struct ctree {
 	size_t size;
 	struct ix ix;
 	bool *prefetch;                 /* per service of the image */
+	uint64_t *entries;              /* per service of the image: its entries (status, /metrics) */
 	uint64_t files;                 /* files with a blob in prefetch services */
 };
 
@@ -905,6 +906,7 @@ static void tree_put(struct ctree *t)
 	*pp = t->next;
 	munmap(t->map, t->size);
 	free(t->prefetch);
+	free(t->entries);
 	free(t);
 }
 
@@ -1447,7 +1449,10 @@ int cache_set_tree(void *map, size_t size, const struct ix *ix, const struct wor
 {
 	struct ctree *t = calloc(1, sizeof *t), *old;
 
-	if (!t || !(t->prefetch = calloc(ix->hdr->nservices + 1, sizeof *t->prefetch))) {
+	if (!t || !(t->prefetch = calloc(ix->hdr->nservices + 1, sizeof *t->prefetch)) ||
+	    !(t->entries = calloc(ix->hdr->nservices + 1, sizeof *t->entries))) {
+		if (t)
+			free(t->prefetch);
 		free(t);
 		return -ENOMEM;
 	}
@@ -1463,9 +1468,12 @@ int cache_set_tree(void *map, size_t size, const struct ix *ix, const struct wor
 			    !memcmp(c->services[k].id, ix_bytes(&t->ix, sv->id_off), sv->id_len))
 				t->prefetch[s] = true;
 	}
-	for (uint32_t i = 0; i < t->ix.ninodes; i++)
+	for (uint32_t i = 0; i < t->ix.ninodes; i++) {
+		if (t->ix.inodes[i].service < t->ix.hdr->nservices)
+			t->entries[t->ix.inodes[i].service]++;
 		if (file_with_blob(&t->ix.inodes[i]) && t->prefetch[t->ix.inodes[i].service])
 			t->files++;
+	}
 
 	pthread_mutex_lock(&C.lock);
 	t->next = C.trees;
@@ -1682,4 +1690,17 @@ int cache_ctl_verify(FILE *out)
 	log_info("cache verified: %lu blobs, %lu removed", checked, removed);
 	fprintf(out, "checked %lu\nremoved %lu\n", checked, removed);
 	return ferror(out) ? -EIO : 0;
+}
+
+void cache_service_stats(FILE *out)
+{
+	pthread_mutex_lock(&C.lock);
+	for (uint32_t s = 0; C.tree && s < C.tree->ix.hdr->nservices; s++) {
+		const struct ix_service *sv = &C.tree->ix.services[s];
+
+		fprintf(out, "service_entries %.*s %llu\n", (int)sv->id_len,
+			(const char *)ix_bytes(&C.tree->ix, sv->id_off),
+			(unsigned long long)C.tree->entries[s]);
+	}
+	pthread_mutex_unlock(&C.lock);
 }

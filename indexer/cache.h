@@ -126,4 +126,7 @@ int cache_ctl_report(FILE *out);
 int cache_ctl_evict(const char *path, FILE *out);
 int cache_ctl_verify(FILE *out);
 
+/* "service_entries ID N" for each service of the tree served (the indexer's "stats"). */
+void cache_service_stats(FILE *out);
+
 #endif

@@ -197,6 +197,8 @@ static void stats(FILE *out)
 			fprintf(out, "layer_blobs %s %llu\nlayer_blob_bytes %s %llu\n", snap[k].layer,
 				(unsigned long long)snap[k].hits, snap[k].layer,
 				(unsigned long long)snap[k].bytes);
+	cache_service_stats(out);
+	accept_stats(out);
 }
 
 struct job {

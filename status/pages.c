@@ -35,61 +35,66 @@ struct metric {
 	const char *help;       /* NULL: a series of the histogram just above */
 	const char *label2;     /* the second label's name, or NULL */
 	unsigned scale;         /* the value is written divided by it (0: as it is) */
+	const char *label1;     /* the first label's name; NULL: "layer" */
 };
 
 #define FETCH_SECONDS "aysfs_layer_fetch_seconds"
 
 static const struct metric metrics[] = {
-	{ RELAY_FUSER, "opens", "aysfs_opens_total", COUNTER, "Files opened.", NULL, 0 },
-	{ RELAY_FUSER, "reads", "aysfs_reads_total", COUNTER, "Reads of files answered.", NULL, 0 },
+	{ RELAY_FUSER, "opens", "aysfs_opens_total", COUNTER, "Files opened.", NULL, 0, NULL },
+	{ RELAY_FUSER, "reads", "aysfs_reads_total", COUNTER, "Reads of files answered.", NULL, 0, NULL },
 	{ RELAY_FUSER, "read_bytes", "aysfs_read_bytes_total", COUNTER,
-	  "Bytes served by reads of files.", NULL, 0 },
+	  "Bytes served by reads of files.", NULL, 0, NULL },
 	{ RELAY_INDEXER, "cache_hits", "aysfs_cache_hits_total", COUNTER,
-	  "Opens served from the local cache.", NULL, 0 },
+	  "Opens served from the local cache.", NULL, 0, NULL },
 	{ RELAY_INDEXER, "cache_misses", "aysfs_cache_misses_total", COUNTER,
-	  "Opens the local cache did not hold.", NULL, 0 },
+	  "Opens the local cache did not hold.", NULL, 0, NULL },
 	{ RELAY_INDEXER, "cache_bytes", "aysfs_cache_bytes", GAUGE,
-	  "Bytes of blobs in the local cache.", NULL, 0 },
+	  "Bytes of blobs in the local cache.", NULL, 0, NULL },
 	{ RELAY_INDEXER, "cache_limit", "aysfs_cache_limit_bytes", GAUGE,
-	  "The local cache's size limit (cache_size).", NULL, 0 },
-	{ RELAY_INDEXER, "cache_blobs", "aysfs_cache_blobs", GAUGE, "Blobs in the local cache.", NULL, 0 },
-	{ RELAY_INDEXER, "cache_open", "aysfs_cache_open_blobs", GAUGE, "Cached blobs held open.", NULL, 0 },
+	  "The local cache's size limit (cache_size).", NULL, 0, NULL },
+	{ RELAY_INDEXER, "cache_blobs", "aysfs_cache_blobs", GAUGE, "Blobs in the local cache.", NULL, 0, NULL },
+	{ RELAY_INDEXER, "cache_open", "aysfs_cache_open_blobs", GAUGE, "Cached blobs held open.", NULL, 0, NULL },
 	{ RELAY_INDEXER, "cache_evictions", "aysfs_cache_evictions_total", COUNTER,
-	  "Blobs evicted to stay under the limit.", NULL, 0 },
+	  "Blobs evicted to stay under the limit.", NULL, 0, NULL },
 	{ RELAY_INDEXER, "cache_expired", "aysfs_cache_expirations_total", COUNTER,
-	  "Blobs removed by cache_expiration.", NULL, 0 },
+	  "Blobs removed by cache_expiration.", NULL, 0, NULL },
 	{ RELAY_INDEXER, "cache_wrong_size", "aysfs_cache_wrong_size_total", COUNTER,
-	  "Cached blobs dropped for a size that did not match.", NULL, 0 },
+	  "Cached blobs dropped for a size that did not match.", NULL, 0, NULL },
 	{ RELAY_INDEXER, "cache_rehashed", "aysfs_hash_verifications_total", COUNTER,
-	  "Blobs hashed at an open (not yet verified by this node).", NULL, 0 },
+	  "Blobs hashed at an open (not yet verified by this node).", NULL, 0, NULL },
 	{ RELAY_INDEXER, "hash_failures", "aysfs_hash_failures_total", COUNTER,
-	  "Blobs whose content did not match their hash.", NULL, 0 },
+	  "Blobs whose content did not match their hash.", NULL, 0, NULL },
 	{ RELAY_INDEXER, "cache_prefetch_done", "aysfs_prefetch_done_total", COUNTER,
-	  "Blobs prefetched.", NULL, 0 },
+	  "Blobs prefetched.", NULL, 0, NULL },
 	{ RELAY_INDEXER, "cache_prefetch_failed", "aysfs_prefetch_failed_total", COUNTER,
-	  "Prefetches that failed.", NULL, 0 },
+	  "Prefetches that failed.", NULL, 0, NULL },
 	{ RELAY_INDEXER, "cache_prefetch_total", "aysfs_prefetch_planned_blobs", GAUGE,
-	  "Blobs the prefetch of services plans to fetch.", NULL, 0 },
+	  "Blobs the prefetch of services plans to fetch.", NULL, 0, NULL },
 	{ RELAY_INDEXER, "layer_blobs", "aysfs_layer_blobs_served_total", COUNTER,
-	  "Blobs served for opens, by the layer they came from.", NULL, 0 },
+	  "Blobs served for opens, by the layer they came from.", NULL, 0, NULL },
 	{ RELAY_INDEXER, "layer_blob_bytes", "aysfs_layer_served_bytes_total", COUNTER,
-	  "Bytes of blobs served for opens, by layer.", NULL, 0 },
+	  "Bytes of blobs served for opens, by layer.", NULL, 0, NULL },
+	{ RELAY_INDEXER, "service_entries", "aysfs_service_entries", GAUGE,
+	  "Entries of each service in the tree served.", NULL, 0, "service" },
+	{ RELAY_INDEXER, "service_revision", "aysfs_service_revision", GAUGE,
+	  "Revision of each service's accepted signed flist.", NULL, 0, "service" },
 	{ RELAY_FETCHER, "layer_requests", "aysfs_layer_requests_total", COUNTER,
-	  "Downloads from a network layer (opens and read-ahead).", NULL, 0 },
+	  "Downloads from a network layer (opens and read-ahead).", NULL, 0, NULL },
 	{ RELAY_FETCHER, "layer_bytes", "aysfs_layer_bytes_total", COUNTER,
-	  "Bytes downloaded from a network layer.", NULL, 0 },
+	  "Bytes downloaded from a network layer.", NULL, 0, NULL },
 	{ RELAY_FETCHER, "layer_failures", "aysfs_layer_failures_total", COUNTER,
-	  "Failed downloads from a network layer, by kind.", "kind", 0 },
+	  "Failed downloads from a network layer, by kind.", "kind", 0, NULL },
 	{ RELAY_FETCHER, "layer_fetch_bucket", FETCH_SECONDS "_bucket", HISTOGRAM,
-	  "Time of each blob downloaded from a network layer (the transfer that succeeded).", "le", 0 },
-	{ RELAY_FETCHER, "layer_fetch_sum_us", FETCH_SECONDS "_sum", HISTOGRAM, NULL, NULL, 1000000 },
-	{ RELAY_FETCHER, "layer_fetch_count", FETCH_SECONDS "_count", HISTOGRAM, NULL, NULL, 0 },
+	  "Time of each blob downloaded from a network layer (the transfer that succeeded).", "le", 0, NULL },
+	{ RELAY_FETCHER, "layer_fetch_sum_us", FETCH_SECONDS "_sum", HISTOGRAM, NULL, NULL, 1000000, NULL },
+	{ RELAY_FETCHER, "layer_fetch_count", FETCH_SECONDS "_count", HISTOGRAM, NULL, NULL, 0, NULL },
 	{ RELAY_FETCHER, "layer_up", "aysfs_layer_up", GAUGE,
-	  "1 when a network layer is up, 0 while it backs off.", NULL, 0 },
+	  "1 when a network layer is up, 0 while it backs off.", NULL, 0, NULL },
 	{ RELAY_FETCHER, "layer_backoff_seconds", "aysfs_layer_backoff_seconds", GAUGE,
-	  "Seconds left of a layer's back-off (0: up).", NULL, 0 },
+	  "Seconds left of a layer's back-off (0: up).", NULL, 0, NULL },
 	{ RELAY_FETCHER, "layer_failures_in_a_row", "aysfs_layer_consecutive_failures", GAUGE,
-	  "Failures in a row of a network layer.", NULL, 0 },
+	  "Failures in a row of a network layer.", NULL, 0, NULL },
 };
 #define NMETRICS (sizeof metrics / sizeof metrics[0])
 
@@ -332,7 +337,7 @@ static void render_metrics(FILE *out)
 			head = true;
 			fprintf(out, "%s", metrics[m].name);
 			if (s->label[0]) {
-				fputs("{layer=\"", out);
+				fprintf(out, "{%s=\"", metrics[m].label1 ? metrics[m].label1 : "layer");
 				prom_label(out, s->label);
 				if (s->label2[0])
 					fprintf(out, "\",%s=\"%s", metrics[m].label2, s->label2);
@@ -419,7 +424,7 @@ static unsigned layers(const char **out, unsigned max)
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < nsamples && n < max; i++) {
-		bool seen = !samples[i].label[0];
+		bool seen = !samples[i].label[0] || metrics[samples[i].metric].label1;
 
 		for (unsigned k = 0; k < n && !seen; k++)
 			seen = !strcmp(out[k], samples[i].label);
@@ -529,6 +534,18 @@ static void render_html(FILE *out)
 		html_num(out, sum_of(RELAY_FETCHER, "layer_failures", ls[i]));
 		html_num(out, n > 0 ? us / n / 1000 : -1);
 		html_num(out, value_of(RELAY_INDEXER, "layer_blobs", ls[i]));
+		fputs("</tr>\n", out);
+	}
+	fputs("</table>\n<h2>Services</h2>\n<table><tr><th>service</th><th>entries</th>"
+	      "<th>revision</th></tr>\n", out);
+	for (unsigned i = 0; i < nsamples; i++) {
+		if (strcmp(metrics[samples[i].metric].key, "service_entries"))
+			continue;
+		fputs("<tr><td>", out);
+		html_text(out, samples[i].label);
+		fputs("</td>", out);
+		html_num(out, (long long)samples[i].value);
+		html_num(out, value_of(RELAY_INDEXER, "service_revision", samples[i].label));
 		fputs("</tr>\n", out);
 	}
 	fprintf(out, "</table>\n<h2>Local cache</h2>\n"

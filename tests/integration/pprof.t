@@ -150,6 +150,7 @@ is "$(metric aysfs_opens_total)" $(( opens0 + 3 )) "the fuser's opens by 3"
 is "$(metric aysfs_read_bytes_total)" $(( rbytes0 + sum )) "its bytes served by reads by $sum"
 is "$(metric "aysfs_layer_up$L")" 1 "the layer is up"
 is "$(metric aysfs_tree_entries)" 8 "the tree's entries"
+is "$(metric 'aysfs_service_entries{service="svc"}')" 8 "the service's entries (aysfs_service_entries)"
 H="aysfs_layer_fetch_seconds"
 is "$(metric "${H}_count$L")" 3 "the blob-fetch histogram's _count is the blobs fetched (3)"
 is "$(metric "${H}_bucket{layer=\"$STORE\",le=\"+Inf\"}")" 3 "its +Inf bucket too"
@@ -303,6 +304,8 @@ cp "$T/chrome.log" "$OUT/chrome.log"
 for l in "$T/local" "$STORE" "$REFUSED" "$S503" "$HOLD"; do
 	is "$(grep -qF "$l" "$T/dom.html" && echo y)" y "its DOM names the layer $l"
 done
+like "$(tr -d '\n' <"$T/dom.html")" "<h2>Services</h2>.*<td>svc</td><td>8</td>" \
+	"and its services, with their entries"
 like "$(grep -F "layer ${S503%/store} is down" "$T/dom.html")" "<td>fetcher</td><td>WARN</td>" \
 	"and the fetcher's warning that the 503 layer is down, under the last warnings and errors"
 like "$(sed -n '/Last warnings/,$p' "$T/dom.html" | grep -c '<tr><td>[0-9]* s ago')" "^([1-9]|1[0-9]|20)$" \
