@@ -4,6 +4,7 @@
 #ifdef AYSFS_TEST_HOOKS
 
 #include "ipc/log.h"
+#include "ipc/proto.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -35,8 +36,21 @@ static void testhook_garbage(int sig)
 	sendmsg(3, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
+/* SIGWINCH: a well-formed MSG_READY once more, out of step with the protocol. */
+static void testhook_ready_again(int sig)
+{
+	struct ipc_hdr h = { IPC_MAGIC, MSG_READY, 0, 0, 0, 0 };
+	struct iovec iov = { &h, sizeof h };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	(void)sig;
+	sendmsg(3, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 void testhook_install(enum seccomp_role role)
 {
+	struct sigaction c = { .sa_handler = testhook_ready_again, .sa_flags = SA_RESTART };
+
 	struct sigaction a = { .sa_handler = testhook_refused_call, .sa_flags = SA_RESTART };
 	struct sigaction b = { .sa_handler = testhook_garbage, .sa_flags = SA_RESTART };
 
@@ -45,7 +59,10 @@ void testhook_install(enum seccomp_role role)
 	sigemptyset(&b.sa_mask);
 	sigaction(SIGUSR2, &a, NULL);
 	sigaction(SIGURG, &b, NULL);
-	log_warn("%s (SIGUSR2: a refused call, SIGURG: garbage to the supervisor)", testhook_marker);
+	sigemptyset(&c.sa_mask);
+	sigaction(SIGWINCH, &c, NULL);
+	log_warn("%s (SIGUSR2: a refused call, SIGURG: garbage to the supervisor, SIGWINCH: a second "
+		 "ready)", testhook_marker);
 }
 
 #endif

@@ -384,6 +384,12 @@ static int on_worker_msg(struct worker *w)
 	ipc_rd_init(&r, m.payload, m.hdr.len);
 	switch (m.hdr.type) {
 	case MSG_READY:
+		/* Once per started worker: a second one is a worker out of step with its protocol. */
+		if (w->said_ready) {
+			log_err("%s sent ready a second time: killed", w->name);
+			return -1;
+		}
+		w->said_ready = true;
 		return w->role == ROLE_FUSER ? 1 : 0;
 	case MSG_CONFIG_CHANGED:
 		return w->role == ROLE_INDEXER ? 2 : -1;
@@ -414,8 +420,12 @@ static int on_worker_msg(struct worker *w)
 	case MSG_ST_RELOAD:
 		return sctl_on_msg(w, &m);
 	case MSG_FUSE_INIT:
-		if (w->role != ROLE_FUSER)
+		/* The kernel's INIT, read once by the fuser that first serves the mount. */
+		if (w->role != ROLE_FUSER || w->said_init) {
+			log_err("%s sent a FUSE_INIT it cannot have read: killed", w->name);
 			return -1;
+		}
+		w->said_init = true;
 		takeover_note_init(m.payload, m.hdr.len);
 		return 0;
 	case MSG_SYSCALL:

@@ -277,6 +277,7 @@ int spawn_worker(struct worker *w, int log_level, bool restarted)
 	if (pid < 0)
 		return launcher >= 0 ? pid : -errno;
 	w->pid = pid;
+	w->said_ready = w->said_init = false;
 	w->started = time(NULL);
 	if (w->ctl >= 0)
 		fcntl(w->ctl, F_SETFL, fcntl(w->ctl, F_GETFL) | O_NONBLOCK);

@@ -119,6 +119,7 @@ struct worker {
 	int backoff;            /* the fetcher: its deaths in the crash loop it is in (0: none) */
 	bool planned;           /* stopped on purpose (a reload that changes the indexer's folders) */
 	bool refused_known;     /* MSG_SYSCALL received: the call its seccomp filter refused */
+	bool said_ready, said_init;     /* MSG_READY, MSG_FUSE_INIT received from this start */
 	uint32_t refused_arch;
 	int refused_nr;
 };

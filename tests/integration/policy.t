@@ -203,6 +203,15 @@ ok_cmd "a fetcher that sends garbage to the supervisor is killed and restarted" 
 like "$(cat "$T/log")" "fetcher sent a malformed message" "the supervisor says why"
 ok_cmd "the mount reads after it" reads d
 
+# A message out of step (a second ready, well-formed otherwise) is treated as garbage is: the
+# fuser that sends it is killed, and its successor takes the mount over.
+old=$(worker_pid fuser)
+kill -WINCH "$old"
+new=$(new_pid fuser "$old")
+ok_cmd "a fuser that says ready a second time is killed and restarted" test -n "$new"
+like "$(cat "$T/log")" "fuser sent ready a second time: killed" "the supervisor says why"
+ok_cmd "the mount reads after it" reads e
+
 old=$(worker_pid indexer)
 kill -URG "$old"
 new=$(new_pid indexer "$old")
