@@ -15,12 +15,15 @@
 #include "indexer/accept.h"
 #include "indexer/fetch.h"
 #include "indexer/hash.h"
+#include "indexer/istore.h"
+#include "indexer/order.h"
 #include "indexer/refresh.h"
 #include "indexer/sig.h"
 #include "indexer/tree.h"
 #include "ipc/log.h"
 
 #include <dirent.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -115,10 +118,66 @@ static int scan(const char *dir, int depth, struct found **v, size_t *n, size_t 
 	return 0;
 }
 
+/* What the parse of the flists said (counts, warnings, rejections), one "LEVEL text" a line: kept
+ * with the stored image and said again when it is used, so that a load from it logs what the
+ * parse would have. */
+static struct {
+	char *buf;
+	size_t len, cap;
+} N;
+
+__attribute__((format(printf, 2, 3)))
+static void note(enum log_level lvl, const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof line)
+		n = sizeof line - 1;
+	log_msg(lvl, "%s", line);
+	for (int i = 0; i < n; i++)
+		if (line[i] == '\n')
+			line[i] = ' ';
+	if (N.len + (size_t)n + 2 > ISTORE_MAX_NOTES)
+		return;
+	if (N.len + (size_t)n + 2 > N.cap) {
+		size_t cap = (N.len + (size_t)n + 2) * 2;
+		char *nb = realloc(N.buf, cap);
+
+		if (!nb)
+			return;
+		N.buf = nb;
+		N.cap = cap;
+	}
+	N.buf[N.len++] = (char)('0' + lvl);
+	memcpy(N.buf + N.len, line, (size_t)n);
+	N.len += (size_t)n;
+	N.buf[N.len++] = '\n';
+}
+
+/* Say again what a stored image's parse said (istore_load checked the lines' form). */
+static void replay(const char *buf, size_t len)
+{
+	for (size_t i = 0; i < len;) {
+		const char *end = memchr(buf + i, '\n', len - i);
+		size_t l = end ? (size_t)(end - (buf + i)) : len - i;
+
+		if (l > 0)
+			log_msg((enum log_level)(buf[i] - '0'), "%.*s", (int)(l - 1), buf + i + 1);
+		i += l + 1;
+	}
+}
+
 static void warn_stats(const char *name, const struct tree_flist_stats *st)
 {
 	if (st->outside_prefix)
-		log_warn("%s: %lu entries outside the prefix were skipped", name, st->outside_prefix);
+		note(LOG_WARN, "%s: %lu entries outside the prefix were skipped", name, st->outside_prefix);
 	if (st->conflicts) {
 		char who[160];
 
@@ -127,21 +186,21 @@ static void warn_stats(const char *name, const struct tree_flist_stats *st)
 		else
 			snprintf(who, sizeof who, "it is the root of the tree");
 		if (st->conflicts == 1)
-			log_warn("%s: 1 entry clashes with an earlier service and was skipped: %s "
+			note(LOG_WARN, "%s: 1 entry clashes with an earlier service and was skipped: %s "
 				 "(line %u; %s)", name, st->first_conflict_path, st->first_conflict_line, who);
 		else
-			log_warn("%s: %lu entries clash with earlier services and were skipped, the first "
+			note(LOG_WARN, "%s: %lu entries clash with earlier services and were skipped, the first "
 				 "%s (line %u; %s)", name, st->conflicts, st->first_conflict_path,
 				 st->first_conflict_line, who);
 	}
 	if (st->unknown_keys)
-		log_warn("%s: %lu fields with unknown keys were ignored (first: '%s' at line %u)",
+		note(LOG_WARN, "%s: %lu fields with unknown keys were ignored (first: '%s' at line %u)",
 			 name, st->unknown_keys, st->first_unknown_key, st->first_unknown_line);
 }
 
 /* Add the flist on fd as service `id`; `name` is how messages call it. Returns 0 when it was added,
  * 1 when it was rejected (logged), or -errno when the tree itself failed. */
-static int add_fd(struct tree *t, const char *id, const char *name, int fd, struct load_result *res)
+static int add_now(struct tree *t, const char *id, const char *name, int fd, struct load_result *res)
 {
 	struct tree_flist_stats st;
 	char err[512];
@@ -150,17 +209,134 @@ static int add_fd(struct tree *t, const char *id, const char *name, int fd, stru
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	rc = tree_add_flist_fd(t, id, name, fd, &st, err, sizeof err);
 	if (rc == -EINVAL) {
-		log_err("%s; service %s is not mounted", err, id);
+		note(LOG_ERROR, "%s; service %s is not mounted", err, id);
 		res->rejected++;
 		return 1;
 	}
 	if (rc) {
-		log_err("service %s: %s", id, strerror(-rc));
+		note(LOG_ERROR, "service %s: %s", id, strerror(-rc));
 		return rc;
 	}
 	warn_stats(name, &st);
-	log_info("service %s: %lu entries from %s", id, st.added, name);
+	note(LOG_INFO, "service %s: %lu entries from %s", id, st.added, name);
 	res->services++;
+	return 0;
+}
+
+/* [main] flist_max_size of the load in progress: a signed flist's private copy is bounded by it. */
+static uint64_t copy_max = 512ull << 20;
+
+/* The flists of the load in progress, in service order: found, checked and hashed, but parsed
+ * only when the stored image of what they hash to (istore.h) cannot be used. `direct`: a flist
+ * was parsed as it came (a network layer's fresh copy, kept only if it parses), so this load
+ * neither uses nor stores an image. */
+struct pending {
+	char *id, *name;
+	int fd;
+};
+
+static struct {
+	struct pending *v;
+	size_t n, cap;
+	bool direct;
+	struct hasher key;
+	bool key_ok;
+} P;
+
+static void key_mix(const void *p, size_t len)
+{
+	uint64_t l = len;
+
+	hasher_update(&P.key, &l, sizeof l);
+	hasher_update(&P.key, p, len);
+}
+
+static void key_begin(const struct worker_conf *c)
+{
+	uint32_t v[2] = { ISTORE_VERSION, IX_VERSION };
+	uint64_t lim[3] = { c->flist_max_size, c->flist_max_entries, accept_min_hash() };
+
+	P.n = 0;
+	P.direct = false;
+	N.len = 0;
+	P.key_ok = c->state_dir && c->state_dir[0] && hasher_init(&P.key, 32) == 0;
+	if (!P.key_ok)
+		return;
+	key_mix(v, sizeof v);
+	key_mix(c->prefix, strlen(c->prefix));
+	key_mix(lim, sizeof lim);
+}
+
+/* Parse the flists found so far, in order. Returns 0 or the first -errno of the tree. */
+static int flush(struct tree *t, struct load_result *res)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < P.n; i++) {
+		if (rc == 0) {
+			int r = add_now(t, P.v[i].id, P.v[i].name, P.v[i].fd, res);
+
+			rc = r < 0 ? r : 0;
+		}
+		close(P.v[i].fd);
+		free(P.v[i].id);
+		free(P.v[i].name);
+	}
+	P.n = 0;
+	return rc;
+}
+
+/* Parse now, after those found before, and use no stored image for this load. */
+static int add_direct(struct tree *t, const char *id, const char *name, int fd,
+		      struct load_result *res)
+{
+	int rc = flush(t, res);
+
+	P.direct = true;
+	return rc < 0 ? rc : add_now(t, id, name, fd, res);
+}
+
+/* The flist on fd (SHA-256 sha, or NULL: hashed here; sig_sha its .sig's, or NULL) as the next
+ * service: kept for the parse, or parsed at once when the load cannot use a stored image. */
+static int add_fd(struct tree *t, const char *id, const char *name, int fd, const uint8_t *sha,
+		  const uint8_t *sig_sha, struct load_result *res)
+{
+	uint8_t own[32], none[32] = { 0 };
+	struct stat st;
+	uint64_t len;
+	int dfd;
+
+	if (P.direct || !P.key_ok)
+		return add_now(t, id, name, fd, res);
+	if (!sha) {
+		/* One larger than the limit is refused by the parse, which reads no more of it. */
+		if (fstat(fd, &st) || (uint64_t)st.st_size > copy_max ||
+		    hasher_fd(fd, 32, own, &len))
+			return add_direct(t, id, name, fd, res);
+		sha = own;
+	}
+	if (P.n == P.cap) {
+		struct pending *nv = realloc(P.v, (P.cap ? P.cap * 2 : 8) * sizeof *nv);
+
+		if (!nv)
+			return add_direct(t, id, name, fd, res);
+		P.v = nv;
+		P.cap = P.cap ? P.cap * 2 : 8;
+	}
+	if ((dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		return add_direct(t, id, name, fd, res);
+	P.v[P.n] = (struct pending){ strdup(id), strdup(name), dfd };
+	if (!P.v[P.n].id || !P.v[P.n].name) {
+		free(P.v[P.n].id);
+		free(P.v[P.n].name);
+		close(dfd);
+		return add_direct(t, id, name, fd, res);
+	}
+	P.n++;
+	key_mix(id, strlen(id));
+	key_mix(name, strlen(name));
+	key_mix(sha, 32);
+	key_mix(sig_sha ? sig_sha : none, 32);
 	return 0;
 }
 
@@ -176,9 +352,6 @@ static int open_flist(const char *path)
 	}
 	return fd;
 }
-
-/* [main] flist_max_size of the load in progress: a signed flist's private copy is bounded by it. */
-static uint64_t copy_max = 512ull << 20;
 
 /* A private copy of what fd holds (a memfd, which no other process can change), and its
  * SHA-256. Returns the memfd or -errno (-EFBIG past flist_max_size). */
@@ -223,9 +396,8 @@ static int copy_hashed(int fd, uint8_t sha[32])
 /* The flist open as *fd, named `name`, with its .sig's bytes (NULL: none): checked, and *fd
  * replaced by a private copy. Returns 0, or 1 when it was refused (logged, counted). */
 static int signed_copy(const char *id, const char *name, int *fd, const char *sig, size_t len,
-		       struct load_result *res)
+		       uint8_t sha[32], struct load_result *res)
 {
-	uint8_t sha[32];
 	char why[600];
 	int mfd = copy_hashed(*fd, sha);
 
@@ -245,8 +417,22 @@ static int signed_copy(const char *id, const char *name, int *fd, const char *si
 	return 0;
 }
 
+/* SHA-256 of len bytes. */
+static int hash_bytes(const void *p, size_t len, uint8_t out[32])
+{
+	struct hasher h;
+
+	if (hasher_init(&h, 32))
+		return -ENOMEM;
+	hasher_update(&h, p, len);
+	hasher_final(&h, out);
+	return 0;
+}
+
 static int add_one(struct tree *t, const char *id, const char *path, struct load_result *res)
 {
+	uint8_t sha[32], sig_sha[32];
+	bool hashed = false, sig_given = false;
 	int rc, fd = open_flist(path);
 
 	if (fd < 0) {
@@ -262,14 +448,17 @@ static int add_one(struct tree *t, const char *id, const char *path, struct load
 		len = accept_read_small(AT_FDCWD, sig_path, SIG_FILE_MAX, &sig);
 		if (len < 0 && len != -ENOENT)
 			log_warn("service %s: %s: %s", id, sig_path, strerror((int)-len));
-		rc = signed_copy(id, path, &fd, sig, len < 0 ? 0 : (size_t)len, res);
+		rc = signed_copy(id, path, &fd, sig, len < 0 ? 0 : (size_t)len, sha, res);
+		if (rc == 0 && sig && hash_bytes(sig, (size_t)len, sig_sha) == 0)
+			sig_given = true;
 		free(sig);
 		if (rc) {
 			close(fd);
 			return 0;
 		}
+		hashed = true;
 	}
-	rc = add_fd(t, id, path, fd, res);
+	rc = add_fd(t, id, path, fd, hashed ? sha : NULL, sig_given ? sig_sha : NULL, res);
 	close(fd);
 	return rc < 0 ? rc : 0;
 }
@@ -367,7 +556,8 @@ static int add_remote(struct tree *t, const struct worker_conf *c, const char *c
 			refused |= rc != 0;
 		}
 		if (rc == 0) {
-			rc = add_fd(t, id, url, fd, res);
+			/* Kept as the last good copy only if it parses: parsed now. */
+			rc = add_direct(t, id, url, fd, res);
 			if (rc == 0) {
 				if ((sig ? keep_write(keep_sig, -1, sig, sig_len) : 0) ||
 				    keep_write(keep, fd, NULL, 0))
@@ -466,9 +656,52 @@ fail:
 	return rc;
 }
 
-int load_tree(const struct worker_conf *c, const char *cache_root, uint64_t generation,
-	      const struct ix *prev, struct load_result *res)
+/* The image stored for the flists found (P), when it can stand for a build numbered against
+ * prev. Returns true with res filled. */
+static bool use_stored(const struct worker_conf *c, uint64_t generation, const struct ix *prev,
+		       const uint8_t *prev_sum, struct load_result *res)
 {
+	struct istore_header h;
+	char *notes;
+	int fd, rc;
+
+	if (prev && !prev_sum) {
+		log_info("index: the tree served has no stored image; building from the flists");
+		return false;
+	}
+	rc = istore_load(c->state_dir, res->key, prev ? prev_sum : NULL, generation, &fd, &h,
+			 &res->order, &res->norder, &notes);
+	if (rc < 0)
+		log_warn("index: the stored image in %s cannot be read: %s", c->state_dir,
+			 strerror(-rc));
+	if (rc)
+		return false;
+	res->fd = fd;
+	res->size = (size_t)h.image_size;
+	res->entries = h.entries;
+	res->services = h.services;
+	res->rejected += h.rejected;
+	res->stored = true;
+	memcpy(res->sum, h.sum, sizeof res->sum);
+	log_info("index: unchanged flists, the stored image is used (%llu entries, %u services)",
+		 (unsigned long long)h.entries, h.services);
+	replay(notes, (size_t)h.notes_size);
+	free(notes);
+	for (size_t i = 0; i < P.n; i++) {
+		close(P.v[i].fd);
+		free(P.v[i].id);
+		free(P.v[i].name);
+	}
+	P.n = 0;
+	return true;
+}
+
+int load_tree(const struct worker_conf *c, const char *cache_root, uint64_t generation,
+	      const struct ix *prev, const uint8_t *prev_sum, struct load_result *res)
+{
+	uint32_t rejected_before;
+	bool keyed;
+	int frc;
 	struct tree *t = tree_new(c->prefix, (int64_t)time(NULL));
 	struct found *v = NULL;
 	size_t n = 0, cap = 0;
@@ -483,6 +716,7 @@ int load_tree(const struct worker_conf *c, const char *cache_root, uint64_t gene
 	refresh_configure(c, -1);
 	refresh_load_begin();
 	tree_set_min_hash(t, accept_min_hash());
+	key_begin(c);
 	if (c->nservices) {
 		for (uint32_t i = 0; i < c->nservices && !rc; i++) {
 			char *path = locate(c, &c->services[i]);
@@ -520,6 +754,26 @@ int load_tree(const struct worker_conf *c, const char *cache_root, uint64_t gene
 	}
 	free(v);
 	refresh_load_end();
+	keyed = P.key_ok;
+	if (keyed)
+		hasher_final(&P.key, res->key);
+	P.key_ok = false;
+	if (!rc && keyed && !P.direct) {
+		if (use_stored(c, generation, prev, prev_sum, res)) {
+			tree_free(t);
+			return 0;
+		}
+		res->store = true;
+	}
+	rejected_before = res->rejected;
+	frc = flush(t, res);
+	if (!rc)
+		rc = frc;
+	res->parse_rejected = res->rejected - rejected_before;
+	if (res->store && N.len && (res->notes = malloc(N.len))) {
+		memcpy(res->notes, N.buf, N.len);
+		res->notes_len = N.len;
+	}
 	if (!rc) {
 		long kept = tree_number(t, prev);
 

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The built index kept on disk (state_dir/index-KEY): a mount or reload whose flists and
+# configuration did not change takes the stored image instead of parsing, with the same content
+# and inode numbers; a changed flist, another prefix, a flipped byte or a truncated file are not
+# used (logged) and the tree is built from the flists; a reload uses only the image being served
+# (so unchanged paths keep their numbers); at most two images are kept.
+. "$(dirname "$0")/lib.sh"
+t_setup
+
+mkdir -p "$T/src" "$T/store" "$T/state"
+blob() { echo "$(put_blob "$T/store" "$T/src/$1")|$(stat -c %s "$T/src/$1")"; }
+random_file "$T/src/a" 5000; random_file "$T/src/b" 7000; random_file "$T/src/c" 3000
+a=$(blob a); b=$(blob b); c=$(blob c)
+flist1() { printf '/opt/app/a|%s\n/opt/app/dir/b|%s\n/opt/app/dir/sub/l||0|type=l|link=../b\n/elsewhere/x|%s\n' "$a" "$b" "$c"; }
+flist1 | write_flist "$T/flists/s.flist"
+cfg() {
+	printf '[main]\nprefix = "%s"\nflist_dir = "%s"\ncache_dir = "%s"\nstate_dir = "%s"\n[[store]]\nurl = "%s"\n' \
+		"$1" "$T/flists" "$T/cache" "$T/state" "$T/store" >"$T/config.toml"
+}
+# Inode numbers, kinds and contents of every path.
+listing() { (cd "$1" && find . -printf '%i %y %p %l\n' | sort -k3; find . -type f -exec sha256sum {} + | sort -k2); }
+stored_count() { ls "$T/state" | grep -c '^index-[0-9a-f]*$'; }
+wait_log() { for _ in $(seq 100); do grep -q "$1" "$T/log" && return 0; sleep 0.05; done; return 1; }
+used="unchanged flists, the stored image is used"
+
+cfg /opt
+mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
+ok_cmd "the first mount stores the image it built" wait_log "index: generation 1 stored in $T/state"
+ok $(! grep -q "$used" "$T/log"; echo $?) "the first mount parses the flists"
+first=$(listing "$T/mnt")
+mount_stop
+is "$(stored_count)" 1 "one stored image"
+is "$(stat -c %a "$(ls -d "$T/state"/index-*)")" 600 "readable by the indexer's account only"
+
+mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
+like "$(cat "$T/log")" "INFO indexer: index: $used \([0-9]+ entries, 1 services\)" "a second mount with unchanged flists uses the stored image"
+like "$(cat "$T/log")" "WARN indexer: $T/flists/s.flist: 1 entries outside the prefix were skipped" \
+	"and logs what the parse logged (an entry outside the prefix)"
+is "$(listing "$T/mnt")" "$first" "same paths, inode numbers and contents"
+ok $(! grep -q "stored in" "$T/log"; echo $?) "the image is not written again"
+
+# ---- a reload with unchanged flists; a reload that changes a flist, and back ------------------------
+ino_a=$(stat -c %i "$T/mnt/app/a"); ino_b=$(stat -c %i "$T/mnt/app/dir/b")
+kill -HUP "$SUP_PID"
+ok_cmd "a reload with unchanged flists" wait_log "serving .* (generation 2)"
+is "$(grep -c "$used" "$T/log")" 2 "uses the stored image"
+is "$(listing "$T/mnt")" "$first" "same inode numbers after it"
+printf '/opt/app/a|%s\n/opt/app/dir/b|%s\n/opt/app/new|%s\n' "$c" "$b" "$a" | write_flist "$T/flists/s.flist"
+kill -HUP "$SUP_PID"
+ok_cmd "a reload with a changed flist" wait_log "serving .* (generation 3)"
+is "$(grep -c "$used" "$T/log")" 2 "parses the flists"
+is "$(sha256sum <"$T/mnt/app/a")" "$(sha256sum <"$T/src/c")" "and serves the new content"
+is "$(stat -c %i "$T/mnt/app/dir/b")" "$ino_b" "an unchanged path keeps its inode number"
+ok_cmd "the new tree is stored" wait_log "generation 3 stored in"
+flist1 | write_flist "$T/flists/s.flist"
+kill -HUP "$SUP_PID"
+ok_cmd "a reload back to the first flist" wait_log "serving .* (generation 4)"
+like "$(cat "$T/log")" "numbered against another tree than the one served; building from the flists" \
+	"does not take the first mount's image (numbered from scratch)"
+is "$(stat -c %i "$T/mnt/app/dir/b")" "$ino_b" "an unchanged path keeps its number"
+ok $([ "$(stat -c %i "$T/mnt/app/a")" != "$ino_a" ]; echo $?) "a path changed twice has a new one"
+is "$(sha256sum <"$T/mnt/app/a")" "$(sha256sum <"$T/src/a")" "with the first content"
+ok_cmd "that tree is stored" wait_log "generation 4 stored in"
+mount_stop
+is "$(stored_count)" 2 "two stored images at most"
+
+# ---- a flipped byte, a truncated file -----------------------------------------------------------
+rm -f "$T/state"/index-*
+mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
+wait_log "generation 1 stored in" || bail "not stored"
+mount_stop
+f=$(ls -d "$T/state"/index-*)
+size=$(stat -c %s "$f")
+byte=$(od -An -tu1 -j $((size / 2)) -N1 "$f" | tr -d ' ')
+printf "$(printf '\\%03o' $(( (byte + 1) % 256 )))" | dd of="$f" bs=1 seek=$((size / 2)) conv=notrunc status=none
+mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
+like "$(cat "$T/log")" "WARN indexer: index: $f is not used \(bad checksum\); building from the flists" \
+	"a flipped byte is detected and logged"
+ok $(! grep -q "$used" "$T/log"; echo $?) "the image is built from the flists"
+is "$(listing "$T/mnt")" "$first" "and serves the right content"
+ok_cmd "the stored image is replaced" wait_log "generation 1 stored in"
+mount_stop
+truncate -s -100 "$f"
+mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
+like "$(cat "$T/log")" "WARN indexer: index: $f is not used \(file size [0-9]+, header says [0-9]+\)" \
+	"a truncated image is detected and logged"
+is "$(listing "$T/mnt")" "$first" "the mount serves the right content"
+ok_cmd "and the stored image is replaced" wait_log "generation 1 stored in"
+is "$(grep -c 'is not used' "$T/log")" 1 "logged once"
+mount_stop
+mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
+like "$(cat "$T/log")" "$used" "the replaced image is used at the next mount"
+mount_stop
+
+# ---- another configuration ------------------------------------------------------------------------
+cfg /opt/app/dir
+mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
+ok $(! grep -q "$used" "$T/log"; echo $?) "another prefix does not use the image of the first"
+is "$(sha256sum <"$T/mnt/b")" "$(sha256sum <"$T/src/b")" "its tree is built from the flists"
+ok_cmd "with only what is below that prefix" test ! -e "$T/mnt/a"
+mount_stop
+
+done_testing
