@@ -2,6 +2,7 @@
 #ifndef AYSFS_INDEXER_H
 #define AYSFS_INDEXER_H
 
+#include "ipc/index.h"
 #include "ipc/proto_workers.h"
 
 #include <stddef.h>
@@ -22,7 +23,9 @@ struct load_result {
 	uint8_t sum[32];
 	uint32_t parse_rejected;        /* of `rejected`, the flists the parse refused */
 	char *notes;                    /* what the parse logged (istore.h; the caller frees it) */
+	void *map;                      /* stored: the image mapped and validated (ix), or NULL */
 	size_t notes_len;
+	struct ix ix;
 };
 
 /* Parse every flist of the configuration into one sealed image, numbered against `prev` (the

@@ -24,7 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CHUNK (1u << 20)
+#define CHUNK (256u << 10)     /* stays in the cache between the read, the hash and the write */
 
 __attribute__((format(printf, 3, 4)))
 static int refuse(char *why, size_t whylen, const char *fmt, ...)
@@ -165,27 +165,28 @@ static int copy_hashed(int in, uint64_t in_off, int out, uint64_t out_off, uint6
 	return 0;
 }
 
-/* The image in the memfd: valid, and its order records name its services. */
-static int check_image(int fd, size_t size, const struct order_item *o, size_t n, char *why,
-		       size_t whylen)
+/* The image in the memfd: valid, and its order records name its services. Its mapping and view
+ * go to *map and *ix. */
+static int check_image(int fd, size_t size, const struct order_item *o, size_t n, void **map,
+		       struct ix *ix, char *why, size_t whylen)
 {
-	void *map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-	struct ix ix;
 	int rc;
 
-	if (map == MAP_FAILED)
+	*map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	if (*map == MAP_FAILED)
 		return refuse(why, whylen, "mmap: %s", strerror(errno));
-	rc = ix_open(&ix, map, size, why, whylen);
+	rc = ix_open(ix, *map, size, why, whylen);
 	for (size_t i = 0; !rc && i < n; i++)
-		if (o[i].service >= ix.hdr->nservices)
+		if (o[i].service >= ix->hdr->nservices)
 			rc = refuse(why, whylen, "order record %zu: no such service", i);
-	munmap(map, size);
+	if (rc)
+		munmap(*map, size);
 	return rc;
 }
 
 int istore_load(const char *state_dir, const uint8_t key[32], const uint8_t *want_sum,
 		uint64_t generation, int *fd, struct istore_header *hdr, struct order_item **order,
-		size_t *norder, char **notes)
+		size_t *norder, char **notes, void **map, struct ix *ix)
 {
 	char *nt = NULL;
 	char name[64], why[256];
@@ -276,8 +277,8 @@ int istore_load(const char *state_dir, const uint8_t key[32], const uint8_t *wan
 		if (rc)
 			snprintf(why, sizeof why, "%s", strerror(-rc));
 		else
-			rc = check_image(out, (size_t)hdr->image_size, o, (size_t)hdr->norder, why,
-					 sizeof why);
+			rc = check_image(out, (size_t)hdr->image_size, o, (size_t)hdr->norder, map,
+					 ix, why, sizeof why);
 	}
 	if (rc) {
 		if (out >= 0)

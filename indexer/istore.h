@@ -35,6 +35,7 @@ struct istore_header {
 	uint32_t rejected;      /* rejected by that build's parse (malformed flists) */
 	uint64_t notes_size;    /* bytes of the parse's messages after the order records */
 };
+_Static_assert(sizeof(struct istore_header) == 120, "the stored header's layout");
 
 /* Check a stored header (len bytes at buf, of a file of file_size bytes) against the key the
  * inputs hash to. Returns 0 and copies it to *out, or -EINVAL with the reason in why. */
@@ -51,13 +52,15 @@ int istore_order_get(const uint8_t rec[ISTORE_ORDER_REC], struct order_item *o);
 int istore_check_notes(const char *buf, size_t len);
 
 /* The stored image of `key` in state_dir, copied into a sealed memfd with `generation` in its
- * header and validated. want_sum (NULL: any) is the checksum the image must have (a reload uses
- * only the image being served, which the numbering would reproduce). Returns 0 with *fd, *hdr,
- * *order (malloc'd, *norder) and *notes (malloc'd, hdr->notes_size bytes), 1 when there is none
- * to use (a mismatch is logged), or -errno. */
+ * header and validated (ix_open). want_sum (NULL: any) is the checksum the image must have (a
+ * reload uses only the image being served, which the numbering would reproduce). Returns 0 with
+ * *fd, *hdr, *order (malloc'd, *norder), *notes (malloc'd, hdr->notes_size bytes) and the
+ * validated read-only mapping of the memfd (*map, *ix), 1 when there is none to use (a mismatch
+ * is logged), or -errno. */
+struct ix;
 int istore_load(const char *state_dir, const uint8_t key[32], const uint8_t *want_sum,
 		uint64_t generation, int *fd, struct istore_header *hdr, struct order_item **order,
-		size_t *norder, char **notes);
+		size_t *norder, char **notes, void **map, struct ix *ix);
 
 /* Write the sealed image on fd (size bytes) and its order records as the stored image of `key`
  * (temp file, fsync, rename), then remove the oldest stored images beyond ISTORE_KEEP. The

@@ -670,7 +670,7 @@ static bool use_stored(const struct worker_conf *c, uint64_t generation, const s
 		return false;
 	}
 	rc = istore_load(c->state_dir, res->key, prev ? prev_sum : NULL, generation, &fd, &h,
-			 &res->order, &res->norder, &notes);
+			 &res->order, &res->norder, &notes, &res->map, &res->ix);
 	if (rc < 0)
 		log_warn("index: the stored image in %s cannot be read: %s", c->state_dir,
 			 strerror(-rc));

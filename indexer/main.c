@@ -184,15 +184,20 @@ static struct {
 	uint64_t generation;
 } cur = { .fd = -1 };
 
-/* Take fd (a sealed image) as the current tree; fd is kept. Returns 0 or -errno. */
-static int set_current(int fd, size_t size, uint64_t generation, const struct worker_conf *c)
+/* Take fd (a sealed image) as the current tree; fd is kept. `checked`: its mapping validated
+ * already (a stored image, by istore_load), taken; else it is mapped and validated here. Returns 0
+ * or -errno. */
+static int set_current(int fd, size_t size, uint64_t generation, const struct worker_conf *c,
+		       void *checked, const struct ix *checked_ix)
 {
 	char err[256];
 	struct ix ix;
-	void *map;
+	void *map = checked;
 
 	/* The fuser's image (a restarted indexer's base) is checked as the fuser checks ours. */
-	if (ix_map_sealed(&ix, fd, size, &map, err, sizeof err)) {
+	if (checked)
+		ix = *checked_ix;
+	else if (ix_map_sealed(&ix, fd, size, &map, err, sizeof err)) {
 		log_err("index: %s", err);
 		return -EINVAL;
 	}
@@ -355,6 +360,8 @@ static void send_tree(const struct worker_conf *c)
 			snprintf(why, sizeof why, "%u services rejected (see above)", res.rejected);
 		if (!rc)
 			close(res.fd);
+		if (!rc && res.map)
+			munmap(res.map, res.size);
 		if (!cur.map) {
 			tree_fail(why);
 			die(70, "cannot build the tree: %s", why);
@@ -371,7 +378,9 @@ static void send_tree(const struct worker_conf *c)
 	rc = ipc_send(FD_PEER1, MSG_INDEX, generation, buf, w.len, &res.fd, 1);
 	if (rc && !cur.map)
 		die(71, "cannot send the index to the fuser: %s", strerror(-rc));
-	if (rc || set_current(res.fd, res.size, generation, c)) {
+	if (rc && res.map)
+		munmap(res.map, res.size);
+	if (rc || set_current(res.fd, res.size, generation, c, res.map, &res.ix)) {
 		close(res.fd);
 		free(res.order);
 		free(res.notes);
@@ -407,7 +416,7 @@ static int on_base_index(void)
 	gen = ipc_rd_u64(&r);
 	size = ipc_rd_u64(&r);
 	if (!ipc_rd_done(&r) || size == 0 || size > SIZE_MAX / 2 ||
-	    set_current(msg.fds[0], size, gen, &conf)) {
+	    set_current(msg.fds[0], size, gen, &conf, NULL, NULL)) {
 		close(msg.fds[0]);
 		log_warn("the fuser's tree could not be taken as a base; the next reload renumbers");
 	}
