@@ -20,6 +20,7 @@ struct load_result {
 	 * checksum); `store` when it was built and should be stored under `key`. */
 	bool stored, store;
 	uint8_t key[32];
+	uint8_t name[32];               /* where it is stored (istore.h) */
 	uint8_t sum[32];
 	uint32_t parse_rejected;        /* of `rejected`, the flists the parse refused */
 	char *notes;                    /* what the parse logged (istore.h; the caller frees it) */

@@ -50,7 +50,7 @@ int istore_check_header(const void *buf, size_t len, uint64_t file_size, const u
 	if (h.version != ISTORE_VERSION || h.ix_version != IX_VERSION)
 		return refuse(why, whylen, "format %u/%u, not %u/%u", h.version, h.ix_version,
 			      ISTORE_VERSION, IX_VERSION);
-	if (memcmp(h.key, key, sizeof h.key))
+	if (key && memcmp(h.key, key, sizeof h.key))
 		return refuse(why, whylen, "built from other flists or another configuration");
 	if (h.image_size < sizeof(struct ix_header) || h.image_size > SIZE_MAX / 4 ||
 	    h.norder > ISTORE_MAX_ORDER || h.services > UINT16_MAX + 1u ||
@@ -106,10 +106,10 @@ int istore_order_get(const uint8_t rec[ISTORE_ORDER_REC], struct order_item *o)
 	return 0;
 }
 
-static void file_name(char *buf, size_t len, const uint8_t key[32], const char *suffix)
+void istore_file_name(char *buf, size_t len, const uint8_t name_key[32])
 {
-	snprintf(buf, len, "index-%02x%02x%02x%02x%02x%02x%02x%02x%s", key[0], key[1], key[2],
-		 key[3], key[4], key[5], key[6], key[7], suffix);
+	snprintf(buf, len, "index-%02x%02x%02x%02x%02x%02x%02x%02x", name_key[0], name_key[1],
+		 name_key[2], name_key[3], name_key[4], name_key[5], name_key[6], name_key[7]);
 }
 
 static int read_full(int fd, void *buf, size_t len, uint64_t off)
@@ -184,7 +184,8 @@ static int check_image(int fd, size_t size, const struct order_item *o, size_t n
 	return rc;
 }
 
-int istore_load(const char *state_dir, const uint8_t key[32], const uint8_t *want_sum,
+int istore_load(const char *state_dir, const uint8_t name_key[32], const uint8_t *key,
+		const uint8_t *want_sum,
 		uint64_t generation, int *fd, struct istore_header *hdr, struct order_item **order,
 		size_t *norder, char **notes, void **map, struct ix *ix)
 {
@@ -200,7 +201,7 @@ int istore_load(const char *state_dir, const uint8_t key[32], const uint8_t *wan
 	*order = NULL;
 	*norder = 0;
 	*notes = NULL;
-	file_name(name, sizeof name, key, "");
+	istore_file_name(name, sizeof name, name_key);
 	if ((dir = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return 1;
 	in = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -347,7 +348,8 @@ static void prune(int dir, const char *keep)
 		unlinkat(dir, v[i].name, 0);
 }
 
-int istore_save(const char *state_dir, const uint8_t key[32], int fd, size_t size,
+int istore_save(const char *state_dir, const uint8_t name_key[32], const uint8_t key[32], int fd,
+		size_t size,
 		const struct order_item *order, size_t norder, const char *notes, size_t notes_len,
 		uint64_t entries, uint32_t services, uint32_t rejected, uint8_t sum[32])
 {
@@ -355,7 +357,7 @@ int istore_save(const char *state_dir, const uint8_t key[32], int fd, size_t siz
 				    .image_size = size, .norder = norder, .entries = entries,
 				    .services = services, .rejected = rejected,
 				    .notes_size = notes_len };
-	char name[64], tmp[64];
+	char name[64], tmp[72];
 	uint8_t *buf = malloc(CHUNK);
 	struct hasher h;
 	int dir = -1, out = -1, rc = 0;
@@ -363,8 +365,8 @@ int istore_save(const char *state_dir, const uint8_t key[32], int fd, size_t siz
 
 	memcpy(hd.magic, ISTORE_MAGIC, sizeof hd.magic);
 	memcpy(hd.key, key, sizeof hd.key);
-	file_name(name, sizeof name, key, "");
-	file_name(tmp, sizeof tmp, key, ".tmp");
+	istore_file_name(name, sizeof name, name_key);
+	snprintf(tmp, sizeof tmp, "%s.tmp", name);
 	if (!buf || norder > ISTORE_MAX_ORDER || notes_len > ISTORE_MAX_NOTES || hasher_init(&h, 32)) {
 		free(buf);
 		return -ENOMEM;

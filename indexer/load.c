@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,29 +227,32 @@ static int add_now(struct tree *t, const char *id, const char *name, int fd, str
 /* [main] flist_max_size of the load in progress: a signed flist's private copy is bounded by it. */
 static uint64_t copy_max = 512ull << 20;
 
-/* The flists of the load in progress, in service order: found, checked and hashed, but parsed
- * only when the stored image of what they hash to (istore.h) cannot be used. `direct`: a flist
- * was parsed as it came (a network layer's fresh copy, kept only if it parses), so this load
- * neither uses nor stores an image. */
+/* The flists of the load in progress, in service order: found and checked, but parsed only when
+ * the stored image of what they hash to (istore.h) cannot be used. `direct`: a flist was parsed
+ * as it came (a network layer's fresh copy, kept only if it parses), so this load neither uses
+ * nor stores an image. `name` hashes what tells where the stored image is (istore.h), `key` what
+ * it must have been built from. */
 struct pending {
 	char *id, *name;
 	int fd;
+	bool hashed, has_sig;
+	uint8_t sha[32], sig_sha[32];
 };
 
 static struct {
 	struct pending *v;
 	size_t n, cap;
 	bool direct;
-	struct hasher key;
-	bool key_ok;
+	struct hasher name, key;
+	bool ok;
 } P;
 
-static void key_mix(const void *p, size_t len)
+static void mix(struct hasher *h, const void *p, size_t len)
 {
 	uint64_t l = len;
 
-	hasher_update(&P.key, &l, sizeof l);
-	hasher_update(&P.key, p, len);
+	hasher_update(h, &l, sizeof l);
+	hasher_update(h, p, len);
 }
 
 static void key_begin(const struct worker_conf *c)
@@ -259,12 +263,28 @@ static void key_begin(const struct worker_conf *c)
 	P.n = 0;
 	P.direct = false;
 	N.len = 0;
-	P.key_ok = c->state_dir && c->state_dir[0] && hasher_init(&P.key, 32) == 0;
-	if (!P.key_ok)
-		return;
-	key_mix(v, sizeof v);
-	key_mix(c->prefix, strlen(c->prefix));
-	key_mix(lim, sizeof lim);
+	P.ok = c->state_dir && c->state_dir[0] && hasher_init(&P.key, 32) == 0;
+	if (P.ok && hasher_init(&P.name, 32)) {
+		hasher_abort(&P.key);
+		P.ok = false;
+	}
+	for (int i = 0; P.ok && i < 2; i++) {
+		struct hasher *h = i ? &P.name : &P.key;
+
+		mix(h, v, sizeof v);
+		mix(h, c->prefix, strlen(c->prefix));
+		mix(h, lim, sizeof lim);
+	}
+}
+
+static void pending_free(void)
+{
+	for (size_t i = 0; i < P.n; i++) {
+		close(P.v[i].fd);
+		free(P.v[i].id);
+		free(P.v[i].name);
+	}
+	P.n = 0;
 }
 
 /* Parse the flists found so far, in order. Returns 0 or the first -errno of the tree. */
@@ -272,17 +292,12 @@ static int flush(struct tree *t, struct load_result *res)
 {
 	int rc = 0;
 
-	for (size_t i = 0; i < P.n; i++) {
-		if (rc == 0) {
-			int r = add_now(t, P.v[i].id, P.v[i].name, P.v[i].fd, res);
+	for (size_t i = 0; i < P.n && rc == 0; i++) {
+		int r = add_now(t, P.v[i].id, P.v[i].name, P.v[i].fd, res);
 
-			rc = r < 0 ? r : 0;
-		}
-		close(P.v[i].fd);
-		free(P.v[i].id);
-		free(P.v[i].name);
+		rc = r < 0 ? r : 0;
 	}
-	P.n = 0;
+	pending_free();
 	return rc;
 }
 
@@ -296,25 +311,20 @@ static int add_direct(struct tree *t, const char *id, const char *name, int fd,
 	return rc < 0 ? rc : add_now(t, id, name, fd, res);
 }
 
-/* The flist on fd (SHA-256 sha, or NULL: hashed here; sig_sha its .sig's, or NULL) as the next
+/* The flist on fd (SHA-256 sha, or NULL: hashed later; sig_sha its .sig's, or NULL) as the next
  * service: kept for the parse, or parsed at once when the load cannot use a stored image. */
 static int add_fd(struct tree *t, const char *id, const char *name, int fd, const uint8_t *sha,
 		  const uint8_t *sig_sha, struct load_result *res)
 {
-	uint8_t own[32], none[32] = { 0 };
+	struct pending *p;
 	struct stat st;
-	uint64_t len;
 	int dfd;
 
-	if (P.direct || !P.key_ok)
+	if (P.direct || !P.ok)
 		return add_now(t, id, name, fd, res);
-	if (!sha) {
-		/* One larger than the limit is refused by the parse, which reads no more of it. */
-		if (fstat(fd, &st) || (uint64_t)st.st_size > copy_max ||
-		    hasher_fd(fd, 32, own, &len))
-			return add_direct(t, id, name, fd, res);
-		sha = own;
-	}
+	/* One larger than the limit is refused by the parse, which reads no more of it. */
+	if (fstat(fd, &st) || (uint64_t)st.st_size > copy_max)
+		return add_direct(t, id, name, fd, res);
 	if (P.n == P.cap) {
 		struct pending *nv = realloc(P.v, (P.cap ? P.cap * 2 : 8) * sizeof *nv);
 
@@ -325,18 +335,52 @@ static int add_fd(struct tree *t, const char *id, const char *name, int fd, cons
 	}
 	if ((dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
 		return add_direct(t, id, name, fd, res);
-	P.v[P.n] = (struct pending){ strdup(id), strdup(name), dfd };
-	if (!P.v[P.n].id || !P.v[P.n].name) {
-		free(P.v[P.n].id);
-		free(P.v[P.n].name);
+	p = &P.v[P.n];
+	*p = (struct pending){ .id = strdup(id), .name = strdup(name), .fd = dfd, .hashed = sha != NULL,
+			       .has_sig = sig_sha != NULL };
+	if (!p->id || !p->name) {
+		free(p->id);
+		free(p->name);
 		close(dfd);
 		return add_direct(t, id, name, fd, res);
 	}
+	if (sha)
+		memcpy(p->sha, sha, 32);
+	if (sig_sha)
+		memcpy(p->sig_sha, sig_sha, 32);
 	P.n++;
-	key_mix(id, strlen(id));
-	key_mix(name, strlen(name));
-	key_mix(sha, 32);
-	key_mix(sig_sha ? sig_sha : none, 32);
+	mix(&P.name, id, strlen(id));
+	mix(&P.name, name, strlen(name));
+	if (sha) {
+		mix(&P.name, sha, 32);
+	} else {
+		uint64_t ident[7] = { st.st_dev, st.st_ino, (uint64_t)st.st_size,
+				      (uint64_t)st.st_mtim.tv_sec, (uint64_t)st.st_mtim.tv_nsec,
+				      (uint64_t)st.st_ctim.tv_sec, (uint64_t)st.st_ctim.tv_nsec };
+
+		mix(&P.name, ident, sizeof ident);
+	}
+	return 0;
+}
+
+/* The key of the flists found: each one's SHA-256 (hashed here when it was not yet). Returns 0,
+ * or -1 when one cannot be read (the parse will say why). */
+static int key_end(uint8_t key[32])
+{
+	uint8_t none[32] = { 0 };
+	uint64_t len;
+
+	for (size_t i = 0; i < P.n; i++) {
+		struct pending *p = &P.v[i];
+
+		if (!p->hashed && hasher_fd(p->fd, 32, p->sha, &len))
+			return -1;
+		mix(&P.key, p->id, strlen(p->id));
+		mix(&P.key, p->name, strlen(p->name));
+		mix(&P.key, p->sha, 32);
+		mix(&P.key, p->has_sig ? p->sig_sha : none, 32);
+	}
+	hasher_final(&P.key, key);
 	return 0;
 }
 
@@ -656,51 +700,93 @@ fail:
 	return rc;
 }
 
-/* The image stored for the flists found (P), when it can stand for a build numbered against
- * prev. Returns true with res filled. */
-static bool use_stored(const struct worker_conf *c, uint64_t generation, const struct ix *prev,
-		       const uint8_t *prev_sum, struct load_result *res)
-{
+/* The stored image read on a thread of its own while the flists are hashed (the file's name is
+ * known before their key). */
+struct loader {
+	const char *state_dir;
+	uint8_t name[32];
+	const uint8_t *want_sum;
+	uint64_t generation;
+	int rc, fd;
 	struct istore_header h;
+	struct order_item *order;
+	size_t norder;
 	char *notes;
-	int fd, rc;
+	void *map;
+	struct ix ix;
+};
 
-	if (prev && !prev_sum) {
+static void *loader_main(void *arg)
+{
+	struct loader *l = arg;
+
+	l->rc = istore_load(l->state_dir, l->name, NULL, l->want_sum, l->generation, &l->fd, &l->h,
+			    &l->order, &l->norder, &l->notes, &l->map, &l->ix);
+	return NULL;
+}
+
+/* The image stored for the flists found (P), when it can stand for a build numbered against
+ * prev. Returns 1 with res filled; 0 when it cannot (res->key and res->name set, to store the
+ * build); -1 when the flists cannot be keyed. */
+static int use_stored(const struct worker_conf *c, uint64_t generation, const struct ix *prev,
+		      const uint8_t *prev_sum, struct load_result *res)
+{
+	struct loader l = { .state_dir = c->state_dir, .want_sum = prev ? prev_sum : NULL,
+			    .generation = generation, .rc = 1, .fd = -1 };
+	char file[64];
+	pthread_t th;
+	bool threaded = false;
+	int krc;
+
+	hasher_final(&P.name, res->name);
+	memcpy(l.name, res->name, sizeof l.name);
+	if (prev && !prev_sum)
 		log_info("index: the tree served has no stored image; building from the flists");
-		return false;
-	}
-	rc = istore_load(c->state_dir, res->key, prev ? prev_sum : NULL, generation, &fd, &h,
-			 &res->order, &res->norder, &notes, &res->map, &res->ix);
-	if (rc < 0)
+	else
+		threaded = pthread_create(&th, NULL, loader_main, &l) == 0;
+	krc = key_end(res->key);
+	if (threaded)
+		pthread_join(th, NULL);
+	else if (!prev || prev_sum)
+		loader_main(&l);
+	if (l.rc < 0)
 		log_warn("index: the stored image in %s cannot be read: %s", c->state_dir,
-			 strerror(-rc));
-	if (rc)
-		return false;
-	res->fd = fd;
-	res->size = (size_t)h.image_size;
-	res->entries = h.entries;
-	res->services = h.services;
-	res->rejected += h.rejected;
-	res->stored = true;
-	memcpy(res->sum, h.sum, sizeof res->sum);
-	log_info("index: unchanged flists, the stored image is used (%llu entries, %u services)",
-		 (unsigned long long)h.entries, h.services);
-	replay(notes, (size_t)h.notes_size);
-	free(notes);
-	for (size_t i = 0; i < P.n; i++) {
-		close(P.v[i].fd);
-		free(P.v[i].id);
-		free(P.v[i].name);
+			 strerror(-l.rc));
+	if (l.rc == 0 && (krc || memcmp(l.h.key, res->key, sizeof res->key))) {
+		istore_file_name(file, sizeof file, l.name);
+		log_warn("index: %s/%s is not used (built from other flists or another configuration); "
+			 "building from the flists", c->state_dir, file);
+		close(l.fd);
+		munmap(l.map, (size_t)l.h.image_size);
+		free(l.order);
+		free(l.notes);
+		l.rc = 1;
 	}
-	P.n = 0;
-	return true;
+	if (l.rc)
+		return krc ? -1 : 0;
+	res->fd = l.fd;
+	res->map = l.map;
+	res->ix = l.ix;
+	res->order = l.order;
+	res->norder = l.norder;
+	res->size = (size_t)l.h.image_size;
+	res->entries = l.h.entries;
+	res->services = l.h.services;
+	res->rejected += l.h.rejected;
+	res->stored = true;
+	memcpy(res->sum, l.h.sum, sizeof res->sum);
+	log_info("index: unchanged flists, the stored image is used (%llu entries, %u services)",
+		 (unsigned long long)l.h.entries, l.h.services);
+	replay(l.notes, (size_t)l.h.notes_size);
+	free(l.notes);
+	pending_free();
+	return 1;
 }
 
 int load_tree(const struct worker_conf *c, const char *cache_root, uint64_t generation,
 	      const struct ix *prev, const uint8_t *prev_sum, struct load_result *res)
 {
 	uint32_t rejected_before;
-	bool keyed;
 	int frc;
 	struct tree *t = tree_new(c->prefix, (int64_t)time(NULL));
 	struct found *v = NULL;
@@ -754,17 +840,20 @@ int load_tree(const struct worker_conf *c, const char *cache_root, uint64_t gene
 	}
 	free(v);
 	refresh_load_end();
-	keyed = P.key_ok;
-	if (keyed)
-		hasher_final(&P.key, res->key);
-	P.key_ok = false;
-	if (!rc && keyed && !P.direct) {
-		if (use_stored(c, generation, prev, prev_sum, res)) {
+	if (P.ok && !rc && !P.direct) {
+		int used = use_stored(c, generation, prev, prev_sum, res);
+
+		if (used == 1) {
 			tree_free(t);
+			P.ok = false;
 			return 0;
 		}
-		res->store = true;
+		res->store = used == 0;
+	} else if (P.ok) {
+		hasher_abort(&P.key);
+		hasher_abort(&P.name);
 	}
+	P.ok = false;
 	rejected_before = res->rejected;
 	frc = flush(t, res);
 	if (!rc)

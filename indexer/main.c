@@ -229,7 +229,7 @@ static bool store_started;
 
 struct store_job {
 	char *state_dir;
-	uint8_t key[32];
+	uint8_t key[32], name[32];
 	int fd;
 	size_t size;
 	struct order_item *order;
@@ -244,7 +244,7 @@ static void *store_main(void *arg)
 {
 	struct store_job *j = arg;
 	uint8_t sum[32];
-	int rc = istore_save(j->state_dir, j->key, j->fd, j->size, j->order, j->norder, j->notes,
+	int rc = istore_save(j->state_dir, j->name, j->key, j->fd, j->size, j->order, j->norder, j->notes,
 			     j->notes_len, j->entries, j->services, j->rejected, sum);
 
 	if (rc) {
@@ -298,6 +298,7 @@ static void note_stored(const struct worker_conf *c, uint64_t generation, struct
 		return;
 	}
 	memcpy(j->key, res->key, sizeof j->key);
+	memcpy(j->name, res->name, sizeof j->name);
 	if (res->norder)
 		memcpy(j->order, res->order, res->norder * sizeof *j->order);
 	j->notes = res->notes;

@@ -3,7 +3,8 @@
 # configuration did not change takes the stored image instead of parsing, with the same content
 # and inode numbers; a changed flist, another prefix, a flipped byte or a truncated file are not
 # used (logged) and the tree is built from the flists; a reload uses only the image being served
-# (so unchanged paths keep their numbers); at most two images are kept.
+# (so unchanged paths keep their numbers); at most two images are kept. (A stored image numbered
+# against another base than the one served is refused by its checksum: test_istore.)
 . "$(dirname "$0")/lib.sh"
 t_setup
 
@@ -55,8 +56,7 @@ ok_cmd "the new tree is stored" wait_log "generation 3 stored in"
 flist1 | write_flist "$T/flists/s.flist"
 kill -HUP "$SUP_PID"
 ok_cmd "a reload back to the first flist" wait_log "serving .* (generation 4)"
-like "$(cat "$T/log")" "numbered against another tree than the one served; building from the flists" \
-	"does not take the first mount's image (numbered from scratch)"
+is "$(grep -c "$used" "$T/log")" 2 "does not take the first mount's image (numbered from scratch)"
 is "$(stat -c %i "$T/mnt/app/dir/b")" "$ino_b" "an unchanged path keeps its number"
 ok $([ "$(stat -c %i "$T/mnt/app/a")" != "$ino_a" ]; echo $?) "a path changed twice has a new one"
 is "$(sha256sum <"$T/mnt/app/a")" "$(sha256sum <"$T/src/a")" "with the first content"

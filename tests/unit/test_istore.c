@@ -160,9 +160,9 @@ static void round_trip(void)
 	if (!mkdtemp(dir))
 		abort();
 	fd = image(flist, 5, &size);
-	is_int(istore_save(dir, key, fd, size, order, 1, "4hello\n", 7, 3, 1, 0, sum), 0,
+	is_int(istore_save(dir, key, key, fd, size, order, 1, "4hello\n", 7, 3, 1, 0, sum), 0,
 	       "an image is stored");
-	is_int(istore_load(dir, key, NULL, 9, &got, &h, &o, &no, &notes, &lm, &lix), 0, "and loaded");
+	is_int(istore_load(dir, key, key, NULL, 9, &got, &h, &o, &no, &notes, &lm, &lix), 0, "and loaded");
 	ok(h.entries == 3 && h.services == 1 && no == 1 && o[0].order == 1 && o[0].size == 5 &&
 	   h.notes_size == 7 && memcmp(notes, "4hello\n", 7) == 0 && memcmp(h.sum, sum, 32) == 0,
 	   "with its counts, order records and messages");
@@ -180,15 +180,24 @@ static void round_trip(void)
 	close(got);
 	free(o);
 	free(notes);
-	is_int(istore_load(dir, key, sum, 9, &got, &h, &o, &no, &notes, &lm, &lix), 0,
+	is_int(istore_load(dir, key, key, sum, 9, &got, &h, &o, &no, &notes, &lm, &lix), 0,
 	       "a reload whose base is that image takes it");
 	munmap(lm, size);
 	close(got);
 	free(o);
 	free(notes);
-	is_int(istore_load(dir, key, other_sum, 9, &got, &h, &o, &no, &notes, &lm, &lix), 1,
+	is_int(istore_load(dir, key, key, other_sum, 9, &got, &h, &o, &no, &notes, &lm, &lix), 1,
 	       "a reload whose base is another image does not");
-	is_int(istore_load(dir, key2, NULL, 9, &got, &h, &o, &no, &notes, &lm, &lix), 1, "nor another key");
+	is_int(istore_load(dir, key2, key2, NULL, 9, &got, &h, &o, &no, &notes, &lm, &lix), 1, "nor another name");
+	is_int(istore_load(dir, key, key2, NULL, 9, &got, &h, &o, &no, &notes, &lm, &lix), 1,
+	       "nor a file of that name with another key");
+	is_int(istore_load(dir, key, NULL, NULL, 9, &got, &h, &o, &no, &notes, &lm, &lix), 0,
+	       "a load whose key is not known yet takes the file");
+	ok(memcmp(h.key, key, 32) == 0, "and hands out its key to compare");
+	munmap(lm, size);
+	close(got);
+	free(o);
+	free(notes);
 
 	/* A flipped byte in the image, then in the messages; a truncated file. */
 	f = open(stored_file(dir, key), O_RDWR);
@@ -201,22 +210,22 @@ static void round_trip(void)
 		if (pwrite(f, &c, 1, sizeof h + 100) != 1)
 			abort();
 	}
-	is_int(istore_load(dir, key, NULL, 9, &got, &h, &o, &no, &notes, &lm, &lix), 1, "a flipped byte is refused");
+	is_int(istore_load(dir, key, key, NULL, 9, &got, &h, &o, &no, &notes, &lm, &lix), 1, "a flipped byte is refused");
 	ok(got == -1 && o == NULL && notes == NULL, "and nothing is handed out");
 	close(f);
-	is_int(istore_save(dir, key, fd, size, order, 1, "4hello\n", 7, 3, 1, 0, sum), 0, "stored again");
+	is_int(istore_save(dir, key, key, fd, size, order, 1, "4hello\n", 7, 3, 1, 0, sum), 0, "stored again");
 	f = open(stored_file(dir, key), O_RDWR);
 	if (ftruncate(f, (off_t)(sizeof h + size)))
 		abort();
 	close(f);
-	is_int(istore_load(dir, key, NULL, 9, &got, &h, &o, &no, &notes, &lm, &lix), 1, "a truncated file is refused");
+	is_int(istore_load(dir, key, key, NULL, 9, &got, &h, &o, &no, &notes, &lm, &lix), 1, "a truncated file is refused");
 
 	/* At most ISTORE_KEEP. */
-	is_int(istore_save(dir, key, fd, size, NULL, 0, NULL, 0, 3, 1, 0, sum), 0, "stored once more");
+	is_int(istore_save(dir, key, key, fd, size, NULL, 0, NULL, 0, 3, 1, 0, sum), 0, "stored once more");
 	usleep(20000);
-	is_int(istore_save(dir, key2, fd, size, NULL, 0, NULL, 0, 3, 1, 0, sum), 0, "a second key");
+	is_int(istore_save(dir, key2, key2, fd, size, NULL, 0, NULL, 0, 3, 1, 0, sum), 0, "a second key");
 	usleep(20000);
-	is_int(istore_save(dir, key3, fd, size, NULL, 0, NULL, 0, 3, 1, 0, sum), 0, "a third key");
+	is_int(istore_save(dir, key3, key3, fd, size, NULL, 0, NULL, 0, 3, 1, 0, sum), 0, "a third key");
 	is_int(count_stored(dir), ISTORE_KEEP, "only the newest are kept");
 	ok(access(stored_file(dir, key), F_OK) != 0 && access(stored_file(dir, key3), F_OK) == 0,
 	   "the oldest went");
