@@ -165,6 +165,26 @@ static int copy_hashed(int in, uint64_t in_off, int out, uint64_t out_off, uint6
 	return 0;
 }
 
+/* The image of a stored file (after its header) into the memfd, hashed on the way, from a mapping
+ * of the file: one copy, not two. */
+static int copy_mapped(int in, int out, size_t len, struct hasher *h)
+{
+	size_t at = sizeof(struct istore_header);
+	uint8_t *map = mmap(NULL, at + len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, in, 0);
+	int rc = 0;
+
+	if (map == MAP_FAILED)
+		return -errno;
+	for (size_t done = 0; done < len && rc == 0; done += CHUNK) {
+		size_t n = len - done < CHUNK ? len - done : CHUNK;
+
+		hasher_update(h, map + at + done, n);
+		rc = write_full(out, map + at + done, n, done);
+	}
+	munmap(map, at + len);
+	return rc;
+}
+
 /* The image in the memfd: valid, and its order records name its services. Its mapping and view
  * go to *map and *ix. */
 static int check_image(int fd, size_t size, const struct order_item *o, size_t n, void **map,
@@ -232,7 +252,7 @@ int istore_load(const char *state_dir, const uint8_t name_key[32], const uint8_t
 		out = memfd_create("aysfs-index", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 		rc = out < 0 || ftruncate(out, (off_t)hdr->image_size) ? -errno : 0;
 		if (rc == 0)
-			rc = copy_hashed(in, sizeof raw, out, 0, hdr->image_size, &h, false, buf);
+			rc = copy_mapped(in, out, (size_t)hdr->image_size, &h);
 		if (rc == 0 && hdr->norder && !(o = calloc(hdr->norder, sizeof *o)))
 			rc = -ENOMEM;
 		for (uint64_t i = 0; rc == 0 && i < hdr->norder; i += CHUNK / ISTORE_ORDER_REC) {
