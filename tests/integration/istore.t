@@ -100,4 +100,25 @@ is "$(sha256sum <"$T/mnt/b")" "$(sha256sum <"$T/src/b")" "its tree is built from
 ok_cmd "with only what is below that prefix" test ! -e "$T/mnt/a"
 mount_stop
 
+# ---- the published order (order=N) of a tree from its stored image -----------------------------
+mkdir -p "$T/osrc"
+for i in $(seq -w 1 20); do random_file "$T/osrc/f$i" $((2000 + 10#$i)); done
+rm -f "$T/flists/s.flist"
+for i in $(seq -w 1 20); do
+	printf '/opt/o/f%s|%s|%s|order=%d\n' "$i" "$(put_blob "$T/store" "$T/osrc/f$i")" "$(stat -c %s "$T/osrc/f$i")" "$((10#$i))"
+done | write_flist "$T/flists/o.flist"
+cfg /opt
+mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
+wait_log "generation 1 stored in" || bail "not stored"
+mount_stop
+sed -i "s#^cache_dir = .*#cache_dir = \"$T/cache-o\"#" "$T/config.toml"     # not in the key
+mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
+like "$(cat "$T/log")" "$used" "a tree with a published order comes from its stored image"
+cached() { n=0; for i in "$@"; do test -e "$(blob_path "$T/cache-o" "$(md5sum <"$T/osrc/f$i" | cut -c1-32)")" && n=$((n + 1)); done; echo $n; }
+head -c 1 "$T/mnt/o/f01" >/dev/null
+for _ in $(seq 100); do [ "$(cached $(seq -w 2 17))" = 16 ] && break; sleep 0.05; done
+is "$(cached $(seq -w 2 17))" 16 "the first open of its first file brings the next 16 of the order into the cache"
+is "$(cached $(seq -w 18 20))" 0 "and none further"
+mount_stop
+
 done_testing
