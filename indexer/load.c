@@ -288,7 +288,7 @@ static void pending_free(void)
 }
 
 /* Parse the flists found so far, in order. Returns 0 or the first -errno of the tree. */
-static int flush(struct tree *t, struct load_result *res)
+static int parse_pending(struct tree *t, struct load_result *res)
 {
 	int rc = 0;
 
@@ -297,6 +297,13 @@ static int flush(struct tree *t, struct load_result *res)
 
 		rc = r < 0 ? r : 0;
 	}
+	return rc;
+}
+
+static int flush(struct tree *t, struct load_result *res)
+{
+	int rc = parse_pending(t, res);
+
 	pending_free();
 	return rc;
 }
@@ -363,25 +370,53 @@ static int add_fd(struct tree *t, const char *id, const char *name, int fd, cons
 	return 0;
 }
 
+/* SHA-256 of what fd holds (pread: the parse's reads are not moved). Returns 0 or -1. */
+static int sha_fd(int fd, uint8_t out[32])
+{
+	enum { BUF = 256 << 10 };
+	uint8_t *buf = malloc(BUF);
+	struct hasher h;
+	off_t off = 0;
+	ssize_t n;
+
+	if (!buf || hasher_init(&h, 32)) {
+		free(buf);
+		return -1;
+	}
+	while ((n = pread(fd, buf, BUF, off)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		hasher_update(&h, buf, (size_t)n);
+		off += n;
+	}
+	hasher_final(&h, out);
+	free(buf);
+	return n < 0 ? -1 : 0;
+}
+
 /* The key of the flists found: each one's SHA-256 (hashed here when it was not yet). Returns 0,
  * or -1 when one cannot be read (the parse will say why). */
 static int key_end(uint8_t key[32])
 {
 	uint8_t none[32] = { 0 };
-	uint64_t len;
+	int rc = 0;
 
-	for (size_t i = 0; i < P.n; i++) {
+	for (size_t i = 0; i < P.n && rc == 0; i++) {
 		struct pending *p = &P.v[i];
 
-		if (!p->hashed && hasher_fd(p->fd, 32, p->sha, &len))
-			return -1;
+		if (!p->hashed && sha_fd(p->fd, p->sha)) {
+			rc = -1;
+			break;
+		}
 		mix(&P.key, p->id, strlen(p->id));
 		mix(&P.key, p->name, strlen(p->name));
 		mix(&P.key, p->sha, 32);
 		mix(&P.key, p->has_sig ? p->sig_sha : none, 32);
 	}
 	hasher_final(&P.key, key);
-	return 0;
+	return rc;
 }
 
 static int open_flist(const char *path)
@@ -700,8 +735,40 @@ fail:
 	return rc;
 }
 
-/* The stored image read on a thread of its own while the flists are hashed (the file's name is
- * known before their key). */
+/* The key is hashed on a thread of its own, while the stored image is read (its file's name is
+ * known before the key) or, when there is none, while the flists are parsed (the key is needed
+ * only to store the build). The thread reads P.v, which stays until key_wait. */
+static struct {
+	pthread_t th;
+	bool running;
+	int rc;
+	uint8_t *out;
+} K;
+
+static void *keyer_main(void *arg)
+{
+	K.rc = key_end(K.out);
+	return NULL;
+}
+
+static void key_start(uint8_t *out)
+{
+	K.out = out;
+	K.running = pthread_create(&K.th, NULL, keyer_main, NULL) == 0;
+	if (!K.running)
+		keyer_main(NULL);
+}
+
+/* Returns 0 when the key is there, -1 when a flist could not be hashed. */
+static int key_wait(void)
+{
+	if (K.running)
+		pthread_join(K.th, NULL);
+	K.running = false;
+	return K.rc;
+}
+
+/* The stored image, read while the key is hashed. */
 struct loader {
 	const char *state_dir;
 	uint8_t name[32];
@@ -716,43 +783,35 @@ struct loader {
 	struct ix ix;
 };
 
-static void *loader_main(void *arg)
+static void loader_main(struct loader *l)
 {
-	struct loader *l = arg;
-
 	l->rc = istore_load(l->state_dir, l->name, NULL, l->want_sum, l->generation, &l->fd, &l->h,
 			    &l->order, &l->norder, &l->notes, &l->map, &l->ix);
-	return NULL;
 }
 
 /* The image stored for the flists found (P), when it can stand for a build numbered against
- * prev. Returns 1 with res filled; 0 when it cannot (res->key and res->name set, to store the
- * build); -1 when the flists cannot be keyed. */
+ * prev. Returns 1 with res filled; 0 when it cannot (then res->name is set, and res->key once
+ * key_wait returns 0). */
 static int use_stored(const struct worker_conf *c, uint64_t generation, const struct ix *prev,
 		      const uint8_t *prev_sum, struct load_result *res)
 {
 	struct loader l = { .state_dir = c->state_dir, .want_sum = prev ? prev_sum : NULL,
 			    .generation = generation, .rc = 1, .fd = -1 };
 	char file[64];
-	pthread_t th;
-	bool threaded = false;
-	int krc;
 
 	hasher_final(&P.name, res->name);
 	memcpy(l.name, res->name, sizeof l.name);
+	key_start(res->key);
 	if (prev && !prev_sum)
 		log_info("index: the tree served has no stored image; building from the flists");
 	else
-		threaded = pthread_create(&th, NULL, loader_main, &l) == 0;
-	krc = key_end(res->key);
-	if (threaded)
-		pthread_join(th, NULL);
-	else if (!prev || prev_sum)
 		loader_main(&l);
 	if (l.rc < 0)
 		log_warn("index: the stored image in %s cannot be read: %s", c->state_dir,
 			 strerror(-l.rc));
-	if (l.rc == 0 && (krc || memcmp(l.h.key, res->key, sizeof res->key))) {
+	if (l.rc)
+		return 0;
+	if (key_wait() || memcmp(l.h.key, res->key, sizeof res->key)) {
 		istore_file_name(file, sizeof file, l.name);
 		log_warn("index: %s/%s is not used (built from other flists or another configuration); "
 			 "building from the flists", c->state_dir, file);
@@ -760,10 +819,8 @@ static int use_stored(const struct worker_conf *c, uint64_t generation, const st
 		munmap(l.map, (size_t)l.h.image_size);
 		free(l.order);
 		free(l.notes);
-		l.rc = 1;
+		return 0;
 	}
-	if (l.rc)
-		return krc ? -1 : 0;
 	res->fd = l.fd;
 	res->map = l.map;
 	res->ix = l.ix;
@@ -787,6 +844,7 @@ int load_tree(const struct worker_conf *c, const char *cache_root, uint64_t gene
 	      const struct ix *prev, const uint8_t *prev_sum, struct load_result *res)
 {
 	uint32_t rejected_before;
+	bool keying = false;
 	int frc;
 	struct tree *t = tree_new(c->prefix, (int64_t)time(NULL));
 	struct found *v = NULL;
@@ -841,21 +899,23 @@ int load_tree(const struct worker_conf *c, const char *cache_root, uint64_t gene
 	free(v);
 	refresh_load_end();
 	if (P.ok && !rc && !P.direct) {
-		int used = use_stored(c, generation, prev, prev_sum, res);
-
-		if (used == 1) {
+		if (use_stored(c, generation, prev, prev_sum, res)) {
 			tree_free(t);
 			P.ok = false;
 			return 0;
 		}
-		res->store = used == 0;
+		keying = true;
 	} else if (P.ok) {
 		hasher_abort(&P.key);
 		hasher_abort(&P.name);
 	}
 	P.ok = false;
 	rejected_before = res->rejected;
-	frc = flush(t, res);
+	frc = parse_pending(t, res);
+	/* Stored only with its key: every flist hashed. */
+	if (keying)
+		res->store = key_wait() == 0;
+	pending_free();
 	if (!rc)
 		rc = frc;
 	res->parse_rejected = res->rejected - rejected_before;
