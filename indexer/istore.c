@@ -112,36 +112,32 @@ void istore_file_name(char *buf, size_t len, const uint8_t name_key[32])
 		 name_key[2], name_key[3], name_key[4], name_key[5], name_key[6], name_key[7]);
 }
 
-static int read_full(int fd, void *buf, size_t len, uint64_t off)
+/* All len bytes read (or, with `put`, written) at off. Returns 0, -EIO at a short end, or -errno. */
+static int io_full(int fd, void *buf, size_t len, uint64_t off, bool put)
 {
-	size_t got = 0;
+	size_t done = 0;
 
-	while (got < len) {
-		ssize_t n = pread(fd, (uint8_t *)buf + got, len - got, (off_t)(off + got));
+	while (done < len) {
+		ssize_t n = put ? pwrite(fd, (uint8_t *)buf + done, len - done, (off_t)(off + done)) :
+				  pread(fd, (uint8_t *)buf + done, len - done, (off_t)(off + done));
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return n < 0 ? -errno : -EIO;
-		got += (size_t)n;
+		done += (size_t)n;
 	}
 	return 0;
 }
 
+static int read_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	return io_full(fd, buf, len, off, false);
+}
+
 static int write_full(int fd, const void *buf, size_t len, uint64_t off)
 {
-	size_t put = 0;
-
-	while (put < len) {
-		ssize_t n = pwrite(fd, (const uint8_t *)buf + put, len - put, (off_t)(off + put));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		put += (size_t)n;
-	}
-	return 0;
+	return io_full(fd, (void *)buf, len, off, true);
 }
 
 /* Copy len bytes from `in` at in_off to `out` at out_off, hashing them; the generation field of
