@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CHUNK (256u << 10)     /* stays in the cache between the read, the hash and the write */
@@ -328,7 +329,7 @@ static int older(const void *a, const void *b)
 	return x->tv_nsec < y->tv_nsec ? -1 : x->tv_nsec > y->tv_nsec;
 }
 
-/* Remove the oldest stored images beyond ISTORE_KEEP (and temp files of earlier runs). */
+/* Remove the oldest stored images beyond ISTORE_KEEP (and temp files left 10 minutes ago). */
 static void prune(int dir, const char *keep)
 {
 	struct stored v[64];
@@ -349,7 +350,10 @@ static void prune(int dir, const char *keep)
 		if (strncmp(de->d_name, "index-", 6) || strcmp(de->d_name, keep) == 0)
 			continue;
 		if (len > 4 && strcmp(de->d_name + len - 4, ".tmp") == 0) {
-			unlinkat(dir, de->d_name, 0);
+			/* Left by a writer that died; one being written is younger. */
+			if (fstatat(dir, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    st.st_mtime < time(NULL) - 600)
+				unlinkat(dir, de->d_name, 0);
 			continue;
 		}
 		if (n < sizeof v / sizeof v[0] && fstatat(dir, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -373,7 +377,7 @@ int istore_save(const char *state_dir, const uint8_t name_key[32], const uint8_t
 				    .image_size = size, .norder = norder, .entries = entries,
 				    .services = services, .rejected = rejected,
 				    .notes_size = notes_len };
-	char name[64], tmp[72];
+	char name[64], tmp[96];
 	uint8_t *buf = malloc(CHUNK);
 	struct hasher h;
 	int dir = -1, out = -1, rc = 0;
@@ -382,7 +386,7 @@ int istore_save(const char *state_dir, const uint8_t name_key[32], const uint8_t
 	memcpy(hd.magic, ISTORE_MAGIC, sizeof hd.magic);
 	memcpy(hd.key, key, sizeof hd.key);
 	istore_file_name(name, sizeof name, name_key);
-	snprintf(tmp, sizeof tmp, "%s.tmp", name);
+	snprintf(tmp, sizeof tmp, "%s.%ld.tmp", name, (long)getpid());   /* mounts may share state_dir */
 	if (!buf || norder > ISTORE_MAX_ORDER || notes_len > ISTORE_MAX_NOTES || hasher_init(&h, 32)) {
 		free(buf);
 		return -ENOMEM;
