@@ -78,6 +78,8 @@ for r in $(seq "$RUNS"); do
 	printf 'run %d: first mount %s | remount %s\n' "$r" "$(tail -1 "$D/first")" "$(tail -1 "$D/again")"
 done
 printf 'tree: %d entries; columns above: seconds, anonymous bytes/entry once served, indexer peak anonymous bytes/entry while loading, index memfd KiB, stored index used\n' "$(cat "$D/entries")"
+ls "$D/state" | grep -q '^index-' &&
+	printf 'stored index: %s bytes (%s)\n' "$(stat -c %s "$D/state"/index-* | head -1)" "$(cd "$D/state" && ls index-* | head -1)"
 for k in first again; do
 	name=$([ $k = first ] && echo "first mount" || echo "remount, flists unchanged")
 	printf '%-26s until served %s s; anonymous (indexer + fuser, once served) %s B/entry; indexer peak anonymous while loading %s B/entry; index memfd %s KiB\n' \
