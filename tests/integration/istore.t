@@ -3,7 +3,9 @@
 # configuration did not change takes the stored image instead of parsing, with the same content
 # and inode numbers; a changed flist, another prefix, a flipped byte or a truncated file are not
 # used (logged) and the tree is built from the flists; a reload uses only the image being served
-# (so unchanged paths keep their numbers); at most two images are kept. (A stored image numbered
+# (so unchanged paths keep their numbers); at most two images are kept; the published order comes
+# with the stored image; a signed flist is checked at every load (a revision below the floor is
+# refused though its stored image is there). (A stored image numbered
 # against another base than the one served is refused by its checksum: test_istore.)
 . "$(dirname "$0")/lib.sh"
 t_setup
@@ -119,6 +121,41 @@ head -c 1 "$T/mnt/o/f01" >/dev/null
 for _ in $(seq 100); do [ "$(cached $(seq -w 2 17))" = 16 ] && break; sleep 0.05; done
 is "$(cached $(seq -w 2 17))" 16 "the first open of its first file brings the next 16 of the order into the cache"
 is "$(cached $(seq -w 18 20))" 0 "and none further"
+mount_stop
+
+# ---- signed flists (SPEC §8): checked at every load, before a stored image can stand for them ----
+PACK=$AYSFS_BUILD/aysfs-pack
+mkdir -p "$T/keys" "$T/sflists" "$T/s1" "$T/s2"
+(cd "$T" && "$PACK" keygen k1 >/dev/null) || bail "keygen"
+cp "$T/k1.pub" "$T/keys/" && chmod 755 "$T/keys" && chmod 644 "$T/keys"/*
+echo one >"$T/s1/a"; echo two >"$T/s2/a"
+"$PACK" -q -sign "$T/k1.key" -revision 1 "$T/s1" "$T/sstore1" app >/dev/null || bail "pack"
+"$PACK" -q -sign "$T/k1.key" -revision 2 "$T/s2" "$T/sstore2" app >/dev/null || bail "pack"
+mkdir -p "$T/sstore/dedupe"; cp -r "$T/sstore1/dedupe/." "$T/sstore2/dedupe/." "$T/sstore/dedupe/"
+chmod -R a+rX "$T/sstore" "$T/sstore1" "$T/sstore2"
+put_signed() { cp "$T/sstore$1/dedupe/md/app.flist" "$T/sstore$1/dedupe/md/app.flist.sig" "$T/sflists/"; chmod 644 "$T/sflists"/*; }
+printf '[main]\nprefix = "/"\nflist_dir = "%s"\ncache_dir = "%s"\nstate_dir = "%s"\ntrusted_keys = "%s"\n[[store]]\nurl = "%s"\n' \
+	"$T/sflists" "$T/cache-s" "$T/state" "$T/keys" "$T/sstore" >"$T/config.toml"
+put_signed 1
+mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
+wait_log "generation 1 stored in" || bail "not stored"
+mount_stop
+f1=$(ls -t "$T/state"/index-* | head -1)
+mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
+like "$(cat "$T/log")" "$used" "a signed flist accepted again uses the stored image"
+is "$(cat "$T/mnt/a")" one "and serves it"
+mount_stop
+put_signed 2
+mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
+is "$(cat "$T/mnt/a")" two "revision 2 is mounted (the floor is 2 now)"
+mount_stop
+put_signed 1
+ok_cmd "the stored image of revision 1 is still there" test -e "$f1"
+mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
+like "$(cat "$T/log")" "service app: .*app.flist refused: revision 1 below floor 2" \
+	"revision 1 put back is refused, though its stored image is there"
+ok $(! grep -q "$used" "$T/log"; echo $?) "and its stored image is not used"
+ok_cmd "nothing of it is served" test ! -e "$T/mnt/a"
 mount_stop
 
 done_testing
