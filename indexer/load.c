@@ -15,15 +15,19 @@
 #include "indexer/accept.h"
 #include "indexer/fetch.h"
 #include "indexer/hash.h"
+#include "indexer/istore.h"
+#include "indexer/order.h"
 #include "indexer/refresh.h"
 #include "indexer/sig.h"
 #include "indexer/tree.h"
 #include "ipc/log.h"
 
 #include <dirent.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,10 +119,66 @@ static int scan(const char *dir, int depth, struct found **v, size_t *n, size_t 
 	return 0;
 }
 
+/* What the parse of the flists said (counts, warnings, rejections), one "LEVEL text" a line: kept
+ * with the stored image and said again when it is used, so that a load from it logs what the
+ * parse would have. */
+static struct {
+	char *buf;
+	size_t len, cap;
+} N;
+
+__attribute__((format(printf, 2, 3)))
+static void note(enum log_level lvl, const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof line)
+		n = sizeof line - 1;
+	log_msg(lvl, "%s", line);
+	for (int i = 0; i < n; i++)
+		if (line[i] == '\n')
+			line[i] = ' ';
+	if (N.len + (size_t)n + 2 > ISTORE_MAX_NOTES)
+		return;
+	if (N.len + (size_t)n + 2 > N.cap) {
+		size_t cap = (N.len + (size_t)n + 2) * 2;
+		char *nb = realloc(N.buf, cap);
+
+		if (!nb)
+			return;
+		N.buf = nb;
+		N.cap = cap;
+	}
+	N.buf[N.len++] = (char)('0' + lvl);
+	memcpy(N.buf + N.len, line, (size_t)n);
+	N.len += (size_t)n;
+	N.buf[N.len++] = '\n';
+}
+
+/* Say again what a stored image's parse said (istore_load checked the lines' form). */
+static void replay(const char *buf, size_t len)
+{
+	for (size_t i = 0; i < len;) {
+		const char *end = memchr(buf + i, '\n', len - i);
+		size_t l = end ? (size_t)(end - (buf + i)) : len - i;
+
+		if (l > 0)
+			log_msg((enum log_level)(buf[i] - '0'), "%.*s", (int)(l - 1), buf + i + 1);
+		i += l + 1;
+	}
+}
+
 static void warn_stats(const char *name, const struct tree_flist_stats *st)
 {
 	if (st->outside_prefix)
-		log_warn("%s: %lu entries outside the prefix were skipped", name, st->outside_prefix);
+		note(LOG_WARN, "%s: %lu entries outside the prefix were skipped", name, st->outside_prefix);
 	if (st->conflicts) {
 		char who[160];
 
@@ -127,21 +187,21 @@ static void warn_stats(const char *name, const struct tree_flist_stats *st)
 		else
 			snprintf(who, sizeof who, "it is the root of the tree");
 		if (st->conflicts == 1)
-			log_warn("%s: 1 entry clashes with an earlier service and was skipped: %s "
+			note(LOG_WARN, "%s: 1 entry clashes with an earlier service and was skipped: %s "
 				 "(line %u; %s)", name, st->first_conflict_path, st->first_conflict_line, who);
 		else
-			log_warn("%s: %lu entries clash with earlier services and were skipped, the first "
+			note(LOG_WARN, "%s: %lu entries clash with earlier services and were skipped, the first "
 				 "%s (line %u; %s)", name, st->conflicts, st->first_conflict_path,
 				 st->first_conflict_line, who);
 	}
 	if (st->unknown_keys)
-		log_warn("%s: %lu fields with unknown keys were ignored (first: '%s' at line %u)",
+		note(LOG_WARN, "%s: %lu fields with unknown keys were ignored (first: '%s' at line %u)",
 			 name, st->unknown_keys, st->first_unknown_key, st->first_unknown_line);
 }
 
 /* Add the flist on fd as service `id`; `name` is how messages call it. Returns 0 when it was added,
  * 1 when it was rejected (logged), or -errno when the tree itself failed. */
-static int add_fd(struct tree *t, const char *id, const char *name, int fd, struct load_result *res)
+static int add_now(struct tree *t, const char *id, const char *name, int fd, struct load_result *res)
 {
 	struct tree_flist_stats st;
 	char err[512];
@@ -150,18 +210,213 @@ static int add_fd(struct tree *t, const char *id, const char *name, int fd, stru
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	rc = tree_add_flist_fd(t, id, name, fd, &st, err, sizeof err);
 	if (rc == -EINVAL) {
-		log_err("%s; service %s is not mounted", err, id);
+		note(LOG_ERROR, "%s; service %s is not mounted", err, id);
 		res->rejected++;
 		return 1;
 	}
 	if (rc) {
-		log_err("service %s: %s", id, strerror(-rc));
+		note(LOG_ERROR, "service %s: %s", id, strerror(-rc));
 		return rc;
 	}
 	warn_stats(name, &st);
-	log_info("service %s: %lu entries from %s", id, st.added, name);
+	note(LOG_INFO, "service %s: %lu entries from %s", id, st.added, name);
 	res->services++;
 	return 0;
+}
+
+/* [main] flist_max_size of the load in progress: a signed flist's private copy is bounded by it. */
+static uint64_t copy_max = 512ull << 20;
+
+/* The flists of the load in progress, in service order: found and checked, but parsed only when
+ * the stored image of what they hash to (istore.h) cannot be used. `direct`: a flist was parsed
+ * as it came (a network layer's fresh copy, kept only if it parses), so this load neither uses
+ * nor stores an image. `name` hashes what tells where the stored image is (istore.h), `key` what
+ * it must have been built from. */
+struct pending {
+	char *id, *name;
+	int fd;
+	bool hashed, has_sig;
+	uint8_t sha[32], sig_sha[32];
+};
+
+static struct {
+	struct pending *v;
+	size_t n, cap;
+	bool direct;
+	struct hasher name, key;
+	bool ok;
+} P;
+
+static void mix(struct hasher *h, const void *p, size_t len)
+{
+	uint64_t l = len;
+
+	hasher_update(h, &l, sizeof l);
+	hasher_update(h, p, len);
+}
+
+static void key_begin(const struct worker_conf *c)
+{
+	uint32_t v[2] = { ISTORE_VERSION, IX_VERSION };
+	uint64_t lim[3] = { c->flist_max_size, c->flist_max_entries, accept_min_hash() };
+
+	P.n = 0;
+	P.direct = false;
+	N.len = 0;
+	P.ok = c->state_dir && c->state_dir[0] && hasher_init(&P.key, 32) == 0;
+	if (P.ok && hasher_init(&P.name, 32)) {
+		hasher_abort(&P.key);
+		P.ok = false;
+	}
+	for (int i = 0; P.ok && i < 2; i++) {
+		struct hasher *h = i ? &P.name : &P.key;
+
+		mix(h, v, sizeof v);
+		mix(h, c->prefix, strlen(c->prefix));
+		mix(h, lim, sizeof lim);
+	}
+}
+
+static void pending_free(void)
+{
+	for (size_t i = 0; i < P.n; i++) {
+		close(P.v[i].fd);
+		free(P.v[i].id);
+		free(P.v[i].name);
+	}
+	P.n = 0;
+}
+
+/* Parse the flists found so far, in order. Returns 0 or the first -errno of the tree. */
+static int parse_pending(struct tree *t, struct load_result *res)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < P.n && rc == 0; i++) {
+		int r = add_now(t, P.v[i].id, P.v[i].name, P.v[i].fd, res);
+
+		rc = r < 0 ? r : 0;
+	}
+	return rc;
+}
+
+static int flush(struct tree *t, struct load_result *res)
+{
+	int rc = parse_pending(t, res);
+
+	pending_free();
+	return rc;
+}
+
+/* Parse now, after those found before, and use no stored image for this load. */
+static int add_direct(struct tree *t, const char *id, const char *name, int fd,
+		      struct load_result *res)
+{
+	int rc = flush(t, res);
+
+	P.direct = true;
+	return rc < 0 ? rc : add_now(t, id, name, fd, res);
+}
+
+/* The flist on fd (SHA-256 sha, or NULL: hashed later; sig_sha its .sig's, or NULL) as the next
+ * service: kept for the parse, or parsed at once when the load cannot use a stored image. */
+static int add_fd(struct tree *t, const char *id, const char *name, int fd, const uint8_t *sha,
+		  const uint8_t *sig_sha, struct load_result *res)
+{
+	struct pending *p;
+	struct stat st;
+	int dfd;
+
+	if (P.direct || !P.ok)
+		return add_now(t, id, name, fd, res);
+	/* One larger than the limit is refused by the parse, which reads no more of it. */
+	if (fstat(fd, &st) || (uint64_t)st.st_size > copy_max)
+		return add_direct(t, id, name, fd, res);
+	if (P.n == P.cap) {
+		struct pending *nv = realloc(P.v, (P.cap ? P.cap * 2 : 8) * sizeof *nv);
+
+		if (!nv)
+			return add_direct(t, id, name, fd, res);
+		P.v = nv;
+		P.cap = P.cap ? P.cap * 2 : 8;
+	}
+	if ((dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		return add_direct(t, id, name, fd, res);
+	p = &P.v[P.n];
+	*p = (struct pending){ .id = strdup(id), .name = strdup(name), .fd = dfd, .hashed = sha != NULL,
+			       .has_sig = sig_sha != NULL };
+	if (!p->id || !p->name) {
+		free(p->id);
+		free(p->name);
+		close(dfd);
+		return add_direct(t, id, name, fd, res);
+	}
+	if (sha)
+		memcpy(p->sha, sha, 32);
+	if (sig_sha)
+		memcpy(p->sig_sha, sig_sha, 32);
+	P.n++;
+	mix(&P.name, id, strlen(id));
+	mix(&P.name, name, strlen(name));
+	if (sha) {
+		mix(&P.name, sha, 32);
+	} else {
+		uint64_t ident[7] = { st.st_dev, st.st_ino, (uint64_t)st.st_size,
+				      (uint64_t)st.st_mtim.tv_sec, (uint64_t)st.st_mtim.tv_nsec,
+				      (uint64_t)st.st_ctim.tv_sec, (uint64_t)st.st_ctim.tv_nsec };
+
+		mix(&P.name, ident, sizeof ident);
+	}
+	return 0;
+}
+
+/* SHA-256 of what fd holds (pread: the parse's reads are not moved). Returns 0 or -1. */
+static int sha_fd(int fd, uint8_t out[32])
+{
+	enum { BUF = 256 << 10 };
+	uint8_t *buf = malloc(BUF);
+	struct hasher h;
+	off_t off = 0;
+	ssize_t n;
+
+	if (!buf || hasher_init(&h, 32)) {
+		free(buf);
+		return -1;
+	}
+	while ((n = pread(fd, buf, BUF, off)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		hasher_update(&h, buf, (size_t)n);
+		off += n;
+	}
+	hasher_final(&h, out);
+	free(buf);
+	return n < 0 ? -1 : 0;
+}
+
+/* The key of the flists found: each one's SHA-256 (hashed here when it was not yet). Returns 0,
+ * or -1 when one cannot be read (the parse will say why). */
+static int key_end(uint8_t key[32])
+{
+	uint8_t none[32] = { 0 };
+	int rc = 0;
+
+	for (size_t i = 0; i < P.n && rc == 0; i++) {
+		struct pending *p = &P.v[i];
+
+		if (!p->hashed && sha_fd(p->fd, p->sha)) {
+			rc = -1;
+			break;
+		}
+		mix(&P.key, p->id, strlen(p->id));
+		mix(&P.key, p->name, strlen(p->name));
+		mix(&P.key, p->sha, 32);
+		mix(&P.key, p->has_sig ? p->sig_sha : none, 32);
+	}
+	hasher_final(&P.key, key);
+	return rc;
 }
 
 static int open_flist(const char *path)
@@ -176,9 +431,6 @@ static int open_flist(const char *path)
 	}
 	return fd;
 }
-
-/* [main] flist_max_size of the load in progress: a signed flist's private copy is bounded by it. */
-static uint64_t copy_max = 512ull << 20;
 
 /* A private copy of what fd holds (a memfd, which no other process can change), and its
  * SHA-256. Returns the memfd or -errno (-EFBIG past flist_max_size). */
@@ -223,9 +475,8 @@ static int copy_hashed(int fd, uint8_t sha[32])
 /* The flist open as *fd, named `name`, with its .sig's bytes (NULL: none): checked, and *fd
  * replaced by a private copy. Returns 0, or 1 when it was refused (logged, counted). */
 static int signed_copy(const char *id, const char *name, int *fd, const char *sig, size_t len,
-		       struct load_result *res)
+		       uint8_t sha[32], struct load_result *res)
 {
-	uint8_t sha[32];
 	char why[600];
 	int mfd = copy_hashed(*fd, sha);
 
@@ -245,8 +496,22 @@ static int signed_copy(const char *id, const char *name, int *fd, const char *si
 	return 0;
 }
 
+/* SHA-256 of len bytes. */
+static int hash_bytes(const void *p, size_t len, uint8_t out[32])
+{
+	struct hasher h;
+
+	if (hasher_init(&h, 32))
+		return -ENOMEM;
+	hasher_update(&h, p, len);
+	hasher_final(&h, out);
+	return 0;
+}
+
 static int add_one(struct tree *t, const char *id, const char *path, struct load_result *res)
 {
+	uint8_t sha[32], sig_sha[32];
+	bool hashed = false, sig_given = false;
 	int rc, fd = open_flist(path);
 
 	if (fd < 0) {
@@ -262,14 +527,17 @@ static int add_one(struct tree *t, const char *id, const char *path, struct load
 		len = accept_read_small(AT_FDCWD, sig_path, SIG_FILE_MAX, &sig);
 		if (len < 0 && len != -ENOENT)
 			log_warn("service %s: %s: %s", id, sig_path, strerror((int)-len));
-		rc = signed_copy(id, path, &fd, sig, len < 0 ? 0 : (size_t)len, res);
+		rc = signed_copy(id, path, &fd, sig, len < 0 ? 0 : (size_t)len, sha, res);
+		if (rc == 0 && sig && hash_bytes(sig, (size_t)len, sig_sha) == 0)
+			sig_given = true;
 		free(sig);
 		if (rc) {
 			close(fd);
 			return 0;
 		}
+		hashed = true;
 	}
-	rc = add_fd(t, id, path, fd, res);
+	rc = add_fd(t, id, path, fd, hashed ? sha : NULL, sig_given ? sig_sha : NULL, res);
 	close(fd);
 	return rc < 0 ? rc : 0;
 }
@@ -367,7 +635,8 @@ static int add_remote(struct tree *t, const struct worker_conf *c, const char *c
 			refused |= rc != 0;
 		}
 		if (rc == 0) {
-			rc = add_fd(t, id, url, fd, res);
+			/* Kept as the last good copy only if it parses: parsed now. */
+			rc = add_direct(t, id, url, fd, res);
 			if (rc == 0) {
 				if ((sig ? keep_write(keep_sig, -1, sig, sig_len) : 0) ||
 				    keep_write(keep, fd, NULL, 0))
@@ -466,9 +735,117 @@ fail:
 	return rc;
 }
 
-int load_tree(const struct worker_conf *c, const char *cache_root, uint64_t generation,
-	      const struct ix *prev, struct load_result *res)
+/* The key is hashed on a thread of its own, while the stored image is read (its file's name is
+ * known before the key) or, when there is none, while the flists are parsed (the key is needed
+ * only to store the build). The thread reads P.v, which stays until key_wait. */
+static struct {
+	pthread_t th;
+	bool running;
+	int rc;
+	uint8_t *out;
+} K;
+
+static void *keyer_main(void *arg)
 {
+	K.rc = key_end(K.out);
+	return NULL;
+}
+
+static void key_start(uint8_t *out)
+{
+	K.out = out;
+	K.running = pthread_create(&K.th, NULL, keyer_main, NULL) == 0;
+	if (!K.running)
+		keyer_main(NULL);
+}
+
+/* Returns 0 when the key is there, -1 when a flist could not be hashed. */
+static int key_wait(void)
+{
+	if (K.running)
+		pthread_join(K.th, NULL);
+	K.running = false;
+	return K.rc;
+}
+
+/* The stored image, read while the key is hashed. */
+struct loader {
+	const char *state_dir;
+	uint8_t name[32];
+	const uint8_t *want_sum;
+	uint64_t generation;
+	int rc, fd;
+	struct istore_header h;
+	struct order_item *order;
+	size_t norder;
+	char *notes;
+	void *map;
+	struct ix ix;
+};
+
+static void loader_main(struct loader *l)
+{
+	l->rc = istore_load(l->state_dir, l->name, NULL, l->want_sum, l->generation, &l->fd, &l->h,
+			    &l->order, &l->norder, &l->notes, &l->map, &l->ix);
+}
+
+/* The image stored for the flists found (P), when it can stand for a build numbered against
+ * prev. Returns 1 with res filled; 0 when it cannot (then res->name is set, and res->key once
+ * key_wait returns 0). */
+static int use_stored(const struct worker_conf *c, uint64_t generation, const struct ix *prev,
+		      const uint8_t *prev_sum, struct load_result *res)
+{
+	struct loader l = { .state_dir = c->state_dir, .want_sum = prev ? prev_sum : NULL,
+			    .generation = generation, .rc = 1, .fd = -1 };
+	char file[64];
+
+	hasher_final(&P.name, res->name);
+	memcpy(l.name, res->name, sizeof l.name);
+	key_start(res->key);
+	if (prev && !prev_sum)
+		log_info("index: the tree served has no stored image; building from the flists");
+	else
+		loader_main(&l);
+	if (l.rc < 0)
+		log_warn("index: the stored image in %s cannot be read: %s", c->state_dir,
+			 strerror(-l.rc));
+	if (l.rc)
+		return 0;
+	if (key_wait() || memcmp(l.h.key, res->key, sizeof res->key)) {
+		istore_file_name(file, sizeof file, l.name);
+		log_warn("index: %s/%s is not used (built from other flists or another configuration); "
+			 "building from the flists", c->state_dir, file);
+		close(l.fd);
+		munmap(l.map, (size_t)l.h.image_size);
+		free(l.order);
+		free(l.notes);
+		return 0;
+	}
+	res->fd = l.fd;
+	res->map = l.map;
+	res->ix = l.ix;
+	res->order = l.order;
+	res->norder = l.norder;
+	res->size = (size_t)l.h.image_size;
+	res->entries = l.h.entries;
+	res->services = l.h.services;
+	res->rejected += l.h.rejected;
+	res->stored = true;
+	memcpy(res->sum, l.h.sum, sizeof res->sum);
+	log_info("index: unchanged flists, the stored image is used (%llu entries, %u services)",
+		 (unsigned long long)l.h.entries, l.h.services);
+	replay(l.notes, (size_t)l.h.notes_size);
+	free(l.notes);
+	pending_free();
+	return 1;
+}
+
+int load_tree(const struct worker_conf *c, const char *cache_root, uint64_t generation,
+	      const struct ix *prev, const uint8_t *prev_sum, struct load_result *res)
+{
+	uint32_t rejected_before;
+	bool keying = false;
+	int frc;
 	struct tree *t = tree_new(c->prefix, (int64_t)time(NULL));
 	struct found *v = NULL;
 	size_t n = 0, cap = 0;
@@ -483,6 +860,7 @@ int load_tree(const struct worker_conf *c, const char *cache_root, uint64_t gene
 	refresh_configure(c, -1);
 	refresh_load_begin();
 	tree_set_min_hash(t, accept_min_hash());
+	key_begin(c);
 	if (c->nservices) {
 		for (uint32_t i = 0; i < c->nservices && !rc; i++) {
 			char *path = locate(c, &c->services[i]);
@@ -520,6 +898,31 @@ int load_tree(const struct worker_conf *c, const char *cache_root, uint64_t gene
 	}
 	free(v);
 	refresh_load_end();
+	if (P.ok && !rc && !P.direct) {
+		if (use_stored(c, generation, prev, prev_sum, res)) {
+			tree_free(t);
+			P.ok = false;
+			return 0;
+		}
+		keying = true;
+	} else if (P.ok) {
+		hasher_abort(&P.key);
+		hasher_abort(&P.name);
+	}
+	P.ok = false;
+	rejected_before = res->rejected;
+	frc = parse_pending(t, res);
+	/* Stored only with its key: every flist hashed. */
+	if (keying)
+		res->store = key_wait() == 0;
+	pending_free();
+	if (!rc)
+		rc = frc;
+	res->parse_rejected = res->rejected - rejected_before;
+	if (res->store && N.len && (res->notes = malloc(N.len))) {
+		memcpy(res->notes, N.buf, N.len);
+		res->notes_len = N.len;
+	}
 	if (!rc) {
 		long kept = tree_number(t, prev);
 

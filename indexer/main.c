@@ -11,6 +11,7 @@
 #include "indexer/ctl.h"
 #include "indexer/fetch.h"
 #include "indexer/indexer.h"
+#include "indexer/istore.h"
 #include "indexer/order.h"
 #include "indexer/refresh.h"
 #include "indexer/watch.h"
@@ -183,15 +184,20 @@ static struct {
 	uint64_t generation;
 } cur = { .fd = -1 };
 
-/* Take fd (a sealed image) as the current tree; fd is kept. Returns 0 or -errno. */
-static int set_current(int fd, size_t size, uint64_t generation, const struct worker_conf *c)
+/* Take fd (a sealed image) as the current tree; fd is kept. `checked`: its mapping validated
+ * already (a stored image, by istore_load), taken; else it is mapped and validated here. Returns 0
+ * or -errno. */
+static int set_current(int fd, size_t size, uint64_t generation, const struct worker_conf *c,
+		       void *checked, const struct ix *checked_ix)
 {
 	char err[256];
 	struct ix ix;
-	void *map;
+	void *map = checked;
 
 	/* The fuser's image (a restarted indexer's base) is checked as the fuser checks ours. */
-	if (ix_map_sealed(&ix, fd, size, &map, err, sizeof err)) {
+	if (checked)
+		ix = *checked_ix;
+	else if (ix_map_sealed(&ix, fd, size, &map, err, sizeof err)) {
 		log_err("index: %s", err);
 		return -EINVAL;
 	}
@@ -208,6 +214,111 @@ static int set_current(int fd, size_t size, uint64_t generation, const struct wo
 	if (cache_set_tree(map, size, &ix, c))
 		log_warn("cache: cannot take the tree: no size check or prefetch for it");
 	return 0;
+}
+
+/* The stored image of the tree served (istore.h): its checksum once it is known, i.e. once it was
+ * taken from state_dir or written there (by the store thread, off the mount's path). */
+static pthread_mutex_t stored_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	uint64_t generation;
+	bool known;
+	uint8_t sum[32];
+} stored;
+static pthread_t store_thread;
+static bool store_started;
+
+struct store_job {
+	char *state_dir;
+	uint8_t key[32], name[32];
+	int fd;
+	size_t size;
+	struct order_item *order;
+	size_t norder;
+	char *notes;
+	size_t notes_len;
+	uint64_t entries, generation;
+	uint32_t services, rejected;
+};
+
+static void *store_main(void *arg)
+{
+	struct store_job *j = arg;
+	uint8_t sum[32];
+	int rc = istore_save(j->state_dir, j->name, j->key, j->fd, j->size, j->order, j->norder, j->notes,
+			     j->notes_len, j->entries, j->services, j->rejected, sum);
+
+	if (rc) {
+		log_warn("index: cannot store the image in %s: %s", j->state_dir, strerror(-rc));
+	} else {
+		pthread_mutex_lock(&stored_lock);
+		if (stored.generation == j->generation) {
+			stored.known = true;
+			memcpy(stored.sum, sum, sizeof sum);
+		}
+		pthread_mutex_unlock(&stored_lock);
+		log_info("index: generation %llu stored in %s", (unsigned long long)j->generation,
+			 j->state_dir);
+	}
+	close(j->fd);
+	free(j->order);
+	free(j->notes);
+	free(j->state_dir);
+	free(j);
+	return NULL;
+}
+
+/* The tree of generation (res) is served: note its stored image, or store it (res->notes is
+ * taken). */
+static void note_stored(const struct worker_conf *c, uint64_t generation, struct load_result *res)
+{
+	struct store_job *j;
+
+	pthread_mutex_lock(&stored_lock);
+	stored.generation = generation;
+	stored.known = res->stored;
+	memcpy(stored.sum, res->sum, sizeof stored.sum);
+	pthread_mutex_unlock(&stored_lock);
+	if (!res->store) {
+		free(res->notes);
+		return;
+	}
+	if (store_started)
+		pthread_join(store_thread, NULL);       /* one writer at a time */
+	store_started = false;
+	if (!(j = calloc(1, sizeof *j)) || !(j->state_dir = strdup(c->state_dir)) ||
+	    (res->norder && !(j->order = malloc(res->norder * sizeof *j->order))) ||
+	    (j->fd = fcntl(res->fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		if (j) {
+			free(j->state_dir);
+			free(j->order);
+		}
+		free(j);
+		free(res->notes);
+		log_warn("index: cannot store the image: out of memory");
+		return;
+	}
+	memcpy(j->key, res->key, sizeof j->key);
+	memcpy(j->name, res->name, sizeof j->name);
+	if (res->norder)
+		memcpy(j->order, res->order, res->norder * sizeof *j->order);
+	j->notes = res->notes;
+	j->notes_len = res->notes_len;
+	j->size = res->size;
+	j->norder = res->norder;
+	j->entries = res->entries;
+	j->generation = generation;
+	j->services = res->services;
+	j->rejected = res->parse_rejected;
+	if (pthread_create(&store_thread, NULL, store_main, j)) {
+		close(j->fd);
+		free(j->order);
+		free(j->notes);
+		free(j->state_dir);
+		free(j);
+		log_warn("index: cannot store the image: no thread");
+		return;
+	}
+	store_started = true;
 }
 
 static void tree_fail(const char *why)
@@ -230,16 +341,28 @@ static void send_tree(const struct worker_conf *c)
 	uint8_t buf[24];
 	char why[512];
 	struct ipc_wr w;
-	int rc = load_tree(c, blobs_cache_root(blobs), generation, cur.map ? &cur.ix : NULL, &res);
+	uint8_t prev_sum[32];
+	bool has_sum;
+	int rc;
+
+	pthread_mutex_lock(&stored_lock);
+	has_sum = cur.map && stored.known && stored.generation == cur.generation;
+	memcpy(prev_sum, stored.sum, sizeof prev_sum);
+	pthread_mutex_unlock(&stored_lock);
+	rc = load_tree(c, blobs_cache_root(blobs), generation, cur.map ? &cur.ix : NULL,
+		       has_sum ? prev_sum : NULL, &res);
 
 	if (rc || (cur.map && res.rejected)) {
 		free(res.order);
+		free(res.notes);
 		if (rc)
 			snprintf(why, sizeof why, "%s", strerror(-rc));
 		else
 			snprintf(why, sizeof why, "%u services rejected (see above)", res.rejected);
 		if (!rc)
 			close(res.fd);
+		if (!rc && res.map)
+			munmap(res.map, res.size);
 		if (!cur.map) {
 			tree_fail(why);
 			die(70, "cannot build the tree: %s", why);
@@ -256,11 +379,15 @@ static void send_tree(const struct worker_conf *c)
 	rc = ipc_send(FD_PEER1, MSG_INDEX, generation, buf, w.len, &res.fd, 1);
 	if (rc && !cur.map)
 		die(71, "cannot send the index to the fuser: %s", strerror(-rc));
-	if (rc || set_current(res.fd, res.size, generation, c)) {
+	if (rc && res.map)
+		munmap(res.map, res.size);
+	if (rc || set_current(res.fd, res.size, generation, c, res.map, &res.ix)) {
 		close(res.fd);
 		free(res.order);
+		free(res.notes);
 		return;
 	}
+	note_stored(c, generation, &res);
 	order_set(&cur.ix, res.order, res.norder);
 	ipc_wr_init(&w, buf, sizeof buf);
 	ipc_wr_u64(&w, generation);
@@ -290,7 +417,7 @@ static int on_base_index(void)
 	gen = ipc_rd_u64(&r);
 	size = ipc_rd_u64(&r);
 	if (!ipc_rd_done(&r) || size == 0 || size > SIZE_MAX / 2 ||
-	    set_current(msg.fds[0], size, gen, &conf)) {
+	    set_current(msg.fds[0], size, gen, &conf, NULL, NULL)) {
 		close(msg.fds[0]);
 		log_warn("the fuser's tree could not be taken as a base; the next reload renumbers");
 	}

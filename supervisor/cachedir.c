@@ -4,7 +4,7 @@
  * else the mount would run without a cache it can write: a folder root made beforehand (by hand,
  * by a package, from a backup) is given to the account when it holds nothing but the layout
  * aysfs itself writes there (cache: NAMESPACE/H0/H1/HASH, NAMESPACE/md/ID.flist, .recency,
- * .tmp-*; state: verified-*), every entry root's, no symlink, no file with another link, nothing
+ * .tmp-*; state: verified-*, index-*, revision-*), every entry root's, no symlink, no file with another link, nothing
  * mounted below; anything else is refused, naming what is in the way, as is a folder whose mode
  * keeps its owner from writing or that is on a read-only filesystem.
  *
@@ -70,7 +70,8 @@ static enum kind child_kind(enum kind k, const char *name, bool dir, const char 
 		return !dir && (tmp || (n > 6 && !strcmp(name + n - 6, ".flist"))) ? K_FILE : K_BAD;
 	}
 	case K_STATE:
-		return !dir && strncmp(name, "verified-", 9) == 0 ? K_FILE : K_BAD;
+		return !dir && (!strncmp(name, "verified-", 9) || !strncmp(name, "index-", 6) ||
+				!strncmp(name, "revision-", 9)) ? K_FILE : K_BAD;
 	default:
 		return K_BAD;
 	}

@@ -55,6 +55,18 @@ ok_cmd "its blob is served (hashed first: it was not verified by this node)" cmp
 like "$("$CTL" "$T/mnt" cache)" "rehashed 1" "... as the cache report counts"
 mount_stop
 
+# ---- root's copy of a state_dir: what the indexer keeps there (trust records, stored index images,
+# revision floors) is aysfs' own, given away too ---------------------------------------------------
+cp -a "$T/state" "$T/state.copy"
+rm -rf "$T/state"; mv "$T/state.copy" "$T/state"
+: >"$T/state/revision-test"
+chown -R root:root "$T/state"
+is "$(find "$T/state" -name 'index-*' | wc -l)" 1 "the state_dir holds a stored index image"
+mount_start "$T/mnt" -config "$T/config.toml" || bail "mount failed"
+is "$(find "$T/state" ! -user "$IDX_UID" | wc -l)" 0 \
+	"a root-owned state_dir holding verified-*, index-* and revision-* files is given away"
+mount_stop
+
 # ---- refused: something else in it, a symlink, another user's ------------------------------------
 refused() {     # refused NAME REGEX: the supervisor exits 1, its message matching REGEX
 	local out st
