@@ -138,7 +138,7 @@ wait "$ra" "$rb"
 for role in fetcher indexer fuser; do
 	is "$(grep -c "^$role " "$T/errors")" 0 "readers saw no error and no wrong byte across the $role's death"
 done
-[ -s "$T/errors" ] && head -5 "$T/errors" | sed 's/^/#   /'
+[ -s "$T/errors" ] && head -5 "$T/errors" | sed 's/^/#   /' >&2
 reads=$(( $(cat "$T/reads.a") + $(cat "$T/reads.b") ))
 ok $([ "$reads" -gt 200 ]; echo $?) "the readers kept reading ($reads reads)"
 like "$(cat "$T/log")" "the fuser is restarted \(pid [0-9]+\), taking the mount over" "the fuser's successor took the mount over"
