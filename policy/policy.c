@@ -49,6 +49,20 @@ int policy_become(uid_t uid, gid_t gid)
 	return 0;
 }
 
+/* Keep only these capabilities, in the effective, permitted and bounding sets; then read back
+ * what the process holds (for the caller's checks). 0, -EINVAL or -EPERM. */
+static int keep_only(const int *keep, size_t n)
+{
+	capng_clear(CAPNG_SELECT_BOTH);
+	for (size_t i = 0; i < n; i++)
+		if (capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET, keep[i]))
+			return -EINVAL;
+	if (capng_apply(CAPNG_SELECT_BOTH))
+		return -EPERM;
+	capng_get_caps_process();
+	return 0;
+}
+
 int policy_supervisor_caps(void)
 {
 	static const int keep[] = { CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID, CAP_SETPCAP, CAP_KILL };
@@ -60,14 +74,9 @@ int policy_supervisor_caps(void)
 		nofile.rlim_max = FUSER_NOFILE;
 		(void)setrlimit(RLIMIT_NOFILE, &nofile);
 	}
-	capng_clear(CAPNG_SELECT_BOTH);
-	for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
-		if (capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET, keep[i]))
-			return -EINVAL;
-	if (capng_apply(CAPNG_SELECT_BOTH))
+	if (keep_only(keep, sizeof keep / sizeof keep[0]))
 		return -EPERM;
 	/* Check, do not trust. */
-	capng_get_caps_process();
 	if (capng_have_capability(CAPNG_EFFECTIVE, CAP_DAC_OVERRIDE) ||
 	    capng_have_capability(CAPNG_PERMITTED, CAP_SYS_MODULE) ||
 	    capng_have_capability(CAPNG_BOUNDING_SET, CAP_SYS_PTRACE) ||
@@ -80,13 +89,8 @@ int policy_launcher_caps(void)
 {
 	static const int keep[] = { CAP_SETUID, CAP_SETGID, CAP_SETPCAP };
 
-	capng_clear(CAPNG_SELECT_BOTH);
-	for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
-		if (capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET, keep[i]))
-			return -EINVAL;
-	if (capng_apply(CAPNG_SELECT_BOTH))
+	if (keep_only(keep, sizeof keep / sizeof keep[0]))
 		return -EPERM;
-	capng_get_caps_process();
 	return capng_have_capability(CAPNG_EFFECTIVE, CAP_SYS_ADMIN) ? -EPERM : 0;
 }
 
