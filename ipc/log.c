@@ -1,7 +1,10 @@
-/* log.c — one line per event, written with one write(2) so that lines of several processes sharing
- * stderr never interleave. Control characters in messages (which may quote a flist or a URL) are
- * shown as '?', so a hostile input cannot forge log lines. Lines start with the time (UTC, so that
- * no time zone file is read in a sandbox) unless stderr is the journal, which keeps its own. */
+/* log.c — one line per event, written with one write(2) so that lines of several threads never
+ * interleave. Control characters in messages (which may quote a flist or a URL) are shown as '?',
+ * so a hostile input cannot forge log lines. Lines start with the time (UTC, so that no time zone
+ * file is read in a sandbox) unless stderr is the journal, which keeps its own.
+ *
+ * A worker's stderr is a pipe to root (LOG_RELAYED): it writes only its level, as one byte, and
+ * the message; root puts on the time and the worker's name (supervisor/logrelay.c, log_line). */
 #include "ipc/log.h"
 
 #include <stdbool.h>
@@ -14,7 +17,7 @@
 
 static const char *log_component = "aysfs";
 static int log_threshold = LOG_INFO;
-static bool log_stamp, log_tool;
+static bool log_stamp, log_tool, log_relayed_;
 
 static const char *const level_names[] = { "CRIT", "ERROR", "WARN", "NOTICE", "INFO", "DEBUG" };
 
@@ -38,8 +41,14 @@ void log_init(const char *component, int level)
 	log_component = component;
 	log_stamp |= (level & LOG_STAMP) != 0;
 	log_tool = (level & LOG_TOOL) != 0;
-	level &= ~(LOG_STAMP | LOG_TOOL);
+	log_relayed_ |= (level & LOG_RELAYED) != 0;
+	level &= ~(LOG_STAMP | LOG_TOOL | LOG_RELAYED);
 	log_threshold = level < LOG_CRIT ? LOG_CRIT : level > LOG_DEBUG ? LOG_DEBUG : level;
+}
+
+bool log_relayed(void)
+{
+	return log_relayed_;
 }
 
 int log_level(void)
@@ -62,31 +71,55 @@ static void utc_stamp(char *out, size_t size, const struct timespec *ts)
 		 m, d, sod / 3600, sod / 60 % 60, sod % 60, ts->tv_nsec / 1000000 % 1000);
 }
 
+/* The line: its head (the time, the level, the component; for a worker's own line under
+ * LOG_RELAYED, only the level as a byte), then the message with control characters shown as '?'.
+ * One write. own: this process's message, not one root relays for a worker. */
+static void emit(enum log_level lvl, const char *component, const char *msg, size_t len,
+		 bool own)
+{
+	char line[1024 + 128], stamp[80] = "";
+	struct timespec ts;
+	int head;
+
+	if (log_relayed_ && own) {
+		line[0] = (char)lvl;
+		head = 1;
+	} else {
+		if (log_stamp && clock_gettime(CLOCK_REALTIME, &ts) == 0)
+			utc_stamp(stamp, sizeof stamp, &ts);
+		head = log_tool ? snprintf(line, sizeof line, "%s%s: %s: ", stamp, component,
+					   level_names[lvl]) :
+				  snprintf(line, sizeof line, "%s%s %s: ", stamp, level_names[lvl],
+					   component);
+		if (head < 0 || head >= (int)sizeof line)
+			return;
+	}
+	if (len > sizeof line - (size_t)head - 1)
+		len = sizeof line - (size_t)head - 1;
+	for (size_t i = 0; i < len; i++)
+		line[head + i] = (unsigned char)msg[i] < 0x20 || msg[i] == 0x7f ? '?' : msg[i];
+	if (own && log_keep)
+		log_keep(lvl, line + head, len);
+	line[head + len] = '\n';
+	(void)!write(STDERR_FILENO, line, (size_t)head + len + 1);
+}
+
+void log_line(enum log_level lvl, const char *component, const char *msg, size_t len)
+{
+	if ((unsigned)lvl <= LOG_DEBUG)
+		emit(lvl, component, msg, len, false);
+}
+
 void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
 {
-	char line[1024], stamp[80] = "";
-	struct timespec ts;
-	int n, head;
+	char msg[1024];
+	int n;
 
 	if ((int)lvl > log_threshold)
 		return;
-	if (log_stamp && clock_gettime(CLOCK_REALTIME, &ts) == 0)
-		utc_stamp(stamp, sizeof stamp, &ts);
-	head = log_tool ? snprintf(line, sizeof line, "%s%s: %s: ", stamp, log_component, level_names[lvl])
-			: snprintf(line, sizeof line, "%s%s %s: ", stamp, level_names[lvl], log_component);
-	if (head < 0 || head >= (int)sizeof line)
-		return;
-	n = vsnprintf(line + head, sizeof line - head - 1, fmt, ap);
-	if (n < 0)
-		return;
-	n = head + (n < (int)sizeof line - head - 1 ? n : (int)sizeof line - head - 2);
-	for (int i = head; i < n; i++)
-		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
-			line[i] = '?';
-	if (log_keep)
-		log_keep(lvl, line + head, (size_t)(n - head));
-	line[n++] = '\n';
-	(void)!write(STDERR_FILENO, line, n);
+	n = vsnprintf(msg, sizeof msg, fmt, ap);
+	if (n >= 0)
+		emit(lvl, log_component, msg, n < (int)sizeof msg ? (size_t)n : sizeof msg - 1, true);
 }
 
 void log_msg(enum log_level lvl, const char *fmt, ...)

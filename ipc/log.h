@@ -15,7 +15,11 @@ enum log_level { LOG_CRIT = 0, LOG_ERROR = 1, LOG_WARN = 2, LOG_NOTICE = 3, LOG_
 #define LOG_STAMP 0x100
 /* LOG_TOOL: a command's own messages, "PROGRAM: LEVEL: message" (component = the program). */
 #define LOG_TOOL 0x200
+/* LOG_RELAYED: stderr is a pipe to root, which puts on the time and this process's name
+ * (supervisor/logrelay.c): a line is its level as one byte, then the message. */
+#define LOG_RELAYED 0x400
 void log_init(const char *component, int level);
+bool log_relayed(void);
 int log_flags(void);
 
 /* Whether stderr is the stream systemd's journal reads (JOURNAL_STREAM names its device:inode). */
@@ -23,6 +27,10 @@ bool log_to_journal(void);
 int log_level(void);
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vmsg(enum log_level lvl, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
+/* A line of `component`'s, as log_msg writes its own (root's relay of a worker's lines): msg is
+ * len bytes, control characters shown as '?'. */
+void log_line(enum log_level lvl, const char *component, const char *msg, size_t len);
 
 /* ipc/logring.c's hook (weak: NULL in the supervisor and the fuser, which link no ring): each
  * warning, error and critical message, without the line's head. */

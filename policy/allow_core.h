@@ -61,6 +61,7 @@ static const struct sc_allow supervisor[] = {
 	ANY(wait4), ANY(waitid),                        /* reaping workers and aysfs-config */
 	ANY(kill),                                      /* stopping and killing workers */
 	ARG(socketpair, 0, SCMP_CMP_EQ, AF_UNIX),       /* a restarted worker's channels */
+	ANY(pipe2),                                     /* … and its stderr (supervisor/logrelay.c) */
 	/* the configuration file and the s3:// credentials at a reload, read-only */
 	MASKED(openat, 2, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY),
 	ANY(sendto),                                    /* systemd's notify socket, opened before */

@@ -52,7 +52,7 @@ static const struct sc_allow sanitizer[] = {
 #define NAMES_MAX 512
 static char names[NAMES_MAX][24];       /* filled before the filter: the handler only reads */
 static char role_label[16];
-static bool sigsys_is_root;
+static bool sigsys_relayed, sigsys_is_root;
 
 /* Async-signal-safe helpers: no stdio in a handler. */
 static size_t put_str(char *p, const char *s)
@@ -90,9 +90,15 @@ static void sigsys_trap(int sig, siginfo_t *si, void *uc)
 
 	(void)sig;
 	(void)uc;
-	n += put_str(line + n, "CRIT ");
-	n += put_str(line + n, role_label);
-	n += put_str(line + n, ": system call ");
+	/* Relayed by root (ipc/log.c, LOG_RELAYED): the level as a byte, root puts on the name. */
+	if (sigsys_relayed) {
+		line[n++] = LOG_CRIT;
+	} else {
+		n += put_str(line + n, "CRIT ");
+		n += put_str(line + n, role_label);
+		n += put_str(line + n, ": ");
+	}
+	n += put_str(line + n, "system call ");
 	n += put_str(line + n, nr >= 0 && nr < NAMES_MAX && names[nr][0] ? names[nr] : "#");
 	n += put_str(line + n, " (");
 	n += put_uint(line + n, (unsigned long)(unsigned)nr);
@@ -148,6 +154,7 @@ void seccomp_lockdown(enum seccomp_role role, const char *role_name)
 
 	snprintf(role_label, sizeof role_label, "%s", role_name);
 	sigsys_is_root = role == SECCOMP_SUPERVISOR;
+	sigsys_relayed = log_relayed();
 	fill_names();
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGSYS, &sa, NULL))

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 /* What `strings` finds in a binary built with the hooks (policy.t looks for it). */
 const char testhook_marker[] = "AYSFS_TEST_HOOKS: this binary misbehaves on request";
@@ -47,6 +48,33 @@ static void testhook_ready_again(int sig)
 	sendmsg(3, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
+/* SIGTTOU: a well-formed MSG_CTL_REPLY that answers no question root relayed. */
+static void testhook_reply_unasked(int sig)
+{
+	struct {
+		struct ipc_hdr h;
+		uint32_t status, text_len;
+	} m = { { IPC_MAGIC, MSG_CTL_REPLY, 0, 8, 0, 0xdead }, 0, 0 };
+	struct iovec iov = { &m, sizeof m };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	(void)sig;
+	sendmsg(3, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/* SIGTTIN: lines on stderr in others' names (root's, the indexer's), one with a carriage return
+ * and one without a newline: each must reach the log as this worker's (the second at the level
+ * its first byte chooses, WARN). */
+static void testhook_forge(int sig)
+{
+	static const char forged[] = "NOTICE supervisor: forged by a worker\n"
+				     "\002\033WARN indexer: forged too\r\n"
+				     "ERROR status: cut short";
+
+	(void)sig;
+	(void)!write(STDERR_FILENO, forged, sizeof forged - 1);
+}
+
 void testhook_install(enum seccomp_role role)
 {
 	struct sigaction c = { .sa_handler = testhook_ready_again, .sa_flags = SA_RESTART };
@@ -61,8 +89,12 @@ void testhook_install(enum seccomp_role role)
 	sigaction(SIGURG, &b, NULL);
 	sigemptyset(&c.sa_mask);
 	sigaction(SIGWINCH, &c, NULL);
+	c.sa_handler = testhook_forge;
+	sigaction(SIGTTIN, &c, NULL);
+	c.sa_handler = testhook_reply_unasked;
+	sigaction(SIGTTOU, &c, NULL);
 	log_warn("%s (SIGUSR2: a refused call, SIGURG: garbage to the supervisor, SIGWINCH: a second "
-		 "ready)", testhook_marker);
+		 "ready, SIGTTIN: forged log lines, SIGTTOU: a reply nobody asked for)", testhook_marker);
 }
 
 #endif

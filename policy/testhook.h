@@ -12,7 +12,8 @@
 #ifdef AYSFS_TEST_HOOKS
 /* SIGUSR2: the worker makes the call its filter must refuse (the fetcher and the fuser open a
  * file for writing, the indexer makes a TCP socket). SIGURG: it sends a malformed message to the
- * supervisor on fd 3. */
+ * supervisor on fd 3. SIGWINCH: a second MSG_READY. SIGTTIN: lines on stderr in others' names.
+ * SIGTTOU: a MSG_CTL_REPLY to no question. */
 void testhook_install(enum seccomp_role role);
 #else
 static inline void testhook_install(enum seccomp_role role)

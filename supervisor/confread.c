@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,14 +39,42 @@ static void reap(pid_t pid)
 	waitpid(pid, NULL, 0);
 }
 
+static struct worker *reader;   /* aysfs-config, whose stderr is relayed while root waits */
+
+/* The next message on sock, within CONFIG_DEADLINE_MS; the reader's lines relayed meanwhile (a
+ * reader blocked on a full stderr pipe would otherwise never answer). */
+static int next_msg(int sock, struct ipc_msg *m)
+{
+	struct timespec t0, t;
+	int rc, ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct pollfd p[2] = { { .fd = sock, .events = POLLIN },
+				       { .fd = reader->log, .events = POLLIN } };
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		ms = CONFIG_DEADLINE_MS - (int)((t.tv_sec - t0.tv_sec) * 1000 +
+						(t.tv_nsec - t0.tv_nsec) / 1000000);
+		if ((rc = poll(p, 2, ms < 0 ? 0 : ms)) < 0 && errno == EINTR)
+			continue;
+		if (rc <= 0)
+			return rc == 0 ? -ETIMEDOUT : -errno;
+		if (p[1].revents)
+			logrelay_read(reader, false);
+		if (p[0].revents)
+			return ipc_recv(sock, proto_supervisor_from_config,
+					proto_supervisor_from_config_n, m);
+	}
+}
+
 /* One answer of the three; a MSG_CONFIG_FAIL instead ends the exchange with its reason. */
 static int expect(int sock, uint16_t type, const char *path, struct ipc_msg *m, char *err,
 		  size_t errlen)
 {
 	struct ipc_rd r;
 	char why[1025];
-	int rc = ipc_recv_wait(sock, proto_supervisor_from_config, proto_supervisor_from_config_n, m,
-			       CONFIG_DEADLINE_MS);
+	int rc = next_msg(sock, m);
 
 	if (rc <= 0) {
 		snprintf(err, errlen, "%s: aysfs-config did not answer: %s", path,
@@ -114,7 +143,7 @@ int config_read(const char *path, bool must_exist, uid_t uid, gid_t gid, int log
 {
 	static int exe_fd = -1;         /* opened at the first read, before the launcher starts */
 	struct worker w = { .role = ROLE_COUNT, .name = "config", .exe_fd = exe_fd, .uid = uid,
-			    .gid = gid, .fds = { -1, -1, -1 } };
+			    .gid = gid, .fds = { -1, -1, -1 }, .log = -1 };
 	int sv[2], rc = 0, fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 
 	if (fd < 0 && (errno != ENOENT || must_exist)) {
@@ -130,6 +159,7 @@ int config_read(const char *path, bool must_exist, uid_t uid, gid_t gid, int log
 			snprintf(err, errlen, "%s: socketpair: %s", path, strerror(-rc));
 		} else {
 			w.fds[0] = sv[1];
+			reader = &w;
 			rc = spawn_worker(&w, log_level, false);
 			close(sv[1]);
 			if (rc)
@@ -140,6 +170,7 @@ int config_read(const char *path, bool must_exist, uid_t uid, gid_t gid, int log
 			close(sv[0]);
 			if (w.pid > 0)
 				reap(w.pid);
+			logrelay_close(&w);
 		}
 	} else {
 		snprintf(err, errlen, "%s: aysfs-config is missing", path);

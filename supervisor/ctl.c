@@ -278,42 +278,59 @@ static const enum worker_role relay_role[] = {
 	[RELAY_DEBUG] = ROLE_DEBUG,
 };
 
-int sctl_on_msg(const struct worker *from, const struct ipc_msg *m)
+/* The MSG_CTL ids root relayed to each worker and not yet answered: a MSG_CTL_REPLY must take
+ * one (a reply nobody asked for kills its sender). A worker with RELAY_PENDING of them gets no
+ * more until it answers; its death forgets them (the status worker is told, ST_EV_DIED). */
+#define RELAY_PENDING 64
+static struct {
+	uint64_t id[RELAY_PENDING];
+	unsigned n;
+} pending[ROLE_COUNT];
+
+static bool pending_take(enum worker_role role, uint64_t id)
+{
+	for (unsigned i = 0; i < pending[role].n; i++)
+		if (pending[role].id[i] == id) {
+			pending[role].id[i] = pending[role].id[--pending[role].n];
+			return true;
+		}
+	return false;
+}
+
+/* Its row of the table (ipc/proto_supervisor.c) has said who may send each. */
+int sctl_on_msg(struct worker *from, const struct ipc_msg *m)
 {
 	static uint8_t buf[IPC_MAX_PAYLOAD];
-	struct ipc_rd r;
-	uint32_t to;
+	struct ipc_wr w;
+	uint32_t to, st = 0;
+	char why[ST_WHY_MAX];
 
 	switch (m->hdr.type) {
-	case MSG_RELAY:         /* status → indexer or fetcher, as MSG_CTL */
-		ipc_rd_init(&r, m->payload, m->hdr.len);
-		to = ipc_rd_u32(&r);
-		if (from->role != ROLE_STATUS || to < RELAY_INDEXER || to > RELAY_LAST)
+	case MSG_RELAY:         /* status → a worker, as MSG_CTL */
+		memcpy(&to, m->payload, 4);
+		if (to < RELAY_INDEXER || to > RELAY_LAST)
 			return -1;
-		if (worker_send(&ops->workers[relay_role[to]], MSG_CTL, m->hdr.id, m->payload + 4,
+		if (pending[relay_role[to]].n == RELAY_PENDING ||
+		    worker_send(&ops->workers[relay_role[to]], MSG_CTL, m->hdr.id, m->payload + 4,
 				m->hdr.len - 4, NULL, 0)) {
 			/* Not delivered: an answer without a payload says so. */
 			worker_send(from, MSG_RELAY_REPLY, m->hdr.id, &to, 4, NULL, 0);
+		} else {
+			pending[relay_role[to]].id[pending[relay_role[to]].n++] = m->hdr.id;
 		}
 		return 0;
-	case MSG_CTL_REPLY:     /* fuser, indexer or fetcher → status, unread */
-		if (from->role == ROLE_STATUS)
+	case MSG_CTL_REPLY:     /* a worker → status, unread */
+		if (!pending_take(from->role, m->hdr.id)) {
+			log_err("%s sent a reply nobody asked for: killed", from->name);
 			return -1;
+		}
 		to = from->role == ROLE_INDEXER ? RELAY_INDEXER : from->role == ROLE_FETCHER ?
 		     RELAY_FETCHER : from->role == ROLE_DEBUG ? RELAY_DEBUG : RELAY_FUSER;
 		memcpy(buf, &to, 4);
-		if (m->hdr.len > sizeof buf - 4)        /* the accept table bounds it already */
-			return -1;
-		memcpy(buf + 4, m->payload, m->hdr.len);
+		memcpy(buf + 4, m->payload, m->hdr.len);        /* the table bounds it */
 		worker_send(status_worker(), MSG_RELAY_REPLY, m->hdr.id, buf, 4 + m->hdr.len, NULL, 0);
 		return 0;
-	case MSG_ST_RELOAD: {
-		char why[ST_WHY_MAX];
-		struct ipc_wr w;
-		uint32_t st = 0;
-
-		if (from->role != ROLE_STATUS)
-			return -1;
+	default:                /* MSG_ST_RELOAD */
 		why[0] = '\0';
 		if (ops->reload(why, sizeof why))
 			st = EINVAL;
@@ -323,8 +340,6 @@ int sctl_on_msg(const struct worker *from, const struct ipc_msg *m)
 		worker_send(from, MSG_ST_RELOADED, m->hdr.id, buf, w.len, NULL, 0);
 		return 0;
 	}
-	}
-	return -1;
 }
 
 /* ---- from main.c ------------------------------------------------------------------------------------ */
@@ -342,6 +357,7 @@ void sctl_worker_died(enum worker_role role, const char *why, int ws, bool plann
 			    wstat[role].drained ? ST_CAUSE_DRAIN : !WIFSIGNALED(ws) ? ST_CAUSE_EXITED :
 			    WTERMSIG(ws) == SIGSYS ? ST_CAUSE_SECCOMP : ST_CAUSE_SIGNAL;
 	wstat[role].drained = false;
+	pending[role].n = 0;
 	snprintf(wstat[role].last_exit, sizeof wstat[role].last_exit, "%s", why);
 	wstat[role].at = time(NULL);
 	push_facts(ST_EV_DIED, role);

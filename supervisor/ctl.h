@@ -37,9 +37,9 @@ void sctl_close(void);
 int sctl_start(struct worker *w, const uint8_t *conf, size_t conf_len, int log_level,
 	       bool restarted);
 
-/* MSG_RELAY and MSG_ST_RELOAD from the status worker, MSG_CTL_REPLY from the indexer or the
- * fetcher. Returns 0, or -1 when `from` may not send it (a hostile worker). */
-int sctl_on_msg(const struct worker *from, const struct ipc_msg *m);
+/* MSG_RELAY and MSG_ST_RELOAD from the status worker, MSG_CTL_REPLY from the worker a MSG_CTL
+ * was relayed to (ipc/proto.h: sctl_on_msg is their handler in root's table). Returns 0, or -1
+ * for a hostile message (a reply nobody asked for). */
 
 /* From main.c's worker handling. */
 /* A death: `ws` as waitpid gave it, `planned` for a reload, `followed` the fetcher that stopped

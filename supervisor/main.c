@@ -196,11 +196,12 @@ static int64_t watchdog_interval_ms(void)
 }
 
 static struct worker workers[ROLE_COUNT] = {
-	[ROLE_FUSER] = { .role = ROLE_FUSER, .name = "fuser" },
-	[ROLE_INDEXER] = { .role = ROLE_INDEXER, .name = "indexer" },
-	[ROLE_FETCHER] = { .role = ROLE_FETCHER, .name = "fetcher" },
-	[ROLE_STATUS] = { .role = ROLE_STATUS, .name = "status" },
-	[ROLE_DEBUG] = { .role = ROLE_DEBUG, .name = "debug", .ctl = -1, .fds = { -1, -1, -1 } },
+	[ROLE_FUSER] = { .role = ROLE_FUSER, .name = "fuser", .log = -1 },
+	[ROLE_INDEXER] = { .role = ROLE_INDEXER, .name = "indexer", .log = -1 },
+	[ROLE_FETCHER] = { .role = ROLE_FETCHER, .name = "fetcher", .log = -1 },
+	[ROLE_STATUS] = { .role = ROLE_STATUS, .name = "status", .log = -1 },
+	[ROLE_DEBUG] = { .role = ROLE_DEBUG, .name = "debug", .ctl = -1, .fds = { -1, -1, -1 },
+			 .log = -1 },
 };
 
 static void stop_workers(void)
@@ -224,7 +225,9 @@ static void stop_workers(void)
 				workers[i].pid = 0;
 		}
 		if (!alive)
-			return;
+			break;
+		for (int i = 0; i < ROLE_COUNT; i++)
+			logrelay_read(&workers[i], false);      /* their last words, while they end */
 		nanosleep(&ts, NULL);
 	}
 	for (int i = 0; i < ROLE_COUNT; i++)
@@ -232,6 +235,8 @@ static void stop_workers(void)
 			kill(workers[i].pid, SIGKILL);
 			waitpid(workers[i].pid, NULL, 0);
 		}
+	for (int i = 0; i < ROLE_COUNT; i++)
+		logrelay_close(&workers[i]);
 }
 
 /* Did the fetcher, which exited with status `ws`, follow its indexer out? It exits 0 when its only
@@ -365,13 +370,82 @@ static int reload_now(char *why, size_t whysz)
  * [debug] changes neither (a restarted fuser must match the mount and the debug worker). */
 static bool debug_mode;
 
-/* Messages from a worker: only the types of proto_supervisor_from_worker; anything else, or a
- * malformed one, is a hostile worker. Returns 1 when the fuser reported ready, 2 when the indexer saw the configuration file change, 0 otherwise, -1 on
- * a protocol violation or a closed channel. */
+/* ---- the workers' messages: the table is ipc/proto_supervisor.c, the handlers are these ---- */
+
+int sup_on_ready(struct worker *w, const struct ipc_msg *m)
+{
+	return w->role == ROLE_FUSER ? 1 : 0;
+}
+
+int sup_on_config_changed(struct worker *w, const struct ipc_msg *m)
+{
+	return 2;
+}
+
+int sup_on_tree_done(struct worker *w, const struct ipc_msg *m)
+{
+	struct ipc_rd r;
+	uint64_t gen, entries;
+	uint32_t ok, bad;
+
+	ipc_rd_init(&r, m->payload, m->hdr.len);
+	gen = ipc_rd_u64(&r);
+	entries = ipc_rd_u64(&r);
+	ok = ipc_rd_u32(&r);
+	bad = ipc_rd_u32(&r);
+	if (!ipc_rd_done(&r))
+		return -1;
+	log_info("tree generation %llu: %llu entries from %u services (%u rejected)",
+		 (unsigned long long)gen, (unsigned long long)entries, ok, bad);
+	sctl_tree_done(gen, entries, ok, bad);
+	notify_reload(false, "serving the new tree");
+	return 0;
+}
+
+int sup_on_tree_fail(struct worker *w, const struct ipc_msg *m)
+{
+	struct ipc_rd r;
+	char why[1025];
+
+	ipc_rd_init(&r, m->payload, m->hdr.len);
+	if (!ipc_rd_cstr(&r, why, sizeof why) || !ipc_rd_done(&r))
+		return -1;
+	log_err("the indexer could not build the tree: %s", why);
+	sctl_tree_fail(why);
+	notify_reload(false, why);
+	return 0;
+}
+
+/* The kernel's INIT, read once by the fuser that first serves the mount. */
+int sup_on_fuse_init(struct worker *w, const struct ipc_msg *m)
+{
+	takeover_note_init(m->payload, m->hdr.len);
+	return 0;
+}
+
+/* Sent by the worker's SIGSYS handler as it dies; only ever used in the log line. */
+int sup_on_syscall(struct worker *w, const struct ipc_msg *m)
+{
+	struct ipc_rd r;
+
+	ipc_rd_init(&r, m->payload, m->hdr.len);
+	w->refused_arch = ipc_rd_u32(&r);
+	w->refused_nr = (int)ipc_rd_u32(&r);
+	if (!ipc_rd_done(&r) || w->refused_nr < 0)
+		return -1;
+	w->refused_known = true;
+	return 0;
+}
+
+/* A message from worker w, checked against its row of the table (bounds and fds by ipc_recv; the
+ * sender and the once-only rule here), then handled. Returns what the handler does (1: the fuser
+ * is ready, 2: the configuration file changed, 0), 0 when nothing is waiting, -1 for a hostile
+ * message or a closed channel. */
 static int on_worker_msg(struct worker *w)
 {
 	static struct ipc_msg m;
-	struct ipc_rd r;
+	const struct ipc_type *d;
+	uint32_t row;
 	int rc = ipc_recv(w->ctl, proto_supervisor_from_worker, proto_supervisor_from_worker_n, &m);
 
 	if (rc == -EAGAIN)
@@ -381,63 +455,18 @@ static int on_worker_msg(struct worker *w)
 			log_err("%s sent a malformed message: %s", w->name, strerror(-rc));
 		return -1;
 	}
-	ipc_rd_init(&r, m.payload, m.hdr.len);
-	switch (m.hdr.type) {
-	case MSG_READY:
-		/* Once per started worker: a second one is a worker out of step with its protocol. */
-		if (w->said_ready) {
-			log_err("%s sent ready a second time: killed", w->name);
-			return -1;
-		}
-		w->said_ready = true;
-		return w->role == ROLE_FUSER ? 1 : 0;
-	case MSG_CONFIG_CHANGED:
-		return w->role == ROLE_INDEXER ? 2 : -1;
-	case MSG_TREE_DONE: {
-		uint64_t gen = ipc_rd_u64(&r), entries = ipc_rd_u64(&r);
-		uint32_t ok = ipc_rd_u32(&r), bad = ipc_rd_u32(&r);
-
-		if (!ipc_rd_done(&r) || w->role != ROLE_INDEXER)
-			return -1;
-		log_info("tree generation %llu: %llu entries from %u services (%u rejected)",
-			 (unsigned long long)gen, (unsigned long long)entries, ok, bad);
-		sctl_tree_done(gen, entries, ok, bad);
-		notify_reload(false, "serving the new tree");
-		return 0;
+	d = m.desc;
+	row = (uint32_t)(d - proto_supervisor_from_worker);
+	if (!(proto_supervisor_rules[row].from & (1u << w->role))) {
+		log_err("%s sent %s, which only others may send: killed", w->name, d->name);
+		return -1;
 	}
-	case MSG_TREE_FAIL: {
-		char why[1025];
-
-		if (!ipc_rd_cstr(&r, why, sizeof why) || !ipc_rd_done(&r) || w->role != ROLE_INDEXER)
-			return -1;
-		log_err("the indexer could not build the tree: %s", why);
-		sctl_tree_fail(why);
-		notify_reload(false, why);
-		return 0;
+	if (proto_supervisor_rules[row].once && (w->said & (1u << row))) {
+		log_err("%s sent %s a second time: killed", w->name, d->name);
+		return -1;
 	}
-	case MSG_CTL_REPLY:
-	case MSG_RELAY:
-	case MSG_ST_RELOAD:
-		return sctl_on_msg(w, &m);
-	case MSG_FUSE_INIT:
-		/* The kernel's INIT, read once by the fuser that first serves the mount. */
-		if (w->role != ROLE_FUSER || w->said_init) {
-			log_err("%s sent a FUSE_INIT it cannot have read: killed", w->name);
-			return -1;
-		}
-		w->said_init = true;
-		takeover_note_init(m.payload, m.hdr.len);
-		return 0;
-	case MSG_SYSCALL:
-		/* Sent by the worker's SIGSYS handler as it dies; only ever used in the log line. */
-		w->refused_arch = ipc_rd_u32(&r);
-		w->refused_nr = (int)ipc_rd_u32(&r);
-		if (!ipc_rd_done(&r) || w->refused_nr < 0)
-			return -1;
-		w->refused_known = true;
-		return 0;
-	}
-	return -1;
+	w->said |= 1u << row;
+	return proto_supervisor_rules[row].handle(w, &m);
 }
 
 /* The configuration at start-up, for the mountpoint mnt. Returns 0, or -1 (logged). */
@@ -518,10 +547,14 @@ static int check_main(const struct options *o, struct rootconf *cfg, const char 
 	for (int i = 0; i < 3; i++)
 		close(p[i][1]);
 	close(p[2][0]);
-	/* Each of the indexer's questions to the fetcher has its deadline, so it ends. */
-	waitpid(workers[ROLE_INDEXER].pid, &st, 0);
+	/* Each of the indexer's questions to the fetcher has its deadline, so it ends. What both
+	 * say is relayed meanwhile: the check's findings are the indexer's lines. */
+	while (waitpid(workers[ROLE_INDEXER].pid, &st, WNOHANG) == 0)
+		logrelay_poll(workers, ROLE_COUNT, 100);
 	kill(workers[ROLE_FETCHER].pid, SIGTERM);
 	waitpid(workers[ROLE_FETCHER].pid, NULL, 0);
+	logrelay_close(&workers[ROLE_INDEXER]);
+	logrelay_close(&workers[ROLE_FETCHER]);
 	if (!WIFEXITED(st) || WEXITSTATUS(st))
 		problems++;
 	if (problems)
@@ -767,9 +800,10 @@ static void on_death(struct worker *wk, int ws)
 	char why[192];
 	bool followed;
 
-	/* What it sent before it died (a refused system call) is still queued. */
+	/* What it sent and wrote before it died (a refused system call) is still queued. */
 	while (wk->ctl >= 0 && poll(&q, 1, 0) == 1 && on_worker_msg(wk) >= 0)
 		;
+	logrelay_close(wk);
 	describe_exit(wk, ws, why, sizeof why);
 	wk->refused_known = false;
 	wk->pid = 0;
@@ -853,7 +887,7 @@ static void restart(struct worker *wk)
 /* One turn of the loop: wait for a signal, a worker's message or a deadline, then handle them. */
 static void loop_once(void)
 {
-	struct pollfd p[1 + ROLE_COUNT];
+	struct pollfd p[1 + 2 * ROLE_COUNT];
 	int n = 0, timeout = S.ready ? -1 : 1000, ws;
 
 	/* Wake for a restart that is due, and for systemd's watchdog. */
@@ -869,8 +903,10 @@ static void loop_once(void)
 		timeout = left <= 0 ? 0 : timeout < 0 || left < timeout ? (int)left : timeout;
 	}
 	p[n++] = (struct pollfd){ .fd = S.sfd, .events = POLLIN };
-	for (int i = 0; i < ROLE_COUNT; i++)
+	for (int i = 0; i < ROLE_COUNT; i++) {
 		p[n++] = (struct pollfd){ .fd = workers[i].ctl, .events = POLLIN };
+		p[n++] = (struct pollfd){ .fd = workers[i].log, .events = POLLIN };
+	}
 	if (poll(p, n, timeout) < 0 && errno != EINTR)
 		die(EXIT_MOUNT, "poll: %s", strerror(errno));
 	if (S.watchdog_ms && now_ms() >= S.watchdog_at) {
@@ -883,9 +919,12 @@ static void loop_once(void)
 		S.stopping = true;
 		return;
 	}
-	for (int i = 0; i < ROLE_COUNT; i++)
-		if (p[1 + i].revents)
+	for (int i = 0; i < ROLE_COUNT; i++) {
+		if (p[2 + 2 * i].revents)
+			logrelay_read(&workers[i], false);
+		if (p[1 + 2 * i].revents)
 			on_message(i);
+	}
 	if (p[0].revents)
 		on_signals();
 	for (int i = 0; i < ROLE_COUNT && !S.stopping; i++) {

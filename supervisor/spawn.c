@@ -60,8 +60,9 @@ opened:
 	return 0;
 }
 
-/* In the child: put the fds where the worker expects them and close everything else. */
-static int child_fds(const struct worker *w)
+/* In the child: put the fds where the worker expects them (err as stderr: its pipe to root,
+ * logrelay.c) and close everything else. */
+static int child_fds(const struct worker *w, int err)
 {
 	int tmp[3], exe, devnull = open("/dev/null", O_RDWR);
 
@@ -71,7 +72,8 @@ static int child_fds(const struct worker *w)
 	for (int i = 0; i < 3; i++)
 		tmp[i] = w->fds[i] >= 0 ? fcntl(w->fds[i], F_DUPFD, 16) : -1;
 	exe = fcntl(w->exe_fd, F_DUPFD_CLOEXEC, 16);
-	if (exe < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0)
+	err = fcntl(err, F_DUPFD, 16);
+	if (exe < 0 || err < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(err, 2) < 0)
 		return -1;
 	for (int i = 0; i < 3; i++) {
 		if (tmp[i] < 0)
@@ -89,7 +91,7 @@ static int child_fds(const struct worker *w)
 }
 
 /* In the child: fds, user, exec. Never returns. */
-static void exec_child(const struct worker *w, int level_flags, bool restarted)
+static void exec_child(const struct worker *w, int err, int level_flags, bool restarted)
 {
 	char level[12], name[32];
 	char *const envp[] = { NULL };
@@ -101,7 +103,7 @@ static void exec_child(const struct worker *w, int level_flags, bool restarted)
 	 * here, in the child, whose pending set starts empty: in the supervisor, a pending signal
 	 * would take its default action (a SIGHUP or SIGTERM not yet read would kill it). */
 	sigprocmask(SIG_SETMASK, &(sigset_t){ 0 }, NULL);
-	if (child_fds(w) < 0) {
+	if (child_fds(w, err) < 0) {
 		log_crit("%s: cannot set up fds: %s", name, strerror(errno));
 		_exit(127);
 	}
@@ -129,19 +131,19 @@ struct launch_req {
 	uint32_t uid, gid;
 	int32_t level;          /* log level and flags, for -l */
 	uint8_t restarted;
-	uint8_t fdmask;         /* which of fds 3, 4, 5 follow (SCM_RIGHTS, in that order) */
+	uint8_t fdmask;         /* which of fds 3, 4, 5 and 2 follow (SCM_RIGHTS, in that order) */
 	char name[14];
 };
 
 static int launcher = -1;       /* root's end; -1: root starts workers itself */
 
-static pid_t launch_here(const struct worker *w, int level, bool restarted, bool sibling)
+static pid_t launch_here(const struct worker *w, int err, int level, bool restarted, bool sibling)
 {
 	pid_t pid = sibling ? (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0) :
 		    fork();
 
 	if (pid == 0)
-		exec_child(w, level, restarted);
+		exec_child(w, err, level, restarted);
 	return pid;
 }
 
@@ -157,7 +159,7 @@ static void launcher_loop(int sock)
 {
 	for (;;) {
 		union {
-			char buf[CMSG_SPACE(3 * sizeof(int))];
+			char buf[CMSG_SPACE(4 * sizeof(int))];
 			struct cmsghdr align;
 		} u;
 		struct launch_req q;
@@ -166,7 +168,7 @@ static void launcher_loop(int sock)
 				    .msg_controllen = sizeof u.buf };
 		struct cmsghdr *c;
 		struct worker w = { .fds = { -1, -1, -1 } };
-		int got[3] = { -1, -1, -1 }, ngot = 0, want = 0;
+		int got[4] = { -1, -1, -1, -1 }, ngot = 0, want = 0;
 		ssize_t n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
 		int32_t answer;
 
@@ -175,14 +177,15 @@ static void launcher_loop(int sock)
 		c = CMSG_FIRSTHDR(&m);
 		if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
 			ngot = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-			memcpy(got, CMSG_DATA(c), (size_t)(ngot > 3 ? 3 : ngot) * sizeof(int));
+			memcpy(got, CMSG_DATA(c), (size_t)(ngot > 4 ? 4 : ngot) * sizeof(int));
 		}
-		for (int i = 0; i < 3; i++)
+		for (int i = 0; i < 4; i++)
 			want += (q.fdmask >> i) & 1;
 		answer = -EPROTO;
-		/* Root's request, checked all the same: a known binary, never uid or gid 0, a name. */
+		/* Root's request, checked all the same: a known binary, never uid or gid 0, a name,
+		 * a stderr. */
 		if (n == sizeof q && !(m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && ngot == want &&
-		    q.fdmask < 8 && known_exe(q.exe_fd) && q.uid && q.gid &&
+		    q.fdmask < 16 && (q.fdmask & 8) && known_exe(q.exe_fd) && q.uid && q.gid &&
 		    memchr(q.name, '\0', sizeof q.name)) {
 			w.exe_fd = q.exe_fd;
 			w.uid = q.uid;
@@ -191,11 +194,11 @@ static void launcher_loop(int sock)
 			for (int i = 0, k = 0; i < 3; i++)
 				if (q.fdmask >> i & 1)
 					w.fds[i] = got[k++];
-			answer = launch_here(&w, q.level, q.restarted, true);
+			answer = launch_here(&w, got[want - 1], q.level, q.restarted, true);
 			if (answer < 0)
 				answer = -errno;
 		}
-		for (int i = 0; i < ngot && i < 3; i++)
+		for (int i = 0; i < ngot && i < 4; i++)
 			close(got[i]);
 		if (send(sock, &answer, sizeof answer, MSG_NOSIGNAL) != sizeof answer)
 			_exit(0);
@@ -229,18 +232,19 @@ int spawn_launcher_start(void)
 	return 0;
 }
 
-static int launch_remote(struct worker *w, int level, bool restarted)
+static int launch_remote(struct worker *w, int err, int level, bool restarted)
 {
 	struct launch_req q = { .exe_fd = w->exe_fd, .uid = w->uid, .gid = w->gid, .level = level,
 				.restarted = restarted };
 	union {
-		char buf[CMSG_SPACE(3 * sizeof(int))];
+		char buf[CMSG_SPACE(4 * sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = { &q, sizeof q };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
 	struct pollfd p = { .fd = launcher, .events = POLLIN };
-	int fds[3], n = 0;
+	struct cmsghdr *c;
+	int fds[4], n = 0;
 	int32_t answer;
 
 	snprintf(q.name, sizeof q.name, "%s", w->exe ? w->exe : w->name);
@@ -249,17 +253,16 @@ static int launch_remote(struct worker *w, int level, bool restarted)
 			q.fdmask |= (uint8_t)(1u << i);
 			fds[n++] = w->fds[i];
 		}
-	if (n) {
-		memset(&u, 0, sizeof u);
-		m.msg_control = u.buf;
-		m.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
-		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
-		memcpy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
-	}
+	q.fdmask |= 8;
+	fds[n++] = err;
+	memset(&u, 0, sizeof u);
+	m.msg_control = u.buf;
+	m.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
+	c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+	memcpy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
 	if (sendmsg(launcher, &m, MSG_NOSIGNAL) != sizeof q)
 		return -errno;
 	/* It forks and answers at once; a launcher that does not is gone for good. */
@@ -270,14 +273,20 @@ static int launch_remote(struct worker *w, int level, bool restarted)
 
 int spawn_worker(struct worker *w, int log_level, bool restarted)
 {
-	int level = log_level | log_flags();
-	pid_t pid = launcher >= 0 ? launch_remote(w, level, restarted) :
-		    launch_here(w, level, restarted, false);
+	int level = log_level | log_flags() | LOG_RELAYED, err = logrelay_open(w);
+	pid_t pid;
 
+	if (err < 0)
+		return err;
+	pid = launcher >= 0 ? launch_remote(w, err, level, restarted) :
+	      launch_here(w, err, level, restarted, false);
 	if (pid < 0)
-		return launcher >= 0 ? pid : -errno;
+		pid = launcher >= 0 ? pid : -errno;
+	close(err);
+	if (pid < 0)
+		return pid;
 	w->pid = pid;
-	w->said_ready = w->said_init = false;
+	w->said = 0;
 	w->started = time(NULL);
 	if (w->ctl >= 0)
 		fcntl(w->ctl, F_SETFL, fcntl(w->ctl, F_GETFL) | O_NONBLOCK);

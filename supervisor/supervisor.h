@@ -98,8 +98,13 @@ int s3keys_append(struct rootconf *c, char *err, size_t errlen);
 
 /* ---- spawn.c ---- */
 
+#define LOGRELAY_MAX 1100       /* a line of log.c's (1 + 1,023 + newline), or a cut (logrelay.c) */
+
 /* ROLE_DEBUG runs only when the configuration has [debug] (debug.c). */
 enum worker_role { ROLE_FUSER, ROLE_INDEXER, ROLE_FETCHER, ROLE_STATUS, ROLE_DEBUG, ROLE_COUNT };
+_Static_assert(FROM_FUSER == 1 << ROLE_FUSER && FROM_INDEXER == 1 << ROLE_INDEXER &&
+	       FROM_FETCHER == 1 << ROLE_FETCHER && FROM_STATUS == 1 << ROLE_STATUS &&
+	       FROM_DEBUG == 1 << ROLE_DEBUG, "FROM_* bits are the ROLE_* order");
 
 struct worker {
 	enum worker_role role;
@@ -119,10 +124,26 @@ struct worker {
 	int backoff;            /* the fetcher: its deaths in the crash loop it is in (0: none) */
 	bool planned;           /* stopped on purpose (a reload that changes the indexer's folders) */
 	bool refused_known;     /* MSG_SYSCALL received: the call its seccomp filter refused */
-	bool said_ready, said_init;     /* MSG_READY, MSG_FUSE_INIT received from this start */
+	uint32_t said;          /* the rows of proto_supervisor_from_worker received from this start */
+	int log;                /* root's end of the worker's stderr (logrelay.c); -1: none */
+	size_t log_len;
+	char log_buf[LOGRELAY_MAX];     /* a line not yet whole */
 	uint32_t refused_arch;
 	int refused_nr;
 };
+
+/* ---- logrelay.c: the workers' stderr ---- */
+
+/* A new pipe for w's stderr (the old one closed): returns the worker's end, or -errno. */
+int logrelay_open(struct worker *w);
+/* Relay the whole lines waiting on w's pipe, each as a line of w->name's; `all`: until the pipe
+ * is empty (w is dead), else at most 16 reads (one worker cannot hold up root). */
+void logrelay_read(struct worker *w, bool all);
+/* Relay what is left (the pipe emptied, and a line not yet whole), close. */
+void logrelay_close(struct worker *w);
+/* Wait up to ms for lines of the n workers ws[], and relay them (root's loops that wait on a
+ * worker's end rather than on its messages). */
+void logrelay_poll(struct worker *ws, int n, int ms);
 
 /* ---- restart.c ---- */
 
@@ -157,7 +178,7 @@ int deaths_restart_delay_ms(const struct worker *w);
 /* Find and open the worker binary: beside our own executable, else in AYSFS_LIBEXEC. */
 int spawn_open_exe(struct worker *w);
 
-/* fork + exec the worker as its user, with fds 0-2 (stdin /dev/null, stderr shared), 3.. from
+/* fork + exec the worker as its user, with fds 0-2 (stdin /dev/null, stderr a pipe to root), 3.. from
  * w->fds and nothing else, and an empty environment; `restarted` adds "-restarted" to its argv
  * (a restarted indexer neither purges nor sends a new index). Returns 0 or -errno. */
 int spawn_worker(struct worker *w, int log_level, bool restarted);

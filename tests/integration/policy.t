@@ -196,28 +196,51 @@ like "$(cat "$T/log")" "the indexer was killed by its seccomp filter \(SIGSYS\) 
 	"the supervisor names the indexer's call"
 ok_cmd "the mount reads through the new indexer" reads c a
 
-old=$(worker_pid fetcher)
-kill -URG "$old"
-new=$(new_pid fetcher "$old")
-ok_cmd "a fetcher that sends garbage to the supervisor is killed and restarted" test -n "$new"
-like "$(cat "$T/log")" "fetcher sent a malformed message" "the supervisor says why"
-ok_cmd "the mount reads after it" reads d
+# misbehave ROLE SIGNAL WHO LOG FILE…: the worker's hook does what SIGNAL asks; WHO (the worker
+# that did it) is killed and restarted, the supervisor's log says LOG, the mount reads FILE….
+misbehave() {
+	local role=$1 sig=$2 who=$3 log=$4 old new
+	shift 4
+	old=$(worker_pid "$role")
+	kill "-$sig" "$old"
+	new=$(new_pid "$role" "$old")
+	ok_cmd "$who is killed and restarted" test -n "$new"
+	like "$(cat "$T/log")" "$log" "the supervisor says why"
+	ok_cmd "the mount reads after it" reads "$@"
+}
+misbehave fetcher URG "a fetcher that sends garbage to the supervisor" \
+	"fetcher sent a malformed message" d
 
 # A message out of step (a second ready, well-formed otherwise) is treated as garbage is: the
 # fuser that sends it is killed, and its successor takes the mount over.
-old=$(worker_pid fuser)
-kill -WINCH "$old"
-new=$(new_pid fuser "$old")
-ok_cmd "a fuser that says ready a second time is killed and restarted" test -n "$new"
-like "$(cat "$T/log")" "fuser sent ready a second time: killed" "the supervisor says why"
-ok_cmd "the mount reads after it" reads e
+misbehave fuser WINCH "a fuser that says ready a second time" "fuser sent ready a second time: killed" e
 
-old=$(worker_pid indexer)
-kill -URG "$old"
-new=$(new_pid indexer "$old")
-ok_cmd "an indexer that sends garbage is killed and restarted" test -n "$new"
-like "$(cat "$T/log")" "indexer sent a malformed message" "the supervisor says why"
-ok_cmd "the mount reads after it" reads e b
+# Root's table says who may send each message: a ready from the indexer (only the fuser and the
+# debug worker send one), and a reply to a question root never relayed, kill their senders.
+misbehave indexer WINCH "an indexer that says ready" \
+	"indexer sent ready, which only others may send: killed" a e
+misbehave fetcher TTOU "a fetcher that answers no question" \
+	"fetcher sent a reply nobody asked for: killed" b
+
+# A worker's stderr is a pipe root reads: whatever it writes, each line reaches the log under the
+# name root knows it by; a worker chooses only the level (a first byte 0-5). The hook (SIGTTIN)
+# writes lines in root's, the indexer's and the status worker's names, one with an escape and a
+# carriage return, one with no newline at all.
+old=$(worker_pid fetcher)
+kill -TTIN "$old"
+for _ in $(seq 50); do grep -q "forged too" "$T/log" && break; sleep 0.1; done
+kill -USR2 "$old"       # its death ends the pipe: the line cut short is relayed then
+new=$(new_pid fetcher "$old")
+like "$(grep 'forged by a worker' "$T/log")" "WARN fetcher: NOTICE supervisor: forged by a worker" \
+	"a line in root's name reaches the log as the fetcher's"
+like "$(grep 'forged too' "$T/log")" "WARN fetcher: \?WARN indexer: forged too\?\$" \
+	"its control characters are shown as '?', under the fetcher's name"
+like "$(grep 'cut short' "$T/log")" "WARN fetcher: ERROR status: cut short" \
+	"a line without a newline is relayed when the worker ends"
+is "$(grep -E -c '^([0-9TZ:.-]+ )?(NOTICE supervisor: forged|WARN indexer: forged|ERROR status: cut)' "$T/log")" 0 \
+	"no line of the log starts in another's name"
+
+misbehave indexer URG "an indexer that sends garbage" "indexer sent a malformed message" e b
 ok_cmd "the mount is still there" is_mounted "$M"
 
 # A fuser killed by its filter is restarted too, and takes the same mount over.
