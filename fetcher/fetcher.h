@@ -51,7 +51,10 @@
 #define BACKOFF_MAX_S 300
 
 /* Milliseconds of CLOCK_MONOTONIC. */
-uint64_t now_ms(void);
+static inline uint64_t now_ms(void)
+{
+	return (uint64_t)mono_ms();
+}
 
 /* ---- layer.c: URLs, health of layers and proxies, proxy choice --------------------------------- */
 

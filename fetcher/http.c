@@ -114,14 +114,6 @@ static int nsocks;
 static uint64_t timer_at;               /* 0: no curl timeout pending */
 static int polled_socks;                /* how many of http_pollfds' entries are curl's sockets */
 
-uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* ---- requests ---------------------------------------------------------------------------------- */
 
 /* Append "URL: what" to the request's reason, "; "-separated, cut with "..." when full. */

@@ -72,13 +72,6 @@ static void tell_indexer(struct fuser *f, const struct blob *b, uint16_t type)
 
 /* ---- the idle list: blob fds that no handle uses, most recently used first ---- */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void idle_remove(struct blobs *c, struct blob *b)
 {
@@ -128,7 +121,7 @@ static void idle_add(struct fuser *f, struct blob *b)
 		fd_close(b);
 		return;
 	}
-	b->idle_since = now_ms();
+	b->idle_since = (uint64_t)mono_ms();
 	/* No idle blob older than unpin_next is pinned. */
 	if (b->pinned && !c->unpin_next)
 		c->unpin_next = b;
@@ -147,7 +140,7 @@ static void idle_add(struct fuser *f, struct blob *b)
 int blobs_unpin(struct fuser *f, bool all)
 {
 	struct blobs *c = &f->blobs;
-	uint64_t now = now_ms();
+	uint64_t now = (uint64_t)mono_ms();
 
 	while (c->unpin_next && (all || c->npinned > IDLE_PINNED_MAX ||
 				 now - c->unpin_next->idle_since >= IDLE_UNPIN_MS)) {

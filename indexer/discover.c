@@ -41,14 +41,6 @@ static struct discovered cur[DISC_MAX];
 static size_t ncur;
 static bool enabled;
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static bool is_dir(const char *path)
 {
 	struct stat st;
@@ -136,7 +128,7 @@ static size_t discover_run(struct discovered *d, const struct discovered *prev, 
 	cport = cache_port;
 	mport = master_port;
 	pthread_mutex_unlock(&lock);
-	t0 = now_ms();
+	t0 = (uint64_t)mono_ms();
 	rc = probe_hosts(cport, mport, answered, names);
 	probed = rc == 0;
 	if (probed) {
@@ -146,7 +138,7 @@ static size_t discover_run(struct discovered *d, const struct discovered *prev, 
 			up += answered[i];
 		/* At info level once; each re-discovery at debug level. */
 		log_msg(prev ? LOG_DEBUG : LOG_INFO, "auto: %u of 22 hosts answered the probe, in %llu ms",
-			up, (unsigned long long)(now_ms() - t0));
+			up, (unsigned long long)((uint64_t)mono_ms() - t0));
 	} else {
 		log_warn("auto: no probe answer from the fetcher (%s); the hosts found last are kept",
 			 strerror(-rc));

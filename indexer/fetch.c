@@ -64,18 +64,10 @@ static int chan = -1;           /* -1 while no fetcher is connected */
 static uint64_t heard_ms;       /* the last sign of life of a fetcher (monotonic ms) */
 static bool silent;             /* requests were given up since, for want of one */
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* A fetcher spoke (called with the lock held). */
 static void heard(void)
 {
-	heard_ms = mono_ms();
+	heard_ms = (uint64_t)mono_ms();
 	if (silent)
 		log_notice("the fetcher answers again");
 	silent = false;
@@ -96,7 +88,7 @@ static void finish(struct waiting *w, int status, const char *why)
  * or body will not come. */
 static bool given_up(struct waiting *w)
 {
-	uint64_t now = mono_ms();
+	uint64_t now = (uint64_t)mono_ms();
 	char why[160];
 
 	if (w->done)
@@ -241,7 +233,7 @@ static void *reader(void *arg)
 		pthread_mutex_lock(&lock);
 		if (chan == fd) {
 			chan = -1;
-			heard_ms = mono_ms();   /* its death is its last word */
+			heard_ms = (uint64_t)mono_ms();   /* its death is its last word */
 		}
 		close(fd);
 		pthread_mutex_unlock(&lock);
@@ -255,7 +247,7 @@ int fetch_start(int fd)
 
 	chan = fd;
 	fcntl(fd, F_SETFL, O_NONBLOCK);
-	heard_ms = mono_ms();
+	heard_ms = (uint64_t)mono_ms();
 	return pthread_create(&t, NULL, reader, NULL) ? -EAGAIN : 0;
 }
 
@@ -307,7 +299,7 @@ static void send_one(struct waiting *w, const struct timespec *until)
 	pthread_cond_init(&w->cond, NULL);
 	pthread_mutex_lock(&lock);
 	w->id = ++next_id;
-	w->start_ms = mono_ms();
+	w->start_ms = (uint64_t)mono_ms();
 	w->gave_up = false;
 	w->next = waiting;
 	waiting = w;

@@ -11,6 +11,7 @@
  */
 #include "indexer/watch.h"
 
+#include "ipc/ipc.h"
 #include "ipc/log.h"
 
 #include <dirent.h>
@@ -46,14 +47,6 @@ static unsigned pending;
 static int nfiles_watched;
 static int64_t first_at, due_at;        /* 0: nothing pending */
 static bool warned_full;
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int add(const char *dir, unsigned kind, uint32_t mask)
 {

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 _Static_assert(sizeof(struct ipc_hdr) == 24, "ipc_hdr is a wire format");
@@ -463,6 +464,14 @@ void ipc_wr_cstr(struct ipc_wr *w, const char *s)
 	if (!s)
 		s = "";
 	ipc_wr_str(w, s, strlen(s));
+}
+
+int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int ipc_recv_wait(int sock, const struct ipc_type *accept, size_t n, struct ipc_msg *m, int ms)

@@ -46,6 +46,9 @@ struct ipc_msg {
 	uint8_t payload[IPC_MAX_PAYLOAD];
 };
 
+/* The one clock of every process: monotonic milliseconds (deadlines, back-offs, idle times). */
+int64_t mono_ms(void);
+
 /* Send one message. Returns 0, or -errno (-EMSGSIZE when len > IPC_MAX_PAYLOAD or nfds >
  * IPC_MAX_FDS). Retries on EINTR; a full non-blocking socket gives -EAGAIN. */
 int ipc_send(int sock, uint16_t type, uint64_t id, const void *payload, size_t len,

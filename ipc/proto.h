@@ -241,30 +241,5 @@ extern const size_t proto_supervisor_from_config_n;
 extern const struct ipc_type proto_supervisor_from_worker[];
 extern const size_t proto_supervisor_from_worker_n;
 
-/* Root's table of the workers' messages says more than bounds, as OpenSSH's monitor table does:
- * who may send each (FROM_* bits, the ROLE_* order of supervisor/supervisor.h), whether once only
- * from each start of its sender, and its handler (supervisor/main.c, supervisor/ctl.c). Row i of
- * proto_supervisor_rules is row i of proto_supervisor_from_worker: both are made from one list
- * (ipc/proto_supervisor.c). A handler returns 0, or -1 when the message is hostile (the sender is
- * killed); MSG_READY and MSG_CONFIG_CHANGED return 1 and 2 (what the loop does next). Weak: the
- * fuzz harness links the table without them. */
-enum { FROM_FUSER = 1, FROM_INDEXER = 2, FROM_FETCHER = 4, FROM_STATUS = 8, FROM_DEBUG = 16,
-       FROM_ANY = 31 };
-struct ipc_msg;
-struct worker;
-struct ipc_rule {
-	uint8_t from;
-	bool once;
-	int (*handle)(struct worker *w, const struct ipc_msg *m);
-};
-extern const struct ipc_rule proto_supervisor_rules[];
-#define SUP_HANDLER(f) int f(struct worker *w, const struct ipc_msg *m) __attribute__((weak))
-SUP_HANDLER(sup_on_ready);
-SUP_HANDLER(sup_on_tree_done);
-SUP_HANDLER(sup_on_tree_fail);
-SUP_HANDLER(sup_on_config_changed);
-SUP_HANDLER(sup_on_fuse_init);
-SUP_HANDLER(sup_on_syscall);
-SUP_HANDLER(sctl_on_msg);
 
 #endif

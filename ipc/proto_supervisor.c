@@ -3,6 +3,7 @@
  * configurations are written by aysfs-config and relayed by root undecoded (ipc/proto_workers.c,
  * config/relay.c); aysfs-ctl's commands and answers pass through it unread (MSG_RELAY). */
 #include "ipc/proto.h"
+#include "ipc/proto_supervisor.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -10,26 +11,10 @@
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define STR(max) (4 + (max))
 
-/* Every message a worker may send root, and nothing else: a type not here, a sender not named,
- * a second one of a once-only type, bounds or fds other than these kill the sender. The handlers
- * check the payload's fields; a MSG_CTL_REPLY must answer a MSG_CTL root relayed (supervisor/ctl.c).
- *
- *   type                fds min            max                  name              from                   once   handler */
-#define FROM_WORKER(X) \
-	X(MSG_READY,          0, 0,             0,                   "ready",          FROM_FUSER | FROM_DEBUG, true,  sup_on_ready) \
-	X(MSG_TREE_DONE,      0, 24,            24,                  "tree-done",      FROM_INDEXER,          false, sup_on_tree_done) \
-	X(MSG_TREE_FAIL,      0, 4,             STR(1024),           "tree-fail",      FROM_INDEXER,          false, sup_on_tree_fail) \
-	X(MSG_CONFIG_CHANGED, 0, 0,             0,                   "config-changed", FROM_INDEXER,          false, sup_on_config_changed) \
-	X(MSG_CTL_REPLY,      0, 8,             RELAY_REPLY_MAX - 4, "ctl-reply",      FROM_ANY & ~FROM_STATUS, false, sctl_on_msg) \
-	X(MSG_FUSE_INIT,      0, FUSE_INIT_MIN, FUSE_INIT_MAX,       "fuse-init",      FROM_FUSER,            true,  sup_on_fuse_init) \
-	X(MSG_SYSCALL,        0, 8,             8,                   "syscall",        FROM_ANY,              true,  sup_on_syscall) \
-	X(MSG_RELAY,          0, 4,             RELAY_MAX,           "relay",          FROM_STATUS,           false, sctl_on_msg) \
-	X(MSG_ST_RELOAD,      0, 0,             0,                   "reload",         FROM_STATUS,           false, sctl_on_msg)
+/* The list is ipc/proto_supervisor.h's; the rest of each row (sender, once, handler) is root's
+ * (supervisor/main.c). */
 #define WIRE(type, fds, min, max, name, from, once, handler) { type, fds, min, max, name },
-#define RULE(type, fds, min, max, name, from, once, handler) { from, once, handler },
-
-const struct ipc_type proto_supervisor_from_worker[] = { FROM_WORKER(WIRE) };
-const struct ipc_rule proto_supervisor_rules[] = { FROM_WORKER(RULE) };
+const struct ipc_type proto_supervisor_from_worker[] = { PROTO_SUPERVISOR_FROM_WORKER(WIRE) };
 const size_t proto_supervisor_from_worker_n = N(proto_supervisor_from_worker);
 
 const struct ipc_type proto_supervisor_from_config[] = {

@@ -20,14 +20,6 @@ static const char *const relay_name[] = { "?", "indexer", "fetcher", "fuser" };
 static struct query *live[MAX_LIVE];
 static uint64_t next_id;
 
-int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void timeout_lower(int *timeout_ms, int64_t deadline, int64_t now)
 {
 	int64_t left = deadline > now ? deadline - now : 0;

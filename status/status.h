@@ -53,7 +53,6 @@ extern const char *const st_cause_name[ST_CAUSES];
  * with the event and its role, or -EPROTO. */
 int facts_decode(const void *buf, size_t len, struct st_facts *f, uint32_t *event, uint32_t *role);
 
-int64_t mono_ms(void);
 /* Lower *timeout_ms (a poll timeout, -1: none) to what is left until deadline. */
 void timeout_lower(int *timeout_ms, int64_t deadline, int64_t now);
 

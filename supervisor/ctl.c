@@ -37,7 +37,6 @@ static struct {
 	char last_exit[160];
 	time_t at;
 	uint32_t cause;                 /* of the last death (ST_CAUSE_*) */
-	bool drained;                   /* killed for not reading its channel */
 	uint32_t by_cause[ST_CAUSES];   /* restarts, by the cause of the death before */
 } wstat[ROLE_COUNT];
 
@@ -49,14 +48,6 @@ static struct {
 	char fail[ST_WHY_MAX];
 	uint32_t built, failed;         /* trees built (the first and each reload's), failed reloads */
 } tree;
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- the sockets -------------------------------------------------------------------------------- */
 
@@ -201,7 +192,7 @@ void sctl_close(void)
 
 /* ---- the status worker ---------------------------------------------------------------------------- */
 
-static const struct worker *status_worker(void)
+static struct worker *status_worker(void)
 {
 	return &ops->workers[ROLE_STATUS];
 }
@@ -346,17 +337,12 @@ int sctl_on_msg(struct worker *from, const struct ipc_msg *m)
 
 static bool dirty;
 
-void sctl_worker_killed(enum worker_role role)
-{
-	wstat[role].drained = true;
-}
-
-void sctl_worker_died(enum worker_role role, const char *why, int ws, bool planned, bool followed)
+void sctl_worker_died(enum worker_role role, const char *why, int ws, bool planned, bool followed,
+		      bool drained)
 {
 	wstat[role].cause = planned ? ST_CAUSE_RELOAD : followed ? ST_CAUSE_PEER :
-			    wstat[role].drained ? ST_CAUSE_DRAIN : !WIFSIGNALED(ws) ? ST_CAUSE_EXITED :
+			    drained ? ST_CAUSE_DRAIN : !WIFSIGNALED(ws) ? ST_CAUSE_EXITED :
 			    WTERMSIG(ws) == SIGSYS ? ST_CAUSE_SECCOMP : ST_CAUSE_SIGNAL;
-	wstat[role].drained = false;
 	pending[role].n = 0;
 	snprintf(wstat[role].last_exit, sizeof wstat[role].last_exit, "%s", why);
 	wstat[role].at = time(NULL);

@@ -17,7 +17,7 @@ struct sctl_ops {
 	/* Start a reload now. Returns 0 when the indexer builds the new tree (its outcome arrives
 	 * through sctl_tree_done / sctl_tree_fail), or -1 with the reason in why. */
 	int (*reload)(char *why, size_t size);
-	const struct worker *workers;   /* ROLE_COUNT of them */
+	struct worker *workers;         /* ROLE_COUNT of them */
 	const char *config;             /* the configuration file, or NULL */
 };
 
@@ -38,14 +38,15 @@ int sctl_start(struct worker *w, const uint8_t *conf, size_t conf_len, int log_l
 	       bool restarted);
 
 /* MSG_RELAY and MSG_ST_RELOAD from the status worker, MSG_CTL_REPLY from the worker a MSG_CTL
- * was relayed to (ipc/proto.h: sctl_on_msg is their handler in root's table). Returns 0, or -1
+ * was relayed to (their handler in root's table, ipc/proto_supervisor.h). Returns 0, or -1
  * for a hostile message (a reply nobody asked for). */
+int sctl_on_msg(struct worker *from, const struct ipc_msg *m);
 
 /* From main.c's worker handling. */
 /* A death: `ws` as waitpid gave it, `planned` for a reload, `followed` the fetcher that stopped
- * with the indexer; sctl_worker_killed before, when root killed it for not reading its channel. */
-void sctl_worker_died(enum worker_role role, const char *why, int ws, bool planned, bool followed);
-void sctl_worker_killed(enum worker_role role);
+ * with the indexer, `drained` one root killed for not reading its channel. */
+void sctl_worker_died(enum worker_role role, const char *why, int ws, bool planned, bool followed,
+		      bool drained);
 void sctl_worker_restarted(enum worker_role role);
 /* Once the loop has decided what follows a death (a restart time, a back-off): tell it. */
 void sctl_flush(void);

@@ -19,6 +19,7 @@
 
 #include "ipc/ctl.h"
 #include "ipc/log.h"
+#include "ipc/proto_supervisor.h"
 #include "ipc/proto.h"
 #include "policy/policy.h"
 #include "policy/seccomp.h"
@@ -280,14 +281,6 @@ static void describe_exit(const struct worker *w, int status, char *buf, size_t 
 		snprintf(buf, len, "stopped (status 0x%x)", status);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Read the configuration again and hand it to the indexer, which builds the new tree (and keeps
  * the old one when that fails). A configuration that does not load changes nothing. The encoded
  * configuration becomes what restarted workers get. */
@@ -370,19 +363,19 @@ static int reload_now(char *why, size_t whysz)
  * [debug] changes neither (a restarted fuser must match the mount and the debug worker). */
 static bool debug_mode;
 
-/* ---- the workers' messages: the table is ipc/proto_supervisor.c, the handlers are these ---- */
+/* ---- the workers' messages: the list is ipc/proto_supervisor.h, the handlers are these ----- */
 
-int sup_on_ready(struct worker *w, const struct ipc_msg *m)
+static int sup_on_ready(struct worker *w, const struct ipc_msg *m)
 {
 	return w->role == ROLE_FUSER ? 1 : 0;
 }
 
-int sup_on_config_changed(struct worker *w, const struct ipc_msg *m)
+static int sup_on_config_changed(struct worker *w, const struct ipc_msg *m)
 {
 	return 2;
 }
 
-int sup_on_tree_done(struct worker *w, const struct ipc_msg *m)
+static int sup_on_tree_done(struct worker *w, const struct ipc_msg *m)
 {
 	struct ipc_rd r;
 	uint64_t gen, entries;
@@ -402,7 +395,7 @@ int sup_on_tree_done(struct worker *w, const struct ipc_msg *m)
 	return 0;
 }
 
-int sup_on_tree_fail(struct worker *w, const struct ipc_msg *m)
+static int sup_on_tree_fail(struct worker *w, const struct ipc_msg *m)
 {
 	struct ipc_rd r;
 	char why[1025];
@@ -417,14 +410,14 @@ int sup_on_tree_fail(struct worker *w, const struct ipc_msg *m)
 }
 
 /* The kernel's INIT, read once by the fuser that first serves the mount. */
-int sup_on_fuse_init(struct worker *w, const struct ipc_msg *m)
+static int sup_on_fuse_init(struct worker *w, const struct ipc_msg *m)
 {
 	takeover_note_init(m->payload, m->hdr.len);
 	return 0;
 }
 
 /* Sent by the worker's SIGSYS handler as it dies; only ever used in the log line. */
-int sup_on_syscall(struct worker *w, const struct ipc_msg *m)
+static int sup_on_syscall(struct worker *w, const struct ipc_msg *m)
 {
 	struct ipc_rd r;
 
@@ -436,6 +429,18 @@ int sup_on_syscall(struct worker *w, const struct ipc_msg *m)
 	w->refused_known = true;
 	return 0;
 }
+
+/* Root's rule for each row of the accept table: both are made of ipc/proto_supervisor.h's list. */
+struct sup_rule {
+	uint8_t from;           /* FROM_* bits: the senders it is accepted from */
+	bool once;              /* at most once from each start of its sender */
+	int (*handle)(struct worker *w, const struct ipc_msg *m);
+};
+#define RULE(type, fds, min, max, name, from, once, handler) { from, once, handler },
+static const struct sup_rule rules[] = { PROTO_SUPERVISOR_FROM_WORKER(RULE) };
+_Static_assert(FROM_FUSER == 1 << ROLE_FUSER && FROM_INDEXER == 1 << ROLE_INDEXER &&
+	       FROM_FETCHER == 1 << ROLE_FETCHER && FROM_STATUS == 1 << ROLE_STATUS &&
+	       FROM_DEBUG == 1 << ROLE_DEBUG, "FROM_* bits are the ROLE_* order");
 
 /* A message from worker w, checked against its row of the table (bounds and fds by ipc_recv; the
  * sender and the once-only rule here), then handled. Returns what the handler does (1: the fuser
@@ -457,16 +462,16 @@ static int on_worker_msg(struct worker *w)
 	}
 	d = m.desc;
 	row = (uint32_t)(d - proto_supervisor_from_worker);
-	if (!(proto_supervisor_rules[row].from & (1u << w->role))) {
+	if (!(rules[row].from & (1u << w->role))) {
 		log_err("%s sent %s, which only others may send: killed", w->name, d->name);
 		return -1;
 	}
-	if (proto_supervisor_rules[row].once && (w->said & (1u << row))) {
+	if (rules[row].once && (w->said & (1u << row))) {
 		log_err("%s sent %s a second time: killed", w->name, d->name);
 		return -1;
 	}
 	w->said |= 1u << row;
-	return proto_supervisor_rules[row].handle(w, &m);
+	return rules[row].handle(w, &m);
 }
 
 /* The configuration at start-up, for the mountpoint mnt. Returns 0, or -1 (logged). */
@@ -747,9 +752,9 @@ static void on_message(int i)
 	char err[1024];
 	int rc = on_worker_msg(&workers[i]);
 
-	if (rc == 2 && S.ready && now_ms() >= S.changed_at + 1000) {
+	if (rc == 2 && S.ready && mono_ms() >= S.changed_at + 1000) {
 		/* At most once a second, whatever the indexer sends. */
-		S.changed_at = now_ms();
+		S.changed_at = mono_ms();
 		log_notice("reloading: the configuration file changed");
 		reload_now(err, sizeof err);
 	} else if (rc == 1 && !S.ready) {
@@ -809,7 +814,8 @@ static void on_death(struct worker *wk, int ws)
 	wk->pid = 0;
 	followed = wk->role == ROLE_FETCHER && fetcher_followed_indexer(ws);
 	sctl_worker_died(wk->role, followed ? "stopped with the indexer" : why, ws, wk->planned,
-			 followed);
+			 followed, wk->drained);
+	wk->drained = false;
 	if (wk->ctl >= 0) {
 		close(wk->ctl);
 		wk->ctl = -1;
@@ -818,7 +824,7 @@ static void on_death(struct worker *wk, int ws)
 		wk->planned = false;
 		log_info("the %s stopped for the reload; it starts again with the new configuration",
 			 wk->name);
-		wk->restart_at = now_ms();
+		wk->restart_at = mono_ms();
 	} else if (followed) {
 		/* It followed its only peer; the indexer's restart starts a new one. */
 		log_info("the %s stopped with the indexer", wk->name);
@@ -828,7 +834,7 @@ static void on_death(struct worker *wk, int ws)
 			wk->role == ROLE_STATUS ? "aysfs-ctl and -pprof wait" :
 			"the cache is served, network layers are out of reach",
 			deaths_restart_delay_ms(wk) / 1000);
-		wk->restart_at = now_ms() + deaths_restart_delay_ms(wk);
+		wk->restart_at = mono_ms() + deaths_restart_delay_ms(wk);
 	} else if (wk->recent_deaths >= CRASH_LOOP_DEATHS) {
 		log_crit("the %s %s, its %dth death within %d s: stopping", wk->name, why,
 			 CRASH_LOOP_DEATHS, CRASH_LOOP_SECONDS);
@@ -836,7 +842,7 @@ static void on_death(struct worker *wk, int ws)
 		S.status = EXIT_WORKER;
 	} else {
 		log_err("the %s %s; restarting it in %d ms", wk->name, why, deaths_restart_delay_ms(wk));
-		wk->restart_at = now_ms() + deaths_restart_delay_ms(wk);
+		wk->restart_at = mono_ms() + deaths_restart_delay_ms(wk);
 	}
 }
 
@@ -868,7 +874,7 @@ static void restart(struct worker *wk)
 		break;
 	}
 	if (rc == -EAGAIN) {
-		wk->restart_at = now_ms() + 50;
+		wk->restart_at = mono_ms() + 50;
 	} else if (rc) {
 		S.stopping = true;
 		S.status = EXIT_WORKER;
@@ -892,13 +898,13 @@ static void loop_once(void)
 
 	/* Wake for a restart that is due, and for systemd's watchdog. */
 	for (int i = 0; i < ROLE_COUNT; i++) {
-		int64_t left = workers[i].restart_at - now_ms();
+		int64_t left = workers[i].restart_at - mono_ms();
 
 		if (workers[i].restart_at)
 			timeout = left < 0 ? 0 : left < timeout || timeout < 0 ? (int)left : timeout;
 	}
 	if (S.watchdog_ms) {
-		int64_t left = S.watchdog_at - now_ms();
+		int64_t left = S.watchdog_at - mono_ms();
 
 		timeout = left <= 0 ? 0 : timeout < 0 || left < timeout ? (int)left : timeout;
 	}
@@ -909,9 +915,9 @@ static void loop_once(void)
 	}
 	if (poll(p, n, timeout) < 0 && errno != EINTR)
 		die(EXIT_MOUNT, "poll: %s", strerror(errno));
-	if (S.watchdog_ms && now_ms() >= S.watchdog_at) {
+	if (S.watchdog_ms && mono_ms() >= S.watchdog_at) {
 		sd_notify_text("WATCHDOG=1");
-		S.watchdog_at = now_ms() + S.watchdog_ms;
+		S.watchdog_at = mono_ms() + S.watchdog_ms;
 	}
 	if (!S.ready && time(NULL) > S.ready_deadline) {
 		log_crit("the tree was not served within %d s", READY_DEADLINE_S);
@@ -932,7 +938,7 @@ static void loop_once(void)
 
 		if (wk->pid > 0 && waitpid(wk->pid, &ws, WNOHANG) > 0)
 			on_death(wk, ws);
-		if (!S.stopping && wk->pid == 0 && wk->restart_at && now_ms() >= wk->restart_at &&
+		if (!S.stopping && wk->pid == 0 && wk->restart_at && mono_ms() >= wk->restart_at &&
 		    !(wk->role == ROLE_FETCHER && workers[ROLE_INDEXER].pid == 0))
 			restart(wk);
 	}

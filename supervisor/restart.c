@@ -15,7 +15,7 @@
 int ssh_key_fd = -1;
 
 /* The fetcher's MSG_S3 (ipc/proto.h), after each of its MSG_CONF and at reloads. */
-int send_s3(const struct worker *f, const struct rootconf *c)
+int send_s3(struct worker *f, const struct rootconf *c)
 {
 	return worker_send(f, MSG_S3, 0, c->s3, c->s3_len, NULL, 0);
 }

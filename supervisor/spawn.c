@@ -293,14 +293,14 @@ int spawn_worker(struct worker *w, int log_level, bool restarted)
 	return 0;
 }
 
-int worker_send(const struct worker *w, uint16_t type, uint64_t id, const void *payload,
+int worker_send(struct worker *w, uint16_t type, uint64_t id, const void *payload,
 		size_t len, const int *fds, unsigned nfds)
 {
 	int rc = w->ctl < 0 ? -EPIPE : ipc_send(w->ctl, type, id, payload, len, fds, nfds);
 
 	if (rc == -EAGAIN && w->pid > 0) {
 		log_err("the %s does not read its channel; killed", w->name);
-		sctl_worker_killed(w->role);
+		w->drained = true;
 		kill(w->pid, SIGKILL);
 	}
 	return rc;

@@ -102,9 +102,6 @@ int s3keys_append(struct rootconf *c, char *err, size_t errlen);
 
 /* ROLE_DEBUG runs only when the configuration has [debug] (debug.c). */
 enum worker_role { ROLE_FUSER, ROLE_INDEXER, ROLE_FETCHER, ROLE_STATUS, ROLE_DEBUG, ROLE_COUNT };
-_Static_assert(FROM_FUSER == 1 << ROLE_FUSER && FROM_INDEXER == 1 << ROLE_INDEXER &&
-	       FROM_FETCHER == 1 << ROLE_FETCHER && FROM_STATUS == 1 << ROLE_STATUS &&
-	       FROM_DEBUG == 1 << ROLE_DEBUG, "FROM_* bits are the ROLE_* order");
 
 struct worker {
 	enum worker_role role;
@@ -122,6 +119,7 @@ struct worker {
 	int64_t restart_at;     /* monotonic ms; 0: none due */
 	time_t started;         /* when it was last started */
 	int backoff;            /* the fetcher: its deaths in the crash loop it is in (0: none) */
+	bool drained;           /* killed for not reading its channel (worker_send) */
 	bool planned;           /* stopped on purpose (a reload that changes the indexer's folders) */
 	bool refused_known;     /* MSG_SYSCALL received: the call its seccomp filter refused */
 	uint32_t said;          /* the rows of proto_supervisor_from_worker received from this start */
@@ -152,7 +150,7 @@ void logrelay_poll(struct worker *ws, int n, int ms);
 extern int ssh_key_fd;
 
 /* The fetcher's MSG_S3 (ipc/proto.h), after each of its MSG_CONF and at reloads. */
-int send_s3(const struct worker *f, const struct rootconf *c);
+int send_s3(struct worker *f, const struct rootconf *c);
 /* A new fetcher with new channels; the indexer is handed its end. 0 or -errno. */
 int restart_fetcher(struct worker *f, struct worker *idx, const struct rootconf *c, int log_level);
 /* A new indexer, and with it a new fetcher (whose only peer it is); the fuser is handed its new
@@ -191,7 +189,7 @@ int spawn_launcher_start(void);
 /* ipc_send on the worker's channel. Root's ends are non-blocking (spawn_worker makes them so):
  * root never waits on a worker, and one that does not drain its channel (-EAGAIN) is killed,
  * to be restarted as after any death. */
-int worker_send(const struct worker *w, uint16_t type, uint64_t id, const void *payload,
+int worker_send(struct worker *w, uint16_t type, uint64_t id, const void *payload,
 		size_t len, const int *fds, unsigned nfds);
 
 /* ---- debug.c: aysfs-debug, with [debug] only ---- */
