@@ -132,7 +132,7 @@ FUZZ_debug  := debug/wire.c $(IPC)
 UNITS    := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 FUZZERS  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 
-.PHONY: all bins tests check fuzz fuzzers demo install uninstall users deps clean tcb deb
+.PHONY: all bins tests check fuzz fuzzers demo install uninstall users deps clean tcb cycles deb
 .DEFAULT_GOAL := all
 
 ifeq ($(V),fuzz)
@@ -224,6 +224,13 @@ tcb:
 	@echo "with [debug] (aysfs-fuser-debug in place of aysfs-fuser): +$$(( \
 	  $$(tools/tcb.sh $(sort $(BIN_supervisor) $(BIN_fuser-debug)) | tail -1) - \
 	  $$(tools/tcb.sh $(sort $(BIN_supervisor) $(BIN_fuser)) | tail -1) ))"
+
+# No call cycle between the files of any binary (tools/cycles.py): a module never calls back into one
+# that calls it.
+CYCLE_BINS := supervisor fuser fuser-debug indexer fetcher status debug config pack ctl
+cycles: bins
+	@$(foreach b,$(CYCLE_BINS),tools/cycles.py $(call obj,$(BIN_$(b))) || \
+	  { echo "cycles: in aysfs-$(b)"; exit 1; };)
 
 users:
 	@if [ "$$(id -u)" = 0 ]; then \

@@ -66,6 +66,8 @@ static long parse_port(const char *s)
 	return v;
 }
 
+static void check_options(struct options *o);
+
 void parse_args(int argc, char **argv, struct options *o)
 {
 	*o = (struct options){ .root = "/", .resolv = "/etc/resolv.conf", .master_port = 443,
@@ -136,6 +138,12 @@ void parse_args(int argc, char **argv, struct options *o)
 #undef FLAG
 #undef OPT
 	}
+	check_options(o);
+}
+
+/* What no single option says: a mountpoint was given; -pprof's address is loopback's. */
+static void check_options(struct options *o)
+{
 	if (!o->mountpoint)
 		usage_error("%s", "no mountpoint given");
 	/* Say so rather than run without a feature the operator asked for. */

@@ -4,8 +4,8 @@
  * starts the workers (through the launcher, spawn.c) with the privileges each needs and no more,
  * loads its own seccomp filter, and stays in the foreground until SIGTERM or SIGINT, when it
  * unmounts (lazily if busy), stops the workers and exits 0. It parses nothing from the network.
- * This file is over 800 lines because -check (check_main) shares its start-up steps; the loop and
- * each phase are functions under 80 lines.
+ * The workers' messages are msgs.c's, systemd and the pid file notify.c's; the loop and each phase
+ * here are functions under 80 lines.
  *
  * Exit status (SPEC section 1): 0 clean stop; 1 usage or configuration error; 2 the mount could
  * not be made (or another supervisor serves the mountpoint); 3 a worker kept crashing (every
@@ -19,7 +19,6 @@
 
 #include "ipc/ctl.h"
 #include "ipc/log.h"
-#include "ipc/proto_supervisor.h"
 #include "ipc/proto.h"
 #include "policy/policy.h"
 #include "policy/seccomp.h"
@@ -114,87 +113,7 @@ static void open_ssh_key(const struct rootconf *c, const char *file)
 }
 
 
-/* -pidfile: opened at start-up (root's seccomp filter opens nothing for writing later), written
- * once the tree is served. In a folder others may write (/run, /tmp): never through a symlink. */
-static int pidfile_fd = -1;
 
-static void open_pidfile(const char *path)
-{
-	pidfile_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
-	if (pidfile_fd < 0)
-		log_warn("cannot write pid file %s: %s", path, strerror(errno));
-}
-
-static void write_pidfile(void)
-{
-	char line[24];
-	int n = snprintf(line, sizeof line, "%d\n", (int)getpid());
-
-	if (pidfile_fd >= 0 && (write(pidfile_fd, line, (size_t)n) != n || close(pidfile_fd)))
-		log_warn("cannot write the pid file: %s", strerror(errno));
-	pidfile_fd = -1;
-}
-
-/* Readiness and status the systemd way: one datagram to $NOTIFY_SOCKET ("@name" is abstract). */
-static void sd_notify_text(const char *text)
-{
-	static struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	static const char *path;
-	static size_t len;
-	static int fd = -2;     /* -2: not looked at yet; -1: no NOTIFY_SOCKET */
-
-	/* The socket is made at the first call, at start-up: root's seccomp filter has no socket(2). */
-	if (fd == -2) {
-		path = getenv("NOTIFY_SOCKET");
-		fd = -1;
-		if (!path || (path[0] != '/' && path[0] != '@') ||
-		    (len = strlen(path)) >= sizeof sa.sun_path)
-			return;
-		memcpy(sa.sun_path, path, len);
-		if (path[0] == '@')
-			sa.sun_path[0] = '\0';
-		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	}
-	if (fd < 0 || !text)
-		return;
-	if (sendto(fd, text, strlen(text), MSG_NOSIGNAL, (struct sockaddr *)&sa,
-		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
-		log_warn("cannot notify %s: %s", path, strerror(errno));
-}
-
-/* A reload the systemd way: RELOADING=1 (with the time, as systemd 253 and later want it) as it
- * starts, READY=1 once the indexer answered with a tree or a failure (on_worker_msg) or the
- * reload failed before reaching it; only once serving. */
-static bool notify_serving, notify_reload_pending;
-
-static void notify_reload(bool start, const char *status)
-{
-	char note[1200];
-	struct timespec ts;
-
-	if (!notify_serving || start == notify_reload_pending)
-		return;
-	notify_reload_pending = start;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	if (start)
-		snprintf(note, sizeof note, "RELOADING=1\nMONOTONIC_USEC=%lld",
-			 (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
-	else
-		snprintf(note, sizeof note, "READY=1\nSTATUS=%.1100s", status);
-	sd_notify_text(note);
-}
-
-/* systemd's watchdog: the main loop sends WATCHDOG=1 every half of WATCHDOG_USEC, so a loop that
- * stops turning stops the pings. 0 when not asked, or asked of another process (WATCHDOG_PID). */
-static int64_t watchdog_interval_ms(void)
-{
-	const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
-	long long us = usec ? strtoll(usec, NULL, 10) : 0;
-
-	if (us <= 0 || (pid && strtoll(pid, NULL, 10) != (long long)getpid()))
-		return 0;
-	return us < 2000 ? 1 : us / 2000 > 3600000 ? 3600000 : us / 2000;
-}
 
 static struct worker workers[ROLE_COUNT] = {
 	[ROLE_FUSER] = { .role = ROLE_FUSER, .name = "fuser", .log = -1 },
@@ -363,116 +282,6 @@ static int reload_now(char *why, size_t whysz)
  * [debug] changes neither (a restarted fuser must match the mount and the debug worker). */
 static bool debug_mode;
 
-/* ---- the workers' messages: the list is ipc/proto_supervisor.h, the handlers are these ----- */
-
-static int sup_on_ready(struct worker *w, const struct ipc_msg *m)
-{
-	return w->role == ROLE_FUSER ? 1 : 0;
-}
-
-static int sup_on_config_changed(struct worker *w, const struct ipc_msg *m)
-{
-	return 2;
-}
-
-static int sup_on_tree_done(struct worker *w, const struct ipc_msg *m)
-{
-	struct ipc_rd r;
-	uint64_t gen, entries;
-	uint32_t ok, bad;
-
-	ipc_rd_init(&r, m->payload, m->hdr.len);
-	gen = ipc_rd_u64(&r);
-	entries = ipc_rd_u64(&r);
-	ok = ipc_rd_u32(&r);
-	bad = ipc_rd_u32(&r);
-	if (!ipc_rd_done(&r))
-		return -1;
-	log_info("tree generation %llu: %llu entries from %u services (%u rejected)",
-		 (unsigned long long)gen, (unsigned long long)entries, ok, bad);
-	sctl_tree_done(gen, entries, ok, bad);
-	notify_reload(false, "serving the new tree");
-	return 0;
-}
-
-static int sup_on_tree_fail(struct worker *w, const struct ipc_msg *m)
-{
-	struct ipc_rd r;
-	char why[1025];
-
-	ipc_rd_init(&r, m->payload, m->hdr.len);
-	if (!ipc_rd_cstr(&r, why, sizeof why) || !ipc_rd_done(&r))
-		return -1;
-	log_err("the indexer could not build the tree: %s", why);
-	sctl_tree_fail(why);
-	notify_reload(false, why);
-	return 0;
-}
-
-/* The kernel's INIT, read once by the fuser that first serves the mount. */
-static int sup_on_fuse_init(struct worker *w, const struct ipc_msg *m)
-{
-	takeover_note_init(m->payload, m->hdr.len);
-	return 0;
-}
-
-/* Sent by the worker's SIGSYS handler as it dies; only ever used in the log line. */
-static int sup_on_syscall(struct worker *w, const struct ipc_msg *m)
-{
-	struct ipc_rd r;
-
-	ipc_rd_init(&r, m->payload, m->hdr.len);
-	w->refused_arch = ipc_rd_u32(&r);
-	w->refused_nr = (int)ipc_rd_u32(&r);
-	if (!ipc_rd_done(&r) || w->refused_nr < 0)
-		return -1;
-	w->refused_known = true;
-	return 0;
-}
-
-/* Root's rule for each row of the accept table: both are made of ipc/proto_supervisor.h's list. */
-struct sup_rule {
-	uint8_t from;           /* FROM_* bits: the senders it is accepted from */
-	bool once;              /* at most once from each start of its sender */
-	int (*handle)(struct worker *w, const struct ipc_msg *m);
-};
-#define RULE(type, fds, min, max, name, from, once, handler) { from, once, handler },
-static const struct sup_rule rules[] = { PROTO_SUPERVISOR_FROM_WORKER(RULE) };
-_Static_assert(FROM_FUSER == 1 << ROLE_FUSER && FROM_INDEXER == 1 << ROLE_INDEXER &&
-	       FROM_FETCHER == 1 << ROLE_FETCHER && FROM_STATUS == 1 << ROLE_STATUS &&
-	       FROM_DEBUG == 1 << ROLE_DEBUG, "FROM_* bits are the ROLE_* order");
-
-/* A message from worker w, checked against its row of the table (bounds and fds by ipc_recv; the
- * sender and the once-only rule here), then handled. Returns what the handler does (1: the fuser
- * is ready, 2: the configuration file changed, 0), 0 when nothing is waiting, -1 for a hostile
- * message or a closed channel. */
-static int on_worker_msg(struct worker *w)
-{
-	static struct ipc_msg m;
-	const struct ipc_type *d;
-	uint32_t row;
-	int rc = ipc_recv(w->ctl, proto_supervisor_from_worker, proto_supervisor_from_worker_n, &m);
-
-	if (rc == -EAGAIN)
-		return 0;
-	if (rc <= 0) {
-		if (rc < 0)
-			log_err("%s sent a malformed message: %s", w->name, strerror(-rc));
-		return -1;
-	}
-	d = m.desc;
-	row = (uint32_t)(d - proto_supervisor_from_worker);
-	if (!(rules[row].from & (1u << w->role))) {
-		log_err("%s sent %s, which only others may send: killed", w->name, d->name);
-		return -1;
-	}
-	if (rules[row].once && (w->said & (1u << row))) {
-		log_err("%s sent %s a second time: killed", w->name, d->name);
-		return -1;
-	}
-	w->said |= 1u << row;
-	return rules[row].handle(w, &m);
-}
 
 /* The configuration at start-up, for the mountpoint mnt. Returns 0, or -1 (logged). */
 static int read_config(const struct options *o, const char *mnt, struct rootconf *cfg)
@@ -750,7 +559,7 @@ static void mount_and_start(void)
 static void on_message(int i)
 {
 	char err[1024];
-	int rc = on_worker_msg(&workers[i]);
+	int rc = msgs_on_worker(&workers[i]);
 
 	if (rc == 2 && S.ready && mono_ms() >= S.changed_at + 1000) {
 		/* At most once a second, whatever the indexer sends. */
@@ -766,7 +575,7 @@ static void on_message(int i)
 		if (snprintf(note, sizeof note, "READY=1\nSTATUS=serving %s\nMAINPID=%d", S.mnt,
 			     (int)getpid()) < (int)sizeof note)
 			sd_notify_text(note);
-		notify_serving = true;
+		notify_serving();
 	} else if (rc < 0) {
 		/* A closed or hostile channel: the worker is of no more use. Its death is handled
 		 * when it is reaped. */
@@ -806,7 +615,7 @@ static void on_death(struct worker *wk, int ws)
 	bool followed;
 
 	/* What it sent and wrote before it died (a refused system call) is still queued. */
-	while (wk->ctl >= 0 && poll(&q, 1, 0) == 1 && on_worker_msg(wk) >= 0)
+	while (wk->ctl >= 0 && poll(&q, 1, 0) == 1 && msgs_on_worker(wk) >= 0)
 		;
 	logrelay_close(wk);
 	describe_exit(wk, ws, why, sizeof why);

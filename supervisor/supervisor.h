@@ -130,6 +130,26 @@ struct worker {
 	int refused_nr;
 };
 
+/* ---- msgs.c ---- */
+
+/* A message from worker w: its row's rule, then its handler. Returns 1 when the fuser reported
+ * ready, 2 when the indexer saw the configuration file change, 0 otherwise (nothing waiting
+ * included), -1 for a hostile message or a closed channel (the caller kills the worker). */
+int msgs_on_worker(struct worker *w);
+
+/* ---- notify.c: systemd and the pid file ---- */
+
+/* One datagram to $NOTIFY_SOCKET; the first call (text NULL at start-up) makes the socket. */
+void sd_notify_text(const char *text);
+/* RELOADING=1 as a reload starts (start), READY=1 with `status` as it ends; only once serving. */
+void notify_reload(bool start, const char *status);
+void notify_serving(void);
+/* Half of WATCHDOG_USEC in ms; 0 when not asked, or asked of another process. */
+int64_t watchdog_interval_ms(void);
+/* -pidfile: opened at start-up, never through a symlink; written once the tree is served. */
+void open_pidfile(const char *path);
+void write_pidfile(void);
+
 /* ---- logrelay.c: the workers' stderr ---- */
 
 /* A new pipe for w's stderr (the old one closed): returns the worker's end, or -errno. */
