@@ -7,6 +7,7 @@
  * the message; root puts on the time and the worker's name (supervisor/logrelay.c, log_line). */
 #include "ipc/log.h"
 
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,8 @@
 
 static const char *log_component = "aysfs";
 static int log_threshold = LOG_INFO;
-static bool log_stamp, log_tool, log_relayed_;
+static bool log_stamp, log_tool, log_relayed_, log_nowait;
+static unsigned long log_dropped;       /* lines LOG_NOWAIT dropped since the last one written */
 
 static const char *const level_names[] = { "CRIT", "ERROR", "WARN", "NOTICE", "INFO", "DEBUG" };
 
@@ -42,7 +44,8 @@ void log_init(const char *component, int level)
 	log_stamp |= (level & LOG_STAMP) != 0;
 	log_tool = (level & LOG_TOOL) != 0;
 	log_relayed_ |= (level & LOG_RELAYED) != 0;
-	level &= ~(LOG_STAMP | LOG_TOOL | LOG_RELAYED);
+	log_nowait |= (level & LOG_NOWAIT) != 0;
+	level &= ~(LOG_STAMP | LOG_TOOL | LOG_RELAYED | LOG_NOWAIT);
 	log_threshold = level < LOG_CRIT ? LOG_CRIT : level > LOG_DEBUG ? LOG_DEBUG : level;
 }
 
@@ -101,6 +104,17 @@ static void emit(enum log_level lvl, const char *component, const char *msg, siz
 	if (own && log_keep)
 		log_keep(lvl, line + head, len);
 	line[head + len] = '\n';
+	if (log_nowait && poll(&(struct pollfd){ .fd = STDERR_FILENO, .events = POLLOUT }, 1, 0) != 1) {
+		log_dropped++;
+		return;
+	}
+	if (log_dropped) {
+		char note[80];
+		int n = snprintf(note, sizeof note, "%lu lines dropped: stderr was full", log_dropped);
+
+		log_dropped = 0;
+		emit(LOG_WARN, log_component, note, (size_t)n, false);
+	}
 	(void)!write(STDERR_FILENO, line, (size_t)head + len + 1);
 }
 

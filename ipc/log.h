@@ -18,6 +18,10 @@ enum log_level { LOG_CRIT = 0, LOG_ERROR = 1, LOG_WARN = 2, LOG_NOTICE = 3, LOG_
 /* LOG_RELAYED: stderr is a pipe to root, which puts on the time and this process's name
  * (supervisor/logrelay.c): a line is its level as one byte, then the message. */
 #define LOG_RELAYED 0x400
+/* LOG_NOWAIT: a line that stderr cannot take at once is dropped (and counted, in a line written
+ * later): root's, whose stderr carries every worker's lines, so that a worker flooding it cannot
+ * make root wait on a full pipe or socket. */
+#define LOG_NOWAIT 0x800
 void log_init(const char *component, int level);
 bool log_relayed(void);
 int log_flags(void);

@@ -48,6 +48,16 @@ static void testhook_ready_again(int sig)
 	sendmsg(3, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
+/* SIGPROF: 2,000 lines to stderr at once (about 100 KB, more than a pipe holds). */
+static void testhook_flood(int sig)
+{
+	static const char line[] = "\004a worker floods its stderr with lines of fifty bytes\n";
+
+	(void)sig;
+	for (int i = 0; i < 2000; i++)
+		(void)!write(STDERR_FILENO, line, sizeof line - 1);
+}
+
 /* SIGTTOU: a well-formed MSG_CTL_REPLY that answers no question root relayed. */
 static void testhook_reply_unasked(int sig)
 {
@@ -93,8 +103,10 @@ void testhook_install(enum seccomp_role role)
 	sigaction(SIGTTIN, &c, NULL);
 	c.sa_handler = testhook_reply_unasked;
 	sigaction(SIGTTOU, &c, NULL);
+	c.sa_handler = testhook_flood;
+	sigaction(SIGPROF, &c, NULL);
 	log_warn("%s (SIGUSR2: a refused call, SIGURG: garbage to the supervisor, SIGWINCH: a second "
-		 "ready, SIGTTIN: forged log lines, SIGTTOU: a reply nobody asked for)", testhook_marker);
+		 "ready, SIGTTIN: forged log lines, SIGTTOU: a reply nobody asked for, SIGPROF: a flood of lines)", testhook_marker);
 }
 
 #endif

@@ -13,7 +13,7 @@
 /* SIGUSR2: the worker makes the call its filter must refuse (the fetcher and the fuser open a
  * file for writing, the indexer makes a TCP socket). SIGURG: it sends a malformed message to the
  * supervisor on fd 3. SIGWINCH: a second MSG_READY. SIGTTIN: lines on stderr in others' names.
- * SIGTTOU: a MSG_CTL_REPLY to no question. */
+ * SIGTTOU: a MSG_CTL_REPLY to no question. SIGPROF: 2,000 lines on stderr. */
 void testhook_install(enum seccomp_role role);
 #else
 static inline void testhook_install(enum seccomp_role role)

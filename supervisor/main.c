@@ -398,7 +398,7 @@ static int start_up(int argc, char **argv)
 	char real[PATH_MAX];
 	int rc;
 
-	log_init("supervisor", LOG_INFO | (log_to_journal() ? 0 : LOG_STAMP));
+	log_init("supervisor", LOG_INFO | LOG_NOWAIT | (log_to_journal() ? 0 : LOG_STAMP));
 	/* A log reader that went away costs log lines, not the mount (the workers inherit this). */
 	signal(SIGPIPE, SIG_IGN);
 	parse_args(argc, argv, &S.o);

@@ -2,6 +2,8 @@
 # Root never waits on a worker: with the indexer stopped (it reads nothing), reloads and 1,000
 # `aysfs-ctl status` calls fill its channel; the supervisor kills the worker that does not
 # drain instead of blocking on it, and SIGTERM still unmounts within 2 s (with the indexer stopped).
+# Nor on its own stderr, which carries every worker's lines: with nothing reading it, a worker
+# that floods its stderr does not keep SIGTERM from unmounting; the lines dropped are counted.
 . "$(dirname "$0")/lib.sh"
 t_setup
 CTL=$AYSFS_BUILD/aysfs-ctl
@@ -44,4 +46,32 @@ ok $((ms < 2000 ? 0 : 1)) "SIGTERM unmounts within 2 s ($ms ms)"
 wait "$SUP_PID"; st=$?
 SUP_PID=
 is "$st" 0 "the supervisor exits 0 (a stopped worker is killed after 2 s of grace)"
+
+# ---- root's stderr full (its reader stopped), a worker flooding its own (the hook, SIGPROF) ----
+HOOKS=$AYSFS_BUILD/hooks
+mkfifo "$T/fifo"
+cat "$T/fifo" >"$T/log2" &
+reader=$!
+mkdir -p "$T/mnt2"
+_mounts+=("$T/mnt2")
+JOURNAL_STREAM=$(stat -c %d:%i "$T/log2") "$HOOKS/aysfs-supervisor" -config "$T/config.toml" \
+	"$T/mnt2" 2>"$T/fifo" &
+SUP_PID=$!
+for _ in $(seq 200); do grep -q "serving $T/mnt2" "$T/log2" && break; sleep 0.1; done
+ok_cmd "a supervisor with its stderr on a pipe serves" grep -q "serving $T/mnt2" "$T/log2"
+kill -STOP "$reader"
+for _ in 1 2 3; do kill -PROF "$(worker_pid fetcher)"; sleep 0.3; done
+t0=$(date +%s%N)
+kill -TERM "$SUP_PID"
+for _ in $(seq 100); do findmnt -n "$T/mnt2" >/dev/null || break; sleep 0.02; done
+ms=$((($(date +%s%N) - t0) / 1000000))
+ok $((ms < 2000 ? 0 : 1)) "with its stderr full and a worker flooding its own, SIGTERM unmounts within 2 s ($ms ms)"
+kill -CONT "$reader"
+for _ in $(seq 100); do kill -0 "$SUP_PID" 2>/dev/null || break; sleep 0.05; done
+wait "$SUP_PID"; st=$?
+SUP_PID=
+is "$st" 0 "and it exits 0"
+wait "$reader"
+like "$(cat "$T/log2")" "WARN supervisor: [0-9]+ lines dropped: stderr was full" "the lines dropped are counted"
+like "$(cat "$T/log2")" "INFO fetcher: a worker floods its stderr" "the flood was relayed until then"
 done_testing
