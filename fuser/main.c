@@ -2,8 +2,9 @@
  *
  * Started by the supervisor as an unprivileged user with fd 3 (supervisor), fd 4 (indexer) and
  * fd 5 (/dev/fuse, already mounted). It takes its configuration from the supervisor, waits for
- * the first index from the indexer, then serves: one poll loop over /dev/fuse and both channels,
- * so that opens parked for a blob never hold up other requests. It opens no path.
+ * the first index from the indexer, then serves: a server thread per CPU reads /dev/fuse (below),
+ * the main thread's poll loop both channels, all of them one at a time under one lock; opens parked
+ * for a blob never hold up other requests. It opens no path.
  */
 #include "fuser/fh.h"
 #include "fuser/fuser.h"
