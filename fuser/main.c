@@ -325,7 +325,8 @@ static int serve_all(struct fuse_buf *buf)
 
 static void wake_main(char why)
 {
-	if (write(wake_pipe[1], &why, 1) != 1)
+	/* A full pipe wakes the main thread as well. */
+	if (write(wake_pipe[1], &why, 1) != 1 && errno != EAGAIN)
 		die(66, "cannot wake the main thread: %s", strerror(errno));
 }
 
@@ -436,14 +437,15 @@ int main(int argc, char **argv)
 	}
 	if (reload_start(fuser.se))
 		die(65, "cannot start a thread");
-	/* Non-blocking: the servers that lose a request must not wait for the next one in read. */
+	/* Non-blocking: the servers that lose a request must not wait for the next one in read. The
+	 * servers wait for the lock until the loop below: nothing is answered before the lock-down. */
 	fcntl(fuse_session_fd(fuser.se), F_SETFL, O_NONBLOCK);
+	pthread_mutex_lock(&serve_lock);
 	nservers = servers_start();
 	seccomp_lockdown(fuser.debug ? SECCOMP_FUSER_DEBUG : SECCOMP_FUSER, "fuser");
 	fcntl(fuser.idx_fd, F_SETFL, O_NONBLOCK);
 	ipc_send(FD_SUPERVISOR, MSG_READY, 0, NULL, 0, NULL, 0);
 
-	pthread_mutex_lock(&serve_lock);
 	for (;;) {
 		struct pollfd p[4] = {
 			{ .fd = nservers ? -1 : fuse_session_fd(fuser.se), .events = POLLIN },
