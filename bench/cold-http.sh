@@ -64,7 +64,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null; } ||
 		die "cannot install ${need_pkgs[*]}"
 fi
-for b in aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-config aysfs-pack aysfs-ctl; do
+for b in aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-config aysfs-status aysfs-pack aysfs-ctl; do
 	[ -x "$BUILD/$b" ] || die "no $BUILD/$b: make -j2 first"
 done
 
@@ -106,7 +106,7 @@ mkdir -p "$D/mnt/native" "$D/mnt/aysfs" "$D/mnt/aysfs-order" "$D/mnt/rclone" "$D
 chmod 755 "$D" "$D/mnt" "$D/mnt"/* "$B" "$D/flists"
 trap cleanup EXIT
 trap 'say "cold-http.sh: interrupted"; exit 130' INT TERM
-for b in aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-config aysfs-pack aysfs-ctl; do cp "$BUILD/$b" "$B/"; done
+for b in aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-config aysfs-status aysfs-pack aysfs-ctl; do cp "$BUILD/$b" "$B/"; done
 rev=$(git -C "$TOP" describe --always --dirty 2>/dev/null || echo "?")
 
 # ---- the data --------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ COMP=${SQFS_COMP:-lz4}
 PY=${PYTHON:-/usr/bin/python3}
 CMD_TIMEOUT=240          # no single timed command may take longer: the script stops by itself
 MARK=.aysfs-bench        # a BENCH_DIR holding this file is ours to remove
-BINS="aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-config aysfs-pack"
+BINS="aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-config aysfs-status aysfs-pack"
 
 say() { printf '%s\n' "$*"; }
 info() { printf '   %s\n' "$*"; }

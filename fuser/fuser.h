@@ -34,7 +34,7 @@ struct fuser {
 	void *map;
 	size_t map_size;
 	int index_fd;           /* its sealed memfd, handed to a restarted indexer */
-	uint64_t blocks;        /* statfs: 4 KiB blocks of all files */
+	uint64_t blocks;        /* statfs: 4 KiB blocks of all files (UINT64_MAX: not counted yet) */
 
 	double entry_ttl, attr_ttl, negative_ttl;
 	bool no_opendir;        /* the kernel opens directories by itself when opendir says ENOSYS */
@@ -82,7 +82,7 @@ void ahead_from(struct fuser *f, const struct ix_inode *in, bool guessed);
  * after the file opened before it, which `in` now is. */
 bool ahead_in_walk(struct fuser *f, const struct ix_inode *in);
 
-/* Install a validated index (main.c), computing what statfs reports. */
+/* Install a validated index (main.c); statfs counts its blocks when first asked. */
 void fuser_set_index(struct fuser *f, void *map, size_t size, const struct ix *ix);
 
 #endif

@@ -55,10 +55,8 @@ void fuser_set_index(struct fuser *f, void *map, size_t size, const struct ix *i
 	f->map_size = size;
 	f->ix = *ix;
 	f->ahead_last = 0;      /* a slot of the old index means nothing in the new one */
-	f->blocks = 0;
-	for (uint32_t i = 0; i < ix->ninodes; i++)
-		if (S_ISREG(ix->inodes[i].mode))
-			f->blocks += (ix->inodes[i].size + 4095) / 4096;
+	f->blocks = UINT64_MAX; /* counted at the first statfs: a walk of every inode (a million
+				 * take milliseconds) need not delay serving */
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -273,6 +271,13 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fuser *f = fuser_of(req);
+
+	if (f->blocks == UINT64_MAX) {
+		f->blocks = 0;
+		for (uint32_t i = 0; i < f->ix.ninodes; i++)
+			if (S_ISREG(f->ix.inodes[i].mode))
+				f->blocks += (f->ix.inodes[i].size + 4095) / 4096;
+	}
 	/* The size is the tree's; nothing of it is "used" (it takes no space of its own, and the
 	 * local cache is the cache filesystem's to report): a full read-only mount would alert
 	 * every disk monitor. */

@@ -7,7 +7,7 @@
  */
 #include "indexer/istore.h"
 
-#include "indexer/hash.h"
+#include "indexer/sum.h"
 #include "indexer/order.h"
 #include "ipc/index.h"
 #include "ipc/log.h"
@@ -144,7 +144,7 @@ static int write_full(int fd, const void *buf, size_t len, uint64_t off)
 /* Copy len bytes from `in` at in_off to `out` at out_off, hashing them; the generation field of
  * the image header (at image offset 0) is written as 0 when `zero_gen`. */
 static int copy_hashed(int in, uint64_t in_off, int out, uint64_t out_off, uint64_t len,
-		       struct hasher *h, bool zero_gen, uint8_t *buf)
+		       struct sum *h, bool zero_gen, uint8_t *buf)
 {
 	for (uint64_t done = 0; done < len;) {
 		size_t n = len - done < CHUNK ? (size_t)(len - done) : CHUNK;
@@ -154,7 +154,7 @@ static int copy_hashed(int in, uint64_t in_off, int out, uint64_t out_off, uint6
 			return rc;
 		if (zero_gen && done == 0)
 			memset(buf + offsetof(struct ix_header, generation), 0, sizeof(uint64_t));
-		hasher_update(h, buf, n);
+		sum_update(h, buf, n);
 		if ((rc = write_full(out, buf, n, out_off + done)))
 			return rc;
 		done += n;
@@ -164,7 +164,7 @@ static int copy_hashed(int in, uint64_t in_off, int out, uint64_t out_off, uint6
 
 /* The image of a stored file (after its header) into the memfd, hashed on the way, from a mapping
  * of the file: one copy, not two. */
-static int copy_mapped(int in, int out, size_t len, struct hasher *h)
+static int copy_mapped(int in, int out, size_t len, struct sum *h)
 {
 	size_t at = sizeof(struct istore_header);
 	uint8_t *map = mmap(NULL, at + len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, in, 0);
@@ -175,7 +175,7 @@ static int copy_mapped(int in, int out, size_t len, struct hasher *h)
 	for (size_t done = 0; done < len && rc == 0; done += CHUNK) {
 		size_t n = len - done < CHUNK ? len - done : CHUNK;
 
-		hasher_update(h, map + at + done, n);
+		sum_update(h, map + at + done, n);
 		rc = write_full(out, map + at + done, n, done);
 	}
 	munmap(map, at + len);
@@ -210,7 +210,7 @@ int istore_load(const char *state_dir, const uint8_t name_key[32], const uint8_t
 	char name[64], why[256];
 	uint8_t raw[sizeof(struct istore_header)], sum[32], *buf = NULL;
 	struct order_item *o = NULL;
-	struct hasher h;
+	struct sum h;
 	struct stat st;
 	int dir, in = -1, out = -1, rc;
 
@@ -240,11 +240,11 @@ int istore_load(const char *state_dir, const uint8_t name_key[32], const uint8_t
 		close(in);
 		return 1;
 	}
-	if (rc == 0 && (!(buf = malloc(CHUNK)) || hasher_init(&h, 32))) {
-		free(buf);
+	if (rc == 0 && !(buf = malloc(CHUNK))) {
 		close(in);
 		return -ENOMEM;
 	}
+	sum_init(&h);
 	if (rc == 0) {
 		out = memfd_create("aysfs-index", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 		rc = out < 0 || ftruncate(out, (off_t)hdr->image_size) ? -errno : 0;
@@ -259,7 +259,7 @@ int istore_load(const char *state_dir, const uint8_t name_key[32], const uint8_t
 			rc = read_full(in, buf, (size_t)k * ISTORE_ORDER_REC,
 				       sizeof raw + hdr->image_size + i * ISTORE_ORDER_REC);
 			if (rc == 0)
-				hasher_update(&h, buf, (size_t)k * ISTORE_ORDER_REC);
+				sum_update(&h, buf, (size_t)k * ISTORE_ORDER_REC);
 			for (uint64_t j = 0; rc == 0 && j < k; j++)
 				if (istore_order_get(buf + j * ISTORE_ORDER_REC, &o[i + j]))
 					rc = refuse(why, sizeof why, "order record %llu is malformed",
@@ -271,11 +271,11 @@ int istore_load(const char *state_dir, const uint8_t name_key[32], const uint8_t
 			rc = read_full(in, nt, (size_t)hdr->notes_size, sizeof raw + hdr->image_size +
 				       hdr->norder * ISTORE_ORDER_REC);
 		if (rc == 0) {
-			hasher_update(&h, nt, (size_t)hdr->notes_size);
+			sum_update(&h, nt, (size_t)hdr->notes_size);
 			if (istore_check_notes(nt, (size_t)hdr->notes_size))
 				rc = refuse(why, sizeof why, "malformed messages");
 		}
-		hasher_final(&h, sum);
+		sum_final(&h, sum);
 		if (rc == -EIO)
 			snprintf(why, sizeof why, "short read");
 		else if (rc && rc != -EINVAL)
@@ -379,7 +379,7 @@ int istore_save(const char *state_dir, const uint8_t name_key[32], const uint8_t
 				    .notes_size = notes_len };
 	char name[64], tmp[96];
 	uint8_t *buf = malloc(CHUNK);
-	struct hasher h;
+	struct sum h;
 	int dir = -1, out = -1, rc = 0;
 	uint64_t off = sizeof hd + size;
 
@@ -387,10 +387,11 @@ int istore_save(const char *state_dir, const uint8_t name_key[32], const uint8_t
 	memcpy(hd.key, key, sizeof hd.key);
 	istore_file_name(name, sizeof name, name_key);
 	snprintf(tmp, sizeof tmp, "%s.%ld.tmp", name, (long)getpid());   /* mounts may share state_dir */
-	if (!buf || norder > ISTORE_MAX_ORDER || notes_len > ISTORE_MAX_NOTES || hasher_init(&h, 32)) {
+	if (!buf || norder > ISTORE_MAX_ORDER || notes_len > ISTORE_MAX_NOTES) {
 		free(buf);
 		return -ENOMEM;
 	}
+	sum_init(&h);
 	if ((dir = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
 	    (out = openat(dir, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
 		rc = -errno;
@@ -400,15 +401,15 @@ int istore_save(const char *state_dir, const uint8_t name_key[32], const uint8_t
 		uint8_t rec[ISTORE_ORDER_REC];
 
 		istore_order_put(rec, &order[i]);
-		hasher_update(&h, rec, sizeof rec);
+		sum_update(&h, rec, sizeof rec);
 		rc = write_full(out, rec, sizeof rec, off);
 		off += sizeof rec;
 	}
 	if (rc == 0 && notes_len) {
-		hasher_update(&h, notes, notes_len);
+		sum_update(&h, notes, notes_len);
 		rc = write_full(out, notes, notes_len, off);
 	}
-	hasher_final(&h, sum);
+	sum_final(&h, sum);
 	memcpy(hd.sum, sum, sizeof hd.sum);
 	if (rc == 0)
 		rc = write_full(out, &hd, sizeof hd, 0);

@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #define ISTORE_MAGIC    "AYSFSIS\x01"
-#define ISTORE_VERSION  1
+#define ISTORE_VERSION  2
 #define ISTORE_KEEP     2               /* stored images kept in state_dir at most */
 #define ISTORE_ORDER_REC 56             /* bytes of one order=N record */
 #define ISTORE_MAX_ORDER (1u << 26)
@@ -31,7 +31,7 @@ struct istore_header {
 	uint32_t version;       /* ISTORE_VERSION */
 	uint32_t ix_version;    /* IX_VERSION of the image */
 	uint8_t key[32];
-	uint8_t sum[32];        /* SHA-256 of everything after the header */
+	uint8_t sum[32];        /* checksum (indexer/sum.h) of everything after the header */
 	uint64_t image_size;
 	uint64_t norder;        /* order records after the image */
 	uint64_t entries;

@@ -43,6 +43,10 @@ static const struct sc_allow fuser[] = {
 	ANY(splice), ANY(vmsplice), ANY(pipe2),
 	FCNTL(F_SETPIPE_SZ),                            /* libfuse: that pipe holds a whole request */
 	FCNTL(F_GET_SEALS),                             /* a new index must be sealed (ipc/index.c) */
+	/* glibc's malloc counts the CPUs (__get_nprocs) once more threads allocate than it has
+	 * arenas for (8): with a server thread per CPU (fuser/main.c) that can happen. Reads this
+	 * thread's CPU mask, nothing else. */
+	ANY(sched_getaffinity),
 };
 
 /* ---- debug mode (SPEC §7): the fuser of a mount with [debug] ----------------------------------

@@ -52,6 +52,9 @@ is "$(getfattr --only-values -n user.aysfs.hash "$M/app/etc/app.conf" 2>/dev/nul
 is "$(getfattr --only-values -n user.aysfs.ays "$M/app/bin/tool" 2>/dev/null)" base "xattr user.aysfs.ays"
 like "$(getfattr -d "$M/app/bin/tool" 2>/dev/null)" 'user.aysfs.hash=.*' "listxattr names the hash"
 like "$(stat -f -c %T "$M")" 'fuse' "statfs answers"
+# 2 + 1 + 2197266 + 1 + 1 blocks of 4 KiB: counted at the first statfs, kept for the next
+is "$(stat -f -c %b "$M")" 2197271 "statfs: the 4 KiB blocks of every file"
+is "$(stat -f -c %b:%f "$M")" 2197271:2197271 "the same again, all of them free"
 like "$(findmnt -n -o OPTIONS --mountpoint "$M")" '(^|,)ro,nosuid,nodev' "mounted ro,nosuid,nodev"
 like "$(findmnt -n -o OPTIONS --mountpoint "$M")" 'allow_other' "mounted allow_other"
 like "$(findmnt -n -o OPTIONS --mountpoint "$M")" 'default_permissions' "mounted default_permissions"
