@@ -49,6 +49,7 @@ LIB_CURL := $(call pc,libcurl)
 LIB_CARES:= $(call pc,libcares)
 LIB_CRYPTO := $(call pc,libcrypto)
 LIB_BROTLI := $(call pc,libbrotlidec)
+LIB_XXHASH := $(call pc,libxxhash)
 LIB_POLICY := $(call pc,libcap-ng) $(call pc,libseccomp)
 LIB_HIREDIS := $(call pc,hiredis)
 
@@ -87,7 +88,7 @@ BIN_ctl        := tools/ctl.c $(IPC)
 LIBS_supervisor := $(LIB_POLICY)
 LIBS_fuser      := $(LIB_FUSE) $(LIB_POLICY)
 LIBS_fuser-debug := $(LIBS_fuser)
-LIBS_indexer    := $(LIB_CRYPTO) $(LIB_BROTLI) $(LIB_POLICY) -lpthread
+LIBS_indexer    := $(LIB_CRYPTO) $(LIB_BROTLI) $(LIB_XXHASH) $(LIB_POLICY) -lpthread
 LIBS_fetcher    := $(LIB_CURL) $(LIB_CARES) $(LIB_CRYPTO) $(LIB_POLICY)
 LIBS_status     := $(LIB_POLICY)
 LIBS_debug      := $(LIB_HIREDIS) $(LIB_CRYPTO) $(LIB_POLICY)
@@ -187,16 +188,16 @@ $(O)/aysfs: $(O)/aysfs-supervisor
 
 $(O)/tests/test_%.t: $(O)/obj/tests/unit/test_%.o $$(call obj,$$(UNIT_$$*))
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_FUSE) $(LIB_CRYPTO) $(LIB_BROTLI) $(LIB_POLICY)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_FUSE) $(LIB_CRYPTO) $(LIB_BROTLI) $(LIB_XXHASH) $(LIB_POLICY)
 
 # A harness built with gcc and tests/fuzz/replay.c is a plain program that replays a corpus.
 $(O)/tests/replay_%: $(O)/obj/tests/fuzz/fuzz_%.o $(O)/obj/tests/fuzz/replay.o $$(call obj,$$(FUZZ_$$*))
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_CRYPTO) $(LIB_BROTLI) $(LIB_POLICY)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIB_CRYPTO) $(LIB_BROTLI) $(LIB_XXHASH) $(LIB_POLICY)
 
 $(O)/tests/fuzz_%: $(O)/obj/tests/fuzz/fuzz_%.o $$(call obj,$$(FUZZ_$$*))
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIB_CRYPTO) $(LIB_BROTLI) $(LIB_POLICY)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIB_CRYPTO) $(LIB_BROTLI) $(LIB_XXHASH) $(LIB_POLICY)
 
 # ---- the README's commands ------------------------------------------------------------------------
 deps:

@@ -275,7 +275,8 @@ int istore_load(const char *state_dir, const uint8_t name_key[32], const uint8_t
 			if (istore_check_notes(nt, (size_t)hdr->notes_size))
 				rc = refuse(why, sizeof why, "malformed messages");
 		}
-		sum_final(&h, sum);
+		if (sum_final(&h, sum) && rc == 0)
+			rc = -ENOMEM;
 		if (rc == -EIO)
 			snprintf(why, sizeof why, "short read");
 		else if (rc && rc != -EINVAL)
@@ -409,7 +410,8 @@ int istore_save(const char *state_dir, const uint8_t name_key[32], const uint8_t
 		sum_update(&h, notes, notes_len);
 		rc = write_full(out, notes, notes_len, off);
 	}
-	sum_final(&h, sum);
+	if (sum_final(&h, sum) && rc == 0)
+		rc = -ENOMEM;
 	memcpy(hd.sum, sum, sizeof hd.sum);
 	if (rc == 0)
 		rc = write_full(out, &hd, sizeof hd, 0);

@@ -8,6 +8,7 @@ pkgs=(
 	libseccomp-dev libcap-ng-dev     # the workers' allow-lists and privilege drop
 	libcurl4-openssl-dev libc-ares-dev  # the fetcher: transfers and name resolution
 	libssl-dev libbrotli-dev         # the indexer: hashes, and brotli blobs
+	libxxhash-dev                    # the indexer: the stored index image's checksum (XXH3)
 	libhiredis-dev                   # aysfs-debug: debug mode's Redis client (SPEC §7)
 	perl attr python3 util-linux procps brotli  # tests: prove, getfattr, errno checks, findmnt, pgrep, .bro blobs
 	nginx-light openssl              # tests: a real HTTP(S) store on 127.0.0.1, a throwaway CA

@@ -49,7 +49,7 @@ int main(void)
 	memset(z, 0, sizeof z);
 	sum_of(z, 31, 31, x);
 	sum_of(z, 32, 32, a);
-	ok(memcmp(a, x, 32) != 0, "31 and 32 zero bytes differ (the padding of the last stripe)");
+	ok(memcmp(a, x, 32) != 0, "31 and 32 zero bytes differ (trailing zeros count)");
 	memcpy(z, b, 32);
 	memcpy(b, b + 32, 32);
 	memcpy(b + 32, z, 32);
@@ -57,7 +57,7 @@ int main(void)
 	memcpy(b + 32, b, 32);
 	memcpy(b, z, 32);
 	sum_of(b, 64, 64, a);
-	ok(memcmp(a, x, 32) != 0, "two stripes swapped differ");
+	ok(memcmp(a, x, 32) != 0, "two 32-byte blocks swapped differ");
 	for (int i = 0; i < 32; i++)
 		same &= a[i] == 0;
 	ok(!same, "a sum is not all zeros");
