@@ -45,7 +45,8 @@ COMP=${SQFS_COMP:-lz4}
 PY=${PYTHON:-/usr/bin/python3}
 CMD_TIMEOUT=240          # no single timed command may take longer: the script stops by itself
 MARK=.aysfs-bench        # a BENCH_DIR holding this file is ours to remove
-BINS="aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-config aysfs-status aysfs-pack"
+BINS="aysfs-supervisor aysfs-fuser aysfs-indexer aysfs-fetcher aysfs-config aysfs-pack"
+OPTIONAL_BINS="aysfs-status"    # copied when the build has it (an older build, measured as "before", may not)
 
 say() { printf '%s\n' "$*"; }
 info() { printf '   %s\n' "$*"; }
@@ -135,6 +136,7 @@ trap cleanup EXIT
 trap 'say "read.sh: interrupted"; exit 130' INT TERM
 
 for b in $BINS; do cp "$BUILD/$b" "$B/$b"; done
+for b in $OPTIONAL_BINS; do [ ! -x "$BUILD/$b" ] || cp "$BUILD/$b" "$B/$b"; done
 rev=$(git -C "$TOP" describe --always --dirty 2>/dev/null || echo "?")
 say "== aysfs binaries: copied from $BUILD (built $(stat -c %y "$BUILD/aysfs-fuser" | cut -c1-19)), work tree at $rev"
 
