@@ -221,9 +221,6 @@ static struct blob *pending_take(struct fuser *f, uint64_t req_id)
 		if (b->req_id == req_id) {
 			*pp = b->pnext;
 			b->pnext = NULL;
-			if (b->ahead_counted)
-				f->ahead_pending--;
-			b->ahead_counted = false;
 			return b;
 		}
 	}
@@ -235,7 +232,7 @@ void blob_unask(struct fuser *f, struct blob *b)
 	pending_take(f, b->req_id);
 }
 
-int blob_ask(struct fuser *f, struct blob *b, fuse_ino_t ino, uint32_t type)
+int blob_ask(struct fuser *f, struct blob *b, fuse_ino_t ino)
 {
 	uint8_t buf[1 + 32 + 8 + 4 + 4096];
 	char path[4096];
@@ -244,7 +241,6 @@ int blob_ask(struct fuser *f, struct blob *b, fuse_ino_t ino, uint32_t type)
 	int rc, n = ix_path(&f->ix, ix_inode(&f->ix, ino), path, sizeof path);
 
 	b->req_id = ++f->blobs.next_req_id;
-	b->promoted = false;
 	b->ino = ino;
 	slot = pending_slot(&f->blobs, b->req_id);
 	b->pnext = *slot;
@@ -256,7 +252,7 @@ int blob_ask(struct fuser *f, struct blob *b, fuse_ino_t ino, uint32_t type)
 	ipc_wr_bytes(&w, b->hash, b->hash_len);
 	ipc_wr_u64(&w, b->size);
 	ipc_wr_str(&w, path, n < 0 ? 0 : (size_t)n);
-	rc = ipc_send(f->idx_fd, type, b->req_id, buf, w.len, NULL, 0);
+	rc = ipc_send(f->idx_fd, MSG_OPEN, b->req_id, buf, w.len, NULL, 0);
 	/* A dead indexer: its successor is asked when the supervisor hands over its channel. */
 	return rc == -EPIPE || rc == -ECONNRESET ? 0 : rc;
 }
@@ -281,9 +277,7 @@ unsigned blobs_ask_again(struct fuser *f)
 		all = b->pnext;
 		b->pnext = NULL;
 		n++;
-		if (b->waiters)
-			b->speculative = false;
-		if (blob_ask(f, b, b->ino, b->speculative ? MSG_PREFETCH : MSG_OPEN))
+		if (blob_ask(f, b, b->ino))
 			log_err("cannot ask the new indexer for a blob");
 	}
 	return n;
@@ -345,16 +339,13 @@ static int reply_open(fuse_req_t req, struct fuse_file_info *fi, struct blob *b)
 	return fuse_reply_open(req, fi);
 }
 
-bool blob_open(struct fuser *f, fuse_req_t req, fuse_ino_t ino, const struct ix_inode *in,
-	       struct fuse_file_info *fi, bool walk)
+void blob_open(struct fuser *f, fuse_req_t req, fuse_ino_t ino, const struct ix_inode *in,
+	       struct fuse_file_info *fi)
 {
 	struct blob *b = blob_for(f, in);
-	bool guessed = b && b->ahead;
 	struct waiter *w;
 	int rc;
 
-	if (b)
-		b->ahead = false;
 	/* A held fd is served again only while its file is the one the indexer verified (SPEC §6):
 	 * one fstat. A file changed since (written in place, or unlinked by an eviction) is let go
 	 * of when no handle uses it and asked for again; while handles use it, the open fails. */
@@ -363,25 +354,24 @@ bool blob_open(struct fuser *f, fuse_req_t req, fuse_ino_t ino, const struct ix_
 			 b->layer ? b->layer : "local cache");
 		if (b->refs) {
 			fuse_reply_err(req, EIO);
-			return false;
+			return;
 		}
 		idle_close(f, b);
 	}
 	if (b && b->state == BLOB_OPEN) {
 		blob_hold(f, b);
 		reply_open(req, fi, b);
-		return guessed;
+		return;
 	}
 	w = calloc(1, sizeof *w);
 	if (!w || !b) {
 		free(w);
 		fuse_reply_err(req, ENOMEM);
-		return false;
+		return;
 	}
 	if (b->state == BLOB_IDLE) {
 		b->state = BLOB_PENDING;
-		b->speculative = false;
-		rc = blob_ask(f, b, ino, MSG_OPEN);
+		rc = blob_ask(f, b, ino);
 		if (rc) {
 			log_err("cannot ask the indexer for a blob: %s", strerror(-rc));
 			blob_unask(f, b);
@@ -390,26 +380,14 @@ bool blob_open(struct fuser *f, fuse_req_t req, fuse_ino_t ino, const struct ix_
 			blob_put(f, b);
 			free(w);
 			fuse_reply_err(req, EIO);
-			return false;
+			return;
 		}
-		/* The guesses go out when this blob is here, not beside it: on two cores they
-		 * would slow the open that waits (each process on its way serves three requests
-		 * instead of one), and the program has the blob to work on meanwhile. None for
-		 * a program that is not walking the tree (ahead.c). */
-		b->ahead_after = walk;
-		guessed = false;
-	} else if (b->speculative && !b->promoted && f->idx_fd >= 0) {
-		/* Read-ahead asked for it, and waits behind every open: if the indexer has not
-		 * started on it yet, it serves it as an open now. */
-		ipc_send(f->idx_fd, MSG_PROMOTE, b->req_id, NULL, 0, NULL, 0);
-		b->promoted = true;
 	}
 	w->req = req;
 	w->fi = *fi;
 	w->next = b->waiters;
 	b->waiters = w;
 	b->refs++;
-	return guessed;
 }
 
 /* Every open waiting for b fails with err; the next open asks again. */
@@ -418,7 +396,6 @@ static void fail_waiters(struct fuser *f, struct blob *b, int err)
 	struct waiter *w;
 
 	b->state = BLOB_IDLE;
-	b->ahead_after = false;
 	b->refs++;
 	while ((w = b->waiters)) {
 		b->waiters = w->next;
@@ -429,41 +406,29 @@ static void fail_waiters(struct fuser *f, struct blob *b, int err)
 	blob_put(f, b);
 }
 
-const struct ix_inode *blob_ready(struct fuser *f, uint64_t req_id, int fd, const char *layer,
-				  size_t layer_len)
+void blob_ready(struct fuser *f, uint64_t req_id, int fd, const char *layer, size_t layer_len)
 {
 	struct blob *b = pending_take(f, req_id);
-	const struct ix_inode *ahead;
 	struct waiter *w;
 
 	if (!b) {
 		close(fd);
-		return NULL;
+		return;
 	}
 	if (check_blob_fd(fd, b->size, &b->ctime_ns)) {
 		log_err("indexer sent an fd that is not a read-only file of %llu bytes",
 			(unsigned long long)b->size);
 		close(fd);
-		if (!b->speculative)
-			tell_indexer(f, b, MSG_BLOB_CLOSED);     /* it pinned what we refuse */
+		tell_indexer(f, b, MSG_BLOB_CLOSED);     /* it pinned what we refuse */
 		fail_waiters(f, b, EIO);
-		return NULL;
+		return;
 	}
 	b->fd = fd;
 	b->state = BLOB_OPEN;
 	b->gone = false;
-	/* The indexer pins what it answers to MSG_OPEN; a prefetch that an open joined is pinned
-	 * now. */
-	b->pinned = !b->speculative;
-	if (b->speculative && b->waiters) {
-		tell_indexer(f, b, MSG_BLOB_HELD);
-		b->pinned = true;
-	}
+	b->pinned = true;       /* the indexer pins what it answers to MSG_OPEN */
 	free(b->layer);
 	b->layer = strndup(layer, layer_len);
-	/* Taken now: a reply that fails below may drop the blob. */
-	ahead = b->ahead_after ? ix_inode(&f->ix, b->ino) : NULL;
-	b->ahead_after = false;
 	while ((w = b->waiters)) {
 		b->waiters = w->next;
 		if (w->read_size) {
@@ -477,25 +442,15 @@ const struct ix_inode *blob_ready(struct fuser *f, uint64_t req_id, int fd, cons
 		free(w);
 	}
 	if (b->refs == 0)
-		idle_add(f, b);         /* prefetched: kept for the open that comes next */
-	return ahead;
+		idle_add(f, b);         /* asked with no handle waiting (debug.c): kept for one */
 }
 
 void blob_failed(struct fuser *f, uint64_t req_id, int err)
 {
 	struct blob *b = pending_take(f, req_id);
 
-	if (!b)
-		return;
-	/* Not in the cache, but an open came meanwhile: now ask for it for real. */
-	if (b->speculative && b->waiters) {
-		b->speculative = false;
-		if (blob_ask(f, b, b->ino, MSG_OPEN) == 0)
-			return;
-		blob_unask(f, b);
-		err = EIO;
-	}
-	fail_waiters(f, b, err);
+	if (b)
+		fail_waiters(f, b, err);
 }
 
 void blob_reply_read(fuse_req_t req, const struct blob *b, size_t size, off_t off)

@@ -42,11 +42,6 @@ enum blob_state {
 struct blob {
 	uint8_t hash[32];
 	uint8_t hash_len;
-	bool speculative;       /* asked with MSG_PREFETCH (read-ahead, served after every open) */
-	bool ahead;             /* brought in by read-ahead and not opened since */
-	bool ahead_counted;     /* counted in ahead_pending while its MSG_PREFETCH is pending */
-	bool promoted;          /* an open waits for its MSG_PREFETCH: MSG_PROMOTE sent */
-	bool ahead_after;       /* an open missed it: read-ahead from b->ino once it is here */
 	bool gone;              /* no longer in the indexer's cache: no idle life after the handles */
 	bool pinned;            /* the indexer counts it in use: an fd for a MSG_OPEN, or HELD */
 	enum blob_state state;
@@ -78,16 +73,12 @@ struct blobs {
 void blobs_init(struct blobs *c);
 
 /* An open of `in` (inode number ino, a file with content): answered at once when its fd is held,
- * else parked until the indexer replies. `walk`: the open follows a walk of the tree (ahead.c),
- * so read-ahead starts once the blob is here. Returns true when read-ahead had brought the blob
- * in (the guess was right: the caller moves its window on). */
-bool blob_open(struct fuser *f, fuse_req_t req, fuse_ino_t ino, const struct ix_inode *in,
-	       struct fuse_file_info *fi, bool walk);
+ * else parked until the indexer replies (which reads ahead from it: indexer/ahead.c). */
+void blob_open(struct fuser *f, fuse_req_t req, fuse_ino_t ino, const struct ix_inode *in,
+	       struct fuse_file_info *fi);
 
-/* Replies from the indexer to a MSG_OPEN (main.c reads them, and answers the parked opens here).
- * blob_ready returns the inode to read ahead from now (NULL: none). */
-const struct ix_inode *blob_ready(struct fuser *f, uint64_t req_id, int fd, const char *layer,
-				  size_t layer_len);
+/* Replies from the indexer to a MSG_OPEN (main.c reads them, and answers the parked opens here). */
+void blob_ready(struct fuser *f, uint64_t req_id, int fd, const char *layer, size_t layer_len);
 void blob_failed(struct fuser *f, uint64_t req_id, int err);
 /* The blob left the indexer's cache: its fd is closed now if idle, else at its last release. */
 void blob_gone(struct fuser *f, const uint8_t *hash, uint8_t len);
@@ -102,9 +93,8 @@ unsigned blobs_ask_again(struct fuser *f);
  * (NULL: out of memory). */
 struct blob *blob_find(struct fuser *f, const uint8_t *hash, uint8_t len);
 struct blob *blob_for(struct fuser *f, const struct ix_inode *in);
-/* Ask the indexer for b (MSG_OPEN or MSG_PREFETCH), b pending from now; blob_unask after a
- * failure. */
-int blob_ask(struct fuser *f, struct blob *b, fuse_ino_t ino, uint32_t type);
+/* Ask the indexer for b (MSG_OPEN), b pending from now; blob_unask after a failure. */
+int blob_ask(struct fuser *f, struct blob *b, fuse_ino_t ino);
 void blob_unask(struct fuser *f, struct blob *b);
 void blob_hold(struct fuser *f, struct blob *b);        /* one more reference */
 void blob_put(struct fuser *f, struct blob *b);

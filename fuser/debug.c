@@ -520,7 +520,7 @@ static void park(struct fuser *f, fuse_req_t req, fuse_ino_t ino, struct fuse_fi
 	struct blob *b = in ? blob_for(f, in) : NULL;
 	struct parked *p = malloc(sizeof *p);
 
-	if (!p || !b || (b->state == BLOB_IDLE && blob_ask(f, b, ino, MSG_OPEN))) {
+	if (!p || !b || (b->state == BLOB_IDLE && blob_ask(f, b, ino))) {
 		free(p);
 		fuse_reply_err(req, EIO);
 		return;

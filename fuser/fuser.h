@@ -1,5 +1,7 @@
 /* fuser.h — state shared by the fuser's loop (main.c), its request handlers (ops.c) and its
- * blob fds (blobs.c). */
+ * blob fds (blobs.c). The fuser answers the kernel and nothing else: what to fetch before it is
+ * opened (read-ahead) is decided by the indexer, from the opens the fuser asks it for
+ * (indexer/ahead.c). */
 #ifndef AYSFS_FUSER_H
 #define AYSFS_FUSER_H
 
@@ -11,20 +13,6 @@
 #include <fuse_lowlevel.h>
 #include <stdbool.h>
 #include <stdint.h>
-
-/* Read-ahead (ahead.c): the next files of a depth-first walk from the file opened, AHEAD_START
- * after a miss, twice as many after each right guess up to AHEAD_FILES; at most AHEAD_BYTES
- * together, each at most AHEAD_MAX_SIZE (if that small, latency, not bandwidth, is their cost);
- * the walk visits AHEAD_STEPS slots at most; AHEAD_PENDING guesses asked at once. */
-#define AHEAD_START 2
-#define AHEAD_FILES 64
-#define AHEAD_BYTES (32ull << 20)
-#define AHEAD_MAX_SIZE (4u << 20)
-#define AHEAD_STEPS (4 * AHEAD_FILES)
-#define AHEAD_PENDING 48
-/* A miss starts read-ahead only when its file is one of the AHEAD_NEAR files that come after
- * the file opened before it: a walk through the tree, not a program picking files of its own. */
-#define AHEAD_NEAR 4
 
 struct fuser {
 	struct fuse_session *se;
@@ -40,9 +28,6 @@ struct fuser {
 	bool no_opendir;        /* the kernel opens directories by itself when opendir says ENOSYS */
 
 	struct blobs blobs;     /* blobs.c */
-	unsigned ahead_pending; /* read-ahead requests the indexer has not answered */
-	unsigned ahead_window;  /* files read-ahead covers now (AHEAD_START … AHEAD_FILES) */
-	uint32_t ahead_last;    /* slot of the file opened last (the root at first and after a reload) */
 	uint64_t n_opens, n_reads, read_bytes;  /* "stats", for the status worker (main.c) */
 
 	bool debug;             /* [debug] (SPEC §7): fuser_debug_ops serve, over debug.c's overlay */
@@ -74,13 +59,6 @@ bool takeover_is_init(const struct fuse_buf *buf, size_t len, uint8_t *out, size
 /* Bring a new session to the state the INIT in `init` gave the old one, then have the kernel send
  * again every request the dead fuser had read and not answered. Returns 0 or -errno. */
 int takeover_start(struct fuse_session *se, const uint8_t *init, size_t len);
-
-/* ahead.c: ask for the blobs of the files that come after `in`, which an open missed (guessed
- * false) or found read-ahead had guessed (true). */
-void ahead_from(struct fuser *f, const struct ix_inode *in, bool guessed);
-/* ahead.c: an open of `in` (a file with content): whether it is one of the AHEAD_NEAR files
- * after the file opened before it, which `in` now is. */
-bool ahead_in_walk(struct fuser *f, const struct ix_inode *in);
 
 /* Install a validated index (main.c); statfs counts its blocks when first asked. */
 void fuser_set_index(struct fuser *f, void *map, size_t size, const struct ix *ix);

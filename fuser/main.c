@@ -105,10 +105,7 @@ static int on_indexer_msg(struct fuser *f)
 			close(msg.fds[0]);
 			return -EPROTO;
 		}
-		const struct ix_inode *in = blob_ready(f, msg.hdr.id, msg.fds[0], layer, len);
-
-		if (in)
-			ahead_from(f, in, false);       /* an open missed it: read ahead of it */
+		blob_ready(f, msg.hdr.id, msg.fds[0], layer, len);
 		return 1;
 	}
 	case MSG_BLOB_ERR: {

@@ -54,7 +54,6 @@ void fuser_set_index(struct fuser *f, void *map, size_t size, const struct ix *i
 	f->map = map;
 	f->map_size = size;
 	f->ix = *ix;
-	f->ahead_last = 0;      /* a slot of the old index means nothing in the new one */
 	f->blocks = UINT64_MAX; /* counted at the first statfs: a walk of every inode (a million
 				 * take milliseconds) need not delay serving */
 }
@@ -236,10 +235,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_open(req, fi);
 		return;
 	}
-	/* blobs.c answers (or parks) the open; read-ahead moves its window on when it had guessed
-	 * this file. */
-	if (blob_open(f, req, ino, in, fi, ahead_in_walk(f, in)))
-		ahead_from(f, in, true);
+	blob_open(f, req, ino, in, fi);         /* answered, or parked for the indexer's reply */
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

@@ -88,8 +88,7 @@ void handle_read_foreign(struct fuser *f, fuse_req_t req, fuse_ino_t ino, size_t
 	}
 	if (b->state == BLOB_IDLE) {
 		b->state = BLOB_PENDING;
-		b->speculative = false;
-		if (blob_ask(f, b, ino, MSG_OPEN)) {
+		if (blob_ask(f, b, ino)) {
 			blob_unask(f, b);
 			b->state = BLOB_IDLE;
 			free(w);

@@ -1357,6 +1357,17 @@ bool cache_pin_present(const uint8_t *hash, size_t hash_len)
 	return ok;
 }
 
+bool cache_present(const uint8_t *hash, size_t hash_len)
+{
+	struct centry *e;
+	bool there;
+
+	pthread_mutex_lock(&C.lock);
+	there = C.opened && (e = tab_find(hash, hash_len)) && e->present && !e->evicting;
+	pthread_mutex_unlock(&C.lock);
+	return there;
+}
+
 void cache_count_hit(void)
 {
 	pthread_mutex_lock(&C.lock);

@@ -21,9 +21,10 @@ struct ix;
 #define CACHE_LOW_WATER 75      /* percent of the limit that eviction brings the cache down to */
 #define CACHE_MAX_DEFAULT (10ULL << 30)
 
-/* What a caller of cache_acquire() is: an application's open, the prefetcher of services, or the
- * fuser's guess at the next files of a folder (MSG_PREFETCH: no use of the blob, so no recency
- * and no hit counted, and no pin kept: the fuser pins it with MSG_BLOB_HELD when it uses it). */
+/* What a caller of cache_acquire() is: an application's open, the prefetcher of services, or
+ * read-ahead (ahead.c, the published order): a guess at the files opened next, fetched into the
+ * cache only (no use of the blob, so no recency and no hit counted, and no pin kept: the open
+ * that comes for it pins it). */
 enum cache_use { CACHE_APP, CACHE_PREFETCH, CACHE_PEEK };
 
 /* How the prefetcher gets a blob into the cache (blob_get without an fd to keep). Returns 0 or
@@ -92,6 +93,10 @@ void cache_held(const uint8_t *hash, size_t hash_len);
  * True too when no books are kept (cache_open failed). cache_count_hit() once it is served. */
 bool cache_pin_present(const uint8_t *hash, size_t hash_len);
 void cache_count_hit(void);
+
+/* Do the books say the cache holds the blob (false when none are kept)? Nothing pinned, no use
+ * counted: read-ahead's question, whether a guess needs fetching. */
+bool cache_present(const uint8_t *hash, size_t hash_len);
 
 /* Called (without the cache's lock) for each blob that leaves the cache: evicted, expired,
  * removed for its size or by a verify. */

@@ -5,6 +5,7 @@
  * flists (untrusted input, parsed defensively), hands the sealed image to the fuser, and then
  * answers the fuser's requests for blobs.
  */
+#include "indexer/ahead.h"
 #include "indexer/blob.h"
 #include "indexer/cache.h"
 #include "indexer/discover.h"
@@ -14,6 +15,7 @@
 #include "indexer/istore.h"
 #include "indexer/order.h"
 #include "indexer/refresh.h"
+#include "indexer/tree.h"
 #include "indexer/watch.h"
 
 #include "ipc/index.h"
@@ -35,8 +37,9 @@
 
 #define CONF_DEADLINE_MS 10000
 #define OPEN_THREADS 4          /* opens served at once; the fuser sends one request per blob */
-/* Read-ahead (MSG_PREFETCH) served at once, on threads of its own: most of them wait on the
- * network, where the fetcher serves them after every open (FETCH_MAX_AHEAD transfers at most). */
+/* Read-ahead (ahead.c's guesses, the published order's next files) served at once, on threads of
+ * its own: most of them wait on the network, where the fetcher serves them after every open
+ * (FETCH_MAX_AHEAD transfers at most). */
 #define AHEAD_THREADS 16
 
 static struct ipc_msg msg;
@@ -50,8 +53,13 @@ static struct blobs *blobs;
 /* A request for a blob, queued for a pool. */
 struct open_job {
 	struct open_job *next;
-	bool prefetch;          /* MSG_PREFETCH: read-ahead, on the AHEAD_THREADS */
-	bool promoted;          /* MSG_PROMOTE: an open waits for it; fetched as an open's */
+	/* Read-ahead, on the AHEAD_THREADS: into the local cache only, answered to nobody; `guess`:
+	 * one of ahead.c's (the others are the published order's). */
+	bool ahead, guess;
+	/* An open that missed: ahead.c's guesses after it, queued once its blob is here (on two
+	 * cores, guesses beside the open it follows would slow it: each process on its way would
+	 * serve several requests instead of one). */
+	struct open_job *after;
 	uint64_t id;
 	uint64_t size;
 	uint8_t hash[32];
@@ -65,7 +73,7 @@ struct open_job {
  * successor (whose request ids start again). */
 static pthread_mutex_t fuser_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned fuser_epoch;
-#define NO_FUSER UINT_MAX       /* the epoch of jobs nobody waits for (order_ahead) */
+#define NO_FUSER UINT_MAX       /* the epoch of jobs nobody waits for (read-ahead) */
 
 /* The two pools' queues: opens, and read-ahead. */
 static struct pool {
@@ -105,21 +113,22 @@ static int answer_with(uint64_t id, unsigned epoch, int rc, int fd, const char *
 	return sent;
 }
 
-/* The blob stays pinned in the cache while the fuser holds its fd (until MSG_BLOB_CLOSED). */
-static void answer(struct open_job *j)
+/* The blob stays pinned in the cache while the fuser holds its fd (until MSG_BLOB_CLOSED).
+ * Returns 0 when the blob was found or fetched. */
+static int answer(struct open_job *j)
 {
 	const char *layer = NULL;
 	bool hit = false;
 	int fd = -1, rc;
 
-	enum cache_use use = j->prefetch ? CACHE_PEEK : CACHE_APP;
-	unsigned flags = j->prefetch && !j->promoted ? BLOB_AHEAD : 0;
+	enum cache_use use = j->ahead ? CACHE_PEEK : CACHE_APP;
+	unsigned flags = j->ahead ? BLOB_AHEAD : 0;
 	bool pin;
 
 	rc = cache_acquire(j->hash, j->hash_len, j->size, use);
 	if (rc == -ENOSPC) {
 		answer_with(j->id, j->fuser_epoch, -ENOSPC, -1, NULL, j->size);
-		return;
+		return -ENOSPC;
 	}
 	if (rc == CACHE_ABSENT)
 		flags |= BLOB_NOT_CACHED;
@@ -129,6 +138,7 @@ static void answer(struct open_job *j)
 	cache_done(j->hash, j->hash_len, j->size, rc, hit, pin, use);
 	if (answer_with(j->id, j->fuser_epoch, rc, fd, layer, j->size) && pin)
 		cache_closed(j->hash, j->hash_len);     /* the fuser holds nothing */
+	return rc;
 }
 
 static void pool_add(struct pool *p, struct open_job *j)
@@ -140,10 +150,29 @@ static void pool_add(struct pool *p, struct open_job *j)
 	pthread_mutex_unlock(&p->lock);
 }
 
+/* Read-ahead's guesses (a list through `next`) go to the read-ahead threads once the open they
+ * follow has its blob (ok), or are forgotten. */
+static void queue_guesses(struct open_job *list, bool ok)
+{
+	while (list) {
+		struct open_job *a = list;
+
+		list = a->next;
+		a->next = NULL;
+		if (ok) {
+			pool_add(&aheads, a);
+		} else {
+			ahead_cancel(a->hash, a->hash_len);
+			free(a);
+		}
+	}
+}
+
 /* A thread of a pool: its jobs in the order they came. */
 static void *pool_thread(void *arg)
 {
 	struct pool *p = arg;
+	int rc;
 
 	if (p == &aheads)
 		cache_thread_background();
@@ -157,7 +186,15 @@ static void *pool_thread(void *arg)
 		if (!(p->head = j->next))
 			p->tail = &p->head;
 		pthread_mutex_unlock(&p->lock);
-		answer(j);
+		/* An open took this guess over while it was queued. */
+		if (j->guess && !ahead_start(j->hash, j->hash_len)) {
+			free(j);
+			continue;
+		}
+		rc = answer(j);
+		if (j->guess)
+			ahead_done(j->hash, j->hash_len, rc);
+		queue_guesses(j->after, rc == 0);
 		free(j);
 	}
 	return NULL;
@@ -210,6 +247,7 @@ static int set_current(int fd, size_t size, uint64_t generation, const struct wo
 	cur.size = size;
 	cur.ix = ix;
 	cur.generation = generation;
+	ahead_new_tree();
 	/* The cache checks blob sizes against it and prefetches from it. */
 	if (cache_set_tree(map, size, &ix, c))
 		log_warn("cache: cannot take the tree: no size check or prefetch for it");
@@ -511,20 +549,20 @@ static void on_blob_gone(const uint8_t *hash, size_t len)
 	pthread_mutex_unlock(&fuser_lock);
 }
 
-/* An application opens j's file: recorded for `aysfs-ctl order`; when it is one of the published
- * order (order=N), the next files of the order are asked for on the read-ahead threads, answered
- * to nobody (an epoch no fuser has): they only go into the local cache. */
-static void order_ahead(const struct open_job *j)
+/* An application opens j's file `in`: recorded for `aysfs-ctl order`; when it is one of the
+ * published order (order=N), the next files of the order are asked for on the read-ahead threads,
+ * answered to nobody (an epoch no fuser has): they only go into the local cache. */
+static void order_ahead(const struct open_job *j, const struct ix_inode *in)
 {
 	struct order_item next[ORDER_WINDOW];
-	size_t n = order_opened(&cur.ix, j->path, j->hash, j->hash_len, next, ORDER_WINDOW);
+	size_t n = order_opened(&cur.ix, in, j->path, j->hash, j->hash_len, next, ORDER_WINDOW);
 
 	for (size_t i = 0; i < n; i++) {
 		struct open_job *a = calloc(1, sizeof *a);
 
 		if (!a)
 			return;
-		a->prefetch = true;
+		a->ahead = true;
 		a->fuser_epoch = NO_FUSER;
 		a->size = next[i].size;
 		a->hash_len = next[i].hash_len;
@@ -534,21 +572,83 @@ static void order_ahead(const struct open_job *j)
 	}
 }
 
-/* A request for a blob from the fuser: checked here; answered here when the local cache has it
- * and the kernel has its path cached, else by a pool (read-ahead by its own). */
-static int on_open(bool prefetch)
+/* An open took over a guess still queued: its job leaves the read-ahead queue (unless a thread
+ * has just taken it: ahead_start then drops it), and the open is served as any other, by the open
+ * pool and a FETCH_BLOB. The queue holds at most AHEAD_PENDING guesses. */
+static void promote(const struct open_job *j)
 {
-	struct open_job *j = calloc(1, sizeof *j);
+	struct open_job *a, **pp;
+
+	pthread_mutex_lock(&aheads.lock);
+	for (pp = &aheads.head; (a = *pp) && !(a->guess && a->hash_len == j->hash_len &&
+					     memcmp(a->hash, j->hash, j->hash_len) == 0);
+	     pp = &a->next)
+		;
+	if (a && !(*pp = a->next))
+		aheads.tail = pp;
+	pthread_mutex_unlock(&aheads.lock);
+	free(a);
+	log_debug("%s: read-ahead job promoted to an open", j->path);
+}
+
+/* Read-ahead after an open of `in` (ahead.c decides): the jobs of its guesses, a list through
+ * `next` (NULL: none). *now: they may go at once (the open was a right guess); else they wait for
+ * the open's blob. */
+static struct open_job *read_ahead(const struct open_job *j, const struct ix_inode *in, bool *now)
+{
+	uint32_t slot = (uint32_t)(in - cur.ix.inodes), next[AHEAD_FILES];
+	struct open_job *list = NULL, **tail = &list;
+	enum ahead_verdict v;
+	bool dropped;
+	size_t n, i;
+
+	if (!S_ISREG(in->mode) || in->size == 0)
+		return NULL;
+	v = ahead_opened(&cur.ix, slot, j->hash, j->hash_len, &dropped);
+	if (dropped)
+		promote(j);
+	*now = v == AHEAD_RIGHT;
+	if (v == AHEAD_NONE)
+		return NULL;
+	n = ahead_plan(&cur.ix, slot, v, cache_present, next, AHEAD_FILES);
+	for (i = 0; i < n; i++) {
+		const struct ix_inode *s = &cur.ix.inodes[next[i]];
+		struct open_job *a = calloc(1, sizeof *a);
+
+		if (!a)
+			break;
+		a->ahead = a->guess = true;
+		a->fuser_epoch = NO_FUSER;
+		a->size = s->size;
+		a->hash_len = (uint8_t)s->b;
+		memcpy(a->hash, ix_bytes(&cur.ix, s->a), a->hash_len);
+		if (ix_path(&cur.ix, s, a->path, sizeof a->path) < 0)
+			strcpy(a->path, "(read-ahead)");
+		*tail = a;
+		tail = &a->next;
+	}
+	for (; i < n; i++)      /* out of memory: those not made are not guessed */
+		ahead_cancel(ix_bytes(&cur.ix, cur.ix.inodes[next[i]].a), cur.ix.inodes[next[i]].b);
+	return list;
+}
+
+/* A request for a blob from the fuser: checked here; answered here when the local cache has it
+ * and the kernel has its path cached, else by the open pool. Read-ahead decides what to fetch
+ * next from it. */
+static int on_open(void)
+{
+	struct open_job *j = calloc(1, sizeof *j), *guesses = NULL;
+	const struct ix_inode *in = NULL;
 	const char *layer = NULL;
 	struct ipc_rd r;
 	const void *hash;
+	bool now = false;
 	int fd;
 
 	if (!j)
 		return -ENOMEM;
 	ipc_rd_init(&r, msg.payload, msg.hdr.len);
 	j->id = msg.hdr.id;
-	j->prefetch = prefetch;
 	j->hash_len = ipc_rd_u8(&r);
 	hash = ipc_rd_bytes(&r, j->hash_len);
 	j->size = ipc_rd_u64(&r);
@@ -559,48 +659,29 @@ static int on_open(bool prefetch)
 	}
 	memcpy(j->hash, hash, j->hash_len);
 	j->fuser_epoch = fuser_epoch;   /* written by this (the main) thread only */
-	if (!prefetch && cur.map)
-		order_ahead(j);
-	/* No thread hand-off on the path of a warm open: pinned, as the pool would (a prefetch is
-	 * not a use: neither pinned nor counted). */
-	if (prefetch || cache_pin_present(j->hash, j->hash_len)) {
+	if (cur.map && (in = tree_ix_resolve(&cur.ix, j->path))) {
+		order_ahead(j, in);
+		guesses = read_ahead(j, in, &now);
+	}
+	/* No thread hand-off on the path of a warm open: pinned, as the pool would. The guesses go
+	 * out after the answer: the fuser waits for it. */
+	if (cache_pin_present(j->hash, j->hash_len)) {
 		if (blob_cached(blobs, j->hash, j->hash_len, j->size, &fd, &layer) == 0) {
-			if (!prefetch)
-				cache_count_hit();
-			if (answer_with(j->id, j->fuser_epoch, 0, fd, layer, j->size) && !prefetch)
+			cache_count_hit();
+			if (answer_with(j->id, j->fuser_epoch, 0, fd, layer, j->size))
 				cache_closed(j->hash, j->hash_len);
 			free(j);
+			queue_guesses(guesses, true);
 			return 0;
 		}
-		if (!prefetch)
-			cache_closed(j->hash, j->hash_len);
+		cache_closed(j->hash, j->hash_len);
 	}
-	pool_add(prefetch ? &aheads : &opens, j);
+	if (!now)
+		j->after = guesses;
+	pool_add(&opens, j);
+	if (now)
+		queue_guesses(guesses, true);
 	return 0;
-}
-
-/* MSG_PROMOTE: the read-ahead job of that id moves to the opens' pool, unless a thread has taken
- * it already (then it is answered as it goes). The queue holds what the fuser has asked and not
- * had answered: at most its AHEAD_PENDING. */
-static void on_promote(uint64_t id)
-{
-	struct open_job *j, **pp;
-
-	pthread_mutex_lock(&aheads.lock);
-	for (pp = &aheads.head; (j = *pp) && (j->id != id || j->fuser_epoch != fuser_epoch);
-	     pp = &j->next)
-		;
-	if (j) {
-		if (!(*pp = j->next))
-			aheads.tail = pp;
-		j->next = NULL;
-	}
-	pthread_mutex_unlock(&aheads.lock);
-	if (j) {
-		log_debug("%s: read-ahead job promoted to an open", j->path);
-		j->promoted = true;
-		pool_add(&opens, j);
-	}
 }
 
 /* A restarted fuser (on a fresh mount): its channel becomes FD_PEER1 and it gets the tree being
@@ -743,10 +824,8 @@ int main(int argc, char **argv)
 				rc = on_base_index();
 			else if (rc > 0 && (msg.hdr.type == MSG_BLOB_CLOSED || msg.hdr.type == MSG_BLOB_HELD))
 				rc = on_blob_use(msg.hdr.type == MSG_BLOB_HELD);
-			else if (rc > 0 && msg.hdr.type == MSG_PROMOTE)
-				on_promote(msg.hdr.id);
 			else if (rc > 0)
-				rc = on_open(msg.hdr.type == MSG_PREFETCH);
+				rc = on_open();
 			if (rc < 0)
 				die(67, "fuser channel: %s", strerror(-rc));
 		}

@@ -8,11 +8,10 @@
  * application opens go first), so that a cold start finds most of its files in the local cache.
  *
  * Only opens that reach the indexer are recorded: a file whose content the fuser already held
- * (opened before under another path, or brought in by the fuser's read-ahead) is not.
+ * (opened before under another path) is not.
  */
 #include "indexer/order.h"
 #include "indexer/flist.h"
-#include "indexer/tree.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -161,15 +160,14 @@ static void record(const char *id, size_t id_len, const char *path)
 	records[nrecords++].service = services[k];
 }
 
-size_t order_opened(const struct ix *ix, const char *path, const uint8_t *hash, size_t hash_len,
-		    struct order_item *out, size_t max)
+size_t order_opened(const struct ix *ix, const struct ix_inode *in, const char *path,
+		    const uint8_t *hash, size_t hash_len, struct order_item *out, size_t max)
 {
-	const struct ix_inode *in = tree_ix_resolve(ix, path);
 	const struct ix_service *sv;
 	size_t n = 0;
 	long i;
 
-	if (!in || !S_ISREG(in->mode))
+	if (!S_ISREG(in->mode))
 		return 0;
 	sv = &ix->services[in->service];
 	pthread_mutex_lock(&lock);

@@ -26,12 +26,12 @@ struct order_item {
 /* The items of a new tree `ix` (order.c takes v, which may be NULL with n 0). */
 void order_set(const struct ix *ix, struct order_item *v, size_t n);
 
-/* An application opened the file at `path` (below the mount's root, as the fuser names it) of the
- * tree `ix`, whose content is `hash`: recorded once per path; and the next files of the order
- * after it that were not asked for yet, up to ORDER_WINDOW, are copied into out (at most max).
- * Returns how many. */
-size_t order_opened(const struct ix *ix, const char *path, const uint8_t *hash, size_t hash_len,
-		    struct order_item *out, size_t max);
+/* An application opened the file `in` of the tree `ix`, at `path` (below the mount's root, as the
+ * fuser names it), whose content is `hash`: recorded once per path; and the next files of the
+ * order after it that were not asked for yet, up to ORDER_WINDOW, are copied into out (at most
+ * max). Returns how many. */
+size_t order_opened(const struct ix *ix, const struct ix_inode *in, const char *path,
+		    const uint8_t *hash, size_t hash_len, struct order_item *out, size_t max);
 
 /* `aysfs-ctl MNT order SERVICE`: the flist paths (prefix + path, percent-encoded as in a flist)
  * of the service's files in the order first opened, one a line: the format aysfs-pack -order

@@ -56,18 +56,10 @@ enum msg_type {
 	MSG_INDEX = 10,         /* fd: sealed memfd; u64 generation, u64 size */
 	MSG_BLOB = 11,          /* fd: read-only blob; id = MSG_OPEN's; str layer url */
 	MSG_BLOB_ERR = 12,      /* id = MSG_OPEN's; i32 errno (positive) */
-	/* fuser → indexer */
-	MSG_OPEN = 13,          /* id chosen by the fuser; u8 hash len, hash, u64 size, str path */
-	/* fuser → indexer: as MSG_OPEN, for a blob no one waits for yet (read-ahead: the files that
-	 * come after one being read, fuser/ahead.c): served on threads of its own, at a lower
-	 * priority, and by the fetcher after every other request and only from layers that have
-	 * answered (FETCH_BLOB_AHEAD); neither pinned nor a use for the cache; a failure is not
-	 * logged (an open of that file will ask again) */
-	MSG_PREFETCH = 14,
-	/* fuser → indexer: an open now waits for the MSG_PREFETCH of this id: if no thread has taken
-	 * it yet, serve it as an open would be (the open pool, a FETCH_BLOB); still answered as the
-	 * prefetch (not pinned: the fuser sends MSG_BLOB_HELD). Empty. */
-	MSG_PROMOTE = 15,
+	/* fuser → indexer: an open of a file whose blob's fd the fuser does not hold (read-ahead,
+	 * indexer/ahead.c, decides from these what to fetch next); id chosen by the fuser; u8 hash
+	 * len, hash, u64 size, str path */
+	MSG_OPEN = 13,
 	/* fuser → indexer: no handle uses the blob any more (the fuser may keep its fd on its idle
 	 * list; the indexer may evict the blob from now on); u8 hash len (16 or 32), hash */
 	MSG_BLOB_CLOSED = 50,
