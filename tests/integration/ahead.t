@@ -4,7 +4,7 @@
 # boundaries (into a subfolder, back out to the parent's next entries, on to the next folder), so
 # the opens seldom wait on the network; no warning. A reader that jumps around (each file far from
 # the one before it in the walk) costs no guess. An open of a file whose guess still waits in the
-# indexer's read-ahead queue promotes it to an open (MSG_PROMOTE). Read-ahead goes only to layers
+# indexer's read-ahead queue takes the guess over, served as an open. Read-ahead goes only to layers
 # the opens have tried and found answering: a dead layer before the good one is tried once, by the
 # first open, and not again by read-ahead (neither while it is down nor once its back-off is over).
 . "$(dirname "$0")/lib.sh"
@@ -130,8 +130,8 @@ mount_stop
 # p/f00 misses (the first open: no walk yet); f01 misses too, and as the next file of the walk it
 # sends 2 guesses; f02 to f05, guessed, are right, so the window doubles to 32 files ahead: more than
 # the indexer's 16 read-ahead threads, which the slow server keeps busy, so the furthest guesses
-# wait in its queue. An open of one of them (f30) moves it to the opens' pool (MSG_PROMOTE): it is
-# served as an open, not after the read-ahead in front of it.
+# wait in its queue. An open of one of them (f30) takes it off that queue: it is served by the
+# opens' pool, not after the read-ahead in front of it.
 config "$T/c2b.toml" "$T/cache2b" "http://127.0.0.1:$P_SLOW"
 : >"$T/access.log"
 mount_start "$T/mnt" -l 5 -config "$T/c2b.toml" || bail "mount failed"
@@ -166,7 +166,7 @@ sleep 0.3
 is "$(down_lines)" 1 "the dead layer was tried once, by the first open, not by read-ahead"
 [ "$took" -lt 1500 ] || diag "the reads took ${took} ms: the back-off may have ended during them"
 # After the back-off, opens that read-ahead guessed right ask for more guesses, which must leave
-# the dead layer (due for its retry) alone; these files come from fds already held.
+# the dead layer (due for its retry) alone; these files come from the local cache.
 sleep 2.5
 mark=$(wc -l <"$T/log")
 bad=0

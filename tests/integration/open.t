@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Opens: the fuser keeps the fds of blobs no handle uses for the next open, and asks the indexer for
-# the files that come next (read-ahead: 2 after a miss, twice as many after each right guess).
+# Opens: the fuser keeps the fds of blobs no handle uses for the next open, and the indexer fetches
+# the files that come next into the local cache (read-ahead: 2 after a miss, twice as many after
+# each right guess).
 . "$(dirname "$0")/lib.sh"
 t_setup
 
@@ -16,6 +17,7 @@ done
 write_flist "$T/flists/svc.flist" <"$T/flist.in"
 store_config
 cache_blob() { blob_path "$T/cache" "${H[10#$1]}"; }
+empty_cache() { find "$T/cache/dedupe" -type f ! -name ".*" -delete; }
 
 same_all() {
 	local i bad=0
@@ -27,9 +29,9 @@ same_all() {
 
 mount_start "$T/mnt" -config "$T/config.toml" || bail "no mount"
 
-# An empty cache, files opened one after another: the next files are prefetched from the store (a
-# folder layer) while the first ones are read; an open that arrives while its prefetch is pending
-# joins it.
+# An empty cache, files opened one after another: the next files are read ahead from the store (a
+# folder layer) while the first ones are read; an open that arrives while its guess is pending
+# waits for it.
 is "$(same_all)" 0 "every file read in name order from an empty cache is byte-identical"
 is "$(grep -cE 'ERROR|WARN' "$T/log")" 0 "no warning"
 is "$(same_all)" 0 "read again (warm), every file is byte-identical"
@@ -43,39 +45,35 @@ ok_cmd "an open of content the fuser holds needs no indexer" timeout 5 cmp "$T/s
 kill -CONT "$(worker_pid indexer)"
 mount_stop
 
-# A new mount (no fd held): f008 is opened, then f010 (a miss two files further on, so a walk of
-# the tree, ahead.c), which brings the fds of the next 2 files from the cache; their opens then
-# succeed from the fds prefetched with the indexer stopped. f014 was beyond that first window (the
-# guesses that later opens make for it find nothing once its blob is gone).
+# A new mount (no fd held) on an empty cache: f008 is opened, then f010 (a miss two files further
+# on, so a walk of the tree, indexer/ahead.c), which brings the next 2 files into the cache; f013,
+# beyond that first window, and f009, before f010, are not.
 put_blob "$T/store" "$T/src/d/f007" >/dev/null
+empty_cache
 mount_start "$T/mnt" -config "$T/config.toml" || bail "no mount"
 ok_cmd "f008 opens" cmp "$T/src/d/f008" "$T/mnt/d/f008"
 ok_cmd "f010 opens" cmp "$T/src/d/f010" "$T/mnt/d/f010"
 sleep 0.5
-rm -f "$(cache_blob 014)" "$(blob_path "$T/store" "${H[14]}")"
-kill -STOP "$(worker_pid indexer)"
 for i in 011 012; do
-	ok_cmd "f$i, prefetched when f010 was opened, opens with the indexer stopped" \
-		timeout 5 cmp "$T/src/d/f$i" "$T/mnt/d/f$i"
+	ok_cmd "f$i, read ahead when f010 was opened, is in the local cache" test -f "$(cache_blob $i)"
 done
-kill -CONT "$(worker_pid indexer)"
-ok_cmd "f014, beyond the first window of 2, was not: it fails without its blob" \
-	bash -c "! cat '$T/mnt/d/f014' >/dev/null 2>&1"
+ok_cmd "f013, beyond the first window of 2, is not" test ! -e "$(cache_blob 013)"
 rm -f "$(cache_blob 009)" "$(blob_path "$T/store" "${H[9]}")"
-ok_cmd "f009 comes before f010: not prefetched, so it fails without its blob" \
+ok_cmd "f009 comes before f010: not read ahead, so it fails without its blob" \
 	bash -c "! cat '$T/mnt/d/f009' >/dev/null 2>&1"
 like "$(grep 'f009' "$T/log")" "no valid copy" "and the log says why"
 mount_stop
 
-# A prefetch that finds no copy says nothing; the open that comes later fails and says why. (f098
-# first, so that f099 is a walk.)
+# A guess that finds no copy says nothing; the open that comes later fails and says why. (f098
+# first, so that f099 is a walk; an empty cache, so that f100 is guessed from the store.)
+empty_cache
 mount_start "$T/mnt" -l 5 -config "$T/config.toml" || bail "no mount"
 rm -f "$(cache_blob 100)" "$(blob_path "$T/store" "${H[100]}")"
 ok_cmd "f098 opens" cmp "$T/src/d/f098" "$T/mnt/d/f098"
 ok_cmd "f099 opens" cmp "$T/src/d/f099" "$T/mnt/d/f099"
 sleep 0.5
 like "$(grep 'f100' "$T/log")" "^DEBUG indexer: /d/f100: prefetch: no valid copy" \
-	"the prefetch of f100, which no layer has, logs at debug level only"
+	"the guess of f100, which no layer has, logs at debug level only"
 ok_cmd "f100 then fails to open" bash -c "! cat '$T/mnt/d/f100' >/dev/null 2>&1"
 is "$(grep -c '^ERROR indexer: /d/f100: no valid copy' "$T/log")" 1 "and the log says why, once"
 mount_stop
