@@ -256,22 +256,10 @@ void ahead_cancel(const uint8_t *hash, size_t hash_len)
 	pthread_mutex_unlock(&lock);
 }
 
-unsigned ahead_pending(void)
+void ahead_counts(unsigned *queued, unsigned *files)
 {
-	unsigned n;
-
 	pthread_mutex_lock(&lock);
-	n = pending;
+	*queued = pending;
+	*files = window;
 	pthread_mutex_unlock(&lock);
-	return n;
-}
-
-unsigned ahead_window(void)
-{
-	unsigned n;
-
-	pthread_mutex_lock(&lock);
-	n = window;
-	pthread_mutex_unlock(&lock);
-	return n;
 }

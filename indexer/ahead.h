@@ -56,8 +56,7 @@ void ahead_done(const uint8_t *hash, size_t hash_len, int rc);
 /* A queued guess will not be run after all (the open it was to follow failed): forgotten. */
 void ahead_cancel(const uint8_t *hash, size_t hash_len);
 
-/* Guesses queued or being fetched (for the unit tests), and the window (files). */
-unsigned ahead_pending(void);
-unsigned ahead_window(void);
+/* Guesses queued or being fetched, and the window in files (for the unit tests). */
+void ahead_counts(unsigned *queued, unsigned *files);
 
 #endif

@@ -24,6 +24,22 @@ static const char flist[] =
 
 static struct img im;
 
+static unsigned pending(void)
+{
+	unsigned queued, files;
+
+	ahead_counts(&queued, &files);
+	return queued;
+}
+
+static unsigned window(void)
+{
+	unsigned queued, files;
+
+	ahead_counts(&queued, &files);
+	return files;
+}
+
 static const struct ix_inode *at(const char *path)
 {
 	return img_at(&im, path);
@@ -138,25 +154,25 @@ int main(void)
 	ahead_new_tree();
 	is_str(verdict("/a/x", NULL), "miss", "/a/x is among the files that come after the root: a miss in the walk");
 	is_str(plan("/a/x", "miss", none), "/a/y /b", "a miss guesses the next AHEAD_START files of the walk");
-	is_int(ahead_pending(), 2, "both are pending");
+	is_int(pending(), 2, "both are pending");
 	ok(run("/a/y", 0) && run("/b", -EIO), "a read-ahead thread takes each");
-	is_int(ahead_pending(), 0, "done or failed, they are no longer pending");
+	is_int(pending(), 0, "done or failed, they are no longer pending");
 
 	is_str(verdict("/a/y", NULL), "right", "an open of a file read-ahead brought in is a right guess");
 	is_str(plan("/a/y", "right", none), "/b /c/dup",
 	       "a right guess doubles the window; a guess that failed is made again; files too large or "
 	       "empty are passed over; a content already guessed (/d's) is not guessed again");
-	is_int(ahead_window(), 2 * AHEAD_START, "the window doubled");
+	is_int(window(), 2 * AHEAD_START, "the window doubled");
 
 	is_str(verdict("/c/dup", &dropped), "right", "an open of a file whose guess is still queued is a right guess");
 	ok(dropped, "... and its guess is dropped: the open takes it over");
 	ok(!run("/c/dup", 0), "... so no read-ahead thread fetches it");
-	is_int(ahead_pending(), 1, "only /b's guess is pending");
+	is_int(pending(), 1, "only /b's guess is pending");
 	ok(ahead_start(hash_of("/b"), 16), "a thread takes /b's guess");
 	is_str(verdict("/b", &dropped), "right", "an open of a file being fetched by read-ahead is a right guess");
 	ok(!dropped, "... which it leaves to the thread (the open waits for it in the cache)");
 	ahead_done(hash_of("/b"), 16, 0);
-	is_int(ahead_pending(), 0, "once fetched, it is no longer pending");
+	is_int(pending(), 0, "once fetched, it is no longer pending");
 	is_str(verdict("/b", NULL), "none", "... nor a right guess a second time (and /b, opened last, is not in the walk)");
 
 	ahead_new_tree();
@@ -167,13 +183,13 @@ int main(void)
 	is_str(verdict("/c/dup", NULL), "miss", "one of the next AHEAD_NEAR files is (/c/dup: the 4th after /a/x)");
 	is_str(verdict("/d", NULL), "miss", "folders and empty files are not counted (/d: the 1st after /c/dup)");
 	is_str(plan("/d", "miss", none), "", "nothing comes after the last file");
-	is_int(ahead_window(), AHEAD_START, "a miss closes the window again");
+	is_int(window(), AHEAD_START, "a miss closes the window again");
 
 	ahead_new_tree();
 	verdict("/a/sub/z", NULL);
 	is_str(plan("/a/sub/z", "miss", all), "", "blobs the local cache holds are not fetched");
 	is_str(verdict("/a/x", NULL), "right", "... but an open of one is a right guess");
-	is_int(ahead_pending(), 0, "nothing is pending");
+	is_int(pending(), 0, "nothing is pending");
 
 	/* Guesses no open takes pile up: the oldest go, the latest stay. */
 	big_tree();
@@ -187,7 +203,7 @@ int main(void)
 	is_str(verdict("/f00/g0001", NULL), "none", "a guess no open took is let go of once many more were made");
 	is_str(verdict("/f19/g1930", NULL), "right", "... and the latest are kept");
 	is_str(verdict("/f19/g1921", NULL), "right", "... all of the last window");
-	is_int(ahead_pending(), 0, "nothing is pending");
+	is_int(pending(), 0, "nothing is pending");
 
 	free(im.base);
 	return done_testing();
