@@ -26,12 +26,14 @@
 #include "indexer/ahead.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #define GUESS_SLOTS 4096                /* open addressing; a power of two */
 #define GUESS_MAX (GUESS_SLOTS / 4)     /* past this many, the oldest guesses in the cache go */
 #define GUESS_KEEP (4 * AHEAD_FILES)    /* of those, the most recent stay */
+#define LAYERS_MAX 64                   /* layer URLs remembered (discovery may find new ones) */
 
 enum { G_EMPTY, G_QUEUED, G_FETCHING, G_DONE };
 
@@ -40,6 +42,7 @@ struct guess {
 	uint8_t hash_len;
 	uint8_t state;          /* G_* */
 	bool opened;            /* an open came while it was being fetched: no right guess twice */
+	uint8_t layer;          /* in the cache: where it came from, layers[layer - 1] (0: unknown) */
 	uint64_t seq;           /* when it was made */
 };
 
@@ -48,6 +51,8 @@ static struct guess tab[GUESS_SLOTS], keep[GUESS_MAX];
 static unsigned used, pending, window;
 static uint64_t seq;
 static uint32_t last;   /* slot of the file opened last (the root at first and after a reload) */
+static char *layers[LAYERS_MAX];        /* kept for the process's life: answers point into them */
+static unsigned nlayers;
 
 /* Blob hashes are uniform: their first bytes are the slot. */
 static size_t home(const uint8_t *hash)
@@ -80,6 +85,7 @@ static struct guess *put(const uint8_t *hash, size_t len, uint8_t state, uint64_
 	tab[i].hash_len = (uint8_t)len;
 	tab[i].state = state;
 	tab[i].opened = false;
+	tab[i].layer = 0;
 	tab[i].seq = made;
 	used++;
 	return &tab[i];
@@ -119,8 +125,12 @@ static void sweep(void)
 			keep[n++] = tab[i];
 	memset(tab, 0, sizeof tab);
 	used = 0;
-	for (size_t i = 0; i < n; i++)
-		put(keep[i].hash, keep[i].hash_len, keep[i].state, keep[i].seq)->opened = keep[i].opened;
+	for (size_t i = 0; i < n; i++) {
+		struct guess *g = put(keep[i].hash, keep[i].hash_len, keep[i].state, keep[i].seq);
+
+		g->opened = keep[i].opened;
+		g->layer = keep[i].layer;
+	}
 }
 
 void ahead_new_tree(void)
@@ -150,27 +160,65 @@ static bool in_walk(const struct ix *ix, uint32_t slot)
 	return false;
 }
 
-enum ahead_verdict ahead_opened(const struct ix *ix, uint32_t slot, const uint8_t *hash,
-				size_t hash_len, bool *dropped)
+/* The layer URL's place + 1 in layers, where it stays for the process's life (0: none, or too
+ * many URLs). */
+static uint8_t intern(const char *layer)
 {
-	enum ahead_verdict v;
+	unsigned i;
+
+	if (!layer)
+		return 0;
+	for (i = 0; i < nlayers; i++)
+		if (strcmp(layers[i], layer) == 0)
+			return (uint8_t)(i + 1);
+	if (nlayers == LAYERS_MAX || !(layers[nlayers] = strdup(layer)))
+		return 0;
+	return (uint8_t)++nlayers;
+}
+
+void ahead_opened(const struct ix *ix, uint32_t slot, const uint8_t *hash, size_t hash_len,
+		  struct ahead_open *out)
+{
 	struct guess *g;
 
-	*dropped = false;
+	memset(out, 0, sizeof *out);
 	pthread_mutex_lock(&lock);
-	v = in_walk(ix, slot) ? AHEAD_MISS : AHEAD_NONE;
+	out->verdict = in_walk(ix, slot) ? AHEAD_MISS : AHEAD_NONE;
 	if ((g = find(hash, hash_len))) {
-		v = AHEAD_RIGHT;
 		if (g->state == G_FETCHING) {
-			g->opened = true;       /* the open waits for it in the cache (cache_acquire) */
+			/* The open waits for it in the cache (cache_acquire), then ahead_took(). */
+			g->opened = out->in_flight = true;
+			out->verdict = AHEAD_RIGHT;
+		} else if (g->state == G_QUEUED) {
+			out->dropped = true;
+			pending--;
+			out->verdict = AHEAD_RIGHT;
+			del(g);
 		} else {
-			*dropped = g->state == G_QUEUED;
-			pending -= *dropped;
+			/* Done: unless an open took it while it was in flight (and was answered
+			 * another way: it did not wait for it). */
+			if (!g->opened) {
+				out->verdict = AHEAD_RIGHT;
+				out->came_from = g->layer ? layers[g->layer - 1] : NULL;
+			}
 			del(g);
 		}
 	}
 	pthread_mutex_unlock(&lock);
-	return v;
+}
+
+const char *ahead_took(const uint8_t *hash, size_t hash_len)
+{
+	const char *from = NULL;
+	struct guess *g;
+
+	pthread_mutex_lock(&lock);
+	if ((g = find(hash, hash_len)) && g->state == G_DONE && g->opened) {
+		from = g->layer ? layers[g->layer - 1] : NULL;
+		del(g);
+	}
+	pthread_mutex_unlock(&lock);
+	return from;
 }
 
 size_t ahead_plan(const struct ix *ix, uint32_t slot, enum ahead_verdict verdict,
@@ -228,7 +276,7 @@ bool ahead_start(const uint8_t *hash, size_t hash_len)
 	return go;
 }
 
-void ahead_done(const uint8_t *hash, size_t hash_len, int rc)
+void ahead_done(const uint8_t *hash, size_t hash_len, int rc, const char *layer)
 {
 	struct guess *g;
 
@@ -236,10 +284,12 @@ void ahead_done(const uint8_t *hash, size_t hash_len, int rc)
 	g = find(hash, hash_len);
 	if (g && g->state == G_FETCHING) {
 		pending--;
-		if (rc || g->opened)
+		if (rc) {
 			del(g);
-		else
+		} else {
 			g->state = G_DONE;
+			g->layer = intern(layer);
+		}
 	}
 	pthread_mutex_unlock(&lock);
 }

@@ -33,11 +33,28 @@ enum ahead_verdict {
 /* A new tree: its slots mean nothing in the old one, so the walk starts again from the root. */
 void ahead_new_tree(void);
 
+/* What ahead_opened says of an open. */
+struct ahead_open {
+	enum ahead_verdict verdict;
+	/* Its guess was still queued: forgotten (the caller takes its job off the queue, and serves
+	 * the open as any other). */
+	bool dropped;
+	/* A read-ahead thread is fetching it: the open finds it in the cache once it is done, and
+	 * then asks ahead_took() where it came from. */
+	bool in_flight;
+	/* Read ahead into the cache from that layer (NULL: not read ahead, or from the cache
+	 * itself): what the open says it came from (user.aysfs.layer), as when the fuser asked. */
+	const char *came_from;
+};
+
 /* An application opened the file at `slot` of ix (a file with content) and the fuser asked for
- * its blob `hash`. *dropped is set when its guess was still queued: the guess is forgotten (the
- * caller takes its job off the queue, and serves the open as any other). */
-enum ahead_verdict ahead_opened(const struct ix *ix, uint32_t slot, const uint8_t *hash,
-				size_t hash_len, bool *dropped);
+ * its blob `hash`. */
+void ahead_opened(const struct ix *ix, uint32_t slot, const uint8_t *hash, size_t hash_len,
+		  struct ahead_open *out);
+
+/* An open whose guess was in flight found its blob in the cache: the layer that guess fetched it
+ * from (NULL: it did not, or failed). The guess is forgotten. */
+const char *ahead_took(const uint8_t *hash, size_t hash_len);
 
 /* The files to fetch ahead of `slot` (verdict: ahead_opened's, not AHEAD_NONE): the slots of
  * those not guessed yet whose blob `present` says the local cache lacks, each counted queued from
@@ -50,9 +67,10 @@ size_t ahead_plan(const struct ix *ix, uint32_t slot, enum ahead_verdict verdict
  * it over: the job is dropped). */
 bool ahead_start(const uint8_t *hash, size_t hash_len);
 
-/* A guess that ahead_start let go on is over: rc 0, its blob is in the local cache (an open of it
- * will be a right guess); otherwise it failed, and is forgotten. */
-void ahead_done(const uint8_t *hash, size_t hash_len, int rc);
+/* A guess that ahead_start let go on is over: rc 0, its blob is in the local cache, from `layer`
+ * (an open of it will be a right guess); otherwise it failed, and is forgotten. Called before the
+ * cache's books say the blob is there, so that an open waiting for it finds this too. */
+void ahead_done(const uint8_t *hash, size_t hash_len, int rc, const char *layer);
 /* A queued guess will not be run after all (the open it was to follow failed): forgotten. */
 void ahead_cancel(const uint8_t *hash, size_t hash_len);
 

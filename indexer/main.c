@@ -60,6 +60,10 @@ struct open_job {
 	 * cores, guesses beside the open it follows would slow it: each process on its way would
 	 * serve several requests instead of one). */
 	struct open_job *after;
+	/* An open of a guess (ahead.c): in the cache from that layer, or being fetched by a
+	 * read-ahead thread (ahead_took then says from where): guess_layer(). */
+	const char *came_from;
+	bool guess_in_flight;
 	uint64_t id;
 	uint64_t size;
 	uint8_t hash[32];
@@ -113,6 +117,17 @@ static int answer_with(uint64_t id, unsigned epoch, int rc, int fd, const char *
 	return sent;
 }
 
+/* An open found its blob in the local cache (`layer`): what it says it came from, the layer a
+ * guess fetched it from if it was one (user.aysfs.layer, as when the fuser asked for guesses). */
+static const char *guess_layer(struct open_job *j, const char *layer)
+{
+	if (j->guess_in_flight) {
+		j->came_from = ahead_took(j->hash, j->hash_len);
+		j->guess_in_flight = false;
+	}
+	return j->came_from ? j->came_from : layer;
+}
+
 /* The blob stays pinned in the cache while the fuser holds its fd (until MSG_BLOB_CLOSED).
  * Returns 0 when the blob was found or fetched. */
 static int answer(struct open_job *j)
@@ -127,12 +142,18 @@ static int answer(struct open_job *j)
 
 	rc = cache_acquire(j->hash, j->hash_len, j->size, use);
 	if (rc == -ENOSPC) {
+		if (j->guess)
+			ahead_done(j->hash, j->hash_len, -ENOSPC, NULL);
 		answer_with(j->id, j->fuser_epoch, -ENOSPC, -1, NULL, j->size);
 		return -ENOSPC;
 	}
 	if (rc == CACHE_ABSENT)
 		flags |= BLOB_NOT_CACHED;
 	rc = blob_get(blobs, j->hash, j->hash_len, j->size, j->path, flags, &fd, &layer, &hit);
+	if (j->guess)
+		ahead_done(j->hash, j->hash_len, rc, layer);
+	if (rc == 0 && hit)
+		layer = guess_layer(j, layer);
 	/* Pinned before the send: the fuser's MSG_BLOB_CLOSED may come back at once. */
 	pin = rc == 0 && use == CACHE_APP;
 	cache_done(j->hash, j->hash_len, j->size, rc, hit, pin, use);
@@ -192,8 +213,6 @@ static void *pool_thread(void *arg)
 			continue;
 		}
 		rc = answer(j);
-		if (j->guess)
-			ahead_done(j->hash, j->hash_len, rc);
 		queue_guesses(j->after, rc == 0);
 		free(j);
 	}
@@ -591,26 +610,27 @@ static void promote(const struct open_job *j)
 	log_debug("%s: read-ahead job promoted to an open", j->path);
 }
 
-/* Read-ahead after an open of `in` (ahead.c decides): the jobs of its guesses, a list through
- * `next` (NULL: none). *now: they may go at once (the open was a right guess); else they wait for
- * the open's blob. */
-static struct open_job *read_ahead(const struct open_job *j, const struct ix_inode *in, bool *now)
+/* Read-ahead after the open j of `in` (ahead.c decides; j learns whether it was a guess): the jobs
+ * of its guesses, a list through `next` (NULL: none). *now: they may go at once (the open was a
+ * right guess); else they wait for the open's blob. */
+static struct open_job *read_ahead(struct open_job *j, const struct ix_inode *in, bool *now)
 {
 	uint32_t slot = (uint32_t)(in - cur.ix.inodes), next[AHEAD_FILES];
 	struct open_job *list = NULL, **tail = &list;
-	enum ahead_verdict v;
-	bool dropped;
+	struct ahead_open o;
 	size_t n, i;
 
 	if (!S_ISREG(in->mode) || in->size == 0)
 		return NULL;
-	v = ahead_opened(&cur.ix, slot, j->hash, j->hash_len, &dropped);
-	if (dropped)
+	ahead_opened(&cur.ix, slot, j->hash, j->hash_len, &o);
+	if (o.dropped)
 		promote(j);
-	*now = v == AHEAD_RIGHT;
-	if (v == AHEAD_NONE)
+	j->came_from = o.came_from;
+	j->guess_in_flight = o.in_flight;
+	*now = o.verdict == AHEAD_RIGHT;
+	if (o.verdict == AHEAD_NONE)
 		return NULL;
-	n = ahead_plan(&cur.ix, slot, v, cache_present, next, AHEAD_FILES);
+	n = ahead_plan(&cur.ix, slot, o.verdict, cache_present, next, AHEAD_FILES);
 	for (i = 0; i < n; i++) {
 		const struct ix_inode *s = &cur.ix.inodes[next[i]];
 		struct open_job *a = calloc(1, sizeof *a);
@@ -668,6 +688,7 @@ static int on_open(void)
 	if (cache_pin_present(j->hash, j->hash_len)) {
 		if (blob_cached(blobs, j->hash, j->hash_len, j->size, &fd, &layer) == 0) {
 			cache_count_hit();
+			layer = guess_layer(j, layer);
 			if (answer_with(j->id, j->fuser_epoch, 0, fd, layer, j->size))
 				cache_closed(j->hash, j->hash_len);
 			free(j);

@@ -85,12 +85,14 @@ static bool all(const uint8_t *hash, size_t len)
 	return true;
 }
 
-static const char *verdict(const char *path, bool *dropped)
+static struct ahead_open said;  /* of the last open */
+
+static const char *verdict(const char *path)
 {
 	static const char *names[] = { "none", "miss", "right" };
-	bool d;
 
-	return names[ahead_opened(&im.ix, slot_of(path), hash_of(path), 16, dropped ? dropped : &d)];
+	ahead_opened(&im.ix, slot_of(path), hash_of(path), 16, &said);
+	return names[said.verdict];
 }
 
 /* The guesses after an open of path, as paths joined by spaces. */
@@ -116,7 +118,7 @@ static bool run(const char *path, int rc)
 {
 	if (!ahead_start(hash_of(path), 16))
 		return false;
-	ahead_done(hash_of(path), 16, rc);
+	ahead_done(hash_of(path), 16, rc, rc ? NULL : "http://store");
 	return true;
 }
 
@@ -139,8 +141,6 @@ static void big_tree(void)
 
 int main(void)
 {
-	bool dropped;
-
 	img_make(&im, flist, NULL, 1);
 	is_str(walk_all(), "/ /a /a/sub /a/sub/z /a/x /a/y /b /c /c/big /c/dup /c/e /c/empty /d",
 	       "the walk is depth first, each folder's entries in name order (readdir's)");
@@ -152,43 +152,47 @@ int main(void)
 	       "the walk ends after the last entry of the root");
 
 	ahead_new_tree();
-	is_str(verdict("/a/x", NULL), "miss", "/a/x is among the files that come after the root: a miss in the walk");
+	is_str(verdict("/a/x"), "miss", "/a/x is among the files that come after the root: a miss in the walk");
 	is_str(plan("/a/x", "miss", none), "/a/y /b", "a miss guesses the next AHEAD_START files of the walk");
 	is_int(pending(), 2, "both are pending");
 	ok(run("/a/y", 0) && run("/b", -EIO), "a read-ahead thread takes each");
 	is_int(pending(), 0, "done or failed, they are no longer pending");
 
-	is_str(verdict("/a/y", NULL), "right", "an open of a file read-ahead brought in is a right guess");
+	is_str(verdict("/a/y"), "right", "an open of a file read-ahead brought in is a right guess");
+	is_str(said.came_from, "http://store", "... which says it came from the layer the guess fetched it from");
 	is_str(plan("/a/y", "right", none), "/b /c/dup",
 	       "a right guess doubles the window; a guess that failed is made again; files too large or "
 	       "empty are passed over; a content already guessed (/d's) is not guessed again");
 	is_int(window(), 2 * AHEAD_START, "the window doubled");
 
-	is_str(verdict("/c/dup", &dropped), "right", "an open of a file whose guess is still queued is a right guess");
-	ok(dropped, "... and its guess is dropped: the open takes it over");
+	is_str(verdict("/c/dup"), "right", "an open of a file whose guess is still queued is a right guess");
+	ok(said.dropped && !said.came_from, "... and its guess is dropped: the open takes it over");
 	ok(!run("/c/dup", 0), "... so no read-ahead thread fetches it");
 	is_int(pending(), 1, "only /b's guess is pending");
 	ok(ahead_start(hash_of("/b"), 16), "a thread takes /b's guess");
-	is_str(verdict("/b", &dropped), "right", "an open of a file being fetched by read-ahead is a right guess");
-	ok(!dropped, "... which it leaves to the thread (the open waits for it in the cache)");
-	ahead_done(hash_of("/b"), 16, 0);
+	is_str(verdict("/b"), "right", "an open of a file being fetched by read-ahead is a right guess");
+	ok(!said.dropped && said.in_flight, "... which it leaves to the thread (the open waits for it in the cache)");
+	ok(!ahead_took(hash_of("/b"), 16), "... which has not said where it came from yet");
+	ahead_done(hash_of("/b"), 16, 0, "http://other");
 	is_int(pending(), 0, "once fetched, it is no longer pending");
-	is_str(verdict("/b", NULL), "none", "... nor a right guess a second time (and /b, opened last, is not in the walk)");
+	is_str(ahead_took(hash_of("/b"), 16), "http://other", "the open that waited for it learns where it came from");
+	is_str(verdict("/b"), "none", "... nor a right guess a second time (and /b, opened last, is not in the walk)");
 
 	ahead_new_tree();
-	is_str(verdict("/a/sub/z", NULL), "miss", "after a new tree the walk starts again from the root");
-	is_str(verdict("/a/sub/z", NULL), "none", "the file opened last is not in the walk after itself");
-	is_str(verdict("/c/dup", NULL), "none", "nor is a file more than AHEAD_NEAR files further (/c/dup: 5th)");
-	is_str(verdict("/a/x", NULL), "none", "nor a file before the one opened last");
-	is_str(verdict("/c/dup", NULL), "miss", "one of the next AHEAD_NEAR files is (/c/dup: the 4th after /a/x)");
-	is_str(verdict("/d", NULL), "miss", "folders and empty files are not counted (/d: the 1st after /c/dup)");
+	is_str(verdict("/a/sub/z"), "miss", "after a new tree the walk starts again from the root");
+	is_str(verdict("/a/sub/z"), "none", "the file opened last is not in the walk after itself");
+	is_str(verdict("/c/dup"), "none", "nor is a file more than AHEAD_NEAR files further (/c/dup: 5th)");
+	is_str(verdict("/a/x"), "none", "nor a file before the one opened last");
+	is_str(verdict("/c/dup"), "miss", "one of the next AHEAD_NEAR files is (/c/dup: the 4th after /a/x)");
+	is_str(verdict("/d"), "miss", "folders and empty files are not counted (/d: the 1st after /c/dup)");
 	is_str(plan("/d", "miss", none), "", "nothing comes after the last file");
 	is_int(window(), AHEAD_START, "a miss closes the window again");
 
 	ahead_new_tree();
-	verdict("/a/sub/z", NULL);
+	verdict("/a/sub/z");
 	is_str(plan("/a/sub/z", "miss", all), "", "blobs the local cache holds are not fetched");
-	is_str(verdict("/a/x", NULL), "right", "... but an open of one is a right guess");
+	is_str(verdict("/a/x"), "right", "... but an open of one is a right guess");
+	ok(!said.came_from, "... from the cache itself");
 	is_int(pending(), 0, "nothing is pending");
 
 	/* Guesses no open takes pile up: the oldest go, the latest stay. */
@@ -197,12 +201,12 @@ int main(void)
 		char p[32];
 
 		snprintf(p, sizeof p, "/f%02u/g%04u", i / 100, i);
-		ahead_opened(&im.ix, slot_of(p), hash_of(p), 16, &dropped);
+		ahead_opened(&im.ix, slot_of(p), hash_of(p), 16, &said);
 		plan(p, "right", all);
 	}
-	is_str(verdict("/f00/g0001", NULL), "none", "a guess no open took is let go of once many more were made");
-	is_str(verdict("/f19/g1930", NULL), "right", "... and the latest are kept");
-	is_str(verdict("/f19/g1921", NULL), "right", "... all of the last window");
+	is_str(verdict("/f00/g0001"), "none", "a guess no open took is let go of once many more were made");
+	is_str(verdict("/f19/g1930"), "right", "... and the latest are kept");
+	is_str(verdict("/f19/g1921"), "right", "... all of the last window");
 	is_int(pending(), 0, "nothing is pending");
 
 	free(im.base);
