@@ -1,0 +1,382 @@
+/* serve.c — the fuser's requests for blobs (MSG_OPEN): checked, answered on the main thread when
+ * the local cache has the blob and the kernel has its path cached, else by a pool of threads; and
+ * what an open sets off, read-ahead (ahead.c decides, the published order, order.c), on a pool of
+ * its own, into the local cache only. The fuser's channel, shared by the threads that answer, is
+ * here too.
+ */
+#include "indexer/serve.h"
+#include "indexer/ahead.h"
+#include "indexer/cache.h"
+#include "indexer/ctl.h"
+#include "indexer/order.h"
+#include "indexer/tree.h"
+
+#include "ipc/log.h"
+#include "ipc/proto_workers.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define OPEN_THREADS 4          /* opens served at once; the fuser sends one request per blob */
+/* Read-ahead (ahead.c's guesses, the published order's next files) served at once, on threads of
+ * its own: most of them wait on the network, where the fetcher serves them after every open
+ * (FETCH_MAX_AHEAD transfers at most). */
+#define AHEAD_THREADS 16
+
+static struct blobs *blobs;
+
+/* A request for a blob, queued for a pool. */
+struct open_job {
+	struct open_job *next;
+	/* Read-ahead, on the AHEAD_THREADS: into the local cache only, answered to nobody; `guess`:
+	 * one of ahead.c's (the others are the published order's). */
+	bool ahead, guess;
+	/* An open that missed: ahead.c's guesses after it, queued once its blob is here (on two
+	 * cores, guesses beside the open it follows would slow it: each process on its way would
+	 * serve several requests instead of one). */
+	struct open_job *after;
+	/* An open of a guess (ahead.c): in the cache from that layer, or being fetched by a
+	 * read-ahead thread (ahead_took then says from where): guess_layer(). */
+	const char *came_from;
+	bool guess_in_flight;
+	uint64_t id;
+	uint64_t size;
+	uint8_t hash[32];
+	uint8_t hash_len;
+	unsigned fuser_epoch;           /* which fuser asked (see fuser_lock) */
+	char path[4097];
+};
+
+/* The fuser's channel is FD_PEER1; a restarted fuser's channel replaces it (dup2) under this lock,
+ * and each new fuser gets a new epoch, so that an answer meant for a dead fuser never reaches its
+ * successor (whose request ids start again). */
+static pthread_mutex_t fuser_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned fuser_epoch;
+#define NO_FUSER UINT_MAX       /* the epoch of jobs nobody waits for (read-ahead) */
+
+/* The two pools' queues: opens, and read-ahead. */
+static struct pool {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct open_job *head, **tail;
+} opens = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, &opens.head },
+  aheads = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, &aheads.head };
+
+/* Send the fuser of `epoch` the blob (rc 0, fd, size bytes) or the failure of request id.
+ * Returns 0 when the fuser got the blob's fd. */
+static int answer_with(uint64_t id, unsigned epoch, int rc, int fd, const char *layer,
+		       uint64_t size)
+{
+	int sent = -1;
+	uint8_t buf[4 + WCONF_MAX_STR];
+	struct ipc_wr w;
+
+	ipc_wr_init(&w, buf, sizeof buf);
+	pthread_mutex_lock(&fuser_lock);
+	if (epoch != fuser_epoch) {
+		rc = 0;         /* its fuser is gone: nobody waits for this answer */
+		if (fd >= 0)
+			close(fd);
+	} else if (rc == 0) {
+		ictl_note_blob(layer, size);
+		ipc_wr_cstr(&w, layer);
+		rc = sent = ipc_send(FD_PEER1, MSG_BLOB, id, buf, w.len, &fd, 1);
+		close(fd);
+	} else {
+		ipc_wr_u32(&w, EIO);
+		rc = ipc_send(FD_PEER1, MSG_BLOB_ERR, id, buf, w.len, NULL, 0);
+	}
+	pthread_mutex_unlock(&fuser_lock);
+	if (rc)
+		log_err("cannot answer the fuser: %s", strerror(-rc));
+	return sent;
+}
+
+/* An open found its blob in the local cache (`layer`): what it says it came from, the layer a
+ * guess fetched it from if it was one (user.aysfs.layer, as when the fuser asked for guesses). */
+static const char *guess_layer(struct open_job *j, const char *layer)
+{
+	if (j->guess_in_flight) {
+		j->came_from = ahead_took(j->hash, j->hash_len);
+		j->guess_in_flight = false;
+	}
+	return j->came_from ? j->came_from : layer;
+}
+
+/* The blob stays pinned in the cache while the fuser holds its fd (until MSG_BLOB_CLOSED).
+ * Returns 0 when the blob was found or fetched. */
+static int answer(struct open_job *j)
+{
+	const char *layer = NULL;
+	bool hit = false;
+	int fd = -1, rc;
+
+	enum cache_use use = j->ahead ? CACHE_PEEK : CACHE_APP;
+	unsigned flags = j->ahead ? BLOB_AHEAD : 0;
+	bool pin;
+
+	rc = cache_acquire(j->hash, j->hash_len, j->size, use);
+	if (rc == -ENOSPC) {
+		if (j->guess)
+			ahead_done(j->hash, j->hash_len, -ENOSPC, NULL);
+		answer_with(j->id, j->fuser_epoch, -ENOSPC, -1, NULL, j->size);
+		return -ENOSPC;
+	}
+	if (rc == CACHE_ABSENT)
+		flags |= BLOB_NOT_CACHED;
+	rc = blob_get(blobs, j->hash, j->hash_len, j->size, j->path, flags, &fd, &layer, &hit);
+	if (j->guess)
+		ahead_done(j->hash, j->hash_len, rc, layer);
+	if (rc == 0 && hit)
+		layer = guess_layer(j, layer);
+	/* Pinned before the send: the fuser's MSG_BLOB_CLOSED may come back at once. */
+	pin = rc == 0 && use == CACHE_APP;
+	cache_done(j->hash, j->hash_len, j->size, rc, hit, pin, use);
+	if (answer_with(j->id, j->fuser_epoch, rc, fd, layer, j->size) && pin)
+		cache_closed(j->hash, j->hash_len);     /* the fuser holds nothing */
+	return rc;
+}
+
+static void pool_add(struct pool *p, struct open_job *j)
+{
+	pthread_mutex_lock(&p->lock);
+	*p->tail = j;
+	p->tail = &j->next;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Read-ahead's guesses (a list through `next`) go to the read-ahead threads once the open they
+ * follow has its blob (ok), or are forgotten. */
+static void queue_guesses(struct open_job *list, bool ok)
+{
+	while (list) {
+		struct open_job *a = list;
+
+		list = a->next;
+		a->next = NULL;
+		if (ok) {
+			pool_add(&aheads, a);
+		} else {
+			ahead_cancel(a->hash, a->hash_len);
+			free(a);
+		}
+	}
+}
+
+/* A thread of a pool: its jobs in the order they came. */
+static void *pool_thread(void *arg)
+{
+	struct pool *p = arg;
+	int rc;
+
+	if (p == &aheads)
+		cache_thread_background();
+	for (;;) {
+		struct open_job *j;
+
+		pthread_mutex_lock(&p->lock);
+		while (!p->head)
+			pthread_cond_wait(&p->cond, &p->lock);
+		j = p->head;
+		if (!(p->head = j->next))
+			p->tail = &p->head;
+		pthread_mutex_unlock(&p->lock);
+		/* An open took this guess over while it was queued. */
+		if (j->guess && !ahead_start(j->hash, j->hash_len)) {
+			free(j);
+			continue;
+		}
+		rc = answer(j);
+		queue_guesses(j->after, rc == 0);
+		free(j);
+	}
+	return NULL;
+}
+
+/* The cache is full of pinned blobs: the fuser unpins those it keeps idle. */
+void serve_cache_full(void)
+{
+	pthread_mutex_lock(&fuser_lock);
+	ipc_send(FD_PEER1, MSG_BLOB_UNPIN, 0, NULL, 0, NULL, 0);
+	pthread_mutex_unlock(&fuser_lock);
+}
+
+/* A blob left the cache: the fuser closes the fd it may keep for it (else the disk space stays
+ * taken until it does). */
+void serve_blob_gone(const uint8_t *hash, size_t len)
+{
+	uint8_t buf[1 + 32];
+	struct ipc_wr w;
+
+	ipc_wr_init(&w, buf, sizeof buf);
+	ipc_wr_u8(&w, (uint8_t)len);
+	ipc_wr_bytes(&w, hash, len);
+	pthread_mutex_lock(&fuser_lock);
+	ipc_send(FD_PEER1, MSG_BLOB_GONE, 0, buf, w.len, NULL, 0);
+	pthread_mutex_unlock(&fuser_lock);
+}
+
+/* An application opens j's file `in`: recorded for `aysfs-ctl order`; when it is one of the
+ * published order (order=N), the next files of the order are asked for on the read-ahead threads,
+ * answered to nobody (an epoch no fuser has): they only go into the local cache. */
+static void order_ahead(const struct ix *ix, const struct open_job *j, const struct ix_inode *in)
+{
+	struct order_item next[ORDER_WINDOW];
+	size_t n = order_opened(ix, in, j->path, j->hash, j->hash_len, next, ORDER_WINDOW);
+
+	for (size_t i = 0; i < n; i++) {
+		struct open_job *a = calloc(1, sizeof *a);
+
+		if (!a)
+			return;
+		a->ahead = true;
+		a->fuser_epoch = NO_FUSER;
+		a->size = next[i].size;
+		a->hash_len = next[i].hash_len;
+		memcpy(a->hash, next[i].hash, next[i].hash_len);
+		strcpy(a->path, "(published order)");
+		pool_add(&aheads, a);
+	}
+}
+
+/* An open took over a guess still queued: its job leaves the read-ahead queue (unless a thread
+ * has just taken it: ahead_start then drops it), and the open is served as any other, by the open
+ * pool and a FETCH_BLOB. The queue holds at most AHEAD_PENDING guesses. */
+static void promote(const struct open_job *j)
+{
+	struct open_job *a, **pp;
+
+	pthread_mutex_lock(&aheads.lock);
+	for (pp = &aheads.head; (a = *pp) && !(a->guess && a->hash_len == j->hash_len &&
+					     memcmp(a->hash, j->hash, j->hash_len) == 0);
+	     pp = &a->next)
+		;
+	if (a && !(*pp = a->next))
+		aheads.tail = pp;
+	pthread_mutex_unlock(&aheads.lock);
+	free(a);
+	log_debug("%s: read-ahead job promoted to an open", j->path);
+}
+
+/* Read-ahead after the open j of `in` (ahead.c decides; j learns whether it was a guess): the jobs
+ * of its guesses, a list through `next` (NULL: none). *now: they may go at once (the open was a
+ * right guess); else they wait for the open's blob. */
+static struct open_job *read_ahead(const struct ix *ix, struct open_job *j,
+				   const struct ix_inode *in, bool *now)
+{
+	uint32_t slot = (uint32_t)(in - ix->inodes), next[AHEAD_FILES];
+	struct open_job *list = NULL, **tail = &list;
+	struct ahead_open o;
+	size_t n, i;
+
+	if (!S_ISREG(in->mode) || in->size == 0)
+		return NULL;
+	ahead_opened(ix, slot, j->hash, j->hash_len, &o);
+	if (o.dropped)
+		promote(j);
+	j->came_from = o.came_from;
+	j->guess_in_flight = o.in_flight;
+	*now = o.verdict == AHEAD_RIGHT;
+	if (o.verdict == AHEAD_NONE)
+		return NULL;
+	n = ahead_plan(ix, slot, o.verdict, cache_present, next, AHEAD_FILES);
+	for (i = 0; i < n; i++) {
+		const struct ix_inode *s = &ix->inodes[next[i]];
+		struct open_job *a = calloc(1, sizeof *a);
+
+		if (!a)
+			break;
+		a->ahead = a->guess = true;
+		a->fuser_epoch = NO_FUSER;
+		a->size = s->size;
+		a->hash_len = (uint8_t)s->b;
+		memcpy(a->hash, ix_bytes(ix, s->a), a->hash_len);
+		if (ix_path(ix, s, a->path, sizeof a->path) < 0)
+			strcpy(a->path, "(read-ahead)");
+		*tail = a;
+		tail = &a->next;
+	}
+	for (; i < n; i++)      /* out of memory: those not made are not guessed */
+		ahead_cancel(ix_bytes(ix, ix->inodes[next[i]].a), ix->inodes[next[i]].b);
+	return list;
+}
+
+int serve_open(uint64_t id, const void *payload, size_t len, const struct ix *ix)
+{
+	struct open_job *j = calloc(1, sizeof *j), *guesses = NULL;
+	const struct ix_inode *in = NULL;
+	const char *layer = NULL;
+	struct ipc_rd r;
+	const void *hash;
+	bool now = false;
+	int fd;
+
+	if (!j)
+		return -ENOMEM;
+	ipc_rd_init(&r, payload, len);
+	j->id = id;
+	j->hash_len = ipc_rd_u8(&r);
+	hash = ipc_rd_bytes(&r, j->hash_len);
+	j->size = ipc_rd_u64(&r);
+	if ((j->hash_len != 16 && j->hash_len != 32) || !hash || !ipc_rd_cstr(&r, j->path, sizeof j->path) ||
+	    !ipc_rd_done(&r) || j->size == 0 || j->size > INT64_MAX) {
+		free(j);
+		return -EPROTO;
+	}
+	memcpy(j->hash, hash, j->hash_len);
+	j->fuser_epoch = fuser_epoch;   /* written by this (the main) thread only */
+	if (ix && (in = tree_ix_resolve(ix, j->path))) {
+		order_ahead(ix, j, in);
+		guesses = read_ahead(ix, j, in, &now);
+	}
+	/* No thread hand-off on the path of a warm open: pinned, as the pool would. The guesses go
+	 * out after the answer: the fuser waits for it. */
+	if (cache_pin_present(j->hash, j->hash_len)) {
+		if (blob_cached(blobs, j->hash, j->hash_len, j->size, &fd, &layer) == 0) {
+			cache_count_hit();
+			layer = guess_layer(j, layer);
+			if (answer_with(j->id, j->fuser_epoch, 0, fd, layer, j->size))
+				cache_closed(j->hash, j->hash_len);
+			free(j);
+			queue_guesses(guesses, true);
+			return 0;
+		}
+		cache_closed(j->hash, j->hash_len);
+	}
+	if (!now)
+		j->after = guesses;
+	pool_add(&opens, j);
+	if (now)
+		queue_guesses(guesses, true);
+	return 0;
+}
+
+int serve_new_fuser(int peer)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&fuser_lock);
+	if (dup2(peer, FD_PEER1) < 0)
+		rc = -errno;
+	fuser_epoch++;
+	pthread_mutex_unlock(&fuser_lock);
+	close(peer);
+	return rc;
+}
+
+int serve_start(struct blobs *b)
+{
+	blobs = b;
+	for (int i = 0; i < OPEN_THREADS + AHEAD_THREADS; i++) {
+		pthread_t t;
+
+		if (pthread_create(&t, NULL, pool_thread, i < OPEN_THREADS ? &opens : &aheads))
+			return -EAGAIN;
+	}
+	return 0;
+}
