@@ -47,6 +47,7 @@ struct guess {
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t settled = PTHREAD_COND_INITIALIZER;      /* a guess in flight is over */
 static struct guess tab[GUESS_SLOTS], keep[GUESS_MAX];
 static unsigned used, pending, window;
 static uint64_t seq;
@@ -207,6 +208,16 @@ void ahead_opened(const struct ix *ix, uint32_t slot, const uint8_t *hash, size_
 	pthread_mutex_unlock(&lock);
 }
 
+void ahead_wait(const uint8_t *hash, size_t hash_len)
+{
+	struct guess *g;
+
+	pthread_mutex_lock(&lock);
+	while ((g = find(hash, hash_len)) && g->state == G_FETCHING)
+		pthread_cond_wait(&settled, &lock);
+	pthread_mutex_unlock(&lock);
+}
+
 const char *ahead_took(const uint8_t *hash, size_t hash_len)
 {
 	const char *from = NULL;
@@ -283,6 +294,8 @@ void ahead_done(const uint8_t *hash, size_t hash_len, int rc, const char *layer)
 	pthread_mutex_lock(&lock);
 	g = find(hash, hash_len);
 	if (g && g->state == G_FETCHING) {
+		if (g->opened)
+			pthread_cond_broadcast(&settled);       /* its open waits (ahead_wait) */
 		pending--;
 		if (rc) {
 			del(g);

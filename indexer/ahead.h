@@ -52,6 +52,9 @@ struct ahead_open {
 void ahead_opened(const struct ix *ix, uint32_t slot, const uint8_t *hash, size_t hash_len,
 		  struct ahead_open *out);
 
+/* An open whose guess was in flight waits until that guess is over. */
+void ahead_wait(const uint8_t *hash, size_t hash_len);
+
 /* An open whose guess was in flight found its blob in the cache: the layer that guess fetched it
  * from (NULL: it did not, or failed). The guess is forgotten. */
 const char *ahead_took(const uint8_t *hash, size_t hash_len);

@@ -1222,13 +1222,18 @@ void cache_close(void)
 	pthread_mutex_unlock(&C.lock);
 }
 
+static bool for_app(enum cache_use use)
+{
+	return use == CACHE_APP || use == CACHE_APP_AHEAD;
+}
+
 int cache_acquire(const uint8_t *hash, size_t hash_len, uint64_t size, enum cache_use use)
 {
 	struct centry *e;
 	bool absent;
 
 	pthread_mutex_lock(&C.lock);
-	if (use == CACHE_APP)
+	if (for_app(use))
 		C.app_active++;
 	if (!C.opened || !(e = tab_get(hash, hash_len))) {
 		pthread_mutex_unlock(&C.lock);
@@ -1242,7 +1247,7 @@ int cache_acquire(const uint8_t *hash, size_t hash_len, uint64_t size, enum cach
 	/* Prefetches never evict: what would not fit under the limit is not fetched; the fuser's
 	 * guesses fill the cache up to the low-water mark only. */
 	if ((use == CACHE_PREFETCH && e->present) ||
-	    (use != CACHE_APP && !e->present &&
+	    (!for_app(use) && !e->present &&
 	     C.bytes + C.reserved + size > (use == CACHE_PEEK ? C.limit / 100 * CACHE_LOW_WATER : C.limit))) {
 		bool there = e->present;
 
@@ -1273,13 +1278,15 @@ void cache_done(const uint8_t *hash, size_t hash_len, uint64_t size, int rc, boo
 	struct centry *e;
 
 	pthread_mutex_lock(&C.lock);
-	if (use == CACHE_APP) {
+	if (for_app(use)) {
 		/* The prefetchers wait for the last application open to end; only they are woken,
 		 * and only then: a broadcast per blob to threads with nothing to do was 2 wake-ups
 		 * and a contended lock on the path of every open. */
 		if (--C.app_active == 0 && C.pf_total)
 			pthread_cond_broadcast(&C.pf_cond);
-		if (rc == 0 && hit)
+		if (use == CACHE_APP_AHEAD)
+			;
+		else if (rc == 0 && hit)
 			C.hits++;
 		else
 			C.misses++;

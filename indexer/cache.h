@@ -25,7 +25,10 @@ struct ix;
  * read-ahead (ahead.c, the published order): a guess at the files opened next, fetched into the
  * cache only (no use of the blob, so no recency and no hit counted, and no pin kept: the open
  * that comes for it pins it). */
-enum cache_use { CACHE_APP, CACHE_PREFETCH, CACHE_PEEK };
+enum cache_use { CACHE_APP, CACHE_PREFETCH, CACHE_PEEK, CACHE_APP_AHEAD };
+/* CACHE_APP_AHEAD: an application's open that took over a guess read-ahead still had queued: an
+ * open in every way but the counts, neither hit nor miss (read-ahead had seen it coming, and its
+ * own fetch would not have counted either). */
 
 /* How the prefetcher gets a blob into the cache (blob_get without an fd to keep). Returns 0 or
  * -errno; *hit is true when the cache already had it. */

@@ -43,6 +43,7 @@ struct open_job {
 	 * read-ahead thread (ahead_took then says from where): guess_layer(). */
 	const char *came_from;
 	bool guess_in_flight;
+	bool promoted;          /* an open that took over a queued guess (CACHE_APP_AHEAD) */
 	uint64_t id;
 	uint64_t size;
 	uint8_t hash[32];
@@ -115,10 +116,15 @@ static int answer(struct open_job *j)
 	bool hit = false;
 	int fd = -1, rc;
 
-	enum cache_use use = j->ahead ? CACHE_PEEK : CACHE_APP;
+	enum cache_use use = j->ahead ? CACHE_PEEK : j->promoted ? CACHE_APP_AHEAD : CACHE_APP;
 	unsigned flags = j->ahead ? BLOB_AHEAD : 0;
 	bool pin;
 
+	/* The guess read-ahead is fetching for it: it waits for that, not beside it (once it has
+	 * the blob in the cache, the open is a hit; had the open won the lookup, it would have
+	 * fetched the blob itself, a miss that read-ahead saw coming). */
+	if (j->guess_in_flight)
+		ahead_wait(j->hash, j->hash_len);
 	rc = cache_acquire(j->hash, j->hash_len, j->size, use);
 	if (rc == -ENOSPC) {
 		if (j->guess)
@@ -134,7 +140,7 @@ static int answer(struct open_job *j)
 	if (rc == 0 && hit)
 		layer = guess_layer(j, layer);
 	/* Pinned before the send: the fuser's MSG_BLOB_CLOSED may come back at once. */
-	pin = rc == 0 && use == CACHE_APP;
+	pin = rc == 0 && use != CACHE_PEEK;
 	cache_done(j->hash, j->hash_len, j->size, rc, hit, pin, use);
 	if (answer_with(j->id, j->fuser_epoch, rc, fd, layer, j->size) && pin)
 		cache_closed(j->hash, j->hash_len);     /* the fuser holds nothing */
@@ -277,7 +283,7 @@ static struct open_job *read_ahead(const struct ix *ix, struct open_job *j,
 	if (!S_ISREG(in->mode) || in->size == 0)
 		return NULL;
 	ahead_opened(ix, slot, j->hash, j->hash_len, &o);
-	if (o.dropped)
+	if ((j->promoted = o.dropped))
 		promote(j);
 	j->came_from = o.came_from;
 	j->guess_in_flight = o.in_flight;

@@ -6,7 +6,10 @@
 #include "tests/unit/fuser_tree.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <unistd.h>
 
 /* Every file its own content but /c/dup, which has /d's: read-ahead guesses a content once. */
 #define H(n) "|8a3e5e03a10ecc3601a1f14fbc37101" #n "|"
@@ -122,6 +125,16 @@ static bool run(const char *path, int rc)
 	return true;
 }
 
+/* An open that waits for its guess in flight (ahead_wait), on a thread of its own. */
+static atomic_bool waited;
+
+static void *open_waits(void *arg)
+{
+	ahead_wait(hash_of(arg), 16);
+	atomic_store(&waited, true);
+	return NULL;
+}
+
 /* 2,000 files in 20 folders, each its own content: the table of guesses fills up. */
 static void big_tree(void)
 {
@@ -173,7 +186,15 @@ int main(void)
 	is_str(verdict("/b"), "right", "an open of a file being fetched by read-ahead is a right guess");
 	ok(!said.dropped && said.in_flight, "... which it leaves to the thread (the open waits for it in the cache)");
 	ok(!ahead_took(hash_of("/b"), 16), "... which has not said where it came from yet");
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, open_waits, "/b"))
+		abort();
+	usleep(100000);
+	ok(!atomic_load(&waited), "an open of it waits while the guess is in flight");
 	ahead_done(hash_of("/b"), 16, 0, "http://other");
+	pthread_join(t, NULL);
+	ok(atomic_load(&waited), "... and goes on once it is over");
 	is_int(pending(), 0, "once fetched, it is no longer pending");
 	is_str(ahead_took(hash_of("/b"), 16), "http://other", "the open that waited for it learns where it came from");
 	is_str(verdict("/b"), "none", "... nor a right guess a second time (and /b, opened last, is not in the walk)");
