@@ -269,28 +269,29 @@ static void promote(const struct open_job *j)
 	log_debug("%s: read-ahead job promoted to an open", j->path);
 }
 
-/* Read-ahead after the open j of `in` (ahead.c decides; j learns whether it was a guess): the jobs
- * of its guesses, a list through `next` (NULL: none). *now: they may go at once (the open was a
- * right guess); else they wait for the open's blob. */
-static struct open_job *read_ahead(const struct ix *ix, struct open_job *j,
-				   const struct ix_inode *in, bool *now)
+/* What read-ahead makes of the open j of `in` (ahead.c decides; j learns whether it was a
+ * guess). */
+static enum ahead_verdict note_open(const struct ix *ix, struct open_job *j, const struct ix_inode *in)
 {
-	uint32_t slot = (uint32_t)(in - ix->inodes), next[AHEAD_FILES];
-	struct open_job *list = NULL, **tail = &list;
 	struct ahead_open o;
-	size_t n, i;
 
-	if (!S_ISREG(in->mode) || in->size == 0)
-		return NULL;
-	ahead_opened(ix, slot, j->hash, j->hash_len, &o);
+	ahead_opened(ix, (uint32_t)(in - ix->inodes), j->hash, j->hash_len, &o);
 	if ((j->promoted = o.dropped))
 		promote(j);
 	j->came_from = o.came_from;
 	j->guess_in_flight = o.in_flight;
-	*now = o.verdict == AHEAD_RIGHT;
-	if (o.verdict == AHEAD_NONE)
-		return NULL;
-	n = ahead_plan(ix, slot, o.verdict, cache_present, next, AHEAD_FILES);
+	return o.verdict;
+}
+
+/* The jobs of read-ahead's guesses after an open of `in`, a list through `next` (NULL: none). */
+static struct open_job *guesses_after(const struct ix *ix, const struct ix_inode *in,
+				      enum ahead_verdict v)
+{
+	uint32_t next[AHEAD_FILES];
+	struct open_job *list = NULL, **tail = &list;
+	size_t n = v == AHEAD_NONE ? 0 : ahead_plan(ix, (uint32_t)(in - ix->inodes), v, cache_present,
+						     next, AHEAD_FILES), i;
+
 	for (i = 0; i < n; i++) {
 		const struct ix_inode *s = &ix->inodes[next[i]];
 		struct open_job *a = calloc(1, sizeof *a);
@@ -314,12 +315,12 @@ static struct open_job *read_ahead(const struct ix *ix, struct open_job *j,
 
 int serve_open(uint64_t id, const void *payload, size_t len, const struct ix *ix)
 {
-	struct open_job *j = calloc(1, sizeof *j), *guesses = NULL;
+	struct open_job *j = calloc(1, sizeof *j);
+	enum ahead_verdict v = AHEAD_NONE;
 	const struct ix_inode *in = NULL;
 	const char *layer = NULL;
 	struct ipc_rd r;
 	const void *hash;
-	bool now = false;
 	int fd;
 
 	if (!j)
@@ -336,29 +337,33 @@ int serve_open(uint64_t id, const void *payload, size_t len, const struct ix *ix
 	}
 	memcpy(j->hash, hash, j->hash_len);
 	j->fuser_epoch = fuser_epoch;   /* written by this (the main) thread only */
-	if (ix && (in = tree_ix_resolve(ix, j->path))) {
-		order_ahead(ix, j, in);
-		guesses = read_ahead(ix, j, in, &now);
-	}
-	/* No thread hand-off on the path of a warm open: pinned, as the pool would. The guesses go
-	 * out after the answer: the fuser waits for it. */
+	if (ix && (in = tree_ix_resolve(ix, j->path)) && S_ISREG(in->mode) && in->size > 0)
+		v = note_open(ix, j, in);
+	/* No thread hand-off on the path of a warm open: pinned, as the pool would. What the open
+	 * sets off is worked out after the answer: the fuser waits for it. */
 	if (cache_pin_present(j->hash, j->hash_len)) {
 		if (blob_cached(blobs, j->hash, j->hash_len, j->size, &fd, &layer) == 0) {
 			cache_count_hit();
 			layer = guess_layer(j, layer);
 			if (answer_with(j->id, j->fuser_epoch, 0, fd, layer, j->size))
 				cache_closed(j->hash, j->hash_len);
+			if (in)
+				order_ahead(ix, j, in);
 			free(j);
-			queue_guesses(guesses, true);
+			queue_guesses(in ? guesses_after(ix, in, v) : NULL, true);
 			return 0;
 		}
 		cache_closed(j->hash, j->hash_len);
 	}
-	if (!now)
-		j->after = guesses;
-	pool_add(&opens, j);
-	if (now)
-		queue_guesses(guesses, true);
+	if (in)
+		order_ahead(ix, j, in);
+	if (v == AHEAD_RIGHT) {
+		pool_add(&opens, j);
+		queue_guesses(guesses_after(ix, in, v), true);
+	} else {
+		j->after = in ? guesses_after(ix, in, v) : NULL;
+		pool_add(&opens, j);
+	}
 	return 0;
 }
 
