@@ -244,8 +244,8 @@ int istore_load(const char *state_dir, const uint8_t name_key[32], const uint8_t
 		close(in);
 		return -ENOMEM;
 	}
-	sum_init(&h);
 	if (rc == 0) {
+		sum_init(&h);   /* sum_final below frees it */
 		out = memfd_create("aysfs-index", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 		rc = out < 0 || ftruncate(out, (off_t)hdr->image_size) ? -errno : 0;
 		if (rc == 0)
