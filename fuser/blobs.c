@@ -176,15 +176,38 @@ void blob_gone(struct fuser *f, const uint8_t *hash, uint8_t len)
 		b->gone = true;
 }
 
+static void table_remove(struct fuser *f, struct blob *b)
+{
+	struct blob **pp;
+
+	for (pp = &f->blobs.buckets[bucket_of(b->hash)]; *pp != b; pp = &(*pp)->next)
+		;
+	*pp = b->next;
+	b->next = NULL;
+}
+
+/* Take b, whose file changed while handles use it, out of the table: they keep it (and its fd,
+ * and its pin in the indexer's count) until the last of them goes (blob_put). */
+static void detach(struct fuser *f, struct blob *b)
+{
+	table_remove(f, b);
+	b->detached = true;
+}
+
 /* Drop one reference. With the last one, a blob that has its fd keeps it on the idle list (a
  * warm open of the same content then needs no round trip to the indexer); one that never got an
  * fd is forgotten unless it was served once (user.aysfs.layer keeps answering). */
 void blob_put(struct fuser *f, struct blob *b)
 {
-	struct blob **pp;
-
 	if (--b->refs)
 		return;
+	if (b->detached) {      /* its last handle: nobody can find it any more */
+		unpin(f, b);
+		close(b->fd);
+		free(b->layer);
+		free(b);
+		return;
+	}
 	if (b->state == BLOB_OPEN) {
 		idle_add(f, b);
 		return;
@@ -196,9 +219,7 @@ void blob_put(struct fuser *f, struct blob *b)
 		b->state = BLOB_IDLE;
 		return;
 	}
-	for (pp = &f->blobs.buckets[bucket_of(b->hash)]; *pp != b; pp = &(*pp)->next)
-		;
-	*pp = b->next;
+	table_remove(f, b);
 	free(b);
 }
 
@@ -347,16 +368,18 @@ void blob_open(struct fuser *f, fuse_req_t req, fuse_ino_t ino, const struct ix_
 	int rc;
 
 	/* A held fd is served again only while its file is the one the indexer verified (SPEC §6):
-	 * one fstat. A file changed since (written in place, or unlinked by an eviction) is let go
-	 * of when no handle uses it and asked for again; while handles use it, the open fails. */
+	 * one fstat. A file changed since (written in place, or unlinked by an eviction) is asked
+	 * for again. The handles that use it keep the fd they read from (detach: its bytes are what
+	 * they were shown); this open and the next get the content anew, as a blob of their own. */
 	if (b && b->state == BLOB_OPEN && !blob_unchanged(b)) {
 		log_warn("%s: the blob's file changed after it was verified; asked for again",
 			 b->layer ? b->layer : "local cache");
 		if (b->refs) {
-			fuse_reply_err(req, EIO);
-			return;
+			detach(f, b);
+			b = blob_for(f, in);
+		} else {
+			idle_close(f, b);
 		}
-		idle_close(f, b);
 	}
 	if (b && b->state == BLOB_OPEN) {
 		blob_hold(f, b);

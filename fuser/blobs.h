@@ -44,6 +44,7 @@ struct blob {
 	uint8_t hash_len;
 	bool gone;              /* no longer in the indexer's cache: no idle life after the handles */
 	bool pinned;            /* the indexer counts it in use: an fd for a MSG_OPEN, or HELD */
+	bool detached;          /* out of the table: its file changed while handles used it */
 	enum blob_state state;
 	uint64_t size;
 	int fd;                 /* BLOB_OPEN only */

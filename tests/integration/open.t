@@ -43,6 +43,17 @@ is "$(find "$T/cache/dedupe" -type f ! -name ".*" | wc -l)" $N "every blob is in
 kill -STOP "$(worker_pid indexer)"
 ok_cmd "an open of content the fuser holds needs no indexer" timeout 5 cmp "$T/src/d/f007" "$T/mnt/d/f007"
 kill -CONT "$(worker_pid indexer)"
+# A blob removed from the cache while a handle reads it: that handle keeps its bytes, and a new
+# open of the same file gets the content again (SPEC §6: the file changed, so it is not served as
+# it is), never EIO.
+exec 3<"$T/mnt/d/f020"
+rm -f "$(cache_blob 020)"
+ok_cmd "a file whose cached blob went while a handle holds it opens again, right" \
+	cmp "$T/src/d/f020" "$T/mnt/d/f020"
+ok_cmd "and the handle still reads its bytes" cmp "$T/src/d/f020" - <&3
+exec 3<&-
+like "$(cat "$T/log")" "the blob's file changed after it was verified; asked for again" "the log says so"
+ok_cmd "the blob is in the cache again" test -f "$(cache_blob 020)"
 mount_stop
 
 # A new mount (no fd held) on an empty cache: f008 is opened, then f010 (a miss two files further
