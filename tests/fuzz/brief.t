@@ -11,7 +11,8 @@ for h in "$TOP"/build/fuzz/tests/fuzz_*; do
 	out=$("$h" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -artifact_prefix="$work/crash-" \
 		"$work" 2>&1); st=$?
 	ok $st "fuzz_$name: ${secs}s without a finding"
-	[ $st = 0 ] || printf '%s\n' "$out" | tail -30 | sed 's/^/#   /'
+	# On stderr as well: prove shows it without -v, so that a CI log keeps a finding's report.
+	[ $st = 0 ] || printf '%s\n' "$out" | tail -30 | sed 's/^/#   /' | tee /dev/stderr
 	rm -rf "$work"
 done
 [ "$_tap_n" -gt 0 ] || ok 1 "no fuzz harness was built (make V=fuzz fuzzers)"
