@@ -76,7 +76,7 @@ BIN_supervisor := supervisor/main.c $(SUP) $(IPC_CORE) ipc/proto_supervisor.c ip
 # mount with [debug] (development nodes): the fuser of every other mount has none of that code.
 BIN_fuser      := fuser/main.c $(filter-out fuser/debug.c,$(FUSER)) $(IPC_CORE) ipc/proto_fuser.c \
                   ipc/index.c $(POLICY_CORE)
-BIN_fuser-debug := $(BIN_fuser) fuser/debug.c ipc/proto_debug.c
+BIN_fuser-debug := $(BIN_fuser) fuser/debug.c ipc/proto_debug.c ipc/ipc_workers.c
 BIN_indexer    := indexer/main.c $(INDEXER) $(IPC) $(POLICY) fetcher/probe_wire.c
 BIN_fetcher    := fetcher/main.c $(FETCHER) $(IPC) $(POLICY)
 BIN_status     := status/main.c $(STATUS) $(IPC) $(POLICY)
@@ -134,7 +134,7 @@ FUZZ_debug  := debug/wire.c $(IPC)
 UNITS    := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 FUZZERS  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 
-.PHONY: all bins tests check fuzz fuzzers demo install uninstall users deps clean tcb cycles deb
+.PHONY: all bins tests check fuzz fuzzers demo install uninstall users deps clean tcb unlinked cycles deb
 .DEFAULT_GOAL := all
 
 ifeq ($(V),fuzz)
@@ -226,6 +226,12 @@ tcb:
 	@echo "with [debug] (aysfs-fuser-debug in place of aysfs-fuser): +$$(( \
 	  $$(tools/tcb.sh $(sort $(BIN_supervisor) $(BIN_fuser-debug)) | tail -1) - \
 	  $$(tools/tcb.sh $(sort $(BIN_supervisor) $(BIN_fuser)) | tail -1) ))"
+
+# Every function of the core's files is linked into root, the fuser or the debug fuser
+# (tools/unlinked.py): make tcb counts files whole, so one they never call belongs elsewhere.
+comma := ,
+unlinked:
+	@tools/unlinked.py $(foreach b,supervisor fuser +fuser-debug,$(b)=$(subst $(eval) ,$(comma),$(strip $(BIN_$(b:+%=%)))))
 
 # No call cycle between the files of any binary (tools/cycles.py): a module never calls back into one
 # that calls it.

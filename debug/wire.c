@@ -2,6 +2,7 @@
  * supervisor) and the journal's lines (from Redis, which anyone who can reach it may have
  * written); and the replies it encodes. */
 #include "debug/debug.h"
+#include "ipc/ipc_workers.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -16,6 +16,7 @@
 #include "ipc/proto_workers.h"
 #include "policy/policy.h"
 #include "policy/seccomp.h"
+#include "ipc/ipc_workers.h"
 
 #include <errno.h>
 #include <poll.h>

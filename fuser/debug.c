@@ -23,6 +23,7 @@
 #include "ipc/log.h"
 #include "ipc/proto.h"
 #include "ipc/proto_debug.h"
+#include "ipc/ipc_workers.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -398,6 +398,57 @@ static unsigned servers_start(void)
 	return n;
 }
 
+/* The main thread once serving: the channels to the indexer and to root, the servers' wake-ups
+ * and the blob timers, under serve_lock between polls; with no server thread, /dev/fuse too.
+ * Returns when the session or root's channel ends, serve_lock held. */
+static void main_loop(unsigned nservers, struct fuse_buf *buf)
+{
+	int rc;
+
+	for (;;) {
+		struct pollfd p[4] = {
+			{ .fd = nservers ? -1 : fuse_session_fd(fuser.se), .events = POLLIN },
+			{ .fd = fuser.idx_fd, .events = POLLIN },
+			{ .fd = FD_SUPERVISOR, .events = POLLIN },
+			{ .fd = wake_pipe[0], .events = POLLIN },
+		};
+		int timeout = blobs_unpin(&fuser, false);
+		char why[16];
+		ssize_t n;
+
+		timer_set = timeout >= 0;
+		pthread_mutex_unlock(&serve_lock);
+		rc = poll(p, 4, timeout);
+		pthread_mutex_lock(&serve_lock);
+		if (rc < 0) {
+			if (errno == EINTR)
+				continue;
+			die(66, "poll: %s", strerror(errno));
+		}
+		if (p[3].revents && (n = read(wake_pipe[0], why, sizeof why)) > 0 &&
+		    memchr(why, WAKE_END, (size_t)n))
+			break;          /* a server saw the session end */
+		if (p[0].revents && serve_all(buf) < 0)
+			break;
+		if (p[1].revents) {
+			rc = on_indexer_msg(&fuser);
+			/* A peer that dies with messages unread resets the channel: it is gone all the same. */
+			if (rc < 0 && rc != -ECONNRESET)
+				die(67, "indexer channel: %s", strerror(-rc));
+			if (rc <= 0) {
+				/* The indexer died: opens wait for the one the supervisor starts. */
+				log_warn("the indexer is gone; waiting for a new one");
+				close(fuser.idx_fd);
+				fuser.idx_fd = -1;
+			}
+		}
+		if (p[1].revents && fuser.debug)
+			debug_retry(&fuser);
+		if (p[2].revents && !on_supervisor_msg(&fuser))
+			break;          /* the supervisor is gone: stop */
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(1, argv);
@@ -443,48 +494,7 @@ int main(int argc, char **argv)
 	fcntl(fuser.idx_fd, F_SETFL, O_NONBLOCK);
 	ipc_send(FD_SUPERVISOR, MSG_READY, 0, NULL, 0, NULL, 0);
 
-	for (;;) {
-		struct pollfd p[4] = {
-			{ .fd = nservers ? -1 : fuse_session_fd(fuser.se), .events = POLLIN },
-			{ .fd = fuser.idx_fd, .events = POLLIN },
-			{ .fd = FD_SUPERVISOR, .events = POLLIN },
-			{ .fd = wake_pipe[0], .events = POLLIN },
-		};
-		int timeout = blobs_unpin(&fuser, false);
-		char why[16];
-		ssize_t n;
-
-		timer_set = timeout >= 0;
-		pthread_mutex_unlock(&serve_lock);
-		rc = poll(p, 4, timeout);
-		pthread_mutex_lock(&serve_lock);
-		if (rc < 0) {
-			if (errno == EINTR)
-				continue;
-			die(66, "poll: %s", strerror(errno));
-		}
-		if (p[3].revents && (n = read(wake_pipe[0], why, sizeof why)) > 0 &&
-		    memchr(why, WAKE_END, (size_t)n))
-			break;          /* a server saw the session end */
-		if (p[0].revents && serve_all(&buf) < 0)
-			break;
-		if (p[1].revents) {
-			rc = on_indexer_msg(&fuser);
-			/* A peer that dies with messages unread resets the channel: it is gone all the same. */
-			if (rc < 0 && rc != -ECONNRESET)
-				die(67, "indexer channel: %s", strerror(-rc));
-			if (rc <= 0) {
-				/* The indexer died: opens wait for the one the supervisor starts. */
-				log_warn("the indexer is gone; waiting for a new one");
-				close(fuser.idx_fd);
-				fuser.idx_fd = -1;
-			}
-		}
-		if (p[1].revents && fuser.debug)
-			debug_retry(&fuser);
-		if (p[2].revents && !on_supervisor_msg(&fuser))
-			break;          /* the supervisor is gone: stop */
-	}
+	main_loop(nservers, &buf);
 	/* serve_lock stays held: no server touches the session being destroyed. */
 	free(buf.mem);
 	fuse_session_destroy(fuser.se);

@@ -30,6 +30,25 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* Each folder's children are one sorted run of slots: the next slot is the first child, else the
+ * next sibling of the nearest folder on the way up that has one. */
+uint32_t ix_walk_next(const struct ix *ix, uint32_t slot)
+{
+	const struct ix_inode *in = &ix->inodes[slot];
+
+	if (S_ISDIR(in->mode) && in->b > 0)
+		return in->a;
+	while (slot != IX_ROOT) {
+		const struct ix_inode *dir = &ix->inodes[in->parent];
+
+		if (slot + 1 < dir->a + dir->b)
+			return slot + 1;
+		slot = in->parent;
+		in = dir;
+	}
+	return UINT32_MAX;
+}
+
 #define GUESS_SLOTS 4096                /* open addressing; a power of two */
 #define GUESS_MAX (GUESS_SLOTS / 4)     /* past this many, the oldest guesses in the cache go */
 #define GUESS_KEEP (4 * AHEAD_FILES)    /* of those, the most recent stay */

@@ -23,6 +23,10 @@
  * the file opened before it: a walk through the tree, not a program picking files of its own. */
 #define AHEAD_NEAR 4
 
+/* The slot after `slot` in a depth-first walk of the tree in name order (a directory's children
+ * right after it, then its next sibling), which is readdir order (the image's layout, ipc/index.h); UINT32_MAX after the last. */
+uint32_t ix_walk_next(const struct ix *ix, uint32_t slot);
+
 /* What an open says to read-ahead (ahead_opened). */
 enum ahead_verdict {
 	AHEAD_NONE,     /* away from the walk and not guessed: guess nothing */

@@ -222,25 +222,6 @@ int ix_path(const struct ix *ix, const struct ix_inode *in, char *buf, size_t bu
 	return (int)(bufsz - pos - 1);
 }
 
-/* Each folder's children are one sorted run of slots: the next slot is the first child, else the
- * next sibling of the nearest folder on the way up that has one. */
-uint32_t ix_walk_next(const struct ix *ix, uint32_t slot)
-{
-	const struct ix_inode *in = &ix->inodes[slot];
-
-	if (S_ISDIR(in->mode) && in->b > 0)
-		return in->a;
-	while (slot != IX_ROOT) {
-		const struct ix_inode *dir = &ix->inodes[in->parent];
-
-		if (slot + 1 < dir->a + dir->b)
-			return slot + 1;
-		slot = in->parent;
-		in = dir;
-	}
-	return UINT32_MAX;
-}
-
 int ix_map_sealed(struct ix *ix, int fd, size_t size, void **map, char *err, size_t errlen)
 {
 	const int need = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;

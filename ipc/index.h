@@ -125,10 +125,6 @@ const struct ix_inode *ix_lookup(const struct ix *ix, const struct ix_inode *dir
  * or -ENAMETOOLONG when it does not fit. */
 int ix_path(const struct ix *ix, const struct ix_inode *in, char *buf, size_t bufsz);
 
-/* The slot after `slot` in a depth-first walk of the tree in name order (a directory's children
- * right after it, then its next sibling), which is readdir order; UINT32_MAX after the last. */
-uint32_t ix_walk_next(const struct ix *ix, uint32_t slot);
-
 /* Names compare as bytes, a shorter name first when one is a prefix of the other. */
 int ix_name_cmp(const void *a, size_t alen, const void *b, size_t blen);
 

@@ -82,8 +82,9 @@ int ipc_send(int sock, uint16_t type, uint64_t id, const void *payload, size_t l
 	return 0;
 }
 
-/* The checks of ipc_check on a header already copied out, `paylen` being the bytes after it. */
-static int ipc_check_hdr(const struct ipc_hdr *h, size_t paylen, unsigned nfds,
+/* The checks of a header already copied out, `paylen` being the bytes after it (ipc_recv here;
+ * ipc_check in ipc_workers.c, for the fuzz harnesses). */
+int ipc_check_hdr(const struct ipc_hdr *h, size_t paylen, unsigned nfds,
 			 const struct ipc_type *accept, size_t n, const struct ipc_type **desc)
 {
 	const struct ipc_type *t = NULL;
@@ -111,20 +112,6 @@ static int ipc_check_hdr(const struct ipc_hdr *h, size_t paylen, unsigned nfds,
 	if (desc)
 		*desc = t;
 	return 0;
-}
-
-int ipc_check(const void *buf, size_t len, unsigned nfds, const struct ipc_type *accept,
-	      size_t n, const struct ipc_type **desc)
-{
-	struct ipc_hdr h;
-
-	if (desc)
-		*desc = NULL;
-	if (!buf || len < sizeof h)
-		return -EPROTO;
-	/* Copied out: the datagram may sit at any alignment (the fuzzer hands us odd offsets). */
-	memcpy(&h, buf, sizeof h);
-	return ipc_check_hdr(&h, len - sizeof h, nfds, accept, n, desc);
 }
 
 static void close_all(int *fds, unsigned n)
@@ -266,13 +253,6 @@ uint8_t ipc_rd_u8(struct ipc_rd *r)
 	return p ? p[0] : 0;
 }
 
-uint16_t ipc_rd_u16(struct ipc_rd *r)
-{
-	const uint8_t *p = rd_take(r, 2);
-
-	return p ? (uint16_t)(p[0] | (unsigned)p[1] << 8) : 0;
-}
-
 uint32_t ipc_rd_u32(struct ipc_rd *r)
 {
 	const uint8_t *p = rd_take(r, 4);
@@ -292,17 +272,6 @@ uint64_t ipc_rd_u64(struct ipc_rd *r)
 	for (int i = 7; i >= 0; i--)
 		v = v << 8 | p[i];
 	return v;
-}
-
-int64_t ipc_rd_i64(struct ipc_rd *r)
-{
-	uint64_t v = ipc_rd_u64(r);
-
-	/* Two's complement spelled out: converting an out-of-range u64 to i64 is only
-	 * implementation-defined in C17. */
-	if (v <= INT64_MAX)
-		return (int64_t)v;
-	return -(int64_t)(UINT64_MAX - v) - 1;
 }
 
 const void *ipc_rd_bytes(struct ipc_rd *r, size_t n)
@@ -331,8 +300,9 @@ const char *ipc_rd_str(struct ipc_rd *r, size_t max, size_t *len)
 	return (const char *)p;
 }
 
-/* A string headed for C code: an embedded NUL would let the wire and the C view disagree. */
-static const char *rd_text(struct ipc_rd *r, size_t max, size_t *len)
+/* A string headed for C code: an embedded NUL would let the wire and the C view disagree (also
+ * ipc_rd_strdup's, in ipc_workers.c). */
+const char *ipc_rd_text(struct ipc_rd *r, size_t max, size_t *len)
 {
 	const char *s = ipc_rd_str(r, max, len);
 
@@ -354,34 +324,12 @@ char *ipc_rd_cstr(struct ipc_rd *r, char *dst, size_t dstsz)
 		return NULL;
 	}
 	dst[0] = '\0';
-	s = rd_text(r, dstsz - 1, &n);
+	s = ipc_rd_text(r, dstsz - 1, &n);
 	if (!s)
 		return NULL;
 	memcpy(dst, s, n);
 	dst[n] = '\0';
 	return dst;
-}
-
-char *ipc_rd_strdup(struct ipc_rd *r, size_t max)
-{
-	const char *s;
-	char *d;
-	size_t n;
-
-	s = rd_text(r, max, &n);
-	if (!s)
-		return NULL;
-	d = malloc(n + 1);
-	if (!d) {
-		/* Marked bad so that a caller that only checks ipc_rd_done never uses the NULL; errno
-		 * stays ENOMEM for one that wants to tell this from a hostile peer. */
-		rd_fail(r);
-		errno = ENOMEM;
-		return NULL;
-	}
-	memcpy(d, s, n);
-	d[n] = '\0';
-	return d;
 }
 
 bool ipc_rd_done(const struct ipc_rd *r)
@@ -413,13 +361,6 @@ static void wr_put(struct ipc_wr *w, const void *p, size_t n)
 void ipc_wr_u8(struct ipc_wr *w, uint8_t v)
 {
 	wr_put(w, &v, 1);
-}
-
-void ipc_wr_u16(struct ipc_wr *w, uint16_t v)
-{
-	uint8_t b[2] = { (uint8_t)v, (uint8_t)(v >> 8) };
-
-	wr_put(w, b, sizeof b);
 }
 
 void ipc_wr_u32(struct ipc_wr *w, uint32_t v)
@@ -474,14 +415,3 @@ int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int ipc_recv_wait(int sock, const struct ipc_type *accept, size_t n, struct ipc_msg *m, int ms)
-{
-	struct pollfd p = { .fd = sock, .events = POLLIN };
-	int rc;
-
-	while ((rc = poll(&p, 1, ms)) < 0 && errno == EINTR)
-		;
-	if (rc <= 0)
-		return rc == 0 ? -ETIMEDOUT : -errno;
-	return ipc_recv(sock, accept, n, m);
-}

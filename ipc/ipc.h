@@ -63,14 +63,6 @@ int ipc_send(int sock, uint16_t type, uint64_t id, const void *payload, size_t l
  * caller is closed. Other errors: -errno of recvmsg. Received fds have O_CLOEXEC set. */
 int ipc_recv(int sock, const struct ipc_type *accept, size_t n, struct ipc_msg *m);
 
-/* As ipc_recv, waiting at most ms milliseconds for the message (-ETIMEDOUT). */
-int ipc_recv_wait(int sock, const struct ipc_type *accept, size_t n, struct ipc_msg *m, int ms);
-
-/* Check a received datagram held in memory (the part of ipc_recv that needs no socket; the
- * fuzz harness drives it). `nfds` is how many fds arrived. Returns 0 or -EPROTO. */
-int ipc_check(const void *buf, size_t len, unsigned nfds, const struct ipc_type *accept,
-	      size_t n, const struct ipc_type **desc);
-
 /* Close every fd of a received message that the caller did not take (fds set to -1 are skipped). */
 void ipc_msg_close_fds(struct ipc_msg *m);
 
@@ -84,10 +76,8 @@ struct ipc_rd {
 
 void ipc_rd_init(struct ipc_rd *r, const void *buf, size_t len);
 uint8_t ipc_rd_u8(struct ipc_rd *r);
-uint16_t ipc_rd_u16(struct ipc_rd *r);
 uint32_t ipc_rd_u32(struct ipc_rd *r);
 uint64_t ipc_rd_u64(struct ipc_rd *r);
-int64_t ipc_rd_i64(struct ipc_rd *r);
 const void *ipc_rd_bytes(struct ipc_rd *r, size_t n);
 /* A u32 length then that many bytes; fails when the length exceeds `max` or what is left.
  * Returns a pointer into the buffer (not NUL-terminated) and stores the length in *len. */
@@ -95,8 +85,6 @@ const char *ipc_rd_str(struct ipc_rd *r, size_t max, size_t *len);
 /* As ipc_rd_str, but copies into dst (size dstsz, NUL-terminated) and fails on an embedded NUL
  * or when the string does not fit. Returns dst, or NULL. */
 char *ipc_rd_cstr(struct ipc_rd *r, char *dst, size_t dstsz);
-/* As ipc_rd_cstr into a fresh malloc'd string of at most `max` bytes (NULL on failure). */
-char *ipc_rd_strdup(struct ipc_rd *r, size_t max);
 /* True when nothing failed and every byte was consumed: the exact-length rule. */
 bool ipc_rd_done(const struct ipc_rd *r);
 
@@ -110,7 +98,6 @@ struct ipc_wr {
 
 void ipc_wr_init(struct ipc_wr *w, void *buf, size_t cap);
 void ipc_wr_u8(struct ipc_wr *w, uint8_t v);
-void ipc_wr_u16(struct ipc_wr *w, uint16_t v);
 void ipc_wr_u32(struct ipc_wr *w, uint32_t v);
 void ipc_wr_u64(struct ipc_wr *w, uint64_t v);
 void ipc_wr_i64(struct ipc_wr *w, int64_t v);

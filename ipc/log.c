@@ -54,11 +54,6 @@ bool log_relayed(void)
 	return log_relayed_;
 }
 
-int log_level(void)
-{
-	return log_threshold;
-}
-
 /* "YYYY-MM-DDTHH:MM:SS.mmmZ ". Not gmtime_r: glibc reads the time zone files on its first call,
  * which a worker's seccomp filter forbids. Days to a civil date: the proleptic Gregorian calendar
  * in 400-year eras of 146097 days, years starting in March. */

@@ -1,6 +1,7 @@
 /* proto_debug.c — debug mode's payloads (proto_debug.h): the fuser's side (its accept table, the
  * requests it writes, the replies and entries it reads). aysfs-debug's side is debug/wire.c. */
 #include "ipc/proto_debug.h"
+#include "ipc/ipc_workers.h"
 
 #include <errno.h>
 #include <stdlib.h>

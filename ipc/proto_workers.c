@@ -3,6 +3,7 @@
  * of the supervisor's channel. Neither the supervisor nor the fuser links it. */
 #include "ipc/proto_workers.h"
 #include "fetcher/probe_wire.h"
+#include "ipc/ipc_workers.h"
 
 #include <errno.h>
 #include <stdlib.h>

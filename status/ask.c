@@ -3,6 +3,7 @@
 #include "status/status.h"
 
 #include "ipc/log.h"
+#include "ipc/ipc_workers.h"
 
 #include <errno.h>
 #include <stdlib.h>

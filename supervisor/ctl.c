@@ -240,27 +240,15 @@ static void push_facts(uint32_t event, uint32_t role)
 		worker_send(status_worker(), MSG_ST_FACTS, 0, buf, w.len, NULL, 0);
 }
 
-int sctl_start(struct worker *w, const uint8_t *conf, size_t conf_len, int log_level, bool restarted)
+void sctl_fds(int fds[2])
 {
-	int sp[2], rc;
+	fds[0] = listen_fd;
+	fds[1] = http_fd;
+}
 
-	w->ctl = -1;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp))
-		return -errno;
-	w->ctl = sp[0];
-	memcpy(w->fds, (int[]){ sp[1], listen_fd, http_fd }, sizeof w->fds);
-	rc = spawn_worker(w, log_level, restarted);
-	close(sp[1]);
-	if (!rc)
-		rc = worker_send(w, MSG_CONF, 0, conf, conf_len, NULL, 0);
-	if (rc) {
-		log_err("cannot start the %s: %s", w->name, strerror(-rc));
-		return rc;
-	}
-	if (restarted)
-		log_notice("the %s is restarted (pid %d)", w->name, (int)w->pid);
+void sctl_started(void)
+{
 	push_facts(ST_EV_NONE, 0);
-	return 0;
 }
 
 /* Who a RELAY_* names. */

@@ -1,5 +1,5 @@
 /* ctl.h — root's share of aysfs-ctl and -pprof (supervisor/ctl.c): binding the control socket and
- * the status server's TCP socket, starting the status worker (aysfs-status) with them, relaying
+ * the status server's TCP socket, handing them to the status worker (aysfs-status), relaying
  * its questions to the workers unread, and telling it root's own numbers. main.c calls these. */
 #ifndef AYSFS_SUP_CTL_H
 #define AYSFS_SUP_CTL_H
@@ -32,10 +32,10 @@ int sctl_open_http(const char *addr);
 /* Close both and remove the control socket. */
 void sctl_close(void);
 
-/* Start (or restart) the status worker with the listening sockets, and send it the worker
- * configuration and root's numbers. Returns 0 or -errno. */
-int sctl_start(struct worker *w, const uint8_t *conf, size_t conf_len, int log_level,
-	       bool restarted);
+/* The status worker's fds 4 and 5 (start_workers): the listening sockets (-1: none). */
+void sctl_fds(int fds[2]);
+/* The status worker has (re)started: send it root's numbers. */
+void sctl_started(void);
 
 /* MSG_RELAY and MSG_ST_RELOAD from the status worker, MSG_CTL_REPLY from the worker a MSG_CTL
  * was relayed to (their handler in root's table, ipc/proto_supervisor.h). Returns 0, or -1

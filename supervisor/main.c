@@ -99,8 +99,9 @@ static void resolve_user(struct worker *w, const char *user)
 		 w->name);
 }
 
-/* The fetcher's fd 5 (ssh_key_fd, restart.c): [main] ssh_key, opened here (it is root's to read)
- * when a layer is sftp://. */
+/* The fetcher's fd 5: [main] ssh_key, opened here (it is root's to read) when a layer is sftp://,
+ * kept for its restarts; -1 when there is none. */
+static int ssh_key_fd = -1;
 
 static void open_ssh_key(const struct rootconf *c, const char *file)
 {
@@ -112,17 +113,30 @@ static void open_ssh_key(const struct rootconf *c, const char *file)
 		    strerror(errno));
 }
 
-
-
-
+#define WORKER(r, n) [r] = { .role = r, .name = n, .ctl = -1, .fds = { -1, -1, -1 }, .log = -1 }
 static struct worker workers[ROLE_COUNT] = {
-	[ROLE_FUSER] = { .role = ROLE_FUSER, .name = "fuser", .log = -1 },
-	[ROLE_INDEXER] = { .role = ROLE_INDEXER, .name = "indexer", .log = -1 },
-	[ROLE_FETCHER] = { .role = ROLE_FETCHER, .name = "fetcher", .log = -1 },
-	[ROLE_STATUS] = { .role = ROLE_STATUS, .name = "status", .log = -1 },
-	[ROLE_DEBUG] = { .role = ROLE_DEBUG, .name = "debug", .ctl = -1, .fds = { -1, -1, -1 },
-			 .log = -1 },
+	WORKER(ROLE_FUSER, "fuser"), WORKER(ROLE_INDEXER, "indexer"), WORKER(ROLE_FETCHER, "fetcher"),
+	WORKER(ROLE_STATUS, "status"), WORKER(ROLE_DEBUG, "debug"),
 };
+
+/* What each worker is given as it starts (start_workers): its fds 4 and 5 that are not channels,
+ * and the configuration in force c, as aysfs-config wrote it. */
+static void plan_of(struct start_plan *p, const struct rootconf *c, bool restarted)
+{
+	const struct start_msg conf = { MSG_CONF, c->conf, c->conf_len };
+
+	memset(p->fds, -1, sizeof p->fds);
+	p->fds[ROLE_FUSER][2] = takeover_kept_fd();
+	p->fds[ROLE_FETCHER][2] = ssh_key_fd;
+	sctl_fds(&p->fds[ROLE_STATUS][1]);
+	memset(p->msgs, 0, sizeof p->msgs);
+	p->msgs[ROLE_FUSER][0] = (struct start_msg){ MSG_FUSER_CONF, c->fconf, FUSER_CONF_LEN };
+	p->msgs[ROLE_INDEXER][0] = p->msgs[ROLE_FETCHER][0] = p->msgs[ROLE_STATUS][0] = conf;
+	p->msgs[ROLE_FETCHER][1] = (struct start_msg){ MSG_S3, c->s3, c->s3_len };
+	p->msgs[ROLE_DEBUG][0] = (struct start_msg){ MSG_DEBUG_CONF, c->dconf, c->dconf_len };
+	for (int r = 0; r < ROLE_COUNT; r++)
+		p->restarted[r] = restarted && r != ROLE_DEBUG;
+}
 
 static void stop_workers(void)
 {
@@ -243,7 +257,8 @@ static int reload(const struct options *o, struct rootconf *cfg, const char *mnt
 		*cfg = next;
 		return 0;
 	}
-	if (workers[ROLE_FETCHER].ctl >= 0 && send_s3(&workers[ROLE_FETCHER], &next))
+	if (workers[ROLE_FETCHER].ctl >= 0 &&
+	    worker_send(&workers[ROLE_FETCHER], MSG_S3, 0, next.s3, next.s3_len, NULL, 0))
 		log_err("reload: the fetcher cannot be told the s3:// layers' settings");
 	if (workers[ROLE_INDEXER].ctl < 0 ||
 	    worker_send(&workers[ROLE_INDEXER], MSG_CONF, 0, next.conf, next.conf_len, NULL, 0)) {
@@ -309,7 +324,8 @@ static int read_config(const struct options *o, const char *mnt, struct rootconf
  * state folders, each layer and its flists: indexer/check.c). One line per finding; 0 or 1. */
 static int check_main(const struct options *o, struct rootconf *cfg, const char *file)
 {
-	int problems = cfg->warnings ? 1 : 0, p[3][2], st = 0;
+	int problems = cfg->warnings ? 1 : 0, st = 0;
+	struct start_plan plan;
 	char mnt[PATH_MAX], up[PATH_MAX + 4], name[128];
 	struct stat a, b;
 	uid_t uid;
@@ -345,22 +361,10 @@ static int check_main(const struct options *o, struct rootconf *cfg, const char 
 			return EXIT_USAGE;
 	}
 	open_ssh_key(cfg, file);
-	/* 0: supervisor ↔ indexer, 1: supervisor ↔ fetcher, 2: indexer ↔ fetcher; no fuser. */
-	for (int i = 0; i < 3; i++)
-		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p[i]))
-			die(EXIT_USAGE, "socketpair: %s", strerror(errno));
-	workers[ROLE_INDEXER].ctl = p[0][0];
-	workers[ROLE_FETCHER].ctl = p[1][0];
-	memcpy(workers[ROLE_INDEXER].fds, (int[]){ p[0][1], -1, p[2][0] }, sizeof(int[3]));
-	memcpy(workers[ROLE_FETCHER].fds, (int[]){ p[1][1], p[2][1], ssh_key_fd }, sizeof(int[3]));
-	for (int i = ROLE_INDEXER; i <= ROLE_FETCHER; i++)
-		if (spawn_worker(&workers[i], o->log_level, false) ||
-		    ipc_send(p[i - ROLE_INDEXER][0], MSG_CONF, 0, cfg->conf, cfg->conf_len, NULL, 0) ||
-		    (i == ROLE_FETCHER && ipc_send(p[1][0], MSG_S3, 0, cfg->s3, cfg->s3_len, NULL, 0)))
-			die(EXIT_USAGE, "cannot start the %s", workers[i].name);
-	for (int i = 0; i < 3; i++)
-		close(p[i][1]);
-	close(p[2][0]);
+	/* No fuser: the indexer's fd 4 is none. */
+	plan_of(&plan, cfg, false);
+	if (start_workers(workers, 1u << ROLE_INDEXER | 1u << ROLE_FETCHER, &plan, o->log_level))
+		return EXIT_USAGE;
 	/* Each of the indexer's questions to the fetcher has its deadline, so it ends. What both
 	 * say is relayed meanwhile: the check's findings are the indexer's lines. */
 	while (waitpid(workers[ROLE_INDEXER].pid, &st, WNOHANG) == 0)
@@ -475,13 +479,10 @@ static int start_up(int argc, char **argv)
  * root's own seccomp filter. */
 static void mount_and_start(void)
 {
-	int pairs[5][2], fuse_fd, rc;
+	struct start_plan plan;
+	int fuse_fd;
 	sigset_t sigs;
 
-	/* 0-2: supervisor ↔ fuser, indexer, fetcher; 3: fuser ↔ indexer; 4: indexer ↔ fetcher. */
-	for (int i = 0; i < 5; i++)
-		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pairs[i]))
-			die(EXIT_MOUNT, "socketpair: %s", strerror(errno));
 	sigemptyset(&sigs);
 	for (size_t i = 0; i < 5; i++)
 		sigaddset(&sigs, (int[]){ SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGCHLD }[i]);
@@ -495,52 +496,20 @@ static void mount_and_start(void)
 	if (fuse_fd < 0)
 		die(EXIT_MOUNT, "cannot mount %s: %s", S.mnt, strerror(-fuse_fd));
 	log_info("mounted %s", S.mnt);
-
-	workers[ROLE_FUSER].ctl = pairs[0][0];
-	workers[ROLE_INDEXER].ctl = pairs[1][0];
-	workers[ROLE_FETCHER].ctl = pairs[2][0];
-	memcpy(workers[ROLE_FUSER].fds, (int[]){ pairs[0][1], pairs[3][0], fuse_fd }, sizeof(int[3]));
-	memcpy(workers[ROLE_INDEXER].fds, (int[]){ pairs[1][1], pairs[3][1], pairs[4][0] },
-	       sizeof(int[3]));
-	memcpy(workers[ROLE_FETCHER].fds, (int[]){ pairs[2][1], pairs[4][1], ssh_key_fd },
-	       sizeof(int[3]));
-
-	for (int i = 0; i < ROLE_COUNT; i++) {
-		if (i == ROLE_STATUS) {
-			if (sctl_start(&workers[i], S.cfg.conf, S.cfg.conf_len, S.o.log_level, false))
-				log_err("no status worker: aysfs-ctl will not be answered");
-			continue;
-		}
-		if (i == ROLE_DEBUG) {
-			if (debug_mode &&
-			    (rc = debug_start(&workers[i], &workers[ROLE_FUSER], S.cfg.dconf,
-					      S.cfg.dconf_len, S.o.log_level))) {
-				log_crit("cannot start the debug worker: %s", strerror(-rc));
-				S.stopping = true;
-				S.status = EXIT_MOUNT;
-			}
-			break;
-		}
-		rc = spawn_worker(&workers[i], S.o.log_level, false);
-		if (rc) {
-			log_crit("cannot start the %s: %s", workers[i].name, strerror(-rc));
-			S.stopping = true;
-			S.status = EXIT_MOUNT;
-			break;
-		}
-		if (i == ROLE_FUSER ?
-		    worker_send(&workers[i], MSG_FUSER_CONF, 0, S.cfg.fconf, FUSER_CONF_LEN, NULL, 0) :
-		    worker_send(&workers[i], MSG_CONF, 0, S.cfg.conf, S.cfg.conf_len, NULL, 0) ||
-		    (i == ROLE_FETCHER && send_s3(&workers[i], &S.cfg)))
-			log_err("cannot send the configuration to the %s", workers[i].name);
-	}
-	/* The workers hold their ends now; ours would keep channels open after a worker died. The
-	 * /dev/fuse fd is kept: the connection outlives a fuser, whose successor takes it over. */
+	/* The /dev/fuse fd is kept: the connection outlives a fuser, whose successor takes it over. */
 	takeover_keep_fd(fuse_fd);
-	for (int i = 0; i < 5; i++)
-		close(pairs[i][1]);
-	close(pairs[3][0]);
-	close(pairs[4][0]);
+
+	plan_of(&plan, &S.cfg, false);
+	if (start_workers(workers, 1u << ROLE_FUSER | 1u << ROLE_INDEXER | 1u << ROLE_FETCHER, &plan,
+			  S.o.log_level) ||
+	    (debug_mode && start_workers(workers, 1u << ROLE_DEBUG, &plan, S.o.log_level))) {
+		S.stopping = true;
+		S.status = EXIT_MOUNT;
+	} else if (start_workers(workers, 1u << ROLE_STATUS, &plan, S.o.log_level)) {
+		log_err("no status worker: aysfs-ctl will not be answered");
+	} else {
+		sctl_started();
+	}
 
 	if (S.o.pidfile)
 		open_pidfile(S.o.pidfile);
@@ -655,47 +624,52 @@ static void on_death(struct worker *wk, int ws)
 	}
 }
 
-/* wk's restart is due: one table of who restarts how. */
+/* wk's restart is due. The indexer starts again with a new fetcher (its only peer); a new fuser
+ * takes the mount over (takeover.c). */
 static void restart(struct worker *wk)
 {
-	const struct rootconf *c = &S.cfg;
-	int lvl = S.o.log_level, rc;
+	struct worker *f = &workers[ROLE_FETCHER];
+	unsigned batch = 1u << wk->role;
+	struct start_plan plan;
+	bool take = false;
+	int rc = 0;
 
 	wk->restart_at = 0;
-	if (wk->role == ROLE_INDEXER)
+	plan_of(&plan, &S.cfg, true);
+	if (wk->role == ROLE_INDEXER) {
 		takeover_indexer_restarted(workers[ROLE_FUSER].pid > 0);
-	switch (wk->role) {
-	case ROLE_INDEXER:
-		rc = restart_indexer(wk, &workers[ROLE_FETCHER], &workers[ROLE_FUSER], c, lvl);
-		break;
-	case ROLE_STATUS:
-		rc = sctl_start(wk, c->conf, c->conf_len, lvl, true);
-		break;
-	case ROLE_FUSER:
-		rc = takeover_restart_fuser(wk, &workers[ROLE_INDEXER], S.mnt, c->fconf, FUSER_CONF_LEN,
-					    lvl, spawn_worker);
-		break;
-	case ROLE_DEBUG:
-		rc = debug_start(wk, &workers[ROLE_FUSER], c->dconf, c->dconf_len, lvl);
-		break;
-	default:
-		rc = restart_fetcher(wk, &workers[ROLE_INDEXER], c, lvl);
-		break;
+		if (f->pid > 0) {
+			kill(f->pid, SIGKILL);
+			waitpid(f->pid, NULL, 0);
+			f->pid = 0;
+		}
+		f->restart_at = 0;
+		batch |= 1u << ROLE_FETCHER;
+	} else if (wk->role == ROLE_FUSER) {
+		rc = takeover_prepare(workers[ROLE_INDEXER].pid > 0 && workers[ROLE_INDEXER].ctl >= 0, S.mnt, &plan.msgs[ROLE_FUSER][1],
+				      &take);
+		plan.fds[ROLE_FUSER][2] = takeover_kept_fd();
+		plan.restarted[ROLE_FUSER] = take;
 	}
+	if (!rc)
+		rc = start_workers(workers, batch, &plan, S.o.log_level);
 	if (rc == -EAGAIN) {
 		wk->restart_at = mono_ms() + 50;
-	} else if (rc) {
+		return;
+	}
+	if (rc) {
 		S.stopping = true;
 		S.status = EXIT_WORKER;
-	} else {
-		sctl_worker_restarted(wk->role);
-		if (wk->role == ROLE_FUSER && debug_mode && debug_connect(&workers[ROLE_DEBUG], wk))
-			log_err("the new fuser cannot be connected to the debug worker");
-		if (wk->role == ROLE_INDEXER && reload_after_restart) {
-			reload_after_restart = false;
-			if (worker_send(wk, MSG_CONF, 0, c->conf, c->conf_len, NULL, 0))
-				log_err("reload: the new indexer cannot be asked");
-		}
+		return;
+	}
+	log_notice("the %s is restarted (pid %d)%s%s", wk->name, (int)wk->pid,
+		   wk->role == ROLE_FUSER ? (take ? ", taking the mount over" : ", on a fresh mount") :
+		   "", wk->role == ROLE_INDEXER ? ", with a new fetcher" : "");
+	sctl_worker_restarted(wk->role);
+	if (wk->role == ROLE_INDEXER && reload_after_restart) {
+		reload_after_restart = false;
+		if (worker_send(wk, MSG_CONF, 0, S.cfg.conf, S.cfg.conf_len, NULL, 0))
+			log_err("reload: the new indexer cannot be asked");
 	}
 }
 

@@ -100,7 +100,7 @@ int s3keys_append(struct rootconf *c, char *err, size_t errlen);
 
 #define LOGRELAY_MAX 1100       /* a line of log.c's (1 + 1,023 + newline), or a cut (logrelay.c) */
 
-/* ROLE_DEBUG runs only when the configuration has [debug] (debug.c). */
+/* ROLE_DEBUG runs only when the configuration has [debug] (aysfs-debug, SPEC §7). */
 enum worker_role { ROLE_FUSER, ROLE_INDEXER, ROLE_FETCHER, ROLE_STATUS, ROLE_DEBUG, ROLE_COUNT };
 
 struct worker {
@@ -163,20 +163,26 @@ void logrelay_close(struct worker *w);
  * worker's end rather than on its messages). */
 void logrelay_poll(struct worker *ws, int n, int ms);
 
-/* ---- restart.c ---- */
+/* ---- start.c ---- */
 
-/* The fetcher's fd 5: [main] ssh_key, opened by root (main.c) when a layer is sftp://, kept for
- * restarts; -1 when there is none. */
-extern int ssh_key_fd;
+/* What a start gives each worker (ROLE_* index): its fds 4 and 5 that are not channels to a peer
+ * (fds[r][0] is its channel to root, made by start_workers), up to two messages sent as it starts
+ * (type 0: none), and whether it is told it is a restart ("-restarted"). */
+struct start_msg {
+	uint16_t type;
+	const void *p;
+	size_t len;
+};
+struct start_plan {
+	int fds[ROLE_COUNT][3];
+	struct start_msg msgs[ROLE_COUNT][2];
+	bool restarted[ROLE_COUNT];
+};
 
-/* The fetcher's MSG_S3 (ipc/proto.h), after each of its MSG_CONF and at reloads. */
-int send_s3(struct worker *f, const struct rootconf *c);
-/* A new fetcher with new channels; the indexer is handed its end. 0 or -errno. */
-int restart_fetcher(struct worker *f, struct worker *idx, const struct rootconf *c, int log_level);
-/* A new indexer, and with it a new fetcher (whose only peer it is); the fuser is handed its new
- * channel to the indexer. 0 or -errno. */
-int restart_indexer(struct worker *idx, struct worker *f, struct worker *fuser,
-		    const struct rootconf *c, int log_level);
+/* Start the workers of `batch` (bits 1 << ROLE_*) of ws[ROLE_COUNT], in ROLE_* order, with their
+ * channels to root and to their peers (start.c says how), then send each its messages. Returns 0,
+ * or -errno (logged) when one of them could not be started. */
+int start_workers(struct worker *ws, unsigned batch, const struct start_plan *plan, int log_level);
 
 /* ---- deaths.c ---- */
 
@@ -211,14 +217,5 @@ int spawn_launcher_start(void);
  * to be restarted as after any death. */
 int worker_send(struct worker *w, uint16_t type, uint64_t id, const void *payload,
 		size_t len, const int *fds, unsigned nfds);
-
-/* ---- debug.c: aysfs-debug, with [debug] only ---- */
-
-/* Start (or restart) the debug worker with its configuration (MSG_DEBUG_CONF, written by
- * aysfs-config), and connect it to the fuser. */
-int debug_start(struct worker *dbg, struct worker *fuser, const uint8_t *conf, size_t len,
-		int log_level);
-/* A new channel between the two (after a restart of the fuser). Returns 0 or -errno. */
-int debug_connect(struct worker *dbg, struct worker *fuser);
 
 #endif

@@ -10,21 +10,19 @@
 /* The mount's /dev/fuse fd, kept open by the supervisor so that the kernel's connection outlives
  * a fuser (requests wait instead of failing). */
 void takeover_keep_fd(int fd);
-int takeover_fd(void);
 
 /* The fuser's copy of the kernel's FUSE_INIT (MSG_FUSE_INIT); kept for its successor. */
 void takeover_note_init(const void *p, size_t len);
 
-typedef int (*start_fn)(struct worker *w, int log_level, bool restarted);
+int takeover_kept_fd(void);
 
-/* Start a new fuser for the mount at mnt. With the fd and a FUSE_INIT kept, it takes the same
- * connection over (nothing is unmounted; waiting requests are served); else the mount is detached
- * and made again, and the new fuser serves the fresh one. Either way the indexer is handed the new
- * fuser's channel and sends it the tree being served. Returns 0; -EAGAIN while the indexer is
- * down (try again after its restart); or -errno (the mount must stop). conf: the new fuser's
- * configuration, a MSG_FUSER_CONF payload. */
-int takeover_restart_fuser(struct worker *fuser, struct worker *idx, const char *mnt,
-			   const uint8_t *conf, size_t conf_len, int log_level, start_fn start);
+/* Before a new fuser starts (start_workers) on the mount at mnt: with the fd and a FUSE_INIT kept,
+ * it is to take the same connection over (*take; nothing is unmounted, waiting requests are
+ * served) and *init is the MSG_FUSE_INIT to send it after its configuration; else the mount is
+ * detached and made again (*init has type 0), and the new fuser serves the fresh one. Returns 0;
+ * -EAGAIN while the indexer is down (try again after its restart, since the new fuser's tree
+ * comes from it); or -errno (the mount must stop). */
+int takeover_prepare(bool indexer_running, const char *mnt, struct start_msg *init, bool *take);
 
 /* The indexer is being restarted. Without a running fuser it gets no base tree, and a tree it
  * builds numbers inodes afresh, which the kernel's caches of the old mount must never see: the

@@ -14,6 +14,7 @@
 #include "ipc/log.h"
 #include "ipc/proto_workers.h"
 #include "tests/fuzz/fuzz.h"
+#include "ipc/ipc_workers.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -10,6 +10,7 @@
 #include "tests/fuzz/fuzz.h"
 #include "ipc/ipc.h"
 #include "ipc/proto_workers.h"
+#include "ipc/ipc_workers.h"
 
 #include <stdlib.h>
 #include <string.h>

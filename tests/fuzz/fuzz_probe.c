@@ -7,6 +7,7 @@
 #include "fetcher/probe_wire.h"
 #include "ipc/proto_workers.h"
 #include "tests/fuzz/fuzz.h"
+#include "ipc/ipc_workers.h"
 
 #include <stdlib.h>
 #include <string.h>

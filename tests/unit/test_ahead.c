@@ -1,4 +1,4 @@
-/* test_ahead.c — the walk of the tree that read-ahead follows (ix_walk_next in ipc/index.c) and
+/* test_ahead.c — the walk of the tree that read-ahead follows (ix_walk_next in indexer/ahead.c) and
  * what read-ahead decides after an open (indexer/ahead.c): which files it guesses, how its window
  * moves, and what becomes of a guess. */
 #include "indexer/ahead.h"

@@ -3,6 +3,7 @@
  * message must leave no fd behind in our table, which the tests check by counting /proc/self/fd. */
 #include "ipc/ipc.h"
 #include "tests/tap.h"
+#include "ipc/ipc_workers.h"
 
 #include <dirent.h>
 #include <errno.h>
