@@ -119,6 +119,9 @@ static int on_indexer_msg(struct fuser *f)
 	case MSG_BLOB_UNPIN:
 		blobs_unpin(f, true);
 		return 1;
+	case MSG_AHEAD:
+		blobs_ahead(f, msg.payload, msg.hdr.len);
+		return 1;
 	case MSG_BLOB_GONE: {
 		uint8_t hash[32];
 		int n = proto_blob_closed_decode(msg.payload, msg.hdr.len, hash);
