@@ -46,6 +46,7 @@ struct blob {
 	bool pinned;            /* the indexer counts it in use: an fd for a MSG_OPEN, or HELD */
 	bool detached;          /* out of the table: its file changed while handles used it */
 	bool ahead;             /* asked as MSG_PREFETCH (a walk's next file), not for an open */
+	bool hinted;            /* its fd came so, and no open has taken it yet (MSG_OPENED) */
 	enum blob_state state;
 	uint64_t size;
 	int fd;                 /* BLOB_OPEN only */

@@ -334,7 +334,8 @@ static struct open_job *guesses_after(const struct ix *ix, const struct ix_inode
 	return list;
 }
 
-int serve_open(uint64_t id, const void *payload, size_t len, const struct ix *ix, bool prefetch)
+int serve_open(uint64_t id, const void *payload, size_t len, const struct ix *ix,
+	       enum serve_kind kind)
 {
 	struct open_job *j = calloc(1, sizeof *j);
 	enum ahead_verdict v = AHEAD_NONE;
@@ -358,7 +359,7 @@ int serve_open(uint64_t id, const void *payload, size_t len, const struct ix *ix
 	}
 	memcpy(j->hash, hash, j->hash_len);
 	j->fuser_epoch = fuser_epoch;   /* written by this (the main) thread only */
-	if (prefetch) {
+	if (kind == SERVE_PREFETCH) {
 		/* A hint's: answered from the local cache or not at all; the program opened nothing. */
 		int rc = -ENOENT;
 
@@ -375,6 +376,13 @@ int serve_open(uint64_t id, const void *payload, size_t len, const struct ix *ix
 	}
 	if (ix && (in = tree_ix_resolve(ix, j->path)) && S_ISREG(in->mode) && in->size > 0)
 		v = note_open(ix, j, in);
+	if (kind == SERVE_OPENED) {
+		if (in)
+			order_ahead(ix, j, in);
+		free(j);
+		queue_guesses(in ? guesses_after(ix, in, v) : NULL, true);
+		return 0;
+	}
 	/* No thread hand-off on the path of a warm open: pinned, as the pool would. What the open
 	 * sets off is worked out after the answer: the fuser waits for it. */
 	if (cache_pin_present(j->hash, j->hash_len)) {

@@ -78,6 +78,9 @@ enum msg_type {
 	 * when the local cache has the blob, else MSG_BLOB_ERR; not an open of the program's (no
 	 * read-ahead, no published order, no cache hit counted). */
 	MSG_PREFETCH = 55,
+	/* fuser → indexer, no answer: the program opened a file whose fd came by MSG_PREFETCH (as
+	 * MSG_OPEN): read-ahead and the published order take it as the open it is. */
+	MSG_OPENED = 56,
 	/* indexer → fuser: the cache is past its limit and what is left is pinned: send now the
 	 * MSG_BLOB_CLOSED of every idle fd (the fuser sends it IDLE_UNPIN_MS late otherwise). Empty */
 	MSG_BLOB_UNPIN = 53,
