@@ -429,6 +429,7 @@ void blob_open(struct fuser *f, fuse_req_t req, fuse_ino_t ino, const struct ix_
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	f->n_waited++;
 	if (b->state == BLOB_IDLE) {
 		b->state = BLOB_PENDING;
 		rc = blob_ask(f, b, ino);
