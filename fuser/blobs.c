@@ -253,13 +253,26 @@ void blob_unask(struct fuser *f, struct blob *b)
 	pending_take(f, b->req_id);
 }
 
-int blob_ask(struct fuser *f, struct blob *b, fuse_ino_t ino)
+/* MSG_OPEN's payload for b, the content of inode ino (also MSG_PREFETCH's and MSG_OPENED's). */
+static int send_open(struct fuser *f, struct blob *b, fuse_ino_t ino, uint16_t type)
 {
 	uint8_t buf[1 + 32 + 8 + 4 + 4096];
 	char path[4096];
 	struct ipc_wr w;
+	int n = ix_path(&f->ix, ix_inode(&f->ix, ino), path, sizeof path);
+
+	ipc_wr_init(&w, buf, sizeof buf);
+	ipc_wr_u8(&w, b->hash_len);
+	ipc_wr_bytes(&w, b->hash, b->hash_len);
+	ipc_wr_u64(&w, b->size);
+	ipc_wr_str(&w, path, n < 0 ? 0 : (size_t)n);
+	return ipc_send(f->idx_fd, type, b->req_id, buf, w.len, NULL, 0);
+}
+
+int blob_ask(struct fuser *f, struct blob *b, fuse_ino_t ino)
+{
 	struct blob **slot;
-	int rc, n = ix_path(&f->ix, ix_inode(&f->ix, ino), path, sizeof path);
+	int rc;
 
 	b->req_id = ++f->blobs.next_req_id;
 	b->ino = ino;
@@ -268,14 +281,34 @@ int blob_ask(struct fuser *f, struct blob *b, fuse_ino_t ino)
 	*slot = b;
 	if (f->idx_fd < 0)
 		return 0;       /* no indexer right now: asked when the new one connects */
-	ipc_wr_init(&w, buf, sizeof buf);
-	ipc_wr_u8(&w, b->hash_len);
-	ipc_wr_bytes(&w, b->hash, b->hash_len);
-	ipc_wr_u64(&w, b->size);
-	ipc_wr_str(&w, path, n < 0 ? 0 : (size_t)n);
-	rc = ipc_send(f->idx_fd, MSG_OPEN, b->req_id, buf, w.len, NULL, 0);
+	rc = send_open(f, b, ino, b->ahead ? MSG_PREFETCH : MSG_OPEN);
 	/* A dead indexer: its successor is asked when the supervisor hands over its channel. */
 	return rc == -EPIPE || rc == -ECONNRESET ? 0 : rc;
+}
+
+void blobs_ahead(struct fuser *f, const void *payload, size_t len)
+{
+	struct ipc_rd r;
+	uint32_t n;
+
+	ipc_rd_init(&r, payload, len);
+	n = ipc_rd_u32(&r);
+	/* Each fd that arrives is idle until an open takes it: the oldest idle ones make room. */
+	for (uint32_t i = 0; i < n && !r.bad && f->blobs.idle_max; i++) {
+		uint64_t ino = ipc_rd_u64(&r);
+		const struct ix_inode *in = ix_inode(&f->ix, ino);
+		struct blob *b = in && S_ISREG(in->mode) && in->size ? blob_for(f, in) : NULL;
+
+		if (!b || b->state != BLOB_IDLE)
+			continue;
+		b->state = BLOB_PENDING;
+		b->ahead = true;
+		if (blob_ask(f, b, ino)) {
+			blob_unask(f, b);
+			b->state = BLOB_IDLE;
+			b->ahead = false;
+		}
+	}
 }
 
 unsigned blobs_ask_again(struct fuser *f)
@@ -382,6 +415,10 @@ void blob_open(struct fuser *f, fuse_req_t req, fuse_ino_t ino, const struct ix_
 		}
 	}
 	if (b && b->state == BLOB_OPEN) {
+		/* Read-ahead and the published order hear of an open of a hinted fd, as of any other. */
+		if (b->hinted && f->idx_fd >= 0)
+			send_open(f, b, ino, MSG_OPENED);
+		b->hinted = false;
 		blob_hold(f, b);
 		reply_open(req, fi, b);
 		return;
@@ -392,6 +429,7 @@ void blob_open(struct fuser *f, fuse_req_t req, fuse_ino_t ino, const struct ix_
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	f->n_waited++;
 	if (b->state == BLOB_IDLE) {
 		b->state = BLOB_PENDING;
 		rc = blob_ask(f, b, ino);
@@ -447,6 +485,8 @@ void blob_ready(struct fuser *f, uint64_t req_id, int fd, const char *layer, siz
 		return;
 	}
 	b->fd = fd;
+	b->hinted = b->ahead;
+	b->ahead = false;
 	b->state = BLOB_OPEN;
 	b->gone = false;
 	b->pinned = true;       /* the indexer pins what it answers to MSG_OPEN */
@@ -472,8 +512,17 @@ void blob_failed(struct fuser *f, uint64_t req_id, int err)
 {
 	struct blob *b = pending_take(f, req_id);
 
-	if (b)
-		fail_waiters(f, b, err);
+	if (!b)
+		return;
+	/* Not in the local cache after all: an open that waits for it asks as an open (the layers). */
+	if (b->ahead && b->waiters) {
+		b->ahead = false;
+		if (blob_ask(f, b, b->ino) == 0)
+			return;
+		blob_unask(f, b);
+	}
+	b->ahead = false;
+	fail_waiters(f, b, err);
 }
 
 void blob_reply_read(fuse_req_t req, const struct blob *b, size_t size, off_t off)

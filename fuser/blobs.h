@@ -45,6 +45,8 @@ struct blob {
 	bool gone;              /* no longer in the indexer's cache: no idle life after the handles */
 	bool pinned;            /* the indexer counts it in use: an fd for a MSG_OPEN, or HELD */
 	bool detached;          /* out of the table: its file changed while handles used it */
+	bool ahead;             /* asked as MSG_PREFETCH (a walk's next file), not for an open */
+	bool hinted;            /* its fd came so, and no open has taken it yet (MSG_OPENED) */
 	enum blob_state state;
 	uint64_t size;
 	int fd;                 /* BLOB_OPEN only */
@@ -94,9 +96,13 @@ unsigned blobs_ask_again(struct fuser *f);
  * (NULL: out of memory). */
 struct blob *blob_find(struct fuser *f, const uint8_t *hash, uint8_t len);
 struct blob *blob_for(struct fuser *f, const struct ix_inode *in);
-/* Ask the indexer for b (MSG_OPEN), b pending from now; blob_unask after a failure. */
+/* Ask the indexer for b (MSG_OPEN, or MSG_PREFETCH when b->ahead), b pending from now;
+ * blob_unask after a failure. */
 int blob_ask(struct fuser *f, struct blob *b, fuse_ino_t ino);
 void blob_unask(struct fuser *f, struct blob *b);
+/* MSG_AHEAD: ask now for the fds of those files (inode numbers) the fuser does not hold; each
+ * joins the idle fds when it comes (the oldest make room). */
+void blobs_ahead(struct fuser *f, const void *payload, size_t len);
 void blob_hold(struct fuser *f, struct blob *b);        /* one more reference */
 void blob_put(struct fuser *f, struct blob *b);
 /* Serve a read of size bytes at off from the blob's fd (NULL: an empty file). */

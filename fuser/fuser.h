@@ -29,6 +29,7 @@ struct fuser {
 
 	struct blobs blobs;     /* blobs.c */
 	uint64_t n_opens, n_reads, read_bytes;  /* "stats", for the status worker (main.c) */
+	uint64_t n_waited;              /* opens that waited for the indexer (no fd of the blob held) */
 
 	bool debug;             /* [debug] (SPEC §7): fuser_debug_ops serve, over debug.c's overlay */
 	/* readdir's entry at offset i (≥ 2) of dir, when debug mode's overlay changes it: DIR_INDEX

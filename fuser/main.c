@@ -119,6 +119,9 @@ static int on_indexer_msg(struct fuser *f)
 	case MSG_BLOB_UNPIN:
 		blobs_unpin(f, true);
 		return 1;
+	case MSG_AHEAD:
+		blobs_ahead(f, msg.payload, msg.hdr.len);
+		return 1;
 	case MSG_BLOB_GONE: {
 		uint8_t hash[32];
 		int n = proto_blob_closed_decode(msg.payload, msg.hdr.len, hash);
@@ -235,8 +238,8 @@ static void debug_first(struct fuser *f)
  * supervisor is gone. */
 static bool on_supervisor_msg(struct fuser *f)
 {
-	uint8_t cur[128];
-	char text[96];
+	uint8_t cur[192];
+	char text[160];
 	struct ipc_wr w;
 	struct ipc_rd r;
 	int rc = ipc_recv(FD_SUPERVISOR, proto_fuser_from_supervisor, proto_fuser_from_supervisor_n,
@@ -246,9 +249,10 @@ static bool on_supervisor_msg(struct fuser *f)
 	if (rc == 0)
 		return false;
 	if (rc > 0 && msg.hdr.type == MSG_CTL) {
-		int n = snprintf(text, sizeof text, "opens %llu\nreads %llu\nread_bytes %llu\n",
-				 (unsigned long long)f->n_opens, (unsigned long long)f->n_reads,
-				 (unsigned long long)f->read_bytes);
+		int n = snprintf(text, sizeof text,
+				 "opens %llu\nopens_waited %llu\nreads %llu\nread_bytes %llu\n",
+				 (unsigned long long)f->n_opens, (unsigned long long)f->n_waited,
+				 (unsigned long long)f->n_reads, (unsigned long long)f->read_bytes);
 
 		ipc_wr_init(&w, cur, sizeof cur);
 		ipc_wr_u32(&w, 0);

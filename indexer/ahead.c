@@ -252,7 +252,8 @@ const char *ahead_took(const uint8_t *hash, size_t hash_len)
 }
 
 size_t ahead_plan(const struct ix *ix, uint32_t slot, enum ahead_verdict verdict,
-		  bool (*present)(const uint8_t *hash, size_t hash_len), uint32_t *out, size_t max)
+		  bool (*present)(const uint8_t *hash, size_t hash_len), uint32_t *out, size_t max,
+		  uint32_t *have, size_t *nhave)
 {
 	const struct ix_inode *in = &ix->inodes[slot];
 	unsigned files = 0, steps = 0;
@@ -283,6 +284,8 @@ size_t ahead_plan(const struct ix *ix, uint32_t slot, enum ahead_verdict verdict
 			sweep();
 		if (present(hash, len)) {
 			put(hash, len, G_DONE, ++seq);
+			if (have && *nhave < max)
+				have[(*nhave)++] = slot;
 			continue;
 		}
 		put(hash, len, G_QUEUED, ++seq);

@@ -65,10 +65,12 @@ const char *ahead_took(const uint8_t *hash, size_t hash_len);
 
 /* The files to fetch ahead of `slot` (verdict: ahead_opened's, not AHEAD_NONE): the slots of
  * those not guessed yet whose blob `present` says the local cache lacks, each counted queued from
- * now, at most max, in out. Those the cache has are noted as guessed, not fetched. Returns how
- * many. */
+ * now, at most max, in out. Those the cache has are noted as guessed, not fetched, and their
+ * slots put in have when it is not NULL (*nhave of them, at most max: the fuser may ask for their
+ * fds ahead, MSG_AHEAD). Returns how many. */
 size_t ahead_plan(const struct ix *ix, uint32_t slot, enum ahead_verdict verdict,
-		  bool (*present)(const uint8_t *hash, size_t hash_len), uint32_t *out, size_t max);
+		  bool (*present)(const uint8_t *hash, size_t hash_len), uint32_t *out, size_t max,
+		  uint32_t *have, size_t *nhave);
 
 /* A read-ahead thread is about to fetch a guess: false when it is no longer wanted (an open took
  * it over: the job is dropped). */

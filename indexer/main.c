@@ -502,7 +502,9 @@ int main(int argc, char **argv)
 			else if (rc > 0 && (msg.hdr.type == MSG_BLOB_CLOSED || msg.hdr.type == MSG_BLOB_HELD))
 				rc = on_blob_use(msg.hdr.type == MSG_BLOB_HELD);
 			else if (rc > 0)
-				rc = serve_open(msg.hdr.id, msg.payload, msg.hdr.len, cur.map ? &cur.ix : NULL);
+				rc = serve_open(msg.hdr.id, msg.payload, msg.hdr.len, cur.map ? &cur.ix : NULL,
+						msg.hdr.type == MSG_PREFETCH ? SERVE_PREFETCH :
+						msg.hdr.type == MSG_OPENED ? SERVE_OPENED : SERVE_OPEN);
 			if (rc < 0)
 				die(67, "fuser channel: %s", strerror(-rc));
 		}

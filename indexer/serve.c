@@ -283,14 +283,35 @@ static enum ahead_verdict note_open(const struct ix *ix, struct open_job *j, con
 	return o.verdict;
 }
 
+/* The files of a walk that the local cache holds: the fuser may ask for their fds now, so that
+ * the program's opens of them, warm, need no round trip (MSG_AHEAD; its MSG_PREFETCH). */
+static void hint_fuser(const struct ix *ix, const uint32_t *slots, size_t n)
+{
+	uint8_t buf[4 + 8 * AHEAD_HINT_MAX];
+	struct ipc_wr w;
+
+	if (n == 0)
+		return;
+	ipc_wr_init(&w, buf, sizeof buf);
+	ipc_wr_u32(&w, (uint32_t)(n < AHEAD_HINT_MAX ? n : AHEAD_HINT_MAX));
+	for (size_t i = 0; i < n && i < AHEAD_HINT_MAX; i++)
+		ipc_wr_u64(&w, ix->inodes[slots[i]].ino);
+	pthread_mutex_lock(&fuser_lock);
+	ipc_send(FD_PEER1, MSG_AHEAD, 0, buf, w.len, NULL, 0);
+	pthread_mutex_unlock(&fuser_lock);
+}
+
 /* The jobs of read-ahead's guesses after an open of `in`, a list through `next` (NULL: none). */
 static struct open_job *guesses_after(const struct ix *ix, const struct ix_inode *in,
 				      enum ahead_verdict v)
 {
-	uint32_t next[AHEAD_FILES];
+	uint32_t next[AHEAD_FILES], have[AHEAD_FILES];
 	struct open_job *list = NULL, **tail = &list;
-	size_t n = v == AHEAD_NONE ? 0 : ahead_plan(ix, (uint32_t)(in - ix->inodes), v, cache_present,
-						     next, AHEAD_FILES), i;
+	size_t nhave = 0, n = v == AHEAD_NONE ? 0 :
+		ahead_plan(ix, (uint32_t)(in - ix->inodes), v, cache_present, next, AHEAD_FILES,
+			   have, &nhave), i;
+
+	hint_fuser(ix, have, nhave);
 
 	for (i = 0; i < n; i++) {
 		const struct ix_inode *s = &ix->inodes[next[i]];
@@ -313,7 +334,8 @@ static struct open_job *guesses_after(const struct ix *ix, const struct ix_inode
 	return list;
 }
 
-int serve_open(uint64_t id, const void *payload, size_t len, const struct ix *ix)
+int serve_open(uint64_t id, const void *payload, size_t len, const struct ix *ix,
+	       enum serve_kind kind)
 {
 	struct open_job *j = calloc(1, sizeof *j);
 	enum ahead_verdict v = AHEAD_NONE;
@@ -337,8 +359,30 @@ int serve_open(uint64_t id, const void *payload, size_t len, const struct ix *ix
 	}
 	memcpy(j->hash, hash, j->hash_len);
 	j->fuser_epoch = fuser_epoch;   /* written by this (the main) thread only */
+	if (kind == SERVE_PREFETCH) {
+		/* A hint's: answered from the local cache or not at all; the program opened nothing. */
+		int rc = -ENOENT;
+
+		fd = -1;
+		if (cache_pin_present(j->hash, j->hash_len) &&
+		    (rc = blob_cached(blobs, j->hash, j->hash_len, j->size, &fd, &layer))) {
+			fd = -1;
+			cache_closed(j->hash, j->hash_len);
+		}
+		if (answer_with(j->id, j->fuser_epoch, rc, fd, layer, j->size) && rc == 0)
+			cache_closed(j->hash, j->hash_len);     /* the fuser holds nothing */
+		free(j);
+		return 0;
+	}
 	if (ix && (in = tree_ix_resolve(ix, j->path)) && S_ISREG(in->mode) && in->size > 0)
 		v = note_open(ix, j, in);
+	if (kind == SERVE_OPENED) {
+		if (in)
+			order_ahead(ix, j, in);
+		free(j);
+		queue_guesses(in ? guesses_after(ix, in, v) : NULL, true);
+		return 0;
+	}
 	/* No thread hand-off on the path of a warm open: pinned, as the pool would. What the open
 	 * sets off is worked out after the answer: the fuser waits for it. */
 	if (cache_pin_present(j->hash, j->hash_len)) {

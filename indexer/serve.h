@@ -14,9 +14,13 @@ int serve_start(struct blobs *b);
 
 /* A MSG_OPEN of the fuser (request id, payload), from the main thread: answered now when the local
  * cache has the blob and finding it needs no disk I/O, else by a pool thread; it tells read-ahead
- * and the published order what was opened in `ix`, the tree served (NULL: none yet). Returns 0,
- * or -EPROTO for a malformed request, -ENOMEM. */
-int serve_open(uint64_t id, const void *payload, size_t len, const struct ix *ix);
+ * and the published order what was opened in `ix`, the tree served (NULL: none yet). A
+ * MSG_PREFETCH (SERVE_PREFETCH) is answered only in the first way, else refused, and tells nobody;
+ * a MSG_OPENED (SERVE_OPENED: the fuser had the fd) is answered to nobody and tells them.
+ * Returns 0, or -EPROTO for a malformed request, -ENOMEM. */
+enum serve_kind { SERVE_OPEN, SERVE_PREFETCH, SERVE_OPENED };
+int serve_open(uint64_t id, const void *payload, size_t len, const struct ix *ix,
+	       enum serve_kind kind);
 
 /* A restarted fuser's channel `peer` becomes FD_PEER1 (peer is closed); answers meant for the one
  * before are dropped from now on. Returns 0 or -errno. */

@@ -69,6 +69,18 @@ enum msg_type {
 	/* indexer → fuser: the blob left the local cache (evicted, expired, removed by a verify):
 	 * close its fd once no handle uses it; as MSG_BLOB_CLOSED */
 	MSG_BLOB_GONE = 52,
+	/* indexer → fuser: files a walk reaches next whose blobs the local cache holds (read-ahead's
+	 * guesses, indexer/ahead.c): ask for their fds now, ahead of the program's opens (warm, an
+	 * open of one is then answered without a round trip). u32 n (1 … AHEAD_HINT_MAX), n × u64
+	 * inode number. Only a hint: the fuser asks by the hash its own index gives. */
+	MSG_AHEAD = 54,
+	/* fuser → indexer: as MSG_OPEN, for a file of a MSG_AHEAD: answered (MSG_BLOB, pinned) only
+	 * when the local cache has the blob, else MSG_BLOB_ERR; not an open of the program's (no
+	 * read-ahead, no published order, no cache hit counted). */
+	MSG_PREFETCH = 55,
+	/* fuser → indexer, no answer: the program opened a file whose fd came by MSG_PREFETCH (as
+	 * MSG_OPEN): read-ahead and the published order take it as the open it is. */
+	MSG_OPENED = 56,
 	/* indexer → fuser: the cache is past its limit and what is left is pinned: send now the
 	 * MSG_BLOB_CLOSED of every idle fd (the fuser sends it IDLE_UNPIN_MS late otherwise). Empty */
 	MSG_BLOB_UNPIN = 53,
@@ -122,6 +134,7 @@ enum msg_type {
 };
 
 #define FUSER_CONF_LEN  20
+#define AHEAD_HINT_MAX  64
 #define FUSER_DEBUG     1u
 
 #define FUSE_INIT_MIN   (40 + 16)       /* fuse_in_header + the oldest fuse_init_in */

@@ -23,6 +23,7 @@ const struct ipc_type proto_fuser_from_indexer[] = {
 	{ MSG_BLOB_ERR, 0, 4, 4, "blob-err" },
 	{ MSG_BLOB_GONE, 0, 1 + 16, 1 + 32, "blob-gone" },
 	{ MSG_BLOB_UNPIN, 0, 0, 0, "blob-unpin" },
+	{ MSG_AHEAD, 0, 4 + 8, 4 + 8 * AHEAD_HINT_MAX, "ahead" },
 };
 const size_t proto_fuser_from_indexer_n = N(proto_fuser_from_indexer);
 

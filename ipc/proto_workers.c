@@ -38,6 +38,8 @@ const size_t proto_config_from_supervisor_n = N(proto_config_from_supervisor);
 
 const struct ipc_type proto_indexer_from_fuser[] = {
 	{ MSG_OPEN, 0, 1 + 8 + 4, 1 + 32 + 8 + STR(4096), "open" },
+	{ MSG_PREFETCH, 0, 1 + 8 + 4, 1 + 32 + 8 + STR(4096), "prefetch" },
+	{ MSG_OPENED, 0, 1 + 8 + 4, 1 + 32 + 8 + STR(4096), "opened" },
 	{ MSG_INDEX, 1, 16, 16, "index" },     /* to a restarted indexer: the tree being served */
 	{ MSG_BLOB_CLOSED, 0, 1 + 16, 1 + 32, "blob-closed" },
 	{ MSG_BLOB_HELD, 0, 1 + 16, 1 + 32, "blob-held" },

@@ -42,6 +42,8 @@ struct metric {
 
 static const struct metric metrics[] = {
 	{ RELAY_FUSER, "opens", "aysfs_opens_total", COUNTER, "Files opened.", NULL, 0, NULL },
+	{ RELAY_FUSER, "opens_waited", "aysfs_opens_waited_total", COUNTER,
+	  "Opens that waited for the indexer: the fuser held no fd of the file's blob.", NULL, 0, NULL },
 	{ RELAY_FUSER, "reads", "aysfs_reads_total", COUNTER, "Reads of files answered.", NULL, 0, NULL },
 	{ RELAY_FUSER, "read_bytes", "aysfs_read_bytes_total", COUNTER,
 	  "Bytes served by reads of files.", NULL, 0, NULL },

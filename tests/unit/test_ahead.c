@@ -104,7 +104,7 @@ static const char *plan(const char *path, const char *v, bool (*present)(const u
 	static char out[1024];
 	uint32_t next[AHEAD_FILES];
 	size_t n = ahead_plan(&im.ix, slot_of(path), strcmp(v, "right") == 0 ? AHEAD_RIGHT : AHEAD_MISS,
-			      present, next, AHEAD_FILES), len = 0;
+			      present, next, AHEAD_FILES, NULL, NULL), len = 0;
 
 	out[0] = '\0';
 	for (size_t i = 0; i < n; i++) {
