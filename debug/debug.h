@@ -21,7 +21,7 @@ struct debug_conf {
 int debug_conf_decode(const void *buf, size_t len, struct debug_conf *c);
 void debug_conf_free(struct debug_conf *c);
 
-#define JOURNAL_LINE_MAX (3 * DBG_PATH_MAX + 64)
+#define JOURNAL_LINE_MAX (6 * DBG_PATH_MAX + 64)       /* every byte of a path escaped, \u00XX */
 
 /* One entry of debug:log:MOUNT, the JSON text [epoch,"path","md5"] (md5 "" for a removal):
  * written into buf (≥ JOURNAL_LINE_MAX) returning its length; parsed back (0 or -EINVAL; path

@@ -94,8 +94,9 @@ size_t journal_encode(char *buf, int64_t epoch, const char *path, const char *md
 {
 	size_t n = (size_t)sprintf(buf, "[%" PRId64 ",\"", epoch);
 
-	/* JSON string escapes: the quote, the backslash and control bytes; other bytes as they are. */
-	for (const unsigned char *p = (const unsigned char *)path; *p && n < JOURNAL_LINE_MAX - 48; p++) {
+	/* JSON string escapes: the quote, the backslash and control bytes; other bytes as they are.
+	 * JOURNAL_LINE_MAX has room for every byte of the longest path escaped: never cut short. */
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
 		if (*p == '"' || *p == '\\')
 			n += (size_t)sprintf(buf + n, "\\%c", *p);
 		else if (*p < 0x20)

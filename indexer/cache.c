@@ -129,6 +129,7 @@ static struct {
 	uint64_t hits, misses, evictions, expired, wrong_size;
 	uint64_t evicted_bytes;         /* by evictions for the limit */
 	bool trim;                      /* take the cache down to the low-water mark */
+	bool trim_short;                /* the last trim stopped above it: the rest was pinned */
 	time_t next_expiry;
 
 	int jfd;
@@ -850,7 +851,8 @@ static unsigned long evict_to(uint64_t target)
 		}
 		if (!n) {
 			/* The rest is pinned: idle fds of the fuser among them, which it lets go of
-			 * when asked; their MSG_BLOB_CLOSED wakes the trim (cache_closed). */
+			 * when asked; their MSG_BLOB_CLOSED wakes the trim again (cache_closed). */
+			C.trim_short = true;
 			if (C.full) {
 				pthread_mutex_unlock(&C.lock);
 				C.full();
@@ -1452,7 +1454,9 @@ void cache_closed(const uint8_t *hash, size_t hash_len)
 			e->pins--;
 		if (e->present)
 			touch(e);
-		if (!e->pins && C.bytes + C.reserved > C.limit) {
+		if (!e->pins && (C.bytes + C.reserved > C.limit ||
+				 (C.trim_short && C.bytes + C.reserved > C.limit / 100 * CACHE_LOW_WATER))) {
+			C.trim_short = false;
 			C.trim = true;
 			pthread_cond_signal(&C.work);
 		}
