@@ -111,6 +111,7 @@ UNIT_known_hosts := fetcher/ssh.c $(IPC)
 UNIT_s3     := fetcher/s3.c $(IPC)
 UNIT_deaths := supervisor/deaths.c
 UNIT_fuser_fh     := fuser/fh.c
+UNIT_fuser_outbox := fuser/outbox.c $(IPC)
 UNIT_sum          := indexer/sum.c
 UNIT_ahead        := indexer/ahead.c indexer/tree.c indexer/flist.c $(IPC)
 UNIT_fuser_reload := fuser/reload.c indexer/tree.c indexer/flist.c $(IPC)

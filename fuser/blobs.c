@@ -56,18 +56,34 @@ struct blob *blob_find(struct fuser *f, const uint8_t *hash, uint8_t len)
 }
 
 /* Tell the indexer that no handle uses a blob any more (MSG_BLOB_CLOSED: it may evict it), or
- * that one does again (MSG_BLOB_HELD). */
-static void tell_indexer(struct fuser *f, const struct blob *b, uint16_t type)
+ * that one does again (MSG_BLOB_HELD). The two alternate for a blob: one that waits in the outbox
+ * when the other comes is taken back instead, since the indexer's count is right without both. */
+static void tell_indexer(struct fuser *f, struct blob *b, uint16_t type)
 {
 	uint8_t buf[1 + 32];
 	struct ipc_wr w;
 
 	if (f->idx_fd < 0)
 		return;
+	if (b->pin_msg && b->pin_msg->type != type) {
+		outbox_cancel(&f->out, b->pin_msg);
+		return;
+	}
 	ipc_wr_init(&w, buf, sizeof buf);
 	ipc_wr_u8(&w, b->hash_len);
 	ipc_wr_bytes(&w, b->hash, b->hash_len);
-	ipc_send(f->idx_fd, type, 0, buf, w.len, NULL, 0);
+	if (outbox_send(&f->out, f->idx_fd, type, 0, buf, w.len, b->pin_msg ? NULL : &b->pin_msg) ==
+	    -ENOMEM)
+		log_err("out of memory: the indexer may keep a blob pinned");
+}
+
+/* A record freed: what it said that still waits goes out all the same. */
+static void blob_free(struct blob *b)
+{
+	if (b->pin_msg)
+		b->pin_msg->owner = NULL;
+	free(b->layer);
+	free(b);
 }
 
 /* ---- the idle list: blob fds that no handle uses, most recently used first ---- */
@@ -204,8 +220,7 @@ void blob_put(struct fuser *f, struct blob *b)
 	if (b->detached) {      /* its last handle: nobody can find it any more */
 		unpin(f, b);
 		close(b->fd);
-		free(b->layer);
-		free(b);
+		blob_free(b);
 		return;
 	}
 	if (b->state == BLOB_OPEN) {
@@ -220,7 +235,7 @@ void blob_put(struct fuser *f, struct blob *b)
 		return;
 	}
 	table_remove(f, b);
-	free(b);
+	blob_free(b);
 }
 
 /* ---- pending blobs: asked of the indexer ---- */
@@ -266,7 +281,7 @@ static int send_open(struct fuser *f, struct blob *b, fuse_ino_t ino, uint16_t t
 	ipc_wr_bytes(&w, b->hash, b->hash_len);
 	ipc_wr_u64(&w, b->size);
 	ipc_wr_str(&w, path, n < 0 ? 0 : (size_t)n);
-	return ipc_send(f->idx_fd, type, b->req_id, buf, w.len, NULL, 0);
+	return outbox_send(&f->out, f->idx_fd, type, b->req_id, buf, w.len, NULL);
 }
 
 int blob_ask(struct fuser *f, struct blob *b, fuse_ino_t ino)

@@ -6,6 +6,7 @@
 
 #define FUSE_USE_VERSION 314
 
+#include "fuser/outbox.h"
 #include "ipc/index.h"
 
 #include <fuse_lowlevel.h>
@@ -56,6 +57,7 @@ struct blob {
 	uint64_t req_id;        /* the MSG_OPEN that asked for it, while pending */
 	uint64_t ino;           /* an inode with this content, to ask again for it */
 	struct waiter *waiters;
+	struct out_msg *pin_msg;        /* its MSG_BLOB_CLOSED or _HELD, while it waits (outbox.c) */
 	char *layer;            /* where it came from (xattr user.aysfs.layer) */
 	struct blob *next;      /* hash bucket chain */
 	struct blob *pnext;     /* pending chain, while BLOB_PENDING */

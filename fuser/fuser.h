@@ -16,7 +16,8 @@
 
 struct fuser {
 	struct fuse_session *se;
-	int idx_fd;
+	int idx_fd;             /* the indexer's channel (-1: none now), non-blocking */
+	struct outbox out;      /* what waits for room on it (outbox.c), under serve_lock */
 
 	struct ix ix;           /* the tree being served */
 	void *map;

@@ -270,8 +270,10 @@ static bool on_supervisor_msg(struct fuser *f)
 		return true;
 	}
 	close(f->idx_fd);
+	outbox_drop(&f->out);   /* for the dead indexer: the new one is asked anew */
 	f->idx_fd = msg.fds[0];
 	fcntl(f->idx_fd, F_SETFL, O_NONBLOCK);
+	/* First on a new channel: it has room. */
 	ipc_wr_init(&w, cur, sizeof cur);
 	ipc_wr_u64(&w, f->ix.hdr->generation);
 	ipc_wr_u64(&w, f->map_size);
@@ -295,7 +297,9 @@ static pthread_mutex_t serve_lock = PTHREAD_MUTEX_INITIALIZER;
 static int wake_pipe[2] = { -1, -1 };   /* servers to the main thread: WAKE_* bytes */
 #define WAKE_END   'e'          /* the session is over */
 #define WAKE_TIMER 't'          /* a pinned idle blob: blobs_unpin has a deadline again */
+#define WAKE_OUT   'o'          /* messages wait for room on the indexer's channel */
 static bool timer_set;          /* the main thread waits with blobs_unpin's deadline */
+static bool out_polled;         /* and for room on the indexer's channel */
 static bool init_sent;          /* the kernel's FUSE_INIT was handed to the supervisor */
 static uint8_t init[FUSE_INIT_MAX];
 static size_t init_len;
@@ -364,6 +368,10 @@ static void *server(void *arg)
 			timer_set = true;
 			wake_main(WAKE_TIMER);
 		}
+		if (fuser.out.head && !out_polled) {
+			out_polled = true;
+			wake_main(WAKE_OUT);
+		}
 		pthread_mutex_unlock(&serve_lock);
 		if (rc < 0) {
 			wake_main(WAKE_END);
@@ -410,17 +418,20 @@ static void main_loop(unsigned nservers, struct fuse_buf *buf)
 	int rc;
 
 	for (;;) {
+		int timeout = blobs_unpin(&fuser, false);
 		struct pollfd p[4] = {
 			{ .fd = nservers ? -1 : fuse_session_fd(fuser.se), .events = POLLIN },
 			{ .fd = fuser.idx_fd, .events = POLLIN },
 			{ .fd = FD_SUPERVISOR, .events = POLLIN },
 			{ .fd = wake_pipe[0], .events = POLLIN },
 		};
-		int timeout = blobs_unpin(&fuser, false);
 		char why[16];
 		ssize_t n;
 
 		timer_set = timeout >= 0;
+		out_polled = fuser.idx_fd >= 0 && outbox_flush(&fuser.out, fuser.idx_fd);
+		if (out_polled)
+			p[1].events |= POLLOUT;
 		pthread_mutex_unlock(&serve_lock);
 		rc = poll(p, 4, timeout);
 		pthread_mutex_lock(&serve_lock);
@@ -434,7 +445,7 @@ static void main_loop(unsigned nservers, struct fuse_buf *buf)
 			break;          /* a server saw the session end */
 		if (p[0].revents && serve_all(buf) < 0)
 			break;
-		if (p[1].revents) {
+		if (p[1].revents & ~POLLOUT) {
 			rc = on_indexer_msg(&fuser);
 			/* A peer that dies with messages unread resets the channel: it is gone all the same. */
 			if (rc < 0 && rc != -ECONNRESET)
@@ -444,9 +455,10 @@ static void main_loop(unsigned nservers, struct fuse_buf *buf)
 				log_warn("the indexer is gone; waiting for a new one");
 				close(fuser.idx_fd);
 				fuser.idx_fd = -1;
+				outbox_drop(&fuser.out);
 			}
 		}
-		if (p[1].revents && fuser.debug)
+		if (p[1].revents & ~POLLOUT && fuser.debug)
 			debug_retry(&fuser);
 		if (p[2].revents && !on_supervisor_msg(&fuser))
 			break;          /* the supervisor is gone: stop */

@@ -163,6 +163,21 @@ random_file() {
 	head -c "$2" /dev/urandom >"$1"
 }
 
+# many_files SRC COUNT BYTES DIR...: COUNT random files of BYTES each in every SRC/DIR, stored as
+# blobs in $T/store, their flist lines (/DIR/fNNN) appended to $T/flist.in.
+many_files() {
+	local src=$1 count=$2 size=$3 d f
+	shift 3
+	mkdir -p "$T/store"
+	for d in "$@"; do
+		mkdir -p "$src/$d"
+		for f in $(seq -w 0 $((count - 1))); do
+			random_file "$src/$d/f$f" "$size"
+			echo "/$d/f$f|$(put_blob "$T/store" "$src/$d/f$f")|$size" >>"$T/flist.in"
+		done
+	done
+}
+
 # free_port [ADDR]: a TCP port free on ADDR (default 127.0.0.1).
 free_port() {
 	python3 -c 'import socket, sys; s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' \

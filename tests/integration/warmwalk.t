@@ -9,15 +9,8 @@
 t_setup
 
 S=$T/src
-mkdir -p "$T/store"
 : >"$T/flist.in"
-for d in 0 1 2 3 4 5; do
-	mkdir -p "$S/d$d"
-	for f in $(seq -w 0 99); do
-		random_file "$S/d$d/f$f" 200
-		echo "/d$d/f$f|$(put_blob "$T/store" "$S/d$d/f$f")|200" >>"$T/flist.in"
-	done
-done
+many_files "$S" 100 200 d0 d1 d2 d3 d4 d5
 write_flist "$T/flists/svc.flist" <"$T/flist.in"
 store_config
 PORT=$(free_port)

@@ -1,0 +1,37 @@
+/* outbox.h — what the fuser tells the indexer, in order, never lost to a full channel (outbox.c).
+ */
+#ifndef AYSFS_FUSER_OUTBOX_H
+#define AYSFS_FUSER_OUTBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A message the channel had no room for yet. */
+struct out_msg {
+	struct out_msg *prev, *next;
+	struct out_msg **owner;         /* cleared when it goes out or is dropped (NULL: none) */
+	uint16_t type;
+	uint64_t id;
+	uint32_t len;
+	uint8_t payload[];
+};
+
+struct outbox {
+	struct out_msg *head, *tail;    /* oldest first */
+	unsigned n;
+};
+
+/* Send a message on fd (non-blocking) now, or queue it behind those that wait. Queued, *owner (when
+ * owner is not NULL) points at it until it goes out, so that outbox_cancel may take it back.
+ * Returns 0 (sent or queued), or -errno: the channel's error, -ENOMEM. */
+int outbox_send(struct outbox *o, int fd, uint16_t type, uint64_t id, const void *payload,
+		size_t len, struct out_msg **owner);
+/* Take back a queued message that was never sent. */
+void outbox_cancel(struct outbox *o, struct out_msg *m);
+/* Send what waits, oldest first, until the channel is full again. Returns true while some waits. */
+bool outbox_flush(struct outbox *o, int fd);
+/* Forget every message (the channel is gone: its successor is told anew). */
+void outbox_drop(struct outbox *o);
+
+#endif
