@@ -93,8 +93,6 @@ static void idle_remove(struct blobs *c, struct blob *b)
 {
 	if (c->unpin_next == b)
 		c->unpin_next = b->newer;
-	if (b->pinned)
-		c->npinned--;
 	*(b->newer ? &b->newer->older : &c->idle_newest) = b->older;
 	*(b->older ? &b->older->newer : &c->idle_oldest) = b->newer;
 	b->older = b->newer = NULL;
@@ -141,8 +139,6 @@ static void idle_add(struct fuser *f, struct blob *b)
 	/* No idle blob older than unpin_next is pinned. */
 	if (b->pinned && !c->unpin_next)
 		c->unpin_next = b;
-	if (b->pinned)
-		c->npinned++;
 	b->older = c->idle_newest;
 	b->newer = NULL;
 	*(c->idle_newest ? &c->idle_newest->newer : &c->idle_oldest) = b;
@@ -158,13 +154,10 @@ int blobs_unpin(struct fuser *f, bool all)
 	struct blobs *c = &f->blobs;
 	uint64_t now = (uint64_t)mono_ms();
 
-	while (c->unpin_next && (all || c->npinned > IDLE_PINNED_MAX ||
-				 now - c->unpin_next->idle_since >= IDLE_UNPIN_MS)) {
+	while (c->unpin_next && (all || now - c->unpin_next->idle_since >= IDLE_UNPIN_MS)) {
 		struct blob *b = c->unpin_next;
 
 		c->unpin_next = b->newer;
-		if (b->pinned)
-			c->npinned--;
 		unpin(f, b);
 	}
 	return c->unpin_next ? (int)(IDLE_UNPIN_MS - (now - c->unpin_next->idle_since)) : -1;

@@ -18,7 +18,6 @@
 #define IDLE_FDS_MAX 65536      /* fds of blobs no handle uses, kept for the next open */
 #define IDLE_BYTES_MAX (4ull << 30)  /* and the most content they may keep alive */
 #define IDLE_UNPIN_MS 10000     /* idle this long, a blob's fd no longer pins it in the cache */
-#define IDLE_PINNED_MAX 128     /* idle fds that still pin their blob, at most */
 
 struct fuser;
 
@@ -69,7 +68,7 @@ struct blobs {
 	struct blob *pending[PENDING_BUCKETS];
 	struct blob *idle_newest, *idle_oldest;
 	struct blob *unpin_next;        /* the oldest idle blob still pinned (NULL: none) */
-	unsigned nidle, idle_max, npinned;      /* npinned: idle, still pinned */
+	unsigned nidle, idle_max;
 	uint64_t idle_bytes;
 	uint64_t next_req_id;
 };

@@ -362,9 +362,9 @@ static void *server(void *arg)
 		}
 		busy = false;
 		rc = serve_all(&buf);
-		/* As the main thread does after each wake-up: the idle blobs past IDLE_PINNED_MAX
-		 * unpinned at once; the main thread told when its wait has a deadline again. */
-		if (rc == 0 && blobs_unpin(&fuser, false) >= 0 && !timer_set) {
+		/* The main thread told when its wait has a deadline again (an idle blob pinned), or
+		 * when messages wait for room on the indexer's channel. */
+		if (rc == 0 && fuser.blobs.unpin_next && !timer_set) {
 			timer_set = true;
 			wake_main(WAKE_TIMER);
 		}
