@@ -278,6 +278,9 @@ static void send_tree(const struct worker_conf *c)
 	ipc_wr_u32(&w, res.services);
 	ipc_wr_u32(&w, res.rejected);
 	ipc_send(FD_SUPERVISOR, MSG_TREE_DONE, 0, buf, w.len, NULL, 0);
+	log_info("tree generation %llu: %llu entries from %u services (%u rejected)",
+		 (unsigned long long)generation, (unsigned long long)res.entries, res.services,
+		 res.rejected);
 	ictl_note_tree(c, res.entries, res.services, res.rejected);
 }
 

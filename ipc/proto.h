@@ -45,7 +45,8 @@ enum msg_type {
 	/* every worker → supervisor */
 	MSG_READY = 2,          /* empty: initialised (the fuser: serving the tree) */
 	/* indexer → supervisor */
-	MSG_TREE_DONE = 3,      /* u64 generation, u64 entries, u32 services mounted, u32 rejected */
+	MSG_TREE_DONE = 3,      /* u64 generation, u64 entries, u32 services mounted, u32 rejected
+				 * (TREE_DONE_LEN bytes): root relays them in MSG_ST_FACTS unread */
 	MSG_TREE_FAIL = 4,      /* str reason */
 	/* indexer → supervisor, empty: the configuration file changed (indexer/watch.c) */
 	MSG_CONFIG_CHANGED = 8,
@@ -165,10 +166,11 @@ extern const size_t proto_status_from_supervisor_n;
  * s), str config file ("" for none), u32 n roles (ST_ROLES), n × { u32 pid (0: not running),
  * u32 restarts, i64 last exit (unix s; 0: none), str last exit (≤ 160), i64 restart in ms (-1:
  * none due), u32 back-off (its deaths in a crash loop), ST_CAUSES × u32 restarts after a death
- * of that cause (ST_CAUSE_*) }, then the tree: u8 built, u64
- * generation, u64 entries, u32 services, u32 rejected, i64 built at, i64 last failure at, str the
- * failure (≤ ST_WHY_MAX), u8 debug mode, u32 trees built, u32 reloads failed. Root writes it from its own variables; it reads nothing a worker wrote
- * into it but the indexer's tree-failure words, copied. */
+ * of that cause (ST_CAUSE_*) }, then the tree: u8 built, MSG_TREE_DONE's payload as the indexer
+ * sent it (u64 generation, u64 entries, u32 services, u32 rejected), i64 built at, i64 last failure at, str the
+ * failure (≤ ST_WHY_MAX), u8 debug mode, u32 trees built, u32 reloads failed. Root writes it from
+ * its own variables; what the indexer wrote (the tree's numbers, its failure's words) is copied
+ * unread. */
 #define RELAY_INDEXER   1
 #define RELAY_FETCHER   2
 #define RELAY_FUSER     3       /* asked only "stats" (its counters of opens and reads) */
@@ -177,6 +179,7 @@ extern const size_t proto_status_from_supervisor_n;
 #define ST_ROLES        5       /* fuser, indexer, fetcher, status, debug (the ROLE_* order) */
 #define ST_ROLE_STATUS  3
 #define ST_WHY_MAX      1152
+#define TREE_DONE_LEN   24      /* MSG_TREE_DONE's payload */
 /* Why a worker died before a restart (root knows it when it reaps). */
 #define ST_CAUSE_EXITED  0      /* it exited */
 #define ST_CAUSE_SIGNAL  1      /* a signal killed it (not root, not its seccomp filter) */

@@ -19,7 +19,7 @@ enum { FROM_FUSER = 1, FROM_INDEXER = 2, FROM_FETCHER = 4, FROM_STATUS = 8, FROM
  *   type                fds min            max                  name              from                   once   handler */
 #define PROTO_SUPERVISOR_FROM_WORKER(X) \
 	X(MSG_READY,          0, 0,             0,                   "ready",          FROM_FUSER | FROM_DEBUG, true,  sup_on_ready) \
-	X(MSG_TREE_DONE,      0, 24,            24,                  "tree-done",      FROM_INDEXER,          false, sup_on_tree_done) \
+	X(MSG_TREE_DONE,      0, TREE_DONE_LEN, TREE_DONE_LEN,       "tree-done",      FROM_INDEXER,          false, sup_on_tree_done) \
 	X(MSG_TREE_FAIL,      0, 4,             4 + 1024,            "tree-fail",      FROM_INDEXER,          false, sup_on_tree_fail) \
 	X(MSG_CONFIG_CHANGED, 0, 0,             0,                   "config-changed", FROM_INDEXER,          false, sup_on_config_changed) \
 	X(MSG_CTL_REPLY,      0, 8,             RELAY_REPLY_MAX - 4, "ctl-reply",      FROM_ANY & ~FROM_STATUS, false, sctl_on_msg) \

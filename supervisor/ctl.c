@@ -42,8 +42,7 @@ static struct {
 
 static struct {
 	bool have;
-	uint64_t generation, entries;
-	uint32_t services, rejected;
+	uint8_t numbers[TREE_DONE_LEN]; /* MSG_TREE_DONE's, unread */
 	time_t at, fail_at;
 	char fail[ST_WHY_MAX];
 	uint32_t built, failed;         /* trees built (the first and each reload's), failed reloads */
@@ -226,10 +225,7 @@ static void push_facts(uint32_t event, uint32_t role)
 			ipc_wr_u32(&w, wstat[r].by_cause[c]);
 	}
 	ipc_wr_u8(&w, tree.have);
-	ipc_wr_u64(&w, tree.generation);
-	ipc_wr_u64(&w, tree.entries);
-	ipc_wr_u32(&w, tree.services);
-	ipc_wr_u32(&w, tree.rejected);
+	ipc_wr_bytes(&w, tree.numbers, sizeof tree.numbers);
 	ipc_wr_i64(&w, tree.at);
 	ipc_wr_i64(&w, tree.fail_at);
 	ipc_wr_cstr(&w, tree.fail);
@@ -352,13 +348,10 @@ void sctl_worker_restarted(enum worker_role role)
 	push_facts(ST_EV_NONE, 0);
 }
 
-void sctl_tree_done(uint64_t generation, uint64_t entries, uint32_t services, uint32_t rejected)
+void sctl_tree_done(const uint8_t *numbers)
 {
 	tree.have = true;
-	tree.generation = generation;
-	tree.entries = entries;
-	tree.services = services;
-	tree.rejected = rejected;
+	memcpy(tree.numbers, numbers, sizeof tree.numbers);
 	tree.at = time(NULL);
 	tree.built++;
 	push_facts(ST_EV_TREE_DONE, 0);

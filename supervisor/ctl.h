@@ -50,7 +50,8 @@ void sctl_worker_died(enum worker_role role, const char *why, int ws, bool plann
 void sctl_worker_restarted(enum worker_role role);
 /* Once the loop has decided what follows a death (a restart time, a back-off): tell it. */
 void sctl_flush(void);
-void sctl_tree_done(uint64_t generation, uint64_t entries, uint32_t services, uint32_t rejected);
+/* MSG_TREE_DONE's payload (TREE_DONE_LEN bytes), kept for the status worker unread. */
+void sctl_tree_done(const uint8_t *numbers);
 void sctl_tree_fail(const char *why);
 
 #endif

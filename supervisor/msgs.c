@@ -24,22 +24,10 @@ static int sup_on_config_changed(struct worker *w, const struct ipc_msg *m)
 	return 2;
 }
 
+/* The tree's numbers, relayed to the status worker unread (their size is the table's). */
 static int sup_on_tree_done(struct worker *w, const struct ipc_msg *m)
 {
-	struct ipc_rd r;
-	uint64_t gen, entries;
-	uint32_t ok, bad;
-
-	ipc_rd_init(&r, m->payload, m->hdr.len);
-	gen = ipc_rd_u64(&r);
-	entries = ipc_rd_u64(&r);
-	ok = ipc_rd_u32(&r);
-	bad = ipc_rd_u32(&r);
-	if (!ipc_rd_done(&r))
-		return -1;
-	log_info("tree generation %llu: %llu entries from %u services (%u rejected)",
-		 (unsigned long long)gen, (unsigned long long)entries, ok, bad);
-	sctl_tree_done(gen, entries, ok, bad);
+	sctl_tree_done(m->payload);
 	notify_reload(false, "serving the new tree");
 	return 0;
 }
