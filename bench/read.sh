@@ -31,6 +31,7 @@
 #   AYSFS_BUILD      folder of the aysfs binaries (default build/release; built when incomplete)
 set -eu -o pipefail
 export LC_ALL=C
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 TOP=$(pwd)
 BUILD=${AYSFS_BUILD:-build/release}
@@ -210,19 +211,7 @@ fi
 
 # aysfs_start CACHE_DIR: mount the store at $MNT_A with that local cache; waits until served.
 aysfs_start() {
-	cat >"$D/aysfs.toml" <<EOF
-[main]
-id = "bench"
-prefix = "/"
-cache_dir = "$1"
-flist_dir = "$D/flists"
-
-[[ays]]
-id = "bench"
-
-[[store]]
-url = "$D/store"
-EOF
+	store_toml "$1" "$D/flists" "$D/store" >"$D/aysfs.toml"
 	: >"$D/aysfs.log"
 	rm -f "$D/aysfs.pid"
 	setsid "$B/aysfs-supervisor" -config "$D/aysfs.toml" -pidfile "$D/aysfs.pid" "$MNT_A" \
