@@ -342,6 +342,12 @@ unsigned blobs_ask_again(struct fuser *f)
 		if (blob_ask(f, b, b->ino))
 			log_err("cannot ask the new indexer for a blob");
 	}
+	/* The pins the dead indexer counted, the new one counts too: else it could evict what is held,
+	 * and a later MSG_BLOB_CLOSED would take away a pin of its own. */
+	for (unsigned i = 0; i < BLOB_BUCKETS; i++)
+		for (struct blob *b = f->blobs.buckets[i]; b; b = b->next)
+			if (b->pinned)
+				tell_indexer(f, b, MSG_BLOB_HELD);
 	return n;
 }
 

@@ -90,7 +90,8 @@ void blob_gone(struct fuser *f, const uint8_t *hash, uint8_t len);
  * (`all`: the indexer asked, MSG_BLOB_UNPIN). Returns the ms until the next is due, -1 for none
  * (a poll timeout). */
 int blobs_unpin(struct fuser *f, bool all);
-/* A restarted indexer: ask it again for every blob still pending. Returns how many. */
+/* A restarted indexer: ask it again for every blob still pending (returns how many), and tell it
+ * of every fd held (MSG_BLOB_HELD), which it pins as the dead one did. */
 unsigned blobs_ask_again(struct fuser *f);
 
 /* The record of a content (NULL: none); the record of in's content, made idle when there is none

@@ -429,9 +429,12 @@ static void main_loop(unsigned nservers, struct fuse_buf *buf)
 		ssize_t n;
 
 		timer_set = timeout >= 0;
-		out_polled = fuser.idx_fd >= 0 && outbox_flush(&fuser.out, fuser.idx_fd);
-		if (out_polled)
+		rc = fuser.idx_fd >= 0 ? outbox_flush(&fuser.out, fuser.idx_fd) : 0;
+		out_polled = rc != 0;
+		if (rc == -EAGAIN)
 			p[1].events |= POLLOUT;
+		else if (rc && (timeout < 0 || timeout > OUTBOX_RETRY_MS))
+			timeout = OUTBOX_RETRY_MS;
 		pthread_mutex_unlock(&serve_lock);
 		rc = poll(p, 4, timeout);
 		pthread_mutex_lock(&serve_lock);

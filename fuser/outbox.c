@@ -28,19 +28,28 @@ static void unlink_msg(struct outbox *o, struct out_msg *m)
 	free(m);
 }
 
+/* No room now, but the channel is alive: the message waits (-ENOBUFS, -ENOMEM: the kernel is
+ * short of memory for it, an -EAGAIN of another kind). */
+static bool transient(int rc)
+{
+	return rc == -EAGAIN || rc == -ENOBUFS || rc == -ENOMEM;
+}
+
 int outbox_send(struct outbox *o, int fd, uint16_t type, uint64_t id, const void *payload,
 		size_t len, struct out_msg **owner)
 {
 	struct out_msg *m;
 
+	if (len > IPC_MAX_PAYLOAD)
+		return -EMSGSIZE;
+	if (len && !payload)
+		return -EINVAL;
 	if (!o->head) {
 		int rc = ipc_send(fd, type, id, payload, len, NULL, 0);
 
-		if (rc != -EAGAIN)
+		if (!transient(rc))
 			return rc;
 	}
-	if (len > IPC_MAX_PAYLOAD)
-		return -EMSGSIZE;
 	if (!(m = malloc(sizeof *m + len)))
 		return -ENOMEM;
 	m->type = type;
@@ -64,18 +73,19 @@ void outbox_cancel(struct outbox *o, struct out_msg *m)
 	unlink_msg(o, m);
 }
 
-bool outbox_flush(struct outbox *o, int fd)
+int outbox_flush(struct outbox *o, int fd)
 {
 	while (o->head) {
 		struct out_msg *m = o->head;
+		int rc = ipc_send(fd, m->type, m->id, m->payload, m->len, NULL, 0);
 
 		/* Any other error is the indexer's end: what waits was for it alone (main.c asks its
 		 * successor anew). */
-		if (ipc_send(fd, m->type, m->id, m->payload, m->len, NULL, 0) == -EAGAIN)
-			return true;
+		if (transient(rc))
+			return rc;
 		unlink_msg(o, m);
 	}
-	return false;
+	return 0;
 }
 
 void outbox_drop(struct outbox *o)

@@ -3,9 +3,10 @@
 #ifndef AYSFS_FUSER_OUTBOX_H
 #define AYSFS_FUSER_OUTBOX_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#define OUTBOX_RETRY_MS 10    /* after a send that found the kernel short of memory */
 
 /* A message the channel had no room for yet. */
 struct out_msg {
@@ -29,8 +30,10 @@ int outbox_send(struct outbox *o, int fd, uint16_t type, uint64_t id, const void
 		size_t len, struct out_msg **owner);
 /* Take back a queued message that was never sent. */
 void outbox_cancel(struct outbox *o, struct out_msg *m);
-/* Send what waits, oldest first, until the channel is full again. Returns true while some waits. */
-bool outbox_flush(struct outbox *o, int fd);
+/* Send what waits, oldest first, until the channel is full again. Returns 0 when nothing waits,
+ * -EAGAIN when the channel has no room (poll it for POLLOUT), -ENOBUFS or -ENOMEM when the kernel
+ * had no memory for the next one (try again a little later: OUTBOX_RETRY_MS). */
+int outbox_flush(struct outbox *o, int fd);
 /* Forget every message (the channel is gone: its successor is told anew). */
 void outbox_drop(struct outbox *o);
 

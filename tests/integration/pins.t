@@ -5,6 +5,7 @@
 #   cache never evicts again, so the cache can no longer keep its limit;
 # - a warm walk reopens those files (MSG_BLOB_HELD), with nothing to wait for;
 # - 400 programs open 400 files not cached yet at once (MSG_OPEN): each must wait, not fail.
+# Then the indexer is killed: the one that follows is told of every fd still held.
 . "$(dirname "$0")/lib.sh"
 t_setup
 
@@ -60,6 +61,23 @@ wait "${cats[@]}"
 ok_cmd "400 opens at once while the indexer was stopped all waited, none failed" diff -r "$S/cold" "$T/out" -x '*.err'
 is "$(cat "$T"/out/*.err)" "" "and no program saw an error"
 is "$(worker_pid indexer)" "$idx" "the indexer was not restarted meanwhile"
+
+# A restarted indexer knows nothing of the fds the fuser holds: the fuser tells it, so that it
+# pins them as the dead one did (else it could evict them, and their MSG_BLOB_CLOSED would take
+# away pins of its own).
+is "$(wait_unpinned 20)" 0 "the cold files' pins are given back too"
+walk
+held=$(pinned)
+ok_cmd "a warm walk pins its files again ($held)" test "${held:-0}" -gt 0
+kill -KILL "$idx"
+for _ in $(seq 100); do
+	new=$(worker_pid indexer)
+	[ -n "$new" ] && [ "$new" != "$idx" ] && "$CTL" "$T/mnt" cache >/dev/null 2>&1 && break
+	sleep 0.1
+done
+for _ in $(seq 30); do [ "$(pinned)" = "$held" ] && break; sleep 0.1; done
+is "$(pinned)" "$held" "the restarted indexer counts the pins of every fd held"
+is "$(wait_unpinned 20)" 0 "and each comes back to it once idle long enough"
 
 mount_stop
 is "$STOP_STATUS" 0 "the supervisor stops cleanly"
