@@ -167,10 +167,10 @@ extern const size_t proto_status_from_supervisor_n;
  * u32 restarts, i64 last exit (unix s; 0: none), str last exit (≤ 160), i64 restart in ms (-1:
  * none due), u32 back-off (its deaths in a crash loop), ST_CAUSES × u32 restarts after a death
  * of that cause (ST_CAUSE_*) }, then the tree: u8 built, MSG_TREE_DONE's payload as the indexer
- * sent it (u64 generation, u64 entries, u32 services, u32 rejected), i64 built at, i64 last failure at, str the
- * failure (≤ ST_WHY_MAX), u8 debug mode, u32 trees built, u32 reloads failed. Root writes it from
- * its own variables; what the indexer wrote (the tree's numbers, its failure's words) is copied
- * unread. */
+ * sent it (u64 generation, u64 entries, u32 services, u32 rejected), i64 built at, i64 last
+ * failure at, str the failure (≤ ST_WHY_MAX), u8 debug mode, u32 trees built, u32 reloads
+ * failed. Root writes it from its own variables; what the indexer wrote (the tree's numbers,
+ * its failure's words) is copied unread. */
 #define RELAY_INDEXER   1
 #define RELAY_FETCHER   2
 #define RELAY_FUSER     3       /* asked only "stats" (its counters of opens and reads) */
