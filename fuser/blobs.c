@@ -256,11 +256,6 @@ static struct blob *pending_take(struct fuser *f, uint64_t req_id)
 	return NULL;
 }
 
-void blob_unask(struct fuser *f, struct blob *b)
-{
-	pending_take(f, b->req_id);
-}
-
 /* MSG_OPEN's payload for b, the content of inode ino (also MSG_PREFETCH's and MSG_OPENED's). */
 static int send_open(struct fuser *f, struct blob *b, fuse_ino_t ino, uint16_t type)
 {
@@ -284,6 +279,7 @@ int blob_ask(struct fuser *f, struct blob *b, fuse_ino_t ino)
 
 	b->req_id = ++f->blobs.next_req_id;
 	b->ino = ino;
+	b->state = BLOB_PENDING;
 	slot = pending_slot(&f->blobs, b->req_id);
 	b->pnext = *slot;
 	*slot = b;
@@ -291,7 +287,13 @@ int blob_ask(struct fuser *f, struct blob *b, fuse_ino_t ino)
 		return 0;       /* no indexer right now: asked when the new one connects */
 	rc = send_open(f, b, ino, b->ahead ? MSG_PREFETCH : MSG_OPEN);
 	/* A dead indexer: its successor is asked when the supervisor hands over its channel. */
-	return rc == -EPIPE || rc == -ECONNRESET ? 0 : rc;
+	if (rc == -EPIPE || rc == -ECONNRESET)
+		return 0;
+	if (rc) {
+		pending_take(f, b->req_id);
+		b->state = BLOB_IDLE;
+	}
+	return rc;
 }
 
 void blobs_ahead(struct fuser *f, const void *payload, size_t len)
@@ -309,14 +311,26 @@ void blobs_ahead(struct fuser *f, const void *payload, size_t len)
 
 		if (!b || b->state != BLOB_IDLE)
 			continue;
-		b->state = BLOB_PENDING;
 		b->ahead = true;
-		if (blob_ask(f, b, ino)) {
-			blob_unask(f, b);
-			b->state = BLOB_IDLE;
+		if (blob_ask(f, b, ino))
 			b->ahead = false;
-		}
 	}
+}
+
+/* Every open waiting for b fails with err; the next open asks again. */
+static void fail_waiters(struct fuser *f, struct blob *b, int err)
+{
+	struct waiter *w;
+
+	b->state = BLOB_IDLE;
+	b->refs++;
+	while ((w = b->waiters)) {
+		b->waiters = w->next;
+		fuse_reply_err(w->req, err);
+		free(w);
+		b->refs--;
+	}
+	blob_put(f, b);
 }
 
 unsigned blobs_ask_again(struct fuser *f)
@@ -339,8 +353,10 @@ unsigned blobs_ask_again(struct fuser *f)
 		all = b->pnext;
 		b->pnext = NULL;
 		n++;
-		if (blob_ask(f, b, b->ino))
+		if (blob_ask(f, b, b->ino)) {
 			log_err("cannot ask the new indexer for a blob");
+			fail_waiters(f, b, EIO);
+		}
 	}
 	/* The pins the dead indexer counted, the new one counts too: else it could evict what is held,
 	 * and a later MSG_BLOB_CLOSED would take away a pin of its own. */
@@ -445,12 +461,9 @@ void blob_open(struct fuser *f, fuse_req_t req, fuse_ino_t ino, const struct ix_
 	}
 	f->n_waited++;
 	if (b->state == BLOB_IDLE) {
-		b->state = BLOB_PENDING;
 		rc = blob_ask(f, b, ino);
 		if (rc) {
 			log_err("cannot ask the indexer for a blob: %s", strerror(-rc));
-			blob_unask(f, b);
-			b->state = BLOB_IDLE;
 			b->refs++;
 			blob_put(f, b);
 			free(w);
@@ -463,22 +476,6 @@ void blob_open(struct fuser *f, fuse_req_t req, fuse_ino_t ino, const struct ix_
 	w->next = b->waiters;
 	b->waiters = w;
 	b->refs++;
-}
-
-/* Every open waiting for b fails with err; the next open asks again. */
-static void fail_waiters(struct fuser *f, struct blob *b, int err)
-{
-	struct waiter *w;
-
-	b->state = BLOB_IDLE;
-	b->refs++;
-	while ((w = b->waiters)) {
-		b->waiters = w->next;
-		fuse_reply_err(w->req, err);
-		free(w);
-		b->refs--;
-	}
-	blob_put(f, b);
 }
 
 void blob_ready(struct fuser *f, uint64_t req_id, int fd, const char *layer, size_t layer_len)
@@ -533,7 +530,6 @@ void blob_failed(struct fuser *f, uint64_t req_id, int err)
 		b->ahead = false;
 		if (blob_ask(f, b, b->ino) == 0)
 			return;
-		blob_unask(f, b);
 	}
 	b->ahead = false;
 	fail_waiters(f, b, err);

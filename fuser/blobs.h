@@ -98,10 +98,9 @@ unsigned blobs_ask_again(struct fuser *f);
  * (NULL: out of memory). */
 struct blob *blob_find(struct fuser *f, const uint8_t *hash, uint8_t len);
 struct blob *blob_for(struct fuser *f, const struct ix_inode *in);
-/* Ask the indexer for b (MSG_OPEN, or MSG_PREFETCH when b->ahead), b pending from now;
- * blob_unask after a failure. */
+/* Ask the indexer for b (MSG_OPEN, or MSG_PREFETCH when b->ahead), b pending from now; after a
+ * failure (-errno) b is idle again and asked of nobody. */
 int blob_ask(struct fuser *f, struct blob *b, fuse_ino_t ino);
-void blob_unask(struct fuser *f, struct blob *b);
 /* MSG_AHEAD: ask now for the fds of those files (inode numbers) the fuser does not hold; each
  * joins the idle fds when it comes (the oldest make room). */
 void blobs_ahead(struct fuser *f, const void *payload, size_t len);

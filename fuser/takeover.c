@@ -87,10 +87,7 @@ void handle_read_foreign(struct fuser *f, fuse_req_t req, fuse_ino_t ino, size_t
 		return;
 	}
 	if (b->state == BLOB_IDLE) {
-		b->state = BLOB_PENDING;
 		if (blob_ask(f, b, ino)) {
-			blob_unask(f, b);
-			b->state = BLOB_IDLE;
 			free(w);
 			fuse_reply_err(req, EIO);
 			return;
