@@ -135,7 +135,7 @@ FUZZ_debug  := debug/wire.c $(IPC)
 UNITS    := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 FUZZERS  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 
-.PHONY: all bins tests check fuzz fuzzers demo install uninstall users deps clean tcb unlinked cycles deb
+.PHONY: all bins tests check fuzz fuzzers demo install uninstall users deps clean tcb tcb-lines unlinked cycles deb
 .DEFAULT_GOAL := all
 
 ifeq ($(V),fuzz)
@@ -221,12 +221,18 @@ demo: deps users
 
 # The privileged core: every line of this repository's C compiled into aysfs-supervisor and
 # aysfs-fuser, headers included (comments and blank lines aside), per file, then the total; then
-# what a mount with [debug] runs in its place, aysfs-fuser-debug, adds.
+# what a mount with [debug] runs in its place, aysfs-fuser-debug, adds, and each binary's alone.
 tcb:
 	@tools/tcb.sh $(sort $(BIN_supervisor) $(BIN_fuser))
 	@echo "with [debug] (aysfs-fuser-debug in place of aysfs-fuser): +$$(( \
 	  $$(tools/tcb.sh $(sort $(BIN_supervisor) $(BIN_fuser-debug)) | tail -1) - \
 	  $$(tools/tcb.sh $(sort $(BIN_supervisor) $(BIN_fuser)) | tail -1) ))"
+	@echo "aysfs-fuser alone: $$(tools/tcb.sh $(BIN_fuser) | tail -1)"
+	@echo "aysfs-supervisor alone: $$(tools/tcb.sh $(BIN_supervisor) | tail -1)"
+
+# The same lines by function (tools/tcblines.py): docs/TCB-LINES.md says why each is needed.
+tcb-lines:
+	@tools/tcblines.py $$(tools/tcb.sh $(sort $(BIN_supervisor) $(BIN_fuser)) | awk '$$2 ~ /\.[ch]$$/ { print $$2 }')
 
 # Every function of the core's files is linked into root, the fuser or the debug fuser
 # (tools/unlinked.py): make tcb counts files whole, so one they never call belongs elsewhere.

@@ -195,14 +195,6 @@ static void table_remove(struct fuser *f, struct blob *b)
 	b->next = NULL;
 }
 
-/* Take b, whose file changed while handles use it, out of the table: they keep it (and its fd,
- * and its pin in the indexer's count) until the last of them goes (blob_put). */
-static void detach(struct fuser *f, struct blob *b)
-{
-	table_remove(f, b);
-	b->detached = true;
-}
-
 /* Drop one reference. With the last one, a blob that has its fd keeps it on the idle list (a
  * warm open of the same content then needs no round trip to the indexer); one that never got an
  * fd is forgotten unless it was served once (user.aysfs.layer keeps answering). */
@@ -427,7 +419,6 @@ void blob_open(struct fuser *f, fuse_req_t req, fuse_ino_t ino, const struct ix_
 	       struct fuse_file_info *fi)
 {
 	struct blob *b = blob_for(f, in);
-	struct waiter *w;
 	int rc;
 
 	/* A held fd is served again only while its file is the one the indexer verified (SPEC §6):
@@ -438,7 +429,10 @@ void blob_open(struct fuser *f, fuse_req_t req, fuse_ino_t ino, const struct ix_
 		log_warn("%s: the blob's file changed after it was verified; asked for again",
 			 b->layer ? b->layer : "local cache");
 		if (b->refs) {
-			detach(f, b);
+			/* Out of the table: its handles keep it (its fd, its pin in the indexer's
+			 * count) until the last of them goes (blob_put). */
+			table_remove(f, b);
+			b->detached = true;
 			b = blob_for(f, in);
 		} else {
 			idle_close(f, b);
@@ -453,29 +447,33 @@ void blob_open(struct fuser *f, fuse_req_t req, fuse_ino_t ino, const struct ix_
 		reply_open(req, fi, b);
 		return;
 	}
-	w = calloc(1, sizeof *w);
-	if (!w || !b) {
+	rc = b ? blob_wait(f, b, ino, &(struct waiter){ .req = req, .fi = *fi }) : -ENOMEM;
+	f->n_waited += rc == 0;
+	if (rc == -EIO) {
+		b->refs++;
+		blob_put(f, b);         /* forgotten, unless it was served once */
+	}
+	if (rc)
+		fuse_reply_err(req, -rc);
+}
+
+int blob_wait(struct fuser *f, struct blob *b, fuse_ino_t ino, const struct waiter *how)
+{
+	struct waiter *w = malloc(sizeof *w);
+	int rc;
+
+	if (!w)
+		return -ENOMEM;
+	if (b->state == BLOB_IDLE && (rc = blob_ask(f, b, ino))) {
+		log_err("cannot ask the indexer for a blob: %s", strerror(-rc));
 		free(w);
-		fuse_reply_err(req, ENOMEM);
-		return;
+		return -EIO;
 	}
-	f->n_waited++;
-	if (b->state == BLOB_IDLE) {
-		rc = blob_ask(f, b, ino);
-		if (rc) {
-			log_err("cannot ask the indexer for a blob: %s", strerror(-rc));
-			b->refs++;
-			blob_put(f, b);
-			free(w);
-			fuse_reply_err(req, EIO);
-			return;
-		}
-	}
-	w->req = req;
-	w->fi = *fi;
+	*w = *how;
 	w->next = b->waiters;
 	b->waiters = w;
 	b->refs++;
+	return 0;
 }
 
 void blob_ready(struct fuser *f, uint64_t req_id, int fd, const char *layer, size_t layer_len)

@@ -101,6 +101,9 @@ struct blob *blob_for(struct fuser *f, const struct ix_inode *in);
 /* Ask the indexer for b (MSG_OPEN, or MSG_PREFETCH when b->ahead), b pending from now; after a
  * failure (-errno) b is idle again and asked of nobody. */
 int blob_ask(struct fuser *f, struct blob *b, fuse_ino_t ino);
+/* A request waits for b (a copy of how: an open's, or a read's), which is asked for unless it is
+ * already; 0, or -ENOMEM or -EIO (not asked; the caller replies). */
+int blob_wait(struct fuser *f, struct blob *b, fuse_ino_t ino, const struct waiter *how);
 /* MSG_AHEAD: ask now for the fds of those files (inode numbers) the fuser does not hold; each
  * joins the idle fds when it comes (the oldest make room). */
 void blobs_ahead(struct fuser *f, const void *payload, size_t len);

@@ -43,14 +43,21 @@ static int recv_within(int fd, const struct ipc_type *accept, size_t n, int ms)
 	return ipc_recv(fd, accept, n, &msg);
 }
 
-/* Check the seals and the image, then map it; the fd is closed either way. */
-static int take_index(struct fuser *f, int fd, uint64_t size)
+/* MSG_INDEX in msg (generation, size; the image's memfd): check the seals and the image, then map
+ * it; the fd is closed either way. */
+static int take_index(struct fuser *f)
 {
-	char err[256];
+	char err[256] = "a malformed MSG_INDEX";
 	struct ix ix;
+	struct ipc_rd r;
 	void *map;
-	int rc = ix_map_sealed(&ix, fd, size, &map, err, sizeof err);
+	int fd = msg.fds[0], rc;
+	uint64_t size;
 
+	ipc_rd_init(&r, msg.payload, msg.hdr.len);
+	ipc_rd_u64(&r);
+	size = ipc_rd_u64(&r);
+	rc = ipc_rd_done(&r) ? ix_map_sealed(&ix, fd, size, &map, err, sizeof err) : -EPROTO;
 	if (rc) {
 		close(fd);
 		log_err("index rejected: %s", err);
@@ -88,15 +95,9 @@ static int on_indexer_msg(struct fuser *f)
 		return rc == -EAGAIN ? 1 : rc;
 	ipc_rd_init(&r, msg.payload, msg.hdr.len);
 	switch (msg.hdr.type) {
-	case MSG_INDEX: {
-		uint64_t gen = ipc_rd_u64(&r), size = ipc_rd_u64(&r);
-
-		(void)gen;
-		if (!ipc_rd_done(&r))
-			return -EPROTO;
-		rc = take_index(f, msg.fds[0], size);
+	case MSG_INDEX:
+		rc = take_index(f);
 		return rc == -EPROTO ? rc : 1;
-	}
 	case MSG_BLOB: {
 		size_t len;
 		const char *layer = ipc_rd_str(&r, WCONF_MAX_STR, &len);
@@ -137,22 +138,29 @@ static int on_indexer_msg(struct fuser *f)
 
 static struct fuser fuser;
 
+/* Start-up's next message from the supervisor, which must be of this type: in msg and r, or the
+ * fuser exits 64 saying what it waited for. */
+static void recv_root(uint16_t type, struct ipc_rd *r, const char *what)
+{
+	int rc = recv_within(FD_SUPERVISOR, proto_fuser_from_supervisor,
+			     proto_fuser_from_supervisor_n, START_DEADLINE_MS);
+
+	if (rc != 1 || msg.hdr.type != type) {
+		if (rc == 1)
+			ipc_msg_close_fds(&msg);
+		die(64, "no %s from the supervisor: %s", what, strerror(rc < 0 ? -rc : EPROTO));
+	}
+	ipc_rd_init(r, msg.payload, msg.hdr.len);
+}
+
 /* The fuser's whole configuration (MSG_FUSER_CONF): its log level and the kernel's cache
  * lifetimes. */
 static void recv_conf(struct fuser *f)
 {
 	struct ipc_rd r;
 	uint32_t level, flags;
-	int rc = recv_within(FD_SUPERVISOR, proto_fuser_from_supervisor,
-			     proto_fuser_from_supervisor_n, START_DEADLINE_MS);
 
-	if (rc != 1 || msg.hdr.type != MSG_FUSER_CONF) {
-		if (rc == 1)
-			ipc_msg_close_fds(&msg);
-		die(64, "no valid configuration from the supervisor: %s",
-		    strerror(rc < 0 ? -rc : EPROTO));
-	}
-	ipc_rd_init(&r, msg.payload, msg.hdr.len);
+	recv_root(MSG_FUSER_CONF, &r, "valid configuration");
 	level = ipc_rd_u32(&r);
 	f->entry_ttl = ipc_rd_u32(&r);
 	f->attr_ttl = ipc_rd_u32(&r);
@@ -173,15 +181,8 @@ static void recv_takeover(uint8_t *init, size_t *len)
 	struct ipc_rd r;
 	const void *p;
 	uint32_t instance;
-	int rc = recv_within(FD_SUPERVISOR, proto_fuser_from_supervisor,
-			     proto_fuser_from_supervisor_n, START_DEADLINE_MS);
 
-	if (rc != 1 || msg.hdr.type != MSG_FUSE_INIT) {
-		if (rc == 1)
-			ipc_msg_close_fds(&msg);
-		die(64, "no FUSE_INIT from the supervisor to take the mount over");
-	}
-	ipc_rd_init(&r, msg.payload, msg.hdr.len);
+	recv_root(MSG_FUSE_INIT, &r, "FUSE_INIT to take the mount over");
 	instance = ipc_rd_u32(&r);
 	*len = r.left;
 	p = ipc_rd_bytes(&r, *len);
@@ -195,8 +196,6 @@ static void recv_takeover(uint8_t *init, size_t *len)
 /* Wait for the first index (a large tree may take a while to build). */
 static void first_index(struct fuser *f)
 {
-	struct ipc_rd r;
-	uint64_t size;
 	int rc;
 
 	do {
@@ -204,12 +203,7 @@ static void first_index(struct fuser *f)
 				 START_DEADLINE_MS);
 		if (rc != 1 || msg.hdr.type != MSG_INDEX)
 			die(64, "no index from the indexer (%s)", rc < 0 ? strerror(-rc) : "wrong message");
-		ipc_rd_init(&r, msg.payload, msg.hdr.len);
-		ipc_rd_u64(&r);
-		size = ipc_rd_u64(&r);
-		if (!ipc_rd_done(&r))
-			die(64, "malformed index message");
-		rc = take_index(f, msg.fds[0], size);
+		rc = take_index(f);
 	} while (rc == -ENOMEM);
 	if (rc)
 		die(64, "the first index is unusable");
@@ -220,12 +214,9 @@ static void first_index(struct fuser *f)
 static void debug_first(struct fuser *f)
 {
 	struct ipc_rd r;
-	int rc = recv_within(FD_SUPERVISOR, proto_fuser_from_supervisor,
-			     proto_fuser_from_supervisor_n, START_DEADLINE_MS);
 
-	if (rc == 1)
-		ipc_rd_init(&r, msg.payload, msg.hdr.len);
-	if (rc != 1 || msg.hdr.type != MSG_PEER || ipc_rd_u32(&r) != PEER_DEBUG || !ipc_rd_done(&r))
+	recv_root(MSG_PEER, &r, "channel to the debug worker");
+	if (ipc_rd_u32(&r) != PEER_DEBUG || !ipc_rd_done(&r))
 		die(64, "no channel to the debug worker from the supervisor");
 	if (debug_connect(f, msg.fds[0]))
 		log_err("the files stored in debug mode are not shown");

@@ -28,7 +28,7 @@ static struct fuser *fuser_of(fuse_req_t req)
 static void fill_attr(const struct fuser *f, const struct ix_inode *in, struct stat *st)
 {
 	memset(st, 0, sizeof *st);
-	st->st_ino = ix_ino(&f->ix, in);
+	st->st_ino = in->ino;
 	st->st_mode = in->mode;
 	st->st_nlink = in->nlink;
 	st->st_size = (off_t)in->size;
@@ -42,7 +42,7 @@ static void fill_attr(const struct fuser *f, const struct ix_inode *in, struct s
 static void fill_entry(const struct fuser *f, const struct ix_inode *in, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof *e);
-	e->ino = ix_ino(&f->ix, in);
+	e->ino = in->ino;
 	e->generation = 1;
 	e->attr_timeout = f->attr_ttl;
 	e->entry_timeout = f->entry_ttl;

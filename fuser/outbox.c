@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void unlink_msg(struct outbox *o, struct out_msg *m)
+void outbox_cancel(struct outbox *o, struct out_msg *m)
 {
 	*(m->prev ? &m->prev->next : &o->head) = m->next;
 	*(m->next ? &m->next->prev : &o->tail) = m->prev;
@@ -68,11 +68,6 @@ int outbox_send(struct outbox *o, int fd, uint16_t type, uint64_t id, const void
 	return 0;
 }
 
-void outbox_cancel(struct outbox *o, struct out_msg *m)
-{
-	unlink_msg(o, m);
-}
-
 int outbox_flush(struct outbox *o, int fd)
 {
 	while (o->head) {
@@ -83,7 +78,7 @@ int outbox_flush(struct outbox *o, int fd)
 		 * successor anew). */
 		if (transient(rc))
 			return rc;
-		unlink_msg(o, m);
+		outbox_cancel(o, m);
 	}
 	return 0;
 }
@@ -91,5 +86,5 @@ int outbox_flush(struct outbox *o, int fd)
 void outbox_drop(struct outbox *o)
 {
 	while (o->head)
-		unlink_msg(o, o->head);
+		outbox_cancel(o, o->head);
 }

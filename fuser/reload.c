@@ -79,13 +79,9 @@ unsigned reload_diff(const struct ix *old, const struct ix *new, struct inval **
 	return n;
 }
 
-unsigned reload_invalidate(const struct ix *old, const struct ix *new)
+/* Hand a list (not empty) to the thread that tells the kernel. */
+static void enqueue(struct inval *list)
 {
-	struct inval *list = NULL;
-	unsigned n = reload_diff(old, new, &list);
-
-	if (!list)
-		return 0;
 	pthread_mutex_lock(&lock);
 	*tail = list;
 	while (list->next)
@@ -93,6 +89,15 @@ unsigned reload_invalidate(const struct ix *old, const struct ix *new)
 	tail = &list->next;
 	pthread_cond_signal(&cond);
 	pthread_mutex_unlock(&lock);
+}
+
+unsigned reload_invalidate(const struct ix *old, const struct ix *new)
+{
+	struct inval *list = NULL;
+	unsigned n = reload_diff(old, new, &list);
+
+	if (list)
+		enqueue(list);
 	return n;
 }
 
@@ -132,11 +137,6 @@ void reload_queue_inode(uint64_t ino)
 	struct inval *one = NULL;
 
 	push(&one, ino, NULL, 0, 0);
-	if (!one)
-		return;
-	pthread_mutex_lock(&lock);
-	*tail = one;
-	tail = &one->next;
-	pthread_cond_signal(&cond);
-	pthread_mutex_unlock(&lock);
+	if (one)
+		enqueue(one);
 }

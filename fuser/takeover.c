@@ -56,8 +56,8 @@ void handle_read_foreign(struct fuser *f, fuse_req_t req, fuse_ino_t ino, size_t
 			 uint64_t fh)
 {
 	struct adopted **pp = slot(fh), *a = *pp;
-	struct waiter *w;
 	struct blob *b;
+	int rc;
 
 	if (!a) {
 		const struct ix_inode *in = ix_inode(&f->ix, ino);
@@ -82,23 +82,10 @@ void handle_read_foreign(struct fuser *f, fuse_req_t req, fuse_ino_t ino, size_t
 		blob_reply_read(req, b, size, off);
 		return;
 	}
-	if (!(w = calloc(1, sizeof *w))) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	if (b->state == BLOB_IDLE) {
-		if (blob_ask(f, b, ino)) {
-			free(w);
-			fuse_reply_err(req, EIO);
-			return;
-		}
-	}
-	w->req = req;
-	w->read_size = size ? size : 1;
-	w->read_off = off;
-	w->next = b->waiters;
-	b->waiters = w;
-	b->refs++;
+	rc = blob_wait(f, b, ino, &(struct waiter){ .req = req, .read_size = size ? size : 1,
+						     .read_off = off });
+	if (rc)
+		fuse_reply_err(req, -rc);
 }
 
 void handle_release_foreign(struct fuser *f, uint64_t fh)

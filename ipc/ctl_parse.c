@@ -1,5 +1,5 @@
 /* ctl_parse.c — parsing a request of the control socket (ctl.h), in the status worker. */
-#include "ipc/ctl.h"
+#include "ipc/ctl_parse.h"
 
 #include <errno.h>
 #include <stdio.h>

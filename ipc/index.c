@@ -146,8 +146,6 @@ int ix_open(struct ix *ix, const void *base, size_t size, char *err, size_t errl
 	    h->inodes_off < sizeof *h || h->services_off < sizeof *h || h->strings_off < sizeof *h)
 		return ix_fail(err, errlen, "section out of range");
 
-	ix->base = base;
-	ix->size = size;
 	ix->hdr = h;
 	ix->inodes = (const void *)((const uint8_t *)base + h->inodes_off);
 	ix->services = (const void *)((const uint8_t *)base + h->services_off);

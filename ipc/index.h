@@ -72,8 +72,6 @@ struct ix_service {
 
 /* A validated image, ready to serve. */
 struct ix {
-	const uint8_t *base;
-	size_t size;
 	const struct ix_header *hdr;
 	const struct ix_inode *inodes;
 	const struct ix_service *services;
@@ -100,11 +98,6 @@ static inline const struct ix_inode *ix_inode(const struct ix *ix, uint64_t ino)
 	uint32_t s = ino >= 1 && ino <= ix->max_ino ? ix->inomap[ino - 1] : 0;
 
 	return s ? &ix->inodes[s - 1] : NULL;
-}
-
-static inline uint64_t ix_ino(const struct ix *ix, const struct ix_inode *in)
-{
-	return in->ino;
 }
 
 static inline const char *ix_name(const struct ix *ix, const struct ix_inode *in)

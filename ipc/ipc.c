@@ -8,8 +8,6 @@
 #include "ipc/ipc.h"
 
 #include <errno.h>
-#include <poll.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -114,12 +112,6 @@ int ipc_check_hdr(const struct ipc_hdr *h, size_t paylen, unsigned nfds,
 	return 0;
 }
 
-static void close_all(int *fds, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		close(fds[i]);
-}
-
 int ipc_recv(int sock, const struct ipc_type *accept, size_t n, struct ipc_msg *m)
 {
 	union {
@@ -191,7 +183,8 @@ int ipc_recv(int sock, const struct ipc_type *accept, size_t n, struct ipc_msg *
 
 	if (bad || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || (size_t)got < sizeof m->hdr ||
 	    ipc_check_hdr(&m->hdr, (size_t)got - sizeof m->hdr, nfds, accept, n, &m->desc) < 0) {
-		close_all(fds, nfds);
+		for (unsigned i = 0; i < nfds; i++)
+			close(fds[i]);
 		m->desc = NULL;
 		return -EPROTO;
 	}
@@ -232,7 +225,7 @@ static void rd_fail(struct ipc_rd *r)
 }
 
 /* Every read goes through here: n bytes or nothing. */
-static const uint8_t *rd_take(struct ipc_rd *r, size_t n)
+const void *ipc_rd_bytes(struct ipc_rd *r, size_t n)
 {
 	const uint8_t *p;
 
@@ -248,14 +241,14 @@ static const uint8_t *rd_take(struct ipc_rd *r, size_t n)
 
 uint8_t ipc_rd_u8(struct ipc_rd *r)
 {
-	const uint8_t *p = rd_take(r, 1);
+	const uint8_t *p = ipc_rd_bytes(r, 1);
 
 	return p ? p[0] : 0;
 }
 
 uint32_t ipc_rd_u32(struct ipc_rd *r)
 {
-	const uint8_t *p = rd_take(r, 4);
+	const uint8_t *p = ipc_rd_bytes(r, 4);
 
 	if (!p)
 		return 0;
@@ -264,7 +257,7 @@ uint32_t ipc_rd_u32(struct ipc_rd *r)
 
 uint64_t ipc_rd_u64(struct ipc_rd *r)
 {
-	const uint8_t *p = rd_take(r, 8);
+	const uint8_t *p = ipc_rd_bytes(r, 8);
 	uint64_t v = 0;
 
 	if (!p)
@@ -272,11 +265,6 @@ uint64_t ipc_rd_u64(struct ipc_rd *r)
 	for (int i = 7; i >= 0; i--)
 		v = v << 8 | p[i];
 	return v;
-}
-
-const void *ipc_rd_bytes(struct ipc_rd *r, size_t n)
-{
-	return rd_take(r, n);
 }
 
 const char *ipc_rd_str(struct ipc_rd *r, size_t max, size_t *len)
@@ -292,7 +280,7 @@ const char *ipc_rd_str(struct ipc_rd *r, size_t max, size_t *len)
 		rd_fail(r);
 		return NULL;
 	}
-	p = rd_take(r, n);
+	p = ipc_rd_bytes(r, n);
 	if (!p)
 		return NULL;
 	if (len)
@@ -347,7 +335,7 @@ void ipc_wr_init(struct ipc_wr *w, void *buf, size_t cap)
 	w->bad = false;
 }
 
-static void wr_put(struct ipc_wr *w, const void *p, size_t n)
+void ipc_wr_bytes(struct ipc_wr *w, const void *p, size_t n)
 {
 	if (w->bad || n > w->cap - w->len) {
 		w->bad = true;
@@ -360,14 +348,14 @@ static void wr_put(struct ipc_wr *w, const void *p, size_t n)
 
 void ipc_wr_u8(struct ipc_wr *w, uint8_t v)
 {
-	wr_put(w, &v, 1);
+	ipc_wr_bytes(w, &v, 1);
 }
 
 void ipc_wr_u32(struct ipc_wr *w, uint32_t v)
 {
 	uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
 
-	wr_put(w, b, sizeof b);
+	ipc_wr_bytes(w, b, sizeof b);
 }
 
 void ipc_wr_u64(struct ipc_wr *w, uint64_t v)
@@ -376,17 +364,7 @@ void ipc_wr_u64(struct ipc_wr *w, uint64_t v)
 
 	for (int i = 0; i < 8; i++)
 		b[i] = (uint8_t)(v >> (8 * i));
-	wr_put(w, b, sizeof b);
-}
-
-void ipc_wr_i64(struct ipc_wr *w, int64_t v)
-{
-	ipc_wr_u64(w, (uint64_t)v);     /* defined: conversion to unsigned is modulo 2^64 */
-}
-
-void ipc_wr_bytes(struct ipc_wr *w, const void *p, size_t n)
-{
-	wr_put(w, p, n);
+	ipc_wr_bytes(w, b, sizeof b);
 }
 
 void ipc_wr_str(struct ipc_wr *w, const char *s, size_t n)
@@ -397,7 +375,7 @@ void ipc_wr_str(struct ipc_wr *w, const char *s, size_t n)
 		return;
 	}
 	ipc_wr_u32(w, (uint32_t)n);
-	wr_put(w, s, n);
+	ipc_wr_bytes(w, s, n);
 }
 
 void ipc_wr_cstr(struct ipc_wr *w, const char *s)

@@ -100,7 +100,6 @@ void ipc_wr_init(struct ipc_wr *w, void *buf, size_t cap);
 void ipc_wr_u8(struct ipc_wr *w, uint8_t v);
 void ipc_wr_u32(struct ipc_wr *w, uint32_t v);
 void ipc_wr_u64(struct ipc_wr *w, uint64_t v);
-void ipc_wr_i64(struct ipc_wr *w, int64_t v);
 void ipc_wr_bytes(struct ipc_wr *w, const void *p, size_t n);
 void ipc_wr_str(struct ipc_wr *w, const char *s, size_t n);
 void ipc_wr_cstr(struct ipc_wr *w, const char *s);   /* NULL is written as the empty string */

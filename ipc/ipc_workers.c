@@ -32,6 +32,11 @@ int ipc_recv_wait(int sock, const struct ipc_type *accept, size_t n, struct ipc_
 	return ipc_recv(sock, accept, n, m);
 }
 
+void ipc_wr_i64(struct ipc_wr *w, int64_t v)
+{
+	ipc_wr_u64(w, (uint64_t)v);     /* defined: conversion to unsigned is modulo 2^64 */
+}
+
 int64_t ipc_rd_i64(struct ipc_rd *r)
 {
 	uint64_t v = ipc_rd_u64(r);

@@ -20,6 +20,7 @@ int ipc_check(const void *buf, size_t len, unsigned nfds, const struct ipc_type 
 
 uint16_t ipc_rd_u16(struct ipc_rd *r);
 int64_t ipc_rd_i64(struct ipc_rd *r);
+void ipc_wr_i64(struct ipc_wr *w, int64_t v);
 void ipc_wr_u16(struct ipc_wr *w, uint16_t v);
 /* As ipc_rd_cstr into a fresh malloc'd string of at most `max` bytes (NULL on failure). */
 char *ipc_rd_strdup(struct ipc_rd *r, size_t max);

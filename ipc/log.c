@@ -8,11 +8,9 @@
 #include "ipc/log.h"
 
 #include <poll.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include <stddef.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -119,7 +117,7 @@ void log_line(enum log_level lvl, const char *component, const char *msg, size_t
 		emit(lvl, component, msg, len, false);
 }
 
-void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
+static void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
 {
 	char msg[1024];
 	int n;

@@ -29,7 +29,6 @@ int log_flags(void);
 /* Whether stderr is the stream systemd's journal reads (JOURNAL_STREAM names its device:inode). */
 bool log_to_journal(void);
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void log_vmsg(enum log_level lvl, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 /* A line of `component`'s, as log_msg writes its own (root's relay of a worker's lines): msg is
  * len bytes, control characters shown as '?'. */

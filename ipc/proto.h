@@ -16,14 +16,8 @@
 
 #include "ipc/ipc.h"
 
-#include <stdbool.h>
-#include <stdint.h>
-
 #define FD_SUPERVISOR   3
 #define FD_PEER1        4       /* fuser: indexer; indexer: fuser; fetcher: indexer */
-#define FD_PEER2        5       /* fuser: /dev/fuse; indexer: fetcher */
-#define FD_DEVFUSE      5
-#define FD_SSH_KEY      5       /* fetcher */
 
 enum msg_type {
 	/* supervisor → a worker */
@@ -149,14 +143,6 @@ enum msg_type {
 #define CTL_ARG_MAX     4095
 #define CTL_TEXT_MAX    (32 * 1024)
 
-/* The status worker's side (ipc/proto_status.c): encode a MSG_CTL payload; decode a MSG_CTL_REPLY
- * one (0 or -EPROTO; *text points into buf, not NUL-terminated). */
-void proto_ctl_encode(struct ipc_wr *w, const char *cmd, const char *arg);
-int proto_ctl_reply_decode(const void *buf, size_t len, uint32_t *status, const char **text,
-			   size_t *text_len);
-extern const struct ipc_type proto_status_from_supervisor[];
-extern const size_t proto_status_from_supervisor_n;
-
 /* MSG_RELAY — id chosen by the status worker; u32 RELAY_* (who is asked), then a MSG_CTL payload,
  * which the supervisor sends on as MSG_CTL with the same id, unread.
  * MSG_RELAY_REPLY — id the same; u32 RELAY_* (who answered), then that worker's MSG_CTL_REPLY
@@ -176,8 +162,6 @@ extern const size_t proto_status_from_supervisor_n;
 #define RELAY_FUSER     3       /* asked only "stats" (its counters of opens and reads) */
 #define RELAY_DEBUG     4       /* aysfs-debug, asked "debug" (its journal); only with [debug] */
 #define RELAY_LAST      RELAY_DEBUG
-#define ST_ROLES        5       /* fuser, indexer, fetcher, status, debug (the ROLE_* order) */
-#define ST_ROLE_STATUS  3
 #define ST_WHY_MAX      1152
 #define TREE_DONE_LEN   24      /* MSG_TREE_DONE's payload */
 /* Why a worker died before a restart (root knows it when it reaps). */
@@ -205,9 +189,6 @@ extern const size_t proto_status_from_supervisor_n;
 #define WCONF_MAX_STR   4096    /* a string of a configuration or a layer URL */
 
 #define S3_MAX_LAYERS   16
-#define S3_URL_MAX      1024
-#define S3_ENDPOINT_MAX 256
-#define S3_REGION_MAX   64
 #define S3_KEYFILE_MAX  1024
 
 #define WC_VERIFY_CACHE 1u      /* -verify-cache: re-hash the local cache before serving */

@@ -5,8 +5,6 @@
 #include "ipc/proto.h"
 #include "ipc/proto_supervisor.h"
 
-#include <errno.h>
-#include <stdlib.h>
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define STR(max) (4 + (max))

@@ -1,10 +1,31 @@
-/* proto_workers.h — what only the indexer, the fetcher and aysfs-config use of the protocol
- * (proto_workers.c): their accept tables, the fetch payloads, the decoding of the worker
- * configuration and of aysfs-ctl's commands. Neither the supervisor nor the fuser includes it. */
+/* proto_workers.h — what only the workers (the indexer, the fetcher, the status worker,
+ * aysfs-config) and the tools use of the protocol (proto_workers.c, proto_status.c): their accept
+ * tables, fds and bounds, the fetch payloads, the decoding of the worker configuration and of
+ * aysfs-ctl's commands. Neither the supervisor nor the fuser includes it. */
 #ifndef AYSFS_PROTO_WORKERS_H
 #define AYSFS_PROTO_WORKERS_H
 
 #include "ipc/proto.h"
+
+#define FD_PEER2        5       /* indexer: the fetcher */
+#define FD_SSH_KEY      5       /* fetcher: [main] ssh_key, opened by the supervisor */
+
+/* Bounds of MSG_S3's fields (ipc/proto.h). */
+#define S3_URL_MAX      1024
+#define S3_ENDPOINT_MAX 256
+#define S3_REGION_MAX   64
+
+/* MSG_ST_FACTS's roles (ipc/proto.h): as many as the supervisor's ROLE_*, in their order. */
+#define ST_ROLES        5       /* fuser, indexer, fetcher, status, debug */
+#define ST_ROLE_STATUS  3
+
+/* The status worker's side (ipc/proto_status.c): encode a MSG_CTL payload; decode a MSG_CTL_REPLY
+ * one (0 or -EPROTO; *text points into buf, not NUL-terminated). */
+void proto_ctl_encode(struct ipc_wr *w, const char *cmd, const char *arg);
+int proto_ctl_reply_decode(const void *buf, size_t len, uint32_t *status, const char **text,
+			   size_t *text_len);
+extern const struct ipc_type proto_status_from_supervisor[];
+extern const size_t proto_status_from_supervisor_n;
 
 /* MSG_FETCH — fd: the write end of a non-blocking pipe made by the indexer, which reads the body
  * from the other end into a file of its own (the fetcher never sees a file of the cache, and never

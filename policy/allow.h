@@ -8,15 +8,11 @@
 #include "policy/seccomp.h"
 
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 
 /* One allowed call: any arguments, or only when every listed argument test holds. */
@@ -30,8 +26,6 @@ struct sc_allow {
 #define ARG(name, a, cmp, v)    { SCMP_SYS(name), 1, { { .arg = (a), .op = (cmp), .datum_a = (v) } } }
 #define MASKED(name, a, m, v)   { SCMP_SYS(name), 1, \
 				  { { .arg = (a), .op = SCMP_CMP_MASKED_EQ, .datum_a = (m), .datum_b = (v) } } }
-#define ARG2(name, a, va, b, vb) { SCMP_SYS(name), 2, { { .arg = (a), .op = SCMP_CMP_EQ, .datum_a = (va) }, \
-					{ .arg = (b), .op = SCMP_CMP_EQ, .datum_a = (vb) } } }
 /* fcntl with one command: none of F_SETOWN, F_SETSIG (which would signal another process of the
  * same user), locks or leases unless a list names it. */
 #define FCNTL(cmd)              ARG(fcntl, 1, SCMP_CMP_EQ, cmd)

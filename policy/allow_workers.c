@@ -4,6 +4,14 @@
  * sockets only of the families a role uses, no clone but a thread, signals only to this process. */
 #include "policy/allow_core.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
+#include <sys/resource.h>
+
+#define ARG2(name, a, va, b, vb) { SCMP_SYS(name), 2, { { .arg = (a), .op = SCMP_CMP_EQ, .datum_a = (va) }, \
+					{ .arg = (b), .op = SCMP_CMP_EQ, .datum_a = (vb) } } }
+
 /* ---- aysfs-indexer: flists, the local cache, local-folder layers; no network ---------------- */
 static const struct sc_allow indexer[] = {
 	/* Paths: Landlock (policy/landlock.c) limits which ones. */

@@ -5,7 +5,6 @@
 
 #include <cap-ng.h>
 #include <errno.h>
-#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>

@@ -10,7 +10,7 @@
  */
 #include "status/status.h"
 
-#include "ipc/ctl.h"
+#include "ipc/ctl_parse.h"
 #include "ipc/log.h"
 
 #include <errno.h>

@@ -9,7 +9,7 @@
 #ifndef AYSFS_STATUS_H
 #define AYSFS_STATUS_H
 
-#include "ipc/proto.h"
+#include "ipc/proto_workers.h"
 
 #include <poll.h>
 #include <stdbool.h>

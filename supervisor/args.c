@@ -8,13 +8,11 @@
 #include "ipc/log.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 static const char usage_text[] =
 	"usage: aysfs-supervisor [options] MOUNTPOINT\n"

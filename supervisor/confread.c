@@ -9,8 +9,6 @@
  */
 #include "supervisor/supervisor.h"
 
-#include "ipc/log.h"
-#include "policy/policy.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -209,7 +209,7 @@ static void push_facts(uint32_t event, uint32_t role)
 	ipc_wr_u32(&w, event);
 	ipc_wr_u32(&w, role);
 	ipc_wr_u32(&w, (uint32_t)getpid());
-	ipc_wr_i64(&w, started);
+	ipc_wr_u64(&w, (uint64_t)started);
 	ipc_wr_cstr(&w, ops->config);
 	ipc_wr_u32(&w, ROLE_COUNT);
 	for (int r = 0; r < ROLE_COUNT; r++) {
@@ -217,17 +217,17 @@ static void push_facts(uint32_t event, uint32_t role)
 
 		ipc_wr_u32(&w, k->pid > 0 ? (uint32_t)k->pid : 0);
 		ipc_wr_u32(&w, wstat[r].restarts);
-		ipc_wr_i64(&w, wstat[r].at);
+		ipc_wr_u64(&w, (uint64_t)wstat[r].at);
 		ipc_wr_cstr(&w, wstat[r].last_exit);
-		ipc_wr_i64(&w, k->pid <= 0 && k->restart_at ? k->restart_at - now : -1);
+		ipc_wr_u64(&w, (uint64_t)(k->pid <= 0 && k->restart_at ? k->restart_at - now : -1));
 		ipc_wr_u32(&w, (uint32_t)k->backoff);
 		for (int c = 0; c < ST_CAUSES; c++)
 			ipc_wr_u32(&w, wstat[r].by_cause[c]);
 	}
 	ipc_wr_u8(&w, tree.have);
 	ipc_wr_bytes(&w, tree.numbers, sizeof tree.numbers);
-	ipc_wr_i64(&w, tree.at);
-	ipc_wr_i64(&w, tree.fail_at);
+	ipc_wr_u64(&w, (uint64_t)tree.at);
+	ipc_wr_u64(&w, (uint64_t)tree.fail_at);
 	ipc_wr_cstr(&w, tree.fail);
 	ipc_wr_u8(&w, ops->workers[ROLE_DEBUG].exe_fd > 0);
 	ipc_wr_u32(&w, tree.built);
@@ -319,8 +319,6 @@ int sctl_on_msg(struct worker *from, const struct ipc_msg *m)
 
 /* ---- from main.c ------------------------------------------------------------------------------------ */
 
-static bool dirty;
-
 void sctl_worker_died(enum worker_role role, const char *why, int ws, bool planned, bool followed,
 		      bool drained)
 {
@@ -331,14 +329,6 @@ void sctl_worker_died(enum worker_role role, const char *why, int ws, bool plann
 	snprintf(wstat[role].last_exit, sizeof wstat[role].last_exit, "%s", why);
 	wstat[role].at = time(NULL);
 	push_facts(ST_EV_DIED, role);
-	dirty = true;           /* its restart time is decided after this */
-}
-
-void sctl_flush(void)
-{
-	if (dirty)
-		push_facts(ST_EV_NONE, 0);
-	dirty = false;
 }
 
 void sctl_worker_restarted(enum worker_role role)

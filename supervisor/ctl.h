@@ -43,13 +43,12 @@ void sctl_started(void);
 int sctl_on_msg(struct worker *from, const struct ipc_msg *m);
 
 /* From main.c's worker handling. */
-/* A death: `ws` as waitpid gave it, `planned` for a reload, `followed` the fetcher that stopped
- * with the indexer, `drained` one root killed for not reading its channel. */
+/* A death, once root has decided what follows (a restart time, a back-off): `ws` as waitpid gave
+ * it, `planned` for a reload, `followed` the fetcher that stopped with the indexer, `drained` one
+ * root killed for not reading its channel. */
 void sctl_worker_died(enum worker_role role, const char *why, int ws, bool planned, bool followed,
 		      bool drained);
 void sctl_worker_restarted(enum worker_role role);
-/* Once the loop has decided what follows a death (a restart time, a back-off): tell it. */
-void sctl_flush(void);
 /* MSG_TREE_DONE's payload (TREE_DONE_LEN bytes), kept for the status worker unread. */
 void sctl_tree_done(const uint8_t *numbers);
 void sctl_tree_fail(const char *why);

@@ -214,20 +214,33 @@ static void describe_exit(const struct worker *w, int status, char *buf, size_t 
 		snprintf(buf, len, "stopped (status 0x%x)", status);
 }
 
+/* What main's phases share: the command line, the configuration in force, the mountpoint, and the
+ * loop's state. */
+static struct {
+	struct options o;
+	struct rootconf cfg;
+	char mnt[PATH_MAX];
+	int sfd, status;
+	bool ready, stopping;
+	time_t ready_deadline;
+	int64_t watchdog_ms, watchdog_at, changed_at;
+} S;
+
 /* Read the configuration again and hand it to the indexer, which builds the new tree (and keeps
  * the old one when that fails). A configuration that does not load changes nothing. The encoded
  * configuration becomes what restarted workers get. */
 /* A reload sent to the indexer once it has been restarted (see reload()). */
 static bool reload_after_restart;
 
-static int reload(const struct options *o, struct rootconf *cfg, const char *mnt, char *why,
-		  size_t whysz)
+static int reload(char *why, size_t whysz)
 {
 	static struct rootconf next;
+	struct rootconf *cfg = &S.cfg;
+	const struct options *o = &S.o;
 	struct config_req q;
 	char err[1024];
 
-	config_req_from(&q, o, mnt);
+	config_req_from(&q, o, S.mnt);
 	/* aysfs-config runs as the workers' user, resolved at start-up (root looks up no account
 	 * later: its seccomp filter is on by then). */
 	if (config_read(o->config, o->config_given, workers[ROLE_INDEXER].uid,
@@ -270,33 +283,19 @@ static int reload(const struct options *o, struct rootconf *cfg, const char *mnt
 	return 0;
 }
 
-/* What a reload needs, for the reloads that do not come from the main loop's own variables
- * (aysfs-ctl, the file watcher). */
-static struct {
-	const struct options *o;
-	struct rootconf *cfg;
-	const char *mnt;
-} reload_ctx;
-
-
 /* A reload, told to systemd and to aysfs-ctl status. */
 static int reload_now(char *why, size_t whysz)
 {
 	int rc;
 
 	notify_reload(true, NULL);
-	rc = reload(reload_ctx.o, reload_ctx.cfg, reload_ctx.mnt, why, whysz);
+	rc = reload(why, whysz);
 	if (rc) {
 		sctl_tree_fail(why);    /* aysfs-ctl status shows it */
 		notify_reload(false, why);
 	}
 	return rc;
 }
-
-/* Debug mode (SPEC §7) is decided at start-up, with the mount: a reload that adds or drops
- * [debug] changes neither (a restarted fuser must match the mount and the debug worker). */
-static bool debug_mode;
-
 
 /* The configuration at start-up, for the mountpoint mnt. Returns 0, or -1 (logged). */
 static int read_config(const struct options *o, const char *mnt, struct rootconf *cfg)
@@ -382,18 +381,6 @@ static int check_main(const struct options *o, struct rootconf *cfg, const char 
 	return problems ? EXIT_USAGE : 0;
 }
 
-/* What main's phases share: the command line, the configuration in force, the mountpoint, and the
- * loop's state. */
-static struct {
-	struct options o;
-	struct rootconf cfg;
-	char mnt[PATH_MAX];
-	int sfd, status;
-	bool ready, stopping;
-	time_t ready_deadline;
-	int64_t watchdog_ms, watchdog_at, changed_at;
-} S;
-
 /* Until the workers start: the command line, the configuration, the mountpoint cleared of a stale
  * mount, the control socket, the binaries, the cache folders, the capabilities root keeps and the
  * launcher. Returns -1 to go on, else the exit status (-check, a configuration error). */
@@ -447,9 +434,9 @@ static int start_up(int argc, char **argv)
 		if (S.o.pprof_addr && (rc = sctl_open_http(S.o.pprof_addr)))
 			die(EXIT_USAGE, "-pprof-addr %s: %s", S.o.pprof_addr, strerror(-rc));
 	}
-	/* A mount with [debug] is served by the fuser that has its write handlers. */
-	debug_mode = S.cfg.dconf_len > 0;
-	if (debug_mode)
+	/* A mount with [debug] is served by the fuser that has its write handlers. Debug mode (SPEC
+	 * §7) is decided here, with the mount: a reload keeps the [debug] it started with. */
+	if (S.cfg.dconf_len)
 		workers[ROLE_FUSER].exe = "fuser-debug";
 	for (int i = 0; i < ROLE_COUNT; i++) {
 		if (i == ROLE_DEBUG && !S.cfg.dconf_len)
@@ -458,7 +445,7 @@ static int start_up(int argc, char **argv)
 		if (spawn_open_exe(&workers[i]))
 			return EXIT_USAGE;
 	}
-	if (debug_mode) {
+	if (S.cfg.dconf_len) {
 		mount_read_write(true);
 		log_notice("debug mode: the mount is read-write; paths the [debug] filter matches are "
 			   "written into Redis, every other path stays read-only");
@@ -502,7 +489,7 @@ static void mount_and_start(void)
 	plan_of(&plan, &S.cfg, false);
 	if (start_workers(workers, 1u << ROLE_FUSER | 1u << ROLE_INDEXER | 1u << ROLE_FETCHER, &plan,
 			  S.o.log_level) ||
-	    (debug_mode && start_workers(workers, 1u << ROLE_DEBUG, &plan, S.o.log_level))) {
+	    (S.cfg.dconf_len && start_workers(workers, 1u << ROLE_DEBUG, &plan, S.o.log_level))) {
 		S.stopping = true;
 		S.status = EXIT_MOUNT;
 	} else if (start_workers(workers, 1u << ROLE_STATUS, &plan, S.o.log_level)) {
@@ -518,9 +505,6 @@ static void mount_and_start(void)
 	 * what is left is relaying, reaping, signalling, asking the launcher, reading the
 	 * configuration file again, and the unmount. */
 	seccomp_lockdown(SECCOMP_SUPERVISOR, "supervisor");
-	reload_ctx.o = &S.o;
-	reload_ctx.cfg = &S.cfg;
-	reload_ctx.mnt = S.mnt;
 	S.ready_deadline = time(NULL) + READY_DEADLINE_S;
 }
 
@@ -591,15 +575,11 @@ static void on_death(struct worker *wk, int ws)
 	wk->refused_known = false;
 	wk->pid = 0;
 	followed = wk->role == ROLE_FETCHER && fetcher_followed_indexer(ws);
-	sctl_worker_died(wk->role, followed ? "stopped with the indexer" : why, ws, wk->planned,
-			 followed, wk->drained);
-	wk->drained = false;
 	if (wk->ctl >= 0) {
 		close(wk->ctl);
 		wk->ctl = -1;
 	}
 	if (wk->planned) {
-		wk->planned = false;
 		log_info("the %s stopped for the reload; it starts again with the new configuration",
 			 wk->name);
 		wk->restart_at = mono_ms();
@@ -622,6 +602,10 @@ static void on_death(struct worker *wk, int ws)
 		log_err("the %s %s; restarting it in %d ms", wk->name, why, deaths_restart_delay_ms(wk));
 		wk->restart_at = mono_ms() + deaths_restart_delay_ms(wk);
 	}
+	/* The status worker hears of it with the restart time decided. */
+	sctl_worker_died(wk->role, followed ? "stopped with the indexer" : why, ws, wk->planned,
+			 followed, wk->drained);
+	wk->planned = wk->drained = false;
 }
 
 /* wk's restart is due. The indexer starts again with a new fetcher (its only peer); a new fuser
@@ -725,7 +709,6 @@ static void loop_once(void)
 		    !(wk->role == ROLE_FETCHER && workers[ROLE_INDEXER].pid == 0))
 			restart(wk);
 	}
-	sctl_flush();
 }
 
 int main(int argc, char **argv)

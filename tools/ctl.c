@@ -10,7 +10,7 @@
  * Exit status: 0 done; 1 usage, or the command failed (the reason on stderr); 2 no supervisor
  * answers for that mountpoint (or the caller may not talk to it).
  */
-#include "ipc/ctl.h"
+#include "ipc/ctl_parse.h"
 #include "ipc/ctl_json.h"
 
 #include <errno.h>

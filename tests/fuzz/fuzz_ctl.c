@@ -4,7 +4,7 @@
  * service id without '/' or space (order); and a parsed
  * request, written back the way aysfs-ctl writes it, parses to the same thing. The socket name
  * derived from the input (as if it were a mountpoint) always fits sun_path. */
-#include "ipc/ctl.h"
+#include "ipc/ctl_parse.h"
 #include "tests/fuzz/fuzz.h"
 
 #include <stdio.h>

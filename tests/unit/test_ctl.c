@@ -1,6 +1,6 @@
 /* test_ctl.c — the control socket's request parser and socket names (ipc/ctl.c): what aysfs-ctl may
  * send and what the supervisor refuses, and names that stay distinct and fit in sun_path. */
-#include "ipc/ctl.h"
+#include "ipc/ctl_parse.h"
 #include "tests/tap.h"
 
 #include <errno.h>
