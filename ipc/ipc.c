@@ -112,6 +112,12 @@ int ipc_check_hdr(const struct ipc_hdr *h, size_t paylen, unsigned nfds,
 	return 0;
 }
 
+static void close_all(int *fds, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		close(fds[i]);
+}
+
 int ipc_recv(int sock, const struct ipc_type *accept, size_t n, struct ipc_msg *m)
 {
 	union {
@@ -183,8 +189,7 @@ int ipc_recv(int sock, const struct ipc_type *accept, size_t n, struct ipc_msg *
 
 	if (bad || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || (size_t)got < sizeof m->hdr ||
 	    ipc_check_hdr(&m->hdr, (size_t)got - sizeof m->hdr, nfds, accept, n, &m->desc) < 0) {
-		for (unsigned i = 0; i < nfds; i++)
-			close(fds[i]);
+		close_all(fds, nfds);
 		m->desc = NULL;
 		return -EPROTO;
 	}
