@@ -191,11 +191,6 @@ void sctl_close(void)
 
 /* ---- the status worker ---------------------------------------------------------------------------- */
 
-static struct worker *status_worker(void)
-{
-	return &ops->workers[ROLE_STATUS];
-}
-
 /* MSG_ST_FACTS, from root's own variables. */
 static void push_facts(uint32_t event, uint32_t role)
 {
@@ -203,7 +198,7 @@ static void push_facts(uint32_t event, uint32_t role)
 	struct ipc_wr w;
 	int64_t now = mono_ms();
 
-	if (!ops || status_worker()->ctl < 0)
+	if (!ops || ops->workers[ROLE_STATUS].ctl < 0)
 		return;
 	ipc_wr_init(&w, buf, sizeof buf);
 	ipc_wr_u32(&w, event);
@@ -233,7 +228,7 @@ static void push_facts(uint32_t event, uint32_t role)
 	ipc_wr_u32(&w, tree.built);
 	ipc_wr_u32(&w, tree.failed);
 	if (!w.bad)
-		worker_send(status_worker(), MSG_ST_FACTS, 0, buf, w.len, NULL, 0);
+		worker_send(&ops->workers[ROLE_STATUS], MSG_ST_FACTS, 0, buf, w.len, NULL, 0);
 }
 
 void sctl_fds(int fds[2])
@@ -303,7 +298,7 @@ int sctl_on_msg(struct worker *from, const struct ipc_msg *m)
 		     RELAY_FETCHER : from->role == ROLE_DEBUG ? RELAY_DEBUG : RELAY_FUSER;
 		memcpy(buf, &to, 4);
 		memcpy(buf + 4, m->payload, m->hdr.len);        /* the table bounds it */
-		worker_send(status_worker(), MSG_RELAY_REPLY, m->hdr.id, buf, 4 + m->hdr.len, NULL, 0);
+		worker_send(&ops->workers[ROLE_STATUS], MSG_RELAY_REPLY, m->hdr.id, buf, 4 + m->hdr.len, NULL, 0);
 		return 0;
 	default:                /* MSG_ST_RELOAD */
 		why[0] = '\0';

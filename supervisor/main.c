@@ -15,9 +15,7 @@
  */
 #include "supervisor/ctl.h"
 #include "supervisor/supervisor.h"
-#include "supervisor/takeover.h"
 
-#include "ipc/ctl.h"
 #include "ipc/log.h"
 #include "ipc/proto.h"
 #include "policy/policy.h"
@@ -33,9 +31,6 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <stddef.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <dirent.h>

@@ -4,7 +4,6 @@
  * strings only passed on (to the log, to the status worker, to systemd). */
 #include "supervisor/ctl.h"
 #include "supervisor/supervisor.h"
-#include "supervisor/takeover.h"
 
 #include "ipc/log.h"
 #include "ipc/proto_supervisor.h"

@@ -6,7 +6,8 @@
  * cannot be started: detach the mount and mount again at once, so the mountpoint is never left
  * dead; processes that had something open under the old mount lose it (ENOTCONN).
  */
-#include "supervisor/takeover.h"
+
+#include "supervisor/supervisor.h"
 
 #include "ipc/log.h"
 #include "ipc/proto.h"

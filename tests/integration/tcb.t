@@ -27,6 +27,33 @@ while read -r n f; do
 	grep -qE "^\| \`$f\` \| $n \|" "$TOP/docs/TCB.md" || missing="${missing:-} $f($n)"
 done < <(make -C "$TOP" -s tcb | grep -E '^ *[0-9]+ [a-z]+/[a-z_0-9]+\.[ch]$')
 is "${missing:-}" "" "docs/TCB.md has a row, with its count, for every file of the core"
+# What each binary links on its own, as the README and docs/TCB.md give it ("`aysfs-fuser` alone
+# ... is N lines", "root's alone are N", "N lines are both's"): every such figure is make tcb's.
+fuser_alone=$(make -C "$TOP" -s tcb | sed -n 's/^aysfs-fuser alone: //p')
+root_alone=$(make -C "$TOP" -s tcb | sed -n 's/^aysfs-supervisor alone: //p')
+both=$((fuser_alone + root_alone - total))
+stale=""
+for d in README.md docs/TCB.md; do
+	text=$(tr '\n' ' ' <"$TOP/$d" | tr -s ' ')
+	for pair in "\`aysfs-fuser\` alone[^.]*? is \K[0-9,]+(?= lines):$fuser_alone" \
+		"root's alone are \K[0-9,]+:$root_alone" "\K[0-9,]+(?= lines are both's):$both"; do
+		want=${pair##*:}
+		found=$(grep -oP "${pair%:*}" <<<"$text" | tr -d ,)
+		[ -n "$found" ] || stale="$stale $d:none(${pair%:*})"
+		for n in $found; do [ "$n" = "$want" ] || stale="$stale $d:$n(not $want)"; done
+	done
+done
+is "$stale" "" "the README and docs/TCB.md give each binary's own lines as make tcb prints them"
+# docs/TCB-LINES.md goes further, function by function: a row for every function of those files
+# and for each file's lines outside its functions, with the figure `make tcb-lines` prints, and no
+# row for what is no longer there.
+doc=$(awk '/^### `/ { f = $2; gsub(/`/, "", f) }
+	/^\| `[A-Za-z_0-9]+` \| [0-9]+ \|/ && f { n = $2; gsub(/[`|]/, "", n); printf "%s %s %s\n", $4, f, n }
+	/^\| \(outside functions\) \| [0-9]+ \|/ && f { printf "%s %s -\n", $5, f }' "$TOP/docs/TCB-LINES.md")
+rows=$(make -C "$TOP" -s tcb-lines | awk '{ print $1, $2, $3 }')
+out=$(diff <(sort <<<"$rows") <(sort <<<"$doc"))
+[ -z "$out" ] || diag "$out"
+is "$out" "" "docs/TCB-LINES.md has a row, with its count, for every function of the core and no other"
 long=""
 for f in $(make -C "$TOP" -s tcb | grep -oE '[a-z]+/[a-z_0-9]+\.[ch]$'); do
 	[ "$(wc -l <"$TOP/$f")" -le 800 ] || long="$long $f"
