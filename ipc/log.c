@@ -117,6 +117,7 @@ void log_line(enum log_level lvl, const char *component, const char *msg, size_t
 		emit(lvl, component, msg, len, false);
 }
 
+__attribute__((format(printf, 2, 0)))
 static void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
 {
 	char msg[1024];

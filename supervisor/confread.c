@@ -96,9 +96,15 @@ static int ask(int sock, const char *path, int fd, const struct config_req *q, s
 {
 	static struct ipc_msg m;
 	static uint8_t buf[7 * (4 + PATH_MAX)];
+	size_t fconf_len;
+	const struct { uint16_t type; void *to; size_t *len; } step[] = {
+		{ MSG_CONFIG_WORKERS, c->conf, &c->conf_len }, { MSG_CONFIG_FUSER, c->fconf, &fconf_len },
+		{ MSG_CONFIG_DEBUG, c->dconf, &c->dconf_len }, { MSG_CONFIG_S3, c->s3, &c->s3_len },
+	};
 	struct ipc_wr w;
 	int rc;
 
+	madvise(c->s3, sizeof c->s3, MADV_DONTDUMP);
 	ipc_wr_init(&w, buf, sizeof buf);
 	if (fd >= 0)
 		ipc_wr_cstr(&w, path);
@@ -112,22 +118,13 @@ static int ask(int sock, const char *path, int fd, const struct config_req *q, s
 		snprintf(err, errlen, "%s: cannot ask aysfs-config: %s", path, strerror(-rc));
 		return rc;
 	}
-	if ((rc = expect(sock, MSG_CONFIG_WORKERS, path, &m, err, errlen)))
-		return rc;
-	memcpy(c->conf, m.payload, m.hdr.len);
-	c->conf_len = m.hdr.len;
-	if ((rc = expect(sock, MSG_CONFIG_FUSER, path, &m, err, errlen)))
-		return rc;
-	memcpy(c->fconf, m.payload, sizeof c->fconf);
-	if ((rc = expect(sock, MSG_CONFIG_DEBUG, path, &m, err, errlen)))
-		return rc;
-	memcpy(c->dconf, m.payload, m.hdr.len);
-	c->dconf_len = m.hdr.len;
-	if ((rc = expect(sock, MSG_CONFIG_S3, path, &m, err, errlen)))
-		return rc;
-	madvise(c->s3, sizeof c->s3, MADV_DONTDUMP);
-	memcpy(c->s3, m.payload, m.hdr.len);
-	c->s3_len = m.hdr.len;
+	/* The payloads relayed as they came (the accept table bounds each to its buffer). */
+	for (size_t i = 0; i < 4; i++) {
+		if ((rc = expect(sock, step[i].type, path, &m, err, errlen)))
+			return rc;
+		memcpy(step[i].to, m.payload, m.hdr.len);
+		*step[i].len = m.hdr.len;
+	}
 	if ((rc = expect(sock, MSG_CONFIG_DONE, path, &m, err, errlen)))
 		return rc;
 	if (rootconf_decode(m.payload, m.hdr.len, c) == 0)

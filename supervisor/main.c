@@ -33,7 +33,6 @@
 #include <stddef.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -324,7 +323,6 @@ static int check_main(const struct options *o, struct rootconf *cfg, const char 
 	struct stat a, b;
 	uid_t uid;
 	gid_t gid;
-	DIR *d;
 
 	for (int i = 0; i < 3; i++) {
 		snprintf(name, sizeof name, "%s%s", cfg->user,
@@ -340,14 +338,8 @@ static int check_main(const struct options *o, struct rootconf *cfg, const char 
 		   a.st_dev != b.st_dev) {
 		log_err("check: mountpoint %s: something is mounted there already", mnt);
 		problems++;
-	} else if ((d = opendir(mnt))) {
-		int n = 0;
-
-		while (readdir(d) && n <= 2)
-			n++;
-		closedir(d);
-		if (n > 2 && ++problems)
-			log_err("check: mountpoint %s is not empty: the mount would hide what is there", mnt);
+	} else if (mount_not_empty(mnt, false) && ++problems) {
+		log_err("check: mountpoint %s is not empty: the mount would hide what is there", mnt);
 	}
 	for (int i = ROLE_INDEXER; i <= ROLE_FETCHER; i++) {
 		resolve_user(&workers[i], cfg->user);
@@ -473,7 +465,7 @@ static void mount_and_start(void)
 	if (S.sfd < 0)
 		die(EXIT_MOUNT, "signalfd: %s", strerror(errno));
 
-	mount_warn_not_empty(S.mnt);
+	mount_not_empty(S.mnt, true);
 	fuse_fd = mount_fuse(S.mnt);
 	if (fuse_fd < 0)
 		die(EXIT_MOUNT, "cannot mount %s: %s", S.mnt, strerror(-fuse_fd));

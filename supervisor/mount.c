@@ -37,7 +37,7 @@ int mount_clear_stale(const char *mnt)
 	return -ENOTCONN;
 }
 
-void mount_warn_not_empty(const char *mnt)
+unsigned long mount_not_empty(const char *mnt, bool warn)
 {
 	DIR *d = opendir(mnt);
 	struct dirent *de;
@@ -49,9 +49,10 @@ void mount_warn_not_empty(const char *mnt)
 			snprintf(first, sizeof first, "%s", de->d_name);
 	if (d)
 		closedir(d);
-	if (n)
+	if (n && warn)
 		log_warn("mountpoint %s is not empty: its %lu entries (%s, ...) are hidden while the "
 			 "tree is mounted over them", mnt, n, first);
+	return n;
 }
 
 static bool read_write;

@@ -42,8 +42,9 @@ void parse_args(int argc, char **argv, struct options *o);
  * it. Returns 0, or -errno when the mountpoint is unusable. */
 int mount_clear_stale(const char *mnt);
 
-/* A warning when the folder `mnt` has entries: the mount hides them. */
-void mount_warn_not_empty(const char *mnt);
+/* How many entries the folder `mnt` has (0 when it cannot be read), with a warning when warn: the
+ * mount hides them. */
+unsigned long mount_not_empty(const char *mnt, bool warn);
 
 /* Open /dev/fuse and mount it at mnt, read-only unless mount_read_write(true) was called (debug
  * mode, SPEC §7). Returns the fd, or -errno. */
