@@ -19,7 +19,6 @@ export LC_ALL=C
 . "$(dirname "$0")/lib.sh"
 D=${BENCH_DIR:-/var/tmp/aysfs-warm}
 TREE=${TREE:-/usr/lib/python3.11}
-MODULES="json, re, collections, typing, datetime, decimal, email, http.client, urllib.parse, logging, argparse, subprocess"
 
 die() { printf 'warm-interleave.sh: %s\n' "$*" >&2; exit 1; }
 
@@ -42,22 +41,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p "$D/src" "$D/store" "$D/flists"
-chmod 755 "$D" "$D/store" "$D/flists"
-cp -a "$TREE" "$D/src/"
-"$1/aysfs-pack" -q "$D/src" "$D/store" bench
+publish_tree "$D" "$TREE" "$1/aysfs-pack"
 TOP=$D/src/$(basename "$TREE")
 
 # One mount per build, each with a local cache of its own.
 n=0
 for b in "$@"; do
 	n=$((n + 1))
-	mkdir -p "$D/m$n"
-	store_toml "$D/cache$n" "$D/flists" "$D/store" >"$D/$n.toml"
-	setsid "$b/aysfs-supervisor" -config "$D/$n.toml" "$D/m$n" </dev/null >"$D/$n.log" 2>&1 &
-	PIDS+=($!)
-	for _ in $(seq 300); do grep -q "serving $D/m$n" "$D/$n.log" && break; sleep 0.1; done
-	grep -q "serving $D/m$n" "$D/$n.log" || { cat "$D/$n.log"; die "$b did not mount"; }
+	mount_build "$b" "$D" "$n" || die "$b did not mount"
+	PIDS+=("$MOUNT_PID")
 done
 
 # run DIR: one run of FIGURE on the tree under DIR; prints its seconds.
@@ -66,7 +58,7 @@ run() {
 	if [ "$FIGURE" = tar ]; then
 		tar -C "$1" -cf - . | wc -c >/dev/null
 	else
-		/usr/bin/python3 -E -S -c "import sys; sys.path.insert(0,'$1'); import $MODULES"
+		py_start "$1"
 	fi
 	echo "$t $EPOCHREALTIME" | awk '{ printf "%.4f\n", $2 - $1 }'
 }
