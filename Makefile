@@ -115,6 +115,7 @@ UNIT_fuser_outbox := fuser/outbox.c $(IPC)
 UNIT_sum          := indexer/sum.c
 UNIT_ahead        := indexer/ahead.c indexer/tree.c indexer/flist.c $(IPC)
 UNIT_fuser_reload := fuser/reload.c indexer/tree.c indexer/flist.c $(IPC)
+UNIT_fuser_blobs  := fuser/blobs.c fuser/outbox.c fuser/fh.c indexer/tree.c indexer/flist.c $(IPC)
 FUZZ_config := $(UNIT_config)
 FUZZ_flist  := $(UNIT_flist)
 FUZZ_ipc    := $(IPC)

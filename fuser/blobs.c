@@ -200,7 +200,8 @@ static void table_remove(struct fuser *f, struct blob *b)
  * fd is forgotten unless it was served once (user.aysfs.layer keeps answering). */
 void blob_put(struct fuser *f, struct blob *b)
 {
-	if (--b->refs)
+	/* A pending blob's answer decides what becomes of it (blob_ready, blob_failed). */
+	if (--b->refs || b->state == BLOB_PENDING)
 		return;
 	if (b->detached) {      /* its last handle: nobody can find it any more */
 		unpin(f, b);
@@ -315,6 +316,7 @@ static void fail_waiters(struct fuser *f, struct blob *b, int err)
 	struct waiter *w;
 
 	b->state = BLOB_IDLE;
+	b->ahead = false;       /* the next open asks as an open */
 	b->refs++;
 	while ((w = b->waiters)) {
 		b->waiters = w->next;
@@ -480,6 +482,7 @@ void blob_ready(struct fuser *f, uint64_t req_id, int fd, const char *layer, siz
 {
 	struct blob *b = pending_take(f, req_id);
 	struct waiter *w;
+	bool unasked;
 
 	if (!b) {
 		close(fd);
@@ -501,6 +504,7 @@ void blob_ready(struct fuser *f, uint64_t req_id, int fd, const char *layer, siz
 	b->pinned = true;       /* the indexer pins what it answers to MSG_OPEN */
 	free(b->layer);
 	b->layer = strndup(layer, layer_len);
+	unasked = !b->waiters;
 	while ((w = b->waiters)) {
 		b->waiters = w->next;
 		if (w->read_size) {
@@ -513,8 +517,10 @@ void blob_ready(struct fuser *f, uint64_t req_id, int fd, const char *layer, siz
 			blob_put(f, b);         /* interrupted: the handle will never be released */
 		free(w);
 	}
-	if (b->refs == 0)
-		idle_add(f, b);         /* asked with no handle waiting (debug.c): kept for one */
+	/* Asked with no open waiting (ahead, debug.c) and no handle: kept for one. (With opens that
+	 * the kernel gave up on, the last one's blob_put made it idle.) */
+	if (unasked && b->refs == 0)
+		idle_add(f, b);
 }
 
 void blob_failed(struct fuser *f, uint64_t req_id, int err)
@@ -529,7 +535,6 @@ void blob_failed(struct fuser *f, uint64_t req_id, int err)
 		if (blob_ask(f, b, b->ino) == 0)
 			return;
 	}
-	b->ahead = false;
 	fail_waiters(f, b, err);
 }
 
