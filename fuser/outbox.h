@@ -28,7 +28,8 @@ struct outbox {
  * Returns 0 (sent or queued), or -errno: the channel's error, -ENOMEM. */
 int outbox_send(struct outbox *o, int fd, uint16_t type, uint64_t id, const void *payload,
 		size_t len, struct out_msg **owner);
-/* Take back a queued message that was never sent. */
+/* Unlink and free a queued message, its owner's pointer cleared: one taken back before it was
+ * sent, or one sent or dropped. */
 void outbox_cancel(struct outbox *o, struct out_msg *m);
 /* Send what waits, oldest first, until the channel is full again. Returns 0 when nothing waits,
  * -EAGAIN when the channel has no room (poll it for POLLOUT), -ENOBUFS or -ENOMEM when the kernel

@@ -1,7 +1,7 @@
 /* test_fuser_blobs.c — the fuser's blob records through the paths where they change state
  * (fuser/blobs.c): a blob asked for while only a handle holds it, a refused fd, opens that the
- * kernel gave up on. The kernel's side is stubbed (the fuse_reply_* below); the indexer's is the
- * other end of a socketpair, read here. */
+ * kernel gave up on. The kernel's side is played by the fuse_reply_* below, which count what the
+ * fuser replied in place of libfuse's; the indexer's is the other end of a socketpair, read here. */
 #include "fuser/fuser.h"
 #include "ipc/proto.h"
 #include "tests/tap.h"
@@ -14,7 +14,7 @@
 
 #define H1 "|8a3e5e03a10ecc3601a1f14fbc371019|"
 
-/* ---- the kernel, stubbed: what the fuser replied ------------------------------------------- */
+/* ---- the kernel: what the fuser replied (these take the place of libfuse's) ---------------- */
 static int replies_open, replies_err, last_err, open_rc;
 
 int fuse_reply_open(fuse_req_t req, const struct fuse_file_info *fi)
@@ -70,7 +70,7 @@ static unsigned next_ask(uint64_t *id)
 /* A read-only fd of a file of `size` bytes, as the indexer hands over; rw: one it must not. */
 static int blob_file(size_t size, bool rw)
 {
-	char path[] = "/tmp/test_fuser_blobs.XXXXXX";
+	char path[] = "/tmp/test_fuser_blobs.XXXXXX";      /* mkstemp's template */
 	int fd = mkstemp(path), ro;
 
 	if (fd < 0 || ftruncate(fd, (off_t)size))
